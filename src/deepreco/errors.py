@@ -19,3 +19,7 @@ class FormatError(DeepRecoError, ValueError):
 
 class SubmissionError(DeepRecoError, ValueError):
     """A track submission does not fit its event (unknown hit_id, a hit in two tracks, ...)."""
+
+
+class MissingFileError(DeepRecoError, FileNotFoundError):
+    """A file or event that was asked for is not there."""

@@ -1,0 +1,145 @@
+"""The `deepreco` command line: each command parses, calls one library function, prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import DeepRecoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Machine-learning reconstruction of particle tracks and calorimeter showers.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _summary_table(summary: dict, title: str) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    labels = {
+        "n_hits": "hits", "n_particles": "particles", "n_particles_with_hits": "particles with hits",
+        "n_particles_pt_gt_1": "particles with hits, pT > 1 GeV", "particle_hits": "hits claimed by particles",
+        "noise_fraction": "noise fraction", "noise_fraction_estimate": "noise fraction (1 - claimed/hits)",
+    }
+    table.add_row("parts", ", ".join(summary["parts"]))
+    for key, label in labels.items():
+        if key in summary:
+            value = summary[key]
+            table.add_row(label, f"{value:.3f}" if isinstance(value, float) else f"{value:,}")
+    for vol, n in summary["hits_per_volume"].items():
+        table.add_row(f"hits in volume {vol}", f"{n:,}")
+    return table
+
+
+@app.command()
+def info(path: Path = typer.Argument(..., help="an event (any of its files or its prefix), a folder or a zip"),
+         as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """What is in an event or a dataset: hits, particles, noise fraction, hits per volume."""
+    from rich.progress import track
+
+    from .io import Dataset, open_path
+
+    try:
+        opened = open_path(path)
+        if isinstance(opened, Dataset):
+            summaries = [e.summary() for e in track(opened, total=len(opened), description="reading",
+                                                     console=err_console, disable=as_json)]
+        else:
+            summaries = [opened.summary()]
+    except DeepRecoError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries))
+        return
+    if len(summaries) > 1:
+        table = Table(title=f"{path}: {len(summaries)} events", title_justify="left")
+        for col in ("event", "hits", "particles", "noise fraction"):
+            table.add_column(col, justify="right")
+        for s in summaries:
+            noise = s.get("noise_fraction", s.get("noise_fraction_estimate"))
+            table.add_row(str(s["event_id"]), f"{s['n_hits']:,}", f"{s.get('n_particles', 0):,}",
+                          "" if noise is None else f"{noise:.3f}")
+        console.print(table)
+    else:
+        console.print(_summary_table(summaries[0], f"{path}: event {summaries[0]['event_id']}"))
+
+
+@app.command()
+def score(event: Path = typer.Argument(..., help="the event with its truth and particles"),
+          submission: Path = typer.Argument(..., help="TrackML submission CSV: hit_id,track_id"),
+          pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """TrackML score, tracking efficiency, fake and duplicate rates of a submission."""
+    from .io import read_event, read_submission
+    from .metrics import check_submission, evaluate
+
+    try:
+        ev = read_event(event)
+        if ev.truth is None or ev.particles is None:
+            raise DeepRecoError(f"{event}: has no truth and particles files, so it cannot be scored")
+        tracks = read_submission(submission, event_id=ev.event_id)
+        check_submission(tracks, ev.hits["hit_id"].to_numpy(), source=str(submission))
+        result = evaluate(ev.truth, ev.particles, tracks, pt_min=pt_min)
+    except DeepRecoError as exc:
+        _fail(exc)
+    result = {k: (float(v) if isinstance(v, float) else v) for k, v in result.items()}
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"{submission} on event {ev.event_id}", show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    console.print(table)
+
+
+@app.command()
+def display(event: Path = typer.Argument(..., help="the event to draw"),
+            tracks: Path = typer.Option(None, "--tracks", help="colour hits by the tracks of this submission"),
+            colour_by: str = typer.Option("auto", help="auto, track, particle or volume"),
+            out: Path = typer.Option(..., "--out", help="image to write (.png, .pdf, .svg)")):
+    """An event display: x-y and r-z views, hits coloured by particle or by track."""
+    from .display import save_display
+    from .io import read_event, read_submission
+    from .metrics import check_submission
+
+    try:
+        ev = read_event(event)
+        sub = None
+        if tracks is not None:
+            sub = read_submission(tracks, event_id=ev.event_id)
+            check_submission(sub, ev.hits["hit_id"].to_numpy(), source=str(tracks))
+        save_display(ev, out, sub, colour_by)
+    except DeepRecoError as exc:
+        _fail(exc)
+    except ValueError as exc:  # an unknown --colour-by, a format matplotlib does not write
+        _fail(exc)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display")):
+    """Load the real TrackML event shipped with deepreco, summarise it and draw it."""
+    from .display import save_display
+    from .io import example_event
+
+    event = example_event()
+    console.print(_summary_table(event.summary(), "real TrackML event 1001 (shipped with deepreco)"))
+    save_display(event, out)
+    console.print(f"wrote the event display to {out}")
+
+
+def main() -> None:  # pragma: no cover - entry point for `python -m deepreco`
+    sys.exit(app())

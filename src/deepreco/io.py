@@ -1,0 +1,345 @@
+"""Reading and writing TrackML events: CSV, gzipped CSV, Parquet; single events, directories and zips.
+
+File names follow the challenge: ``<anything>event000001000-hits.csv`` (or ``.csv.gz``, ``.parquet``), one
+file per part (hits, cells, particles, truth). A dataset is a directory or a zip archive holding many events,
+read lazily one event at a time. Writes are complete or absent: every file of an event is first written
+under a temporary name and only renamed into place once all of them are written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import EventError, FormatError, MissingFileError
+from .event import PARTS, Event, _example, coerce_table
+
+FORMATS = ("csv", "csv.gz", "parquet")
+_NAME = re.compile(r"^(?P<stem>(?P<prefix>.*?)event(?P<event_id>\d+))-(?P<part>hits|cells|particles|truth)"
+                   r"\.(?P<ext>csv|csv\.gz|parquet)$")
+# When an event has the same part in several formats, the fastest one is read.
+_PREFERENCE = {"parquet": 0, "csv": 1, "csv.gz": 2}
+
+
+@dataclass(frozen=True)
+class _EventFiles:
+    stem: str  # the name of the event inside its dataset, e.g. "train_1/event000001000"
+    event_id: int
+    files: dict  # part -> member name (zip) or Path (directory)
+
+
+def parse_name(name: str) -> dict | None:
+    """Split a TrackML file name into stem, prefix, event_id, part and extension; None if it is not one."""
+    m = _NAME.match(name)
+    if m is None:
+        return None
+    d = m.groupdict()
+    d["event_id"] = int(d["event_id"])
+    return d
+
+
+def _read_bytes_table(handle, ext: str, part: str, source: str) -> pd.DataFrame:
+    try:
+        if ext == "parquet":
+            df = pd.read_parquet(handle)
+        else:
+            df = pd.read_csv(handle, compression="gzip" if ext == "csv.gz" else None, low_memory=False)
+    except (EOFError, zlib.error, OSError) as exc:
+        raise FormatError(f"{source}: truncated or corrupt file ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise FormatError(f"{source}: empty file, expected a CSV header") from None
+    except pd.errors.ParserError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise FormatError(f"{source}: malformed CSV ({first})") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{source}: not a text CSV file") from None
+    except Exception as exc:  # pyarrow raises its own types for a broken Parquet file
+        raise FormatError(f"{source}: cannot read {ext} ({type(exc).__name__}: {exc})") from None
+    try:
+        return coerce_table(df, part, source)
+    except EventError as exc:
+        raise FormatError(str(exc)) from None
+
+
+def read_table(path, part: str) -> pd.DataFrame:
+    """Read one TrackML table (part = hits, cells, particles or truth) from a CSV, .csv.gz or Parquet file."""
+    path = Path(path)
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such file")
+    name = path.name
+    ext = "parquet" if name.endswith(".parquet") else "csv.gz" if name.endswith(".gz") else "csv"
+    with open(path, "rb") as handle:
+        return _read_bytes_table(handle, ext, part, str(path))
+
+
+class Dataset:
+    """The events of a directory (searched recursively) or of a zip archive, read lazily.
+
+    >>> ds = Dataset("data/train_100_events")      # doctest: +SKIP
+    >>> for event in ds: ...                       # one event in memory at a time
+    """
+
+    def __init__(self, path, parts: tuple[str, ...] | list[str] | None = None):
+        self.path = Path(path)
+        self.parts = tuple(parts) if parts is not None else None
+        if not self.path.exists():
+            raise MissingFileError(f"{self.path}: no such file or directory")
+        self._zip = zipfile.is_zipfile(self.path) if self.path.is_file() else False
+        if self.path.is_file() and not self._zip:
+            raise FormatError(f"{self.path}: not a directory or a zip archive of events")
+        self._events = self._scan()
+
+    def _scan(self) -> dict[str, _EventFiles]:
+        if self._zip:
+            try:
+                with zipfile.ZipFile(self.path) as zf:
+                    names = [n for n in zf.namelist() if not n.endswith("/")]
+            except zipfile.BadZipFile as exc:
+                raise FormatError(f"{self.path}: corrupt zip archive ({exc})") from None
+            entries = [(n, n) for n in names]
+        else:
+            entries = [(p.relative_to(self.path).as_posix(), p) for p in sorted(self.path.rglob("*event*"))
+                       if p.is_file() and not p.name.startswith(".")]
+        found: dict[str, dict] = {}
+        for rel, ref in entries:
+            d = parse_name(rel)
+            if d is None:
+                continue
+            files = found.setdefault(d["stem"], {"event_id": d["event_id"], "files": {}})["files"]
+            best = files.get(d["part"])
+            if best is None or _PREFERENCE[d["ext"]] < _PREFERENCE[best[0]]:
+                files[d["part"]] = (d["ext"], ref)
+        return {stem: _EventFiles(stem, v["event_id"], {p: ref for p, (_, ref) in v["files"].items()})
+                for stem, v in sorted(found.items())}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._events)
+
+    @property
+    def event_ids(self) -> list[int]:
+        return [e.event_id for e in self._events.values()]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        for name in self._events:
+            yield self.read(name)
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.path)!r}, {len(self)} events)"
+
+    def _lookup(self, key) -> _EventFiles:
+        if isinstance(key, str) and key in self._events:
+            return self._events[key]
+        matches = [e for e in self._events.values() if e.event_id == int(key)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise MissingFileError(f"{self.path}: no event {key}")
+        raise FormatError(f"{self.path}: event {key} appears {len(matches)} times "
+                          f"({', '.join(e.stem for e in matches)}); name it by its path")
+
+    def read(self, key, parts: tuple[str, ...] | list[str] | None = None) -> Event:
+        """Read one event, by its event id or its name; ``parts`` that are asked for must be present."""
+        entry = self._lookup(key)
+        parts = tuple(parts) if parts is not None else self.parts
+        wanted = parts if parts is not None else PARTS
+        unknown = set(wanted) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown part(s) {', '.join(sorted(unknown))}; expected some of {', '.join(PARTS)}")
+        if "hits" not in entry.files:
+            raise MissingFileError(f"{self.path}: event {entry.stem} has no hits file")
+        if parts is not None:
+            absent = [p for p in parts if p not in entry.files]
+            if absent:
+                raise MissingFileError(f"{self.path}: event {entry.stem} has no {', '.join(absent)} file")
+        tables, sources = {}, {}
+        zf = zipfile.ZipFile(self.path) if self._zip else None
+        try:
+            for part in wanted:
+                ref = entry.files.get(part)
+                if ref is None:
+                    continue
+                ext = parse_name(Path(str(ref)).name)["ext"]
+                source = f"{self.path}:{ref}" if self._zip else str(ref)
+                if zf is not None:
+                    try:
+                        data = zf.read(ref)
+                    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                        raise FormatError(f"{source}: corrupt zip member ({exc})") from None
+                    tables[part] = _read_bytes_table(io.BytesIO(data), ext, part, source)
+                else:
+                    tables[part] = read_table(ref, part)
+                sources[part] = source
+        finally:
+            if zf is not None:
+                zf.close()
+        return Event(event_id=entry.event_id, sources=sources, **tables)
+
+
+def read_event(path, parts: tuple[str, ...] | list[str] | None = None) -> Event:
+    """Read one event from any of its files, its prefix (``dir/event000001000``), or a one-event folder/zip.
+
+    Every part found beside it is read unless ``parts`` names which to read; a named part that is absent is
+    an error. The tables are checked against each other (see `Event.check`).
+    """
+    path = Path(path)
+    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
+        ds = Dataset(path, parts)
+        if len(ds) != 1:
+            raise FormatError(f"{path}: holds {len(ds)} events; read it with Dataset, or name one event")
+        return ds.read(ds.names[0])
+    d = parse_name(path.name)
+    if path.is_file() and d is not None:
+        stem = d["stem"]
+    elif not path.exists() and path.parent.is_dir():
+        stem = path.name  # a prefix such as dir/event000001000
+    else:
+        raise MissingFileError(f"{path}: no such file or event prefix")
+    files = {}
+    for candidate in sorted(path.parent.glob(f"{stem}-*")):
+        c = parse_name(candidate.name)
+        if c is None or c["stem"] != stem:
+            continue
+        best = files.get(c["part"])
+        if best is None or _PREFERENCE[c["ext"]] < _PREFERENCE[best[0]]:
+            files[c["part"]] = (c["ext"], candidate)
+    if not files:
+        raise MissingFileError(f"{path}: no such file or event prefix")
+    if "hits" not in files:
+        raise MissingFileError(f"{path}: event {stem} has no hits file")
+    wanted = tuple(parts) if parts is not None else PARTS
+    if parts is not None:
+        absent = [p for p in parts if p not in files]
+        if absent:
+            raise MissingFileError(f"{path}: event {stem} has no {', '.join(absent)} file")
+    tables = {p: read_table(files[p][1], p) for p in wanted if p in files}
+    event_id = parse_name(files["hits"][1].name)["event_id"]
+    return Event(event_id=event_id, sources={p: str(files[p][1]) for p in tables}, **tables)
+
+
+def write_event(event: Event, directory, format: str = "csv", name: str | None = None) -> list[Path]:
+    """Write the event's tables as ``<directory>/<name>-<part>.<format>``; returns the paths written.
+
+    ``name`` defaults to ``event<event_id, 9 digits>``. Every file is written under a temporary name first
+    and renamed only when all are complete, so an interrupted write leaves nothing behind. Gzip headers carry
+    no time stamp, so the same event gives the same bytes.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        name = f"event{int(event.event_id or 0):09d}"
+    written: list[tuple[Path, Path]] = []
+    try:
+        for part in PARTS:
+            table = getattr(event, part)
+            if table is None:
+                continue
+            final = directory / f"{name}-{part}.{format}"
+            tmp = directory / f".{final.name}.tmp{os.getpid()}"
+            written.append((tmp, final))
+            if format == "parquet":
+                table.to_parquet(tmp, index=False)
+            else:
+                compression = {"method": "gzip", "mtime": 0} if format == "csv.gz" else None
+                table.to_csv(tmp, index=False, compression=compression)
+        for tmp, final in written:
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        raise
+    return [final for _, final in written]
+
+
+def example_event() -> Event:
+    """Real TrackML training event 1001 shipped with the package: hits and particles, no truth."""
+    data = resources.files("deepreco") / "data"
+    with resources.as_file(data / "event000001001-hits.csv.gz") as hits_path, \
+            resources.as_file(data / "event000001001-particles.csv.gz") as particles_path:
+        return Event(hits=read_table(hits_path, "hits"), particles=read_table(particles_path, "particles"),
+                     event_id=1001, sources={"hits": "deepreco:event000001001-hits.csv.gz",
+                                             "particles": "deepreco:event000001001-particles.csv.gz"})
+
+
+def open_path(path) -> Event | Dataset:
+    """An event if ``path`` names one (a file, a prefix, a one-event folder), else the dataset it holds."""
+    path = Path(path)
+    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
+        ds = Dataset(path)
+        return ds.read(ds.names[0]) if len(ds) == 1 else ds
+    return read_event(path)
+
+
+def read_submission(path, event_id: int | None = None) -> pd.DataFrame:
+    """Read a TrackML submission (hit_id, track_id; optionally event_id) as int64 columns.
+
+    A file with an ``event_id`` column may hold many events: ``event_id`` picks one (required then, unless
+    the file holds a single event).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such file")
+    ext = "parquet" if path.name.endswith(".parquet") else "csv.gz" if path.name.endswith(".gz") else "csv"
+    try:
+        with open(path, "rb") as handle:
+            df = pd.read_parquet(handle) if ext == "parquet" else pd.read_csv(
+                handle, compression="gzip" if ext == "csv.gz" else None)
+    except pd.errors.EmptyDataError:
+        raise FormatError(f"{path}: empty file, expected a CSV header hit_id,track_id") from None
+    except Exception as exc:
+        raise FormatError(f"{path}: cannot read submission ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in ("hit_id", "track_id") if c not in df.columns]
+    if missing:
+        raise FormatError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                          f"(has {', '.join(map(str, df.columns)) or 'none'})")
+    for col in [c for c in ("event_id", "hit_id", "track_id") if c in df.columns]:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values != values.round())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise FormatError(f"{path}: column {col} has a missing or non-integer value {df[col].iloc[row]!r} "
+                              f"(row {row + 1})")
+        df[col] = values.astype(np.int64)
+    if "event_id" in df.columns:
+        ids = np.unique(df["event_id"].to_numpy())
+        if event_id is None and len(ids) > 1:
+            raise FormatError(f"{path}: holds {len(ids)} events; say which one")
+        if event_id is not None:
+            df = df[df["event_id"] == event_id]
+            if df.empty and len(ids):
+                raise FormatError(f"{path}: no rows for event {event_id} (it has {_example(ids)})")
+    return df[["hit_id", "track_id"]].reset_index(drop=True)
+
+
+def write_submission(tracks: pd.DataFrame, path, event_id: int | None = None) -> Path:
+    """Write (hit_id, track_id), with event_id first when given, as a TrackML submission CSV; atomic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = tracks[["hit_id", "track_id"]].astype(np.int64)
+    if event_id is not None:
+        out.insert(0, "event_id", np.int64(event_id))
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        out.to_csv(tmp, index=False,
+                   compression={"method": "gzip", "mtime": 0} if path.name.endswith(".gz") else None)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

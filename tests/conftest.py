@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny hand-made event with truth, and the real TrackML files when they are there."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepreco.event import Event
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trackml"
+
+
+@pytest.fixture
+def shared_trackml() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"the real TrackML files are not at {SHARED} (the ../shared folder beside the project)")
+    return SHARED
+
+
+def make_tiny_event(n_particles: int = 3, hits_per_particle: int = 5, n_noise: int = 3, seed: int = 1) -> Event:
+    """Straight tracks from the origin through barrel layers at r = 30, 70, 115, 170, 260 ... mm, plus noise."""
+    rng = np.random.default_rng(seed)
+    radii = np.array([32.0, 72.0, 116.0, 172.0, 260.0, 360.0, 500.0, 660.0])[:hits_per_particle]
+    rows, truth, particles = [], [], []
+    hit_id = 1
+    for p in range(n_particles):
+        pid = 1000 + p
+        phi, eta, pt = rng.uniform(-np.pi, np.pi), rng.uniform(-1, 1), 0.5 + 1.5 * p
+        pz = pt * np.sinh(eta)
+        particles.append((pid, 0.0, 0.0, 0.0, pt * np.cos(phi), pt * np.sin(phi), pz, 1, hits_per_particle))
+        for layer, r in enumerate(radii):
+            x, y, z = r * np.cos(phi), r * np.sin(phi), r * np.sinh(eta)
+            rows.append((hit_id, x, y, z, 8, 2 * (layer + 1), 1))
+            truth.append((hit_id, pid, x, y, z, pt * np.cos(phi), pt * np.sin(phi), pz))
+            hit_id += 1
+    for _ in range(n_noise):
+        x, y, z = rng.uniform(-100, 100, 3)
+        rows.append((hit_id, x, y, z, 8, 2, 1))
+        truth.append((hit_id, 0, x, y, z, 0.0, 0.0, 0.0))
+        hit_id += 1
+    hits = pd.DataFrame(rows, columns=["hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"])
+    truth = pd.DataFrame(truth, columns=["hit_id", "particle_id", "tx", "ty", "tz", "tpx", "tpy", "tpz"])
+    particles = pd.DataFrame(particles, columns=["particle_id", "vx", "vy", "vz", "px", "py", "pz", "q", "nhits"])
+    return Event(hits=hits, particles=particles, truth=truth, event_id=42)
+
+
+@pytest.fixture
+def tiny_event() -> Event:
+    return make_tiny_event()
