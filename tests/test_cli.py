@@ -1,0 +1,117 @@
+"""The command line as a user meets it: results on good input, one-line errors and nothing written on bad."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from deepreco.cli import app
+from deepreco.io import write_event, write_submission
+from deepreco.metrics import add_weights
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def event_dir(tmp_path, tiny_event):
+    tiny_event.truth = add_weights(tiny_event.truth, tiny_event.particles)
+    write_event(tiny_event, tmp_path / "ev")
+    return tmp_path / "ev" / "event000000042"
+
+
+def _truth_submission(event_dir):
+    truth = pd.read_csv(f"{event_dir}-truth.csv")
+    return pd.DataFrame({"hit_id": truth["hit_id"], "track_id": truth["particle_id"]})
+
+
+def test_score_perfect_submission_json(event_dir, tmp_path):
+    sub = write_submission(_truth_submission(event_dir), tmp_path / "sub.csv")
+    result = runner.invoke(app, ["score", str(event_dir), str(sub), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["score"] == pytest.approx(1.0, abs=1e-6)
+    assert out["efficiency"] == 1.0 and out["fake_rate"] == 0.0 and out["duplicate_rate"] == 0.0
+    assert out["n_tracks"] == 3  # the noise "track" has 3 hits, fewer than the 4 a track needs to count
+
+
+def test_score_table(event_dir, tmp_path):
+    sub = write_submission(_truth_submission(event_dir), tmp_path / "sub.csv")
+    result = runner.invoke(app, ["score", str(event_dir), str(sub)])
+    assert result.exit_code == 0 and "score" in result.stdout
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("unknown", "not in the event"),
+    ("twice", "listed more than once"),
+])
+def test_score_bad_submission(event_dir, tmp_path, fault, message):
+    sub = _truth_submission(event_dir)
+    if fault == "unknown":
+        sub.loc[0, "hit_id"] = 10_000
+    else:
+        sub = pd.concat([sub, sub.iloc[:1].assign(track_id=99)])
+    path = write_submission(sub, tmp_path / "sub.csv")
+    result = runner.invoke(app, ["score", str(event_dir), str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "sub.csv" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert any(m in result.stderr for m in message.split("|")), result.stderr
+
+
+def test_score_empty_event_is_zero(tmp_path):
+    from deepreco.event import Event
+
+    cols = ["hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"]
+    tcols = ["hit_id", "particle_id", "tx", "ty", "tz", "tpx", "tpy", "tpz", "weight"]
+    pcols = ["particle_id", "vx", "vy", "vz", "px", "py", "pz", "q", "nhits"]
+    ev = Event(hits=pd.DataFrame(columns=cols), truth=pd.DataFrame(columns=tcols),
+               particles=pd.DataFrame(columns=pcols), event_id=3)
+    write_event(ev, tmp_path)
+    sub = write_submission(pd.DataFrame({"hit_id": [], "track_id": []}), tmp_path / "sub.csv")
+    result = runner.invoke(app, ["score", str(tmp_path / "event000000003"), str(sub), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["score"] == 0.0
+
+
+def test_missing_file_and_missing_column(tmp_path, event_dir):
+    result = runner.invoke(app, ["info", str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "nothing: no such file" in result.stderr
+    bad = tmp_path / "bad" / "event000000001-hits.csv"
+    bad.parent.mkdir()
+    bad.write_text("hit_id,x,y,volume_id,layer_id,module_id\n1,0,0,8,2,1\n")
+    out = tmp_path / "display.png"
+    result = runner.invoke(app, ["display", str(bad), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "event000000001-hits.csv: missing column z" in result.stderr
+    assert not out.exists()
+
+
+def test_info_json_and_dataset(event_dir, tmp_path):
+    result = runner.invoke(app, ["info", str(event_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n_hits"] == 18 and summary["noise_fraction"] == pytest.approx(3 / 18)
+    result = runner.invoke(app, ["info", str(event_dir.parent)])
+    assert result.exit_code == 0 and "18" in result.stdout
+
+
+def test_display_by_track_and_particle(event_dir, tmp_path):
+    sub = _truth_submission(event_dir)
+    sub["track_id"] = np.where(sub["track_id"] == 0, -1, sub["track_id"])
+    sub = sub[sub["track_id"] >= 0]
+    path = write_submission(sub, tmp_path / "sub.csv")
+    for extra in ([], ["--tracks", str(path)]):
+        out = tmp_path / f"d{len(extra)}.png"
+        result = runner.invoke(app, ["display", str(event_dir), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_writes_the_display(tmp_path):
+    out = tmp_path / "demo.png"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "93,680" in result.stdout
+    assert out.stat().st_size > 10_000
