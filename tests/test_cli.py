@@ -38,8 +38,10 @@ def test_score_perfect_submission_json(event_dir, tmp_path):
 
 def test_score_table(event_dir, tmp_path):
     sub = write_submission(_truth_submission(event_dir), tmp_path / "sub.csv")
-    result = runner.invoke(app, ["score", str(event_dir), str(sub)])
+    plot = tmp_path / "eff.png"
+    result = runner.invoke(app, ["score", str(event_dir), str(sub), "--plot", str(plot)])
     assert result.exit_code == 0 and "score" in result.stdout
+    assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("fault, message", [

@@ -79,10 +79,11 @@ def info(path: Path = typer.Argument(..., help="an event (any of its files or it
 def score(event: Path = typer.Argument(..., help="the event with its truth and particles"),
           submission: Path = typer.Argument(..., help="TrackML submission CSV: hit_id,track_id"),
           pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
+          plot: Path = typer.Option(None, "--plot", help="also write efficiency vs pT and eta to this PNG"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """TrackML score, tracking efficiency, fake and duplicate rates of a submission."""
     from .io import read_event, read_submission
-    from .metrics import check_submission, evaluate
+    from .metrics import check_submission, evaluate, plot_efficiencies
 
     try:
         ev = read_event(event)
@@ -91,6 +92,8 @@ def score(event: Path = typer.Argument(..., help="the event with its truth and p
         tracks = read_submission(submission, event_id=ev.event_id)
         check_submission(tracks, ev.hits["hit_id"].to_numpy(), source=str(submission))
         result = evaluate(ev.truth, ev.particles, tracks, pt_min=pt_min)
+        if plot is not None:
+            plot_efficiencies(ev.truth, ev.particles, tracks, plot)
     except DeepRecoError as exc:
         _fail(exc)
     result = {k: (float(v) if isinstance(v, float) else v) for k, v in result.items()}
