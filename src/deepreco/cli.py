@@ -132,6 +132,75 @@ def display(event: Path = typer.Argument(..., help="the event to draw"),
     console.print(f"wrote {out}")
 
 
+def _events(path: Path):
+    """The events at ``path``, lazily: one event, or every event of a folder or zip."""
+    from .io import Dataset, open_path
+
+    opened = open_path(path)
+    return (opened, len(opened)) if isinstance(opened, Dataset) else ([opened], 1)
+
+
+@app.command("reconstruct")
+def reconstruct_cmd(
+        inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events"),
+        method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
+        out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event"),
+        events: int = typer.Option(None, "--events", "-n", help="at most this many events")):
+    """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
+    OUT/event<id>-submission.csv."""
+    from rich.progress import track
+
+    from .io import write_submission
+    from .reconstruct import get_method
+
+    try:
+        algo = get_method(method)
+        evs, total = _events(inputs)
+        total = min(total, events) if events is not None else total
+        written = 0
+        for i, event in enumerate(track(evs, total=total, description=method, console=err_console)):
+            if i >= total:
+                break
+            tracks = algo.reconstruct(event)
+            write_submission(tracks, out / f"event{int(event.event_id or 0):09d}-submission.csv",
+                             event_id=event.event_id)
+            written += 1
+    except DeepRecoError as exc:
+        _fail(exc)
+    console.print(f"wrote {written} submission(s) to {out}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+        inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events, with truth"),
+        methods: list[str] = typer.Option(..., "--method", "-m", help="method name; repeat to compare"),
+        events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
+        pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method")):
+    """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
+    from .reconstruct import evaluate_method
+
+    results = {}
+    try:
+        for name in methods:
+            evs, total = _events(inputs)
+            n = min(total, events) if events is not None else total
+            results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json)
+    except DeepRecoError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps({k: {key: v for key, v in r.items() if key != "events"} for k, r in results.items()}))
+        return
+    keys = ["score", "efficiency", "efficiency_perfect", "fake_rate", "duplicate_rate", "seconds_per_event"]
+    table = Table(title=f"{inputs}: {next(iter(results.values()))['n_events']} event(s)", title_justify="left")
+    table.add_column("method", style="bold")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="right")
+    for name, r in results.items():
+        table.add_row(name, *[f"{r[k]:.4f}" if k != "seconds_per_event" else f"{r[k]:.2f}" for k in keys])
+    console.print(table)
+
+
 @app.command()
 def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display")):
     """Load the real TrackML event shipped with deepreco, summarise it and draw it."""

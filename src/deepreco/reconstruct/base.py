@@ -1,0 +1,77 @@
+"""The interface every reconstruction method has, and the registry that finds methods by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DeepRecoError
+from ..event import Event
+
+METHODS: dict[str, Callable[..., Method]] = {}
+
+
+class Method:
+    """A reconstruction method: an event in, a table (hit_id, track_id) out.
+
+    Subclasses set ``name`` and implement `_reconstruct`; the public `reconstruct` checks what comes back
+    (every hit_id from the event, each at most once, track ids >= 0) so that every method keeps the contract.
+    """
+
+    name: str = ""
+
+    def reconstruct(self, event: Event) -> pd.DataFrame:
+        if event.n_hits == 0:
+            return pd.DataFrame({"hit_id": np.zeros(0, np.int64), "track_id": np.zeros(0, np.int64)})
+        tracks = self._reconstruct(event)
+        return _checked(tracks, event, self.name)
+
+    def _reconstruct(self, event: Event) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+def _checked(tracks: pd.DataFrame, event: Event, name: str) -> pd.DataFrame:
+    hit_ids = tracks["hit_id"].to_numpy(np.int64)
+    track_ids = tracks["track_id"].to_numpy(np.int64)
+    if len(np.unique(hit_ids)) != len(hit_ids):
+        raise RuntimeError(f"method {name} put a hit in more than one track")
+    if not np.isin(hit_ids, event.hits["hit_id"].to_numpy()).all():
+        raise RuntimeError(f"method {name} returned hits that are not in the event")
+    if len(track_ids) and track_ids.min() < 0:
+        raise RuntimeError(f"method {name} returned negative track ids")
+    return pd.DataFrame({"hit_id": hit_ids, "track_id": track_ids})
+
+
+def register(name: str):
+    """Class decorator: make a method findable by ``name``."""
+
+    def wrap(cls):
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+def available_methods() -> list[str]:
+    return sorted(METHODS)
+
+
+def get_method(name: str, **params) -> Method:
+    """The method registered as ``name``, built with ``params``."""
+    if name not in METHODS:
+        raise DeepRecoError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    return METHODS[name](**params)
+
+
+def reconstruct(event: Event, method: str | Method = "truth", **params) -> pd.DataFrame:
+    """Reconstruct one event with a method given by name (built with ``params``) or as an object."""
+    if isinstance(method, str):
+        method = get_method(method, **params)
+    return method.reconstruct(event)
