@@ -141,3 +141,35 @@ def test_evaluate_unknown_method_and_event_without_truth(event_dir, tmp_path):
     (hits_only / "event000000042-hits.csv").write_bytes((event_dir.parent / "event000000042-hits.csv").read_bytes())
     result = runner.invoke(app, ["evaluate", str(hits_only), "--method", "truth"])
     assert result.exit_code == 1 and "cannot be scored" in result.stderr
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_simulate_is_reproducible_and_parallel(tmp_path):
+    args = ["simulate", "-g", "gun", "--set", "n=5", "--set", "pt=1,5", "-n", "2", "--seed", "3", "--noise", "0"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert runner.invoke(app, [*args, "--out", str(a)]).exit_code == 0
+    result = runner.invoke(app, [*args, "--out", str(b), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert _files(a) == _files(b)
+    assert len(_files(a)) == 8  # 2 events x hits, cells, particles, truth
+    result = runner.invoke(app, ["evaluate", str(a), "-m", "truth", "--json"])
+    assert json.loads(result.stdout)["truth"]["n_events"] == 2
+
+
+def test_simulate_refuses_a_full_folder_and_bad_particle_lists(tmp_path):
+    out = tmp_path / "out"
+    args = ["simulate", "-g", "gun", "--set", "n=2", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "already holds 1 event(s); use --overwrite" in result.stderr
+    assert runner.invoke(app, [*args, "--overwrite", "--seed", "9"]).exit_code == 0
+    bad = tmp_path / "particles.csv"
+    bad.write_text("particle_id,vx,vy,vz,px,py,pz,q,nhits\n1,0,0,0,1,1,1,2,0\n")
+    fresh = tmp_path / "fresh"
+    result = runner.invoke(app, ["simulate", "-g", "trackml", "--particles", str(bad), "--out", str(fresh)])
+    assert result.exit_code == 1
+    assert "particles.csv: column q has 1 value(s) outside -1, 0, 1" in result.stderr
+    assert not fresh.exists()

@@ -191,14 +191,71 @@ def evaluate_cmd(
     if as_json:
         print(json.dumps({k: {key: v for key, v in r.items() if key != "events"} for k, r in results.items()}))
         return
-    keys = ["score", "efficiency", "efficiency_perfect", "fake_rate", "duplicate_rate", "seconds_per_event"]
+    keys = {"score": "score", "efficiency": "eff.", "efficiency_perfect": "eff. perfect", "fake_rate": "fakes",
+            "duplicate_rate": "duplicates", "seconds_per_event": "s / event"}
     table = Table(title=f"{inputs}: {next(iter(results.values()))['n_events']} event(s)", title_justify="left")
     table.add_column("method", style="bold")
-    for key in keys:
-        table.add_column(key.replace("_", " "), justify="right")
+    for label in keys.values():
+        table.add_column(label, justify="right")
     for name, r in results.items():
         table.add_row(name, *[f"{r[k]:.4f}" if k != "seconds_per_event" else f"{r[k]:.2f}" for k in keys])
     console.print(table)
+
+
+def _option_value(text: str):
+    """'20' -> 20, '0.5' -> 0.5, '1,10' -> (1, 10), anything else stays text."""
+    parts = text.split(",")
+    values = []
+    for part in parts:
+        for cast in (int, float):
+            try:
+                values.append(cast(part))
+                break
+            except ValueError:
+                continue
+        else:
+            values.append(part)
+    return tuple(values) if len(values) > 1 else values[0]
+
+
+@app.command()
+def simulate(
+        generator: str = typer.Option(..., "--generator", "-g", help="ttbar, dijet, gun or trackml"),
+        events: int = typer.Option(1, "--events", "-n", help="how many events"),
+        seed: int = typer.Option(0, "--seed", help="the same seed gives byte-identical files"),
+        out: Path = typer.Option(..., "--out", help="folder to write the events to"),
+        particles: Path = typer.Option(None, "--particles", help="TrackML particles file (generator trackml)"),
+        pileup: float = typer.Option(None, "--pileup", help="mean number of pile-up collisions (ttbar, dijet)"),
+        noise: float = typer.Option(None, "--noise", help="share of noise hits (default: real TrackML rates)"),
+        fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet"),
+        workers: int = typer.Option(1, "--workers", "-j", help="parallel processes"),
+        first_event_id: int = typer.Option(0, "--first-event-id", help="event id of the first event"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
+        settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
+    """Generate events and simulate them on the TrackML detector; TrackML files out."""
+    from rich.progress import Progress
+
+    from .simulate.dataset import simulate_dataset
+
+    options = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
+        options[key.strip()] = _option_value(value.strip())
+    if particles is not None:
+        options["particles"] = str(particles)
+    if pileup is not None:
+        options["pileup"] = pileup
+    try:
+        with Progress(console=err_console, transient=True) as bar:
+            task = bar.add_task(f"simulating {generator}", total=events)
+            ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers,
+                                   overwrite=overwrite, first_event_id=first_event_id, noise_fraction=noise,
+                                   progress=lambda _: bar.advance(task), **options)
+    except DeepRecoError as exc:
+        _fail(exc)
+    console.print(f"wrote {len(ids)} event(s) to {out}")
 
 
 @app.command()

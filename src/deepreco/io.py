@@ -87,6 +87,8 @@ def read_table(path, part: str) -> pd.DataFrame:
 class Dataset:
     """The events of a directory (searched recursively) or of a zip archive, read lazily.
 
+    An event is there when its hits file is (a write renames the hits file last).
+
     >>> ds = Dataset("data/train_100_events")      # doctest: +SKIP
     >>> for event in ds: ...                       # one event in memory at a time
     """
@@ -122,7 +124,7 @@ class Dataset:
             if best is None or _PREFERENCE[d["ext"]] < _PREFERENCE[best[0]]:
                 files[d["part"]] = (d["ext"], ref)
         return {stem: _EventFiles(stem, v["event_id"], {p: ref for p, (_, ref) in v["files"].items()})
-                for stem, v in sorted(found.items())}
+                for stem, v in sorted(found.items()) if "hits" in v["files"]}
 
     @property
     def names(self) -> list[str]:
@@ -161,8 +163,6 @@ class Dataset:
         unknown = set(wanted) - set(PARTS)
         if unknown:
             raise ValueError(f"unknown part(s) {', '.join(sorted(unknown))}; expected some of {', '.join(PARTS)}")
-        if "hits" not in entry.files:
-            raise MissingFileError(f"{self.path}: event {entry.stem} has no hits file")
         if parts is not None:
             absent = [p for p in parts if p not in entry.files]
             if absent:
@@ -259,7 +259,9 @@ def write_event(event: Event, directory, format: str = "csv", name: str | None =
             else:
                 compression = {"method": "gzip", "mtime": 0} if format == "csv.gz" else None
                 table.to_csv(tmp, index=False, compression=compression)
-        for tmp, final in written:
+        # The hits file goes last: an event is only seen through its hits, so a run cut between two
+        # renames leaves no event behind, only parts that no reader picks up.
+        for tmp, final in sorted(written, key=lambda pair: pair[1].name.endswith(f"-hits.{format}")):
             os.replace(tmp, final)
     except BaseException:
         for tmp, _ in written:

@@ -67,9 +67,12 @@ def check_particles(particles: pd.DataFrame, source: str | None = None, error=Ev
 
     Raises ``error`` (EventError by default) naming ``source``: a missing column, a non-numeric value,
     a NaN or infinite vertex or momentum, q not in {-1, 0, 1}, a particle_id that is not positive or not unique.
-    A missing ``particle_type`` becomes 0 ("unknown").
+    A missing ``particle_type`` becomes 0 ("unknown"); a missing ``nhits`` becomes 0 (the simulation counts
+    the hits).
     """
     where = source or "particles"
+    if isinstance(particles, pd.DataFrame) and "nhits" not in particles.columns:
+        particles = particles.assign(nhits=0)
     try:
         table = coerce_table(particles, "particles", where)
     except EventError as exc:

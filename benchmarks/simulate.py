@@ -1,0 +1,118 @@
+"""Fast simulation: seconds and peak memory per event on one core, and the comparison with real events.
+
+    python benchmarks/simulate.py [--events 1001 1003] [--no-ttbar]
+
+Each case runs in its own process (one thread), so that the peak resident memory (ru_maxrss) is that
+event's alone, detector included. Cases: the real particle lists of TrackML events (simulated and compared
+with the same events' real hits; a per-layer plot each), and, when ``deepreco.generate`` and Pythia 8 are
+installed, a ttbar event with mu = 200 pile-up (generation and simulation timed apart). Results go to
+``benchmarks/results/simulate.txt`` and ``benchmarks/results/simulate_hits_per_layer_<event>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import time
+from importlib import resources
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SHARED_TRAIN = HERE.parent.parent / "shared" / "data" / "trackml" / "train"
+
+
+def _event_files(event: int) -> tuple[Path, Path]:
+    name = f"event{event:09d}"
+    shipped = resources.files("deepreco") / "data"
+    for folder in (Path(str(shipped)), SHARED_TRAIN):
+        hits, particles = folder / f"{name}-hits.csv.gz", folder / f"{name}-particles.csv.gz"
+        if hits.is_file() and particles.is_file():
+            return hits, particles
+    raise FileNotFoundError(f"no real files for event {event} in the package or {SHARED_TRAIN}")
+
+
+def _real_case(event: int, queue) -> None:
+    from deepreco.io import read_table
+    from deepreco.simulate import comparison_table, default_detector, plot_hits_per_layer, simulate_event
+
+    hits_path, particles_path = _event_files(event)
+    hits, particles = read_table(hits_path, "hits"), read_table(particles_path, "particles")
+    default_detector()  # read once, as a long run would; timed apart
+    t0 = time.perf_counter()
+    sim = simulate_event(particles, seed=event, event_id=event)
+    seconds = time.perf_counter() - t0
+    table = comparison_table(hits, particles, sim)
+    png = plot_hits_per_layer(hits, sim, RESULTS / f"simulate_hits_per_layer_{event}.png",
+                              title=f"event {event}: hits per layer, real against simulated")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    queue.put({"case": f"real particles of event {event}", "particles": len(particles), "hits": len(sim.hits),
+               "seconds": seconds, "peak_mb": peak, "table": table, "plot": png.name})
+
+
+def _ttbar_case(mu: float, queue) -> None:
+    try:
+        from deepreco.generate import ttbar_with_pileup
+        from deepreco.simulate import default_detector, simulate_event
+
+        default_detector()
+        t0 = time.perf_counter()
+        particles = ttbar_with_pileup(mu=mu, seed=1)
+        t_gen = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sim = simulate_event(particles, seed=1, event_id=1)
+        t_sim = time.perf_counter() - t0
+    except Exception as exc:  # Pythia absent, or the generator not there yet: say so in the results
+        queue.put({"case": f"ttbar mu={mu:g}", "skipped": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
+        return
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    queue.put({"case": f"ttbar mu={mu:g}", "particles": len(particles), "hits": len(sim.hits),
+               "seconds": t_sim, "generation_seconds": t_gen, "peak_mb": peak})
+
+
+def _run(target, arg) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(arg, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1001, 1003])
+    parser.add_argument("--no-ttbar", action="store_true")
+    parser.add_argument("--mu", type=float, default=200.0)
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = [_run(_real_case, e) for e in args.events]
+    if not args.no_ttbar:
+        results.append(_run(_ttbar_case, args.mu))
+    lines = [f"deepreco fast simulation benchmark ({platform.processor() or platform.machine()}, one thread, "
+             f"{time.strftime('%Y-%m-%d')})", ""]
+    lines.append(f"{'case':34s} {'particles':>9s} {'hits':>8s} {'sim s':>7s} {'gen s':>7s} {'peak MB':>8s}")
+    for r in results:
+        if "skipped" in r:
+            lines.append(f"{r['case']:34s} skipped: {r['skipped']}")
+            continue
+        gen = f"{r['generation_seconds']:7.1f}" if "generation_seconds" in r else f"{'-':>7s}"
+        lines.append(f"{r['case']:34s} {r['particles']:9d} {r['hits']:8d} {r['seconds']:7.2f} {gen} "
+                     f"{r['peak_mb']:8.0f}")
+    for r in results:
+        if "table" in r:
+            lines += ["", f"{r['case']} (plot: {r['plot']})", r["table"].to_string(index=False, float_format="%.4f")]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "simulate.txt").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Track finding by DBSCAN on unrolled helices: the seeding stage of seed 004 (Finnie & Finnie, TrackML 2018).
+
+A particle from the beam line moves on a circle through the origin in the transverse plane. With the signed
+curvature parameter k = q / (2 R) (R the radius, R[mm] = 1000 pT[GeV] / (0.3 B[T])), a hit at radius r seen
+at azimuth phi lies on the track whose initial azimuth and slope are
+
+    phi0 = phi + arcsin(k r),        s = arcsin(k r) / k  (the transverse arc length),     dz/ds = z / s.
+
+For the right k, every hit of the track maps to one point (cos phi0, sin phi0, z / s): the hits of a track
+cluster. DBSCAN finds the clusters for each k of a scan; each hit keeps the cluster of the hypothesis where
+its cluster is largest (a longer track explains more hits), and clusters are cleaned of hits that break
+the one-hit-per-module rule, keeping the hit nearest the cluster's centre ("outlier removal").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..event import Event
+from .base import Method, register
+
+
+def unrolled_features(x, y, z, k: float, z_scale: float = 0.5, z0: float = 0.0) -> np.ndarray:
+    """(cos phi0, sin phi0, z_scale * (z - z0) / s) for curvature hypothesis k [1/mm]."""
+    r = np.hypot(x, y)
+    phi = np.arctan2(y, x)
+    kr = np.clip(k * r, -1.0, 1.0)
+    bend = np.arcsin(kr)
+    s = bend / k if k != 0 else r
+    phi0 = phi + bend
+    return np.column_stack([np.cos(phi0), np.sin(phi0), z_scale * (z - z0) / np.maximum(s, 1e-9)])
+
+
+@register("dbscan")
+class DBSCANTracks(Method):
+    """DBSCAN on unrolled helices, scanned over curvature.
+
+    Parameters: ``pt_min`` [GeV] sets the largest curvature scanned, ``n_hypotheses`` the number of curvature
+    values (both charges), ``eps`` and ``min_samples`` are DBSCAN's, ``z_scale`` weighs dz/ds against the
+    azimuth, ``max_size`` caps the clusters that can win a hit (no true track has more hits), ``field``
+    is the solenoid field [T].
+    """
+
+    def __init__(self, pt_min: float = 0.5, n_hypotheses: int = 31, eps: float = 0.008, min_samples: int = 3,
+                 z_scale: float = 0.5, max_size: int = 20, field: float = 2.0, min_hits: int = 3):
+        self.pt_min = pt_min
+        self.n_hypotheses = n_hypotheses
+        self.eps = eps
+        self.min_samples = min_samples
+        self.z_scale = z_scale
+        self.max_size = max_size
+        self.field = field
+        self.min_hits = min_hits
+
+    def curvatures(self) -> np.ndarray:
+        k_max = 0.3 * self.field / (2.0 * 1000.0 * self.pt_min)  # 1 / (2 R) at pt_min, in 1/mm
+        return np.linspace(-k_max, k_max, self.n_hypotheses)
+
+    def cluster(self, hits: pd.DataFrame) -> np.ndarray:
+        """A cluster label per hit (-1: in no cluster), from the scan over curvature."""
+        from sklearn.cluster import DBSCAN
+
+        x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+        n = len(x)
+        best_size = np.zeros(n, np.int64)
+        best_label = np.full(n, -1, np.int64)
+        offset = 0
+        for k in self.curvatures():
+            labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
+                unrolled_features(x, y, z, k, self.z_scale))
+            clustered = labels >= 0
+            sizes = np.bincount(labels[clustered], minlength=1)
+            size = np.where(clustered, sizes[np.maximum(labels, 0)], 0)
+            better = clustered & (size > best_size) & (size <= self.max_size)
+            best_size[better] = size[better]
+            best_label[better] = labels[better] + offset
+            offset += len(sizes)
+        return best_label
+
+    def _reconstruct(self, event: Event) -> pd.DataFrame:
+        hits = event.hits
+        labels = self.cluster(hits)
+        labels = _one_hit_per_module(hits, labels)
+        keep = labels >= 0
+        counts = np.bincount(labels[keep]) if keep.any() else np.zeros(0, np.int64)
+        keep &= counts[np.maximum(labels, 0)] >= self.min_hits if keep.any() else keep
+        _, track_id = np.unique(labels[keep], return_inverse=True)
+        return pd.DataFrame({"hit_id": hits["hit_id"].to_numpy()[keep], "track_id": track_id + 1})
+
+
+def _one_hit_per_module(hits: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+    """Drop from each cluster all but one hit per module: the one nearest the cluster's mean azimuth."""
+    labels = labels.copy()
+    idx = np.flatnonzero(labels >= 0)
+    if len(idx) == 0:
+        return labels
+    phi = np.arctan2(hits["y"].to_numpy(np.float64)[idx], hits["x"].to_numpy(np.float64)[idx])
+    lab = labels[idx]
+    c = np.bincount(lab, np.cos(phi))
+    s = np.bincount(lab, np.sin(phi))
+    centre = np.arctan2(s, c)[lab]
+    distance = np.abs(np.angle(np.exp(1j * (phi - centre))))
+    module = (hits["volume_id"].to_numpy(np.int64)[idx] << 40) | (hits["layer_id"].to_numpy(np.int64)[idx] << 20) \
+        | hits["module_id"].to_numpy(np.int64)[idx]
+    order = np.lexsort((distance, module, lab))
+    first = np.ones(len(order), bool)
+    first[1:] = (lab[order][1:] != lab[order][:-1]) | (module[order][1:] != module[order][:-1])
+    labels[idx[order[~first]]] = -1
+    return labels

@@ -1,0 +1,382 @@
+"""Helix propagation of charged particles through the layers and modules of a TrackML detector.
+
+A particle of momentum p and charge q in a uniform field B along z moves on a helix. With the unit direction
+t = (tx, ty, tz) and the signed turning rate w = -q c B / p (rad per mm of path, c = 0.299792458e-3 GeV/(T mm)),
+after a path length s
+
+    x(s) = x0 + (tx sin(ws) - ty (1 - cos(ws))) / w,   y(s) = y0 + (ty sin(ws) + tx (1 - cos(ws))) / w,
+    z(s) = z0 + tz s,
+
+so the transverse radius of curvature is R = pT / (c B |q|) (R[mm] = 1000 pT[GeV] / (0.3 B[T] |q|)) and a
+positive particle turns clockwise seen from +z. All active particles step together, from one *surface* to
+the next: the barrel layers as cylinders at their mean radius, the endcap layers as planes at their mean z
+(each with the extent of its modules), and the passive beryllium tubes. At each layer crossing the layer's
+modules near the crossing point (a KD-tree of their centres) are candidates; the helix is intersected with
+each candidate's exact plane (Newton's method from the layer crossing) and kept where the intersection lies on
+the sensor. Neighbouring modules overlap, so a particle may leave two (rarely more) hits on one layer, as in
+the real data. Then the material of the crossing deflects the particle (Highland) and slows it (Bethe).
+
+Stopping rule: a particle is followed until it leaves the tracker (no further surface ahead), reaches its end
+point (the vertex of its daughters, :mod:`.lineage`), interacts (:mod:`.material`), or has turned by
+half a turn (pi) in the transverse plane since its production, i.e. a looper from the beam line stops at its
+largest radius. The real TrackML events show this: particles of pT 0.15 to 0.3 GeV, which would cross the
+pixel layers again and again on their way back in, carry as many hits as the layers they cross going out
+(at most 19 hits per particle in events 1001 to 1009). Particles below ``MIN_PT_GEV`` at production are not
+propagated at all: in the real events central primaries with pT < 0.15 GeV have no hits.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..detector import BARREL_VOLUMES, Detector
+from .material import BERYLLIUM, LAYER_SLAB_MM, PASSIVE_CYLINDERS, SILICON, bethe_loss, highland
+
+__all__ = ["C_LIGHT", "MAX_TURN", "MIN_PT_GEV", "Crossings", "helix_step", "propagate"]
+
+C_LIGHT = 0.299792458e-3  # GeV / (T mm) per unit charge
+MAX_TURN = np.pi  # transverse turning (rad) after which a particle is no longer followed
+MIN_PT_GEV = 0.15  # particles softer than this at production are not propagated (real TrackML events)
+_EPS_S = 1e-4  # mm: a surface closer than this along the path is the one the particle sits on
+_MIN_COS = 0.05  # incidence cosines are floored here (path length through a slab at most 20 thicknesses)
+_MARGIN = 10.0  # mm added to a layer's extent when accepting a crossing of its nominal surface
+_MAX_STEPS = 400
+
+
+@dataclass
+class _Surfaces:
+    """Every surface as arrays: cylinders (barrel layers and passive tubes) and disks (endcap layers)."""
+
+    cyl_r: np.ndarray
+    cyl_lo: np.ndarray
+    cyl_hi: np.ndarray
+    disk_z: np.ndarray
+    disk_lo: np.ndarray
+    disk_hi: np.ndarray
+    # per surface, cylinders first then disks
+    slab_mm: np.ndarray
+    passive: np.ndarray
+    layer: np.ndarray  # index into ``trees`` (-1 for passive surfaces)
+    trees: list  # per layer: (cKDTree of module centres, module rows, search radius)
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _module_outline(det: Detector) -> np.ndarray:
+    """Global points (N, 8, 3) on each module's outline: its four corners and the middles of its edges."""
+    minhu, maxhu, hv = det.half_widths.T
+    u = np.stack([-minhu, minhu, maxhu, -maxhu, np.zeros_like(hv), np.zeros_like(hv),
+                  0.5 * (minhu + maxhu), -0.5 * (minhu + maxhu)], axis=1)
+    v = np.stack([-hv, -hv, hv, hv, -hv, hv, np.zeros_like(hv), np.zeros_like(hv)], axis=1)
+    local = np.stack([u, v, np.zeros_like(u)], axis=-1)
+    return np.einsum("nij,nkj->nki", det.rotations, local) + det.centres[:, None, :]
+
+
+def surfaces(det: Detector) -> _Surfaces:
+    """The surfaces of ``det`` (computed once per detector object and cached)."""
+    cached = _CACHE.get(det)
+    if cached is not None:
+        return cached
+    outline = _module_outline(det)
+    r_out = np.hypot(outline[..., 0], outline[..., 1])
+    z_out = outline[..., 2]
+    half_diag = np.sqrt(det.half_widths[:, :2].max(axis=1) ** 2 + det.half_widths[:, 2] ** 2)
+    lay = det.layers
+    cyl, disk = [], []
+    trees = []
+    for row in lay.itertuples(index=False):
+        rows = np.flatnonzero((det.ids[:, 0] == row.volume_id) & (det.ids[:, 1] == row.layer_id))
+        # the plane of a module can be a few mm off the layer's nominal surface, and a steep track moves
+        # sideways over that distance: 30 mm covers the strip barrels' 3 mm stagger at |cot theta| = 10
+        radius = float(half_diag[rows].max()) + 30.0
+        trees.append((cKDTree(det.centres[rows]), rows, radius))
+        slab = LAYER_SLAB_MM.get(int(row.volume_id), 1.5)
+        entry = (len(trees) - 1, slab)
+        if row.volume_id in BARREL_VOLUMES:
+            cyl.append((row.r_mean, z_out[rows].min(), z_out[rows].max(), *entry))
+        else:
+            disk.append((row.z_mean, r_out[rows].min(), r_out[rows].max(), *entry))
+    for r, half_length, thickness in PASSIVE_CYLINDERS:
+        cyl.append((r, -half_length, half_length, -1, thickness))
+    cyl_a = np.array(cyl, dtype=np.float64).reshape(-1, 5)
+    disk_a = np.array(disk, dtype=np.float64).reshape(-1, 5)
+    both = np.concatenate([cyl_a, disk_a])
+    out = _Surfaces(
+        cyl_r=cyl_a[:, 0], cyl_lo=cyl_a[:, 1] - _MARGIN, cyl_hi=cyl_a[:, 2] + _MARGIN,
+        disk_z=disk_a[:, 0], disk_lo=disk_a[:, 1] - _MARGIN, disk_hi=disk_a[:, 2] + _MARGIN,
+        slab_mm=both[:, 4], passive=both[:, 3] < 0, layer=both[:, 3].astype(np.int64), trees=trees,
+    )
+    _CACHE[det] = out
+    return out
+
+
+def _sin_over(w, s):
+    """sin(w s) / w and (1 - cos(w s)) / w, exact as w -> 0."""
+    a = w * s
+    sin_w = s * np.sinc(a / np.pi)
+    half = np.sinc(a / (2.0 * np.pi))
+    one_minus_cos_w = 0.5 * w * s * s * half * half
+    return sin_w, one_minus_cos_w
+
+
+def helix_step(x, t, w, s):
+    """Position and unit direction after path ``s`` (mm) on the helix of (x, t, w); arrays broadcast."""
+    sw, cw = _sin_over(w, s)
+    tx, ty, tz = t[..., 0], t[..., 1], t[..., 2]
+    pos = np.stack([x[..., 0] + tx * sw - ty * cw, x[..., 1] + ty * sw + tx * cw, x[..., 2] + tz * s], axis=-1)
+    c, sn = np.cos(w * s), np.sin(w * s)
+    direction = np.stack([tx * c - ty * sn, ty * c + tx * sn, tz * np.ones_like(c)], axis=-1)
+    return pos, direction
+
+
+def _cylinder_paths(x, t, w, radius):
+    """Path lengths (m, k, 2) to the two intersections of each helix with cylinders of ``radius`` (k,).
+
+    NaN where there is none. Circles of radius above 1e7 mm are treated as straight lines (sagitta below
+    0.02 mm over the tracker), which also covers w = 0.
+    """
+    tx, ty = t[:, 0:1], t[:, 1:2]
+    st = np.hypot(tx, ty)
+    x0, y0 = x[:, 0:1], x[:, 1:2]
+    R = radius[None, :]
+    w_ = w[:, None]
+    absw = np.abs(w_)
+    straight = (absw * 1e7 <= st) | (st < 1e-12)
+    wsafe = np.where(straight, 1.0, w_)
+    # circle: centre C, radius rho, intersection with |x| = R
+    cx, cy = x0 - ty / wsafe, y0 + tx / wsafe
+    rho = st / np.abs(wsafe)
+    d = np.hypot(cx, cy)
+    dsafe = np.maximum(d, 1e-12)
+    a = (R**2 - rho**2 + d**2) / (2.0 * dsafe)
+    h2 = R**2 - a**2
+    h = np.sqrt(np.maximum(h2, 0.0))
+    ex, ey = cx / dsafe, cy / dsafe
+    r0x, r0y = x0 - cx, y0 - cy
+    paths = []
+    for sign in (1.0, -1.0):
+        px, py = a * ex - sign * h * ey, a * ey + sign * h * ex
+        rvx, rvy = px - cx, py - cy
+        delta = np.arctan2(r0x * rvy - r0y * rvx, r0x * rvx + r0y * rvy)
+        phi = np.mod(np.sign(wsafe) * delta, 2.0 * np.pi)
+        s = phi / np.abs(wsafe)
+        paths.append(np.where(h2 >= 0, s, np.nan))
+    circle = np.stack(paths, axis=-1)
+    # straight line: st^2 s^2 + 2 (x0 . t) s + |x0|^2 - R^2 = 0
+    qa = np.maximum(st**2, 1e-300)
+    qb = x0 * tx + y0 * ty
+    qc = x0**2 + y0**2 - R**2
+    disc = qb**2 - qa * qc
+    sq = np.sqrt(np.maximum(disc, 0.0))
+    line = np.stack([(-qb - sq) / qa, (-qb + sq) / qa], axis=-1)
+    line = np.where((disc >= 0)[..., None] & (st >= 1e-12)[..., None], line, np.nan)
+    return np.where(straight[..., None], line, circle)
+
+
+def _path_to_point(x, t, w, point):
+    """Path length along each helix from x to where it passes ``point`` (by the transverse turning angle).
+
+    The point need not lie on the helix exactly (the particle scatters on its way): the angle is measured
+    around the circle's centre, and for near-straight tracks the path is the projection on the direction.
+    """
+    tx, ty = t[:, 0], t[:, 1]
+    st = np.hypot(tx, ty)
+    straight = (np.abs(w) * 1e7 <= st) | (st < 1e-6)
+    wsafe = np.where(straight, 1.0, w)
+    cx, cy = x[:, 0] - ty / wsafe, x[:, 1] + tx / wsafe
+    r0x, r0y = x[:, 0] - cx, x[:, 1] - cy
+    rvx, rvy = point[:, 0] - cx, point[:, 1] - cy
+    delta = np.arctan2(r0x * rvy - r0y * rvx, r0x * rvx + r0y * rvy)
+    phi = np.mod(np.sign(wsafe) * delta, 2.0 * np.pi)
+    circle = phi / np.abs(wsafe)
+    line = np.einsum("ij,ij->i", point - x, t)
+    return np.maximum(np.where(straight, line, circle), 0.0)
+
+
+@dataclass
+class Crossings:
+    """What propagation found: one row per module crossing (a hit before efficiency and digitisation).
+
+    ``particle`` indexes the input arrays; ``module`` is the detector row; ``position`` the crossing of the
+    module's mid-plane (mm), ``momentum`` the momentum there (GeV, before the layer's material acts);
+    ``step`` the layer-crossing number of the particle (0, 1, ...), ordering its hits in time.
+    """
+
+    particle: np.ndarray
+    module: np.ndarray
+    position: np.ndarray
+    momentum: np.ndarray
+    step: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.particle)
+
+
+def _module_hits(det, surf, layer, x, t, w):
+    """Intersections of helices (x, t, w), all at a crossing of layer ``layer``, with that layer's modules."""
+    tree, rows, radius = surf.trees[layer]
+    k = min(16, tree.n)
+    dist, nn = tree.query(x, k=k, distance_upper_bound=radius)
+    dist, nn = dist.reshape(len(x), k), nn.reshape(len(x), k)
+    if k < tree.n and np.isfinite(dist[:, -1]).any():  # rare: more candidates than k, ask for all of them
+        more = np.flatnonzero(np.isfinite(dist[:, -1]))
+        dist2, nn2 = tree.query(x[more], k=min(64, tree.n), distance_upper_bound=radius)
+        ci, cj = np.nonzero(np.isfinite(dist2))
+        extra = (more[ci], rows[nn2[ci, cj]])
+        dist[more] = np.inf
+    else:
+        extra = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    ci, cj = np.nonzero(np.isfinite(dist))
+    cand = np.concatenate([ci, extra[0]])
+    mods = np.concatenate([rows[nn[ci, cj]], extra[1]])
+    order = np.lexsort((mods, cand))
+    cand, mods = cand[order], mods[order]
+    normal = det.rotations[mods, :, 2]
+    centre = det.centres[mods]
+    x0, t0, w0 = x[cand], t[cand], w[cand]
+    denom = np.einsum("ij,ij->i", normal, t0)
+    ok = np.abs(denom) > 1e-6
+    s = np.where(ok, -np.einsum("ij,ij->i", normal, x0 - centre) / np.where(ok, denom, 1.0), 0.0)
+    for _ in range(4):
+        pos, direc = helix_step(x0, t0, w0, s)
+        f = np.einsum("ij,ij->i", normal, pos - centre)
+        fp = np.einsum("ij,ij->i", normal, direc)
+        good = np.abs(fp) > 1e-6
+        s = s - np.where(good, f / np.where(good, fp, 1.0), 0.0)
+    pos, direc = helix_step(x0, t0, w0, s)
+    f = np.einsum("ij,ij->i", normal, pos - centre)
+    ok &= (np.abs(f) < 1e-5) & (np.abs(s) < 300.0)
+    local = np.einsum("nji,nj->ni", det.rotations[mods], pos - centre)
+    ok &= det.inside(local, mods)
+    cosine = np.abs(np.einsum("ij,ij->i", normal, direc))
+    return cand[ok], mods[ok], pos[ok], direc[ok], cosine[ok]
+
+
+def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random.Generator,
+              field_tesla: float = 2.0, material: bool = True, max_turn: float = MAX_TURN,
+              hadronic=None, interaction_scale: float = 1.0, end_point=None) -> Crossings:
+    """Step every particle (arrays of length n) through ``detector``; returns all module crossings.
+
+    ``vertex`` (n, 3) mm, ``momentum`` (n, 3) GeV, ``charge`` (n,) in units of e, ``mass`` (n,) GeV. Neutral
+    particles and those below ``MIN_PT_GEV`` are not propagated. ``material=False`` switches off scattering
+    and energy loss (ideal helices, used by the tests). Random numbers are drawn in a fixed order, so the
+    same generator state gives the same crossings.
+    """
+    surf = surfaces(detector)
+    vertex = np.asarray(vertex, dtype=np.float64).reshape(-1, 3)
+    momentum = np.asarray(momentum, dtype=np.float64).reshape(-1, 3)
+    charge = np.asarray(charge, dtype=np.float64)
+    mass = np.asarray(mass, dtype=np.float64)
+    p_all = np.linalg.norm(momentum, axis=1)
+    pt_all = np.hypot(momentum[:, 0], momentum[:, 1])
+    live = (charge != 0) & (pt_all >= MIN_PT_GEV) & (p_all > 0)
+    idx = np.flatnonzero(live)
+    X = vertex[idx].copy()
+    T = momentum[idx] / p_all[idx, None]
+    P = p_all[idx].copy()
+    Q = charge[idx]
+    M = mass[idx]
+    H = np.ones(idx.size, bool) if hadronic is None else np.asarray(hadronic, bool)[idx]
+    interactions = material and interaction_scale > 0
+    travelled = np.zeros(idx.size)
+    limit = np.full(idx.size, np.inf)
+    if end_point is not None:
+        end = np.asarray(end_point, dtype=np.float64).reshape(-1, 3)[idx]
+        has = np.isfinite(end).all(axis=1)
+        w0 = -Q[has] * C_LIGHT * field_tesla / P[has]
+        limit[has] = _path_to_point(X[has], T[has], w0, end[has])
+    turned = np.zeros(idx.size)
+    step = np.zeros(idx.size, np.int64)
+    n_cyl = surf.cyl_r.size
+    out: list[tuple] = []
+    for _ in range(_MAX_STEPS):
+        if idx.size == 0:
+            break
+        w = -Q * C_LIGHT * field_tesla / P
+        absw = np.abs(w)
+        with np.errstate(divide="ignore"):
+            remaining = np.where(absw > 0, (max_turn - turned) / np.where(absw > 0, absw, 1.0), np.inf)
+        remaining = np.minimum(remaining, limit - travelled)
+        # cylinders
+        sc = _cylinder_paths(X, T, w, surf.cyl_r)
+        zc = X[:, 2, None, None] + T[:, 2, None, None] * sc
+        okc = (sc > _EPS_S) & (sc <= remaining[:, None, None]) & (zc >= surf.cyl_lo[None, :, None]) \
+            & (zc <= surf.cyl_hi[None, :, None])
+        sc = np.where(okc, sc, np.inf).min(axis=2)
+        # disks
+        tz = T[:, 2:3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sd = (surf.disk_z[None, :] - X[:, 2:3]) / tz
+        sd = np.where(np.isfinite(sd) & (sd > _EPS_S) & (sd <= remaining[:, None]), sd, np.inf)
+        cand = np.isfinite(sd)
+        if cand.any():
+            ri, ci = np.nonzero(cand)
+            pos_d, _ = helix_step(X[ri], T[ri], w[ri], sd[ri, ci])
+            rd = np.hypot(pos_d[:, 0], pos_d[:, 1])
+            bad = (rd < surf.disk_lo[ci]) | (rd > surf.disk_hi[ci])
+            sd[ri[bad], ci[bad]] = np.inf
+        s_all = np.concatenate([sc, sd], axis=1)
+        nxt = np.argmin(s_all, axis=1)
+        s_next = s_all[np.arange(idx.size), nxt]
+        keep = np.isfinite(s_next)
+        state = (idx, X, T, P, Q, M, H, turned, step, w, travelled, limit)
+        idx, X, T, P, Q, M, H, turned, step, w, travelled, limit = (a[keep] for a in state)
+        nxt, s_next = nxt[keep], s_next[keep]
+        if idx.size == 0:
+            break
+        X, T = helix_step(X, T, w, s_next)
+        turned = turned + np.abs(w) * s_next
+        travelled = travelled + s_next
+        # incidence on the nominal surface, for the layer slab
+        is_cyl = nxt < n_cyl
+        rxy = np.maximum(np.hypot(X[:, 0], X[:, 1]), 1e-9)
+        cos_cyl = np.abs(T[:, 0] * X[:, 0] + T[:, 1] * X[:, 1]) / rxy
+        cos_surf = np.maximum(np.where(is_cyl, cos_cyl, np.abs(T[:, 2])), _MIN_COS)
+        layer = surf.layer[nxt]
+        x_over_x0 = np.where(surf.passive[nxt], surf.slab_mm[nxt] / BERYLLIUM.x0_mm,
+                             surf.slab_mm[nxt] / SILICON.x0_mm) / cos_surf
+        si_path = np.where(surf.passive[nxt], 0.0, surf.slab_mm[nxt] / cos_surf)
+        be_path = np.where(surf.passive[nxt], surf.slab_mm[nxt] / cos_surf, 0.0)
+        # modules of the layers crossed
+        module_path = np.zeros(idx.size)
+        for lay in np.unique(layer[layer >= 0]):
+            sel = np.flatnonzero(layer == lay)
+            c, mods, pos, direc, cosine = _module_hits(detector, surf, int(lay), X[sel], T[sel], w[sel])
+            owner = sel[c]
+            out.append((idx[owner], mods, pos, direc * P[owner, None], step[owner]))
+            module_path += np.bincount(owner, weights=detector.thickness[mods] / np.maximum(cosine, _MIN_COS),
+                                       minlength=idx.size)
+        step = step + 1
+        if material:
+            x_over_x0 = x_over_x0 + module_path / SILICON.x0_mm
+            si_path = si_path + module_path
+            E = np.sqrt(P**2 + M**2)
+            beta = P / E
+            theta0 = highland(P, beta, Q, x_over_x0)
+            a1, a2 = rng.standard_normal((2, idx.size)) * theta0
+            ref = np.where(np.abs(T[:, 2:3]) < 0.9, np.array([[0.0, 0.0, 1.0]]), np.array([[1.0, 0.0, 0.0]]))
+            e1 = np.cross(T, ref)
+            e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+            e2 = np.cross(T, e1)
+            T = T + a1[:, None] * e1 + a2[:, None] * e2
+            T /= np.linalg.norm(T, axis=1, keepdims=True)
+            loss = bethe_loss(P, M, Q, si_path, SILICON) + bethe_loss(P, M, Q, be_path, BERYLLIUM)
+            E_new = E - loss
+            alive = E_new > M + 1e-3  # stopped particles (kinetic energy below 1 MeV) are dropped
+            if interactions:
+                lam = si_path / SILICON.lambda_mm + be_path / BERYLLIUM.lambda_mm
+                alive &= ~(H & (rng.random(idx.size) < -np.expm1(-interaction_scale * lam)))
+            P = np.sqrt(np.maximum(E_new**2 - M**2, 0.0))
+            idx, X, T, P, Q, M, H, turned, step, travelled, limit = (
+                a[alive] for a in (idx, X, T, P, Q, M, H, turned, step, travelled, limit))
+    if out:
+        parts = [np.concatenate(col) for col in zip(*out, strict=True)]
+    else:
+        parts = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)),
+                 np.zeros(0, np.int64)]
+    return Crossings(*parts)

