@@ -19,7 +19,8 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     Returns ``score`` (mean of the per-event TrackML scores, as the challenge averaged them), ``efficiency``
     and ``efficiency_perfect`` (pooled over the selected particles of all events), ``fake_rate`` and
     ``duplicate_rate`` (pooled over all tracks), ``seconds_per_event`` (reconstruction only, wall clock),
-    ``n_events``, ``n_tracks``, ``n_particles``, and ``events``, the per-event figures.
+    ``n_events``, ``n_tracks``, ``n_particles``, and ``events``, the per-event figures (with
+    ``n_reconstructable``, the particles with at least 4 hits).
     """
     from ..metrics import evaluate
 
@@ -44,7 +45,10 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
             tracks = method.reconstruct(event)
             seconds = time.perf_counter() - start
             result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
-            rows.append({"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits, **result})
+            pids = event.truth["particle_id"].to_numpy()
+            _, counts = np.unique(pids[pids != 0], return_counts=True)
+            rows.append({"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
+                         "n_reconstructable": int((counts >= 4).sum()), **result})
             if progress:
                 bar.advance(task)
     finally:

@@ -1,0 +1,87 @@
+"""Track finding on simulated ttbar + mu = 200 events: every method on the same events, one core each.
+
+    python benchmarks/tracking.py [--events 3] [--seed 1000] [--methods dbscan ckf lstm] [--data DIR]
+
+The events are simulated once (Pythia 8 ttbar + Poisson(200) pile-up, the real TrackML detector, real noise
+rates; seed 1000 by default, which no training script uses) into ``--data`` and reused. Each method runs in
+its own process with one thread, so that its peak resident memory (ru_maxrss) is its own. "Per 10k tracks"
+is seconds per event x 10,000 / the event's particles with at least 4 hits. Results go to
+``benchmarks/results/tracking.txt`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _run(method: str, data: str, n_events: int, queue) -> None:
+    import numpy as np
+    import torch
+
+    from deepreco.io import Dataset
+    from deepreco.reconstruct import evaluate_method
+
+    torch.set_num_threads(1)
+    result = evaluate_method(Dataset(data), method, n_events=n_events)
+    per_10k = [r["seconds"] * 1e4 / max(r["n_reconstructable"], 1) for r in result["events"]]
+    result["seconds_per_10k_tracks"] = float(np.mean(per_10k))
+    result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(result)
+
+
+def main() -> None:
+    from deepreco.reconstruct import available_methods
+    from deepreco.simulate.dataset import simulate_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--methods", nargs="+", default=[m for m in available_methods() if m != "truth"])
+    parser.add_argument("--data", default=None, help="folder of the simulated events (made when empty)")
+    args = parser.parse_args()
+
+    data = Path(args.data or f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}")
+    if not data.is_dir() or not any(data.iterdir()):
+        print(f"simulating {args.events} ttbar + mu = 200 events into {data} ...", flush=True)
+        simulate_dataset("ttbar", args.events, data, seed=args.seed, format="parquet", workers=2, pileup=200)
+
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs, one thread per method; "
+             f"python {platform.python_version()}",
+             f"events: {args.events} simulated ttbar + mu = 200 (seed {args.seed}), {data}", ""]
+    header = (f"{'method':8s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} "
+              f"{'s/event':>8s} {'s/10k tr.':>9s} {'peak MB':>8s}")
+    lines.append(header)
+    results = {}
+    ctx = mp.get_context("spawn")
+    for method in args.methods:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_run, args=(method, str(data), args.events, queue))
+        proc.start()
+        result = queue.get()
+        proc.join()
+        result.pop("events")
+        results[method] = result
+        lines.append(f"{method:8s} {result['score']:7.4f} {result['efficiency']:7.4f} "
+                     f"{result['efficiency_perfect']:7.4f} {result['fake_rate']:7.4f} "
+                     f"{result['duplicate_rate']:7.4f} {result['seconds_per_event']:8.2f} "
+                     f"{result['seconds_per_10k_tracks']:9.2f} {result['peak_memory_mb']:8.0f}")
+        print(lines[-1], flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "tracking.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / "tracking.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
