@@ -60,11 +60,22 @@ def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
     z = event.hits["z"].to_numpy()
     r = np.hypot(x, y)
     background = labels == 0 if kind != "volume" else np.zeros(len(labels), bool)
-    size = 0.3 if len(labels) > 20000 else 2.0
+    fg = ~background
+    n_fg = int(fg.sum())
+    size_bg = 0.3 if len(labels) > 20000 else 2.0
+    size_fg = 0.3 if n_fg > 20000 else 2.0 if n_fg > 2000 else 8.0
+    # With few tracks, join each one's hits in order of distance from the origin: the eye follows lines.
+    lines = kind != "volume" and len(np.unique(labels[fg])) <= 300
+    if lines:
+        order = np.lexsort((np.sqrt(r**2 + z**2)[fg], labels[fg]))
+        idx = np.flatnonzero(fg)[order]
+        breaks = np.flatnonzero(np.diff(labels[idx]) != 0) + 1
     for ax, (u, v, ulab, vlab) in zip(axes, [(x, y, "x [mm]", "y [mm]"), (z, r, "z [mm]", "r [mm]")], strict=True):
-        ax.scatter(u[background], v[background], s=size, c="0.8", linewidths=0, rasterized=True)
-        fg = ~background
-        ax.scatter(u[fg], v[fg], s=size, c=_colours(labels[fg]), linewidths=0, rasterized=True)
+        ax.scatter(u[background], v[background], s=size_bg, c="0.8", linewidths=0, rasterized=True)
+        if lines:
+            ax.plot(np.insert(u[idx].astype(float), breaks, np.nan), np.insert(v[idx].astype(float), breaks, np.nan),
+                    lw=0.5, c="0.4", zorder=1)
+        ax.scatter(u[fg], v[fg], s=size_fg, c=_colours(labels[fg]), linewidths=0, rasterized=True, zorder=2)
         ax.set_xlabel(ulab)
         ax.set_ylabel(vlab)
     axes[0].set_aspect("equal")
