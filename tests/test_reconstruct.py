@@ -18,7 +18,7 @@ def muons():
 
 
 def test_methods_are_found_by_name():
-    assert {"truth", "dbscan"} <= set(available_methods())
+    assert {"truth", "dbscan", "ckf"} <= set(available_methods())
     with pytest.raises(Exception, match="unknown method 'nope'"):
         get_method("nope")
 

@@ -1,0 +1,333 @@
+"""The combinatorial Kalman filter: every seed followed outward, all candidates of a step at once.
+
+A candidate is a state x (5 parameters, see `helix`) with covariance P on its last surface. One step:
+
+1. navigation: the next layer is the surface the helix crosses first (smallest positive path) within the
+   layer's extent;
+2. prediction: x, P transported there, P' = J P J^T (`helix.transport`);
+3. search: the layer's hits within n_sigma of the prediction (`seeding.grid_pairs`), each hit then measured on
+   its own surface (the candidate's prediction carried there exactly);
+4. gating and branching: chi2 = r^T S^-1 r with r = m - H x, S = V + H P H^T; hits with chi2 < chi2_max, the
+   ``n_branches`` best of them each make a new candidate, updated by the Kalman gain
+
+       K = P H^T S^-1,   x <- x + K r,   P <- (1 - K H) P;
+
+   a candidate with no compatible hit goes on with a hole;
+5. overlaps: a hit in an overlapping module of the same layer is taken too when it passes the gate;
+6. multiple scattering in the layer's material enters as process noise on the direction, with the Highland
+   width theta0 = 13.6 MeV / (beta p) sqrt(x / X0) (1 + 0.038 ln(x / (X0 beta^2))), x / X0 the layer's
+   fraction over the path in it (divided by the cosine of the incidence angle):
+
+       var(psi) += theta0^2 (1 + t^2),    var(t) += theta0^2 (1 + t^2)^2       (t = cot theta);
+
+7. pruning: at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more
+   than ``max_holes`` holes, or that leave the detector, are finished.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .geometry import Hits, Layers
+from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, to_global, transport, wrap
+from .seeding import Grid, grid_pairs, highland
+
+MAX_HITS = 32  # hit slots per candidate: more than any particle leaves on its way out
+
+
+class Candidates:
+    """Track candidates as parallel arrays (a structure of arrays, so every step is vectorised)."""
+
+    FIELDS = ("state", "cov", "barrel", "pos", "layer", "hits", "nh", "chi2", "holes", "seed")
+
+    def __init__(self, **arrays):
+        for name in self.FIELDS:
+            setattr(self, name, arrays[name])
+
+    def __len__(self) -> int:
+        return len(self.seed)
+
+    def take(self, index) -> Candidates:
+        return Candidates(**{name: getattr(self, name)[index] for name in self.FIELDS})
+
+    @staticmethod
+    def concat(parts: list[Candidates]) -> Candidates:
+        return Candidates(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in Candidates.FIELDS})
+
+
+def add_scattering(cand: Candidates, lay: Layers, layer: np.ndarray, mass: float = 0.13957) -> None:
+    """Multiple scattering in ``layer`` (per candidate) added to the covariances, in place."""
+    t, k, psi, phi = cand.state[:, 3], cand.state[:, 4], cand.state[:, 2], cand.state[:, 0]
+    sin_theta = 1.0 / np.sqrt(1.0 + t * t)
+    # cosine of the incidence angle: on a cylinder the normal is radial, on a disk it is z
+    cos_inc = np.where(lay.barrel[layer], sin_theta * np.abs(np.cos(psi - phi)), np.abs(t) * sin_theta)
+    p = np.minimum(1.0 / np.maximum(np.abs(k), 1e-3), 1000.0) / sin_theta
+    theta0 = highland(p, lay.x0[layer] / np.maximum(cos_inc, 0.05), mass)
+    one_t2 = 1.0 + t * t
+    cand.cov[:, 2, 2] += theta0**2 * one_t2
+    cand.cov[:, 3, 3] += theta0**2 * one_t2**2
+
+
+def update(state, cov, meas, var):
+    """Kalman update with H = [1 0 0 0 0; 0 1 0 0 0]; returns (state, cov, chi2). phi residuals wrap."""
+    res = meas - state[:, :2]
+    res[:, 0] = wrap(res[:, 0])
+    s = cov[:, :2, :2] + var
+    det = s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0]
+    inv = np.empty_like(s)
+    inv[:, 0, 0], inv[:, 1, 1] = s[:, 1, 1] / det, s[:, 0, 0] / det
+    inv[:, 0, 1], inv[:, 1, 0] = -s[:, 0, 1] / det, -s[:, 1, 0] / det
+    chi2 = np.einsum("ni,nij,nj->n", res, inv, res)
+    gain = cov[:, :, :2] @ inv  # (n, 5, 2)
+    new_state = state + np.einsum("nij,nj->ni", gain, res)
+    new_state[:, 0] = wrap(new_state[:, 0])
+    new_state[:, 2] = wrap(new_state[:, 2])
+    new_cov = cov - gain @ cov[:, :2, :]
+    new_cov = 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1)))
+    return new_state, new_cov, chi2
+
+
+def chi2_of(state, cov, meas, var):
+    res = meas - state[:, :2]
+    res[:, 0] = wrap(res[:, 0])
+    s = cov[:, :2, :2] + var
+    det = s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0]
+    return (res[:, 0] ** 2 * s[:, 1, 1] - 2 * res[:, 0] * res[:, 1] * s[:, 0, 1] + res[:, 1] ** 2 * s[:, 0, 0]) / det
+
+
+def next_layer(cand: Candidates, lay: Layers, field: float):
+    """The next layer each candidate's helix crosses (-1: none) with the path length to it."""
+    n = len(cand)
+    x, y, z = to_global(cand.state, cand.barrel, cand.pos)
+    psi, t, k = cand.state[:, 2], cand.state[:, 3], cand.state[:, 4]
+    h = -CURVATURE_PER_TESLA * field * k
+    r = np.hypot(x, y)
+    best_s = np.full(n, np.inf)
+    best = np.full(n, -1, np.int64)
+    for L in np.flatnonzero(lay.barrel):
+        sel = np.flatnonzero((lay.position[L] > r + 0.5) & (cand.layer != L))
+        if len(sel) == 0:
+            continue
+        s, ok = path_to_cylinder(x[sel], y[sel], psi[sel], h[sel], lay.position[L])
+        zc = z[sel] + t[sel] * s
+        good = ok & (s > 0) & (zc >= lay.lo[L]) & (zc <= lay.hi[L]) & (s < best_s[sel])
+        best_s[sel[good]] = s[good]
+        best[sel[good]] = L
+    disks = np.flatnonzero(~lay.barrel)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (lay.position[disks][None, :] - z[:, None]) / t[:, None]
+    ok = np.isfinite(s) & (s > 0) & (np.abs(h[:, None] * s) < 0.5 * np.pi) & (cand.layer[:, None] != disks[None, :])
+    ok &= s < best_s[:, None]
+    rows, cols = np.nonzero(ok)
+    if len(rows):
+        ss = s[rows, cols]
+        sa, ca = _arcs(h[rows], ss)
+        c, sn = np.cos(psi[rows]), np.sin(psi[rows])
+        rr = np.hypot(x[rows] + c * sa - sn * ca, y[rows] + sn * sa + c * ca)
+        L = disks[cols]
+        inside = (rr >= lay.lo[L]) & (rr <= lay.hi[L])
+        rows, ss, L = rows[inside], ss[inside], L[inside]
+        order = np.lexsort((ss, rows))
+        rows, ss, L = rows[order], ss[order], L[order]
+        first = np.ones(len(rows), bool)
+        first[1:] = rows[1:] != rows[:-1]
+        rows, ss, L = rows[first], ss[first], L[first]
+        closer = ss < best_s[rows]
+        best_s[rows[closer]] = ss[closer]
+        best[rows[closer]] = L[closer]
+    return best, best_s
+
+
+class Finder:
+    """The CKF over one event's hits; `run` follows seeds and returns the finished candidates."""
+
+    def __init__(self, hits: Hits, lay: Layers, field: float = 2.0, chi2_max: float = 15.0, n_sigma: float = 5.0,
+                 n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2, overlaps: int = 2,
+                 max_steps: int = 40):
+        self.hits, self.lay, self.field = hits, lay, field
+        self.chi2_max, self.n_sigma = chi2_max, n_sigma
+        self.n_branches, self.max_candidates, self.max_holes = n_branches, max_candidates, max_holes
+        self.overlaps, self.max_steps = overlaps, max_steps
+        self._grids: dict[int, Grid] = {}
+
+    def grid(self, layer: int) -> Grid:
+        if layer not in self._grids:
+            idx = self.hits.in_layer(layer)
+            width = max(20.0, 6.0 * float(np.sqrt(self.hits.var_max[layer, 1])))
+            self._grids[layer] = Grid(self.hits.phi[idx], self.hits.meas[idx, 1], idx, width)
+        return self._grids[layer]
+
+    # ------------------------------------------------------------------ seeds
+
+    def start(self, seeds: dict[str, np.ndarray]) -> Candidates:
+        """Candidates from seeds: the state at the first hit, filtered through the second and third."""
+        hits, lay = self.hits, self.lay
+        trip = seeds["hits"]
+        n = len(trip)
+        b = trip[:, 0]
+        state = np.column_stack([hits.meas[b, 0], hits.meas[b, 1], seeds["psi"], seeds["cot"], seeds["qpt"]])
+        cov = np.zeros((n, 5, 5))
+        cov[:, :2, :2] = hits.var[b]
+        cov[:, 2, 2] = 0.02**2
+        cov[:, 3, 3] = (0.02 * (1.0 + seeds["cot"] ** 2)) ** 2
+        cov[:, 4, 4] = (0.3 * np.abs(seeds["qpt"]) + 0.05) ** 2
+        layer = hits.layer[b]
+        hit_rows = np.full((n, MAX_HITS), -1, np.int32)
+        hit_rows[:, 0] = b
+        cand = Candidates(state=state, cov=cov, barrel=lay.barrel[layer], pos=hits.surface[b], layer=layer,
+                          hits=hit_rows, nh=np.ones(n, np.int64), chi2=np.zeros(n), holes=np.zeros(n, np.int64),
+                          seed=np.arange(n))
+        cand = self.overlap_all(cand)
+        add_scattering(cand, lay, cand.layer)
+        for j in (1, 2):
+            hj = trip[cand.seed, j]
+            lj = hits.layer[hj]
+            st, cv, good, _ = transport(cand.state, cand.cov, cand.barrel, cand.pos, lay.barrel[lj],
+                                        hits.surface[hj], self.field)
+            st, cv, chi2 = update(st, cv, hits.meas[hj], hits.var[hj])
+            good &= np.isfinite(chi2) & (chi2 < 2 * self.chi2_max)
+            cand.state, cand.cov, cand.chi2 = st, cv, cand.chi2 + np.where(good, chi2, 0.0)
+            cand.barrel, cand.pos, cand.layer = lay.barrel[lj], hits.surface[hj], lj
+            cand.hits[np.arange(len(cand)), cand.nh] = hj
+            cand.nh = cand.nh + 1
+            cand = cand.take(np.flatnonzero(good))
+            cand = self.overlap_all(cand)
+            add_scattering(cand, lay, cand.layer)
+        return cand
+
+    # ------------------------------------------------------------------ search
+
+    def _pairs(self, cand: Candidates, layer: int, exclude_modules: np.ndarray | None = None):
+        """(candidate, hit, predicted state on the hit's surface, chi2) for the hits in the window."""
+        hits, lay = self.hits, self.lay
+        st, cv = cand.state, cand.cov
+        phi, w, psi, t = st[:, 0], st[:, 1], st[:, 2], st[:, 3]
+        r = np.where(cand.barrel, cand.pos, w)
+        # path to reach a hit off the current surface (hits spread about the layer's mean surface)
+        off = hits.offset[layer] + np.abs(cand.pos - lay.position[layer])
+        if lay.barrel[layer]:
+            ds = off / np.maximum(np.abs(np.cos(psi - phi)), 0.1)
+            m_phi, m_w = ds * np.abs(np.sin(psi - phi)) / np.maximum(r, 1.0), ds * np.abs(t)
+        else:
+            ds = off / np.maximum(np.abs(t), 0.05)
+            m_phi, m_w = ds * np.abs(np.sin(psi - phi)) / np.maximum(r, 1.0), ds * np.abs(np.cos(psi - phi))
+        vmax = hits.var_max[layer]
+        half = self.n_sigma * np.sqrt(cv[:, 0, 0] + vmax[0]) + 1.2 * m_phi + 1e-4
+        span = self.n_sigma * np.sqrt(cv[:, 1, 1] + vmax[1]) + 1.2 * m_w + 0.1
+        ci, hi = grid_pairs(phi, np.minimum(half, 0.5), w - span, w + span, self.grid(layer))
+        if exclude_modules is not None and len(ci):
+            keep = exclude_modules[ci] != hits.module[hi]
+            ci, hi = ci[keep], hi[keep]
+        if len(ci) == 0:
+            return ci, hi, np.zeros((0, 5)), np.zeros(0)
+        pred, ok, _ = propagate(st[ci], cand.barrel[ci], cand.pos[ci], np.full(len(ci), lay.barrel[layer]),
+                                hits.surface[hi], self.field)
+        chi2 = chi2_of(pred, cv[ci], hits.meas[hi], hits.var[hi])
+        good = ok & (chi2 < self.chi2_max)
+        return ci[good], hi[good], pred[good], chi2[good]
+
+    def _apply(self, cand: Candidates, ci, hi, pred, layer: int) -> Candidates:
+        """New candidates: candidate ci updated with hit hi (pred: its state carried to the hit's surface)."""
+        new = cand.take(ci)
+        new.hits = new.hits.copy()
+        st, cv, chi2 = update(pred, new.cov, self.hits.meas[hi], self.hits.var[hi])
+        new.state, new.cov = st, cv
+        new.chi2 = new.chi2 + chi2
+        new.pos = self.hits.surface[hi]
+        new.barrel = np.full(len(ci), self.lay.barrel[layer])
+        new.layer = np.full(len(ci), layer)
+        slot = np.minimum(new.nh, MAX_HITS - 1)
+        new.hits[np.arange(len(ci)), slot] = hi
+        new.nh = np.minimum(new.nh + 1, MAX_HITS)
+        return new
+
+    def _best_per(self, ci, chi2, limit: int):
+        """Indices of the ``limit`` smallest chi2 per candidate ci."""
+        order = np.lexsort((chi2, ci))
+        ci_s = ci[order]
+        first = np.searchsorted(ci_s, ci_s, side="left")
+        rank = np.arange(len(ci_s)) - first
+        return order[rank < limit]
+
+    def overlap(self, cand: Candidates, layer: int) -> Candidates:
+        """Candidates just updated on ``layer`` take the best hit of an overlapping module too, if any."""
+        for _ in range(self.overlaps):
+            mods = self.hits.module[cand.hits[np.arange(len(cand)), cand.nh - 1]]
+            oc, oh, opred, ochi2 = self._pairs(cand, layer, exclude_modules=mods)
+            if len(oc) == 0:
+                break
+            pick = self._best_per(oc, ochi2, 1)
+            more = self._apply(cand, oc[pick], oh[pick], opred[pick], layer)
+            rest = np.ones(len(cand), bool)
+            rest[oc[pick]] = False
+            cand = Candidates.concat([cand.take(np.flatnonzero(rest)), more])
+        return cand
+
+    def overlap_all(self, cand: Candidates) -> Candidates:
+        """`overlap` for candidates on different layers (the seeds' hits)."""
+        parts = [self.overlap(cand.take(np.flatnonzero(cand.layer == L)), int(L)) for L in np.unique(cand.layer)]
+        return Candidates.concat(parts) if parts else cand
+
+    def step_layer(self, cand: Candidates, layer: int) -> Candidates:
+        """Search, branch, update and add the layer's scattering for candidates predicted on ``layer``."""
+        ci, hi, pred, chi2 = self._pairs(cand, layer)
+        parts = []
+        if len(ci):
+            pick = self._best_per(ci, chi2, self.n_branches)
+            upd = self._apply(cand, ci[pick], hi[pick], pred[pick], layer)
+            parts.append(self.overlap(upd, layer))
+        missed = np.ones(len(cand), bool)
+        missed[ci] = False
+        if missed.any():
+            hole = cand.take(np.flatnonzero(missed))
+            hole.holes = hole.holes + 1
+            hole.layer = np.full(len(hole), layer)
+            parts.append(hole)
+        out = Candidates.concat(parts) if len(parts) > 1 else parts[0]
+        add_scattering(out, self.lay, out.layer)
+        return out
+
+    def prune(self, cand: Candidates) -> Candidates:
+        order = np.lexsort((cand.chi2, -cand.nh, cand.seed))
+        seed = cand.seed[order]
+        first = np.searchsorted(seed, seed, side="left")
+        keep = order[(np.arange(len(seed)) - first) < self.max_candidates]
+        return cand.take(np.sort(keep))
+
+    def run(self, seeds: dict[str, np.ndarray]) -> Candidates:
+        active = self.start(seeds)
+        finished = []
+        for _step in range(self.max_steps):
+            if len(active) == 0:
+                break
+            nl, _ = next_layer(active, self.lay, self.field)
+            done = nl < 0
+            if done.any():
+                finished.append(active.take(np.flatnonzero(done)))
+                active, nl = active.take(np.flatnonzero(~done)), nl[~done]
+            if len(active) == 0:
+                break
+            st, cv, ok, _ = transport(active.state, active.cov, active.barrel, active.pos, self.lay.barrel[nl],
+                                      self.lay.position[nl], self.field)
+            lost = ~ok
+            if lost.any():
+                finished.append(active.take(np.flatnonzero(lost)))
+            keep = np.flatnonzero(ok)
+            active = active.take(keep)
+            active.state, active.cov = st[keep], cv[keep]
+            active.barrel, active.pos = self.lay.barrel[nl[keep]], self.lay.position[nl[keep]]
+            nl = nl[keep]
+            parts = [self.step_layer(active.take(np.flatnonzero(nl == L)), int(L)) for L in np.unique(nl)]
+            if not parts:
+                break
+            active = Candidates.concat(parts)
+            dead = active.holes > self.max_holes
+            if dead.any():
+                finished.append(active.take(np.flatnonzero(dead)))
+                active = active.take(np.flatnonzero(~dead))
+            active = self.prune(active)
+        if len(active):
+            finished.append(active)
+        if not finished:
+            return active
+        return Candidates.concat(finished)

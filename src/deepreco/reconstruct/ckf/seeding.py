@@ -1,0 +1,331 @@
+"""Triplet seeding on the pixel layers: three hits compatible with a helix from the beam line.
+
+Doublets (bottom b, middle m) on pairs of pixel layers (barrel to the next or next-but-one barrel layer or to
+the first two disks, disk to the next or next-but-one disk on the same side) must point back to the beam line:
+
+    cot(theta) = (z_m - z_b) / (r_m - r_b),   z0 = z_b - r_b cot(theta),   |z0| < z0_max,
+    |phi_m - phi_b| <= asin(r_m / 2R) - asin(r_b / 2R) + d0_max (1 / r_b - 1 / r_m),   R = pT_min / (0.3 B).
+
+Each doublet is extended to a top hit t near its extrapolation (the straight line in r-z, the circle through
+the origin, b and m in x-y). The triplet's circle through the three points gives the seed fit: radius rho
+(pT = 0.3 B rho), centre c, d0 = | |c| - rho |, the arc lengths s between the hits and
+
+    cot(theta)_bm = (z_m - z_b) / s_bm,   cot(theta)_mt = (z_t - z_m) / s_mt,   z0 = z_b - cot(theta) s_0b.
+
+Cuts: pT > pT_min, |d0| < d0_max, |z0| < z0_max, and |cot_bm - cot_mt| within the multiple scattering at the
+middle layer (Highland, below) plus the hits' errors, times ``n_sigma``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .geometry import Hits, Layers
+from .helix import CURVATURE_PER_TESLA, wrap
+
+
+def pixel_layer_pairs(lay: Layers) -> list[tuple[int, int]]:
+    """(inner, outer) pixel layer pairs a track from the beam line crosses in turn, one layer skipped at most."""
+    barrel = [int(i) for i in np.flatnonzero(lay.pixel & lay.barrel)[np.argsort(lay.position[lay.pixel & lay.barrel])]]
+    disks = {}
+    for side in (-1, 1):
+        sel = np.flatnonzero(lay.pixel & ~lay.barrel & (np.sign(lay.position) == side))
+        disks[side] = [int(i) for i in sel[np.argsort(np.abs(lay.position[sel]))]]
+    pairs = []
+    for i, b in enumerate(barrel):
+        pairs += [(b, o) for o in barrel[i + 1:i + 3]]
+        for side in (-1, 1):
+            pairs += [(b, o) for o in disks[side][:3]]
+    for side in (-1, 1):
+        d = disks[side]
+        for j in range(len(d)):
+            pairs += [(d[j], o) for o in d[j + 1:j + 3]]
+    return pairs
+
+
+def top_layer_pairs(lay: Layers) -> list[tuple[int, int]]:
+    """(middle, top) pairs: those of `pixel_layer_pairs` and, for tracks that leave the pixels early, from the
+    outer pixel layers to the first short-strip barrel layer and disks (strips are precise enough across)."""
+    pairs = pixel_layer_pairs(lay)
+    barrel = np.flatnonzero(lay.pixel & lay.barrel)
+    barrel = [int(i) for i in barrel[np.argsort(lay.position[barrel])]]
+    strip_barrel = np.flatnonzero(lay.volume == 13)
+    first_strip = int(strip_barrel[np.argmin(lay.position[strip_barrel])])
+    pairs += [(b, first_strip) for b in barrel[1:]]
+    for side, vol in ((-1, 12), (1, 14)):
+        sel = np.flatnonzero(lay.pixel & ~lay.barrel & (np.sign(lay.position) == side))
+        disks = [int(i) for i in sel[np.argsort(np.abs(lay.position[sel]))]]
+        strip_disks = np.flatnonzero(lay.volume == vol)
+        first_disk = int(strip_disks[np.argmin(np.abs(lay.position[strip_disks]))])
+        pairs += [(d, first_strip) for d in disks[:4]]
+        pairs += [(d, first_disk) for d in disks[3:]]
+    return pairs
+
+
+def window_pairs(phi, half_width, sorted_phi, sorted_index):
+    """All (query, hit) pairs with |phi_hit - phi_query| <= half_width (half_width < pi), by binary search.
+
+    ``sorted_phi`` are a layer's hit azimuths in ascending order and ``sorted_index`` their hit numbers.
+    """
+    n = len(sorted_phi)
+    if n == 0 or len(phi) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ext_phi = np.concatenate([sorted_phi - 2 * np.pi, sorted_phi, sorted_phi + 2 * np.pi])
+    lo = np.searchsorted(ext_phi, phi - half_width, side="left")
+    hi = np.searchsorted(ext_phi, phi + half_width, side="right")
+    count = np.maximum(hi - lo, 0)
+    query = np.repeat(np.arange(len(phi)), count)
+    within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return query, sorted_index[(np.repeat(lo, count) + within) % n]
+
+
+class Grid:
+    """A layer's hits sorted by (coordinate bin, phi), for `grid_pairs`.
+
+    Three copies of each hit (phi - 2 pi, phi, phi + 2 pi) make the azimuth windows wrap; a bin spans 20 > 5 pi
+    in the sort key.
+    """
+
+    def __init__(self, hit_phi, hit_coord, hit_index, bin_width: float):
+        self.bin_width = bin_width
+        self.size = len(hit_phi)
+        if self.size == 0:
+            return
+        self.base = np.floor(hit_coord.min() / bin_width)
+        hbin = (np.floor(hit_coord / bin_width) - self.base).astype(np.int64)
+        self.n_bins = int(hbin.max()) + 1
+        key = np.concatenate([hbin * 20.0 + hit_phi + k * np.pi for k in (1.0, 3.0, 5.0)])
+        order = np.argsort(key, kind="stable")
+        self.key = key[order]
+        self.index = np.tile(np.asarray(hit_index), 3)[order]
+        self.coord = np.tile(hit_coord, 3)[order]
+
+
+def grid_pairs(phi, half_width, lo, hi, hit_phi, hit_coord=None, hit_index=None, bin_width: float = 10.0):
+    """All (query, hit) pairs with |phi_hit - phi| <= half_width and lo <= coord_hit <= hi.
+
+    The hits (or a prepared `Grid` given as ``hit_phi``) are sorted by (coordinate bin, phi) once; each query
+    then searches only the bins its coordinate window covers, so the pairs made are few even where the
+    azimuth window alone would hold many hits.
+    """
+    grid = hit_phi if isinstance(hit_phi, Grid) else Grid(hit_phi, hit_coord, hit_index, bin_width)
+    if grid.size == 0 or len(phi) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    base, n_bins, bin_width = grid.base, grid.n_bins, grid.bin_width
+    key, idx, coord = grid.key, grid.index, grid.coord
+    b_lo = np.clip(np.floor(lo / bin_width) - base, 0, n_bins).astype(np.int64)
+    b_hi = np.clip(np.floor(hi / bin_width) - base, -1, n_bins - 1).astype(np.int64)
+    queries, hits_out = [], []
+    w = np.minimum(half_width, 0.99 * np.pi)
+    for j in range(int(np.max(b_hi - b_lo, initial=-1)) + 1):
+        q = np.flatnonzero(b_lo + j <= b_hi)
+        if len(q) == 0:
+            break
+        centre = (b_lo[q] + j) * 20.0 + phi[q] + 3.0 * np.pi
+        start = np.searchsorted(key, centre - w[q], side="left")
+        stop = np.searchsorted(key, centre + w[q], side="right")
+        count = stop - start
+        qq = np.repeat(q, count)
+        pos = np.repeat(start, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        good = (coord[pos] >= lo[qq]) & (coord[pos] <= hi[qq])
+        queries.append(qq[good])
+        hits_out.append(idx[pos[good]])
+    if not queries:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(queries), np.concatenate(hits_out)
+
+
+def highland(p, x_over_x0, mass: float = 0.13957):
+    """Highland width of the projected scattering angle: 13.6 MeV / (beta p) sqrt(x) (1 + 0.038 ln(x / beta^2))."""
+    beta2 = p * p / (p * p + mass * mass)
+    x = np.maximum(x_over_x0, 1e-9)
+    return 0.0136 / (np.sqrt(beta2) * p) * np.sqrt(x) * np.maximum(1.0 + 0.038 * np.log(x / beta2), 0.1)
+
+
+def _circle(x1, y1, x2, y2, x3, y3):
+    """Centre and radius of the circle through three points (radius inf for collinear points)."""
+    ax, ay = x2 - x1, y2 - y1
+    bx, by = x3 - x1, y3 - y1
+    d = 2.0 * (ax * by - ay * bx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (by * (ax * ax + ay * ay) - ay * (bx * bx + by * by)) / d
+        uy = (ax * (bx * bx + by * by) - bx * (ax * ax + ay * ay)) / d
+    return x1 + ux, y1 + uy, np.hypot(ux, uy), d
+
+
+def _arc(chord, rho):
+    return 2.0 * rho * np.arcsin(np.clip(chord / (2.0 * rho), 0.0, 1.0))
+
+
+def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200.0, d0_max: float = 1.0,
+               cot_max: float = 45.0, n_sigma: float = 4.0, field: float = 2.0) -> dict[str, np.ndarray]:
+    """Triplet seeds: hit numbers (b, m, t) and the seed fit.
+
+    Returns a dict of arrays: ``hits`` (n, 3) hit numbers in order, ``phi0``, ``d0``, ``z0``, ``cot``,
+    ``qpt`` (q / pT) perigee parameters, ``psi`` (direction azimuth at b) and ``quality`` (the r-z
+    mismatch in standard deviations, smaller is better).
+    """
+    rho_min = pt_min / (CURVATURE_PER_TESLA * field)
+    kappa = 0.5 / rho_min
+    pairs = pixel_layer_pairs(lay)
+    pix_barrel = np.flatnonzero(lay.pixel & lay.barrel)
+    pix_barrel = pix_barrel[np.argsort(lay.position[pix_barrel])]
+    next_barrel = {int(a): int(b) for a, b in zip(pix_barrel[:-1], pix_barrel[1:], strict=True)}
+    doublets = []
+    for lb, lm in pairs:
+        hb, hm = hits.in_layer(lb), hits.in_layer(lm)
+        if len(hb) == 0 or len(hm) == 0:
+            continue
+        rb, zb = hits.r[hb], hits.z[hb]
+        if lay.barrel[lm]:
+            rm_max = np.full(len(hb), lay.position[lm] + hits.offset[lm])
+        else:
+            # where lines from the luminous region through the bottom hit meet the disk
+            zm = lay.position[lm]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ends = [rb * (zm - z0) / (zb - z0) for z0 in (-z0_max, z0_max)]
+            ends = [np.where(np.sign(zb - z0) == np.sign(zm - z0), e, np.nan) for z0, e in zip((-z0_max, z0_max), ends,
+                                                                                               strict=True)]
+            r_lo, r_hi = np.fmin(ends[0], ends[1]), np.fmax(ends[0], ends[1])
+            r_lo = np.where(np.isnan(ends[0]) | np.isnan(ends[1]), rb, r_lo)
+            reach = np.isfinite(r_hi) & (r_hi > lay.lo[lm] - 5.0) & (r_lo < lay.hi[lm] + 5.0)
+            hb, rb, r_hi = hb[reach], rb[reach], r_hi[reach]
+            if next_barrel.get(lb) is not None:
+                # a track meets the next barrel layer before the disk unless it leaves that layer's z range
+                nb = next_barrel[lb]
+                zlim = np.maximum(np.abs(lay.lo[nb]), np.abs(lay.hi[nb])) - 5.0
+                zn = [zb[reach] + (zb[reach] - z0) * (lay.position[nb] - rb) / rb for z0 in (-z0_max, z0_max)]
+                leaves = (np.abs(zn[0]) > zlim) | (np.abs(zn[1]) > zlim)
+                hb, rb, r_hi = hb[leaves], rb[leaves], r_hi[leaves]
+            rm_max = np.minimum(r_hi, lay.hi[lm]) + 5.0
+        half = (np.arcsin(np.minimum(rm_max * kappa, 1.0)) - np.arcsin(np.minimum(rb * kappa, 1.0))
+                + d0_max * np.maximum(1.0 / rb - 1.0 / rm_max, 0.0) + 0.003)
+        if lay.barrel[lm]:
+            dr_lo = np.maximum(lay.position[lm] - hits.offset[lm] - rb, 0.0)
+            dr_hi = lay.position[lm] + hits.offset[lm] - rb
+            ends = np.stack([zb + (zb - z0) * d / rb for z0 in (-z0_max, z0_max) for d in (dr_lo, dr_hi)])
+            c_lo, c_hi, cm = ends.min(0) - 1.0, ends.max(0) + 1.0, hits.z[hm]
+        else:
+            c_lo, c_hi, cm = rb, rm_max, hits.r[hm]
+        qi, mi = grid_pairs(hits.phi[hb], np.minimum(half, 1.0), c_lo, c_hi, hits.phi[hm], cm, hm, 50.0)
+        bi = hb[qi]
+        r1, r2 = hits.r[bi], hits.r[mi]
+        dr = r2 - r1
+        good = dr > 1.0
+        bi, mi, r1, r2, dr = bi[good], mi[good], r1[good], r2[good], dr[good]
+        cot = (hits.z[mi] - hits.z[bi]) / dr
+        z0 = hits.z[bi] - r1 * cot
+        dphi = np.abs(wrap(hits.phi[mi] - hits.phi[bi]))
+        lim = (np.arcsin(np.minimum(r2 * kappa, 1.0)) - np.arcsin(np.minimum(r1 * kappa, 1.0))
+               + d0_max * (1.0 / r1 - 1.0 / r2) + 0.002)
+        good = (np.abs(cot) < cot_max) & (np.abs(z0) < z0_max) & (dphi < lim)
+        doublets.append((lm, bi[good], mi[good]))
+
+    by_middle_layer: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for lm, bi, mi in doublets:
+        by_middle_layer.setdefault(lm, []).append((bi, mi))
+    out = {k: [] for k in ("b", "m", "t", "quality")}
+    theta0_ref = highland(pt_min, 0.02)  # scattering at the middle layer for the slowest seed, per unit 1/sin
+    middle: dict[int, tuple] = {}
+    for lm, lt in top_layer_pairs(lay):
+        if lm not in by_middle_layer:
+            continue
+        ht = hits.in_layer(lt)
+        if len(ht) == 0:
+            continue
+        if lm not in middle:
+            bi = np.concatenate([d[0] for d in by_middle_layer[lm]])
+            mi = np.concatenate([d[1] for d in by_middle_layer[lm]])
+            r1, r2 = hits.r[bi], hits.r[mi]
+            dr = r2 - r1
+            # dphi / dr of the circle through the origin, b and m
+            middle[lm] = (bi, mi, r1, r2, (hits.z[mi] - hits.z[bi]) / dr, wrap(hits.phi[mi] - hits.phi[bi]) / dr)
+        bi, mi, r1, r2, cot, slope = middle[lm]
+        if lay.barrel[lt]:
+            rt = np.full(len(bi), lay.position[lt])
+            ok = np.ones(len(bi), bool)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rt = r2 + (lay.position[lt] - hits.z[mi]) / cot
+            ok = np.isfinite(rt) & (rt > r2) & (rt < lay.hi[lt] + 10.0) & (rt > lay.lo[lt] - 10.0)
+        bi, mi, r1, r2, cot, slope, rt = bi[ok], mi[ok], r1[ok], r2[ok], cot[ok], slope[ok], rt[ok]
+        phi_t = hits.phi[mi] + slope * (rt - r2)
+        lever = rt - r2
+        d0_term = d0_max * np.abs(1.0 / rt - 1.0 / r2 - (1.0 / r2 - 1.0 / r1) * lever / (r2 - r1))
+        ms = n_sigma * theta0_ref * np.sqrt(1.0 + cot * cot) ** 0.5 * lever / rt
+        curv = (kappa * rt) ** 3  # neglected curvature terms of the linear extrapolation
+        half = np.minimum(d0_term + ms + curv + 0.003, 1.0)
+        # r-z window: where the straight line in r-z meets the top layer, widened by the scattering and by the
+        # spread of the layer's hits about its mean surface
+        tol_cot = n_sigma * theta0_ref * (1.0 + cot * cot)
+        if lay.barrel[lt]:
+            z_pred = hits.z[mi] + cot * (rt - r2)
+            tol = 2.0 + tol_cot * lever + np.abs(cot) * hits.offset[lt]
+            qi, ti = grid_pairs(phi_t, half, z_pred - tol, z_pred + tol, hits.phi[ht], hits.z[ht], ht, 10.0)
+        else:
+            dz = np.abs(lay.position[lt] - hits.z[mi])
+            tol = 2.0 + (tol_cot * dz + hits.offset[lt]) / np.maximum(np.abs(cot), 1e-3) ** 2 * np.abs(cot)
+            qi, ti = grid_pairs(phi_t, half, rt - tol, rt + tol, hits.phi[ht], hits.r[ht], ht, 10.0)
+        bi, mi, cot, r2 = bi[qi], mi[qi], cot[qi], r2[qi]
+        rt_hit = hits.r[ti]
+        z_pred = hits.z[mi] + cot * (rt_hit - r2)
+        tol = 2.0 + n_sigma * theta0_ref * (1.0 + cot * cot) * (rt_hit - r2)
+        good = (np.abs(hits.z[ti] - z_pred) < tol) & (rt_hit > r2 + 1.0)
+        bi, mi, ti = bi[good], mi[good], ti[good]
+        if len(bi) == 0:
+            continue
+        res = _triplet_cuts(hits, bi, mi, ti, lay.x0[lm], pt_min, z0_max, d0_max, n_sigma, field)
+        keep, quality = res
+        out["b"].append(bi[keep])
+        out["m"].append(mi[keep])
+        out["t"].append(ti[keep])
+        out["quality"].append(quality[keep])
+    if not out["b"]:
+        return fit_seeds(hits, np.zeros((0, 3), np.int64), np.zeros(0), field)
+    triplets = np.column_stack([np.concatenate(out["b"]), np.concatenate(out["m"]), np.concatenate(out["t"])])
+    return fit_seeds(hits, triplets, np.concatenate(out["quality"]), field)
+
+
+def _triplet_cuts(hits: Hits, b, m, t, x0, pt_min, z0_max, d0_max, n_sigma, field):
+    xb, yb, xm, ym, xt, yt = hits.x[b], hits.y[b], hits.x[m], hits.y[m], hits.x[t], hits.y[t]
+    xc, yc, rho, _ = _circle(xb, yb, xm, ym, xt, yt)
+    pt = CURVATURE_PER_TESLA * field * rho
+    d0 = np.abs(np.hypot(xc, yc) - rho)
+    s_bm = _arc(np.hypot(xm - xb, ym - yb), rho)
+    s_mt = _arc(np.hypot(xt - xm, yt - ym), rho)
+    cot1 = (hits.z[m] - hits.z[b]) / s_bm
+    cot2 = (hits.z[t] - hits.z[m]) / s_mt
+    cot = (hits.z[t] - hits.z[b]) / (s_bm + s_mt)
+    s_0b = _arc(hits.r[b], rho)
+    z0 = hits.z[b] - cot * s_0b
+    p = np.minimum(pt, 100.0) * np.sqrt(1.0 + cot * cot)
+    sin_theta = 1.0 / np.sqrt(1.0 + cot * cot)
+    theta0 = highland(p, x0 / sin_theta)
+    # d cot = -(1 + cot^2) d theta; the hits' errors enter over the lever arms
+    sigma = np.hypot(theta0 * (1.0 + cot * cot), 0.05 * (1.0 + np.abs(cot)) * (1.0 / s_bm + 1.0 / s_mt))
+    mismatch = np.abs(cot1 - cot2) / sigma
+    keep = (pt > pt_min) & (d0 < d0_max) & (np.abs(z0) < z0_max) & (mismatch < n_sigma)
+    return keep, mismatch
+
+
+def fit_seeds(hits: Hits, triplets: np.ndarray, quality: np.ndarray, field: float = 2.0) -> dict[str, np.ndarray]:
+    """The helix through each triplet: perigee parameters and the direction at its first hit."""
+    b, m, t = triplets.T if len(triplets) else (np.zeros(0, np.int64),) * 3
+    xb, yb, xm, ym, xt, yt = hits.x[b], hits.y[b], hits.x[m], hits.y[m], hits.x[t], hits.y[t]
+    xc, yc, rho, d = _circle(xb, yb, xm, ym, xt, yt)
+    # d > 0: counter-clockwise turn, which a negative particle makes in a field along +z
+    q = -np.sign(d)
+    qpt = q / (CURVATURE_PER_TESLA * field * rho)
+    s_bm = _arc(np.hypot(xm - xb, ym - yb), rho)
+    s_mt = _arc(np.hypot(xt - xm, yt - ym), rho)
+    cot = (hits.z[t] - hits.z[b]) / (s_bm + s_mt)
+    # direction at b: tangent to the circle, turning the way the hits do
+    tx, ty = -(yb - yc), xb - xc  # counter-clockwise tangent
+    sgn = np.where(d > 0, 1.0, -1.0)
+    psi = np.arctan2(sgn * ty, sgn * tx)
+    dist = np.hypot(xc, yc)
+    d0 = q * (dist - rho)
+    phi0 = np.arctan2(yc, xc) + np.where(d > 0, -0.5, 0.5) * np.pi
+    z0 = hits.z[b] - cot * _arc(hits.r[b], rho)
+    return {"hits": np.asarray(triplets, np.int64).reshape(-1, 3), "phi0": wrap(phi0), "d0": d0, "z0": z0,
+            "cot": cot, "qpt": qpt, "psi": psi, "quality": np.asarray(quality, np.float64)}

@@ -1,0 +1,88 @@
+"""The classical baseline (`ckf`): seeding, the Kalman filter's fit, and whole events."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepreco.event import Event
+from deepreco.generate import particle_gun
+from deepreco.metrics import evaluate
+from deepreco.reconstruct.ckf import CKFTracks
+from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
+from deepreco.reconstruct.ckf.helix import propagate
+from deepreco.reconstruct.ckf.seeding import find_seeds
+from deepreco.simulate import simulate_event
+
+
+def _muon(pt: float, eta: float, phi: float, q: int = -1) -> pd.DataFrame:
+    return pd.DataFrame({"particle_id": [1], "vx": [0.0], "vy": [0.0], "vz": [0.0], "px": [pt * np.cos(phi)],
+                         "py": [pt * np.sin(phi)], "pz": [pt * np.sinh(eta)], "q": [q], "particle_type": [13 * -q]})
+
+
+@pytest.fixture(scope="module")
+def muons():
+    """20 muons of 1 to 10 GeV from the origin, with the real noise rates of TrackML events."""
+    return simulate_event(particle_gun(n=20, pdg=13, pt=(1.0, 10.0), seed=5), seed=5, event_id=1)
+
+
+def test_helix_reaches_a_cylinder_and_comes_back():
+    # a 1 GeV positive track from the origin: phi decreases along it (clockwise turn in a field along +z)
+    state = np.array([[0.0, 0.0, 0.0, 0.5, 1.0]])  # on the cylinder r = 1e-9: phi, z, psi, cot theta, q/pT
+    out, ok, s = propagate(state, np.array([True]), np.array([1e-9]), np.array([True]), np.array([500.0]))
+    assert ok[0] and s[0] > 500.0
+    assert out[0, 0] < 0 and out[0, 2] < out[0, 0]  # the direction turns faster than the position
+    # going back to r = 200 (a negative path) lands where going there directly does
+    back, ok, s_back = propagate(out, np.array([True]), np.array([500.0]), np.array([True]), np.array([200.0]))
+    direct, _, _ = propagate(state, np.array([True]), np.array([1e-9]), np.array([True]), np.array([200.0]))
+    assert ok[0] and s_back[0] < 0
+    assert np.allclose(back, direct, atol=1e-6)
+
+
+def test_seeding_finds_a_clean_muon():
+    event = simulate_event(_muon(3.0, 0.4, 1.0), seed=2, noise_fraction=0.0)
+    hits = prepare_hits(event.hits)
+    seeds = find_seeds(hits, layers())
+    assert len(seeds["hits"]) >= 1
+    # all of the muon's, and its parameters: charge, pT within 15 %, z0 within 1 mm
+    assert np.all(seeds["qpt"] < 0)
+    assert np.allclose(1 / np.abs(seeds["qpt"]), 3.0, rtol=0.15)
+    assert np.allclose(seeds["z0"], 0.0, atol=1.0)
+    assert np.allclose(seeds["cot"], np.sinh(0.4), atol=0.01)
+
+
+def test_kalman_fit_of_a_noiseless_muon_agrees_with_the_truth():
+    for pt, eta, q in ((20.0, 0.3, -1), (8.0, -1.2, 1)):
+        event = simulate_event(_muon(pt, eta, -2.0, q), seed=3, noise_fraction=0.0)
+        found = CKFTracks().find(event)
+        assert found["n_tracks"] == 1
+        state = found["tracks"][0].state[0]  # at the last hit: phi, z or r, psi, cot theta, q/pT
+        assert abs(1 / abs(state[4]) - pt) / pt < 0.05
+        assert np.sign(state[4]) == q
+        assert abs(state[3] - np.sinh(eta)) < 0.01
+        assert (found["track_of_hit"] >= 0).sum() == len(event.hits)  # every hit of the muon on the track
+
+
+def test_muon_gun_with_noise(muons):
+    tracks = CKFTracks().reconstruct(muons)
+    result = evaluate(muons.truth, muons.particles, tracks)
+    assert result["efficiency"] > 0.95
+    assert result["fake_rate"] <= 0.05
+    assert result["score"] > 0.9
+
+
+def test_empty_event_gives_an_empty_table():
+    cols = ["hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"]
+    tracks = CKFTracks().reconstruct(Event(hits=pd.DataFrame(columns=cols)))
+    assert len(tracks) == 0 and list(tracks.columns) == ["hit_id", "track_id"]
+
+
+def test_noise_only_event_gives_few_tracks():
+    event = simulate_event(particle_gun(n=0, seed=1), seed=1)
+    tracks = CKFTracks().reconstruct(Event(hits=event.hits))
+    assert tracks["track_id"].nunique() <= 2
+
+
+def test_event_without_truth_reconstructs(muons):
+    tracks = CKFTracks().reconstruct(Event(hits=muons.hits, event_id=1))
+    assert tracks["hit_id"].is_unique and (tracks["track_id"] >= 0).all()
+    assert tracks["track_id"].nunique() >= 19
