@@ -15,6 +15,14 @@ from .errors import DeepRecoError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Machine-learning reconstruction of particle tracks and calorimeter showers.")
 console = Console()
+
+
+def _add_subcommands() -> None:
+    """The sub-applications of the systems that have their own commands (imported lazily inside)."""
+    from .deepcore.cli import app as deepcore_app
+
+    app.add_typer(deepcore_app, name="deepcore", help="DeepCore: CNN track seeding in the cores of high-pT jets")
+
 err_console = Console(stderr=True)
 
 
@@ -268,6 +276,9 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
     console.print(_summary_table(event.summary(), "real TrackML event 1001 (shipped with deepreco)"))
     save_display(event, out)
     console.print(f"wrote the event display to {out}")
+
+
+_add_subcommands()
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m deepreco`

@@ -1,0 +1,96 @@
+"""``deepreco deepcore``: train DeepCore and compare its seeds with the classical jet-core seeding (thin)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from deepreco.errors import DeepRecoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _deepcore() -> None:
+    """DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs."""
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
+@app.command()
+def train(
+    events: Annotated[int, typer.Option("--events", min=1, help="Pythia dijet events to simulate")] = 200,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="first event seed (events seed .. seed + N - 1)")] = 1_000_000,
+    work: Annotated[Path, typer.Option("--work", help="folder of the shards (reused)")] = Path("build/deepcore"),
+    out: Annotated[Path, typer.Option("--out", help="model file to write")] = Path("deepcore.pt"),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    lr_scale: Annotated[float, typer.Option("--lr-scale", help="multiplies the stepped learning rate")] = 1.0,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after this many batches")] = None,
+):
+    """Simulate events, write their windows as shards, train the CNN on them, write the model."""
+    from .train import make_shards, save_model
+    from .train import train as run_training
+
+    try:
+        shards = make_shards(work, list(range(seed, seed + events)),
+                             log=lambda line: err_console.print(line, highlight=False))
+        model, history = run_training(shards, epochs=epochs, batch_size=batch_size, lr_scale=lr_scale,
+                                      max_steps=max_steps,
+                                      log=lambda line: err_console.print(line, highlight=False))
+        info = {k: history[k] for k in ("samples", "epochs", "batch_size", "steps", "loss")}
+        info.update(events=events, first_seed=seed, train_seconds=round(history["seconds"], 1))
+        save_model(model, out, info)
+    except DeepRecoError as exc:
+        _fail(exc)
+    console.print(f"trained on {history['samples']} windows ({events} events), {history['steps']} steps, "
+                  f"{history['seconds']:.0f} s; loss {history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}",
+                  highlight=False)
+    console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    events: Annotated[int, typer.Option("--events", min=1, help="dijet events to score on")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="first event seed")] = 0,
+    model: Annotated[Path | None, typer.Option("--model", help="model file (default: the shipped one)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    plots: Annotated[Path | None, typer.Option("--plots", help="write the plots in this folder")] = None,
+):
+    """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
+    from .evaluate import HEADER, format_row
+    from .evaluate import evaluate as run_evaluation
+
+    try:
+        result = run_evaluation(events, seed, model, keep=plots is not None)
+    except DeepRecoError as exc:
+        _fail(exc)
+    records = result.pop("records", None)
+    if plots is not None and records is not None:
+        from .plots import plot_efficiency, plot_eta
+
+        plots.mkdir(parents=True, exist_ok=True)
+        written = [plot_efficiency(records["tracks"], plots / "deepcore_efficiency.png"),
+                   plot_eta(records["seeds"]["deepcore"], records["tracks"], plots / "deepcore_eta.png")]
+    else:
+        written = []
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(f"{result['events']} events, {result['jets']} jets, {result['tracks']} simulated tracks "
+                  f"(pT > 1 GeV, DeltaR < 0.1)", highlight=False)
+    console.print(HEADER, highlight=False)
+    for name in ("deepcore", "baseline", "baseline_kmeans"):
+        console.print(format_row(name, result[name]), highlight=False)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)

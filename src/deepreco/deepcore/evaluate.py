@@ -1,0 +1,169 @@
+"""Scoring seeds as seed 000 defines it, DeepCore against the classical jet-core seeding, on the same events.
+
+Simulated tracks: charged particles with pT > 1 GeV, |eta| < 2.5, produced within r < 3 cm and |z| < 30 cm,
+whose direction is within DeltaR < 0.1 of a jet axis and which cross layer 2 (where the seeds sit). A seed and a
+simulated track are associated when
+
+    chi2 = (d_rphi / 44 um)^2 + (dz / 44 um)^2 + (d_eta / 0.002)^2 + (d_phi / 0.002)^2 + (d(1/pT) / 0.15)^2 < 25
+
+at the track's layer-2 crossing (a track crossing two overlapping ladders is compared with both), the seed's
+fixed uncertainties (:data:`.seeds.SIGMA`). Each seed goes with the track of lowest chi2, among all charged
+particles that cross layer 2 (any pT: a seed of a real 0.8 GeV track is not a fake).
+
+- efficiency = simulated tracks with an associated seed / simulated tracks;
+- fake rate = seeds associated with no particle / seeds;
+- duplicate rate = seeds whose particle has another associated seed / seeds.
+
+Seconds per event: the seeding itself (for DeepCore: windows, the batched network, seed extraction and
+cleaning; for the baseline: the pairs), both from the same clusters, which are not counted.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .baseline import jetcore_seeds
+from .detector import PixelBarrel
+from .events import JetEvent, make_event
+from .seeds import SIGMA, clean_seeds, extract_seeds
+from .train import load_model
+from .windows import build_windows
+
+__all__ = ["HEADER", "format_row", "associate", "deepcore_seeds", "evaluate", "rates", "sim_tracks"]
+
+CHI2_MAX = 25.0
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "deepcore.pt"
+
+
+def sim_tracks(event: JetEvent, cone: float = 0.1, pt_min: float = 1.0) -> pd.DataFrame:
+    """Layer-2 crossings of all charged particles, with ``selected`` (the efficiency's tracks), jet and dR."""
+    cr = event.crossings[event.crossings["layer"] == 1].copy()
+    part = event.particles.iloc[cr["row"].to_numpy()]
+    px, py = part["px"].to_numpy(), part["py"].to_numpy()
+    phi0 = np.arctan2(py, px)
+    eta = cr["eta"].to_numpy()
+    r_prod = np.hypot(part["vx"].to_numpy(), part["vy"].to_numpy())
+    jets = event.jets
+    if len(jets):
+        dr = np.hypot(eta[:, None] - jets["eta"].to_numpy()[None],
+                      np.mod(phi0[:, None] - jets["phi"].to_numpy()[None] + np.pi, 2 * np.pi) - np.pi)
+        jet = np.argmin(dr, axis=1)
+        dr = dr[np.arange(len(cr)), jet]
+    else:
+        jet, dr = np.full(len(cr), -1), np.full(len(cr), np.inf)
+    cr["jet"], cr["dr"] = jet, dr
+    cr["jet_pt"] = jets["pt"].to_numpy()[jet] if len(jets) else np.nan
+    cr["selected"] = ((cr["pt"].to_numpy() > pt_min) & (np.abs(eta) < 2.5) & (r_prod < 30)
+                      & (np.abs(part["vz"].to_numpy()) < 300) & (dr < cone))
+    return cr.reset_index(drop=True)
+
+
+def associate(seeds: pd.DataFrame, tracks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the particle_id of its lowest-chi2 track (-1 when chi2 >= 25 for all) and that chi2."""
+    if len(seeds) == 0 or len(tracks) == 0:
+        return np.full(len(seeds), -1, np.int64), np.full(len(seeds), np.inf)
+    s = {c: seeds[c].to_numpy(np.float64)[:, None] for c in ("x", "y", "z", "phi", "eta", "inv_pt")}
+    t = {c: tracks[c].to_numpy(np.float64)[None] for c in ("x", "y", "z", "phi", "eta")}
+    t["inv_pt"] = 1.0 / tracks["pt"].to_numpy(np.float64)[None]
+    chi2 = ((np.hypot(s["x"] - t["x"], s["y"] - t["y"]) / SIGMA["xy"]) ** 2 + ((s["z"] - t["z"]) / SIGMA["z"]) ** 2
+            + ((s["eta"] - t["eta"]) / SIGMA["eta"]) ** 2
+            + ((np.mod(s["phi"] - t["phi"] + np.pi, 2 * np.pi) - np.pi) / SIGMA["phi"]) ** 2
+            + ((s["inv_pt"] - t["inv_pt"]) / SIGMA["inv_pt"]) ** 2)
+    best = np.argmin(chi2, axis=1)
+    best_chi2 = chi2[np.arange(len(seeds)), best]
+    pid = np.where(best_chi2 < CHI2_MAX, tracks["particle_id"].to_numpy()[best], -1)
+    return pid, best_chi2
+
+
+def rates(seed_pid: np.ndarray, tracks: pd.DataFrame) -> dict:
+    """Efficiency, fake and duplicate rates from the seeds' associated particles (one event or many)."""
+    selected = tracks[tracks["selected"]]
+    wanted = np.unique(selected["particle_id"].to_numpy())
+    found = np.isin(wanted, seed_pid[seed_pid >= 0])
+    assoc = seed_pid[seed_pid >= 0]
+    ids, counts = np.unique(assoc, return_counts=True)
+    n_dup = int(counts[counts > 1].sum())
+    n = len(seed_pid)
+    # None where a rate has no denominator (no tracks, no seeds): JSON has no NaN
+    return {"efficiency": float(found.mean()) if len(wanted) else None,
+            "fake_rate": float((seed_pid < 0).mean()) if n else None,
+            "duplicate_rate": n_dup / n if n else None, "tracks": int(len(wanted)), "seeds": int(n)}
+
+
+def deepcore_seeds(event: JetEvent, model, det: PixelBarrel | None = None) -> tuple[pd.DataFrame, object]:
+    """DeepCore's cleaned seeds of an event: every direction of every jet through the network in one batch."""
+    det = det or PixelBarrel()
+    windows = build_windows(event, det, truth=False)
+    if len(windows.inputs) == 0:
+        return extract_seeds(np.zeros((0, 3, 30, 30)), np.zeros((0, 3, 5, 30, 30)), windows.meta, det), windows
+    prob, params = model.predict(torch.from_numpy(windows.inputs), torch.from_numpy(windows.jet))
+    seeds = extract_seeds(prob.numpy(), params.numpy(), windows.meta, det)
+    return clean_seeds(seeds), windows
+
+
+def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, det: PixelBarrel | None = None,
+             keep: bool = False, **event_options) -> dict:
+    """DeepCore and the baseline(s) on the same ``n_events`` events (seeds seed .. seed + n - 1).
+
+    Returns the JSON-ready summary (keys ``deepcore``, ``baseline``, ``baseline_kmeans``, ``events``, ``jets``,
+    ...); with ``keep``, also ``records``: per-track and per-seed tables for the plots (not JSON).
+    """
+    det = det or PixelBarrel()
+    model, info = load_model(model_path or SHIPPED_MODEL)
+    methods = {"deepcore": lambda ev: deepcore_seeds(ev, model, det)[0],
+               "baseline": lambda ev: jetcore_seeds(ev, det),
+               "baseline_kmeans": lambda ev: jetcore_seeds(ev, det, split=True)}
+    pids = {m: [] for m in methods}
+    seeds_all = {m: [] for m in methods}
+    times = {m: 0.0 for m in methods}
+    tracks_all, n_jets = [], 0
+    for i in range(n_events):
+        ev = make_event(seed + i, **event_options)
+        n_jets += len(ev.jets)
+        tracks = sim_tracks(ev)
+        tracks["event"] = ev.event_id
+        tracks_all.append(tracks)
+        for name, method in methods.items():
+            t0 = time.perf_counter()
+            s = method(ev)
+            times[name] += time.perf_counter() - t0
+            pid, chi2 = associate(s, tracks)
+            s = s.assign(particle_id=pid, chi2=chi2)
+            pids[name].append(pid)
+            seeds_all[name].append(s)
+    tracks = pd.concat(tracks_all, ignore_index=True)
+    # particle ids are per event: make them unique over the run before pooling
+    tracks["uid"] = tracks["event"].to_numpy(np.int64) * (1 << 40) + tracks["particle_id"].to_numpy()
+    result = {"events": n_events, "first_seed": seed, "jets": n_jets,
+              "tracks": int(tracks.loc[tracks["selected"], "uid"].nunique()), "model": info}
+    per_track = {}
+    for name in methods:
+        s = pd.concat(seeds_all[name], ignore_index=True)
+        uid = np.where(s["particle_id"].to_numpy() >= 0,
+                       s["event"].to_numpy(np.int64) * (1 << 40) + s["particle_id"].to_numpy(), -1)
+        r = rates(uid, tracks.assign(particle_id=tracks["uid"]))
+        r["seconds_per_event"] = times[name] / max(n_events, 1)
+        result[name] = r
+        per_track[name] = np.isin(tracks["uid"].to_numpy(), uid[uid >= 0])
+        seeds_all[name] = s
+    if keep:
+        result["records"] = {"tracks": tracks.assign(**{f"found_{m}": f for m, f in per_track.items()}),
+                             "seeds": seeds_all}
+    return result
+
+
+HEADER = f"{'method':<18}{'efficiency':>11}{'fake':>8}{'duplicate':>11}{'seeds':>8}{'s/event':>10}"
+
+
+def format_row(name: str, r: dict) -> str:
+    """One line of the comparison table (rates without a denominator print as n/a)."""
+    def fmt(x, width):
+        return f"{x:>{width}.3f}" if x is not None else f"{'n/a':>{width}}"
+
+    return (f"{name:<18}{fmt(r['efficiency'], 11)}{fmt(r['fake_rate'], 8)}{fmt(r['duplicate_rate'], 11)}"
+            f"{r['seeds']:>8d}{r['seconds_per_event']:>10.4f}")

@@ -1,0 +1,69 @@
+"""DeepCore seeds from the network's output: per-overlap thresholds, parameters to the detector, cleaning.
+
+A pixel of overlap k whose probability passes the threshold (0.85, 0.75, 0.65 for k = 1, 2, 3; 0.50, 0.40,
+0.30 when the layer-2 window is empty, a missing module) gives one seed: its 5 parameters turn back into a
+point on layer 2 (pixel centre + offset x 0.01 cm), a direction (window direction + 0.01 x (Delta phi,
+Delta eta)) and 1 / pT. Seeds of all the directions of an event are pooled and cleaned: of two seeds closer
+than 50 um on layer 2 (in r-phi and in z) and 0.002 in eta and phi, the less probable goes. Every seed has the
+same uncertainties (:data:`SIGMA`), those of the seed's slides (the q/pT one taken on 1/pT in GeV^-1, the unit
+CMS gives it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .detector import PixelBarrel
+from .windows import ANGLE_UNIT, HALF, POS_UNIT, PT_SCALE
+
+__all__ = ["SIGMA", "THRESHOLDS", "THRESHOLDS_LAYER2_MISSING", "clean_seeds", "extract_seeds"]
+
+THRESHOLDS = (0.85, 0.75, 0.65)
+THRESHOLDS_LAYER2_MISSING = (0.50, 0.40, 0.30)
+SIGMA = {"xy": 0.044, "z": 0.044, "eta": 0.002, "phi": 0.002, "inv_pt": 0.15}  # mm, mm, -, rad, 1/GeV
+CLEAN_XY = 0.050
+CLEAN_ANGLE = 0.002
+SEED_COLUMNS = ("event", "jet", "sample", "slot", "prob", "x", "y", "z", "phi", "eta", "inv_pt")
+
+
+def extract_seeds(prob: np.ndarray, params: np.ndarray, meta: pd.DataFrame, det: PixelBarrel | None = None,
+                  thresholds=THRESHOLDS, thresholds_missing=THRESHOLDS_LAYER2_MISSING) -> pd.DataFrame:
+    """Seeds from probabilities (n, 3, 30, 30) and parameters (n, 3, 5, 30, 30) of n windows (``meta`` rows)."""
+    det = det or PixelBarrel()
+    missing = meta["layer2_missing"].to_numpy(bool)
+    thr = np.where(missing[:, None], np.asarray(thresholds_missing)[None], np.asarray(thresholds)[None])
+    ok = meta["ladder2"].to_numpy() >= 0
+    s, k, a, b = np.nonzero((prob > thr[:, :, None, None]) & ok[:, None, None, None])
+    p = params[s, k, :, a, b].astype(np.float64)  # (m, 5)
+    ladder = meta["ladder2"].to_numpy(np.int64)[s]
+    iu = meta["iu2"].to_numpy(np.int64)[s] - HALF + a
+    uc, vc = det.pixel_centre(iu, meta["iv2"].to_numpy(np.int64)[s] - HALF + b)
+    x, y, z = det.to_global(1, ladder, uc + POS_UNIT * p[:, 0], vc + POS_UNIT * p[:, 1])
+    phi = np.mod(meta["phi"].to_numpy()[s] + ANGLE_UNIT * p[:, 2] + np.pi, 2 * np.pi) - np.pi
+    return pd.DataFrame({"event": meta["event"].to_numpy(np.int64)[s], "jet": meta["jet"].to_numpy(np.int64)[s],
+                         "sample": s, "slot": k, "prob": prob[s, k, a, b], "x": x, "y": y, "z": z, "phi": phi,
+                         "eta": meta["eta"].to_numpy()[s] + ANGLE_UNIT * p[:, 3],
+                         "inv_pt": np.clip(p[:, 4], 0, None) / PT_SCALE})
+
+
+def clean_seeds(seeds: pd.DataFrame, dxy: float = CLEAN_XY, dangle: float = CLEAN_ANGLE) -> pd.DataFrame:
+    """Drop the less probable of every two seeds of an event closer than dxy (r-phi and z) and dangle (eta, phi)."""
+    if len(seeds) < 2:
+        return seeds.reset_index(drop=True)
+    keep_all = []
+    for _, group in seeds.groupby("event", sort=False):
+        g = group.sort_values("prob", ascending=False, kind="stable")
+        xy, z = g[["x", "y"]].to_numpy(), g["z"].to_numpy()
+        eta, phi = g["eta"].to_numpy(), g["phi"].to_numpy()
+        close = ((np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) < dxy)
+                 & (np.abs(z[:, None] - z[None]) < dxy) & (np.abs(eta[:, None] - eta[None]) < dangle)
+                 & (np.abs(np.mod(phi[:, None] - phi[None] + np.pi, 2 * np.pi) - np.pi) < dangle))
+        keep = np.ones(len(g), bool)
+        for i in np.flatnonzero(close.sum(1) > 1):  # only seeds with a close neighbour need the greedy pass
+            if keep[i]:
+                later = close[i].copy()
+                later[: i + 1] = False
+                keep[later] = False
+        keep_all.append(g[keep])
+    return pd.concat(keep_all).reset_index(drop=True)
