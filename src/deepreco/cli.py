@@ -20,8 +20,10 @@ console = Console()
 def _add_subcommands() -> None:
     """The sub-applications of the systems that have their own commands (imported lazily inside)."""
     from .deepcore.cli import app as deepcore_app
+    from .toys.cli import app as toys_app
 
     app.add_typer(deepcore_app, name="deepcore", help="DeepCore: CNN track seeding in the cores of high-pT jets")
+    app.add_typer(toys_app, name="toys", help="HEP.TrkX toy detectors: the model zoo and its baselines")
 
 err_console = Console(stderr=True)
 

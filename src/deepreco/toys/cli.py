@@ -1,0 +1,50 @@
+"""``deepreco toys``: the HEP.TrkX toy benchmark from the command line (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from deepreco.errors import DeepRecoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _toys() -> None:
+    """HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them."""
+
+
+@app.command()
+def benchmark(
+    quick: Annotated[bool, typer.Option("--quick", help="the small run (under 10 minutes on 2 CPU cores)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="also write toys-<run>.txt/.json/.png here")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the events and of the training")] = 0,
+    models: Annotated[str | None, typer.Option("--models", help="comma-separated subset, e.g. lstm,kalman")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads (1 is fastest on a busy machine)")] = 1,
+):
+    """Train every toy model on the same seeded 3D toy events; accuracies, sizes, times, vs background tracks."""
+    from .benchmark import format_report, public_result, run_benchmark, write_outputs
+
+    try:
+        chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
+        result = run_benchmark(quick=quick, seed=seed, models=chosen, progress=not as_json, threads=threads,
+                               log=None if as_json else (lambda line: err_console.print(line, highlight=False)))
+        written = write_outputs(result, out) if out is not None else []
+    except DeepRecoError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(public_result(result)))
+        return
+    console.print(format_report(result), highlight=False, soft_wrap=True)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
