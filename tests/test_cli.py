@@ -173,3 +173,21 @@ def test_simulate_refuses_a_full_folder_and_bad_particle_lists(tmp_path):
     assert result.exit_code == 1
     assert "particles.csv: column q has 1 value(s) outside -1, 0, 1" in result.stderr
     assert not fresh.exists()
+
+
+def test_train_lstm_command_writes_a_model_that_reconstructs(tmp_path):
+    data = tmp_path / "data"
+    args = ["simulate", "-g", "gun", "--set", "n=30", "--set", "pt=1,10", "-n", "3", "--noise", "0", "--out", str(data)]
+    assert runner.invoke(app, args).exit_code == 0
+    model = tmp_path / "lstm.pt"
+    result = runner.invoke(app, ["train", "lstm", "--data", str(data), "--out", str(model), "--epochs", "2",
+                                 "--batch-size", "32", "--val-fraction", "0.34"])
+    assert result.exit_code == 0, result.output
+    assert model.stat().st_size > 10_000
+    result = runner.invoke(app, ["evaluate", str(data), "-m", "lstm", "--model", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["lstm"]["n_events"] == 3
+    result = runner.invoke(app, ["evaluate", str(data), "-m", "dbscan", "--model", str(model)])
+    assert result.exit_code == 1 and "method 'dbscan' has no parameter model" in result.stderr
+    result = runner.invoke(app, ["train", "lstm", "--data", str(tmp_path / "none"), "--out", str(model)])
+    assert result.exit_code == 1 and result.stderr.startswith("error: ")

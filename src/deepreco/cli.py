@@ -17,6 +17,30 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console()
 
 
+train_app = typer.Typer(no_args_is_help=True, help="Train a model on a folder of simulated events.")
+
+
+@train_app.command("lstm")
+def train_lstm_cmd(
+        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        out: Path = typer.Option(..., "--out", help="model file to write"),
+        model: str = typer.Option("lstm", help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
+        epochs: int = typer.Option(10, help="passes over the training tracks"),
+        seed: int = typer.Option(0, help="the same seed gives the same training"),
+        batch_size: int = typer.Option(256, help="windows per step"),
+        val_fraction: float = typer.Option(0.1, help="share of the events kept for validation")):
+    """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch."""
+    from .reconstruct.lstm import train_lstm
+
+    try:
+        result = train_lstm(data, out, epochs=epochs, seed=seed, model=model, batch_size=batch_size,
+                            val_fraction=val_fraction, progress=True)
+    except DeepRecoError as exc:
+        _fail(exc)
+    console.print(f"wrote {result['out']}: best validation loss {result['best_val_loss']:.5f} at epoch "
+                  f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s")
+
+
 def _add_subcommands() -> None:
     """The sub-applications of the systems that have their own commands (imported lazily inside)."""
     from .deepcore.cli import app as deepcore_app
@@ -24,6 +48,7 @@ def _add_subcommands() -> None:
 
     app.add_typer(deepcore_app, name="deepcore", help="DeepCore: CNN track seeding in the cores of high-pT jets")
     app.add_typer(toys_app, name="toys", help="HEP.TrkX toy detectors: the model zoo and its baselines")
+    app.add_typer(train_app, name="train")
 
 err_console = Console(stderr=True)
 
@@ -155,6 +180,7 @@ def reconstruct_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events"),
         method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
         out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event"),
+        model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)"),
         events: int = typer.Option(None, "--events", "-n", help="at most this many events")):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
@@ -164,7 +190,7 @@ def reconstruct_cmd(
     from .reconstruct import get_method
 
     try:
-        algo = get_method(method)
+        algo = get_method(method, **({"model": str(model)} if model is not None else {}))
         evs, total = _events(inputs)
         total = min(total, events) if events is not None else total
         written = 0
@@ -185,6 +211,7 @@ def evaluate_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events, with truth"),
         methods: list[str] = typer.Option(..., "--method", "-m", help="method name; repeat to compare"),
         events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
+        model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)"),
         pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method")):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
@@ -195,7 +222,8 @@ def evaluate_cmd(
         for name in methods:
             evs, total = _events(inputs)
             n = min(total, events) if events is not None else total
-            results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json)
+            params = {"model": str(model)} if model is not None else {}
+            results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json, **params)
     except DeepRecoError as exc:
         _fail(exc)
     if as_json:

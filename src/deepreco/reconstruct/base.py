@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -67,6 +68,11 @@ def get_method(name: str, **params) -> Method:
     """The method registered as ``name``, built with ``params``."""
     if name not in METHODS:
         raise DeepRecoError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    accepted = inspect.signature(METHODS[name]).parameters
+    unknown = [k for k in params if k not in accepted]
+    if unknown:
+        raise DeepRecoError(f"method {name!r} has no parameter {', '.join(unknown)}; "
+                            f"it takes {', '.join(accepted) or 'none'}")
     return METHODS[name](**params)
 
 

@@ -39,11 +39,14 @@ class DBSCANTracks(Method):
     Parameters: ``pt_min`` [GeV] sets the largest curvature scanned, ``n_hypotheses`` the number of curvature
     values (both charges), ``eps`` and ``min_samples`` are DBSCAN's, ``z_scale`` weighs dz/ds against the
     azimuth, ``max_size`` caps the clusters that can win a hit (no true track has more hits), ``field``
-    is the solenoid field [T].
+    is the solenoid field [T], ``z0_values`` [mm] the origins along the beam scanned with each curvature (the
+    beam spot is long: sigma_z is about 55 mm at the LHC, so z / s from z = 0 smears the tracks of displaced
+    vertices, worst for inner hits).
     """
 
-    def __init__(self, pt_min: float = 0.5, n_hypotheses: int = 31, eps: float = 0.008, min_samples: int = 3,
-                 z_scale: float = 0.5, max_size: int = 20, field: float = 2.0, min_hits: int = 3):
+    def __init__(self, pt_min: float = 0.5, n_hypotheses: int = 11, eps: float = 0.008, min_samples: int = 3,
+                 z_scale: float = 0.2, max_size: int = 20, field: float = 2.0, min_hits: int = 3,
+                 z0_values: tuple[float, ...] = (-60.0, 0.0, 60.0)):
         self.pt_min = pt_min
         self.n_hypotheses = n_hypotheses
         self.eps = eps
@@ -52,6 +55,7 @@ class DBSCANTracks(Method):
         self.max_size = max_size
         self.field = field
         self.min_hits = min_hits
+        self.z0_values = tuple(float(v) for v in z0_values)
 
     def curvatures(self) -> np.ndarray:
         k_max = 0.3 * self.field / (2.0 * 1000.0 * self.pt_min)  # 1 / (2 R) at pt_min, in 1/mm
@@ -66,9 +70,9 @@ class DBSCANTracks(Method):
         best_size = np.zeros(n, np.int64)
         best_label = np.full(n, -1, np.int64)
         offset = 0
-        for k in self.curvatures():
+        for k, z0 in ((k, z0) for k in self.curvatures() for z0 in self.z0_values):
             labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
-                unrolled_features(x, y, z, k, self.z_scale))
+                unrolled_features(x, y, z, k, self.z_scale, z0))
             clustered = labels >= 0
             sizes = np.bincount(labels[clustered], minlength=1)
             size = np.where(clustered, sizes[np.maximum(labels, 0)], 0)

@@ -1,0 +1,242 @@
+"""Seed 004's pipeline as one method: DBSCAN seeds, LSTM extension, nearest-neighbour fitting per layer.
+
+For every seed (the first five hits of a DBSCAN cluster) the LSTM predicts ten points, the five seed hits and
+the next five, and the next five are fitted to real hits, the nearest of their layer ("y5' ~ y9'"): with
+``fit="point"`` each predicted point on the layer nearest it, as the seed does; with ``fit="path"`` (the
+default) on each layer the path through the predictions crosses, which is robust to the predictions'
+uncertainty along the track (see `assign`). The seed stops there; here the track's last five hits are fed
+back for ``n_rounds`` rounds in all, so that tracks longer than ten hits are followed to the end. All seeds of
+an event go through the model together, in batches. Tracks are then merged into one submission: a hit
+claimed by several tracks goes to the one whose prediction came nearest to it (a seed keeps its own hits),
+and tracks left with fewer than ``min_hits`` hits are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from ...event import Event
+from ..base import Method, register
+from ..dbscan import DBSCANTracks, _one_hit_per_module
+from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hits, query_layers, resolve
+from .features import N_OUT, N_SEED, cartesian, model_inputs
+from .seeding import cluster_seeds, seed_quality, true_seeds
+
+_CACHE: dict[str, tuple] = {}
+
+
+def cached_model(path=None):
+    """The model of a file (None: the shipped one), loaded once per process."""
+    from .model import load_model  # torch is imported only when a model is needed
+
+    key = str(path)
+    if key not in _CACHE:
+        _CACHE[key] = load_model(path)
+    return _CACHE[key]
+
+
+def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+    """(B, 5, 3) hits -> (B, 5, 3) predicted positions of the next five hits, in batches."""
+    import torch
+
+    out = np.zeros((len(seed_xyz), N_OUT - N_SEED, 3))
+    with torch.no_grad():
+        for i in range(0, len(seed_xyz), batch_size):
+            inputs, features, phi_ref = model_inputs(seed_xyz[i:i + batch_size], norm)
+            pred = norm.decode(net(torch.from_numpy(inputs)).numpy(), features)
+            out[i:i + batch_size] = cartesian(pred[:, N_SEED:], phi_ref)
+    return out
+
+
+@register("lstm")
+class LSTMTracks(Method):
+    """DBSCAN seeding + LSTM track extension + k-nearest-neighbour hit fitting (seed 004).
+
+    Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``seeding`` (``dbscan``, or
+    ``truth`` for the first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters
+    of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
+    fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
+    ``min_found`` (a round that fits fewer hits ends the track),
+    ``min_hits`` (shortest track kept), ``batch_size`` (seeds per forward pass), ``fit`` (``path`` or
+    ``point``, see above), ``hits_per_round`` (fitted hits kept per round: 5 as the seed, fewer to take only
+    the nearest, most certain predictions before predicting again), ``along_weight`` (weight of the distance
+    along the beam direction of a layer in the fit, see `assign.LayerIndex`), ``clean_seeds`` (outlier removal
+    in each cluster before its first five hits are taken, see `seeding.remove_outliers`), ``max_first_radius``
+    [mm] (DBSCAN seeds must start inside it, in the pixel layers), ``overlap_distance`` (how far, in the fit's
+    distance, a second hit of a track on one layer may be, where modules overlap; 0: none is picked up),
+    ``keep_clusters`` (a DBSCAN-seeded track also claims the rest of its cluster's hits, after its seed hits and
+    before the LSTM's fitted hits; False: the seed's pipeline as it is, seed + fitted hits only),
+    ``complete_inward`` (seed with the outermost five hits of each cluster, complete the track toward the beam
+    line with a model trained inward, ``inward_model``, None: ``lstm_tracks_inward.pt`` beside the shipped
+    model, which ``scripts/train_lstm.py --directions outward,inward`` makes; not shipped).
+    """
+
+    def __init__(self, model=None, seeding: str = "dbscan", dbscan: dict | None = None, n_rounds: int = 3,
+                 max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
+                 fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
+                 clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
+                 complete_inward: bool = False, inward_model=None, keep_clusters: bool = True):
+        self.model = model
+        self.seeding = seeding
+        self.dbscan = dict(dbscan or {})
+        self.n_rounds = n_rounds
+        self.max_distance = max_distance
+        self.min_found = min_found
+        self.min_hits = min_hits
+        self.batch_size = batch_size
+        self.fit = fit
+        self.hits_per_round = hits_per_round
+        self.along_weight = along_weight
+        self.clean_seeds = clean_seeds
+        self.max_first_radius = max_first_radius
+        self.overlap_distance = overlap_distance
+        self.complete_inward = complete_inward
+        self.inward_model = inward_model
+        self.keep_clusters = keep_clusters
+        from ...errors import DeepRecoError
+
+        if seeding not in ("dbscan", "truth"):
+            raise DeepRecoError(f"unknown seeding {seeding!r}; expected dbscan or truth")
+        if fit not in ("path", "point"):
+            raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
+        cached_model(model)  # a bad model file is reported now, not at the first event
+        if complete_inward:
+            cached_model(self._inward_path())
+
+    def seeds(self, event: Event) -> np.ndarray:
+        """(S, 5) hit rows of the event's seeds."""
+        if self.seeding == "truth":
+            return true_seeds(event)
+        finder = DBSCANTracks(**self.dbscan)
+        labels = _one_hit_per_module(event.hits, finder.cluster(event.hits))
+        self._labels = labels
+        seeds = cluster_seeds(event, labels, clean=self.clean_seeds)
+        # A track from the beam line starts in the pixel layers; clusters that start farther out are mostly
+        # chance alignments of noise hits in the strips.
+        first = event.hits[["x", "y"]].to_numpy(np.float64)[seeds[:, 0]]
+        return seeds[np.hypot(first[:, 0], first[:, 1]) < self.max_first_radius]
+
+    def _inward_path(self):
+        from .model import shipped_model_path
+
+        return self.inward_model if self.inward_model is not None else shipped_model_path("inward")
+
+    def outer_seeds(self, event: Event) -> np.ndarray:
+        """(S, 5) hit rows: the outermost five hits of each DBSCAN cluster, from the outside in."""
+        finder = DBSCANTracks(**self.dbscan)
+        labels = _one_hit_per_module(event.hits, finder.cluster(event.hits))
+        return cluster_seeds(event, labels, clean=self.clean_seeds, outermost=True)
+
+    def seed_quality(self, event: Event) -> dict:
+        return seed_quality(event, self.seeds(event))
+
+    def extend(self, event: Event, seeds: np.ndarray, index: LayerIndex | None = None, model=None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Follow each seed with ``model`` (None: the method's): (S, T) hit rows of each track (-1 padded)
+        and the matching costs."""
+        net, norm, _ = cached_model(self.model if model is None else model)
+        index = index or LayerIndex(event.hits, along_weight=self.along_weight)
+        n_new = N_OUT - N_SEED
+        n = len(seeds)
+        per_round = max(1, min(self.hits_per_round, n_new))
+        width = N_SEED + per_round * self.n_rounds
+        track = np.full((n, width), -1, np.int64)
+        cost = np.full((n, width), np.inf)
+        track[:, :N_SEED] = seeds
+        cost[:, :N_SEED] = -1.0
+        length = np.full(n, N_SEED)
+        active = np.ones(n, bool)
+        for _ in range(self.n_rounds):
+            idx = np.flatnonzero(active)
+            if len(idx) == 0:
+                break
+            last_rows = track[idx[:, None], length[idx, None] - N_SEED + np.arange(N_SEED)]
+            last = index.xyz[last_rows]
+            points = predict_next(net, norm, last, self.batch_size)
+            if self.fit == "point":
+                which = np.repeat(np.arange(len(idx)), n_new)
+                hit, dist = match(index, points.reshape(-1, 3), track[idx[which]], self.max_distance)
+            else:
+                path = np.concatenate([last[:, -1:], points, 2.0 * points[:, -1:] - points[:, -2:-1]], axis=1)
+                which, crossing, layer, _ = layer_crossings(index, path, index.layer[last_rows[:, -1]])
+                rows, dist = query_layers(index, crossing, layer)
+                hit, dist = nearest_free(rows, dist, track[idx[which]], self.max_distance)
+            found = hit >= 0
+            which, hit, dist = which[found], hit[found], dist[found]
+            _, first = np.unique(which * len(index.xyz) + hit, return_index=True)  # a hit once per track
+            first = np.sort(first)
+            which, hit, dist = which[first], hit[first], dist[first]
+            start = np.searchsorted(which, which)  # `which` is sorted: rank of each hit within its track
+            rank = np.arange(len(which)) - start
+            keep = rank < per_round
+            which, hit, dist, rank = which[keep], hit[keep], dist[keep], rank[keep]
+            position = length[idx[which]] + rank
+            track[idx[which], position] = hit
+            cost[idx[which], position] = dist
+            n_found = np.bincount(which, minlength=len(idx))
+            length[idx] += n_found
+            active[idx] = n_found >= min(self.min_found, per_round)
+        return track, cost
+
+    @property
+    def last_run(self) -> dict:
+        """Extras of the last event reconstructed: its ``seeds`` (S, 5) hit rows, ``seconds_seeding`` and
+        ``seconds_extension`` (model, fit and merge)."""
+        return dict(getattr(self, "_last", {}))
+
+    def _reconstruct(self, event: Event) -> pd.DataFrame:
+        hit_ids = event.hits["hit_id"].to_numpy(np.int64)
+        start = time.perf_counter()
+        inward = self.complete_inward and self.seeding == "dbscan"
+        seeds = self.outer_seeds(event) if inward else self.seeds(event)
+        seeded = time.perf_counter()
+        self._last = {"seeds": seeds, "seconds_seeding": seeded - start, "seconds_extension": 0.0}
+        if len(seeds) == 0:
+            return pd.DataFrame({"hit_id": np.zeros(0, np.int64), "track_id": np.zeros(0, np.int64)})
+        index = LayerIndex(event.hits, along_weight=self.along_weight)
+        if inward:
+            # DBSCAN gets a track's outer hits right more often than its inner ones (the beam spot's length
+            # smears z / s most at small s): seed with the outermost five, complete inward with the inward
+            # model, extend outward from the same five.
+            track_in, cost_in = self.extend(event, seeds, index, model=self._inward_path())
+            track_out, cost_out = self.extend(event, seeds[:, ::-1], index)
+            track = np.concatenate([track_in, track_out[:, N_SEED:]], axis=1)
+            cost = np.concatenate([cost_in, cost_out[:, N_SEED:]], axis=1)
+            inner = np.where(track_in >= 0, np.linalg.norm(index.xyz[np.maximum(track_in, 0)], axis=2), np.inf)
+            innermost = track_in[np.arange(len(track_in)), np.argmin(inner, axis=1)]
+            starts_inside = np.hypot(*index.xyz[innermost, :2].T) < self.max_first_radius
+            track[~starts_inside] = -1
+        else:
+            track, cost = self.extend(event, seeds, index)
+        claim_track, claim_pos = np.nonzero(track >= 0)
+        claim_hit = track[claim_track, claim_pos]
+        claim_cost = cost[claim_track, claim_pos]
+        if self.keep_clusters and self.seeding == "dbscan" and not inward:
+            # the rest of each seed's DBSCAN cluster, claimed after the seed hits and before the LSTM's
+            labels = self._labels
+            seed_label = labels[seeds[:, 0]]
+            order = np.argsort(seed_label)
+            rows = np.flatnonzero(labels >= 0)
+            pos = np.searchsorted(seed_label[order], labels[rows])
+            pos = np.minimum(pos, len(order) - 1)
+            hit_of_seed = seed_label[order][pos] == labels[rows]
+            claim_track = np.concatenate([claim_track, order[pos[hit_of_seed]]])
+            claim_hit = np.concatenate([claim_hit, rows[hit_of_seed]])
+            claim_cost = np.concatenate([claim_cost, np.full(hit_of_seed.sum(), -0.5)])
+        win = resolve(claim_track, claim_hit, claim_cost)
+        claim_track, claim_hit = claim_track[win], claim_hit[win]
+        if self.overlap_distance > 0:
+            free = np.ones(len(hit_ids), bool)
+            free[claim_hit] = False
+            more_track, more_hit = overlap_hits(index, event.hits, claim_hit, claim_track, free,
+                                                self.overlap_distance)
+            claim_track = np.concatenate([claim_track, more_track])
+            claim_hit = np.concatenate([claim_hit, more_hit])
+        size = np.bincount(claim_track, minlength=len(track))
+        keep = size[claim_track] >= self.min_hits
+        _, track_id = np.unique(claim_track[keep], return_inverse=True)
+        self._last["seconds_extension"] = time.perf_counter() - seeded
+        return pd.DataFrame({"hit_id": hit_ids[claim_hit[keep]], "track_id": track_id + 1})

@@ -1,0 +1,103 @@
+"""Seeds for the LSTM: the first five hits (outward) of each DBSCAN cluster, or of each true particle.
+
+Seed quality as the seed reports it: the share of seeds whose five hits all come from one particle ("perfect").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import N_SEED, outward_order
+
+
+def _xyz(event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(event.hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+
+
+def first_hits(labels: np.ndarray, distance: np.ndarray, n: int = N_SEED,
+               layer: np.ndarray | None = None) -> np.ndarray:
+    """(S, n) hit rows: the ``n`` hits nearest the origin of each group (label >= 0) with at least ``n`` hits.
+
+    With ``layer`` given, a hit on the same layer as the group's hit before it is skipped (one hit per layer,
+    as the model was trained).
+    """
+    rows = np.flatnonzero(labels >= 0)
+    if len(rows) == 0:
+        return np.zeros((0, n), np.int64)
+    order = rows[np.lexsort((distance[rows], labels[rows]))]
+    if layer is not None:
+        lab, lay = labels[order], layer[order]
+        again = np.zeros(len(order), bool)
+        again[1:] = (lab[1:] == lab[:-1]) & (lay[1:] == lay[:-1])
+        order = order[~again]
+    _, start, count = np.unique(labels[order], return_index=True, return_counts=True)
+    start = start[count >= n]
+    return order[start[:, None] + np.arange(n)]
+
+
+def cluster_seeds(event, labels: np.ndarray, n: int = N_SEED, clean: bool = False,
+                  outermost: bool = False) -> np.ndarray:
+    """Seeds from cluster labels (one per hit, -1: none): the first ``n`` hits of each cluster of >= ``n``
+    (after `remove_outliers` when ``clean``); with ``outermost`` the last ``n``, ordered from the outside in."""
+    layer = event.hits["volume_id"].to_numpy(np.int64) * 1000 + event.hits["layer_id"].to_numpy(np.int64)
+    labels = np.asarray(labels)
+    if clean:
+        labels = remove_outliers(event, labels, layer)
+    distance = outward_order(*_xyz(event))
+    return first_hits(labels, -distance if outermost else distance, n, layer)
+
+
+def remove_outliers(event, labels: np.ndarray, layer: np.ndarray, max_residual: float = 10.0) -> np.ndarray:
+    """Outlier removal (the seed's step after DBSCAN): fit each cluster with straight lines phi(r) and z(r), keep
+    on each layer the hit nearest the fit, and drop hits whose residual r |dphi| + 0.2 |dz| exceeds
+    ``max_residual`` [mm] (the z residual weighs less: strips are long and z0 is not known)."""
+    labels = labels.copy()
+    idx = np.flatnonzero(labels >= 0)
+    if len(idx) == 0:
+        return labels
+    x, y, z = (v[idx] for v in _xyz(event))
+    lab = np.unique(labels[idx], return_inverse=True)[1]
+    r = np.hypot(x, y)
+    phi = np.arctan2(y, x)
+    centre = np.arctan2(np.bincount(lab, np.sin(phi)), np.bincount(lab, np.cos(phi)))[lab]
+    dphi = np.angle(np.exp(1j * (phi - centre)))
+
+    def line(v):
+        n, sr, sv = np.bincount(lab), np.bincount(lab, r), np.bincount(lab, v)
+        srr, srv = np.bincount(lab, r * r), np.bincount(lab, r * v)
+        det = n * srr - sr * sr
+        slope = np.where(np.abs(det) > 1e-9, (n * srv - sr * sv) / np.where(det == 0, 1, det), 0.0)
+        return v - (sv - slope * sr)[lab] / n[lab] - slope[lab] * r
+
+    residual = r * np.abs(line(dphi)) + 0.2 * np.abs(line(z))
+    order = np.lexsort((residual, layer[idx], lab))
+    first = np.ones(len(order), bool)
+    first[1:] = (lab[order][1:] != lab[order][:-1]) | (layer[idx][order][1:] != layer[idx][order][:-1])
+    drop = np.zeros(len(idx), bool)
+    drop[order[~first]] = True
+    drop |= residual > max_residual
+    labels[idx[drop]] = -1
+    return labels
+
+
+def true_seeds(event, n: int = N_SEED) -> np.ndarray:
+    """The first ``n`` hits (outward) of each true particle with at least ``n`` hits: seeding done perfectly."""
+    if event.truth is None:
+        from ...errors import DeepRecoError
+
+        raise DeepRecoError("true seeds need the event's truth")
+    pid = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"]).to_numpy(np.int64)
+    _, labels = np.unique(pid, return_inverse=True)
+    labels = np.where(pid == 0, -1, labels)
+    return cluster_seeds(event, labels, n)
+
+
+def seed_quality(event, seeds: np.ndarray) -> dict:
+    """``perfect``: share of seeds whose hits all come from one particle (not noise); ``n_seeds``; and
+    ``particles``: how many distinct particles the perfect seeds cover."""
+    if event.truth is None or len(seeds) == 0:
+        return {"n_seeds": len(seeds), "perfect": float("nan"), "particles": 0}
+    pid = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"]).to_numpy(np.int64)
+    p = pid[seeds]
+    perfect = (p == p[:, :1]).all(axis=1) & (p[:, 0] != 0)
+    return {"n_seeds": len(seeds), "perfect": float(perfect.mean()), "particles": int(len(np.unique(p[perfect, 0])))}
