@@ -111,36 +111,15 @@ def test_display_by_track_and_particle(event_dir, tmp_path):
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_writes_the_display(tmp_path):
+def test_demo_runs_the_whole_chain(tmp_path):
     out = tmp_path / "demo.png"
     result = runner.invoke(app, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "93,680" in result.stdout
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line[2:6] in ("ckf ", "lstm")}
+    assert set(rows) == {"ckf", "lstm"}
+    ckf_score = float(rows["ckf"].split()[3])
+    assert ckf_score > 0.4  # 0.522 with seed 1 when this was written; a guard against regressions
     assert out.stat().st_size > 10_000
-
-
-def test_reconstruct_and_evaluate_with_the_truth_oracle(event_dir, tmp_path):
-    out = tmp_path / "subs"
-    result = runner.invoke(app, ["reconstruct", str(event_dir.parent), "--method", "truth", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    written = out / "event000000042-submission.csv"
-    result = runner.invoke(app, ["score", str(event_dir), str(written), "--json"])
-    assert json.loads(result.stdout)["score"] == pytest.approx(1.0, abs=1e-6)
-    result = runner.invoke(app, ["evaluate", str(event_dir), "--method", "truth", "--json"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout)["truth"]
-    assert out["score"] == pytest.approx(1.0, abs=1e-6) and out["n_events"] == 1
-    assert set(out) >= {"score", "efficiency", "fake_rate", "duplicate_rate", "seconds_per_event"}
-
-
-def test_evaluate_unknown_method_and_event_without_truth(event_dir, tmp_path):
-    result = runner.invoke(app, ["evaluate", str(event_dir), "--method", "nonsense"])
-    assert result.exit_code == 1 and "unknown method 'nonsense'" in result.stderr
-    hits_only = tmp_path / "hits_only"
-    hits_only.mkdir()
-    (hits_only / "event000000042-hits.csv").write_bytes((event_dir.parent / "event000000042-hits.csv").read_bytes())
-    result = runner.invoke(app, ["evaluate", str(hits_only), "--method", "truth"])
-    assert result.exit_code == 1 and "cannot be scored" in result.stderr
 
 
 def _files(folder):

@@ -17,42 +17,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console()
 
 
-train_app = typer.Typer(no_args_is_help=True, help="Train a model on a folder of simulated events.")
-
-
-@train_app.command("lstm")
-def train_lstm_cmd(
-        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
-        out: Path = typer.Option(..., "--out", help="model file to write"),
-        model: str = typer.Option("lstm", help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
-        epochs: int = typer.Option(10, help="passes over the training tracks"),
-        seed: int = typer.Option(0, help="the same seed gives the same training"),
-        batch_size: int = typer.Option(256, help="windows per step"),
-        val_fraction: float = typer.Option(0.1, help="share of the events kept for validation")):
-    """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch."""
-    from .reconstruct.lstm import train_lstm
-
-    try:
-        result = train_lstm(data, out, epochs=epochs, seed=seed, model=model, batch_size=batch_size,
-                            val_fraction=val_fraction, progress=True)
-    except DeepRecoError as exc:
-        _fail(exc)
-    console.print(f"wrote {result['out']}: best validation loss {result['best_val_loss']:.5f} at epoch "
-                  f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s")
-
-
-def _add_subcommands() -> None:
-    """The sub-applications of the systems that have their own commands (imported lazily inside)."""
-    from .deepcore.cli import app as deepcore_app
-    from .toys.cli import app as toys_app
-
-    app.add_typer(deepcore_app, name="deepcore", help="DeepCore: CNN track seeding in the cores of high-pT jets")
-    app.add_typer(toys_app, name="toys", help="HEP.TrkX toy detectors: the model zoo and its baselines")
-    app.add_typer(train_app, name="train")
-
-err_console = Console(stderr=True)
-
-
 def _fail(exc: Exception) -> None:
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
@@ -297,15 +261,60 @@ def simulate(
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display")):
-    """Load the real TrackML event shipped with deepreco, summarise it and draw it."""
-    from .display import save_display
-    from .io import example_event
+def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display"),
+         seed: int = typer.Option(1, help="simulation seed")):
+    """The whole chain on one event: simulate real TrackML event 1001's particles, find the tracks with the
+    classical ckf and seed 004's lstm, score them, draw the tracks."""
+    from .demo import run_demo
 
-    event = example_event()
-    console.print(_summary_table(event.summary(), "real TrackML event 1001 (shipped with deepreco)"))
-    save_display(event, out)
-    console.print(f"wrote the event display to {out}")
+    result = run_demo(out, seed=seed, report=lambda text: err_console.print(f"[dim]{text} ...[/]"))
+    ev = result["event"]
+    console.print(f"simulated event: {ev['n_hits']:,} hits, {ev['n_particles']:,} particles, noise fraction "
+                  f"{ev['noise_fraction']:.3f} ({result['simulation_seconds']:.1f} s)")
+    table = Table(title="track finding on it", title_justify="left")
+    for col in ("method", "TrackML score", "efficiency (pT > 1 GeV)", "fake rate", "duplicate rate", "seconds"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for name, r in result["methods"].items():
+        table.add_row(name, f"{r['score']:.3f}", f"{r['efficiency']:.3f}", f"{r['fake_rate']:.3f}",
+                      f"{r['duplicate_rate']:.3f}", f"{r['seconds']:.1f}")
+    console.print(table)
+    console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train a model on a folder of simulated events.")
+
+
+@train_app.command("lstm")
+def train_lstm_cmd(
+        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        out: Path = typer.Option(..., "--out", help="model file to write"),
+        model: str = typer.Option("lstm", help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
+        epochs: int = typer.Option(10, help="passes over the training tracks"),
+        seed: int = typer.Option(0, help="the same seed gives the same training"),
+        batch_size: int = typer.Option(256, help="windows per step"),
+        val_fraction: float = typer.Option(0.1, help="share of the events kept for validation")):
+    """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch."""
+    from .reconstruct.lstm import train_lstm
+
+    try:
+        result = train_lstm(data, out, epochs=epochs, seed=seed, model=model, batch_size=batch_size,
+                            val_fraction=val_fraction, progress=True)
+    except DeepRecoError as exc:
+        _fail(exc)
+    console.print(f"wrote {result['out']}: best validation loss {result['best_val_loss']:.5f} at epoch "
+                  f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s")
+
+
+def _add_subcommands() -> None:
+    """The sub-applications of the systems that have their own commands (imported lazily inside)."""
+    from .deepcore.cli import app as deepcore_app
+    from .toys.cli import app as toys_app
+
+    app.add_typer(deepcore_app, name="deepcore", help="DeepCore: CNN track seeding in the cores of high-pT jets")
+    app.add_typer(toys_app, name="toys", help="HEP.TrkX toy detectors: the model zoo and its baselines")
+    app.add_typer(train_app, name="train")
+
+err_console = Console(stderr=True)
 
 
 _add_subcommands()

@@ -46,8 +46,12 @@ def hit_labels(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
 
 
 def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str = "auto", axes=None,
-               title: str | None = None):
-    """Draw the x-y and r-z views on two matplotlib axes (made when not given); returns the figure."""
+               title: str | None = None, max_tracks: int = 150):
+    """Draw the x-y and r-z views on two matplotlib axes (made when not given); returns the figure.
+
+    Thousands of coloured tracks are unreadable: beyond ``max_tracks``, only the ``max_tracks`` tracks (or
+    particles) with the most hits are coloured and joined, the rest are drawn grey with the noise.
+    """
     from matplotlib.figure import Figure
 
     if axes is None:
@@ -60,12 +64,17 @@ def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
     z = event.hits["z"].to_numpy()
     r = np.hypot(x, y)
     background = labels == 0 if kind != "volume" else np.zeros(len(labels), bool)
+    groups, counts = np.unique(labels[~background], return_counts=True)
+    n_groups = len(groups)
+    if kind != "volume" and n_groups > max_tracks:
+        shown = groups[np.lexsort((groups, -counts))[:max_tracks]]
+        background |= ~np.isin(labels, shown)
     fg = ~background
     n_fg = int(fg.sum())
     size_bg = 0.3 if len(labels) > 20000 else 2.0
     size_fg = 0.3 if n_fg > 20000 else 2.0 if n_fg > 2000 else 8.0
     # With few tracks, join each one's hits in order of distance from the origin: the eye follows lines.
-    lines = kind != "volume" and len(np.unique(labels[fg])) <= 300
+    lines = kind != "volume"
     if lines:
         order = np.lexsort((np.sqrt(r**2 + z**2)[fg], labels[fg]))
         idx = np.flatnonzero(fg)[order]
@@ -86,10 +95,11 @@ def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
         handles = [Line2D([], [], ls="", marker="o", color=c) for c in _colours(vols)]
         axes[1].legend(handles, [f"volume {v}" for v in vols], fontsize="small", loc="upper right",
                        ncols=3, framealpha=0.9)
-    n_groups = len(np.unique(labels[~background]))
     what = {"track": "tracks", "particle": "particles", "volume": "volumes"}[kind]
     grey = {"track": ", grey: unassigned", "particle": ", grey: noise", "volume": ""}[kind]
     name = f"event {event.event_id}" if event.event_id is not None else "event"
+    if kind != "volume" and n_groups > max_tracks:
+        grey += f"; the {max_tracks} with the most hits coloured"
     fig.suptitle(title or f"{name}: {len(labels):,} hits, coloured by {kind} ({n_groups:,} {what}{grey})")
     fig.tight_layout()
     return fig

@@ -274,7 +274,9 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
         bi, mi, ti = bi[good], mi[good], ti[good]
         if len(bi) == 0:
             continue
-        res = _triplet_cuts(hits, bi, mi, ti, lay.x0[lm], pt_min, z0_max, d0_max, n_sigma, field)
+        # Exactly collinear triplets have an infinite radius: their NaN d0 and arc lengths fail every cut.
+        with np.errstate(invalid="ignore"):
+            res = _triplet_cuts(hits, bi, mi, ti, lay.x0[lm], pt_min, z0_max, d0_max, n_sigma, field)
         keep, quality = res
         out["b"].append(bi[keep])
         out["m"].append(mi[keep])
