@@ -307,11 +307,13 @@ def train_lstm_cmd(
 
 def _add_subcommands() -> None:
     """The sub-applications of the systems that have their own commands (imported lazily inside)."""
+    from .calo.cli import app as calo_app
     from .deepcore.cli import app as deepcore_app
     from .toys.cli import app as toys_app
 
     app.add_typer(deepcore_app, name="deepcore", help="DeepCore: CNN track seeding in the cores of high-pT jets")
     app.add_typer(toys_app, name="toys", help="HEP.TrkX toy detectors: the model zoo and its baselines")
+    app.add_typer(calo_app, name="calo", help="HGCAL-like calorimeter: CLUE, GravNet, DGCNN, DRN")
     app.add_typer(train_app, name="train")
 
 err_console = Console(stderr=True)

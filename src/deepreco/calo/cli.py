@@ -1,0 +1,113 @@
+"""``deepreco calo``: evaluate the calorimeter clustering methods, train the networks (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deepreco.errors import DeepRecoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, DRN energies.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _calo() -> None:
+    """HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, DRN energies."""
+
+
+def _fail(exc: Exception):
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+@app.command()
+def evaluate(
+    events: Annotated[int, typer.Option("--events", help="how many gun events")] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the events")] = 0,
+    methods: Annotated[str, typer.Option("--methods", help="comma-separated")] = "clue,gravnet,edgeconv,clue+drn,"
+                                                                                 "gravnet+drn",
+    models_dir: Annotated[Path | None, typer.Option("--models-dir", help="calo_<name>.pt files (default: shipped)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object, one entry per method")] = False,
+    plots: Annotated[Path | None, typer.Option("--plots", help="write the event display and resolution plot here")]
+    = None,
+):
+    """Every method on the same simulated events: efficiency, fake rate, energy response and resolution,
+    hit-class accuracy, seconds and peak memory per event."""
+    from .evaluate import evaluate as run
+
+    try:
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+        result = run(events, seed, chosen, models_dir,
+                     log=None if as_json else (lambda s: err_console.print(s, highlight=False)))
+        written = _plots(result, chosen, seed, models_dir, plots) if plots is not None else []
+    except DeepRecoError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"{result['events']} events (seed {seed}), {result['hits_per_event']:.0f} hits an event",
+                  title_justify="left")
+    for col in ("method", "efficiency", "fake rate", "response", "resolution", "EM res.", "had. res.",
+                "class acc.", "s/event", "peak MB"):
+        table.add_column(col, justify="right")
+    for name, s in result["methods"].items():
+        table.add_row(name, _fmt(s["efficiency"]), _fmt(s["fake_rate"]), _fmt(s["energy_response"]),
+                      _fmt(s["energy_resolution"]), _fmt(s["per_kind"]["em"]["energy_resolution"]),
+                      _fmt(s["per_kind"]["had"]["energy_resolution"]), _fmt(s.get("hit_class_accuracy")),
+                      _fmt(s["seconds_per_event"]), f"{s['peak_memory_mb']:.0f}")
+    console.print(table)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+
+
+def _plots(result, methods, seed, models_dir, out: Path) -> list[Path]:
+    from . import plots
+    from .methods import get_method
+    from .simulate import gun_events
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = [plots.resolution_vs_energy(result, out / "calo_resolution_vs_energy.png")]
+    event = next(iter(gun_events(1, seed=seed)))
+    for name in methods:
+        if "+" in name:
+            continue
+        hit_table, _ = get_method(name, models_dir).reconstruct(event)
+        written.append(plots.event_display(event, hit_table, out / f"calo_event_{name}.png",
+                                           f"event {event.event_id} (seed {seed}): {name}"))
+    return written
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="where calo_<name>.pt go")] = Path("calo_models"),
+    models: Annotated[str, typer.Option("--models", help="comma-separated: gravnet, edgeconv, drn")]
+    = "gravnet,edgeconv,drn",
+    events: Annotated[int, typer.Option("--events", help="training events")] = 300,
+    steps: Annotated[int | None, typer.Option("--steps", help="steps for every model (default: each its own)")]
+    = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+):
+    """Train the networks on simulated gun events, with progress, checkpoints and a fixed seed."""
+    from .train import train_models
+
+    try:
+        chosen = tuple(m.strip() for m in models.split(",") if m.strip())
+        report = train_models(out, chosen, events, {m: steps for m in chosen} if steps else None, seed,
+                              progress=True, log=lambda s: err_console.print(s, highlight=False))
+    except DeepRecoError as exc:
+        _fail(exc)
+    console.print_json(json.dumps(report))

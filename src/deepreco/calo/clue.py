@@ -1,0 +1,200 @@
+"""CLUE, the CLUstering of Energy (Rovere et al., arXiv:2001.09761), vectorised with a KD-tree.
+
+For points i with weights w_i (hit energies) and a critical distance d_c:
+
+    rho_i   = sum_{j : d_ij < d_c} chi(d_ij) w_j,        chi = 1 for j = i, 1/2 otherwise
+    nh_i    = argmin_{j : rho_j > rho_i, d_ij < d_m} d_ij, delta_i = d(i, nh_i) (infinite when none)
+    seed    : rho_i >= rho_c and delta_i > delta_c
+    outlier : rho_i <  rho_c and delta_i > d_m          (d_m = outlier_delta_factor x delta_c)
+
+every other point follows its nearest higher, and a cluster is a seed with the chain of its followers.
+Ties in rho are broken by index so the order is strict. ``clue`` works in any dimension; anisotropic or
+per-layer distances come from scaling the coordinates first (``clue_layers`` puts each layer far apart and
+divides by that layer's d_c, so one tree serves all layers).
+
+``ClueClustering`` is HGCAL's chain: CLUE per layer (2D) on the hits, then CLUE on the layer clusters in
+projective (x, y) at the face and a window of layers (the CLUE3D idea), the same parameters on every event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from .geometry import DEFAULT, Calorimeter
+from .showers import EM, HAD, MIP, NOISE
+
+
+def clue(points: np.ndarray, weights: np.ndarray, dc: float, rhoc, outlier_delta_factor: float = 2.0,
+         delta_c: float | None = None) -> np.ndarray:
+    """Cluster label of each point (0..k-1), -1 for outliers. ``rhoc`` may be a number or one per point.
+
+    >>> pts = np.array([[0., 0], [0.5, 0], [0, 0.5], [10, 10], [10.5, 10], [30, 30]])
+    >>> clue(pts, np.array([3., 1, 1, 3, 1, 0.1]), dc=1.0, rhoc=2.0).tolist()
+    [0, 0, 0, 1, 1, -1]
+    """
+    points = np.asarray(points, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    n = len(points)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    delta_c = dc if delta_c is None else delta_c
+    dm = outlier_delta_factor * delta_c
+    tree = cKDTree(points)
+    reach = max(dc, dm)
+    pairs = tree.query_pairs(reach, output_type="ndarray")
+    i = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    d = np.linalg.norm(points[i] - points[j], axis=1)
+    near = d < dc
+    rho = w + 0.5 * np.bincount(i[near], weights=w[j[near]], minlength=n)
+    # strict order: rho, then index
+    order = np.lexsort((np.arange(n), rho))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    higher = (rank[j] > rank[i]) & (d < dm)
+    hi_i, hi_j, hi_d = i[higher], j[higher], d[higher]
+    nh = np.full(n, -1, dtype=np.int64)
+    delta = np.full(n, np.inf)
+    if len(hi_i):
+        srt = np.lexsort((hi_d, hi_i))
+        first = np.unique(hi_i[srt], return_index=True)[1]
+        nh[hi_i[srt][first]] = hi_j[srt][first]
+        delta[hi_i[srt][first]] = hi_d[srt][first]
+    rhoc = np.broadcast_to(np.asarray(rhoc, dtype=np.float64), (n,))
+    seed = (rho >= rhoc) & (delta > delta_c)
+    outlier = (rho < rhoc) & (delta > dm)
+    # roots point to themselves; followers to their nearest higher; pointer jumping finds each root
+    parent = np.where(seed | outlier | (nh < 0), np.arange(n), nh)
+    while True:
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    root_is_seed = seed[parent]
+    labels = np.full(n, -1, dtype=np.int64)
+    seeds = np.flatnonzero(seed)
+    label_of_seed = np.full(n, -1, dtype=np.int64)
+    label_of_seed[seeds] = np.arange(len(seeds))
+    labels[root_is_seed] = label_of_seed[parent[root_is_seed]]
+    return labels
+
+
+def clue_layers(x, y, layer, weights, dc_per_layer, rhoc, outlier_delta_factor: float = 2.0) -> np.ndarray:
+    """CLUE in each layer's (x, y) plane, all layers at once; labels are unique across layers."""
+    dcl = np.asarray(dc_per_layer, dtype=np.float64)[layer]
+    sep = 1e4  # layers 1e4 d_c apart never meet
+    pts = np.stack([x / dcl, y / dcl, layer * sep], axis=1)
+    return clue(pts, weights, 1.0, rhoc, outlier_delta_factor)
+
+
+@dataclass
+class ClueClustering:
+    """Per-layer CLUE then CLUE on layer clusters; one ``reconstruct(event)`` like every method.
+
+    Per layer: d_c = ``dc_em`` / ``dc_had`` mm, rho_c = ``kappa`` x the layer's noise width (as CMSSW's
+    HGCAL CLUE); across layers: layer clusters within ``dc_3d`` mm (projected to the face) and
+    ``layer_window`` layers, rho_c = ``rhoc_3d`` GeV.
+    """
+
+    dc_em: float = 13.0
+    dc_had: float = 26.0
+    kappa: float = 9.0
+    outlier_delta_factor: float = 2.0
+    dc_3d: float = 30.0
+    layer_window: float = 5.0
+    rhoc_3d: float = 1.0
+    outlier_3d: float = 2.0
+    geometry: Calorimeter = DEFAULT
+    name: str = "clue"
+
+    def layer_clusters(self, hits: pd.DataFrame) -> np.ndarray:
+        geo = self.geometry
+        layer = hits["layer"].to_numpy(np.int64)
+        dc = np.where(geo["is_em"], self.dc_em, self.dc_had)
+        rhoc = self.kappa * geo.noise_mips * geo["mip"][layer]
+        # both endcaps in one tree: offset -z layers by the layer count
+        side = np.where(hits["z"].to_numpy() < 0, geo.n_layers, 0)
+        dcs = np.concatenate([dc, dc])
+        return clue_layers(hits["x"].to_numpy(), hits["y"].to_numpy(), layer + side, hits["energy"].to_numpy(),
+                           dcs, rhoc, self.outlier_delta_factor)
+
+    def reconstruct(self, event) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(hit_id, cluster_id) with -1 for unclustered hits, and per cluster (cluster_id, energy, kind,
+        n_hits, x, y, z)."""
+        hits = event.hits
+        if len(hits) == 0:
+            return _empty()
+        lc = self.layer_clusters(hits)
+        ok = lc >= 0
+        e = hits["energy"].to_numpy()
+        lcs = pd.DataFrame({"lc": lc[ok], "e": e[ok], "ex": e[ok] * hits["x"].to_numpy()[ok],
+                            "ey": e[ok] * hits["y"].to_numpy()[ok], "z": hits["z"].to_numpy()[ok],
+                            "layer": hits["layer"].to_numpy()[ok]}).groupby("lc").agg(
+            e=("e", "sum"), ex=("ex", "sum"), ey=("ey", "sum"), z=("z", "first"), layer=("layer", "first"))
+        x, y = lcs["ex"] / lcs["e"], lcs["ey"] / lcs["e"]
+        scale = self.geometry.z_front / np.abs(lcs["z"])
+        pts = np.stack([x * scale / self.dc_3d, y * scale / self.dc_3d,
+                        (lcs["layer"] + np.where(lcs["z"] < 0, 1000, 0)) / self.layer_window], axis=1)
+        lab3 = clue(pts, lcs["e"].to_numpy(), 1.0, self.rhoc_3d, self.outlier_3d)
+        hit_cluster = np.full(len(hits), -1, dtype=np.int64)
+        hit_cluster[ok] = pd.Series(lab3, index=lcs.index).loc[lc[ok]].to_numpy()
+        return finish(hits, hit_cluster, self.geometry)
+
+
+def _empty():
+    return (pd.DataFrame({"hit_id": np.zeros(0, np.int64), "cluster_id": np.zeros(0, np.int64)}),
+            pd.DataFrame({c: [] for c in ("cluster_id", "energy", "kind", "n_hits", "x", "y", "z")}))
+
+
+def shape_kind(hits: pd.DataFrame, cluster: np.ndarray, geo: Calorimeter) -> pd.DataFrame:
+    """A classical guess of each cluster's class from its shape: MIP when it spans many layers with about
+    one small hit per layer, EM when 90 % of its energy lies in CE-E, hadronic otherwise."""
+    ok = cluster >= 0
+    layer = hits["layer"].to_numpy()[ok]
+    e = hits["energy"].to_numpy()[ok]
+    df = pd.DataFrame({"c": cluster[ok], "e": e, "em": e * geo["is_em"][layer], "layer": layer,
+                       "mips": e / geo["mip"][layer]})
+    g = df.groupby("c")
+    stats_ = pd.DataFrame({"e": g["e"].sum(), "em": g["em"].sum(), "n": g.size(), "layers": g["layer"].nunique(),
+                           "mips": g["mips"].median()})
+    kind = np.where((stats_["layers"] >= 10) & (stats_["n"] <= 1.5 * stats_["layers"]) & (stats_["mips"] < 3), MIP,
+                    np.where(stats_["em"] >= 0.9 * stats_["e"], EM, HAD))
+    return pd.Series(kind, index=stats_.index)
+
+
+def finish(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, kind=None, energy=None):
+    """The common output: the hit table and the cluster table (energy = sum of its hits unless given)."""
+    hit_table = pd.DataFrame({"hit_id": hits["hit_id"].to_numpy(), "cluster_id": hit_cluster})
+    ok = hit_cluster >= 0
+    if not ok.any():
+        return hit_table, _empty()[1]
+    e = hits["energy"].to_numpy()[ok]
+    df = pd.DataFrame({"c": hit_cluster[ok], "e": e, "ex": e * hits["x"].to_numpy()[ok],
+                       "ey": e * hits["y"].to_numpy()[ok], "ez": e * hits["z"].to_numpy()[ok]})
+    g = df.groupby("c").agg(energy=("e", "sum"), ex=("ex", "sum"), ey=("ey", "sum"), ez=("ez", "sum"),
+                            n_hits=("e", "size"))
+    kinds = shape_kind(hits, hit_cluster, geo) if kind is None else pd.Series(kind).reindex(g.index)
+    clusters = pd.DataFrame({"cluster_id": g.index.to_numpy(np.int64),
+                             "energy": g["energy"].to_numpy() if energy is None else
+                             pd.Series(energy).reindex(g.index).to_numpy(),
+                             "kind": kinds.reindex(g.index).to_numpy(np.int64), "n_hits": g["n_hits"].to_numpy(),
+                             "x": (g["ex"] / g["energy"]).to_numpy(), "y": (g["ey"] / g["energy"]).to_numpy(),
+                             "z": (g["ez"] / g["energy"]).to_numpy()})
+    return hit_table, clusters
+
+
+def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
+    """Per-hit class from the cluster's kind; unclustered hits are noise."""
+    kind = pd.Series(clusters["kind"].to_numpy(), index=clusters["cluster_id"].to_numpy())
+    c = hit_table["cluster_id"].to_numpy()
+    out = np.full(len(c), NOISE, dtype=np.int64)
+    ok = c >= 0
+    out[ok] = kind.reindex(c[ok]).fillna(NOISE).to_numpy(np.int64)
+    return out
+
+
+__all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "finish", "hit_classes"]

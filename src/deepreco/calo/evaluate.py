@@ -1,0 +1,165 @@
+"""Every method on the same simulated events: the metrics of ``metrics``, seconds and peak memory per event,
+resolution against energy, efficiency against the distance between two showers, time against hit count.
+
+Evaluation events are gun events from seeds (seed, i) with the training's defaults (2-6 particles of e, gamma,
+pi+-, mu, 5-100 GeV, spread 0.3); the shipped models were trained on seeds (1000, i) and tuned on (2000, i),
+so the default seed 0 gives events they have not seen.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .methods import get_method
+from .simulate import gun_events, pileup_event, simulate
+
+DEFAULT_METHODS = ("clue", "gravnet", "edgeconv", "clue+drn", "gravnet+drn")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except OSError:
+        return 0
+
+
+class PeakMemory:
+    """The peak resident memory above the start, sampled every 2 ms in a thread (numpy and torch release the
+    GIL in their heavy calls, so the sampler sees their buffers)."""
+
+    def __enter__(self):
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def megabytes(self) -> float:
+        return (self.peak - self.base) / 2 ** 20
+
+
+def run_method(method, events: Sequence) -> dict:
+    """One method over events: summed counts, the particles table, seconds and peak MB per event."""
+    counts, parts, seconds, cpu, peaks = [], [], [], [], []
+    for event in events:
+        with PeakMemory() as mem:
+            t0, c0 = time.perf_counter(), time.process_time()
+            hit_table, clusters = method.reconstruct(event)
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        peaks.append(mem.megabytes)
+        counts.append(metrics.event_counts(event, hit_table, clusters, hit_table["hit_class"].to_numpy()))
+        parts.append(metrics.particle_table(event, hit_table, clusters).assign(event_id=event.event_id))
+    particles = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    out = metrics.summarise(counts, particles)
+    out["seconds_per_event"] = float(np.mean(seconds)) if seconds else float("nan")
+    # CPU seconds of this process: on a shared machine, closer to what the wall time would be on an idle one
+    out["cpu_seconds_per_event"] = float(np.mean(cpu)) if cpu else float("nan")
+    out["peak_memory_mb"] = float(np.max(peaks)) if peaks else float("nan")
+    out["resolution_vs_energy"] = metrics.resolution_vs_energy(particles).to_dict("records") if len(particles) else []
+    return out, particles
+
+
+def evaluate(n_events: int = 50, seed: int = 0, methods: Sequence[str] = DEFAULT_METHODS, models_dir=None,
+             events: Sequence | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """{method: metrics} on the same events (``n_events`` gun events from ``seed`` unless ``events``)."""
+    events = list(events) if events is not None else list(gun_events(n_events, seed=seed))
+    result = {"events": len(events), "seed": seed,
+              "hits_per_event": float(np.mean([len(e.hits) for e in events])) if events else 0.0, "methods": {}}
+    tables = {}
+    for name in methods:
+        method = get_method(name, models_dir)
+        summary, tables[name] = run_method(method, events)
+        result["methods"][name] = summary
+        if log is not None:
+            log(f"{name}: efficiency {summary['efficiency']:.3f}, fake rate {summary['fake_rate']:.3f}, "
+                f"resolution {summary['energy_resolution']:.3f}, {summary['seconds_per_event']:.3f} s/event")
+    _common_resolution(result, tables)
+    return result
+
+
+def _common_resolution(result: dict, tables: dict) -> None:
+    """Resolution of each method over the showering particles that every method found: the methods find
+    different particles (the harder, overlapping ones only some), so their own resolutions compare unlike
+    samples."""
+    keys = None
+    for p in tables.values():
+        if len(p) == 0:
+            return
+        found = p[p["found"] & (p["kind"] != 3)]
+        k = set(zip(found["event_id"], found["particle_id"], strict=True))
+        keys = k if keys is None else keys & k
+    result["common_particles"] = len(keys or ())
+    for name, p in tables.items():
+        sel = p[[(e, i) in keys for e, i in zip(p["event_id"], p["particle_id"], strict=True)]]
+        per = {}
+        for kind, label in ((1, "em"), (2, "had")):
+            per[label] = metrics.robust_resolution(sel.loc[sel["kind"] == kind, "response"].to_numpy())[1]
+        result["methods"][name]["common"] = {"energy_response": metrics.robust_resolution(sel["response"])[0],
+                                             "energy_resolution": metrics.robust_resolution(sel["response"])[1],
+                                             "em_resolution": per["em"], "had_resolution": per["had"]}
+
+
+def efficiency_vs_distance(methods: Sequence[str], distances=(10, 20, 30, 50, 80, 120), n_per: int = 20,
+                           seed: int = 0, species=(22, 22), energy=(20.0, 20.0), models_dir=None) -> pd.DataFrame:
+    """Efficiency of each method for two showers ``distance`` mm apart at the face (``n_per`` events each)."""
+    from .guns import pair
+
+    rows = []
+    for d in distances:
+        events = []
+        for i in range(n_per):
+            rng = np.random.default_rng([seed, int(d), i])
+            event = simulate(pair(d, species=species, energy=energy, seed=rng), seed=rng, tracker_x0=0.0)
+            event.event_id = i
+            events.append(event)
+        for name in methods:
+            summary, _ = run_method(get_method(name, models_dir), events)
+            rows.append({"method": name, "distance_mm": d, "efficiency": summary["efficiency"],
+                         "fake_rate": summary["fake_rate"]})
+    return pd.DataFrame(rows)
+
+
+MAX_HITS = {"edgeconv": 40_000}  # kNN in 64 dimensions is quadratic: minutes an event beyond this
+
+
+def timing_vs_hits(methods: Sequence[str], n_particles=(20, 100, 300, 600), seed: int = 0, models_dir=None,
+                   log: Callable[[str], None] | None = None, max_hits: dict | None = None) -> pd.DataFrame:
+    """Seconds per event of each method against the number of hits (pile-up-like events of many soft
+    particles over the whole endcap); a method is skipped on events above its ``max_hits``."""
+    limits = {**MAX_HITS, **(max_hits or {})}
+    rows = []
+    for n in n_particles:
+        event = pileup_event(int(n), seed=np.random.default_rng([seed, int(n)]))
+        for name in methods:
+            if len(event.hits) > limits.get(name, np.inf):
+                continue
+            method = get_method(name, models_dir)
+            with PeakMemory() as mem:
+                t0, c0 = time.perf_counter(), time.process_time()
+                method.reconstruct(event)
+                dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            rows.append({"method": name, "particles": int(n), "hits": len(event.hits), "seconds": dt,
+                         "cpu_seconds": dc, "peak_memory_mb": mem.megabytes})
+            if log is not None:
+                log(f"{name}: {len(event.hits)} hits in {dt:.2f} s")
+    return pd.DataFrame(rows)

@@ -1,0 +1,69 @@
+"""GravNet (Qasim, Kieseler, Iiyama, Pierini, arXiv:1902.07987) with object-condensation heads.
+
+Each GravNet layer projects every hit into a learned space s and a feature vector f,
+
+    s_i = S x_i,   f_i = F x_i,   V_ij = exp(-10 ||s_i - s_j||^2)  for j in kNN_s(i),
+    f~_i = [ mean_j V_ij f_j , max_j V_ij f_j ],   x'_i = W_1 x_i + W_2 f~_i,
+
+so message passing happens between hits close in s, a space the network learns (the neighbours are
+recomputed from s in every layer). The network stacks blocks of dense layers and a GravNet layer, joins all
+blocks' outputs and ends in the condensation heads (``heads.OCHeads``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .heads import OCHeads
+from .knn import knn
+
+
+class GravNetConv(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, space_dim: int = 4, prop_dim: int = 22, k: int = 16):
+        super().__init__()
+        self.k = k
+        self.lin_s = nn.Linear(in_dim, space_dim)
+        self.lin_f = nn.Linear(in_dim, prop_dim)
+        self.lin_x = nn.Linear(in_dim, out_dim, bias=False)
+        self.lin_agg = nn.Linear(2 * prop_dim, out_dim)
+
+    def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
+        s, f = self.lin_s(x), self.lin_f(x)
+        idx = knn(s, self.k, batch)                       # (n, k)
+        d2 = (s[idx] - s[:, None, :]).pow(2).sum(-1)      # (n, k), differentiable through s
+        msg = torch.exp(-10.0 * d2)[..., None] * f[idx]   # (n, k, prop)
+        agg = torch.cat([msg.mean(1), msg.max(1).values], dim=1)
+        return self.lin_x(x) + self.lin_agg(agg)
+
+
+class GravNetOC(nn.Module):
+    """``blocks`` x (3 dense layers, GravNet layer); outputs beta, clustering coordinates, energy correction
+    and class logits per hit."""
+
+    kind = "gravnet"
+
+    def __init__(self, in_dim: int, hidden: int = 64, blocks: int = 4, space_dim: int = 4, prop_dim: int = 22,
+                 k: int = 16, cluster_dim: int = 3, n_classes: int = 4, anchor_mm: float = 40.0):
+        super().__init__()
+        self.config = dict(in_dim=in_dim, hidden=hidden, blocks=blocks, space_dim=space_dim, prop_dim=prop_dim,
+                           k=k, cluster_dim=cluster_dim, n_classes=n_classes, anchor_mm=anchor_mm)
+        self.dense = nn.ModuleList()
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        dim = in_dim
+        for _ in range(blocks):
+            self.dense.append(nn.Sequential(nn.Linear(dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(),
+                                            nn.Linear(hidden, hidden), nn.ELU()))
+            self.convs.append(GravNetConv(hidden, hidden, space_dim, prop_dim, k))
+            self.norms.append(nn.LayerNorm(hidden))
+            dim = hidden
+        self.heads = OCHeads(in_dim + blocks * hidden, hidden, cluster_dim, n_classes, anchor_mm)
+
+    def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        outs = [x]
+        h = x
+        for dense, conv, norm in zip(self.dense, self.convs, self.norms, strict=True):
+            h = norm(conv(dense(h), batch))
+            outs.append(h)
+        return self.heads(torch.cat(outs, dim=1), x)

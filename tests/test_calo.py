@@ -1,0 +1,295 @@
+"""The calorimeter chain: showers, truth, CLUE, object condensation, the networks, metrics, bad input, CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from deepreco.calo.clue import ClueClustering, clue, clue_layers
+from deepreco.calo.condensation import condensation_loss, condense
+from deepreco.calo.event import CaloEvent
+from deepreco.calo.features import N_FEATURES, hit_features
+from deepreco.calo.geometry import DEFAULT
+from deepreco.calo.guns import fixed, pair
+from deepreco.calo.methods import ClueMethod, OCClustering, get_method
+from deepreco.calo.metrics import event_counts, particle_table
+from deepreco.calo.modelfile import load_model, save_model
+from deepreco.calo.models import DRN, EdgeConvOC, GravNetOC
+from deepreco.calo.showers import EM, HAD, MIP, Axis, ShowerConfig, em_shower, hadron_shower, mip_track
+from deepreco.calo.simulate import simulate, simulate_gun
+from deepreco.calo.train import batch_clusters, cluster_samples, train_clustering, train_drn
+from deepreco.errors import EventError, FormatError, MissingFileError
+
+torch.set_num_threads(1)
+
+
+def _axis(eta=2.2, phi=0.3):
+    theta = 2 * np.arctan(np.exp(-eta))
+    d = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
+    return Axis(d * DEFAULT.z_front / d[2], d, 10.7)
+
+
+@pytest.fixture(scope="module")
+def small_event():
+    return simulate(fixed([22, 211, 11], [20, 30, 15], [2.0, 2.1, 2.05], [0.3, 0.4, 0.25]), seed=5)
+
+
+# --- showers ---------------------------------------------------------------------------------------------------
+
+def test_em_shower_integrates_to_its_energy_within_the_sampling_fluctuation():
+    rng = np.random.default_rng(1)
+    cfg, energy, n = ShowerConfig(), 20.0, 60
+    sums = np.array([em_shower(energy, _axis(), 0.0, 1, DEFAULT, cfg, rng)["energy"].sum() for _ in range(n)])
+    sigma = cfg.a_em * np.sqrt(energy)  # the stochastic term: sigma_E = a sqrt(E)
+    assert abs(sums.mean() - energy) < 3 * sigma / np.sqrt(n) + 0.01 * energy  # 1 %: leakage past 26 X0 + CE-H
+    assert 0.7 * sigma < sums.std() < 1.4 * sigma
+
+
+def test_em_profile_peaks_near_ln_y_and_the_core_holds_the_energy():
+    rng = np.random.default_rng(2)
+    spots = em_shower(50.0, _axis(), 0.0, 1, DEFAULT, ShowerConfig(), rng)
+    depth = DEFAULT["depth_x0"][spots["layer"]]
+    # Grindhammer: T = ln y - 0.858 (the maximum, 7.9 X0), alpha = 0.21 + 0.524 ln y; the gamma distribution's
+    # mean is T alpha / (alpha - 1), about 9.9 X0; the sensor sits half a layer behind the absorber's middle
+    lny = np.log(50.0 / 0.008)
+    t_max, alpha = lny - 0.858, 0.21 + (0.492 + 2.38 / 74) * lny
+    assert abs(np.average(depth, weights=spots["energy"]) - 0.46 - t_max * alpha / (alpha - 1)) < 2.0
+    axis_xy = _axis().at_layers(DEFAULT, spots["layer"])
+    r = np.hypot(spots["x"] - axis_xy[:, 0], spots["y"] - axis_xy[:, 1])
+    assert np.sum(spots["energy"][r < 2 * DEFAULT.moliere_mm]) > 0.85 * spots["energy"].sum()
+
+
+def test_hadron_and_mip_deposits():
+    rng = np.random.default_rng(3)
+    cfg = ShowerConfig()
+    vis = [sum(p["energy"].sum() for p in hadron_shower(50.0, _axis(), 1, DEFAULT, cfg, rng)) for _ in range(20)]
+    # non-compensating: between h/e and 1 of the energy, with large fluctuations
+    assert 0.6 * 50 < np.mean(vis) < 0.95 * 50 and np.std(vis) / np.mean(vis) > 0.08
+    mip = mip_track(_axis(), np.arange(DEFAULT.n_layers), 1, DEFAULT, rng)
+    cos = abs(_axis().direction[2])
+    assert np.all(mip["cls"] == MIP)
+    assert np.allclose(np.median(mip["energy"] / DEFAULT["mip"] * cos), 1.0, atol=0.1)
+
+
+def test_truth_fractions_classes_and_particles(small_event):
+    ev = small_event
+    sums = ev.fractions.groupby("hit_id")["fraction"].sum()
+    assert np.allclose(sums, 1.0)
+    assert set(ev.truth["hit_class"].unique()) <= {0, 1, 2, 3}
+    noise = ev.truth["particle_id"] == 0
+    assert (ev.truth.loc[noise, "hit_class"] == 0).all()
+    assert {EM, HAD} <= set(ev.truth["hit_class"].unique())
+    assert ev.truth["particle_id"].isin([0, *ev.particles["particle_id"]]).all()
+    # a particle's deposited energy is its share of the hits
+    p = ev.particles.set_index("particle_id")
+    e = ev.hits.set_index("hit_id")["energy"]
+    dep = (ev.fractions["fraction"] * e.loc[ev.fractions["hit_id"]].to_numpy()).groupby(
+        ev.fractions["particle_id"].to_numpy()).sum()
+    assert np.allclose(dep.reindex(p.index).fillna(0), p["deposited"])
+
+
+def test_brem_photon_is_its_own_particle_above_the_threshold():
+    table = pair(60.0, species=(11, 11), energy=(80, 80), seed=4)
+    hard = simulate(table, seed=7, tracker_x0=1.0, brem_threshold=1.0, noise=False)
+    soft = simulate(table, seed=7, tracker_x0=1.0, brem_threshold=1e9, noise=False)
+    brems = hard.particles[hard.particles["parent_id"] > 0]
+    assert len(brems) > 0 and (brems["pdg"] == 22).all() and (brems["energy"] >= 1.0).all()
+    assert (soft.particles["parent_id"] == 0).all()
+    # folded in, the photons' energy belongs to the electrons
+    assert np.isclose(soft.particles["energy"].sum(), hard.particles["energy"].sum())
+
+
+def test_same_seed_same_event():
+    a, b = simulate_gun(n=2, seed=11), simulate_gun(n=2, seed=11)
+    pd.testing.assert_frame_equal(a.hits, b.hits)
+
+
+# --- CLUE ------------------------------------------------------------------------------------------------------
+
+def test_clue_on_a_hand_made_point_cloud():
+    # two blobs with a clear peak each, a low follower between them, one lone low point far away
+    pts = np.array([[0, 0], [0.6, 0], [0, 0.6], [-0.5, -0.3],
+                    [5, 5], [5.5, 5], [5, 5.4],
+                    [2.3, 2.3],
+                    [20, 20]], dtype=float)
+    w = np.array([5, 1, 1, 1, 4, 1, 1, 0.2, 0.5])
+    labels = clue(pts, w, dc=1.0, rhoc=2.0, outlier_delta_factor=2.0)
+    assert labels[:4].tolist() == [labels[0]] * 4
+    assert labels[4:7].tolist() == [labels[4]] * 3 and labels[4] != labels[0]
+    assert labels[8] == -1  # outlier: low density, nothing within d_m
+    assert labels[7] == -1  # 3.3 from both peaks > d_m = 2: an outlier too
+    assert len(set(labels[labels >= 0])) == 2
+
+
+def test_clue_per_layer_keeps_layers_apart():
+    x = np.array([0, 0.5, 0, 0.5])
+    y = np.zeros(4)
+    layer = np.array([0, 0, 1, 1])
+    labels = clue_layers(x, y, layer, np.array([3, 1, 3, 1.0]), dc_per_layer=np.ones(2), rhoc=2.0)
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+
+
+def test_clue_finds_two_separate_photons():
+    ev = simulate(pair(300.0, species=(22, 22), energy=(30, 30), seed=2), seed=3, tracker_x0=0.0)
+    hit_table, clusters = ClueMethod().reconstruct(ev)
+    p = particle_table(ev, hit_table, clusters)
+    assert p["found"].all()
+    assert np.all(np.abs(p["response"] - 1) < 0.15)
+
+
+# --- object condensation -----------------------------------------------------------------------------------------
+
+def test_condensation_loss_against_a_hand_computation():
+    # object 1: hits 0, 1; object 2: hit 2; noise: hit 3.  q = arctanh(beta)^2 + q_min.
+    beta = torch.tensor([0.9, 0.5, 0.8, 0.2])
+    x = torch.tensor([[0.0, 0.0], [0.3, 0.4], [0.6, 0.8], [3.0, 0.0]])
+    oid = torch.tensor([1, 1, 2, 0])
+    q = np.arctanh(np.array([0.9, 0.5, 0.8, 0.2])) ** 2 + 0.1
+    # alphas: hit 0 (object 1), hit 2 (object 2). Distances: d(1,0) = 0.5, d(2,0) = 1.0, d(3,0) = 3,
+    # d(0,2) = 1.0, d(1,2) = 0.5, d(3,2) = sqrt(2.4^2 + 0.8^2) > 1.
+    att1 = (q[0] * q[0] * 0 + q[1] * q[0] * 0.25) / 2
+    att2 = 0.0
+    rep1 = (q[2] * q[0] * max(0, 1 - 1.0) + q[3] * q[0] * 0) / 2
+    rep2 = (q[0] * q[2] * 0 + q[1] * q[2] * 0.5 + q[3] * q[2] * 0) / 3
+    out = condensation_loss(beta, x, oid, q_min=0.1, s_b=1.0)
+    assert np.isclose(float(out["attractive"]), (att1 + att2) / 2, rtol=1e-5)
+    assert np.isclose(float(out["repulsive"]), (rep1 + rep2) / 2, rtol=1e-5)
+    assert np.isclose(float(out["coward"]), ((1 - 0.9) + (1 - 0.8)) / 2, rtol=1e-5)
+    assert np.isclose(float(out["noise"]), 0.2, rtol=1e-5)
+    paper = condensation_loss(beta, x, oid, q_min=0.1, normalisation="paper")
+    assert np.isclose(float(paper["attractive"]), q[1] * q[0] * 0.25 / 4, rtol=1e-5)
+
+
+def test_condensation_loss_matches_the_object_condensation_package():
+    ref = pytest.importorskip("object_condensation.pytorch.losses")
+    g = torch.Generator().manual_seed(0)
+    beta = torch.rand(300, generator=g) * 0.98 + 0.01
+    x = torch.randn(300, 3, generator=g)
+    oid = torch.randint(0, 8, (300,), generator=g)
+    ours = condensation_loss(beta, x, oid, q_min=0.1)
+    theirs = ref.condensation_loss(beta=beta, x=x, object_id=oid, q_min=0.1)
+    for key in ("attractive", "repulsive", "coward", "noise"):
+        assert torch.isclose(ours[key], theirs[key], rtol=1e-5), key
+
+
+def test_condensation_inference():
+    beta = np.array([0.9, 0.2, 0.85, 0.4, 0.05])
+    coords = np.array([[0, 0], [0.1, 0.1], [0.2, 0], [5, 5], [5.1, 5]], dtype=float)
+    labels, alphas = condense(beta, coords, t_beta=0.3, t_d=0.5)
+    assert labels.tolist() == [0, 0, 0, 1, 1] and alphas.tolist() == [0, 3]
+
+
+# --- networks train ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model_cls", [GravNetOC, EdgeConvOC])
+def test_clustering_network_trains_and_its_loss_falls(model_cls, small_event):
+    torch.manual_seed(0)
+    depth = {"blocks": 2} if model_cls is GravNetOC else {"layers": 2}
+    model = model_cls(N_FEATURES, hidden=32, k=8, **depth)
+    res = train_clustering(model, [small_event], steps=40, lr=3e-3, seed=0)
+    assert res.mean(35, 40) < 0.8 * res.mean(0, 5)
+    hit_table, clusters = OCClustering(model, 0.3, 0.5).reconstruct(small_event)
+    assert len(hit_table) == len(small_event.hits) and set(hit_table.columns) >= {"hit_id", "cluster_id", "hit_class"}
+
+
+def test_drn_trains_and_its_loss_falls(small_event):
+    samples = cluster_samples(small_event) * 4
+    model = DRN(N_FEATURES + 1, hidden=16, k=4)
+    res = train_drn(model, samples, steps=40, batch_size=4, lr=5e-3, seed=0)
+    assert res.mean(35, 40) < 0.7 * res.mean(0, 5)
+    x, batch, log_e, _ = batch_clusters(samples[:3])
+    assert model(x, batch, log_e).shape == (3,)
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------
+
+def test_truth_clustering_is_perfectly_efficient(small_event):
+    ev = small_event
+    hit_table = pd.DataFrame({"hit_id": ev.hits["hit_id"], "cluster_id": np.where(
+        ev.truth["particle_id"] > 0, ev.truth["particle_id"], -1)})
+    e = ev.hits["energy"].groupby(hit_table["cluster_id"]).sum().drop(-1, errors="ignore")
+    clusters = pd.DataFrame({"cluster_id": e.index, "energy": e.to_numpy()})
+    counts = event_counts(ev, hit_table, clusters, ev.truth["hit_class"].to_numpy())
+    assert counts["found"] == counts["particles"] > 0 and counts["fakes"] == 0
+    assert counts["class_correct"] == counts["hits"]
+
+
+# --- bad input --------------------------------------------------------------------------------------------------
+
+def _hits(**change):
+    hits = pd.DataFrame({"hit_id": [1, 2], "x": [400.0, 410], "y": [0.0, 0], "z": [3212.0, 3212],
+                         "layer": [0, 0], "energy": [0.1, 0.2], "time": [11.0, 11]})
+    for k, v in change.items():
+        hits[k] = v
+    return hits
+
+
+def test_nan_or_negative_energy_is_an_event_error():
+    with pytest.raises(EventError, match="NaN"):
+        CaloEvent(_hits(energy=[np.nan, 0.1]))
+    with pytest.raises(EventError, match="negative energy"):
+        CaloEvent(_hits(energy=[-0.1, 0.1]))
+    with pytest.raises(EventError, match="lack column"):
+        CaloEvent(_hits().drop(columns="energy"))
+
+
+def test_empty_event_gives_no_clusters():
+    empty = CaloEvent(_hits().iloc[:0])
+    for method in (ClueMethod(), OCClustering(GravNetOC(N_FEATURES, hidden=16, blocks=1), 0.3, 0.5)):
+        hit_table, clusters = method.reconstruct(empty)
+        assert len(hit_table) == 0 and len(clusters) == 0
+    assert hit_features(empty.hits).shape == (0, N_FEATURES)
+
+
+def test_a_model_file_of_another_kind_is_a_format_error(tmp_path):
+    path = save_model(DRN(N_FEATURES + 1, hidden=8), tmp_path / "calo_gravnet.pt")
+    with pytest.raises(FormatError, match="a drn model, expected gravnet"):
+        load_model(path, kinds=("gravnet",))
+    with pytest.raises(FormatError, match="a drn model"):
+        get_method("gravnet", models_dir=tmp_path)
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a model")
+    with pytest.raises(FormatError):
+        load_model(junk)
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(FormatError, match="not a deepreco calorimeter model"):
+        load_model(tmp_path / "other.pt")
+    with pytest.raises(MissingFileError):
+        load_model(tmp_path / "absent.pt")
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+def test_cli_evaluate_json_and_bad_method(tmp_path):
+    from deepreco.calo.cli import app
+
+    model = GravNetOC(N_FEATURES, hidden=16, blocks=1)
+    save_model(model, tmp_path / "calo_gravnet.pt", {"t_beta": 0.9, "t_d": 0.5})
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "--events", "2", "--seed", "3", "--json", "--methods", "clue,gravnet",
+                              "--models-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    for name in ("clue", "gravnet"):
+        assert {"efficiency", "fake_rate", "energy_resolution", "seconds_per_event"} <= set(out["methods"][name])
+    res = runner.invoke(app, ["evaluate", "--events", "1", "--methods", "kmeans"])
+    assert res.exit_code == 1 and "unknown method" in res.output
+
+
+def test_clue_parameters_are_the_same_on_every_event():
+    a = ClueClustering()
+    assert a.dc_em == 13.0 and a.kappa == 9.0  # CMSSW's HGCAL values: d_c 1.3 cm, rho_c = 9 sigma_noise
+
+
+def test_shipped_models_load_and_cluster(small_event):
+    from deepreco.calo.modelfile import SHIPPED
+
+    if not (SHIPPED / "calo_gravnet.pt").exists():
+        pytest.skip("no shipped calorimeter models")
+    for name in ("gravnet", "edgeconv", "gravnet+drn"):
+        hit_table, clusters = get_method(name).reconstruct(small_event)
+        assert len(hit_table) == len(small_event.hits) and len(clusters) > 0
+        assert np.isfinite(clusters["energy"]).all()
