@@ -7,19 +7,13 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from .console import command_group, console, err_console, fail
 from .errors import DeepRecoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Machine-learning reconstruction of particle tracks and calorimeter showers.")
-console = Console()
+app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
 
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _summary_table(summary: dict, title: str) -> Table:
@@ -57,7 +51,7 @@ def info(path: Path = typer.Argument(..., help="an event (any of its files or it
         else:
             summaries = [opened.summary()]
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         print(json.dumps(summaries[0] if len(summaries) == 1 else summaries))
         return
@@ -94,7 +88,7 @@ def score(event: Path = typer.Argument(..., help="the event with its truth and p
         if plot is not None:
             plot_efficiencies(ev.truth, ev.particles, tracks, plot)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     result = {k: (float(v) if isinstance(v, float) else v) for k, v in result.items()}
     if as_json:
         print(json.dumps(result))
@@ -125,9 +119,9 @@ def display(event: Path = typer.Argument(..., help="the event to draw"),
             check_submission(sub, ev.hits["hit_id"].to_numpy(), source=str(tracks))
         save_display(ev, out, sub, colour_by)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     except ValueError as exc:  # an unknown --colour-by, a format matplotlib does not write
-        _fail(exc)
+        fail(exc)
     console.print(f"wrote {out}")
 
 
@@ -166,7 +160,7 @@ def reconstruct_cmd(
                              event_id=event.event_id)
             written += 1
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"wrote {written} submission(s) to {out}")
 
 
@@ -189,7 +183,7 @@ def evaluate_cmd(
             params = {"model": str(model)} if model is not None else {}
             results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json, **params)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         print(json.dumps({k: {key: v for key, v in r.items() if key != "events"} for k, r in results.items()}))
         return
@@ -243,7 +237,7 @@ def simulate(
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
-            _fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
+            fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
     if particles is not None:
         options["particles"] = str(particles)
@@ -256,7 +250,7 @@ def simulate(
                                    overwrite=overwrite, first_event_id=first_event_id, noise_fraction=noise,
                                    progress=lambda _: bar.advance(task), **options)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"wrote {len(ids)} event(s) to {out}")
 
 
@@ -281,7 +275,7 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
     console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
 
 
-train_app = typer.Typer(no_args_is_help=True, help="Train a model on a folder of simulated events.")
+train_app = command_group("Train a model on a folder of simulated events.")
 
 
 @train_app.command("lstm")
@@ -300,7 +294,7 @@ def train_lstm_cmd(
         result = train_lstm(data, out, epochs=epochs, seed=seed, model=model, batch_size=batch_size,
                             val_fraction=val_fraction, progress=True)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"wrote {result['out']}: best validation loss {result['best_val_loss']:.5f} at epoch "
                   f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s")
 
@@ -316,7 +310,6 @@ def _add_subcommands() -> None:
     app.add_typer(calo_app, name="calo", help="HGCAL-like calorimeter: CLUE, GravNet, DGCNN, DRN")
     app.add_typer(train_app, name="train")
 
-err_console = Console(stderr=True)
 
 
 _add_subcommands()

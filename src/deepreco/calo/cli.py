@@ -8,25 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from deepreco.console import command_group, console, err_console, fail
 from deepreco.errors import DeepRecoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, DRN energies.")
-console = Console()
-err_console = Console(stderr=True)
+app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
+                    "DRN energies.")
 
 
 @app.callback()
 def _calo() -> None:
     """HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, DRN energies."""
 
-
-def _fail(exc: Exception):
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1) from None
 
 
 def _fmt(v) -> str:
@@ -55,7 +49,7 @@ def evaluate(
                      log=None if as_json else (lambda s: err_console.print(s, highlight=False)))
         written = _plots(result, chosen, seed, models_dir, plots) if plots is not None else []
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         print(json.dumps(result))
         return
@@ -109,5 +103,5 @@ def train(
         report = train_models(out, chosen, events, {m: steps for m in chosen} if steps else None, seed,
                               progress=True, log=lambda s: err_console.print(s, highlight=False))
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     console.print_json(json.dumps(report))

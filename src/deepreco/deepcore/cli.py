@@ -7,24 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from deepreco.console import command_group, console, err_console, fail
 from deepreco.errors import DeepRecoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
-console = Console()
-err_console = Console(stderr=True)
+app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
 
 
 @app.callback()
 def _deepcore() -> None:
     """DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs."""
 
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1) from None
 
 
 @app.command()
@@ -52,7 +45,7 @@ def train(
         info.update(events=events, first_seed=seed, train_seconds=round(history["seconds"], 1))
         save_model(model, out, info)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"trained on {history['samples']} windows ({events} events), {history['steps']} steps, "
                   f"{history['seconds']:.0f} s; loss {history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}",
                   highlight=False)
@@ -74,7 +67,7 @@ def evaluate(
     try:
         result = run_evaluation(events, seed, model, keep=plots is not None)
     except DeepRecoError as exc:
-        _fail(exc)
+        fail(exc)
     records = result.pop("records", None)
     if plots is not None and records is not None:
         from .plots import plot_efficiency, plot_eta

@@ -7,14 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from deepreco.console import command_group, console, err_console
 from deepreco.errors import DeepRecoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them.")
-console = Console()
-err_console = Console(stderr=True)
+app = command_group("HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them.")
 
 
 @app.callback()

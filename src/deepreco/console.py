@@ -1,0 +1,22 @@
+"""What every command prints with: the consoles, and the one-line error that ends a command."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``error: <message>`` on one line of stderr and exit with status 1."""
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
+def command_group(help: str) -> typer.Typer:
+    """A Typer application for a group of commands, set up as every deepreco command is."""
+    return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=help)
