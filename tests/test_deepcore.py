@@ -236,7 +236,8 @@ def test_cli_trains_and_evaluates_on_real_dijets(tmp_path):
                                  "--out", str(model), "--max-steps", "2"])
     assert result.exit_code == 0, result.output
     assert model.is_file() and len(list((tmp_path / "shards").glob("*.npz"))) == 1
-    result = runner.invoke(app, ["evaluate", "--events", "1", "--seed", "5", "--model", str(model), "--json"])
+    result = runner.invoke(app, ["evaluate", "--events", "1", "--seed", "5", "--model", str(model), "--json",
+                                 "--pileup", "2"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     for name in ("deepcore", "baseline"):

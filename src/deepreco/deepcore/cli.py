@@ -59,13 +59,14 @@ def evaluate(
     model: Annotated[Path | None, typer.Option("--model", help="model file (default: the shipped one)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="write the plots in this folder")] = None,
+    pileup: Annotated[float, typer.Option("--pileup", min=0, help="mean number of pile-up collisions")] = 0.0,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     from .evaluate import HEADER, format_row
     from .evaluate import evaluate as run_evaluation
 
     try:
-        result = run_evaluation(events, seed, model, keep=plots is not None)
+        result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup)
     except DeepRecoError as exc:
         fail(exc)
     records = result.pop("records", None)

@@ -139,7 +139,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     tracks = pd.concat(tracks_all, ignore_index=True)
     # particle ids are per event: make them unique over the run before pooling
     tracks["uid"] = tracks["event"].to_numpy(np.int64) * (1 << 40) + tracks["particle_id"].to_numpy()
-    result = {"events": n_events, "first_seed": seed, "jets": n_jets,
+    result = {"events": n_events, "first_seed": seed, "event_options": event_options, "jets": n_jets,
               "tracks": int(tracks.loc[tracks["selected"], "uid"].nunique()), "model": info}
     per_track = {}
     for name in methods:
