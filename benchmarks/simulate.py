@@ -40,7 +40,13 @@ def _event_files(event: int) -> tuple[Path, Path]:
 
 def _real_case(event: int, queue) -> None:
     from deepreco.io import read_table
-    from deepreco.simulate import comparison_table, default_detector, plot_hits_per_layer, simulate_event
+    from deepreco.simulate import (
+        comparison_table,
+        default_detector,
+        plot_hits_per_layer,
+        simulate_event,
+        summary_numbers,
+    )
 
     hits_path, particles_path = _event_files(event)
     hits, particles = read_table(hits_path, "hits"), read_table(particles_path, "particles")
@@ -52,8 +58,10 @@ def _real_case(event: int, queue) -> None:
     png = plot_hits_per_layer(hits, sim, RESULTS / f"simulate_hits_per_layer_{event}.png",
                               title=f"event {event}: hits per layer, real against simulated")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    numbers = summary_numbers(hits, particles, sim)
     queue.put({"case": f"real particles of event {event}", "particles": len(particles), "hits": len(sim.hits),
-               "seconds": seconds, "peak_mb": peak, "table": table, "plot": png.name})
+               "seconds": seconds, "peak_mb": peak, "table": table, "plot": png.name,
+               "particle_hits": (numbers["real_particle_hits"], numbers["sim_particle_hits"])})
 
 
 def _ttbar_case(mu: float, queue) -> None:
@@ -109,6 +117,9 @@ def main() -> None:
     for r in results:
         if "table" in r:
             lines += ["", f"{r['case']} (plot: {r['plot']})", r["table"].to_string(index=False, float_format="%.4f")]
+            real_p, sim_p = r["particle_hits"]
+            lines.append(f"hits made by particles: real (sum of the particles' nhits) {real_p}, simulated {sim_p} "
+                         f"({sim_p / real_p - 1:+.1%})")
     text = "\n".join(lines) + "\n"
     (RESULTS / "simulate.txt").write_text(text)
     print(text)
