@@ -18,6 +18,12 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
 def _colours(labels: np.ndarray) -> np.ndarray:
     """A colour per label, grey for <= 0 (noise / unclustered)."""
     plt = _plt()
@@ -50,10 +56,7 @@ def event_display(event, hit_table: pd.DataFrame, path: Path, title: str = "") -
                 a.set_xlim(u.min() - 100, u.max() + 100)
                 a.set_ylim(v.min() - 100, v.max() + 100)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def resolution_vs_energy(result: dict, path: Path) -> Path:
@@ -69,10 +72,7 @@ def resolution_vs_energy(result: dict, path: Path) -> Path:
             ax.plot((df["e_lo"] + df["e_hi"]) / 2, df["resolution"], "o-", label=method)
         ax.set(xlabel="true energy [GeV]", ylabel="resolution (68 % half-width / median)", title=name)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def efficiency_vs_distance(table: pd.DataFrame, path: Path) -> Path:
@@ -83,10 +83,7 @@ def efficiency_vs_distance(table: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="distance between the two showers at the face [mm]", ylabel="efficiency", ylim=(0, 1.05),
            title="two 20 GeV photons")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def time_vs_hits(table: pd.DataFrame, path: Path) -> Path:
@@ -96,7 +93,4 @@ def time_vs_hits(table: pd.DataFrame, path: Path) -> Path:
         ax.plot(df["hits"], df["seconds"], "o-", label=method)
     ax.set(xlabel="hits in the event", ylabel="seconds per event (1 CPU thread)", xscale="log", yscale="log")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)

@@ -63,24 +63,20 @@ def _progress(progress: bool, description: str, total: int):
     return bar, bar.add_task(description, total=total, loss=float("nan"))
 
 
-def train_clustering(model: torch.nn.Module, events: Sequence, steps: int = 500, lr: float = 2e-3, seed: int = 0,
-                     progress: bool = False, checkpoint: Path | None = None, checkpoint_every: int = 200,
-                     extra: dict | None = None, max_seconds: float | None = None,
-                     log: Callable[[str], None] | None = None) -> TrainResult:
-    """Fit a condensation network on ``events`` (CaloEvents with truth) for ``steps`` steps."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    data = [(hit_features(e.hits), oc_targets(e)) for e in events if len(e.hits) > 0]
+def _fit(model: torch.nn.Module, step_loss: Callable[[], tuple[torch.Tensor, dict]], steps: int, lr: float,
+         description: str, progress: bool, checkpoint: Path | None, checkpoint_every: int | None,
+         extra: dict | None, max_seconds: float | None, log: Callable[[str], None] | None = None) -> TrainResult:
+    """The loop every calorimeter network trains with: Adam, cosine learning rate, gradient clipping at 5,
+    progress, periodic checkpoints, a wall-clock cap; ``step_loss`` draws a batch and returns its loss."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr * 0.05)
     result = TrainResult()
-    bar = _progress(progress, f"training {model.kind}", steps)
+    bar = _progress(progress, description, steps)
     start = time.perf_counter()
     model.train()
     try:
         for step in range(steps):
-            x, tgt = data[int(rng.integers(len(data)))]
-            total, parts = oc_loss(model(x), tgt)
+            total, parts = step_loss()
             opt.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -93,7 +89,7 @@ def train_clustering(model: torch.nn.Module, events: Sequence, steps: int = 500,
             if log is not None and (step + 1) % 100 == 0:
                 log(f"step {step + 1}: loss {np.mean(result.losses[-100:]):.4f} "
                     + " ".join(f"{k} {v:.3f}" for k, v in parts.items()))
-            if checkpoint is not None and (step + 1) % checkpoint_every == 0:
+            if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
                 save_model(model, checkpoint, {**(extra or {}), "steps": step + 1})
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 break
@@ -105,6 +101,23 @@ def train_clustering(model: torch.nn.Module, events: Sequence, steps: int = 500,
     if checkpoint is not None:
         save_model(model, checkpoint, {**(extra or {}), "steps": result.steps, "train_seconds": result.seconds})
     return result
+
+
+def train_clustering(model: torch.nn.Module, events: Sequence, steps: int = 500, lr: float = 2e-3, seed: int = 0,
+                     progress: bool = False, checkpoint: Path | None = None, checkpoint_every: int = 200,
+                     extra: dict | None = None, max_seconds: float | None = None,
+                     log: Callable[[str], None] | None = None) -> TrainResult:
+    """Fit a condensation network on ``events`` (CaloEvents with truth) for ``steps`` steps."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    data = [(hit_features(e.hits), oc_targets(e)) for e in events if len(e.hits) > 0]
+
+    def step_loss():
+        x, tgt = data[int(rng.integers(len(data)))]
+        return oc_loss(model(x), tgt)
+
+    return _fit(model, step_loss, steps, lr, f"training {model.kind}", progress, checkpoint, checkpoint_every,
+                extra, max_seconds, log)
 
 
 # ---- DRN ----------------------------------------------------------------------------------------------------
@@ -172,36 +185,13 @@ def train_drn(model: torch.nn.Module, samples: list, steps: int = 300, batch_siz
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     samples = [s for s in samples if np.isfinite(s[2]) and s[2] > 0]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr * 0.05)
-    result = TrainResult()
-    bar = _progress(progress, "training drn", steps)
-    start = time.perf_counter()
-    model.train()
-    try:
-        for step in range(steps):
-            pick = rng.choice(len(samples), size=min(batch_size, len(samples)), replace=False)
-            x, batch, log_e, target = batch_clusters([samples[i] for i in pick])
-            loss = F.huber_loss(model(x, batch, log_e), target, delta=0.5)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            result.losses.append(float(loss.detach()))
-            result.steps = step + 1
-            if bar is not None:
-                bar[0].update(bar[1], advance=1, loss=float(np.mean(result.losses[-20:])))
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                break
-    finally:
-        if bar is not None:
-            bar[0].stop()
-    model.eval()
-    result.seconds = time.perf_counter() - start
-    if checkpoint is not None:
-        save_model(model, checkpoint, {**(extra or {}), "steps": result.steps, "train_seconds": result.seconds})
-    return result
+
+    def step_loss():
+        pick = rng.choice(len(samples), size=min(batch_size, len(samples)), replace=False)
+        x, batch, log_e, target = batch_clusters([samples[i] for i in pick])
+        return F.huber_loss(model(x, batch, log_e), target, delta=0.5), {}
+
+    return _fit(model, step_loss, steps, lr, "training drn", progress, checkpoint, None, extra, max_seconds)
 
 
 # ---- the shipped models -------------------------------------------------------------------------------------
