@@ -12,6 +12,6 @@ from .base import METHODS, Method, available_methods, get_method, reconstruct, r
 from .evaluate import evaluate_method
 
 # Importing a method's module registers it.
-from . import ckf, dbscan, lstm, truth  # noqa: E402, F401  isort: skip
+from . import ckf, dbscan, gnn, lstm, truth  # noqa: E402, F401  isort: skip
 
 __all__ = ["METHODS", "Method", "available_methods", "evaluate_method", "get_method", "reconstruct", "register"]

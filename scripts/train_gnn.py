@@ -1,0 +1,73 @@
+"""Train the graph-network track finder shipped with deepreco (src/deepreco/data/models/gnn_tracks.pt).
+
+Simulates its own training events (Pythia 8 ttbar + mu = 200 pile-up on the TrackML detector, fixed seed,
+distinct from any evaluation set's), then learns the module map, the edge filter and the interaction network
+(`deepreco.reconstruct.gnn.train_gnn`). Anyone can re-run it:
+
+    python scripts/train_gnn.py                    # see the README for the time it took
+    python scripts/train_gnn.py --events 6 --network-events 2 --val 1 --filter-epochs 1 --gnn-epochs 1 \
+        --out /tmp/quick.pt                        # a quick check
+
+The figures of every stage, the time and the machine go into the model file (``info``), are printed, and are
+written to benchmarks/results/train_gnn.json when the shipped model is trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "src" / "deepreco" / "data" / "models" / "gnn_tracks.pt"
+DATA_SEED = 20240008  # training events; evaluation sets use other seeds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=64, help="simulated ttbar mu=200 events (map + networks)")
+    parser.add_argument("--network-events", type=int, default=16, help="training events for the networks")
+    parser.add_argument("--val", type=int, default=4, help="validation events (the last ones)")
+    parser.add_argument("--filter-epochs", type=int, default=3)
+    parser.add_argument("--gnn-epochs", type=int, default=5)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling, order)")
+    parser.add_argument("--data", type=Path, default=None, help="folder for the training events (kept; reused)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch threads")
+    args = parser.parse_args()
+
+    import torch
+
+    from deepreco.io import Dataset
+    from deepreco.reconstruct.gnn import train_gnn
+    from deepreco.simulate.dataset import simulate_dataset
+
+    torch.set_num_threads(args.threads)
+    data = args.data or Path(tempfile.gettempdir()) / f"deepreco-gnn-train-{DATA_SEED}-{args.events}"
+    start = time.perf_counter()
+    if not (data.is_dir() and len(Dataset(data)) == args.events):
+        simulate_dataset("ttbar", args.events, data, seed=DATA_SEED, format="parquet", workers=args.workers,
+                         overwrite=True, pileup=200)
+    simulated = time.perf_counter() - start
+    figures = train_gnn(data, args.out, n_val=args.val, seed=args.seed, filter_epochs=args.filter_epochs,
+                        gnn_epochs=args.gnn_epochs, hidden=args.hidden, n_iterations=args.iterations,
+                        network_events=args.network_events)
+    Path(figures["checkpoint"]).unlink(missing_ok=True)  # the shipped file is the model, not the checkpoint
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    report = {"simulation_seconds": round(simulated, 1), "machine": machine, "threads": args.threads,
+              "size_kb": round(args.out.stat().st_size / 1024, 1), **figures}
+    text = json.dumps(report, indent=2, default=float)
+    if args.out.resolve() == DEFAULT_OUT.resolve():
+        (ROOT / "benchmarks" / "results" / "train_gnn.json").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Tracks from a scored graph: keep the edges over a threshold, split where tracks cross, label components.
+
+1. Overlaps: where two modules of a layer overlap, a track leaves two hits on the layer, and the true graph
+   has a diamond (a -> b1, a -> b2, b1 -> c, b2 -> c). Two hits of one layer with a kept edge from a common
+   hit and a kept edge to a common hit are merged into one node.
+2. Forks: where two tracks cross or share a hit, a node has more than one kept edge toward one side. Each
+   node keeps its best-scored outgoing and incoming edge, and an edge survives when it is both: the best way
+   out of its inner node and the best way in to its outer node. This walks every component node by node along
+   the highest scores and cuts the weaker branch of every fork.
+3. Connected components of the surviving edges are the tracks. A hit left alone by the cut (an overlap hit at
+   a track's end, a hit that lost its fork) joins the track of its best kept edge. Tracks with fewer than
+   ``min_hits`` hits are dropped. Each hit ends in at most one track.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def _best_per(node: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+    """For each of ``n`` nodes, the index of its best-scored edge (-1: none)."""
+    best = np.full(n, -1, np.int64)
+    if len(node) == 0:
+        return best
+    order = np.lexsort((-score, node))
+    first = np.ones(len(order), bool)
+    first[1:] = node[order][1:] != node[order][:-1]
+    best[node[order][first]] = order[first]
+    return best
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _sibling_pairs(key: np.ndarray, other: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """Pairs (i, j) of ``other`` nodes on one layer that share a ``key`` node, as i * n + j keys (i < j)."""
+    order = np.lexsort((other, key))
+    key, other = key[order], other[order]
+    pairs = []
+    for shift in range(1, 4):  # a node has at most a few kept edges to one side
+        same = key[shift:] == key[:-shift]
+        i, j = other[:-shift][same], other[shift:][same]
+        ok = layer[i] == layer[j]
+        pairs.append(np.stack([np.minimum(i, j)[ok], np.maximum(i, j)[ok]]))
+    return np.concatenate(pairs, axis=1)
+
+
+def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: float = 0.5,
+                 min_hits: int = 3, layer: np.ndarray | None = None) -> np.ndarray:
+    """Track label of every hit (-1: no track) from (2, E) edges (inner, outer) and their scores; ``layer``
+    (one number per hit) enables the merging of overlap hits."""
+    edges = np.asarray(edges, np.int64).reshape(2, -1)
+    scores = np.asarray(scores, np.float64)
+    if edges.shape[1] != len(scores):
+        raise ValueError(f"{edges.shape[1]} edges but {len(scores)} scores")
+    kept = scores > threshold
+    src, dst, score = edges[0, kept], edges[1, kept], scores[kept]
+    labels = np.full(n_hits, -1, np.int64)
+    if len(src) == 0:
+        return labels
+    # 1. overlap hits with a common predecessor and a common successor become one node
+    node = np.arange(n_hits)
+    if layer is not None:
+        layer = np.asarray(layer)
+        after = _sibling_pairs(src, dst, layer)
+        before = _sibling_pairs(dst, src, layer)
+        both = np.intersect1d(after[0] * n_hits + after[1], before[0] * n_hits + before[1])
+        if len(both):
+            node = _components(n_hits, both // n_hits, both % n_hits)
+    s, d = node[src], node[dst]
+    inside = s != d
+    s, d, sc = s[inside], d[inside], score[inside]
+    # 2. each node's best way out and best way in
+    best_out = _best_per(s, sc, n_hits)
+    best_in = _best_per(d, sc, n_hits)
+    idx = np.arange(len(s))
+    mutual = (best_out[s] == idx) & (best_in[d] == idx)
+    # 3. components; hits left alone join the track of their best kept edge
+    comp = _components(n_hits, s[mutual], d[mutual])[node]
+    size = np.bincount(comp, minlength=n_hits)
+    alone = size[comp] == 1
+    for side, other in ((src, dst), (dst, src)):
+        cand = alone[side] & ~alone[other]
+        best = _best_per(side[cand], score[cand], n_hits)
+        has = np.flatnonzero(best >= 0)
+        comp[has] = comp[other[cand][best[has]]]
+        alone[has] = False
+    size = np.bincount(comp, minlength=n_hits)
+    ok = size[comp] >= min_hits
+    labels[ok] = np.unique(comp[ok], return_inverse=True)[1]
+    return labels

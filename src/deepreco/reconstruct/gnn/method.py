@@ -1,0 +1,133 @@
+"""The ``gnn`` reconstruction method: module-map graph, edge filter, interaction network, track building."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from ...event import Event
+from ..base import Method, register
+from .build import build_tracks
+from .features import edge_features, node_features
+from .module_map import hit_coordinates
+from .truth import layer_key
+
+_CACHE: dict[str, object] = {}
+
+
+def cached_model(path=None):
+    """The `GNNModel` of a file (None: the shipped one), loaded once per process."""
+    from .model import GNNModel  # torch is imported only when a model is needed
+
+    key = str(path)
+    if path is not None:
+        from pathlib import Path
+
+        stat = Path(path).stat() if Path(path).is_file() else None
+        key += f"@{stat.st_mtime_ns}:{stat.st_size}" if stat else ""  # a retrained file is read again
+    if key not in _CACHE:
+        _CACHE[key] = GNNModel.load(path)
+    return _CACHE[key]
+
+
+def _device(name: str | None):
+    import torch
+
+    if name is None:
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: int = 1_000_000,
+                 device=None) -> tuple[np.ndarray, np.ndarray]:
+    """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores)."""
+    import torch
+
+    device = device or torch.device("cpu")
+    net = model.filter.to(device)
+    x_t = torch.from_numpy(x).to(device)
+    kept, scores = [], []
+    with torch.no_grad():
+        for i in range(0, edges.shape[1], chunk):
+            part = edges[:, i:i + chunk]
+            attr = torch.from_numpy(edge_features(coords, part)).to(device)
+            s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device))).cpu().numpy()
+            keep = s > threshold
+            kept.append(part[:, keep])
+            scores.append(s[keep])
+    if not kept:
+        return np.zeros((2, 0), np.int64), np.zeros(0, np.float32)
+    return np.concatenate(kept, axis=1), np.concatenate(scores)
+
+
+def classify_edges(model, x, coords, edges: np.ndarray, device=None) -> np.ndarray:
+    """The interaction network's score of every edge of the (filtered) graph."""
+    import torch
+
+    device = device or torch.device("cpu")
+    if edges.shape[1] == 0:
+        return np.zeros(0, np.float32)
+    net = model.gnn.to(device)
+    with torch.no_grad():
+        logits = net(torch.from_numpy(x).to(device), torch.from_numpy(edge_features(coords, edges)).to(device),
+                     torch.from_numpy(edges).to(device))
+    return torch.sigmoid(logits).cpu().numpy()
+
+
+@register("gnn")
+class GNNTracks(Method):
+    """Graph-network track finding (HEP.TrkX / Exa.TrkX style), see `deepreco.reconstruct.gnn`.
+
+    Parameters: ``model`` (a model file from ``deepreco train gnn``; None: the one shipped with deepreco),
+    ``filter_threshold`` and ``edge_threshold`` (None: the values stored with the model, chosen on validation
+    events when it was trained), ``min_hits`` (shortest track kept), ``chunk`` (edges per filter pass, bounds
+    the memory), ``device`` (None: a GPU when torch sees one, else the CPU).
+    """
+
+    def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
+                 min_hits: int = 3, chunk: int = 1_000_000, device: str | None = None):
+        self.model = model
+        self.filter_threshold = filter_threshold
+        self.edge_threshold = edge_threshold
+        self.min_hits = min_hits
+        self.chunk = chunk
+        self.device = device
+        cached_model(model)  # a bad model file is reported now, not at the first event
+
+    def score_graph(self, event: Event) -> dict:
+        """Every stage's output for one event: ``graph`` (module-map edges), ``edges`` and ``filter_scores``
+        (after the filter), ``scores`` (the network's), and ``seconds_*`` per stage."""
+        model = cached_model(self.model)
+        device = _device(self.device)
+        t0 = time.perf_counter()
+        graph = model.module_map.build(event)
+        t1 = time.perf_counter()
+        x = node_features(event)
+        coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))
+        threshold = model.filter_threshold if self.filter_threshold is None else self.filter_threshold
+        edges, filter_scores = filter_graph(model, x, coords, graph, threshold, self.chunk, device)
+        t2 = time.perf_counter()
+        scores = classify_edges(model, x, coords, edges, device)
+        t3 = time.perf_counter()
+        return {"graph": graph, "edges": edges, "filter_scores": filter_scores, "scores": scores,
+                "seconds_graph": t1 - t0, "seconds_filter": t2 - t1, "seconds_gnn": t3 - t2}
+
+    @property
+    def last_run(self) -> dict:
+        """Sizes and seconds per stage of the last event reconstructed."""
+        return dict(getattr(self, "_last", {}))
+
+    def _reconstruct(self, event: Event) -> pd.DataFrame:
+        model = cached_model(self.model)
+        out = self.score_graph(event)
+        t0 = time.perf_counter()
+        threshold = model.edge_threshold if self.edge_threshold is None else self.edge_threshold
+        labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
+                              layer=layer_key(event.hits))
+        self._last = {"graph_edges": out["graph"].shape[1], "filtered_edges": out["edges"].shape[1],
+                      **{k: v for k, v in out.items() if k.startswith("seconds")},
+                      "seconds_build": time.perf_counter() - t0}
+        rows = np.flatnonzero(labels >= 0)
+        return pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy(np.int64)[rows], "track_id": labels[rows]})

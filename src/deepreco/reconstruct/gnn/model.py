@@ -1,0 +1,155 @@
+"""The networks of the graph pipeline, in plain PyTorch (scatter sums with ``index_add_``).
+
+* `EdgeFilter`: an MLP on (node a, node b, edge) features that scores every edge of the module-map graph, so
+  that the graph network sees a graph of a size it can afford (the filter stage of the Exa.TrkX pipeline).
+* `InteractionNetwork`: node and edge encoders, ``n_iterations`` rounds of message passing (the edge network
+  reads both end nodes and the edge; the node network reads the node and the sums of its incoming and
+  outgoing edges; both residual, with weights shared across rounds), then an edge classifier. It outputs one
+  logit per edge.
+
+A model file (`GNNModel.save`) holds the module map, both networks and the two thresholds, so that the
+``gnn`` method needs nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ...errors import FormatError, MissingFileError
+from .features import N_EDGE, N_NODE
+from .module_map import ModuleMap
+
+
+def mlp(n_in: int, hidden: int, n_out: int, n_layers: int = 2, norm: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = n_in
+    for _ in range(n_layers):
+        layers += [nn.Linear(width, hidden)]
+        if norm:
+            layers += [nn.LayerNorm(hidden)]
+        layers += [nn.ReLU()]
+        width = hidden
+    layers += [nn.Linear(width, n_out)]
+    return nn.Sequential(*layers)
+
+
+class EdgeFilter(nn.Module):
+    def __init__(self, hidden: int = 32, n_layers: int = 2):
+        super().__init__()
+        self.hparams = {"hidden": hidden, "n_layers": n_layers}
+        self.net = mlp(2 * N_NODE + N_EDGE, hidden, 1, n_layers, norm=False)
+
+    def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x[edges[0]], x[edges[1]], edge_attr], dim=1)).squeeze(1)
+
+
+class InteractionNetwork(nn.Module):
+    def __init__(self, hidden: int = 32, n_iterations: int = 6):
+        super().__init__()
+        self.hparams = {"hidden": hidden, "n_iterations": n_iterations}
+        self.node_encoder = mlp(N_NODE, hidden, hidden)
+        self.edge_encoder = mlp(2 * N_NODE + N_EDGE, hidden, hidden)
+        self.edge_network = mlp(3 * hidden, hidden, hidden)
+        self.node_network = mlp(3 * hidden, hidden, hidden)
+        self.classifier = mlp(3 * hidden, hidden, 1)
+        self.n_iterations = n_iterations
+
+    def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        src, dst = edges
+        h = self.node_encoder(x)
+        e = self.edge_encoder(torch.cat([x[src], x[dst], edge_attr], dim=1))
+        for _ in range(self.n_iterations):
+            e = e + self.edge_network(torch.cat([h[src], h[dst], e], dim=1))
+            incoming = torch.zeros_like(h).index_add_(0, dst, e)
+            outgoing = torch.zeros_like(h).index_add_(0, src, e)
+            h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
+        return self.classifier(torch.cat([h[src], h[dst], e], dim=1)).squeeze(1)
+
+
+def n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---- the model file ---------------------------------------------------------------------------------------------
+KIND = "deepreco.gnn-tracks"
+VERSION = 1
+
+
+def shipped_model_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("deepreco") / "data" / "models" / "gnn_tracks.pt"))
+
+
+def _map_bytes(module_map: ModuleMap) -> torch.Tensor:
+    buffer = io.BytesIO()
+    module_map.write(buffer)
+    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+
+
+@dataclass
+class GNNModel:
+    """Everything the ``gnn`` method needs: the module map, the filter, the graph network and the thresholds."""
+
+    module_map: ModuleMap
+    filter: EdgeFilter
+    gnn: InteractionNetwork
+    filter_threshold: float = 0.05
+    edge_threshold: float = 0.5
+    info: dict = field(default_factory=dict)
+
+    def save(self, path) -> Path:
+        from ..lstm.model import atomic_save
+
+        payload = {"kind": KIND, "version": VERSION, "module_map": _map_bytes(self.module_map),
+                   "filter": {"hparams": self.filter.hparams, "state_dict": self.filter.state_dict()},
+                   "gnn": {"hparams": self.gnn.hparams, "state_dict": self.gnn.state_dict()},
+                   "filter_threshold": float(self.filter_threshold), "edge_threshold": float(self.edge_threshold),
+                   "info": dict(self.info)}
+        return atomic_save(payload, path)
+
+    @classmethod
+    def load(cls, path=None) -> GNNModel:
+        """The model of a file (None: the one shipped with deepreco); one-line errors for missing, unreadable
+        or foreign files."""
+        path = shipped_model_path() if path is None else Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"{path}: no such GNN model file")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError,
+                struct.error) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormatError(f"{path}: not a readable model file ({first[:120]})") from None
+        if not isinstance(payload, dict) or payload.get("kind") != KIND:
+            kind = payload.get("kind") if isinstance(payload, dict) else None
+            raise FormatError(f"{path}: holds {kind!r}, not a GNN track model ({KIND})")
+        if payload.get("version") != VERSION:
+            raise FormatError(f"{path}: GNN model file version {payload.get('version')}, expected {VERSION}")
+        try:
+            filt = EdgeFilter(**payload["filter"]["hparams"])
+            filt.load_state_dict(payload["filter"]["state_dict"])
+            gnn = InteractionNetwork(**payload["gnn"]["hparams"])
+            gnn.load_state_dict(payload["gnn"]["state_dict"])
+            module_map = ModuleMap.read(io.BytesIO(payload["module_map"].numpy().tobytes()), str(path))
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormatError(f"{path}: GNN model file is incomplete or inconsistent ({first[:120]})") from None
+        filt.eval()
+        gnn.eval()
+        return cls(module_map, filt, gnn, payload["filter_threshold"], payload["edge_threshold"],
+                   dict(payload.get("info", {})))
+
+
+def atomic_checkpoint(payload: dict, path) -> Path:
+    from ..lstm.model import atomic_save
+
+    return atomic_save(payload, path)

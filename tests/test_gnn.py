@@ -1,0 +1,183 @@
+"""The graph-network track finder (`gnn`): true graph, module map, networks, track building, the method."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepreco.errors import DeepRecoError, FormatError, MissingFileError
+from deepreco.generate import particle_gun
+from deepreco.io import write_event
+from deepreco.metrics import evaluate
+from deepreco.reconstruct import get_method
+from deepreco.reconstruct.gnn import ModuleMap, build_tracks, true_edges
+from deepreco.reconstruct.gnn.features import N_EDGE, N_NODE, edge_features, node_features
+from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetwork
+from deepreco.reconstruct.gnn.module_map import hit_coordinates
+from deepreco.simulate import simulate_event
+
+
+def _gun_event(seed: int, n: int = 40):
+    """Muons of 2 to 10 GeV into one corner of the barrel (so that a few events cover its module pairs)."""
+    particles = particle_gun(n=n, pdg=[13, -13], pt=(2.0, 10.0), eta=(0.2, 0.6), phi=(0.3, 0.7), seed=seed)
+    return simulate_event(particles, seed=seed, event_id=seed, noise_fraction=0.05)
+
+
+@pytest.fixture(scope="module")
+def gun_events():
+    return [_gun_event(seed) for seed in range(1, 12)]
+
+
+def _pid(event):
+    return event.truth.set_index("hit_id").reindex(event.hits["hit_id"])["particle_id"].to_numpy()
+
+
+def test_true_edges_join_consecutive_hits_of_one_particle(gun_events):
+    event = gun_events[0]
+    edges = true_edges(event)
+    pid = _pid(event)
+    assert edges.shape[0] == 2 and edges.shape[1] > 0
+    assert (pid[edges[0]] == pid[edges[1]]).all() and (pid[edges[0]] != 0).all()
+    r = np.hypot(event.hits["x"].to_numpy(), event.hits["y"].to_numpy())
+    assert (r[edges[1]] > r[edges[0]]).mean() > 0.99  # outward in these barrel muons
+    # every particle hit but the first of each particle has an edge coming in
+    hits_per_particle = np.bincount(np.unique(pid[pid != 0], return_inverse=True)[1])
+    assert edges.shape[1] >= (hits_per_particle - 1).sum() - 5
+
+
+def test_true_edges_need_truth(gun_events):
+    event = gun_events[0]
+    with pytest.raises(DeepRecoError, match="truth"):
+        true_edges(type(event)(hits=event.hits))
+
+
+def test_module_map_keeps_the_true_edges_it_learnt_and_most_of_new_ones(gun_events, tmp_path):
+    mm = ModuleMap.fit(gun_events[:5])
+    seen = gun_events[0]
+    graph, truth = mm.build(seen), true_edges(seen)
+    n = seen.n_hits
+    assert np.isin(truth[0] * n + truth[1], graph[0] * n + graph[1]).all()
+    new = gun_events[-1]
+    graph, truth = mm.build(new), true_edges(new)
+    n = new.n_hits
+    assert np.isin(truth[0] * n + truth[1], graph[0] * n + graph[1]).mean() > 0.8
+    assert graph.shape[1] < 20 * truth.shape[1]
+    # saved and loaded, the map builds the same graph
+    mm2 = ModuleMap.load(mm.save(tmp_path / "map.npz"))
+    assert np.array_equal(mm2.build(new), graph)
+    (tmp_path / "bad.npz").write_bytes(b"not a map")
+    with pytest.raises(FormatError, match="bad.npz"):
+        ModuleMap.load(tmp_path / "bad.npz")
+
+
+def test_features_are_finite_and_sized(gun_events):
+    event = gun_events[0]
+    x = node_features(event)
+    e = true_edges(event)
+    f = edge_features(hit_coordinates(event.hits[["x", "y", "z"]].to_numpy()), e)
+    assert x.shape == (event.n_hits, N_NODE) and f.shape == (e.shape[1], N_EDGE)
+    assert np.isfinite(x).all() and np.isfinite(f).all()
+    assert (x[:, 4] > 0).all()  # every simulated hit has cells
+    no_cells = type(event)(hits=event.hits)
+    assert (node_features(no_cells)[:, 4:] == 0).all()
+
+
+def test_two_crossing_tracks_give_two_tracks():
+    # Tracks A (hits 0-4) and B (5-9) cross between their second and third hits: the graph also has the two
+    # crossing edges, scored lower than the true ones.
+    a, b = np.arange(5), np.arange(5, 10)
+    true = np.concatenate([np.stack([a[:-1], a[1:]]), np.stack([b[:-1], b[1:]])], axis=1)
+    cross = np.array([[a[1], b[1]], [b[2], a[2]]])
+    edges = np.concatenate([true, cross], axis=1)
+    scores = np.concatenate([np.full(true.shape[1], 0.9), [0.7, 0.7]])
+    labels = build_tracks(10, edges, scores, threshold=0.5)
+    assert len(set(labels[a])) == 1 and len(set(labels[b])) == 1 and labels[0] != labels[5]
+    # an overlap hit (two hits of A on one layer: 2 and 10) joins A
+    edges = np.concatenate([edges, [[1, 10], [10, 3]]], axis=1)
+    labels = build_tracks(11, edges, np.concatenate([scores, [0.8, 0.8]]), threshold=0.5)
+    assert labels[10] == labels[0]
+    # a diamond (two hits 2 and 10 on one layer, both joined to 1 and to 3) stays one track with the layers
+    # given, whichever edges score best
+    layer = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 2])
+    edges = np.concatenate([true, [[1, 10], [10, 3]]], axis=1)
+    for diamond in ([0.95, 0.6], [0.6, 0.95]):
+        s = np.concatenate([np.full(true.shape[1], 0.9), diamond])
+        labels = build_tracks(11, edges, s, threshold=0.5, layer=layer)
+        assert len(set(labels[[0, 1, 2, 3, 4, 10]])) == 1 and labels[5] != labels[0]
+    # below the threshold nothing is a track; short tracks are dropped
+    assert (build_tracks(10, true, np.full(true.shape[1], 0.2), threshold=0.5) == -1).all()
+    assert (build_tracks(3, np.array([[0], [1]]), np.array([0.9]), min_hits=3) == -1).all()
+    with pytest.raises(ValueError):
+        build_tracks(10, true, np.ones(3))
+
+
+def test_interaction_network_learns_a_small_graph(gun_events):
+    torch.manual_seed(0)
+    event = gun_events[0]
+    mm = ModuleMap.fit(gun_events[:1])
+    graph = mm.build(event)
+    truth = true_edges(event)
+    n = event.n_hits
+    y = torch.from_numpy(np.isin(graph[0] * n + graph[1], truth[0] * n + truth[1]).astype(np.float32))
+    x = torch.from_numpy(node_features(event))
+    attr = torch.from_numpy(edge_features(hit_coordinates(event.hits[["x", "y", "z"]].to_numpy()), graph))
+    edges = torch.from_numpy(graph)
+    net = InteractionNetwork(hidden=16, n_iterations=2)
+    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x, attr, edges), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(gun_events, tmp_path_factory):
+    from deepreco.reconstruct.gnn import train_gnn
+
+    data = tmp_path_factory.mktemp("gnn-data")
+    for event in gun_events:
+        write_event(event, data, format="parquet")
+    out = tmp_path_factory.mktemp("gnn-model") / "gnn.pt"
+    figures = train_gnn(data, out, n_val=1, filter_epochs=3, gnn_epochs=6, hidden=16, n_iterations=3,
+                        n_sectors=1, progress=False, seed=0)
+    return out, figures
+
+
+def test_training_reports_each_stage_and_writes_a_model(tiny_model):
+    out, figures = tiny_model
+    assert out.is_file() and out.with_name(out.name + ".ckpt").is_file()
+    for key in ("graph_efficiency", "graph_edges", "filter_efficiency", "filter_edges", "edge_efficiency",
+                "edge_purity", "val_score", "edge_threshold", "filter_threshold"):
+        assert key in figures
+    assert figures["graph_efficiency"] > 0.8
+    assert figures["train_loss"][-1] < figures["train_loss"][0]
+    model = GNNModel.load(out)
+    assert model.info["val_score"] == figures["val_score"]
+
+
+def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):
+    out, _ = tiny_model
+    method = get_method("gnn", model=out)
+    event = gun_events[-1]  # the validation event: not learnt from
+    tracks = method.reconstruct(event)
+    result = evaluate(event.truth, event.particles, tracks)
+    assert result["efficiency"] > 0.85 and result["score"] > 0.75
+    assert method.last_run["filtered_edges"] <= method.last_run["graph_edges"]
+    # an empty event gives an empty table
+    empty = type(event)(hits=event.hits.iloc[:0])
+    assert len(method.reconstruct(empty)) == 0
+
+
+def test_bad_model_files_are_refused(tmp_path):
+    with pytest.raises(MissingFileError):
+        get_method("gnn", model=tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(FormatError, match="junk.pt"):
+        get_method("gnn", model=tmp_path / "junk.pt")
+    torch.save({"kind": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(FormatError, match="not a GNN track model"):
+        get_method("gnn", model=tmp_path / "other.pt")
+    assert EdgeFilter().hparams["hidden"] == 32
