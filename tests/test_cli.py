@@ -170,3 +170,21 @@ def test_train_lstm_command_writes_a_model_that_reconstructs(tmp_path):
     assert result.exit_code == 1 and "method 'dbscan' has no parameter model" in result.stderr
     result = runner.invoke(app, ["train", "lstm", "--data", str(tmp_path / "none"), "--out", str(model)])
     assert result.exit_code == 1 and result.stderr.startswith("error: ")
+
+
+def test_train_gnn_command_writes_a_model_that_reconstructs(tmp_path):
+    data = tmp_path / "data"
+    args = ["simulate", "-g", "gun", "--set", "n=30", "--set", "pt=2,10", "--set", "eta=0.2,0.6", "--set",
+            "phi=0.3,0.7", "-n", "4", "--noise", "0.05", "--out", str(data)]
+    assert runner.invoke(app, args).exit_code == 0
+    model = tmp_path / "gnn.pt"
+    result = runner.invoke(app, ["train", "gnn", "--data", str(data), "--out", str(model), "--val", "1",
+                                 "--filter-epochs", "1", "--gnn-epochs", "2", "--hidden", "8", "--iterations", "2"])
+    assert result.exit_code == 0, result.output
+    assert "validation TrackML score" in result.stdout
+    result = runner.invoke(app, ["evaluate", str(data), "-m", "gnn", "--model", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["gnn"]["n_events"] == 4
+    result = runner.invoke(app, ["train", "gnn", "--data", str(data), "--out", str(model), "--val", "4"])
+    assert result.exit_code == 1 and "training needs at least 5" in result.stderr
+    assert model.is_file()  # the failed run left the earlier model as it was

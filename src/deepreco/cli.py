@@ -299,6 +299,31 @@ def train_lstm_cmd(
                   f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s")
 
 
+@train_app.command("gnn")
+def train_gnn_cmd(
+        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        out: Path = typer.Option(..., "--out", help="model file to write"),
+        val: int = typer.Option(4, help="events held out for validation (the last ones)"),
+        network_events: int = typer.Option(24, help="training events for the networks (the map uses all)"),
+        filter_epochs: int = typer.Option(3, help="passes of the edge filter"),
+        gnn_epochs: int = typer.Option(5, help="passes of the interaction network"),
+        hidden: int = typer.Option(32, help="width of the interaction network"),
+        iterations: int = typer.Option(6, help="message-passing rounds"),
+        seed: int = typer.Option(0, help="the same seed gives the same training")):
+    """Train the graph pipeline (module map, edge filter, interaction network); checkpoints each epoch."""
+    from .reconstruct.gnn import train_gnn
+
+    try:
+        r = train_gnn(data, out, n_val=val, network_events=network_events, filter_epochs=filter_epochs,
+                      gnn_epochs=gnn_epochs, hidden=hidden, n_iterations=iterations, seed=seed, progress=True)
+    except DeepRecoError as exc:
+        fail(exc)
+    console.print(f"wrote {r['out']}: graph efficiency {r['graph_efficiency']:.3f} ({r['graph_edges']:,.0f} edges), "
+                  f"after the filter {r['filter_efficiency']:.3f} ({r['filter_edges']:,.0f}), edge efficiency "
+                  f"{r['edge_efficiency']:.3f} purity {r['edge_purity']:.3f}, validation TrackML score "
+                  f"{r['val_score']:.3f}, {r['seconds']:.0f} s")
+
+
 def _add_subcommands() -> None:
     """The sub-applications of the systems that have their own commands (imported lazily inside)."""
     from .calo.cli import app as calo_app
