@@ -11,6 +11,7 @@ from deepreco.metrics import evaluate
 from deepreco.reconstruct import get_method
 from deepreco.reconstruct.gnn import ModuleMap, build_tracks, true_edges
 from deepreco.reconstruct.gnn.features import N_EDGE, N_NODE, edge_features, node_features
+from deepreco.reconstruct.gnn.metric import choose_radius, load_embedding, radius_graph, save_embedding, train_embedding
 from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetwork
 from deepreco.reconstruct.gnn.module_map import hit_coordinates
 from deepreco.simulate import simulate_event
@@ -181,3 +182,22 @@ def test_bad_model_files_are_refused(tmp_path):
     with pytest.raises(FormatError, match="not a GNN track model"):
         get_method("gnn", model=tmp_path / "other.pt")
     assert EdgeFilter().hparams["hidden"] == 32
+
+
+def test_metric_learning_graph_keeps_the_true_edges_at_its_radius(gun_events, tmp_path):
+    net, history = train_embedding(gun_events[:4], hidden=16, dim=4, epochs=3, steps_per_event=10, wedge=0.6,
+                                   seed=0)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    event = gun_events[0]
+    radius = choose_radius(net, [event], efficiency=1.0)
+    graph, truth = radius_graph(event, net, radius * 1.001, k_max=event.n_hits), true_edges(event)
+    n = event.n_hits
+    assert np.isin(truth[0] * n + truth[1], graph[0] * n + graph[1]).all()
+    layer = event.hits["layer_id"].to_numpy() + 100 * event.hits["volume_id"].to_numpy()
+    assert (layer[graph[0]] != layer[graph[1]]).all()
+    net2, info = load_embedding(save_embedding(net, tmp_path / "emb.pt", {"radius": radius, "k_max": 64}))
+    assert info["radius"] == radius
+    assert np.array_equal(radius_graph(event, net2, radius, 64), radius_graph(event, net, radius, 64))
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(FormatError, match="junk.pt"):
+        load_embedding(tmp_path / "junk.pt")

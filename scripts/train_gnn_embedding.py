@@ -1,0 +1,70 @@
+"""Train the metric-learning hit embedding shipped with deepreco (src/deepreco/data/models/gnn_embedding.pt),
+the second way of building the graph of the ``gnn`` pipeline (`deepreco.reconstruct.gnn.metric`).
+
+Uses the GNN training events (scripts/train_gnn.py simulates them; this script does too when they are
+missing): the first ``--events`` for training, the last ``--val`` to set the radius that keeps
+``--efficiency`` of their true edges. Anyone can re-run it:
+
+    python scripts/train_gnn_embedding.py          # see the README for the time it took
+
+Its graph is measured beside the module map's by benchmarks/gnn_stages.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "src" / "deepreco" / "data" / "models" / "gnn_embedding.pt"
+DATA_SEED = 20240008  # the GNN training events (scripts/train_gnn.py)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-events", type=int, default=64, help="events of the GNN training set")
+    parser.add_argument("--events", type=int, default=12, help="training events (the first ones)")
+    parser.add_argument("--val", type=int, default=4, help="validation events (the last ones)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=60, help="steps per event and epoch")
+    parser.add_argument("--hidden", type=int, default=96)
+    parser.add_argument("--dim", type=int, default=8)
+    parser.add_argument("--efficiency", type=float, default=0.95, help="share of true edges the radius keeps")
+    parser.add_argument("--k-max", type=int, default=32, help="most neighbours per hit")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+
+    import torch
+
+    from deepreco.io import Dataset
+    from deepreco.reconstruct.gnn.metric import choose_radius, save_embedding, train_embedding
+    from deepreco.simulate.dataset import simulate_dataset
+
+    torch.set_num_threads(args.threads)
+    data = Path(tempfile.gettempdir()) / f"deepreco-gnn-train-{DATA_SEED}-{args.data_events}"
+    if not (data.is_dir() and len(Dataset(data)) == args.data_events):
+        simulate_dataset("ttbar", args.data_events, data, seed=DATA_SEED, format="parquet", workers=2,
+                         overwrite=True, pileup=200)
+    dataset = Dataset(data, parts=("hits", "cells", "particles", "truth"))
+    start = time.perf_counter()
+    net, history = train_embedding([dataset.read(n) for n in dataset.names[:args.events]], hidden=args.hidden,
+                                   dim=args.dim, epochs=args.epochs, steps_per_event=args.steps, seed=args.seed)
+    radius = choose_radius(net, [dataset.read(n) for n in dataset.names[-args.val:]], args.efficiency)
+    info = {"radius": radius, "k_max": args.k_max, "efficiency_target": args.efficiency, "events": args.events,
+            "epochs": args.epochs, "seed": args.seed, "train_loss": history["train_loss"],
+            "seconds": time.perf_counter() - start, "threads": args.threads,
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+                       f"torch {torch.__version__}"}
+    save_embedding(net, args.out, info)
+    print(json.dumps(info, indent=2))
+
+
+if __name__ == "__main__":
+    main()
