@@ -143,7 +143,7 @@ def tiny_model(gun_events, tmp_path_factory):
         write_event(event, data, format="parquet")
     out = tmp_path_factory.mktemp("gnn-model") / "gnn.pt"
     figures = train_gnn(data, out, n_val=1, filter_epochs=3, gnn_epochs=6, hidden=16, n_iterations=3,
-                        n_sectors=1, progress=False, seed=0)
+                        progress=False, seed=0)
     return out, figures
 
 

@@ -40,7 +40,7 @@ def _device(name: str | None):
     return torch.device(name)
 
 
-def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: int = 1_000_000,
+def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: int = 200_000,
                  device=None) -> tuple[np.ndarray, np.ndarray]:
     """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores)."""
     import torch
@@ -87,7 +87,7 @@ class GNNTracks(Method):
     """
 
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
-                 min_hits: int = 3, chunk: int = 1_000_000, device: str | None = None):
+                 min_hits: int = 3, chunk: int = 200_000, device: str | None = None):
         self.model = model
         self.filter_threshold = filter_threshold
         self.edge_threshold = edge_threshold

@@ -129,8 +129,10 @@ class ModuleMap:
         return cls(pairs, layer_pairs, lo, hi, n)
 
     # ---- use ------------------------------------------------------------------------------------------------
-    def build(self, event: Event, max_chunk: int = 4_000_000) -> np.ndarray:
-        """(2, E) hit rows (inner, outer): the event's graph."""
+    def build(self, event: Event, max_chunk: int = 250_000) -> np.ndarray:
+        """(2, E) hit rows (inner, outer): the event's graph. Candidate pairs are made ``max_chunk`` at a time:
+        small chunks keep every temporary array under the allocator's mmap threshold (32 MB), which is faster
+        than large ones, besides bounding the memory."""
         det = _detector()
         n_mod = len(det)
         mod = hit_modules(event.hits, det)
@@ -143,9 +145,11 @@ class ModuleMap:
             return np.zeros((2, 0), np.int64)
         lay_of = module_layers(det)
         lkey = self.layer_pairs[:, 0] * _N_MAX_LAYERS + self.layer_pairs[:, 1]
-        coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))
-        n_a, n_b = count[pairs[:, 0]], count[pairs[:, 1]]
-        size = n_a * n_b
+        pair_layer = np.clip(np.searchsorted(lkey, lay_of[pairs[:, 0]] * _N_MAX_LAYERS + lay_of[pairs[:, 1]]),
+                             0, len(lkey) - 1)
+        coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64)).astype(np.float32)
+        n_b = count[pairs[:, 1]]
+        size = count[pairs[:, 0]] * n_b
         ends = np.cumsum(size)
         out = []
         first = 0
@@ -153,37 +157,40 @@ class ModuleMap:
             last = int(np.searchsorted(ends, (ends[first] - size[first]) + max_chunk, side="right"))
             last = max(last, first + 1)
             p, nb, sz = pairs[first:last], n_b[first:last], size[first:last]
-            g = np.repeat(np.arange(len(p)), sz)
-            k = np.arange(sz.sum()) - np.repeat(np.cumsum(sz) - sz, sz)
-            a = rows[start[p[g, 0]] + k // nb[g]]
-            b = rows[start[p[g, 1]] + k % nb[g]]
-            li = np.searchsorted(lkey, lay_of[p[g, 0]] * _N_MAX_LAYERS + lay_of[p[g, 1]])
-            a, b, li = self._cut(coords, a, b, np.clip(li, 0, len(lkey) - 1))
+            g = np.repeat(np.arange(len(p), dtype=np.int32), sz)
+            k = np.arange(sz.sum(), dtype=np.int64) - np.repeat(np.cumsum(sz) - sz, sz)
+            nbg = nb[g]
+            a = rows[start[p[g, 0]] + k // nbg]
+            b = rows[start[p[g, 1]] + k % nbg]
+            a, b = self._cut(coords, a, b, pair_layer[first:last][g])
             out.append(np.stack([a, b]))
             first = last
         return np.concatenate(out, axis=1)
 
     def _cut(self, coords, a, b, li):
         """The pairs whose quantities lie in their layer pair's ranges; cheapest cuts first, arrays compacted
-        after each."""
+        after each. ``coords`` are float32 `hit_coordinates`."""
         lo, hi = self.lo, self.hi
-
-        def keep(mask, *arrays):
-            return tuple(x[mask] for x in arrays)
-
-        ra, rb, za, zb = coords[a, 3], coords[b, 3], coords[a, 2], coords[b, 2]
-        dr = rb - ra
-        safe = np.where(np.abs(dr) > 1e-6, dr, 1e-6)
-        z0 = np.where(np.abs(dr) > 1e-6, za - ra * (zb - za) / safe, np.copysign(1e9, zb - za))
-        a, b, li, ra, rb = keep((z0 >= lo[li, 1]) & (z0 <= hi[li, 1]), a, b, li, ra, rb)
+        ra, za = coords[a, 3], coords[a, 2]
+        dr = coords[b, 3] - ra
+        dz = coords[b, 2] - za
+        # z0 = za - ra dz / dr in [lo, hi], without dividing: (za - lo) dr >= ra dz >= (za - hi) dr for dr > 0
+        # (reversed for dr < 0); dr = 0 (pairs on one disk ring) passes when dz carries no z0 information
+        ra_dz = ra * dz
+        ok = np.where(dr > 0, ((za - lo[li, 1]) * dr >= ra_dz) & (ra_dz >= (za - hi[li, 1]) * dr),
+                      ((za - lo[li, 1]) * dr <= ra_dz) & (ra_dz <= (za - hi[li, 1]) * dr))
+        ok |= dr == 0
+        a, b, li = a[ok], b[ok], li[ok]
         dphi = coords[b, 4] - coords[a, 4]
-        dphi = (dphi + np.pi) % (2 * np.pi) - np.pi
-        a, b, li, ra, rb, dphi = keep((dphi >= lo[li, 0]) & (dphi <= hi[li, 0]), a, b, li, ra, rb, dphi)
+        dphi = (dphi + np.float32(np.pi)) % np.float32(2 * np.pi) - np.float32(np.pi)
+        ok = (dphi >= lo[li, 0]) & (dphi <= hi[li, 0])
         deta = coords[b, 5] - coords[a, 5]
-        a, b, li, ra, rb, dphi = keep((deta >= lo[li, 2]) & (deta <= hi[li, 2]), a, b, li, ra, rb, dphi)
+        ok &= (deta >= lo[li, 2]) & (deta <= hi[li, 2])
+        a, b, li, dphi = a[ok], b[ok], li[ok], dphi[ok]
         chord = np.hypot(coords[b, 0] - coords[a, 0], coords[b, 1] - coords[a, 1])
-        curvature = 2.0 * np.sin(dphi) / np.maximum(chord, 1e-9)
-        return keep((curvature >= lo[li, 3]) & (curvature <= hi[li, 3]), a, b, li)
+        curvature = 2.0 * np.sin(dphi) / np.maximum(chord, np.float32(1e-9))
+        ok = (curvature >= lo[li, 3]) & (curvature <= hi[li, 3])
+        return a[ok], b[ok]
 
     # ---- file ---------------------------------------------------------------------------------------------
     def write(self, handle) -> None:

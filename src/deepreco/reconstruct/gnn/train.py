@@ -5,8 +5,8 @@
    edge filter trains on all true edges and a ``negative_fraction`` sample of the others (re-weighted so that
    the loss is the full graph's); its threshold is set on the validation events to keep ``filter_efficiency``
    of the graph's true edges.
-3. The interaction network trains on the filtered graphs, one azimuthal sector (an eighth of the event, by the
-   inner hit's phi) per step, with binary cross-entropy weighted by the share of true edges; after each epoch
+3. The interaction network trains on the filtered graphs, one azimuthal sector (by the inner hit's phi, with
+   about ``step_edges`` edges) per step, with binary cross-entropy weighted by the share of true edges; after each epoch
    the validation graphs are scored whole and a checkpoint is written; the best epoch's weights are kept.
 4. The track-building threshold is the one with the best mean TrackML score on the validation events.
 
@@ -61,18 +61,26 @@ def _progress(enabled: bool):
     return bar
 
 
-def _edge_scores(net, g, edges) -> np.ndarray:
+def _edge_scores(net, g, edges, chunk: int = 200_000) -> np.ndarray:
+    """Scores of ``edges`` by ``net``: the filter in chunks (it reads each edge alone), the interaction network
+    on the whole graph."""
     edges = edges.astype(np.int64)
+    if not isinstance(net, EdgeFilter):
+        chunk = max(edges.shape[1], 1)
+    out = []
     with torch.no_grad():
-        logits = net(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], edges)),
-                     torch.from_numpy(edges))
-    return torch.sigmoid(logits).numpy()
+        for i in range(0, edges.shape[1], chunk):
+            part = edges[:, i:i + chunk]
+            logits = net(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], part)),
+                         torch.from_numpy(part))
+            out.append(torch.sigmoid(logits).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None, seed: int = 0,
               filter_epochs: int = 4, gnn_epochs: int = 8, hidden: int = 32, n_iterations: int = 6,
               filter_hidden: int = 32, negative_fraction: float = 0.05, filter_efficiency: float = 0.99,
-              n_sectors: int = 8, learning_rate: float = 2e-3, network_events: int = 24,
+              step_edges: int = 60_000, learning_rate: float = 2e-3, network_events: int = 24,
               progress: bool = True) -> dict:
     """Train the module map, the filter and the interaction network on the events of ``data_dir`` (with truth);
     write the model to ``out_path`` (a checkpoint beside it, ``<out>.ckpt``, after each network epoch).
@@ -82,8 +90,8 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
     from ...io import Dataset
     from ...metrics import evaluate
 
-    if n_val < 1 or filter_epochs < 1 or gnn_epochs < 1 or n_sectors < 1:
-        raise DeepRecoError("need n_val, filter_epochs, gnn_epochs and n_sectors >= 1")
+    if n_val < 1 or filter_epochs < 1 or gnn_epochs < 1 or step_edges < 1:
+        raise DeepRecoError("need n_val, filter_epochs, gnn_epochs and step_edges >= 1")
     start = time.perf_counter()
     out_path = Path(out_path)
     torch.manual_seed(seed)
@@ -104,6 +112,8 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
     def advance(t, status=""):
         if bar:
             bar.update(t, advance=1, status=status)
+            if status:  # a line per epoch stays on the screen (and in a log)
+                bar.console.print(f"{bar.tasks[t].description} {bar.tasks[t].completed:.0f}: {status}")
 
     try:
         # 1. module map
@@ -133,8 +143,8 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
         opt = torch.optim.Adam(filt.parameters(), lr=learning_rate)
         batches = []
         for g, edges, y in samples:
-            for i in range(0, edges.shape[1], 65536):
-                batches.append((g, edges[:, i:i + 65536], y[i:i + 65536]))
+            for i in range(0, edges.shape[1], 32768):
+                batches.append((g, edges[:, i:i + 32768], y[i:i + 32768]))
         t = task("filter", filter_epochs)
         for _ in range(filter_epochs):
             filt.train()
@@ -170,7 +180,11 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
         pos_weight = float(sum((~g["y"]).sum() for g in train_f) / max(sum(g["y"].sum() for g in train_f), 1))
         gnn = InteractionNetwork(hidden, n_iterations)
         opt = torch.optim.Adam(gnn.parameters(), lr=learning_rate)
-        n_steps = gnn_epochs * len(train_f) * n_sectors
+        # each step is one azimuthal sector of one event, with about step_edges edges (small steps keep the
+        # tensors under the allocator's mmap threshold, which makes them much faster on CPU)
+        sectors = [max(1, int(np.ceil(g["edges"].shape[1] / step_edges))) for g in train_f]
+        steps = [(i, s) for i in range(len(train_f)) for s in range(sectors[i])]
+        n_steps = gnn_epochs * len(steps)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=n_steps)
         ckpt = out_path.with_name(out_path.name + ".ckpt")
         best = (np.inf, 0, None)
@@ -179,11 +193,11 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
         for epoch in range(gnn_epochs):
             gnn.train()
             total = 0.0
-            steps = [(i, s) for i in range(len(train_f)) for s in range(n_sectors)]
             for k in rng.permutation(len(steps)):
                 g = train_f[steps[k][0]]
                 phi = g["coords"][g["edges"][0], 4]
-                sector = ((phi + np.pi) / (2 * np.pi) * n_sectors).astype(np.int64) % n_sectors
+                n_sec = sectors[steps[k][0]]
+                sector = ((phi + np.pi) / (2 * np.pi) * n_sec).astype(np.int64) % n_sec
                 sel = sector == steps[k][1]
                 edges, y = g["edges"][:, sel], g["y"][sel]
                 nodes, local = np.unique(edges, return_inverse=True)
