@@ -13,7 +13,7 @@ from deepreco.calo.condensation import condensation_loss, condense
 from deepreco.calo.event import CaloEvent
 from deepreco.calo.features import N_FEATURES, hit_features
 from deepreco.calo.geometry import DEFAULT
-from deepreco.calo.guns import fixed, pair
+from deepreco.calo.guns import PILEUP_ID_OFFSET, TAU_MASS, fixed, pair, taus, with_pileup
 from deepreco.calo.methods import ClueMethod, OCClustering, get_method
 from deepreco.calo.metrics import event_counts, particle_table
 from deepreco.calo.modelfile import load_model, save_model
@@ -105,6 +105,102 @@ def test_brem_photon_is_its_own_particle_above_the_threshold():
 def test_same_seed_same_event():
     a, b = simulate_gun(n=2, seed=11), simulate_gun(n=2, seed=11)
     pd.testing.assert_frame_equal(a.hits, b.hits)
+
+
+# --- sources: Pythia 8 taus and pile-up ---------------------------------------------------------------------------
+
+def _per_tau(table):
+    return table.groupby(table["particle_id"].to_numpy() >> 16)
+
+
+def test_taus_decay_into_hadrons_only_when_hadronic_is_asked():
+    pytest.importorskip("pythia8mc")
+    hadronic = taus(40, energy=(30, 30), seed=1)
+    # a hadronic decay has one neutrino, the tau's; a leptonic one adds the lepton's antineutrino
+    for _, products in _per_tau(hadronic):
+        pdg = products["particle_type"].abs()
+        assert (pdg == 16).sum() == 1 and not pdg.isin([12, 13, 14]).any()
+        assert pdg.isin([211, 321, 111, 22, 130, 310]).any()
+    assert _per_tau(hadronic).ngroups == 40
+    every = taus(40, energy=(30, 30), hadronic=False, seed=1)
+    n_leptonic = sum(int(p["particle_type"].abs().isin([12, 14]).any()) for _, p in _per_tau(every))
+    assert 5 <= n_leptonic <= 25  # 35 % of 40
+    event = simulate(hadronic[hadronic["particle_id"].to_numpy() >> 16 < 3], seed=2)
+    # each product is its own particle, as a gun's particles are; brem photons come on top
+    primaries = event.particles[event.particles["parent_id"] == 0]
+    assert len(primaries) > 3 and primaries["particle_id"].isin(hadronic["particle_id"]).all()
+
+
+def test_tau_products_add_up_to_the_tau_and_neutrinos_make_no_hits():
+    pytest.importorskip("pythia8mc")
+    from deepreco.calo.guns import _DECAYER
+    from deepreco.generate.pythia import pythia_instance
+
+    data = pythia_instance(_DECAYER).particleData
+    table = taus(6, energy=(40, 40), eta=(2.0, 2.5), spread=0.2, hadronic=False, seed=3)
+    mom = table[["px", "py", "pz"]].to_numpy(np.float64)
+    mass = np.array([data.m0(int(i)) for i in table["particle_type"]])
+    table = table.assign(e=np.sqrt((mom ** 2).sum(1) + mass ** 2), px=mom[:, 0], py=mom[:, 1], pz=mom[:, 2])
+    for _, products in _per_tau(table):
+        assert np.isclose(products["e"].sum(), 40.0, rtol=1e-5)
+        p = products[["px", "py", "pz"]].sum().to_numpy()
+        assert np.isclose(np.linalg.norm(p), np.sqrt(40.0 ** 2 - TAU_MASS ** 2), rtol=1e-5)
+        assert 1.8 < np.arcsinh(p[2] / np.hypot(p[0], p[1])) < 2.7
+    event = simulate(table, seed=4)
+    neutrinos = table.loc[table["particle_type"].abs().isin([12, 14, 16]), "particle_id"]
+    assert len(neutrinos) >= 6
+    assert not event.particles["particle_id"].isin(neutrinos).any()
+    assert not event.fractions["particle_id"].isin(neutrinos).any()
+    # the visible energy reaches the calorimeter: within the tracker's radiation and the thresholds
+    visible = table.loc[~table["particle_id"].isin(neutrinos), "e"].sum()
+    assert 0.9 * visible < event.particles["energy"].sum() <= visible + 1e-6
+
+
+def test_pileup_overlay_adds_hits_and_particles_with_unique_ids():
+    pytest.importorskip("pythia8mc")
+    alone = simulate_gun(n=2, source="tau", seed=5)
+    piled = simulate_gun(n=2, source="tau", pileup=5, seed=5)
+    assert len(piled.hits) > 2 * len(alone.hits) and len(piled.particles) > 2 * len(alone.particles)
+    ids = piled.particles["particle_id"]
+    assert ids.is_unique and (ids >= PILEUP_ID_OFFSET).sum() > 20
+    assert piled.truth["particle_id"].isin([0, *ids]).all()
+    assert (piled.hits["z"] < 0).any()  # pile-up reaches both endcaps
+    signal = taus(2, seed=6)
+    both = with_pileup(signal, 3, seed=7)
+    assert both["particle_id"].is_unique and len(both) > len(signal)
+    pd.testing.assert_frame_equal(both.iloc[:len(signal)], signal)
+    assert with_pileup(signal, 0) is signal
+
+
+def test_bad_source_values_are_clear_errors():
+    with pytest.raises(EventError, match="pile-up mu must be a finite number >= 0, got -1"):
+        simulate_gun(n=1, pileup=-1, seed=1)
+    with pytest.raises(EventError, match="pile-up mu"):
+        with_pileup(fixed([22], [10], [2.0], [0.0]), float("nan"))
+    for eta in ((1.0, 2.0), (2.0, 3.5), (2.5, 2.0), (-2.5, -2.0)):
+        with pytest.raises(EventError, match="outside the endcap"):
+            simulate_gun(n=1, source="tau", eta=eta, seed=1)
+    with pytest.raises(EventError, match="unknown particle source 'muons'; expected one of gun, tau"):
+        simulate_gun(source="muons")
+    with pytest.raises(EventError, match="species is for the gun source"):
+        simulate_gun(source="tau", species="e")
+    with pytest.raises(EventError, match="the tau mass"):
+        taus(1, energy=(1.0, 10.0))
+
+
+def test_cli_sources_and_their_errors():
+    pytest.importorskip("pythia8mc")
+    from deepreco.calo.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "--events", "1", "--methods", "clue", "--source", "tau", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["source"] == "tau" and out["pileup"] == 0 and out["hits_per_event"] > 100
+    for args, message in ((["--pileup", "-2"], "error: pile-up mu must be a finite number >= 0, got -2"),
+                          (["--source", "kaon"], "error: unknown particle source 'kaon'")):
+        res = runner.invoke(app, ["evaluate", "--events", "1", "--methods", "clue", *args])
+        assert res.exit_code == 1 and res.output.startswith(message) and res.output.count("\n") == 1, res.output
 
 
 # --- CLUE ------------------------------------------------------------------------------------------------------

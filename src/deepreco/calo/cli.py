@@ -23,6 +23,13 @@ def _calo() -> None:
 
 
 
+# Where the events come from, for evaluate and train alike.
+Source = Annotated[str, typer.Option("--source", help="gun (2-6 of e, gamma, pi, mu) or tau (2-6 taus decayed by "
+                                                      "Pythia 8, hadronic decays)")]
+Pileup = Annotated[float, typer.Option("--pileup", help="mean number mu of Pythia 8 minimum-bias collisions "
+                                                        "overlaid on each event")]
+
+
 def _fmt(v) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
@@ -38,6 +45,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object, one entry per method")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="write the event display and resolution plot here")]
     = None,
+    source: Source = "gun",
+    pileup: Pileup = 0.0,
 ):
     """Every method on the same simulated events: efficiency, fake rate, energy response and resolution,
     hit-class accuracy, seconds and peak memory per event."""
@@ -45,15 +54,16 @@ def evaluate(
 
     try:
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
-        result = run(events, seed, chosen, models_dir,
+        result = run(events, seed, chosen, models_dir, source=source, pileup=pileup,
                      log=None if as_json else (lambda s: err_console.print(s, highlight=False)))
-        written = _plots(result, chosen, seed, models_dir, plots) if plots is not None else []
+        written = _plots(result, chosen, seed, models_dir, plots, source, pileup) if plots is not None else []
     except DeepRecoError as exc:
         fail(exc)
     if as_json:
         print(json.dumps(result))
         return
-    table = Table(title=f"{result['events']} events (seed {seed}), {result['hits_per_event']:.0f} hits an event",
+    what = source + (f" + pile-up mu = {pileup:g}" if pileup else "")
+    table = Table(title=f"{result['events']} {what} events (seed {seed}), {result['hits_per_event']:.0f} hits an event",
                   title_justify="left")
     for col in ("method", "efficiency", "fake rate", "response", "resolution", "EM res.", "had. res.",
                 "class acc.", "s/event", "peak MB"):
@@ -68,14 +78,14 @@ def evaluate(
         console.print(f"wrote {path}", highlight=False)
 
 
-def _plots(result, methods, seed, models_dir, out: Path) -> list[Path]:
+def _plots(result, methods, seed, models_dir, out: Path, source: str, pileup: float) -> list[Path]:
     from . import plots
     from .methods import get_method
     from .simulate import gun_events
 
     out.mkdir(parents=True, exist_ok=True)
     written = [plots.resolution_vs_energy(result, out / "calo_resolution_vs_energy.png")]
-    event = next(iter(gun_events(1, seed=seed)))
+    event = next(iter(gun_events(1, seed=seed, source=source, pileup=pileup)))
     for name in methods:
         if "+" in name:
             continue
@@ -94,14 +104,17 @@ def train(
     steps: Annotated[int | None, typer.Option("--steps", help="steps for every model (default: each its own)")]
     = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    source: Source = "gun",
+    pileup: Pileup = 0.0,
 ):
-    """Train the networks on simulated gun events, with progress, checkpoints and a fixed seed."""
+    """Train the networks on simulated gun (or tau) events, with progress, checkpoints and a fixed seed."""
     from .train import train_models
 
     try:
         chosen = tuple(m.strip() for m in models.split(",") if m.strip())
         report = train_models(out, chosen, events, {m: steps for m in chosen} if steps else None, seed,
-                              progress=True, log=lambda s: err_console.print(s, highlight=False))
+                              progress=True, log=lambda s: err_console.print(s, highlight=False), source=source,
+                              pileup=pileup)
     except DeepRecoError as exc:
         fail(exc)
     console.print_json(json.dumps(report))

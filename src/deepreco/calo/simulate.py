@@ -1,6 +1,6 @@
 """The calorimeter simulation: a particle table in, a CaloEvent with truth out.
 
-    particles (guns, or Pythia 8 through deepreco.generate) -> to the face (propagate)
+    particles (guns, Pythia 8 tau decays and pile-up, or any deepreco.generate table) -> to the face (propagate)
       -> showers (EM, hadronic, MIP; muon radiation) -> cells, noise, threshold, time, truth (truth.digitise)
 
 >>> from deepreco.calo.simulate import simulate_gun
@@ -18,9 +18,10 @@ import pandas as pd
 
 from deepreco.generate.table import as_rng
 
+from ..errors import EventError
 from .event import CaloEvent
 from .geometry import DEFAULT, Calorimeter
-from .guns import gun
+from .guns import gun, taus, with_pileup
 from .propagate import to_face
 from .showers import EM, Axis, ShowerConfig, Spots, em_shower, hadron_shower, muon
 from .truth import digitise, kind_of
@@ -61,17 +62,35 @@ def simulate(particles: pd.DataFrame, seed=None, geometry: Calorimeter = DEFAULT
                     event_id=event_id, noise=noise, sides=sides)
 
 
+SOURCES = ("gun", "tau")
+
+
 def simulate_gun(n: int = 3, species=None, energy=(5.0, 100.0), spread: float = 0.3, seed=None,
-                 geometry: Calorimeter = DEFAULT, **options) -> CaloEvent:
-    """A gun event (``guns.gun``) simulated; ``options`` go to ``simulate``."""
+                 geometry: Calorimeter = DEFAULT, source: str = "gun", pileup: float = 0.0, eta=(1.7, 2.8),
+                 hadronic: bool = True, **options) -> CaloEvent:
+    """A gun event simulated: ``n`` particles of ``species`` (``guns.gun``) for ``source`` "gun", ``n`` taus
+    decayed by Pythia 8 (``guns.taus``, hadronic decays only when ``hadronic``) for "tau"; plus the
+    minimum-bias collisions of Poisson(``pileup``) pile-up (``guns.with_pileup``). ``options`` go to
+    ``simulate``."""
+    if source not in SOURCES:
+        raise EventError(f"unknown particle source {source!r}; expected one of {', '.join(SOURCES)}")
     rng = as_rng(seed)
-    kwargs = {} if species is None else {"species": species}
-    table = gun(n, energy=energy, spread=spread, seed=rng, **kwargs)
+    if source == "tau":
+        if species is not None:
+            raise EventError("species is for the gun source; the tau source makes taus")
+        table = taus(n, energy=energy, spread=spread, eta=eta, hadronic=hadronic, seed=rng)
+    else:
+        kwargs = {} if species is None else {"species": species}
+        table = gun(n, energy=energy, spread=spread, eta=eta, seed=rng, **kwargs)
+    if pileup != 0:
+        # pile-up from its own stream, so that the signal particles are the same with or without it
+        table = with_pileup(table, pileup, seed=np.random.default_rng(rng.integers(2 ** 63)))
     return simulate(table, seed=rng, geometry=geometry, **options)
 
 
 def gun_events(n_events: int, seed: int = 0, n_particles: tuple[int, int] = (2, 6), **options) -> Iterator[CaloEvent]:
-    """``n_events`` gun events, event i from seed (seed, i), with 2..6 particles each by default."""
+    """``n_events`` gun events, event i from seed (seed, i), with 2..6 particles (or taus) each by default;
+    ``options`` go to ``simulate_gun`` (``source``, ``pileup``, ...)."""
     for i in range(n_events):
         rng = np.random.default_rng([seed, i])
         n = int(rng.integers(n_particles[0], n_particles[1] + 1))
@@ -82,7 +101,8 @@ def gun_events(n_events: int, seed: int = 0, n_particles: tuple[int, int] = (2, 
 
 def pileup_event(n_particles: int, seed=None, energy=(1.0, 20.0), geometry: Calorimeter = DEFAULT,
                  **options) -> CaloEvent:
-    """Many soft particles spread over the whole endcap, like pile-up: for timing against hit count."""
+    """Many soft particles spread over the whole endcap, like pile-up: for timing against hit count (Pythia 8
+    pile-up is ``simulate_gun(..., pileup=mu)``)."""
     rng = as_rng(seed)
     table = gun(n_particles, species=(22, 211, -211, 22, 11), energy=energy, spread=3.0, eta=(2.2, 2.2), seed=rng)
     return simulate(table, seed=rng, geometry=geometry, **options)

@@ -219,8 +219,9 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
 
 def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events: int = 300, steps: dict | None = None,
                  seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = print,
-                 resume: bool = False) -> dict:
-    """Train the shipped models on gun events (2-6 particles of e, gamma, pi+-, mu, 5-100 GeV, spread 0.3):
+                 resume: bool = False, source: str = "gun", pileup: float = 0.0) -> dict:
+    """Train the shipped models on gun events (2-6 particles of e, gamma, pi+-, mu, 5-100 GeV, spread 0.3; or
+    as many Pythia 8 taus with ``source="tau"``, and Poisson(``pileup``) pile-up):
     writes calo_<name>.pt into ``out_dir`` and returns what was done (steps, seconds, losses, thresholds).
     ``resume`` goes on from the weights in ``out_dir`` (same events, a fresh learning-rate schedule); the
     report then counts all steps and seconds."""
@@ -231,8 +232,9 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
 
     steps = {"gravnet": 3000, "edgeconv": 800, "drn": 1200, **(steps or {})}
     t0 = time.perf_counter()
-    events = list(gun_events(n_events, seed=TRAIN_SEED + seed))
-    valid = list(gun_events(20, seed=VALID_SEED + seed))
+    events = list(gun_events(n_events, seed=TRAIN_SEED + seed, source=source, pileup=pileup))
+    valid = list(gun_events(20, seed=VALID_SEED + seed, source=source, pileup=pileup))
+    what = f"{n_events} {source} events" + (f" with pile-up mu = {pileup:g}" if pileup else "")
     report = {"events": n_events, "hits_per_event": float(np.mean([len(e.hits) for e in events])),
               "simulate_seconds": time.perf_counter() - t0, "torch_threads": torch.get_num_threads(), "models": {}}
     for name in models:
@@ -242,7 +244,7 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
             model = (GravNetOC if name == "gravnet" else EdgeConvOC)(N_FEATURES)
             if resume and path.exists():
                 model, before = load_model(path, kinds=(name,))
-            info = {"trained_on": f"{n_events} gun events, seeds ({TRAIN_SEED + seed}, i)"}
+            info = {"trained_on": f"{what}, seeds ({TRAIN_SEED + seed}, i)"}
             res = train_clustering(model, events, steps=steps[name], seed=seed + before["steps"], progress=progress,
                                    checkpoint=path, extra=info, log=log)
             res.steps += before["steps"]
@@ -263,7 +265,7 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
                 samples += [s for e in events for s in reco_cluster_samples(e, method)]
             res = train_drn(model, samples, steps=steps[name], seed=seed, progress=progress, checkpoint=path,
                             extra={"trained_on": f"{n_truth} truth clusters and {len(samples) - n_truth} clusters "
-                                                 f"of {', '.join(sources)} on {n_events} gun events"})
+                                                 f"of {', '.join(sources)} on {what}"})
             tuned = {}
         n = len(res.losses)
         report["models"][name] = {"steps": res.steps, "seconds": res.seconds, "params": sum(
