@@ -74,10 +74,19 @@ def test_features_are_finite_and_sized(gun_events):
     event = gun_events[0]
     x = node_features(event)
     e = true_edges(event)
-    f = edge_features(hit_coordinates(event.hits[["x", "y", "z"]].to_numpy()), e)
+    f = edge_features(hit_coordinates(event.hits[["x", "y", "z"]].to_numpy()), x, e)
     assert x.shape == (event.n_hits, N_NODE) and f.shape == (e.shape[1], N_EDGE)
     assert np.isfinite(x).all() and np.isfinite(f).all()
     assert (x[:, 4] > 0).all()  # every simulated hit has cells
+    # the cluster shape tells the polar angle in the pixel barrel: compare with the true direction
+    truth = event.truth.set_index("hit_id").reindex(event.hits["hit_id"])
+    p = truth[["tpx", "tpy", "tpz"]].to_numpy()
+    cos_z = np.abs(p[:, 2]) / np.linalg.norm(p, axis=1).clip(1e-9)
+    pixel_barrel = (event.hits["volume_id"].to_numpy() == 8) & (truth["particle_id"].to_numpy() != 0)
+    assert pixel_barrel.sum() > 20
+    # (coarse at small angles: one more pixel along z moves the estimate by ~0.2 here)
+    assert np.median(np.abs(x[pixel_barrel, 6] - cos_z[pixel_barrel])) < 0.15
+    assert np.corrcoef(x[pixel_barrel, 6], cos_z[pixel_barrel])[0, 1] > 0.5
     no_cells = type(event)(hits=event.hits)
     assert (node_features(no_cells)[:, 4:] == 0).all()
 
@@ -120,7 +129,7 @@ def test_interaction_network_learns_a_small_graph(gun_events):
     n = event.n_hits
     y = torch.from_numpy(np.isin(graph[0] * n + graph[1], truth[0] * n + truth[1]).astype(np.float32))
     x = torch.from_numpy(node_features(event))
-    attr = torch.from_numpy(edge_features(hit_coordinates(event.hits[["x", "y", "z"]].to_numpy()), graph))
+    attr = torch.from_numpy(edge_features(hit_coordinates(event.hits[["x", "y", "z"]].to_numpy()), x.numpy(), graph))
     edges = torch.from_numpy(graph)
     net = InteractionNetwork(hidden=16, n_iterations=2)
     opt = torch.optim.Adam(net.parameters(), lr=5e-3)

@@ -52,7 +52,7 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     with torch.no_grad():
         for i in range(0, edges.shape[1], chunk):
             part = edges[:, i:i + chunk]
-            attr = torch.from_numpy(edge_features(coords, part)).to(device)
+            attr = torch.from_numpy(edge_features(coords, x, part)).to(device)
             s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device))).cpu().numpy()
             keep = s > threshold
             kept.append(part[:, keep])
@@ -71,7 +71,7 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None) -> np.ndarr
         return np.zeros(0, np.float32)
     net = model.gnn.to(device)
     with torch.no_grad():
-        logits = net(torch.from_numpy(x).to(device), torch.from_numpy(edge_features(coords, edges)).to(device),
+        logits = net(torch.from_numpy(x).to(device), torch.from_numpy(edge_features(coords, x, edges)).to(device),
                      torch.from_numpy(edges).to(device))
     return torch.sigmoid(logits).cpu().numpy()
 

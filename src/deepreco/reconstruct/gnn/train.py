@@ -71,7 +71,7 @@ def _edge_scores(net, g, edges, chunk: int = 200_000) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, edges.shape[1], chunk):
             part = edges[:, i:i + chunk]
-            logits = net(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], part)),
+            logits = net(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], g["x"], part)),
                          torch.from_numpy(part))
             out.append(torch.sigmoid(logits).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -153,7 +153,7 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
                 g, edges, y = batches[b]
                 yt = torch.from_numpy(y.astype(np.float32))
                 weight = torch.where(yt > 0, 1.0, 1.0 / negative_fraction)
-                logits = filt(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], edges)),
+                logits = filt(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], g["x"], edges)),
                               torch.from_numpy(edges.astype(np.int64)))
                 loss = _bce(logits, yt, n_neg / max(n_pos, 1), weight) * negative_fraction
                 opt.zero_grad()
@@ -177,6 +177,10 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
         figures["filter_efficiency"] = float(np.mean([g["y"].sum() / max(g["n_true"], 1) for g in val_f]))
         figures["filter_edges"] = float(np.mean([g["edges"].shape[1] for g in val_f]))
         figures["filter_purity"] = float(np.mean([g["y"].mean() if len(g["y"]) else 0.0 for g in val_f]))
+        if bar:
+            bar.console.print(f"graph: efficiency {figures['graph_efficiency']:.4f}, {figures['graph_edges']:,.0f} "
+                              f"edges; after the filter: {figures['filter_efficiency']:.4f}, "
+                              f"{figures['filter_edges']:,.0f} edges, purity {figures['filter_purity']:.4f}")
         pos_weight = float(sum((~g["y"]).sum() for g in train_f) / max(sum(g["y"].sum() for g in train_f), 1))
         gnn = InteractionNetwork(hidden, n_iterations)
         opt = torch.optim.Adam(gnn.parameters(), lr=learning_rate)
@@ -202,8 +206,8 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
                 edges, y = g["edges"][:, sel], g["y"][sel]
                 nodes, local = np.unique(edges, return_inverse=True)
                 local = local.reshape(2, -1)
-                logits = gnn(torch.from_numpy(g["x"][nodes]), torch.from_numpy(edge_features(g["coords"], edges)),
-                             torch.from_numpy(local))
+                attr = edge_features(g["coords"], g["x"], edges)
+                logits = gnn(torch.from_numpy(g["x"][nodes]), torch.from_numpy(attr), torch.from_numpy(local))
                 loss = _bce(logits, torch.from_numpy(y.astype(np.float32)), pos_weight)
                 opt.zero_grad()
                 loss.backward()
