@@ -141,6 +141,11 @@ def test_interaction_network_learns_a_small_graph(gun_events):
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
+    # inference in chunks of edges gives the same scores
+    with torch.no_grad():
+        whole = net(x, attr, edges)
+        chunked = net(x, attr, edges, chunk=7)
+    assert torch.allclose(whole, chunked, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -62,8 +62,9 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     return np.concatenate(kept, axis=1), np.concatenate(scores)
 
 
-def classify_edges(model, x, coords, edges: np.ndarray, device=None) -> np.ndarray:
-    """The interaction network's score of every edge of the (filtered) graph."""
+def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int = 50_000) -> np.ndarray:
+    """The interaction network's score of every edge of the (filtered) graph, its edge networks run ``chunk``
+    edges at a time (bounded memory; the same scores)."""
     import torch
 
     device = device or torch.device("cpu")
@@ -72,7 +73,7 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None) -> np.ndarr
     net = model.gnn.to(device)
     with torch.no_grad():
         logits = net(torch.from_numpy(x).to(device), torch.from_numpy(edge_features(coords, x, edges)).to(device),
-                     torch.from_numpy(edges).to(device))
+                     torch.from_numpy(edges).to(device), chunk=chunk)
     return torch.sigmoid(logits).cpu().numpy()
 
 

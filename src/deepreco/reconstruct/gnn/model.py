@@ -62,7 +62,12 @@ class InteractionNetwork(nn.Module):
         self.classifier = mlp(3 * hidden, hidden, 1)
         self.n_iterations = n_iterations
 
-    def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor,
+                chunk: int | None = None) -> torch.Tensor:
+        """One logit per edge. With ``chunk`` (inference only) the edge networks run ``chunk`` edges at a time:
+        the same result, in memory that grows with the number of edges by 32 floats each, not by hundreds."""
+        if chunk is not None and not torch.is_grad_enabled():
+            return self._forward_chunked(x, edge_attr, edges, chunk)
         src, dst = edges
         h = self.node_encoder(x)
         e = self.edge_encoder(torch.cat([x[src], x[dst], edge_attr], dim=1))
@@ -72,6 +77,26 @@ class InteractionNetwork(nn.Module):
             outgoing = torch.zeros_like(h).index_add_(0, src, e)
             h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
         return self.classifier(torch.cat([h[src], h[dst], e], dim=1)).squeeze(1)
+
+    def _forward_chunked(self, x, edge_attr, edges, chunk: int) -> torch.Tensor:
+        src, dst = edges
+        parts = [slice(i, i + chunk) for i in range(0, len(src), chunk)]
+        h = self.node_encoder(x)
+        e = torch.empty((len(src), self.hparams["hidden"]), dtype=x.dtype, device=x.device)
+        for c in parts:
+            e[c] = self.edge_encoder(torch.cat([x[src[c]], x[dst[c]], edge_attr[c]], dim=1))
+        for _ in range(self.n_iterations):
+            incoming = torch.zeros_like(h)
+            outgoing = torch.zeros_like(h)
+            for c in parts:
+                e[c] += self.edge_network(torch.cat([h[src[c]], h[dst[c]], e[c]], dim=1))
+                incoming.index_add_(0, dst[c], e[c])
+                outgoing.index_add_(0, src[c], e[c])
+            h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
+        out = torch.empty(len(src), dtype=x.dtype, device=x.device)
+        for c in parts:
+            out[c] = self.classifier(torch.cat([h[src[c]], h[dst[c]], e[c]], dim=1)).squeeze(1)
+        return out
 
 
 def n_parameters(model: nn.Module) -> int:

@@ -71,8 +71,11 @@ def _edge_scores(net, g, edges, chunk: int = 200_000) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, edges.shape[1], chunk):
             part = edges[:, i:i + chunk]
-            logits = net(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], g["x"], part)),
-                         torch.from_numpy(part))
+            attr = torch.from_numpy(edge_features(g["coords"], g["x"], part))
+            if isinstance(net, EdgeFilter):
+                logits = net(torch.from_numpy(g["x"]), attr, torch.from_numpy(part))
+            else:
+                logits = net(torch.from_numpy(g["x"]), attr, torch.from_numpy(part), chunk=50_000)
             out.append(torch.sigmoid(logits).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
