@@ -30,10 +30,11 @@ DATA_SEED = 20240008  # training events; evaluation sets use other seeds
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=64, help="simulated ttbar mu=200 events (map + networks)")
-    parser.add_argument("--network-events", type=int, default=16, help="training events for the networks")
-    parser.add_argument("--val", type=int, default=4, help="validation events (the last ones)")
-    parser.add_argument("--filter-epochs", type=int, default=3)
-    parser.add_argument("--gnn-epochs", type=int, default=5)
+    parser.add_argument("--network-events", type=int, default=8, help="training events for the networks")
+    parser.add_argument("--val", type=int, default=2, help="validation events (the last ones)")
+    parser.add_argument("--filter-epochs", type=int, default=4)
+    parser.add_argument("--filter-efficiency", type=float, default=0.985, help="share of true edges the filter keeps")
+    parser.add_argument("--gnn-epochs", type=int, default=3)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling, order)")
@@ -58,7 +59,7 @@ def main() -> None:
     simulated = time.perf_counter() - start
     figures = train_gnn(data, args.out, n_val=args.val, seed=args.seed, filter_epochs=args.filter_epochs,
                         gnn_epochs=args.gnn_epochs, hidden=args.hidden, n_iterations=args.iterations,
-                        network_events=args.network_events)
+                        network_events=args.network_events, filter_efficiency=args.filter_efficiency)
     Path(figures["checkpoint"]).unlink(missing_ok=True)  # the shipped file is the model, not the checkpoint
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
     report = {"simulation_seconds": round(simulated, 1), "machine": machine, "threads": args.threads,
