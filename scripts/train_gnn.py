@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,16 +45,12 @@ def main() -> None:
 
     import torch
 
-    from deepreco.io import Dataset
     from deepreco.reconstruct.gnn import train_gnn
-    from deepreco.simulate.dataset import simulate_dataset
+    from deepreco.simulate.dataset import training_events
 
     torch.set_num_threads(args.threads)
-    data = args.data or Path(tempfile.gettempdir()) / f"deepreco-gnn-train-{DATA_SEED}-{args.events}"
     start = time.perf_counter()
-    if not (data.is_dir() and len(Dataset(data)) == args.events):
-        simulate_dataset("ttbar", args.events, data, seed=DATA_SEED, format="parquet", workers=args.workers,
-                         overwrite=True, pileup=200)
+    data = training_events("gnn", args.events, DATA_SEED, args.data, args.workers)
     simulated = time.perf_counter() - start
     figures = train_gnn(data, args.out, n_val=args.val, seed=args.seed, filter_epochs=args.filter_epochs,
                         gnn_epochs=args.gnn_epochs, hidden=args.hidden, n_iterations=args.iterations,

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,13 +44,10 @@ def main() -> None:
 
     from deepreco.io import Dataset
     from deepreco.reconstruct.gnn.metric import choose_radius, save_embedding, train_embedding
-    from deepreco.simulate.dataset import simulate_dataset
+    from deepreco.simulate.dataset import training_events
 
     torch.set_num_threads(args.threads)
-    data = Path(tempfile.gettempdir()) / f"deepreco-gnn-train-{DATA_SEED}-{args.data_events}"
-    if not (data.is_dir() and len(Dataset(data)) == args.data_events):
-        simulate_dataset("ttbar", args.data_events, data, seed=DATA_SEED, format="parquet", workers=2,
-                         overwrite=True, pileup=200)
+    data = training_events("gnn", args.data_events, DATA_SEED)
     dataset = Dataset(data, parts=("hits", "cells", "particles", "truth"))
     start = time.perf_counter()
     net, history = train_embedding([dataset.read(n) for n in dataset.names[:args.events]], hidden=args.hidden,

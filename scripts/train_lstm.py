@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,16 +43,12 @@ def main() -> None:
 
     import torch
 
-    from deepreco.io import Dataset
     from deepreco.reconstruct.lstm import train_lstm
-    from deepreco.simulate.dataset import simulate_dataset
+    from deepreco.simulate.dataset import training_events
 
     torch.set_num_threads(args.threads)
-    data = args.data or Path(tempfile.gettempdir()) / f"deepreco-lstm-train-{DATA_SEED}-{args.events}"
     start = time.perf_counter()
-    if not (data.is_dir() and len(Dataset(data)) == args.events):
-        simulate_dataset("ttbar", args.events, data, seed=DATA_SEED, format="parquet", workers=args.workers,
-                         overwrite=True, pileup=200)
+    data = training_events("lstm", args.events, DATA_SEED, args.data, args.workers)
     simulated = time.perf_counter() - start
     hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"

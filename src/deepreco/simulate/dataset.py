@@ -83,3 +83,16 @@ def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: 
             if progress:
                 progress(done)
     return ids
+
+
+def training_events(name: str, n_events: int, seed: int, data=None, workers: int = 2, pileup: float = 200) -> Path:
+    """The folder of ``n_events`` Pythia 8 ttbar + Poisson(``pileup``) events simulated with ``seed``, made
+    once and reused: ``data``, or ``<tmp>/deepreco-<name>-train-<seed>-<n_events>``. The training scripts
+    share it, so each set is simulated once."""
+    import tempfile
+
+    out = Path(data) if data is not None else Path(tempfile.gettempdir()) / f"deepreco-{name}-train-{seed}-{n_events}"
+    if not (out.is_dir() and len(Dataset(out)) == n_events):
+        simulate_dataset("ttbar", n_events, out, seed=seed, format="parquet", workers=workers, overwrite=True,
+                         pileup=pileup)
+    return out
