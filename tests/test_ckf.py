@@ -86,3 +86,11 @@ def test_event_without_truth_reconstructs(muons):
     tracks = CKFTracks().reconstruct(Event(hits=muons.hits, event_id=1))
     assert tracks["hit_id"].is_unique and (tracks["track_id"] >= 0).all()
     assert tracks["track_id"].nunique() >= 19
+
+
+def test_no_track_takes_a_hit_twice(muons):
+    # the overlap search once took the layer's first hit again after the overlapping one
+    found = CKFTracks().find(muons)
+    for cand in found["tracks"]:
+        for row, nh in zip(cand.hits, cand.nh, strict=True):
+            assert len(np.unique(row[:nh])) == nh

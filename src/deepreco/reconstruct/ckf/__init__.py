@@ -9,12 +9,18 @@ The chain of a classical tracker (ATLAS, CMS, ACTS), vectorised with NumPy over 
 
 Seeds are followed in rounds (`_rounds`): first the triplets a fourth hit confirms (another triplet continues
 them), which are nearly all real, then the others; a seed whose hits an earlier round's tracks hold is
-dropped, so that a particle is followed about once and the work stays near one seed per particle.
+dropped, so that a particle is followed about once and the work stays near one seed per particle. Within a
+round, candidates of different seeds that end on the same two hits merge (`kalman.Finder.prune`). Tracks with
+less than twice ``pt_min`` need one hit more than ``min_hits``: near the threshold, noise hits line up on
+curling helices (on a gun of 20 muons with noise, 3 fakes of 5 noise hits at 0.15 GeV).
 
 ``pt_min`` sets what is found and what it costs: 39 % of the TrackML weight is on particles below 0.5 GeV. On
-simulated ttbar with mu = 200 (one event of 145k hits, one of 156k), pt_min = 0.5 GeV scores 0.57 / 0.58 in
-19 / 25 s and 1.3 GB; the default 0.3 GeV scores 0.71 / 0.71 in 36 / 49 s and 2.5 GB; 0.2 GeV scored 0.78 on
-the first in 81 s and 6.6 GB. The efficiency above 1 GeV (0.93) is the same for all three.
+simulated ttbar with mu = 200 (the first event of `benchmarks/tracking.py`, 139k hits, one core), pt_min =
+0.5 GeV scores 0.60 in 7 s and 0.5 GB, 0.3 GeV 0.74 in 11 s and 0.7 GB, 0.2 GeV 0.82 in 19 s and 0.9 GB, the
+default 0.15 GeV 0.846 in 41 s and 1.8 GB (over the benchmark's three events: 0.848, 39 s, 2.0 GB). The efficiency
+above 1 GeV (0.92) is the same for all. What is lost at 0.15 GeV: particles made away from the beam line (r > 1
+cm, 6 % of the weight, 15 % of them found), |eta| > 4 (9 %, 61 % found) and with at most 6 hits; and on found
+particles, mostly their first pixel hits (the track starts a layer late).
 
 >>> from deepreco.reconstruct import get_method
 >>> tracks = get_method("ckf", pt_min=0.5).reconstruct(event)          # doctest: +SKIP
@@ -75,7 +81,7 @@ class CKFTracks(Method):
     ``field`` [T] the solenoid field; ``error_scale`` multiplies the hits' pitch / sqrt(12) errors.
     """
 
-    def __init__(self, pt_min: float = 0.3, z0_max: float = 200.0, d0_max: float = 1.0, seed_sigma: float = 4.0,
+    def __init__(self, pt_min: float = 0.15, z0_max: float = 200.0, d0_max: float = 1.0, seed_sigma: float = 4.0,
                  chi2_max: float = 15.0, n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2,
                  min_hits: int = 5, field: float = 2.0, error_scale: float = 1.0):
         self.pt_min = pt_min
@@ -118,7 +124,9 @@ class CKFTracks(Method):
             cand = finder.run(_subset(seeds, round_seeds))
             best = best_per_seed(cand.seed, cand.nh, cand.chi2)
             cand = cand.take(best)
-            ti, hi = resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=self.min_hits, used=used)
+            # below twice the seeding threshold noise hits line up on curling helices: those tracks need a hit more
+            low = np.abs(cand.state[:, 4]) * 2.0 * self.pt_min > 1.0
+            ti, hi = resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=self.min_hits + low, used=used)
             kept, new_id = np.unique(ti, return_inverse=True)
             track_of_hit[hi] = new_id + n_tracks
             states.append(cand.take(kept))

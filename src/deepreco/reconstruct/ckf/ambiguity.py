@@ -22,22 +22,25 @@ def best_per_seed(seed: np.ndarray, nh: np.ndarray, chi2: np.ndarray) -> np.ndar
     return order[first]
 
 
-def resolve(hits: np.ndarray, nh: np.ndarray, chi2: np.ndarray, n_hits: int, min_hits: int = 5,
+def resolve(hits: np.ndarray, nh: np.ndarray, chi2: np.ndarray, n_hits: int, min_hits: int | np.ndarray = 5,
             min_free: float = 0.5, used: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Greedy resolution of tracks given as padded hit rows (n, max_hits; -1 padding) with nh hits each.
+
+    ``min_hits`` may be given per track.
 
     Returns (track index, hit row) pairs of the hits each accepted track keeps. ``used`` (bool per hit, updated
     in place) marks hits already taken, e.g. by an earlier round.
     """
     if used is None:
         used = np.zeros(n_hits, bool)
+    min_hits = np.broadcast_to(min_hits, nh.shape)
     ndf = np.maximum(2 * nh - 5, 1)
     order = np.lexsort((chi2 / ndf, -nh))
     out_track, out_hit = [], []
     for i in order:
         row = hits[i, :nh[i]]
         free = row[~used[row]]
-        if len(free) < min_hits or len(free) < min_free * nh[i]:
+        if len(free) < min_hits[i] or len(free) < min_free * nh[i]:
             continue
         used[free] = True
         out_track.append(np.full(len(free), i))

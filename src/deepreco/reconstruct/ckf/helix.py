@@ -17,7 +17,8 @@ and the helix from a point p0 = (x0, y0, z0) with direction u = (cos psi0, sin p
 written with sinc so that it stays exact for h -> 0 (straight tracks). The crossing with a plane is
 s = (Z - z0) / t; with a cylinder it is the root of |p(s)|^2 = R^2, found by Newton's method from the
 straight-line crossing. The Jacobian of the transport is taken by finite differences of the same function,
-vectorised over all candidates, so the barrel <-> disk changes of parameters need no special cases.
+vectorised over all candidates, so the barrel <-> disk changes of parameters need no special cases; for the short
+steps from a layer's mean surface to each hit's own surface, `short_step_cov` writes it to first order.
 """
 
 from __future__ import annotations
@@ -58,25 +59,35 @@ def path_to_cylinder(x, y, psi, h, radius, iterations: int = 6):
     """Signed transverse path s to the crossing of the helix with r = radius, and whether it was found.
 
     Newton on f(s) = |p(s)|^2 - R^2 = 2 a S + 2 b C + S^2 + C^2 - (R^2 - r0^2), with S, C the arcs of `_arcs`,
-    a = p0.u and b = p0.n, from the straight-line crossing in the direction of flight.
+    a = p0.u and b = p0.n, from the straight-line crossing in the direction of flight; only the crossings not yet
+    converged are iterated.
     """
+    shape = np.broadcast(x, y, psi, h, radius).shape
+    x, y, psi, h, radius = (np.broadcast_to(np.asarray(v, np.float64), shape).reshape(-1)
+                             for v in (x, y, psi, h, radius))
     cos, sin = np.cos(psi), np.sin(psi)
     a = x * cos + y * sin
     b = -x * sin + y * cos
     d = radius * radius - (x * x + y * y)
     disc = a * a + d
     s = -a + np.sqrt(np.maximum(disc, 0.0))
+    todo = np.arange(s.size)
     for _ in range(iterations):
-        sa, ca = _arcs(h, s)
-        hs = h * s
-        f = 2.0 * a * sa + 2.0 * b * ca + sa * sa + ca * ca - d
-        fp = 2.0 * (a + sa) * np.cos(hs) + 2.0 * (b + ca) * np.sin(hs)
+        st, ht, at, bt = s[todo], h[todo], a[todo], b[todo]
+        sa, ca = _arcs(ht, st)
+        hs = ht * st
+        f = 2.0 * at * sa + 2.0 * bt * ca + sa * sa + ca * ca - d[todo]
+        fp = 2.0 * (at + sa) * np.cos(hs) + 2.0 * (bt + ca) * np.sin(hs)
         fp = np.where(np.abs(fp) < 1e-9, 1e-9, fp)
-        s = s - f / fp
+        step = f / fp
+        s[todo] = st - step
+        todo = todo[~(np.abs(step) < 1e-9)]
+        if len(todo) == 0:
+            break
     sa, ca = _arcs(h, s)
     f = 2.0 * a * sa + 2.0 * b * ca + sa * sa + ca * ca - d
     ok = np.isfinite(s) & (np.abs(f) < 1e-6 * np.maximum(radius, 1.0)) & (np.abs(h * s) < 0.5 * np.pi)
-    return s, ok
+    return s.reshape(shape), ok.reshape(shape)
 
 
 def propagate(state, barrel, position, to_barrel, to_position, field: float = 2.0):
@@ -132,3 +143,37 @@ def transport(state, cov, barrel, position, to_barrel, to_position, field: float
     new_cov = jac @ cov @ np.transpose(jac, (0, 2, 1))
     ok = ok.reshape(6, n).all(axis=0)
     return out[0], 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1))), ok, s[:n]
+
+
+def short_step_cov(state, cov, barrel, position, s, field: float = 2.0):
+    """Covariances carried over a short step (a few mm: to a hit's own surface near the current one), C' = J C J^T
+    with J to first order in the path: the straight step of transverse length s (as `propagate` returns it)
+    whose length itself depends on phi, psi (to a cylinder) or t (to a plane), and the curvature's bend h s^2 / 2.
+    Both surfaces are of one kind (``barrel``).
+    """
+    phi, w, psi, t = state[:, 0], state[:, 1], state[:, 2], state[:, 3]
+    r = np.maximum(np.where(barrel, position, w), 1.0)
+    c, sn = np.cos(psi - phi), np.sin(psi - phi)
+    c = np.where(np.abs(c) < 0.1, np.copysign(0.1, c), c)
+    dh = -CURVATURE_PER_TESLA * field  # dh / dk
+    h = dh * state[:, 4]
+    n = len(state)
+    jac = np.zeros((n, 5, 5))
+    jac[:, np.arange(5), np.arange(5)] = 1.0
+    jac[:, 0, 4] = dh * s * s / (2.0 * r)
+    jac[:, 2, 4] = dh * s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ds_dt = np.where(np.abs(t) > 1e-6, -s / t, 0.0)
+    # on a cylinder: s = dR / cos(psi - phi), so ds/dpsi = -ds/dphi = s tan(psi - phi)
+    # on a plane: s = dz / t, so ds/dt = -s / t
+    dphi_dpsi = np.where(barrel, s / (r * c), s * c / r)
+    jac[:, 0, 2] = dphi_dpsi
+    jac[:, 0, 0] = 1.0 - dphi_dpsi
+    jac[:, 0, 3] = np.where(barrel, 0.0, ds_dt * sn / r)
+    tan = sn / c
+    jac[:, 1, 0] = np.where(barrel, -t * s * tan, s * sn)
+    jac[:, 1, 2] = np.where(barrel, t * s * tan, -s * sn)
+    jac[:, 1, 3] = np.where(barrel, s, ds_dt * c)
+    jac[:, 2, 3] = np.where(barrel, 0.0, h * ds_dt)
+    new_cov = jac @ cov @ np.transpose(jac, (0, 2, 1))
+    return 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1)))

@@ -6,22 +6,29 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
    layer's extent;
 2. prediction: x, P transported there, P' = J P J^T (`helix.transport`);
 3. search: the layer's hits within n_sigma of the prediction (`seeding.grid_pairs`), each hit then measured on
-   its own surface (the candidate's prediction carried there exactly);
+   its own surface (the candidate's prediction carried there exactly, its covariance to first order in the short
+   step, `helix.short_step_cov`: the step of a steep track to a module a few mm off moves it by cm in z);
 4. gating and branching: chi2 = r^T S^-1 r with r = m - H x, S = V + H P H^T; hits with chi2 < chi2_max, the
    ``n_branches`` best of them each make a new candidate, updated by the Kalman gain
 
        K = P H^T S^-1,   x <- x + K r,   P <- (1 - K H) P;
 
    a candidate with no compatible hit goes on with a hole;
-5. overlaps: a hit in an overlapping module of the same layer is taken too when it passes the gate;
+5. overlaps: a hit in an overlapping module of the same layer is taken too when it passes the gate (a module
+   the candidate already has a hit on is not searched again);
 6. multiple scattering in the layer's material enters as process noise on the direction, with the Highland
    width theta0 = 13.6 MeV / (beta p) sqrt(x / X0) (1 + 0.038 ln(x / (X0 beta^2))), x / X0 the layer's
    fraction over the path in it (divided by the cosine of the incidence angle):
 
        var(psi) += theta0^2 (1 + t^2),    var(t) += theta0^2 (1 + t^2)^2       (t = cot theta);
 
-7. pruning: at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more
-   than ``max_holes`` holes, or that leave the detector, are finished.
+7. pruning: candidates that end on the same two hits (one particle seeded several times) merge into the best;
+   at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more than
+   ``max_holes`` holes, or that leave the detector, are finished.
+
+A seed starts at its first hit with the triplet's parameters; the direction's uncertainty is 0.02 rad in psi and,
+in theta, three times the scattering in a pixel layer at the seed's momentum plus 2 mrad (a steep track's theta
+is far better known than its pT alone says).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .geometry import Hits, Layers
-from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, to_global, transport, wrap
+from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, short_step_cov, to_global, transport, wrap
 from .seeding import Grid, grid_pairs, highland
 
 MAX_HITS = 32  # hit slots per candidate: more than any particle leaves on its way out
@@ -169,7 +176,10 @@ class Finder:
         cov = np.zeros((n, 5, 5))
         cov[:, :2, :2] = hits.var[b]
         cov[:, 2, 2] = 0.02**2
-        cov[:, 3, 3] = (0.02 * (1.0 + seeds["cot"] ** 2)) ** 2
+        # theta: three times the scattering in a pixel layer at the seed's momentum, plus 2 mrad
+        one_t2 = 1.0 + seeds["cot"] ** 2
+        p = np.minimum(1.0 / np.maximum(np.abs(seeds["qpt"]), 1e-3), 1000.0) * np.sqrt(one_t2)
+        cov[:, 3, 3] = ((3.0 * highland(p, 0.02 * np.sqrt(one_t2)) + 0.002) * one_t2) ** 2
         cov[:, 4, 4] = (0.3 * np.abs(seeds["qpt"]) + 0.05) ** 2
         layer = hits.layer[b]
         hit_rows = np.full((n, MAX_HITS), -1, np.int32)
@@ -198,7 +208,8 @@ class Finder:
     # ------------------------------------------------------------------ search
 
     def _pairs(self, cand: Candidates, layer: int, exclude_modules: np.ndarray | None = None):
-        """(candidate, hit, predicted state on the hit's surface, chi2) for the hits in the window."""
+        """(candidate, hit, predicted state on the hit's surface, chi2) for the hits in the window, leaving out
+        hits on the modules of ``exclude_modules`` (n_candidates, k)."""
         hits, lay = self.hits, self.lay
         st, cv = cand.state, cand.cov
         phi, w, psi, t = st[:, 0], st[:, 1], st[:, 2], st[:, 3]
@@ -216,21 +227,23 @@ class Finder:
         span = self.n_sigma * np.sqrt(cv[:, 1, 1] + vmax[1]) + 1.2 * m_w + 0.1
         ci, hi = grid_pairs(phi, np.minimum(half, 0.5), w - span, w + span, self.grid(layer))
         if exclude_modules is not None and len(ci):
-            keep = exclude_modules[ci] != hits.module[hi]
+            keep = (exclude_modules[ci] != hits.module[hi][:, None]).all(axis=1)
             ci, hi = ci[keep], hi[keep]
         if len(ci) == 0:
-            return ci, hi, np.zeros((0, 5)), np.zeros(0)
-        pred, ok, _ = propagate(st[ci], cand.barrel[ci], cand.pos[ci], np.full(len(ci), lay.barrel[layer]),
+            return ci, hi, np.zeros((0, 5)), np.zeros((0, 5, 5)), np.zeros(0)
+        pred, ok, s = propagate(st[ci], cand.barrel[ci], cand.pos[ci], np.full(len(ci), lay.barrel[layer]),
                                 hits.surface[hi], self.field)
-        chi2 = chi2_of(pred, cv[ci], hits.meas[hi], hits.var[hi])
+        pcov = short_step_cov(st[ci], cv[ci], cand.barrel[ci], cand.pos[ci], s, self.field)
+        chi2 = chi2_of(pred, pcov, hits.meas[hi], hits.var[hi])
         good = ok & (chi2 < self.chi2_max)
-        return ci[good], hi[good], pred[good], chi2[good]
+        return ci[good], hi[good], pred[good], pcov[good], chi2[good]
 
-    def _apply(self, cand: Candidates, ci, hi, pred, layer: int) -> Candidates:
-        """New candidates: candidate ci updated with hit hi (pred: its state carried to the hit's surface)."""
+    def _apply(self, cand: Candidates, ci, hi, pred, pcov, layer: int) -> Candidates:
+        """New candidates: candidate ci updated with hit hi (pred, pcov: its state and covariance carried to the
+        hit's surface)."""
         new = cand.take(ci)
         new.hits = new.hits.copy()
-        st, cv, chi2 = update(pred, new.cov, self.hits.meas[hi], self.hits.var[hi])
+        st, cv, chi2 = update(pred, pcov, self.hits.meas[hi], self.hits.var[hi])
         new.state, new.cov = st, cv
         new.chi2 = new.chi2 + chi2
         new.pos = self.hits.surface[hi]
@@ -250,14 +263,18 @@ class Finder:
         return order[rank < limit]
 
     def overlap(self, cand: Candidates, layer: int) -> Candidates:
-        """Candidates just updated on ``layer`` take the best hit of an overlapping module too, if any."""
-        for _ in range(self.overlaps):
-            mods = self.hits.module[cand.hits[np.arange(len(cand)), cand.nh - 1]]
-            oc, oh, opred, ochi2 = self._pairs(cand, layer, exclude_modules=mods)
+        """Candidates just updated on ``layer`` take the best hit of an overlapping module too, if any.
+
+        The modules of the candidate's last hits (those on this layer) are excluded, so no hit is taken twice.
+        """
+        for j in range(self.overlaps):
+            last = cand.hits[np.arange(len(cand))[:, None], np.maximum(cand.nh[:, None] - 1 - np.arange(j + 1), 0)]
+            mods = self.hits.module[last]
+            oc, oh, opred, ocov, ochi2 = self._pairs(cand, layer, exclude_modules=mods)
             if len(oc) == 0:
                 break
             pick = self._best_per(oc, ochi2, 1)
-            more = self._apply(cand, oc[pick], oh[pick], opred[pick], layer)
+            more = self._apply(cand, oc[pick], oh[pick], opred[pick], ocov[pick], layer)
             rest = np.ones(len(cand), bool)
             rest[oc[pick]] = False
             cand = Candidates.concat([cand.take(np.flatnonzero(rest)), more])
@@ -270,11 +287,11 @@ class Finder:
 
     def step_layer(self, cand: Candidates, layer: int) -> Candidates:
         """Search, branch, update and add the layer's scattering for candidates predicted on ``layer``."""
-        ci, hi, pred, chi2 = self._pairs(cand, layer)
+        ci, hi, pred, pcov, chi2 = self._pairs(cand, layer)
         parts = []
         if len(ci):
             pick = self._best_per(ci, chi2, self.n_branches)
-            upd = self._apply(cand, ci[pick], hi[pick], pred[pick], layer)
+            upd = self._apply(cand, ci[pick], hi[pick], pred[pick], pcov[pick], layer)
             parts.append(self.overlap(upd, layer))
         missed = np.ones(len(cand), bool)
         missed[ci] = False
@@ -288,6 +305,14 @@ class Finder:
         return out
 
     def prune(self, cand: Candidates) -> Candidates:
+        """Candidates that end on the same two hits (one particle seeded twice) merge into the best of them;
+        then at most ``max_candidates`` per seed, the best by hits and chi2."""
+        rows = np.arange(len(cand))
+        last = cand.hits[rows, cand.nh - 1].astype(np.int64) * len(self.hits) + cand.hits[rows, cand.nh - 2]
+        order = np.lexsort((cand.chi2, -cand.nh, last))
+        first = np.ones(len(order), bool)
+        first[1:] = last[order[1:]] != last[order[:-1]]
+        cand = cand.take(np.sort(order[first]))
         order = np.lexsort((cand.chi2, -cand.nh, cand.seed))
         seed = cand.seed[order]
         first = np.searchsorted(seed, seed, side="left")

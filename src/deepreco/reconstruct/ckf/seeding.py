@@ -7,13 +7,17 @@ the first two disks, disk to the next or next-but-one disk on the same side) mus
     |phi_m - phi_b| <= asin(r_m / 2R) - asin(r_b / 2R) + d0_max (1 / r_b - 1 / r_m),   R = pT_min / (0.3 B).
 
 Each doublet is extended to a top hit t near its extrapolation (the straight line in r-z, the circle through
-the origin, b and m in x-y). The triplet's circle through the three points gives the seed fit: radius rho
+the origin, b and m in x-y, phi(r) = phi0 + asin(r / 2R) to third order). A triplet from the innermost barrel
+layer ends by the third barrel layer: its long lever arms to the outer layers made 1.2 M of the 1.7 M triplets
+at 0.3 GeV, for 0.2 % of the score weight that only they seeded (dropping them cost 0.004 of score and halved
+the time). The triplet's circle through the three points gives the seed fit: radius rho
 (pT = 0.3 B rho), centre c, d0 = | |c| - rho |, the arc lengths s between the hits and
 
     cot(theta)_bm = (z_m - z_b) / s_bm,   cot(theta)_mt = (z_t - z_m) / s_mt,   z0 = z_b - cot(theta) s_0b.
 
-Cuts: pT > pT_min, |d0| < d0_max, |z0| < z0_max, and |cot_bm - cot_mt| within the multiple scattering at the
-middle layer (Highland, below) plus the hits' errors, times ``n_sigma``.
+Cuts: pT > pT_min, |d0| < d0_max (these two first: most candidates fail them), |z0| < z0_max, and
+|cot_bm - cot_mt| within the multiple scattering at the middle layer (Highland, below) plus the hits' errors,
+times ``n_sigma``.
 """
 
 from __future__ import annotations
@@ -225,6 +229,8 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
     for lm, bi, mi in doublets:
         by_middle_layer.setdefault(lm, []).append((bi, mi))
     out = {k: [] for k in ("b", "m", "t", "quality")}
+    # a triplet from the innermost barrel layer ends by the third (see the module's docstring)
+    far_radius = lay.position[pix_barrel[2]] + 10.0
     theta0_ref = highland(pt_min, 0.02)  # scattering at the middle layer for the slowest seed, per unit 1/sin
     middle: dict[int, tuple] = {}
     for lm, lt in top_layer_pairs(lay):
@@ -248,12 +254,17 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
             with np.errstate(divide="ignore", invalid="ignore"):
                 rt = r2 + (lay.position[lt] - hits.z[mi]) / cot
             ok = np.isfinite(rt) & (rt > r2) & (rt < lay.hi[lt] + 10.0) & (rt > lay.lo[lt] - 10.0)
+        if lay.barrel[lt] and lay.position[lt] > far_radius:
+            ok &= hits.layer[bi] != pix_barrel[0]
         bi, mi, r1, r2, cot, slope, rt = bi[ok], mi[ok], r1[ok], r2[ok], cot[ok], slope[ok], rt[ok]
-        phi_t = hits.phi[mi] + slope * (rt - r2)
+        # phi(r) = phi0 + asin(k r) on the circle through the origin (k = 1 / 2R ~ dphi/dr): the linear
+        # extrapolation plus the cubic term of the asin
+        k3 = slope**3 / 6.0
+        phi_t = hits.phi[mi] + slope * (rt - r2) + k3 * (rt**3 - r2**3 - (r2**3 - r1**3) / (r2 - r1) * (rt - r2))
         lever = rt - r2
         d0_term = d0_max * np.abs(1.0 / rt - 1.0 / r2 - (1.0 / r2 - 1.0 / r1) * lever / (r2 - r1))
         ms = n_sigma * theta0_ref * np.sqrt(1.0 + cot * cot) ** 0.5 * lever / rt
-        curv = (kappa * rt) ** 3  # neglected curvature terms of the linear extrapolation
+        curv = 0.05 * (kappa * rt) ** 3  # neglected higher terms of the extrapolation
         half = np.minimum(d0_term + ms + curv + 0.003, 1.0)
         # r-z window: where the straight line in r-z meets the top layer, widened by the scattering and by the
         # spread of the layer's hits about its mean surface
@@ -261,17 +272,17 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
         if lay.barrel[lt]:
             z_pred = hits.z[mi] + cot * (rt - r2)
             tol = 2.0 + tol_cot * lever + np.abs(cot) * hits.offset[lt]
-            qi, ti = grid_pairs(phi_t, half, z_pred - tol, z_pred + tol, hits.phi[ht], hits.z[ht], ht, 10.0)
+            qi, ti = grid_pairs(phi_t, half, z_pred - tol, z_pred + tol, hits.phi[ht], hits.z[ht], ht, 20.0)
         else:
             dz = np.abs(lay.position[lt] - hits.z[mi])
             tol = 2.0 + (tol_cot * dz + hits.offset[lt]) / np.maximum(np.abs(cot), 1e-3) ** 2 * np.abs(cot)
-            qi, ti = grid_pairs(phi_t, half, rt - tol, rt + tol, hits.phi[ht], hits.r[ht], ht, 10.0)
-        bi, mi, cot, r2 = bi[qi], mi[qi], cot[qi], r2[qi]
-        rt_hit = hits.r[ti]
-        z_pred = hits.z[mi] + cot * (rt_hit - r2)
-        tol = 2.0 + n_sigma * theta0_ref * (1.0 + cot * cot) * (rt_hit - r2)
-        good = (np.abs(hits.z[ti] - z_pred) < tol) & (rt_hit > r2 + 1.0)
-        bi, mi, ti = bi[good], mi[good], ti[good]
+            qi, ti = grid_pairs(phi_t, half, rt - tol, rt + tol, hits.phi[ht], hits.r[ht], ht, 20.0)
+        # the same r-z window at the top hit's own radius
+        lever = hits.r[ti] - r2[qi]
+        z_dev = np.abs(hits.z[ti] - hits.z[mi][qi] - cot[qi] * lever)
+        good = (z_dev < 2.0 + tol_cot[qi] * lever) & (lever > 1.0)
+        qi, ti = qi[good], ti[good]
+        bi, mi = bi[qi], mi[qi]
         if len(bi) == 0:
             continue
         # Exactly collinear triplets have an infinite radius: their NaN d0 and arc lengths fail every cut.
@@ -289,12 +300,16 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
 
 
 def _triplet_cuts(hits: Hits, b, m, t, x0, pt_min, z0_max, d0_max, n_sigma, field):
-    xb, yb, xm, ym, xt, yt = hits.x[b], hits.y[b], hits.x[m], hits.y[m], hits.x[t], hits.y[t]
-    xc, yc, rho, _ = _circle(xb, yb, xm, ym, xt, yt)
+    xc, yc, rho, _ = _circle(hits.x[b], hits.y[b], hits.x[m], hits.y[m], hits.x[t], hits.y[t])
     pt = CURVATURE_PER_TESLA * field * rho
     d0 = np.abs(np.hypot(xc, yc) - rho)
-    s_bm = _arc(np.hypot(xm - xb, ym - yb), rho)
-    s_mt = _arc(np.hypot(xt - xm, yt - ym), rho)
+    # the cheap cuts first (4 in 5 candidates fail them), the r-z ones on what is left
+    keep = (pt > pt_min) & (d0 < d0_max)
+    quality = np.full(len(b), np.inf)
+    sel = np.flatnonzero(keep)
+    b, m, t, rho, pt = b[sel], m[sel], t[sel], rho[sel], pt[sel]
+    s_bm = _arc(np.hypot(hits.x[m] - hits.x[b], hits.y[m] - hits.y[b]), rho)
+    s_mt = _arc(np.hypot(hits.x[t] - hits.x[m], hits.y[t] - hits.y[m]), rho)
     cot1 = (hits.z[m] - hits.z[b]) / s_bm
     cot2 = (hits.z[t] - hits.z[m]) / s_mt
     cot = (hits.z[t] - hits.z[b]) / (s_bm + s_mt)
@@ -306,8 +321,9 @@ def _triplet_cuts(hits: Hits, b, m, t, x0, pt_min, z0_max, d0_max, n_sigma, fiel
     # d cot = -(1 + cot^2) d theta; the hits' errors enter over the lever arms
     sigma = np.hypot(theta0 * (1.0 + cot * cot), 0.05 * (1.0 + np.abs(cot)) * (1.0 / s_bm + 1.0 / s_mt))
     mismatch = np.abs(cot1 - cot2) / sigma
-    keep = (pt > pt_min) & (d0 < d0_max) & (np.abs(z0) < z0_max) & (mismatch < n_sigma)
-    return keep, mismatch
+    keep[sel] = (np.abs(z0) < z0_max) & (mismatch < n_sigma)
+    quality[sel] = mismatch
+    return keep, quality
 
 
 def fit_seeds(hits: Hits, triplets: np.ndarray, quality: np.ndarray, field: float = 2.0) -> dict[str, np.ndarray]:
