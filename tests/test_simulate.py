@@ -143,3 +143,18 @@ def test_real_event_hit_counts_and_noise_match(event, request):
 def test_real_event_nhits_per_particle_within_one(event, request):
     table = request.getfixturevalue(event)
     assert table.loc[NHITS_CHECK, "simulated"] >= 0.80
+
+
+def test_no_hit_behind_the_vertex_on_the_innermost_layer():
+    # A helix from a vertex off z = 0 meets the plane of a module on the far side of the 32 mm layer if one
+    # extends it backward; such "phantom" hits (phi + pi) were made before the check against the crossing.
+    from deepreco.generate import particle_gun
+
+    particles = particle_gun(n=600, pdg=[211, -211], pt=(0.1, 2.0), vertex_sigma=(0.015, 55.0), seed=4)
+    event = simulate_event(particles, seed=4, noise_fraction=0)
+    hits = event.hits.merge(event.truth[["hit_id", "particle_id", "tpx", "tpy"]])
+    inner = hits[(hits["volume_id"] == 8) & (hits["layer_id"] == 2)]
+    assert len(inner) > 100
+    # every hit lies ahead of the particle: its momentum points away from the beam line where it crosses
+    outward = inner["x"] * inner["tpx"] + inner["y"] * inner["tpy"]
+    assert (outward > 0).all()

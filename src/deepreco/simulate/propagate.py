@@ -251,6 +251,10 @@ def _module_hits(det, surf, layer, x, t, w):
     pos, direc = helix_step(x0, t0, w0, s)
     f = np.einsum("ij,ij->i", normal, pos - centre)
     ok &= (np.abs(f) < 1e-5) & (np.abs(s) < 300.0)
+    # A module plane can also be met far from the layer crossing, on the helix's backward extension through the
+    # far side of a small layer (phi + pi on the innermost barrel). Real neighbours of the crossing (overlaps,
+    # staggered modules) lie within a few mm of it across the beam; keep those only.
+    ok &= np.hypot(pos[:, 0] - x0[:, 0], pos[:, 1] - x0[:, 1]) < 0.5 * np.hypot(x0[:, 0], x0[:, 1])
     local = np.einsum("nji,nj->ni", det.rotations[mods], pos - centre)
     ok &= det.inside(local, mods)
     cosine = np.abs(np.einsum("ij,ij->i", normal, direc))
