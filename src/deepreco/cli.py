@@ -258,7 +258,7 @@ def simulate(
 def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display"),
          seed: int = typer.Option(1, help="simulation seed")):
     """The whole chain on one event: simulate real TrackML event 1001's particles, find the tracks with the
-    classical ckf and seed 004's lstm, score them, draw the tracks."""
+    classical ckf, seed 004's lstm and the graph network gnn, score them, draw the tracks."""
     from .demo import run_demo
 
     result = run_demo(out, seed=seed, report=lambda text: err_console.print(f"[dim]{text} ...[/]"))

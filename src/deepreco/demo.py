@@ -1,4 +1,4 @@
-"""The whole chain on one event: a real particle list, the simulation, two track finders, scores, a display."""
+"""The whole chain on one event: a real particle list, the simulation, three track finders, scores, a display."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .reconstruct import get_method
 from .simulate import simulate_event
 
 
-def run_demo(out, methods: tuple[str, ...] = ("ckf", "lstm"), seed: int = 1,
+def run_demo(out, methods: tuple[str, ...] = ("ckf", "lstm", "gnn"), seed: int = 1,
              report: Callable[[str], None] = lambda _: None) -> dict:
     """Simulate the particles of real TrackML event 1001 (shipped), reconstruct, score, draw.
 

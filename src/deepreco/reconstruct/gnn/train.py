@@ -31,7 +31,44 @@ from .model import EdgeFilter, GNNModel, InteractionNetwork, atomic_checkpoint, 
 from .module_map import ModuleMap, hit_coordinates
 from .truth import layer_key, true_edges
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97)
+
+
+def threshold_scan(events, graphs, scores, thresholds=THRESHOLDS) -> dict[float, float]:
+    """Mean TrackML score of the tracks built at each edge threshold, over events with truth, their graphs
+    and the network's edge scores."""
+    from ...metrics import evaluate
+
+    out = {}
+    for threshold in thresholds:
+        values = []
+        for ev, edges, s in zip(events, graphs, scores, strict=True):
+            labels = build_tracks(ev.n_hits, edges, s, threshold, layer=layer_key(ev.hits))
+            rows = np.flatnonzero(labels >= 0)
+            sub = pd.DataFrame({"hit_id": ev.hits["hit_id"].to_numpy()[rows], "track_id": labels[rows]})
+            values.append(evaluate(ev.truth, ev.particles, sub)["score"])
+        out[float(threshold)] = float(np.mean(values))
+    return out
+
+
+def tune_edge_threshold(model_path, data_dir, events: int = 2) -> dict:
+    """Choose the edge threshold of a trained model again, on the last ``events`` events of ``data_dir``
+    (its validation events when that is its training folder), and store it in the model file."""
+    from ...io import Dataset
+    from .method import GNNTracks
+    from .model import GNNModel
+
+    dataset = Dataset(data_dir, parts=("hits", "cells", "particles", "truth"))
+    method = GNNTracks(model=model_path)
+    evs = [dataset.read(name) for name in dataset.names[-events:]]
+    outs = [method.score_graph(ev) for ev in evs]
+    scan = threshold_scan(evs, [o["edges"] for o in outs], [o["scores"] for o in outs])
+    best = max(scan, key=scan.get)
+    model = GNNModel.load(model_path)
+    model.edge_threshold = best
+    model.info.update(val_score_by_threshold=scan, edge_threshold=best, val_score=scan[best])
+    model.save(model_path)
+    return {"val_score_by_threshold": scan, "edge_threshold": best, "val_score": scan[best]}
 
 
 def _labelled_graph(module_map: ModuleMap, event) -> dict:
@@ -91,7 +128,6 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
     networks from the last ``network_events`` of them (each graph is kept in memory, ~100 MB). The same seed,
     data and thread count give the same model."""
     from ...io import Dataset
-    from ...metrics import evaluate
 
     if n_val < 1 or filter_epochs < 1 or gnn_epochs < 1 or step_edges < 1:
         raise DeepRecoError("need n_val, filter_epochs, gnn_epochs and step_edges >= 1")
@@ -247,16 +283,7 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
 
         # 4. the track-building threshold
         val_scores = [_edge_scores(gnn, g, g["edges"]) for g in val_f]
-        score_by_threshold = {}
-        for threshold in THRESHOLDS:
-            scores = []
-            for g, s in zip(val_f, val_scores, strict=True):
-                ev = g["event"]
-                labels = build_tracks(ev.n_hits, g["edges"], s, threshold, layer=layer_key(ev.hits))
-                rows = np.flatnonzero(labels >= 0)
-                sub = pd.DataFrame({"hit_id": ev.hits["hit_id"].to_numpy()[rows], "track_id": labels[rows]})
-                scores.append(evaluate(ev.truth, ev.particles, sub)["score"])
-            score_by_threshold[threshold] = float(np.mean(scores))
+        score_by_threshold = threshold_scan([g["event"] for g in val_f], [g["edges"] for g in val_f], val_scores)
         edge_threshold = max(score_by_threshold, key=score_by_threshold.get)
         figures["val_score_by_threshold"] = score_by_threshold
         figures["edge_threshold"] = edge_threshold
