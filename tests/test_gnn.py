@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepreco.errors import DeepRecoError, FormatError, MissingFileError
+from deepreco.errors import DeepRecoError, EventError, FormatError, MissingFileError
 from deepreco.generate import particle_gun
 from deepreco.io import write_event
 from deepreco.metrics import evaluate
@@ -181,9 +181,11 @@ def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):
     result = evaluate(event.truth, event.particles, tracks)
     assert result["efficiency"] > 0.85 and result["score"] > 0.75
     assert method.last_run["filtered_edges"] <= method.last_run["graph_edges"]
-    # an empty event gives an empty table
+    # an empty event gives an empty table; an event without cells is refused (the networks read them)
     empty = type(event)(hits=event.hits.iloc[:0])
     assert len(method.reconstruct(empty)) == 0
+    with pytest.raises(EventError, match="needs the event's cells"):
+        method.reconstruct(type(event)(hits=event.hits, truth=event.truth, particles=event.particles))
 
 
 def test_bad_model_files_are_refused(tmp_path):

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ...errors import EventError
 from ...event import Event
 from ..base import Method, register
 from .build import build_tracks
@@ -100,6 +101,10 @@ class GNNTracks(Method):
     def score_graph(self, event: Event) -> dict:
         """Every stage's output for one event: ``graph`` (module-map edges), ``edges`` and ``filter_scores``
         (after the filter), ``scores`` (the network's), and ``seconds_*`` per stage."""
+        if event.cells is None or len(event.cells) == 0:
+            # the networks read the clusters' shapes; with zeros instead they lose most true edges
+            raise EventError(f"{event.sources.get('hits', f'event {event.event_id}')}: the gnn method needs the "
+                             "event's cells (it reads each hit's cluster shape); this event has none")
         model = cached_model(self.model)
         device = _device(self.device)
         t0 = time.perf_counter()
