@@ -14,6 +14,7 @@ from deepreco.reconstruct.gnn.features import N_EDGE, N_NODE, edge_features, nod
 from deepreco.reconstruct.gnn.metric import choose_radius, load_embedding, radius_graph, save_embedding, train_embedding
 from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetwork
 from deepreco.reconstruct.gnn.module_map import hit_coordinates
+from deepreco.reconstruct.gnn.train import tune_edge_threshold
 from deepreco.simulate import simulate_event
 
 
@@ -158,11 +159,11 @@ def tiny_model(gun_events, tmp_path_factory):
     out = tmp_path_factory.mktemp("gnn-model") / "gnn.pt"
     figures = train_gnn(data, out, n_val=1, filter_epochs=3, gnn_epochs=6, hidden=16, n_iterations=3,
                         progress=False, seed=0)
-    return out, figures
+    return out, figures, data
 
 
 def test_training_reports_each_stage_and_writes_a_model(tiny_model):
-    out, figures = tiny_model
+    out, figures, data = tiny_model
     assert out.is_file() and out.with_name(out.name + ".ckpt").is_file()
     for key in ("graph_efficiency", "graph_edges", "filter_efficiency", "filter_edges", "edge_efficiency",
                 "edge_purity", "val_score", "edge_threshold", "filter_threshold"):
@@ -171,10 +172,15 @@ def test_training_reports_each_stage_and_writes_a_model(tiny_model):
     assert figures["train_loss"][-1] < figures["train_loss"][0]
     model = GNNModel.load(out)
     assert model.info["val_score"] == figures["val_score"]
+    # choosing the threshold again on the same validation event gives the same choice, stored in the file
+    again = tune_edge_threshold(out, data, events=1)
+    assert again["edge_threshold"] == figures["edge_threshold"]
+    assert again["val_score"] == pytest.approx(figures["val_score"])
+    assert GNNModel.load(out).edge_threshold == figures["edge_threshold"]
 
 
 def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):
-    out, _ = tiny_model
+    out = tiny_model[0]
     method = get_method("gnn", model=out)
     event = gun_events[-1]  # the validation event: not learnt from
     tracks = method.reconstruct(event)
