@@ -29,11 +29,11 @@ DATA_SEED = 20240008  # training events; evaluation sets use other seeds
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=64, help="simulated ttbar mu=200 events (map + networks)")
-    parser.add_argument("--network-events", type=int, default=8, help="training events for the networks")
+    parser.add_argument("--network-events", type=int, default=10, help="training events for the networks")
     parser.add_argument("--val", type=int, default=2, help="validation events (the last ones)")
     parser.add_argument("--filter-epochs", type=int, default=4)
     parser.add_argument("--filter-efficiency", type=float, default=0.985, help="share of true edges the filter keeps")
-    parser.add_argument("--gnn-epochs", type=int, default=3)
+    parser.add_argument("--gnn-epochs", type=int, default=6)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling, order)")
