@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...event import Event
-from .module_map import _detector, hit_coordinates, hit_modules
+from .module_map import _detector, hit_coordinates, hit_modules, pair_features
 
 N_NODE = 8
 N_EDGE = 9
@@ -90,16 +90,12 @@ def edge_features(coords: np.ndarray, x: np.ndarray, edges: np.ndarray) -> np.nd
     node features (`node_features`)."""
     a, b = edges
     pa, pb = coords[a], coords[b]
+    dphi, z0, deta, curvature = pair_features(coords, a, b).T
+    z0 = np.clip(z0, -3000, 3000)
     dr = pb[:, 3] - pa[:, 3]
     dz = pb[:, 2] - pa[:, 2]
-    dphi = (pb[:, 4] - pa[:, 4] + np.pi) % (2 * np.pi) - np.pi
-    deta = pb[:, 5] - pa[:, 5]
-    safe = np.where(np.abs(dr) > 1e-3, dr, 1e-3)
-    z0 = np.clip(pa[:, 2] - pa[:, 3] * dz / safe, -3000, 3000)
     dx, dy = pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1]
-    chord = np.hypot(dx, dy)
-    curvature = 2.0 * np.sin(dphi) / np.maximum(chord, 1e-3)
-    length = np.maximum(np.sqrt(chord ** 2 + dz ** 2), 1e-6)
+    length = np.maximum(np.sqrt(dx ** 2 + dy ** 2 + dz ** 2), 1e-6)
     pair_cz = np.abs(dz) / length
     pair_cphi = np.abs(-np.sin(pa[:, 4]) * dx + np.cos(pa[:, 4]) * dy) / length
     cz_a, cz_b, cphi_a = x[a, 6], x[b, 6], x[a, 7]

@@ -15,22 +15,13 @@ from .features import edge_features, node_features
 from .module_map import hit_coordinates
 from .truth import layer_key
 
-_CACHE: dict[str, object] = {}
-
 
 def cached_model(path=None):
     """The `GNNModel` of a file (None: the shipped one), loaded once per process."""
-    from .model import GNNModel  # torch is imported only when a model is needed
+    from ..modelfile import cached  # torch is imported only when a model is needed
+    from .model import GNNModel
 
-    key = str(path)
-    if path is not None:
-        from pathlib import Path
-
-        stat = Path(path).stat() if Path(path).is_file() else None
-        key += f"@{stat.st_mtime_ns}:{stat.st_size}" if stat else ""  # a retrained file is read again
-    if key not in _CACHE:
-        _CACHE[key] = GNNModel.load(path)
-    return _CACHE[key]
+    return cached(GNNModel.load, path)
 
 
 def _device(name: str | None):

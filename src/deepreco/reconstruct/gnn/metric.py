@@ -24,6 +24,7 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from ...errors import DeepRecoError
+from ..modelfile import atomic_save, read_payload
 from .features import N_NODE, node_features
 from .model import mlp
 from .truth import layer_key, true_edges
@@ -121,8 +122,6 @@ def train_embedding(events, hidden: int = 64, dim: int = 8, epochs: int = 4, ste
 
 
 def save_embedding(net: Embedding, path, info: dict | None = None) -> Path:
-    from ..lstm.model import atomic_save
-
     return atomic_save({"kind": "deepreco.gnn-embedding", "hparams": net.hparams, "state_dict": net.state_dict(),
                         "info": dict(info or {})}, path)
 
@@ -142,18 +141,16 @@ def choose_radius(net: Embedding, events, efficiency: float = 0.98) -> float:
 
 def load_embedding(path) -> tuple[Embedding, dict]:
     """(embedding network, info with ``radius`` and ``k_max``) from a file of `save_embedding`."""
-    from ...errors import FormatError, MissingFileError
+    from ...errors import FormatError
 
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no such embedding model file")
+    payload = read_payload(path, "embedding model")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("kind") != "deepreco.gnn-embedding":
             raise ValueError(f"holds {payload.get('kind')!r}, not a deepreco.gnn-embedding")
         net = Embedding(**payload["hparams"])
         net.load_state_dict(payload["state_dict"])
-    except Exception as exc:  # torch.load raises many kinds on a foreign file
+    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FormatError(f"{path}: not a deepreco embedding model ({first[:120]})") from None
     net.eval()

@@ -14,16 +14,14 @@ A model file (`GNNModel.save`) holds the module map, both networks and the two t
 from __future__ import annotations
 
 import io
-import pickle
-import struct
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ...errors import FormatError, MissingFileError
+from ...errors import FormatError
+from ..modelfile import atomic_save, read_payload
 from .features import N_EDGE, N_NODE
 from .module_map import ModuleMap
 
@@ -132,8 +130,6 @@ class GNNModel:
     info: dict = field(default_factory=dict)
 
     def save(self, path) -> Path:
-        from ..lstm.model import atomic_save
-
         payload = {"kind": KIND, "version": VERSION, "module_map": _map_bytes(self.module_map),
                    "filter": {"hparams": self.filter.hparams, "state_dict": self.filter.state_dict()},
                    "gnn": {"hparams": self.gnn.hparams, "state_dict": self.gnn.state_dict()},
@@ -146,14 +142,7 @@ class GNNModel:
         """The model of a file (None: the one shipped with deepreco); one-line errors for missing, unreadable
         or foreign files."""
         path = shipped_model_path() if path is None else Path(path)
-        if not path.is_file():
-            raise MissingFileError(f"{path}: no such GNN model file")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError,
-                struct.error) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FormatError(f"{path}: not a readable model file ({first[:120]})") from None
+        payload = read_payload(path, "GNN model")
         if not isinstance(payload, dict) or payload.get("kind") != KIND:
             kind = payload.get("kind") if isinstance(payload, dict) else None
             raise FormatError(f"{path}: holds {kind!r}, not a GNN track model ({KIND})")
@@ -172,9 +161,3 @@ class GNNModel:
         gnn.eval()
         return cls(module_map, filt, gnn, payload["filter_threshold"], payload["edge_threshold"],
                    dict(payload.get("info", {})))
-
-
-def atomic_checkpoint(payload: dict, path) -> Path:
-    from ..lstm.model import atomic_save
-
-    return atomic_save(payload, path)

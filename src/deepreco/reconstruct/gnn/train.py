@@ -25,9 +25,10 @@ import pandas as pd
 import torch
 
 from ...errors import DeepRecoError
+from ..modelfile import atomic_save
 from .build import build_tracks
 from .features import edge_features, node_features
-from .model import EdgeFilter, GNNModel, InteractionNetwork, atomic_checkpoint, n_parameters
+from .model import EdgeFilter, GNNModel, InteractionNetwork, n_parameters
 from .module_map import ModuleMap, hit_coordinates
 from .truth import layer_key, true_edges
 
@@ -270,7 +271,7 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
             history["val_purity"].append(tp / max(tp + fp, 1))
             if val_loss < best[0]:
                 best = (val_loss, epoch + 1, {k: v.detach().clone() for k, v in gnn.state_dict().items()})
-            atomic_checkpoint({"gnn": gnn.state_dict(), "filter": filt.state_dict(), "optimizer": opt.state_dict(),
+            atomic_save({"gnn": gnn.state_dict(), "filter": filt.state_dict(), "optimizer": opt.state_dict(),
                                "epoch": epoch + 1, "history": history}, ckpt)
             advance(t, f"loss {history['train_loss'][-1]:.4f}  val {val_loss:.4f}  "
                        f"eff {history['val_efficiency'][-1]:.3f}  pur {history['val_purity'][-1]:.3f}")

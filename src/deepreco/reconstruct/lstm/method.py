@@ -25,17 +25,13 @@ from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hi
 from .features import N_OUT, N_SEED, cartesian, model_inputs
 from .seeding import cluster_seeds, seed_quality, true_seeds
 
-_CACHE: dict[str, tuple] = {}
-
 
 def cached_model(path=None):
     """The model of a file (None: the shipped one), loaded once per process."""
-    from .model import load_model  # torch is imported only when a model is needed
+    from ..modelfile import cached  # torch is imported only when a model is needed
+    from .model import load_model
 
-    key = str(path)
-    if key not in _CACHE:
-        _CACHE[key] = load_model(path)
-    return _CACHE[key]
+    return cached(load_model, path)
 
 
 def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384) -> np.ndarray:

@@ -18,15 +18,13 @@ so that `load_model` needs nothing else.
 
 from __future__ import annotations
 
-import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ...errors import FormatError, MissingFileError
+from ...errors import FormatError
+from ..modelfile import atomic_save, read_payload
 from .features import N_FEATURES, N_INPUTS, Normaliser
 
 KIND = "deepreco.lstm-track-extender"
@@ -82,19 +80,6 @@ def model_payload(net: TrackLSTM, norm: Normaliser, info: dict | None = None) ->
             "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "info": dict(info or {})}
 
 
-def atomic_save(payload: dict, path) -> Path:
-    """``torch.save`` to a temporary name beside ``path``, then rename: the file is whole or absent."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def save_model(net: TrackLSTM, norm: Normaliser, path, info: dict | None = None) -> Path:
     return atomic_save(model_payload(net, norm, info), path)
 
@@ -114,13 +99,7 @@ def load_model(path=None) -> tuple[TrackLSTM, Normaliser, dict]:
     is not a torch file, is corrupt, or holds another kind of model.
     """
     path = shipped_model_path() if path is None else Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no such LSTM model file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FormatError(f"{path}: not a readable model file ({first[:120]})") from None
+    payload = read_payload(path, "LSTM model")
     if not isinstance(payload, dict) or "kind" not in payload:
         raise FormatError(f"{path}: not a deepreco LSTM track model (no model kind in the file)")
     if payload["kind"] != KIND:
