@@ -9,7 +9,7 @@ import torch
 
 from deepreco.deepcore.baseline import jetcore_seeds
 from deepreco.deepcore.detector import PixelBarrel
-from deepreco.deepcore.evaluate import associate, rates, sim_tracks
+from deepreco.deepcore.evaluate import associate, pair_differences, rates, sim_tracks
 from deepreco.deepcore.events import simulate
 from deepreco.deepcore.loss import deepcore_loss
 from deepreco.deepcore.model import DeepCoreNet
@@ -138,6 +138,67 @@ def test_cleaning_keeps_the_most_probable_of_close_seeds():
     assert sorted(kept["prob"].tolist()) == [0.7, 0.8, 0.95, 0.99]  # 0.9 is 30 um from 0.95; others apart
 
 
+def test_cleaning_works_across_windows_in_global_coordinates():
+    """Two windows of one jet (centres 4 pixels apart, directions 0.004 apart in phi) see the same two tracks: each
+    window predicts both, at its own pixels and relative to its own direction. After cleaning: one seed per track,
+    the more probable prediction; the two tracks, 150 um apart on layer 2, stay two seeds."""
+    meta = pd.DataFrame({"event": 3, "jet": 0, "eta": [0.1, 0.1], "phi": [0.200, 0.204], "ladder2": 1,
+                         "iu2": [80, 84], "iv2": 1800, "layer2_missing": False})
+    prob = np.zeros((2, 3, 30, 30))
+    params = np.zeros((2, 3, 5, 30, 30))
+    # track A crosses pixel (iu 85, iv 1800); track B pixel (iu 86, iv 1800): 100 um further along u
+    for w, (shift, dphi) in enumerate(((0, 0.0), (-4, -0.4))):  # window 1: 4 pixels on, direction 0.004 on
+        params[w, 0, :, 20 + shift, 15] = [0.2, 0.1, dphi + 0.1, 0.0, 0.5]  # A, slot 0
+        params[w, 1, :, 21 + shift, 15] = [0.7, 0.1, dphi - 0.1, 0.0, 0.4]  # B: + 150 um in all, in slot 1
+    prob[0, 0, 20, 15], prob[0, 1, 21, 15] = 0.95, 0.80
+    prob[1, 0, 16, 15], prob[1, 1, 17, 15] = 0.90, 0.99
+    seeds = extract_seeds(prob, params, meta, DET)
+    assert len(seeds) == 4
+    a, b = seeds[seeds["slot"] == 0], seeds[seeds["slot"] == 1]
+    for pair in (a, b):  # each track's two predictions coincide in global coordinates
+        assert np.ptp(pair["x"]) < 1e-9 and np.ptp(pair["y"]) < 1e-9 and np.ptp(pair["phi"]) < 1e-9
+    kept = clean_seeds(seeds)
+    assert len(kept) == 2
+    assert sorted(kept["prob"].round(2)) == [0.95, 0.99]  # per track the more probable window's seed
+    assert set(kept["sample"]) == {0, 1}
+    # the same two tracks from the two windows, each window's prediction slightly off (30 um, 0.0015): still one
+    off = seeds.copy()
+    off.loc[off["sample"] == 1, "z"] += 0.03
+    off.loc[off["sample"] == 1, "eta"] += 0.0015
+    assert len(clean_seeds(off)) == 2
+    # predictions further apart than the angle cut stay apart; a looser angle cut joins them
+    off.loc[off["sample"] == 1, "eta"] += 0.003
+    assert len(clean_seeds(off)) == 4 and len(clean_seeds(off, dangle=0.01)) == 2
+    # seeds of two events never clean each other
+    other = seeds.assign(event=4)
+    assert len(clean_seeds(pd.concat([seeds, other], ignore_index=True))) == 4
+
+
+def test_cleaning_refuses_bad_cuts_and_tables():
+    seeds = pd.DataFrame({"event": [1, 1], "prob": [0.9, 0.8], "x": 0.0, "y": 68.0, "z": 0.0, "eta": 0.0,
+                          "phi": 0.0})
+    for bad in (0, -0.05, float("nan"), float("inf"), "0.05", True):
+        with pytest.raises(ValueError, match="dxy must be a positive number"):
+            clean_seeds(seeds, dxy=bad)
+    with pytest.raises(ValueError, match="dangle must be a positive number"):
+        clean_seeds(seeds, dangle=0.0)
+    with pytest.raises(ValueError, match="no column prob"):
+        clean_seeds(seeds.drop(columns="prob"))
+
+
+def test_pair_differences_tell_duplicates_from_two_particles():
+    seeds = pd.DataFrame({"event": 1, "particle_id": [5, 5, 6, -1], "sample": [0, 1, 1, 0],
+                          "x": [0.0, 0.01, 0.1, 0.0], "y": 68.0, "z": [0.0, 0.02, 0.0, 0.0],
+                          "eta": [0.1, 0.101, 0.1, 0.1], "phi": [3.1415, -3.1415, 0.0, 0.0]})
+    d = pair_differences(seeds)
+    assert len(d) == 3  # the fake (-1) takes no part
+    dup = d[d["same_particle"]].iloc[0]
+    assert not dup["same_window"]
+    assert (dup["dxy"], dup["dz"], dup["deta"]) == pytest.approx((0.01, 0.02, 0.001))
+    assert dup["dphi"] == pytest.approx(2 * np.pi - 6.283, abs=1e-9)  # across the +-pi seam
+    assert d["same_window"].sum() == 1 and (~d["same_particle"]).sum() == 2
+
+
 def test_baseline_finds_separate_tracks_and_association_scores_them():
     ev = hand_event([(30.0, 0.20, 0.30, 1), (20.0, 0.25, 0.34, -1), (5.0, 0.17, 0.27, 1)])
     tracks = sim_tracks(ev)
@@ -219,6 +280,23 @@ def test_cli_reports_a_missing_model_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", "--events", "1", "--model", str(tmp_path / "none.pt")])
     assert result.exit_code == 1
     assert "no such DeepCore model file" in result.output and result.output.strip().count("\n") <= 1
+
+
+def test_cli_and_evaluate_refuse_bad_cleaning_cuts():
+    from typer.testing import CliRunner
+
+    from deepreco.deepcore.cli import app
+    from deepreco.deepcore.evaluate import evaluate
+
+    result = CliRunner().invoke(app, ["evaluate", "--events", "1", "--clean-angle", "0"])
+    assert result.exit_code == 1
+    assert "dxy and dangle must be positive" in result.output and result.output.strip().count("\n") <= 1
+    with pytest.raises(ValueError, match="name is taken"):
+        evaluate(1, variants={"baseline": (0.05, 0.01)})
+    with pytest.raises(ValueError, match="expected two numbers"):
+        evaluate(1, variants={"loose": 0.01})
+    with pytest.raises(ValueError, match="n_events must be a positive integer"):
+        evaluate(0)
 
 
 def test_cli_trains_and_evaluates_on_real_dijets(tmp_path):

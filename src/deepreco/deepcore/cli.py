@@ -60,14 +60,21 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="write the plots in this folder")] = None,
     pileup: Annotated[float, typer.Option("--pileup", min=0, help="mean number of pile-up collisions")] = 0.0,
+    clean_xy: Annotated[float | None, typer.Option("--clean-xy", help="seed cleaning: distance on layer 2 [mm] "
+                                                   "(r-phi and z) under which two seeds are one; default the "
+                                                   "seed's 0.050")] = None,
+    clean_angle: Annotated[float | None, typer.Option("--clean-angle", help="seed cleaning: difference in eta "
+                                                      "and in phi under which two seeds are one; default the "
+                                                      "seed's 0.002")] = None,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     from .evaluate import HEADER, format_row
     from .evaluate import evaluate as run_evaluation
 
     try:
-        result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup)
-    except DeepRecoError as exc:
+        cuts = {k: v for k, v in (("clean_xy", clean_xy), ("clean_angle", clean_angle)) if v is not None}
+        result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, **cuts)
+    except (DeepRecoError, ValueError) as exc:
         fail(exc)
     records = result.pop("records", None)
     if plots is not None and records is not None:

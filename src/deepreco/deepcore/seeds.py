@@ -3,10 +3,16 @@
 A pixel of overlap k whose probability passes the threshold (0.85, 0.75, 0.65 for k = 1, 2, 3; 0.50, 0.40,
 0.30 when the layer-2 window is empty, a missing module) gives one seed: its 5 parameters turn back into a
 point on layer 2 (pixel centre + offset x 0.01 cm), a direction (window direction + 0.01 x (Delta phi,
-Delta eta)) and 1 / pT. Seeds of all the directions of an event are pooled and cleaned: of two seeds closer
-than 50 um on layer 2 (in r-phi and in z) and 0.002 in eta and phi, the less probable goes. Every seed has the
-same uncertainties (:data:`SIGMA`), those of the seed's slides (the q/pT one taken on 1/pT in GeV^-1, the unit
-CMS gives it).
+Delta eta)) and 1 / pT. Every seed has the same uncertainties (:data:`SIGMA`), those of the seed's slides (the
+q/pT one taken on 1/pT in GeV^-1, the unit CMS gives it).
+
+Cleaning (:func:`clean_seeds`) works across windows: the seeds of all the directions (windows) of all the jets of
+an event are pooled, in the global coordinates where they meet (the layer-2 point x, y, z and the direction eta,
+phi), so that neighbouring windows that see the same track give seeds that coincide; of two seeds closer than
+50 um on layer 2 (in r-phi and in z) and 0.002 in eta and phi, the less probable goes (greedy, most probable
+first; a dropped seed drops no other). These are the seed's cuts and the default; they are arguments, because a
+network's predictions from two windows only coincide to its resolution (``benchmarks/deepcore.py --tune``
+measures how far apart duplicates of our model are).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import pandas as pd
 from .detector import PixelBarrel
 from .windows import ANGLE_UNIT, HALF, POS_UNIT, PT_SCALE
 
-__all__ = ["SIGMA", "THRESHOLDS", "THRESHOLDS_LAYER2_MISSING", "clean_seeds", "extract_seeds"]
+__all__ = ["CLEAN_ANGLE", "CLEAN_XY", "SIGMA", "THRESHOLDS", "THRESHOLDS_LAYER2_MISSING", "clean_seeds",
+           "extract_seeds"]
 
 THRESHOLDS = (0.85, 0.75, 0.65)
 THRESHOLDS_LAYER2_MISSING = (0.50, 0.40, 0.30)
@@ -48,14 +55,22 @@ def extract_seeds(prob: np.ndarray, params: np.ndarray, meta: pd.DataFrame, det:
 
 
 def clean_seeds(seeds: pd.DataFrame, dxy: float = CLEAN_XY, dangle: float = CLEAN_ANGLE) -> pd.DataFrame:
-    """Drop the less probable of every two seeds of an event closer than dxy (r-phi and z) and dangle (eta, phi)."""
+    """Drop the less probable of every two seeds of an event closer than dxy [mm] (r-phi and z) and dangle (eta,
+    phi), all windows and jets of the event together, in global coordinates (see the module docstring)."""
+    for name, value in (("dxy", dxy), ("dangle", dangle)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not np.isfinite(value) \
+                or value <= 0:
+            raise ValueError(f"seed cleaning: {name} must be a positive number, got {value!r}")
+    missing = [c for c in ("event", "prob", "x", "y", "z", "eta", "phi") if c not in seeds.columns]
+    if missing:
+        raise ValueError(f"seed cleaning: the seeds have no column {', '.join(missing)}")
     if len(seeds) < 2:
         return seeds.reset_index(drop=True)
     keep_all = []
     for _, group in seeds.groupby("event", sort=False):
         g = group.sort_values("prob", ascending=False, kind="stable")
-        xy, z = g[["x", "y"]].to_numpy(), g["z"].to_numpy()
-        eta, phi = g["eta"].to_numpy(), g["phi"].to_numpy()
+        xy, z = g[["x", "y"]].to_numpy(np.float64), g["z"].to_numpy(np.float64)
+        eta, phi = g["eta"].to_numpy(np.float64), g["phi"].to_numpy(np.float64)
         close = ((np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) < dxy)
                  & (np.abs(z[:, None] - z[None]) < dxy) & (np.abs(eta[:, None] - eta[None]) < dangle)
                  & (np.abs(np.mod(phi[:, None] - phi[None] + np.pi, 2 * np.pi) - np.pi) < dangle))
