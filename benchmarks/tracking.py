@@ -1,12 +1,14 @@
 """Track finding on simulated ttbar + mu = 200 events: every method on the same events, one core each.
 
-    python benchmarks/tracking.py [--events 3] [--seed 1000] [--methods dbscan ckf lstm] [--data DIR]
+    python benchmarks/tracking.py [--events 3] [--seed 1000] [--methods dbscan ckf lstm] [--data DIR] [--threads N]
 
 The events are simulated once (Pythia 8 ttbar + Poisson(200) pile-up, the real TrackML detector, real noise
 rates; seed 1000 by default, which no training script uses) into ``--data`` and reused. Each method runs in
-its own process with one thread, so that its peak resident memory (ru_maxrss) is its own. "Per 10k tracks"
-is seconds per event x 10,000 / the event's particles with at least 4 hits. Results go to
-``benchmarks/results/tracking.txt`` and ``.json``.
+its own process with one thread (``--threads N``: N torch and BLAS threads), so that its peak resident memory
+(ru_maxrss) is its own. "Per 10k tracks" is seconds per event x 10,000 / the event's particles with at least
+4 hits. Results go to ``benchmarks/results/tracking.txt`` and ``.json``: a run of some methods replaces their
+rows (each row says its thread count) and keeps the other methods' rows when they were measured on the same
+events.
 """
 
 from __future__ import annotations
@@ -19,24 +21,24 @@ import platform
 import resource
 from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _run(method: str, data: str, n_events: int, queue) -> None:
+def _run(method: str, data: str, n_events: int, threads: int, queue) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
     import numpy as np
     import torch
 
     from deepreco.io import Dataset
     from deepreco.reconstruct import evaluate_method
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     result = evaluate_method(Dataset(data), method, n_events=n_events)
     per_10k = [r["seconds"] * 1e4 / max(r["n_reconstructable"], 1) for r in result["events"]]
     result["seconds_per_10k_tracks"] = float(np.mean(per_10k))
     result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["threads"] = threads
     queue.put(result)
 
 
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--methods", nargs="+", default=[m for m in available_methods() if m != "truth"])
     parser.add_argument("--data", default=None, help="folder of the simulated events (made when empty)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per method (torch, BLAS)")
     args = parser.parse_args()
 
     data = Path(args.data or f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}")
@@ -56,31 +59,34 @@ def main() -> None:
         print(f"simulating {args.events} ttbar + mu = 200 events into {data} ...", flush=True)
         simulate_dataset("ttbar", args.events, data, seed=args.seed, format="parquet", workers=2, pileup=200)
 
-    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs, one thread per method; "
-             f"python {platform.python_version()}",
-             f"events: {args.events} simulated ttbar + mu = 200 (seed {args.seed}), {data}", ""]
-    header = (f"{'method':8s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} "
-              f"{'s/event':>8s} {'s/10k tr.':>9s} {'peak MB':>8s}")
-    lines.append(header)
-    results = {}
+    events = f"{args.events} simulated ttbar + mu = 200 (seed {args.seed}), {data}"
+    previous = json.loads((RESULTS / "tracking.json").read_text()) if (RESULTS / "tracking.json").exists() else {}
+    results = {m: r for m, r in previous.items() if r.get("events_run") == events and m not in args.methods}
     ctx = mp.get_context("spawn")
     for method in args.methods:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_run, args=(method, str(data), args.events, queue))
+        proc = ctx.Process(target=_run, args=(method, str(data), args.events, args.threads, queue))
         proc.start()
         result = queue.get()
         proc.join()
         result.pop("events")
-        results[method] = result
-        lines.append(f"{method:8s} {result['score']:7.4f} {result['efficiency']:7.4f} "
-                     f"{result['efficiency_perfect']:7.4f} {result['fake_rate']:7.4f} "
-                     f"{result['duplicate_rate']:7.4f} {result['seconds_per_event']:8.2f} "
-                     f"{result['seconds_per_10k_tracks']:9.2f} {result['peak_memory_mb']:8.0f}")
-        print(lines[-1], flush=True)
+        results[method] = {**result, "events_run": events}
+        print(_row(method, result), flush=True)
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs; python {platform.python_version()}",
+             f"events: {events}", "",
+             f"{'method':8s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} "
+             f"{'s/event':>8s} {'s/10k tr.':>9s} {'peak MB':>8s} {'threads':>7s}"]
+    lines += [_row(m, results[m]) for m in sorted(results)]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tracking.txt").write_text("\n".join(lines) + "\n")
     (RESULTS / "tracking.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n".join(lines))
+
+
+def _row(method: str, r: dict) -> str:
+    return (f"{method:8s} {r['score']:7.4f} {r['efficiency']:7.4f} {r['efficiency_perfect']:7.4f} "
+            f"{r['fake_rate']:7.4f} {r['duplicate_rate']:7.4f} {r['seconds_per_event']:8.2f} "
+            f"{r['seconds_per_10k_tracks']:9.2f} {r['peak_memory_mb']:8.0f} {r.get('threads', 1):7d}")
 
 
 if __name__ == "__main__":

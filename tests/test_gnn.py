@@ -12,7 +12,7 @@ from deepreco.reconstruct import get_method
 from deepreco.reconstruct.gnn import ModuleMap, build_tracks, true_edges
 from deepreco.reconstruct.gnn.features import N_EDGE, N_NODE, edge_features, node_features
 from deepreco.reconstruct.gnn.metric import choose_radius, load_embedding, radius_graph, save_embedding, train_embedding
-from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetwork
+from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetwork, edge_mlp, mlp, project
 from deepreco.reconstruct.gnn.module_map import hit_coordinates
 from deepreco.reconstruct.gnn.train import tune_edge_threshold
 from deepreco.simulate import simulate_event
@@ -119,6 +119,15 @@ def test_two_crossing_tracks_give_two_tracks():
     assert (build_tracks(3, np.array([[0], [1]]), np.array([0.9]), min_hits=3) == -1).all()
     with pytest.raises(ValueError):
         build_tracks(10, true, np.ones(3))
+
+
+def test_edge_mlp_equals_the_mlp_of_the_concatenated_inputs():
+    torch.manual_seed(1)
+    net = mlp(2 * 5 + 3, 8, 2)
+    a, b, e = torch.randn(7, 5), torch.randn(7, 5), torch.randn(20, 3)
+    src, dst = torch.randint(0, 7, (20,)), torch.randint(0, 7, (20,))
+    expected = net(torch.cat([a[src], b[dst], e], dim=1))
+    assert torch.allclose(edge_mlp(net, project(net, a, b), e, src, dst), expected, atol=1e-6)
 
 
 def test_interaction_network_learns_a_small_graph(gun_events):

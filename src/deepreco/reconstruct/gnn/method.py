@@ -37,15 +37,18 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores)."""
     import torch
 
+    from .model import project
+
     device = device or torch.device("cpu")
     net = model.filter.to(device)
     x_t = torch.from_numpy(x).to(device)
     kept, scores = [], []
     with torch.no_grad():
+        nodes = project(net.net, x_t, x_t)
         for i in range(0, edges.shape[1], chunk):
             part = edges[:, i:i + chunk]
             attr = torch.from_numpy(edge_features(coords, x, part)).to(device)
-            s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device))).cpu().numpy()
+            s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device), nodes)).cpu().numpy()
             keep = s > threshold
             kept.append(part[:, keep])
             scores.append(s[keep])

@@ -39,14 +39,34 @@ def mlp(n_in: int, hidden: int, n_out: int, n_layers: int = 2, norm: bool = True
     return nn.Sequential(*layers)
 
 
+def project(net: nn.Sequential, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The products of ``net``'s first layer with the node parts ``a`` (inner end) and ``b`` (outer end) of its
+    input ``cat([a[src], b[dst], e])``: taken once per node, then gathered per edge by `edge_mlp`."""
+    w_a, w_b, _ = net[0].weight.split([a.shape[1], b.shape[1], net[0].in_features - a.shape[1] - b.shape[1]], 1)
+    return a @ w_a.T, b @ w_b.T
+
+
+def edge_mlp(net: nn.Sequential, nodes: tuple[torch.Tensor, torch.Tensor], e: torch.Tensor, src: torch.Tensor,
+             dst: torch.Tensor) -> torch.Tensor:
+    """``net(cat([a[src], b[dst], e]))`` with ``nodes = project(net, a, b)``, without the (E, width)
+    concatenation: the same result up to float rounding, with a third of the first layer's work on a graph of
+    ~10 edges a node."""
+    first = net[0]
+    w_e = first.weight[:, first.in_features - e.shape[1]:]
+    return net[1:](nodes[0][src] + nodes[1][dst] + torch.addmm(first.bias, e, w_e.T))
+
+
 class EdgeFilter(nn.Module):
     def __init__(self, hidden: int = 32, n_layers: int = 2):
         super().__init__()
         self.hparams = {"hidden": hidden, "n_layers": n_layers}
         self.net = mlp(2 * N_NODE + N_EDGE, hidden, 1, n_layers, norm=False)
 
-    def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x[edges[0]], x[edges[1]], edge_attr], dim=1)).squeeze(1)
+    def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor,
+                nodes: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """One logit per edge; ``nodes`` (`project` of ``x``) may be given when the edges come in chunks."""
+        nodes = project(self.net, x, x) if nodes is None else nodes
+        return edge_mlp(self.net, nodes, edge_attr, edges[0], edges[1]).squeeze(1)
 
 
 class InteractionNetwork(nn.Module):
@@ -68,32 +88,35 @@ class InteractionNetwork(nn.Module):
             return self._forward_chunked(x, edge_attr, edges, chunk)
         src, dst = edges
         h = self.node_encoder(x)
-        e = self.edge_encoder(torch.cat([x[src], x[dst], edge_attr], dim=1))
+        e = edge_mlp(self.edge_encoder, project(self.edge_encoder, x, x), edge_attr, src, dst)
         for _ in range(self.n_iterations):
-            e = e + self.edge_network(torch.cat([h[src], h[dst], e], dim=1))
+            e = e + edge_mlp(self.edge_network, project(self.edge_network, h, h), e, src, dst)
             incoming = torch.zeros_like(h).index_add_(0, dst, e)
             outgoing = torch.zeros_like(h).index_add_(0, src, e)
             h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
-        return self.classifier(torch.cat([h[src], h[dst], e], dim=1)).squeeze(1)
+        return edge_mlp(self.classifier, project(self.classifier, h, h), e, src, dst).squeeze(1)
 
     def _forward_chunked(self, x, edge_attr, edges, chunk: int) -> torch.Tensor:
         src, dst = edges
         parts = [slice(i, i + chunk) for i in range(0, len(src), chunk)]
         h = self.node_encoder(x)
         e = torch.empty((len(src), self.hparams["hidden"]), dtype=x.dtype, device=x.device)
+        nodes = project(self.edge_encoder, x, x)
         for c in parts:
-            e[c] = self.edge_encoder(torch.cat([x[src[c]], x[dst[c]], edge_attr[c]], dim=1))
+            e[c] = edge_mlp(self.edge_encoder, nodes, edge_attr[c], src[c], dst[c])
         for _ in range(self.n_iterations):
             incoming = torch.zeros_like(h)
             outgoing = torch.zeros_like(h)
+            nodes = project(self.edge_network, h, h)
             for c in parts:
-                e[c] += self.edge_network(torch.cat([h[src[c]], h[dst[c]], e[c]], dim=1))
+                e[c] += edge_mlp(self.edge_network, nodes, e[c], src[c], dst[c])
                 incoming.index_add_(0, dst[c], e[c])
                 outgoing.index_add_(0, src[c], e[c])
             h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
         out = torch.empty(len(src), dtype=x.dtype, device=x.device)
+        nodes = project(self.classifier, h, h)
         for c in parts:
-            out[c] = self.classifier(torch.cat([h[src[c]], h[dst[c]], e[c]], dim=1)).squeeze(1)
+            out[c] = edge_mlp(self.classifier, nodes, e[c], src[c], dst[c]).squeeze(1)
         return out
 
 
