@@ -12,7 +12,7 @@ from ..errors import EventError
 from ..event import Event
 from ..generate.table import check_particles
 from .digitize import digitize
-from .lineage import end_points
+from .lineage import end_points, has_lineage
 from .noise import NOISE_PER_VOLUME, noise_hits
 from .propagate import propagate
 
@@ -51,7 +51,9 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     is overwritten, and particle_type, the PDG id). ``noise_fraction=None`` adds noise at the rates of the
     real TrackML events (about 17,600 hits an event, Poisson); a number in [0, 1) instead scales the noise
     so that it makes that fraction of all hits. ``material=False`` gives ideal helices (no scattering,
-    energy loss or interactions); ``interaction_scale`` multiplies the nuclear interaction probability.
+    energy loss or interactions); ``interaction_scale`` multiplies the nuclear interaction probability of
+    lists without lineage (a TrackML list, whose ids record its particles' descendants, already holds the
+    outcome of its interactions: no random ones are drawn for it, see :mod:`.lineage`).
     The same ``seed`` and input give identical tables.
 
     >>> import pandas as pd
@@ -75,6 +77,10 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     momentum = table[["px", "py", "pz"]].to_numpy(np.float64)
     mass, hadronic = _masses(table)
     ends = end_points(table["particle_id"].to_numpy(), vertex)
+    if has_lineage(table["particle_id"].to_numpy()):
+        # the list already holds the outcome of every nuclear interaction (a particle ends where its listed
+        # daughters start): drawing more at random would count them twice
+        hadronic = np.zeros_like(hadronic)
     cross = propagate(vertex, momentum, table["q"].to_numpy(np.float64), mass, det, rng_prop,
                       field_tesla=field_tesla, material=material, hadronic=hadronic,
                       interaction_scale=interaction_scale, end_point=ends)

@@ -9,7 +9,11 @@ ids are the ACTS (Fatras) barcode of the time,
 
 so a particle's descendants share its (vertex, primary) and have a higher generation. In event 1001, 928 of
 the 6,981 generation-0 particles have listed daughters, and stopping them there brings the share of
-particles whose simulated hit count is within one of the real one from 65 % to 72 %.
+particles whose simulated hit count is within one of the real one from 65 % to 72 %. All the daughters of the
+real lists start on material surfaces (the beam pipe, the layers): they come from interactions with the
+material, and ending their parents there is right (for the 672 primaries above 0.3 GeV of event 1001 that
+end so, 90 % are within one hit of their real ``nhits`` with the end, 8 % without it). Since such a list
+records its interactions, the simulation draws no further random ones for it (:func:`has_lineage`).
 
 Each vertex of generation-(g+1) particles is given to the generation-g particle of the same primary whose
 production vertex is nearest to it (for g = 0 that particle is unique: the primary itself), and a particle
@@ -22,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["end_points"]
+__all__ = ["end_points", "has_lineage"]
 
 _GENERATION_SHIFT = 24
 _PRIMARY_SHIFT = 36
@@ -31,6 +35,11 @@ _PRIMARY_SHIFT = 36
 def _looks_like_barcode(pid: np.ndarray) -> bool:
     # TrackML ids carry a vertex number >= 1 in the top 12 bits and a process code in the bottom 12
     return pid.size > 0 and bool(np.all(pid >> 52 > 0)) and bool(np.all(pid > 0))
+
+
+def has_lineage(particle_id) -> bool:
+    """Whether the ids are TrackML (Fatras) barcodes, i.e. the list records its particles' descendants."""
+    return _looks_like_barcode(np.asarray(particle_id, dtype=np.int64))
 
 
 def end_points(particle_id, vertex) -> np.ndarray:

@@ -6,7 +6,10 @@ the sum of the particles' ``nhits`` is 17,470, 17,520, 17,805 and 17,704 in even
 How it splits over volumes cannot be read off the real data directly (noise is not marked there); it is
 the real hits per volume minus the particle hits that this simulation gives for the same particle lists
 (events 1001, 1003, 1005, 1009, averaged: 16,500 in all, a little less than the 17,600 above
-because the simulated particles leave about 1.5 % more hits than their real ``nhits``). Within a volume
+because the simulated particles then left about 1.5 % more hits than their real ``nhits``). The rates were
+calibrated with random nuclear interactions drawn for the TrackML lists too; without them (the lists record
+their interactions) the particles leave 5.8 % more hits than their real ``nhits``, and the rates are kept:
+lowering them by that excess would put the noise fraction 4 to 5 points under the real one. Within a volume
 every module gets the same rate, and a noise hit lies uniformly on its sensor, at the centre of the one
 cell it lights.
 """

@@ -22,7 +22,10 @@ half a turn (pi) in the transverse plane since its production, i.e. a looper fro
 largest radius. The real TrackML events show this: particles of pT 0.15 to 0.3 GeV, which would cross the
 pixel layers again and again on their way back in, carry as many hits as the layers they cross going out
 (at most 19 hits per particle in events 1001 to 1009). Particles below ``MIN_PT_GEV`` at production are not
-propagated at all: in the real events central primaries with pT < 0.15 GeV have no hits.
+propagated at all: in the real events central primaries with pT < 0.15 GeV have no hits. A particle made inside
+a sensor (the secondaries of the TrackML lists start on the material surfaces, many in a module) leaves no hit
+on that sensor: its parent's crossing made that hit. In event 1001, 237 secondaries had such a hit at their
+own production vertex before this rule.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ _EPS_S = 1e-4  # mm: a surface closer than this along the path is the one the pa
 _MIN_COS = 0.05  # incidence cosines are floored here (path length through a slab at most 20 thicknesses)
 _MARGIN = 10.0  # mm added to a layer's extent when accepting a crossing of its nominal surface
 _MAX_STEPS = 400
+_BIRTH_MM = 1.0  # a crossing this close to the production vertex is of the sensor the particle was made in
 
 
 @dataclass
@@ -380,6 +384,10 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
                 a[alive] for a in (idx, X, T, P, Q, M, H, turned, step, travelled, limit))
     if out:
         parts = [np.concatenate(col) for col in zip(*out, strict=True)]
+        # a particle made inside a sensor (by an interaction of its parent there) leaves no hit on that sensor:
+        # the parent's crossing made it
+        born = np.linalg.norm(parts[2] - vertex[parts[0]], axis=1) < _BIRTH_MM
+        parts = [a[~born] for a in parts]
     else:
         parts = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)),
                  np.zeros(0, np.int64)]
