@@ -5,7 +5,8 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py --events 20 --quick
 
 Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png. Timings are one torch thread
-on whatever else runs on the machine at the time.
+on whatever else runs on the machine at the time, after one warm-up call of each method (numba's kernels load
+once a process, see ``deepreco.calo.evaluate.warm_up``).
 """
 
 from __future__ import annotations

@@ -83,6 +83,42 @@ def clue(points: np.ndarray, weights: np.ndarray, dc: float, rhoc, outlier_delta
     return labels
 
 
+def clue_package(points: np.ndarray, weights: np.ndarray, dc: float, rhoc: float, outlier_delta_factor: float = 2.0,
+                 points_per_tile: int | None = None) -> np.ndarray:
+    """``clue`` done by the ``CLUEstering`` package (1.x: ``pip install 'CLUEstering<2'`` with Boost headers;
+    2.x needs Boost 1.75 or newer), the optional peer: the same parameters, labels 0..k-1 and -1 for outliers.
+
+    The package standardises each axis before clustering; its coordinates are put back to the points' own
+    so that d_c means the same. Its tiles hold ``points_per_tile`` points on average, all points in one tile
+    by default (quadratic, for checks): with finer tiles CLUEstering 1.4.0 loses neighbours (measured: its
+    clusters then change with the tile size and differ from ours, in 2D and in 3D); with one tile they are ours.
+    """
+    try:
+        import CLUEstering
+    except ImportError:
+        raise ImportError("the CLUEstering package is not installed: pip install 'CLUEstering<2' (it builds with "
+                          "Boost headers, e.g. Debian's libboost-dev; 2.x needs Boost >= 1.75)") from None
+    points = np.asarray(points, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if points.ndim != 2 or len(w) != len(points):
+        raise ValueError(f"points must be (n, d) with one weight each, got {points.shape} and {w.shape}")
+    if not np.ndim(rhoc) == 0:
+        raise ValueError("CLUEstering takes one rho_c for all points")
+    n = len(points)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    c = CLUEstering.clusterer(float(dc), float(rhoc), float(outlier_delta_factor),
+                              int(min(n, points_per_tile or n)))
+    if not hasattr(c, "clust_data"):
+        raise ImportError(f"CLUEstering {getattr(CLUEstering, '__version__', '?')}: only the 1.x interface is "
+                          "supported here")
+    c.read_data(pd.DataFrame({**{f"x{i}": points[:, i] for i in range(points.shape[1])}, "weight": w}))
+    for i in range(points.shape[1]):
+        c.clust_data.coords[i] = points[:, i].copy()
+    c.run_clue()
+    return np.asarray(c.clust_prop.cluster_ids, dtype=np.int64)
+
+
 def clue_layers(x, y, layer, weights, dc_per_layer, rhoc, outlier_delta_factor: float = 2.0) -> np.ndarray:
     """CLUE in each layer's (x, y) plane, all layers at once; labels are unique across layers."""
     dcl = np.asarray(dc_per_layer, dtype=np.float64)[layer]
@@ -197,4 +233,5 @@ def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
     return out
 
 
-__all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "finish", "hit_classes"]
+__all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "clue_package", "finish",
+           "hit_classes"]

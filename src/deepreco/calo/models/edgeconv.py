@@ -12,10 +12,13 @@ says, and the reference it was measured against.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .heads import OCHeads
 from .knn import knn
+
+EDGE_CHUNK = 4096
 
 
 class DynamicEdgeConv(nn.Module):
@@ -26,9 +29,24 @@ class DynamicEdgeConv(nn.Module):
 
     def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None, space: torch.Tensor | None = None
                 ) -> torch.Tensor:
-        idx = knn(x if space is None else space, self.k, batch)
-        xi = x[:, None, :].expand(-1, idx.shape[1], -1)
-        return self.mlp(torch.cat([xi, x[idx] - xi], dim=-1)).max(dim=1).values
+        # hits on the cell grid have many neighbours at equal distances: in the hits' space the neighbours come
+        # from SciPy's KD-tree, whose choice among equals the shipped model was trained with
+        idx = knn(x, self.k, batch) if space is None else knn(space, self.k, batch, method="scipy")
+        lin1, act1, lin2, act2 = self.mlp
+        # h_Theta's first layer split, W (x_i || x_j - x_i) = (W_a - W_b) x_i + W_b x_j: two products per point
+        # instead of one per edge (the same function, the same weights)
+        d = x.shape[1]
+        w_a, w_b = lin1.weight[:, :d], lin1.weight[:, d:]
+        own = F.linear(x, w_a - w_b, lin1.bias)
+        other = F.linear(x, w_b)
+        if torch.is_grad_enabled():
+            return act2(lin2(act1(own[:, None, :] + other[idx]))).max(dim=1).values
+        # inference: a slice of points at a time, so the (points, k, features) tensor stays small
+        out = torch.empty((x.shape[0], lin2.out_features), dtype=own.dtype, device=x.device)
+        for s in range(0, x.shape[0], EDGE_CHUNK):
+            e = s + EDGE_CHUNK
+            out[s:e] = act2(lin2(act1(own[s:e, None, :] + other[idx[s:e]]))).amax(dim=1)
+        return out
 
 
 class EdgeConvOC(nn.Module):

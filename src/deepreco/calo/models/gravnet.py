@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import fused
 from .heads import OCHeads
 from .knn import knn
 
@@ -31,9 +32,12 @@ class GravNetConv(nn.Module):
     def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         s, f = self.lin_s(x), self.lin_f(x)
         idx = knn(s, self.k, batch)                       # (n, k)
-        d2 = (s[idx] - s[:, None, :]).pow(2).sum(-1)      # (n, k), differentiable through s
-        msg = torch.exp(-10.0 * d2)[..., None] * f[idx]   # (n, k, prop)
-        agg = torch.cat([msg.mean(1), msg.max(1).values], dim=1)
+        if fused.usable(s, f):                            # inference: one pass, no (n, k, prop) tensor
+            agg = fused.gravnet_messages(s, f, idx)
+        else:
+            d2 = (s[idx] - s[:, None, :]).pow(2).sum(-1)      # (n, k), differentiable through s
+            msg = torch.exp(-10.0 * d2)[..., None] * f[idx]   # (n, k, prop)
+            agg = torch.cat([msg.mean(1), msg.max(1).values], dim=1)
         return self.lin_x(x) + self.lin_agg(agg)
 
 
