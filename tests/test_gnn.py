@@ -188,6 +188,22 @@ def test_training_reports_each_stage_and_writes_a_model(tiny_model):
     assert GNNModel.load(out).edge_threshold == figures["edge_threshold"]
 
 
+def test_training_can_start_from_a_models_network(tiny_model, tmp_path):
+    from deepreco.reconstruct.gnn import train_gnn
+
+    start, _, data = tiny_model
+    out = tmp_path / "again.pt"
+    # at a vanishing learning rate the network stays the one it started from
+    train_gnn(data, out, n_val=1, filter_epochs=1, gnn_epochs=1, hidden=16, n_iterations=3, progress=False,
+              init_gnn=start, gnn_learning_rate=1e-12)
+    before, after = GNNModel.load(start).gnn.state_dict(), GNNModel.load(out).gnn.state_dict()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert GNNModel.load(out).info["init_gnn"] == str(start)
+    with pytest.raises(DeepRecoError, match="its network has"):
+        train_gnn(data, tmp_path / "other.pt", n_val=1, filter_epochs=1, gnn_epochs=1, hidden=8, n_iterations=3,
+                  progress=False, init_gnn=start)
+
+
 def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):
     out = tiny_model[0]
     method = get_method("gnn", model=out)

@@ -122,12 +122,14 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
               filter_epochs: int = 4, gnn_epochs: int = 8, hidden: int = 32, n_iterations: int = 6,
               filter_hidden: int = 32, negative_fraction: float = 0.05, filter_efficiency: float = 0.99,
               step_edges: int = 60_000, learning_rate: float = 2e-3, network_events: int = 24,
-              progress: bool = True) -> dict:
+              init_gnn=None, gnn_learning_rate: float | None = None, progress: bool = True) -> dict:
     """Train the module map, the filter and the interaction network on the events of ``data_dir`` (with truth);
     write the model to ``out_path`` (a checkpoint beside it, ``<out>.ckpt``, after each network epoch).
     The last ``n_val`` events are held out for validation; the module map learns from all the others, the
-    networks from the last ``network_events`` of them (each graph is kept in memory, ~100 MB). The same seed,
-    data and thread count give the same model."""
+    networks from the last ``network_events`` of them (each graph is kept in memory, ~100 MB). ``init_gnn``
+    (a gnn model file) starts the interaction network from that model's weights instead of random ones (same
+    ``hidden`` and ``n_iterations``), trained at ``gnn_learning_rate`` (default ``learning_rate``). The same
+    seed, data and thread count give the same model."""
     from ...io import Dataset
 
     if n_val < 1 or filter_epochs < 1 or gnn_epochs < 1 or step_edges < 1:
@@ -185,6 +187,7 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
         for g, edges, y in samples:
             for i in range(0, edges.shape[1], 32768):
                 batches.append((g, edges[:, i:i + 32768], y[i:i + 32768]))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=filter_epochs * len(batches))
         t = task("filter", filter_epochs)
         for _ in range(filter_epochs):
             filt.train()
@@ -199,6 +202,7 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                sched.step()
                 total += float(loss.detach())
             advance(t, f"loss {total / len(batches):.4f}")
         filt.eval()
@@ -223,13 +227,20 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
                               f"{figures['filter_edges']:,.0f} edges, purity {figures['filter_purity']:.4f}")
         pos_weight = float(sum((~g["y"]).sum() for g in train_f) / max(sum(g["y"].sum() for g in train_f), 1))
         gnn = InteractionNetwork(hidden, n_iterations)
-        opt = torch.optim.Adam(gnn.parameters(), lr=learning_rate)
+        if init_gnn is not None:
+            start_from = GNNModel.load(init_gnn).gnn
+            if start_from.hparams != gnn.hparams:
+                raise DeepRecoError(f"{init_gnn}: its network has {start_from.hparams}, not {gnn.hparams}")
+            gnn.load_state_dict(start_from.state_dict())
+            figures["init_gnn"] = str(init_gnn)
+        gnn_lr = learning_rate if gnn_learning_rate is None else gnn_learning_rate
+        opt = torch.optim.Adam(gnn.parameters(), lr=gnn_lr)
         # each step is one azimuthal sector of one event, with about step_edges edges (small steps keep the
         # tensors under the allocator's mmap threshold, which makes them much faster on CPU)
         sectors = [max(1, int(np.ceil(g["edges"].shape[1] / step_edges))) for g in train_f]
         steps = [(i, s) for i in range(len(train_f)) for s in range(sectors[i])]
         n_steps = gnn_epochs * len(steps)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=n_steps)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=gnn_lr, total_steps=n_steps)
         ckpt = out_path.with_name(out_path.name + ".ckpt")
         best = (np.inf, 0, None)
         history = {"train_loss": [], "val_loss": [], "val_efficiency": [], "val_purity": []}
