@@ -57,6 +57,22 @@ def test_tree_knn_on_a_grid_with_ties_and_duplicates():
     assert torch.equal(dt, db)
 
 
+@needs_numba
+def test_two_threads_give_the_same_neighbours_and_messages():
+    x, batch = _cloud(n_per=(3000, 40), dim=4, seed=7)
+    x = x.float()
+    conv = GravNetConv(4, 8, space_dim=4, prop_dim=6, k=12)
+    with torch.no_grad():
+        one_knn, one_msg = knn(x, 12, batch), conv(x, batch)
+        torch.set_num_threads(2)
+        try:
+            two_knn, two_msg = knn(x, 12, batch), conv(x, batch)
+        finally:
+            torch.set_num_threads(1)
+    assert torch.equal(one_knn, two_knn)
+    assert torch.equal(one_msg, two_msg)
+
+
 def test_knn_bad_input_is_a_clear_error():
     x = torch.randn(20, 3)
     with pytest.raises(ValueError, match="method"):

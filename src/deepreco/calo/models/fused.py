@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .knn import HAVE_NUMBA, numba
+from .knn import HAVE_NUMBA, numba, use_threads
 
 
 def usable(*tensors: torch.Tensor) -> bool:
@@ -24,16 +24,17 @@ def gravnet_messages(s: torch.Tensor, f: torch.Tensor, idx: torch.Tensor) -> tor
     s32 = np.ascontiguousarray(s.numpy(), dtype=np.float32)
     f32 = np.ascontiguousarray(f.numpy(), dtype=np.float32)
     idx64 = np.ascontiguousarray(idx.numpy())
+    use_threads()
     v = torch.exp(-10.0 * torch.from_numpy(_squared_distances(s32, idx64)))
     return torch.from_numpy(_gravnet_messages(v.numpy(), f32, idx64))
 
 
 if HAVE_NUMBA:
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, parallel=True)
     def _squared_distances(s, idx):
         n, k = idx.shape
         out = np.empty((n, k), np.float32)
-        for i in range(n):
+        for i in numba.prange(n):
             for a in range(k):
                 j = idx[i, a]
                 d2 = np.float32(0.0)
@@ -43,25 +44,34 @@ if HAVE_NUMBA:
                 out[i, a] = d2
         return out
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, parallel=True)
     def _gravnet_messages(v, f, idx):
         n, k = idx.shape
         p = f.shape[1]
         out = np.empty((n, 2 * p), np.float32)
-        acc = np.empty((4, p), np.float32)
-        top = np.empty(p, np.float32)
-        for i in range(n):
-            acc[:] = 0
-            top[:] = -np.inf
-            for a in range(k):
-                j = idx[i, a]
-                w = v[i, a]
-                r = a % 4  # four running sums, added up in order at the end: torch's order for the mean
-                for c in range(p):
-                    m = w * f[j, c]
-                    acc[r, c] += m
-                    top[c] = max(top[c], m)
-            for c in range(p):
-                out[i, c] = (((acc[0, c] + acc[1, c]) + acc[2, c]) + acc[3, c]) / k
-                out[i, p + c] = top[c]
+        block = 1024
+        for b in numba.prange((n + block - 1) // block):  # blocks of hits in parallel, each its own sums
+            acc = np.empty((4, p), np.float32)
+            top = np.empty(p, np.float32)
+            for i in range(b * block, min(n, (b + 1) * block)):
+                _one_message(v, f, idx, i, acc, top, out)
         return out
+
+    @numba.njit(cache=True, nogil=True)
+    def _one_message(v, f, idx, i, acc, top, out):
+        """Hit i's mean and max message into out[i], with the scratch rows acc (4, p) and top (p)."""
+        k = idx.shape[1]
+        p = f.shape[1]
+        acc[:] = 0
+        top[:] = -np.inf
+        for a in range(k):
+            j = idx[i, a]
+            w = v[i, a]
+            r = a % 4  # four running sums, added up in order at the end: torch's order for the mean
+            for c in range(p):
+                m = w * f[j, c]
+                acc[r, c] += m
+                top[c] = max(top[c], m)
+        for c in range(p):
+            out[i, c] = (((acc[0, c] + acc[1, c]) + acc[2, c]) + acc[3, c]) / k
+            out[i, p + c] = top[c]

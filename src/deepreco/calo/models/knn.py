@@ -118,7 +118,13 @@ def tree_knn(points: np.ndarray, k: int, leaf_size: int | None = None, project_d
         tree_pts = np.ascontiguousarray(np.column_stack([pts[:, :project_dims], rest]))
     else:
         tree_pts = pts
+    use_threads()
     return _all_knn(tree_pts, pts, k, max(int(leaf_size), 2))
+
+
+def use_threads() -> None:
+    """numba's parallel loops take as many threads as torch is set to (``torch.set_num_threads``)."""
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
 if HAVE_NUMBA:
@@ -216,7 +222,7 @@ if HAVE_NUMBA:
                 s += g * g
         return s
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, parallel=True)
     def _all_knn(tp, fp, k, leaf_size):
         n, m = tp.shape
         full = fp.shape[1] != m  # the tree's space is a projection of fp's: distances from fp
@@ -233,16 +239,25 @@ if HAVE_NUMBA:
                 ft[r] = fp[perm[r]]
         out = np.empty((n, k), np.int64)
         big = 0
+        n_leaves = 0
         for node in range(n_nodes):
             if left[node] < 0:
                 big = max(big, end[node] - start[node])
-        dist = np.empty((big, k))
-        nbr = np.empty((big, k), np.int64)
-        buf = np.empty(big)
-        stack = np.empty(n_nodes + 2, np.int64)
-        for q in range(n_nodes):
-            if left[q] >= 0:
-                continue
+                n_leaves += 1
+        leaves = np.empty(n_leaves, np.int64)
+        n_leaves = 0
+        for node in range(n_nodes):
+            if left[node] < 0:
+                leaves[n_leaves] = node
+                n_leaves += 1
+        # the leaves search in parallel (numba's thread count), each with its own buffers; each writes its
+        # own points' rows of out
+        for li in numba.prange(n_leaves):
+            q = leaves[li]
+            dist = np.empty((big, k))
+            nbr = np.empty((big, k), np.int64)
+            buf = np.empty(big)
+            stack = np.empty(n_nodes + 2, np.int64)
             qa, qb = start[q], end[q]
             nq = qb - qa
             for i in range(nq):
