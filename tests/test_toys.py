@@ -16,7 +16,7 @@ from deepreco.toys.losses import covariance_from_outputs, gaussian_nll, plane_cr
 from deepreco.toys.models import MODELS, build_model
 from deepreco.toys.models.conv_lstm_params import ConvLSTMTrackParams
 from deepreco.toys.track_params import evaluate_track_params, train_track_params
-from deepreco.toys.training import predict_scores, train_model
+from deepreco.toys.training import bf16_is_fast, lr_factor, predict_scores, train_model
 
 torch.set_num_threads(1)
 
@@ -47,6 +47,17 @@ def test_background_and_noise_rates_follow_the_settings():
     noisy = generate_3d(200, n_background=0, noise_prob=0.05, seed=4)
     extra = (noisy.events[:, 3:].astype(int) - noisy.signal[:, 3:]).mean()
     assert abs(extra - 0.05) < 0.005
+
+
+def test_noise_is_one_independent_draw_a_pixel():
+    # drawn as a Binomial count of distinct uniform pixels: per plane the count is Binomial(1024, p), spread evenly
+    data = generate_3d(3000, n_background=0, noise_prob=0.01, seed=12)
+    noise = data.events[:, 3:].astype(int) - data.signal[:, 3:]
+    per_plane = noise.reshape(-1, 1024).sum(axis=1)
+    assert abs(per_plane.mean() - 10.24) < 0.1 and abs(per_plane.var() - 10.24 * 0.99) < 0.5
+    by_pixel = noise.reshape(-1, 1024).mean(axis=0)
+    assert abs(by_pixel.mean() - 0.01) < 1e-3 and by_pixel.std() < 0.004
+    assert (generate_3d(2, noise_prob=1.0, seed=1).events[:, 3:] == 1).all()
 
 
 def test_generators_are_reproducible_with_a_seed():
@@ -162,9 +173,10 @@ def test_each_model_trains_and_its_loss_falls(name, small_toy):
     torch.manual_seed(0)
     model = build_model(name, small_toy.n_layers, small_toy.plane_shape, hidden=32) if "lstm" in name else \
         build_model(name, small_toy.n_layers, small_toy.plane_shape)
+    after_seed = slice(small_toy.n_seed, None)  # the loss the training minimises: the planes after the seed
     with torch.no_grad():
         before = plane_cross_entropy(model(torch.from_numpy(small_toy.events).float()),
-                                     torch.from_numpy(small_toy.signal_index())).item()
+                                     torch.from_numpy(small_toy.signal_index()), after_seed).item()
     # the deep convolutions want a gentler step than the LSTMs, and the autoencoder a few more of them
     lr, steps = (1e-2, 30) if "lstm" in name else (3e-3, 30 if name == "convnn" else 60)
     fit = train_model(model, small_toy, epochs=steps, batch_size=32, lr=lr, seed=0, progress=False)
@@ -172,6 +184,31 @@ def test_each_model_trains_and_its_loss_falls(name, small_toy):
     assert fit.epoch_losses[-1] < 0.85 * before
     scores = predict_scores(model, small_toy.events)
     assert scores.shape == (32, 6, 64) and np.allclose(scores.sum(axis=2), 1, atol=1e-4)
+
+
+def test_learning_rate_schedule_warms_up_and_decays():
+    assert lr_factor(0.3, "constant") == 1.0
+    assert lr_factor(0.0) == pytest.approx(0.01) and lr_factor(0.05) == pytest.approx(1.0)
+    assert lr_factor(0.025) == pytest.approx(0.505)
+    assert lr_factor(1.0) == pytest.approx(0.01) and lr_factor(2.0) == pytest.approx(0.01)
+    values = [lr_factor(p / 100) for p in range(5, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))  # no rise after the warm-up
+    with pytest.raises(DeepRecoError):
+        lr_factor(0.5, "linear")
+
+
+def test_training_options_seed_planes_clipping_and_bf16(small_toy):
+    target = torch.from_numpy(small_toy.signal_index())
+    events = torch.from_numpy(small_toy.events).float()
+    for kwargs in ({"seed_planes_in_loss": True, "schedule": "constant", "clip": None}, {"bf16": True}):
+        torch.manual_seed(0)
+        model = build_model("lstm", small_toy.n_layers, small_toy.plane_shape, hidden=32)
+        fit = train_model(model, small_toy, epochs=20, batch_size=32, lr=1e-2, progress=False, **kwargs)
+        planes = slice(None) if kwargs.get("seed_planes_in_loss") else slice(small_toy.n_seed, None)
+        with torch.no_grad():
+            final = plane_cross_entropy(model(events), target, planes).item()
+        assert fit.epoch_losses[-1] < fit.first_loss and final < fit.first_loss
+    assert isinstance(bf16_is_fast(), bool)
 
 
 def test_seed_sizes_are_the_seed_tables():

@@ -148,22 +148,35 @@ def generate_toy(n_events: int, n_layers: int, size: int, dim: int, *, n_seed: i
     pix = line_pixels(entry, slope, n_layers, size)
 
     plane = (size,) * dim
-    empty = np.iinfo(np.int16).max
-    labels = np.full((n_events, n_layers, *plane), empty, dtype=np.int16)
+    n_pixels = size**dim
     layer = np.broadcast_to(np.arange(n_layers), pix.shape[:2])
     ev = np.broadcast_to(event_of[:, None], pix.shape[:2])
     tid = np.broadcast_to(track_id[:, None], pix.shape[:2])
     keep = (tid == SIGNAL) | (layer >= n_seed)  # background stays out of the seed layers
-    # where tracks share a pixel the lowest id (the signal first) keeps it; minimum.at is order-independent
-    np.minimum.at(labels, (ev[keep], layer[keep], *(pix[..., a][keep] for a in range(dim))),
-                  tid[keep].astype(np.int16))
-    labels[labels == empty] = 0
-
-    events = (labels > 0).astype(np.uint8)
-    noise = rng.random(events.shape, dtype=np.float32) < noise_prob
-    noise[:, :n_seed] = False
-    events[noise] = 1
-    signal = (labels == SIGNAL).astype(np.uint8)
+    flat = np.ravel_multi_index((ev[keep], layer[keep], *(pix[..., a][keep] for a in range(dim))),
+                                (n_events, n_layers, *plane))
+    tid = tid[keep]
+    # where tracks share a pixel the lowest id (the signal first) keeps it: sort by pixel, then id, keep the first
+    order = np.lexsort((tid, flat))
+    flat, tid = flat[order], tid[order]
+    first_of_pixel = np.ones(len(flat), dtype=bool)
+    first_of_pixel[1:] = flat[1:] != flat[:-1]
+    flat, tid = flat[first_of_pixel], tid[first_of_pixel]
+    # the arrays are written where the hits are, not pixel by pixel (np.zeros costs nothing until touched)
+    labels = np.zeros((n_events, n_layers, *plane), dtype=np.int16)
+    labels.reshape(-1)[flat] = tid
+    events = np.zeros(labels.shape, dtype=np.uint8)
+    events.reshape(-1)[flat] = 1
+    signal = np.zeros(labels.shape, dtype=np.uint8)
+    signal.reshape(-1)[flat[tid == SIGNAL]] = 1
+    # noise: each pixel after the seed layers fires with probability noise_prob, independently. Drawn as its
+    # count, Binomial(M, p) over the M such pixels, then that many distinct pixels uniformly: the same law as
+    # one Bernoulli draw a pixel, at the cost of the noise hits instead of the M pixels
+    n_free = n_events * (n_layers - n_seed) * n_pixels
+    n_noise = rng.binomial(n_free, noise_prob) if noise_prob < 1 else n_free
+    where = rng.choice(n_free, size=n_noise, replace=False)
+    e, rest = np.divmod(where, (n_layers - n_seed) * n_pixels)
+    events.reshape(-1)[(e * n_layers + n_seed) * n_pixels + rest] = 1
 
     names = ["x", "y"][:dim]
     tracks = pd.DataFrame({"event": event_of, "track_id": track_id})

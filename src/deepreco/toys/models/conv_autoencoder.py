@@ -19,7 +19,7 @@ from torch import nn
 
 from deepreco.errors import DeepRecoError
 
-from .common import PlaneModel
+from .common import PlaneModel, he_init
 
 
 def _conv(c_in: int, c_out: int, size: int) -> nn.Module:
@@ -56,6 +56,7 @@ class ConvAutoencoder3D(PlaneModel):
                 blocks.append(_conv(ch[1], ch[1], size))
         self.encoder = nn.Sequential(*blocks)
         self.decoder = nn.Linear(ch[n_pool], self.n_pixels)
+        he_init(self)
         self.to(memory_format=torch.channels_last_3d)
 
     def forward(self, events: torch.Tensor) -> torch.Tensor:

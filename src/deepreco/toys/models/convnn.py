@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import PlaneModel
+from .common import PlaneModel, he_init
 
 
 class ConvNN3D(PlaneModel):
@@ -32,6 +32,7 @@ class ConvNN3D(PlaneModel):
             c_in = channels
         layers.append(nn.Conv3d(c_in, 1, 3, padding=1))
         self.net = nn.Sequential(*layers)
+        he_init(self)
         # channels-last runs the 3D convolutions about twice as fast on CPU (oneDNN's preferred layout)
         self.to(memory_format=torch.channels_last_3d)
 
