@@ -4,7 +4,11 @@ Simulates its own training events (Pythia 8 ttbar + mu = 200 pile-up on the Trac
 distinct from any evaluation set's), then learns the module map, the edge filter and the interaction network
 (`deepreco.reconstruct.gnn.train_gnn`). Anyone can re-run it:
 
-    python scripts/train_gnn.py                    # see the README for the time it took
+    python scripts/train_gnn.py                    # a model from scratch; see the README for the time it took
+    # the shipped model: the network of a first model (git commit e19daca) trained on further
+    git show e19daca:src/deepreco/data/models/gnn_tracks.pt > /tmp/first.pt
+    python scripts/train_gnn.py --network-events 12 --filter-epochs 20 --gnn-epochs 4 --gnn-lr 1e-3 \
+        --init /tmp/first.pt
     python scripts/train_gnn.py --events 6 --network-events 2 --val 1 --filter-epochs 1 --gnn-epochs 1 \
         --out /tmp/quick.pt                        # a quick check
 

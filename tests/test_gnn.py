@@ -66,6 +66,8 @@ def test_module_map_keeps_the_true_edges_it_learnt_and_most_of_new_ones(gun_even
     # saved and loaded, the map builds the same graph
     mm2 = ModuleMap.load(mm.save(tmp_path / "map.npz"))
     assert np.array_equal(mm2.build(new), graph)
+    # small chunks shared by two threads give the same graph, in the same order
+    assert np.array_equal(mm.build(new, max_chunk=500, threads=2), graph)
     (tmp_path / "bad.npz").write_bytes(b"not a map")
     with pytest.raises(FormatError, match="bad.npz"):
         ModuleMap.load(tmp_path / "bad.npz")
@@ -202,6 +204,21 @@ def test_training_can_start_from_a_models_network(tiny_model, tmp_path):
     with pytest.raises(DeepRecoError, match="its network has"):
         train_gnn(data, tmp_path / "other.pt", n_val=1, filter_epochs=1, gnn_epochs=1, hidden=8, n_iterations=3,
                   progress=False, init_gnn=start)
+
+
+def test_two_threads_score_the_same_graph(tiny_model, gun_events):
+    method = get_method("gnn", model=tiny_model[0], chunk=100)
+    before = torch.get_num_threads()
+    outs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            outs.append(method.score_graph(gun_events[-1]))
+        finally:
+            torch.set_num_threads(before)
+    one, two = outs
+    assert np.array_equal(one["graph"], two["graph"]) and np.array_equal(one["edges"], two["edges"])
+    assert np.allclose(one["scores"], two["scores"], atol=1e-5)
 
 
 def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):

@@ -34,7 +34,11 @@ def _device(name: str | None):
 
 def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: int = 200_000,
                  device=None) -> tuple[np.ndarray, np.ndarray]:
-    """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores)."""
+    """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores). With more than one
+    torch thread the chunks are shared among that many threads (the edge features are NumPy, which releases the
+    interpreter lock: about twice as fast on 2 cores); the result is the same."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     from .model import project
@@ -42,16 +46,20 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     device = device or torch.device("cpu")
     net = model.filter.to(device)
     x_t = torch.from_numpy(x).to(device)
-    kept, scores = [], []
     with torch.no_grad():
         nodes = project(net.net, x_t, x_t)
-        for i in range(0, edges.shape[1], chunk):
-            part = edges[:, i:i + chunk]
+
+    def one(i):
+        part = edges[:, i:i + chunk]
+        with torch.no_grad():
             attr = torch.from_numpy(edge_features(coords, x, part)).to(device)
             s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device), nodes)).cpu().numpy()
-            keep = s > threshold
-            kept.append(part[:, keep])
-            scores.append(s[keep])
+        keep = s > threshold
+        return part[:, keep], s[keep]
+
+    starts = range(0, edges.shape[1], chunk)
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        kept, scores = zip(*pool.map(one, starts), strict=True) if len(starts) else ((), ())
     if not kept:
         return np.zeros((2, 0), np.int64), np.zeros(0, np.float32)
     return np.concatenate(kept, axis=1), np.concatenate(scores)
@@ -99,10 +107,12 @@ class GNNTracks(Method):
             # the networks read the clusters' shapes; with zeros instead they lose most true edges
             raise EventError(f"{event.sources.get('hits', f'event {event.event_id}')}: the gnn method needs the "
                              "event's cells (it reads each hit's cluster shape); this event has none")
+        import torch
+
         model = cached_model(self.model)
         device = _device(self.device)
         t0 = time.perf_counter()
-        graph = model.module_map.build(event)
+        graph = model.module_map.build(event, threads=torch.get_num_threads())
         t1 = time.perf_counter()
         x = node_features(event)
         coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))

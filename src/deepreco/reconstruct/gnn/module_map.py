@@ -129,10 +129,10 @@ class ModuleMap:
         return cls(pairs, layer_pairs, lo, hi, n)
 
     # ---- use ------------------------------------------------------------------------------------------------
-    def build(self, event: Event, max_chunk: int = 250_000) -> np.ndarray:
+    def build(self, event: Event, max_chunk: int = 250_000, threads: int = 1) -> np.ndarray:
         """(2, E) hit rows (inner, outer): the event's graph. Candidate pairs are made ``max_chunk`` at a time:
         small chunks keep every temporary array under the allocator's mmap threshold (32 MB), which is faster
-        than large ones, besides bounding the memory."""
+        than large ones, besides bounding the memory; ``threads`` threads share the chunks."""
         det = _detector()
         n_mod = len(det)
         mod = hit_modules(event.hits, det)
@@ -151,11 +151,16 @@ class ModuleMap:
         n_b = count[pairs[:, 1]]
         size = count[pairs[:, 0]] * n_b
         ends = np.cumsum(size)
-        out = []
+        spans = []
         first = 0
         while first < len(pairs):
             last = int(np.searchsorted(ends, (ends[first] - size[first]) + max_chunk, side="right"))
             last = max(last, first + 1)
+            spans.append((first, last))
+            first = last
+
+        def one(span):
+            first, last = span
             p, nb, sz = pairs[first:last], n_b[first:last], size[first:last]
             g = np.repeat(np.arange(len(p), dtype=np.int32), sz)
             k = np.arange(sz.sum(), dtype=np.int64) - np.repeat(np.cumsum(sz) - sz, sz)
@@ -163,9 +168,14 @@ class ModuleMap:
             a = rows[start[p[g, 0]] + k // nbg]
             b = rows[start[p[g, 1]] + k % nbg]
             a, b = self._cut(coords, a, b, pair_layer[first:last][g])
-            out.append(np.stack([a, b]))
-            first = last
-        return np.concatenate(out, axis=1)
+            return np.stack([a, b])
+
+        if threads > 1:  # NumPy releases the interpreter lock: the chunks share the cores, same result
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                return np.concatenate(list(pool.map(one, spans)), axis=1)
+        return np.concatenate([one(span) for span in spans], axis=1)
 
     def _cut(self, coords, a, b, li):
         """The pairs whose quantities lie in their layer pair's ranges; cheapest cuts first, arrays compacted
