@@ -1,0 +1,72 @@
+"""Seconds per event of the calorimeter clusterers on ~100,000-hit events, on one and on two threads.
+
+    python benchmarks/calo_speed.py [--particles 1090 1200] [--threads 1 2] [--repeat 3] [--methods clue gravnet]
+
+Pile-up-like events of many soft particles over both endcaps (`deepreco.calo.evaluate.pileup_event`, the
+events of `benchmarks/calo.py`'s time scan); each method is warmed up (numba kernels loaded) and timed
+``--repeat`` times, the best and the median kept. Each thread count runs in its own process, so torch and numba
+take that many threads from the start. Results go to ``benchmarks/results/calo_speed.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _run(threads: int, particles: list[int], methods: list[str], repeat: int, queue) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import numpy as np
+    import torch
+
+    from deepreco.calo.evaluate import get_method, pileup_event, warm_up
+
+    torch.set_num_threads(threads)
+    rows = []
+    for n in particles:
+        event = pileup_event(int(n), seed=np.random.default_rng([0, int(n)]))
+        for name in methods:
+            method = get_method(name, None)
+            warm_up(method)
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                method.reconstruct(event)
+                times.append(time.perf_counter() - t0)
+            rows.append((threads, name, int(n), len(event.hits), min(times), float(np.median(times))))
+    queue.put(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--particles", type=int, nargs="+", default=[1090, 1200])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--methods", nargs="+", default=["clue", "gravnet"])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs; load average at start "
+             f"{os.getloadavg()[0]:.2f}", "",
+             f"{'threads':>7s} {'method':8s} {'particles':>9s} {'hits':>8s} {'best s':>7s} {'median s':>8s}"]
+    for threads in args.threads:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_run, args=(threads, args.particles, args.methods, args.repeat, queue))
+        proc.start()
+        for row in queue.get():
+            lines.append(f"{row[0]:7d} {row[1]:8s} {row[2]:9d} {row[3]:8d} {row[4]:7.3f} {row[5]:8.3f}")
+            print(lines[-1], flush=True)
+        proc.join()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "calo_speed.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
