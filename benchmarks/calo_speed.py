@@ -3,8 +3,8 @@
     python benchmarks/calo_speed.py [--particles 1090 1200] [--threads 1 2] [--repeat 3] [--methods clue gravnet]
 
 Pile-up-like events of many soft particles over both endcaps (`deepreco.calo.evaluate.pileup_event`, the
-events of `benchmarks/calo.py`'s time scan); each method is warmed up (numba kernels loaded) and timed
-``--repeat`` times, the best and the median kept. Each thread count runs in its own process, so torch and numba
+events of `benchmarks/calo.py`'s time scan, `deepreco.calo.evaluate.timing_vs_hits`, run ``--repeat`` times);
+the best and the median are kept. Each thread count runs in its own process, so torch and numba
 take that many threads from the start. Results go to ``benchmarks/results/calo_speed.txt``.
 """
 
@@ -14,7 +14,6 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
-import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -23,25 +22,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _run(threads: int, particles: list[int], methods: list[str], repeat: int, queue) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(threads)
-    import numpy as np
+    import pandas as pd
     import torch
 
-    from deepreco.calo.evaluate import get_method, pileup_event, warm_up
+    from deepreco.calo.evaluate import timing_vs_hits
 
     torch.set_num_threads(threads)
-    rows = []
-    for n in particles:
-        event = pileup_event(int(n), seed=np.random.default_rng([0, int(n)]))
-        for name in methods:
-            method = get_method(name, None)
-            warm_up(method)
-            times = []
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                method.reconstruct(event)
-                times.append(time.perf_counter() - t0)
-            rows.append((threads, name, int(n), len(event.hits), min(times), float(np.median(times))))
-    queue.put(rows)
+    runs = pd.concat([timing_vs_hits(methods, particles) for _ in range(repeat)])
+    stats = runs.groupby(["method", "particles", "hits"], sort=False)["seconds"].agg(["min", "median"])
+    queue.put([(threads, m, int(n), int(h), float(r["min"]), float(r["median"])) for (m, n, h), r in stats.iterrows()])
 
 
 def main() -> None:
