@@ -198,6 +198,8 @@ def train_drn(model: torch.nn.Module, samples: list, steps: int = 300, batch_siz
 
 TRAIN_SEED = 1000  # training events come from seeds (1000, i); evaluation uses other seeds
 VALID_SEED = 2000
+# validation events for the thresholds: on 20 the tuned (t_beta, t_d) moved from model to model with the noise
+N_VALID = 100
 
 
 def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.8, 1.2, 1.6, 2.0, 2.5)) -> dict:
@@ -230,10 +232,10 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
     from .models import DRN, EdgeConvOC, GravNetOC
     from .simulate import gun_events
 
-    steps = {"gravnet": 3000, "edgeconv": 800, "drn": 1200, **(steps or {})}
+    steps = {"gravnet": 5500, "edgeconv": 2000, "drn": 1200, **(steps or {})}
     t0 = time.perf_counter()
     events = list(gun_events(n_events, seed=TRAIN_SEED + seed, source=source, pileup=pileup))
-    valid = list(gun_events(20, seed=VALID_SEED + seed, source=source, pileup=pileup))
+    valid = list(gun_events(N_VALID, seed=VALID_SEED + seed, source=source, pileup=pileup))
     what = f"{n_events} {source} events" + (f" with pile-up mu = {pileup:g}" if pileup else "")
     report = {"events": n_events, "hits_per_event": float(np.mean([len(e.hits) for e in events])),
               "simulate_seconds": time.perf_counter() - t0, "torch_threads": torch.get_num_threads(), "models": {}}
@@ -241,6 +243,7 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
         path = Path(out_dir) / f"calo_{name}.pt"
         before = {"steps": 0, "train_seconds": 0.0}
         if name in ("gravnet", "edgeconv"):
+            torch.manual_seed(seed)  # the initial weights too come from the seed
             model = (GravNetOC if name == "gravnet" else EdgeConvOC)(N_FEATURES)
             if resume and path.exists():
                 model, before = load_model(path, kinds=(name,))
@@ -255,6 +258,7 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
         else:
             from .methods import get_method
 
+            torch.manual_seed(seed)
             model = DRN(N_FEATURES + 1)
             samples = [s for e in events for s in cluster_samples(e)]
             n_truth = len(samples)

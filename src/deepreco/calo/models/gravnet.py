@@ -43,11 +43,16 @@ class GravNetConv(nn.Module):
 
 class GravNetOC(nn.Module):
     """``blocks`` x (3 dense layers, GravNet layer); outputs beta, clustering coordinates, energy correction
-    and class logits per hit."""
+    and class logits per hit.
+
+    The defaults (hidden 48, 3 blocks: 46,983 parameters) replaced 64 and 4 (103,345): on 100 gun events the
+    smaller network found more particles (efficiency 0.594 against 0.536, thresholds of each tuned on the same
+    100 validation events) and takes 0.97 s instead of 1.40 s on one core at 100,752 hits, three kNN searches
+    instead of four (see the README's calorimeter section)."""
 
     kind = "gravnet"
 
-    def __init__(self, in_dim: int, hidden: int = 64, blocks: int = 4, space_dim: int = 4, prop_dim: int = 22,
+    def __init__(self, in_dim: int, hidden: int = 48, blocks: int = 3, space_dim: int = 4, prop_dim: int = 22,
                  k: int = 16, cluster_dim: int = 3, n_classes: int = 4, anchor_mm: float = 40.0):
         super().__init__()
         self.config = dict(in_dim=in_dim, hidden=hidden, blocks=blocks, space_dim=space_dim, prop_dim=prop_dim,
