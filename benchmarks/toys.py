@@ -3,7 +3,8 @@
     python benchmarks/toys.py --quick            # under 10 minutes on 2 CPU cores
     python benchmarks/toys.py --quick --json
     python benchmarks/toys.py                    # the longer run
-    python benchmarks/toys.py --models lstm,convnn,kalman --minutes-per-model 9   # a chosen subset, capped
+    python benchmarks/toys.py --models lstm,convnn,kalman --minutes-per-model 9   # a chosen subset, 9 minutes each
+    python benchmarks/toys.py --models bilstm --minutes-per-model 45 --name long-45min-bilstm
 
 The same library function as ``deepreco toys benchmark``; writes ``benchmarks/results/toys-<run>.txt``,
 ``.json``, ``.png`` (accuracy against background tracks), ``-event.png`` and ``-tracks.png``.
@@ -17,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from deepreco.toys.benchmark import FULL, format_report, public_result, run_benchmark, write_outputs
+from deepreco.toys.benchmark import FULL, QUICK, format_report, public_result, run_benchmark, write_outputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,15 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--models", help="comma-separated subset of the models and baselines")
     parser.add_argument("--minutes-per-model", type=float,
-                        help="the full run's data and steps, each network's training capped at this many minutes "
-                             "(written as toys-long-*)")
+                        help="the full run's data, each network trained for this many minutes (the clock is the "
+                             "budget: no step cap; written as toys-long-*)")
+    parser.add_argument("--name", help="the run's name in the output files (default: quick, full or long-<M>min)")
     args = parser.parse_args(argv)
     config = None
     if args.minutes_per_model is not None:
         cap = 60.0 * args.minutes_per_model
-        config = dataclasses.replace(FULL, name=f"long-{args.minutes_per_model:g}min",
+        config = dataclasses.replace(FULL, name=f"long-{args.minutes_per_model:g}min", steps={"default": 10**9},
                                      max_seconds={"default": cap}, n_test=1000, n_per_count=200,
                                      track_events=10000, track_epochs=8, track_max_seconds=30.0)
+    if args.name:
+        config = dataclasses.replace(config or (QUICK if args.quick else FULL), name=args.name)
     models = tuple(m for m in args.models.split(",") if m) if args.models else None
     result = run_benchmark(quick=args.quick, seed=args.seed, config=config, models=models,
                            progress=not args.json, threads=args.threads,
