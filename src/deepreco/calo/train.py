@@ -242,8 +242,8 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
     for name in models:
         path = Path(out_dir) / f"calo_{name}.pt"
         before = {"steps": 0, "train_seconds": 0.0}
+        torch.manual_seed(seed)  # the initial weights too come from the seed
         if name in ("gravnet", "edgeconv"):
-            torch.manual_seed(seed)  # the initial weights too come from the seed
             model = (GravNetOC if name == "gravnet" else EdgeConvOC)(N_FEATURES)
             if resume and path.exists():
                 model, before = load_model(path, kinds=(name,))
@@ -258,7 +258,6 @@ def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events:
         else:
             from .methods import get_method
 
-            torch.manual_seed(seed)
             model = DRN(N_FEATURES + 1)
             samples = [s for e in events for s in cluster_samples(e)]
             n_truth = len(samples)

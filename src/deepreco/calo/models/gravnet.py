@@ -46,9 +46,9 @@ class GravNetOC(nn.Module):
     and class logits per hit.
 
     The defaults (hidden 48, 3 blocks: 46,983 parameters) replaced 64 and 4 (103,345): on 100 gun events the
-    smaller network found more particles (efficiency 0.594 against 0.536, thresholds of each tuned on the same
-    100 validation events) and takes 0.97 s instead of 1.40 s on one core at 100,752 hits, three kNN searches
-    instead of four (see the README's calorimeter section)."""
+    smaller network, its thresholds tuned on 100 validation events, found more particles (efficiency 0.594
+    against 0.560, ``benchmarks/calo.py``) and takes 0.90 s instead of 1.42 s on one thread at 100,752 hits
+    (``benchmarks/calo_speed.py``), three kNN searches instead of four (see the README's calorimeter section)."""
 
     kind = "gravnet"
 
