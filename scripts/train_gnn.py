@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--init", type=Path, default=None,
                         help="start the interaction network from this gnn model file's weights")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="continue this gnn model: its module map and filter kept, its network trained further")
     parser.add_argument("--gnn-lr", type=float, default=None, help="peak learning rate of the network (2e-3)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling, order)")
     parser.add_argument("--data", type=Path, default=None, help="folder for the training events (kept; reused)")
@@ -62,7 +64,7 @@ def main() -> None:
     figures = train_gnn(data, args.out, n_val=args.val, seed=args.seed, filter_epochs=args.filter_epochs,
                         gnn_epochs=args.gnn_epochs, hidden=args.hidden, n_iterations=args.iterations,
                         network_events=args.network_events, filter_efficiency=args.filter_efficiency,
-                        init_gnn=args.init, gnn_learning_rate=args.gnn_lr)
+                        init_gnn=args.init, gnn_learning_rate=args.gnn_lr, resume=args.resume)
     Path(figures["checkpoint"]).unlink(missing_ok=True)  # the shipped file is the model, not the checkpoint
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
     report = {"simulation_seconds": round(simulated, 1), "machine": machine, "threads": args.threads,

@@ -206,6 +206,23 @@ def test_training_can_start_from_a_models_network(tiny_model, tmp_path):
                   progress=False, init_gnn=start)
 
 
+def test_resuming_keeps_the_map_and_filter_and_trains_the_network(tiny_model, tmp_path):
+    from deepreco.reconstruct.gnn import train_gnn
+
+    start, _, data = tiny_model
+    out = tmp_path / "resumed.pt"
+    figures = train_gnn(data, out, n_val=1, gnn_epochs=2, progress=False, resume=start, seed=1)
+    before, after = GNNModel.load(start), GNNModel.load(out)
+    assert figures["resumed_from"] == str(start)
+    assert np.array_equal(before.module_map.pairs, after.module_map.pairs)
+    assert after.filter_threshold == before.filter_threshold
+    assert all(torch.equal(v, after.filter.state_dict()[k]) for k, v in before.filter.state_dict().items())
+    assert after.gnn.hparams == before.gnn.hparams
+    assert any(not torch.allclose(v, after.gnn.state_dict()[k]) for k, v in before.gnn.state_dict().items())
+    with pytest.raises(DeepRecoError, match="not both"):
+        train_gnn(data, tmp_path / "x.pt", n_val=1, progress=False, resume=start, init_gnn=start)
+
+
 def test_two_threads_score_the_same_graph(tiny_model, gun_events):
     method = get_method("gnn", model=tiny_model[0], chunk=100)
     before = torch.get_num_threads()

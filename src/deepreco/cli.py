@@ -309,13 +309,16 @@ def train_gnn_cmd(
         gnn_epochs: int = typer.Option(5, help="passes of the interaction network"),
         hidden: int = typer.Option(32, help="width of the interaction network"),
         iterations: int = typer.Option(6, help="message-passing rounds"),
-        seed: int = typer.Option(0, help="the same seed gives the same training")):
+        seed: int = typer.Option(0, help="the same seed gives the same training"),
+        resume: Path = typer.Option(None, help="continue this gnn model: keep its module map and filter, train its "
+                                               "network further")):
     """Train the graph pipeline (module map, edge filter, interaction network); checkpoints each epoch."""
     from .reconstruct.gnn import train_gnn
 
     try:
         r = train_gnn(data, out, n_val=val, network_events=network_events, filter_epochs=filter_epochs,
-                      gnn_epochs=gnn_epochs, hidden=hidden, n_iterations=iterations, seed=seed, progress=True)
+                      gnn_epochs=gnn_epochs, hidden=hidden, n_iterations=iterations, seed=seed, resume=resume,
+                      progress=True)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {r['out']}: graph efficiency {r['graph_efficiency']:.3f} ({r['graph_edges']:,.0f} edges), "

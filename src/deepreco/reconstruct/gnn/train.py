@@ -118,17 +118,60 @@ def _edge_scores(net, g, edges, chunk: int = 200_000) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def _train_filter(train_g, val_g, hidden, epochs, negative_fraction, efficiency, learning_rate, rng, task, advance):
+    """The edge filter trained on the labelled module-map graphs ``train_g`` (every true edge and a
+    ``negative_fraction`` sample of the others, re-weighted), and the threshold that keeps ``efficiency`` of
+    the true edges of ``val_g``."""
+    samples = []
+    for g in train_g:
+        pick = g["y"] | (rng.random(len(g["y"])) < negative_fraction)
+        edges = g["edges"][:, pick]
+        samples.append((g, edges, g["y"][pick]))
+    n_pos = sum(int(s[2].sum()) for s in samples)
+    n_neg = sum(int((~s[2]).sum()) for s in samples) / negative_fraction
+    filt = EdgeFilter(hidden)
+    opt = torch.optim.Adam(filt.parameters(), lr=learning_rate)
+    batches = []
+    for g, edges, y in samples:
+        for i in range(0, edges.shape[1], 32768):
+            batches.append((g, edges[:, i:i + 32768], y[i:i + 32768]))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=epochs * len(batches))
+    t = task("filter", epochs)
+    for _ in range(epochs):
+        filt.train()
+        total = 0.0
+        for b in rng.permutation(len(batches)):
+            g, edges, y = batches[b]
+            yt = torch.from_numpy(y.astype(np.float32))
+            weight = torch.where(yt > 0, 1.0, 1.0 / negative_fraction)
+            logits = filt(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], g["x"], edges)),
+                          torch.from_numpy(edges.astype(np.int64)))
+            loss = _bce(logits, yt, n_neg / max(n_pos, 1), weight) * negative_fraction
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        advance(t, f"loss {total / len(batches):.4f}")
+    filt.eval()
+    val_scores = np.concatenate([_edge_scores(filt, g, g["edges"])[g["y"]] for g in val_g])
+    filter_threshold = float(np.quantile(val_scores, 1.0 - efficiency)) if len(val_scores) else 0.5
+    return filt, filter_threshold
+
+
 def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None, seed: int = 0,
               filter_epochs: int = 4, gnn_epochs: int = 8, hidden: int = 32, n_iterations: int = 6,
               filter_hidden: int = 32, negative_fraction: float = 0.05, filter_efficiency: float = 0.99,
               step_edges: int = 60_000, learning_rate: float = 2e-3, network_events: int = 24,
-              init_gnn=None, gnn_learning_rate: float | None = None, progress: bool = True) -> dict:
+              init_gnn=None, gnn_learning_rate: float | None = None, resume=None, progress: bool = True) -> dict:
     """Train the module map, the filter and the interaction network on the events of ``data_dir`` (with truth);
     write the model to ``out_path`` (a checkpoint beside it, ``<out>.ckpt``, after each network epoch).
     The last ``n_val`` events are held out for validation; the module map learns from all the others, the
     networks from the last ``network_events`` of them (each graph is kept in memory, ~100 MB). ``init_gnn``
     (a gnn model file) starts the interaction network from that model's weights instead of random ones (same
-    ``hidden`` and ``n_iterations``), trained at ``gnn_learning_rate`` (default ``learning_rate``). The same
+    ``hidden`` and ``n_iterations``), trained at ``gnn_learning_rate`` (default ``learning_rate``). ``resume``
+    (a gnn model file) continues that model: its module map, filter and filter threshold are kept as they are
+    (stages 1 and 2 are skipped, the graphs are built with them) and its network trains further. The same
     seed, data and thread count give the same model."""
     from ...io import Dataset
 
@@ -157,10 +200,17 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
             if status:  # a line per epoch stays on the screen (and in a log)
                 bar.console.print(f"{bar.tasks[t].description} {bar.tasks[t].completed:.0f}: {status}")
 
+    if resume is not None and init_gnn is not None:
+        raise DeepRecoError("give either resume (the whole model) or init_gnn (its network only), not both")
+    previous = GNNModel.load(resume) if resume is not None else None
     try:
         # 1. module map
-        t = task("module map", len(train_names))
-        module_map = ModuleMap.fit((dataset.read(n) for n in train_names), progress=lambda _: advance(t))
+        if previous is None:
+            t = task("module map", len(train_names))
+            module_map = ModuleMap.fit((dataset.read(n) for n in train_names), progress=lambda _: advance(t))
+        else:
+            module_map = previous.module_map
+            figures["resumed_from"] = str(resume)
         figures["module_pairs"] = len(module_map.pairs)
         figures["seconds_module_map"] = time.perf_counter() - start
 
@@ -174,40 +224,11 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
         train_g, val_g = graphs[:-n_val], graphs[-n_val:]
         figures["graph_efficiency"] = float(np.mean([g["y"].sum() / max(g["n_true"], 1) for g in val_g]))
         figures["graph_edges"] = float(np.mean([g["edges"].shape[1] for g in val_g]))
-        samples = []
-        for g in train_g:
-            pick = g["y"] | (rng.random(len(g["y"])) < negative_fraction)
-            edges = g["edges"][:, pick]
-            samples.append((g, edges, g["y"][pick]))
-        n_pos = sum(int(s[2].sum()) for s in samples)
-        n_neg = sum(int((~s[2]).sum()) for s in samples) / negative_fraction
-        filt = EdgeFilter(filter_hidden)
-        opt = torch.optim.Adam(filt.parameters(), lr=learning_rate)
-        batches = []
-        for g, edges, y in samples:
-            for i in range(0, edges.shape[1], 32768):
-                batches.append((g, edges[:, i:i + 32768], y[i:i + 32768]))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=learning_rate, total_steps=filter_epochs * len(batches))
-        t = task("filter", filter_epochs)
-        for _ in range(filter_epochs):
-            filt.train()
-            total = 0.0
-            for b in rng.permutation(len(batches)):
-                g, edges, y = batches[b]
-                yt = torch.from_numpy(y.astype(np.float32))
-                weight = torch.where(yt > 0, 1.0, 1.0 / negative_fraction)
-                logits = filt(torch.from_numpy(g["x"]), torch.from_numpy(edge_features(g["coords"], g["x"], edges)),
-                              torch.from_numpy(edges.astype(np.int64)))
-                loss = _bce(logits, yt, n_neg / max(n_pos, 1), weight) * negative_fraction
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += float(loss.detach())
-            advance(t, f"loss {total / len(batches):.4f}")
-        filt.eval()
-        val_scores = np.concatenate([_edge_scores(filt, g, g["edges"])[g["y"]] for g in val_g])
-        filter_threshold = float(np.quantile(val_scores, 1.0 - filter_efficiency)) if len(val_scores) else 0.5
+        if previous is None:
+            filt, filter_threshold = _train_filter(train_g, val_g, filter_hidden, filter_epochs, negative_fraction,
+                                                   filter_efficiency, learning_rate, rng, task, advance)
+        else:
+            filt, filter_threshold = previous.filter, previous.filter_threshold
         figures["filter_threshold"] = filter_threshold
         figures["seconds_filter_training"] = time.perf_counter() - start - figures["seconds_module_map"]
 
@@ -227,7 +248,10 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
                               f"{figures['filter_edges']:,.0f} edges, purity {figures['filter_purity']:.4f}")
         pos_weight = float(sum((~g["y"]).sum() for g in train_f) / max(sum(g["y"].sum() for g in train_f), 1))
         gnn = InteractionNetwork(hidden, n_iterations)
-        if init_gnn is not None:
+        if previous is not None:
+            gnn = previous.gnn
+            gnn.train()
+        elif init_gnn is not None:
             start_from = GNNModel.load(init_gnn).gnn
             if start_from.hparams != gnn.hparams:
                 raise DeepRecoError(f"{init_gnn}: its network has {start_from.hparams}, not {gnn.hparams}")
