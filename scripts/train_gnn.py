@@ -5,10 +5,12 @@ distinct from any evaluation set's), then learns the module map, the edge filter
 (`deepreco.reconstruct.gnn.train_gnn`). Anyone can re-run it:
 
     python scripts/train_gnn.py                    # a model from scratch; see the README for the time it took
-    # the shipped model: the network of a first model (git commit e19daca) trained on further
+    # the shipped model: the network of a first model (git commit e19daca) trained on further events, then resumed
     git show e19daca:src/deepreco/data/models/gnn_tracks.pt > /tmp/first.pt
     python scripts/train_gnn.py --network-events 12 --filter-epochs 20 --gnn-epochs 4 --gnn-lr 1e-3 \
-        --init /tmp/first.pt
+        --init /tmp/first.pt --out /tmp/second.pt
+    python scripts/train_gnn.py --network-events 24 --gnn-epochs 10 --gnn-lr 1e-3 --threads 1 --workers 1 \
+        --resume /tmp/second.pt                    # (the model of git commit 680e6cd) -> the shipped model
     python scripts/train_gnn.py --events 6 --network-events 2 --val 1 --filter-epochs 1 --gnn-epochs 1 \
         --out /tmp/quick.pt                        # a quick check
 
