@@ -171,7 +171,8 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
     (a gnn model file) starts the interaction network from that model's weights instead of random ones (same
     ``hidden`` and ``n_iterations``), trained at ``gnn_learning_rate`` (default ``learning_rate``). ``resume``
     (a gnn model file) continues that model: its module map, filter and filter threshold are kept as they are
-    (stages 1 and 2 are skipped, the graphs are built with them) and its network trains further. The same
+    (stages 1 and 2 are skipped, the graphs are built with them) and its network trains further (its own
+    ``hidden`` and ``n_iterations``; the filter arguments are unused). The same
     seed, data and thread count give the same model."""
     from ...io import Dataset
 
