@@ -123,6 +123,22 @@ def test_two_crossing_tracks_give_two_tracks():
         build_tracks(10, true, np.ones(3))
 
 
+def test_the_turn_penalty_keeps_a_track_straight_at_a_fork():
+    # Track A (hits 0-3) runs along x at z = 0, track B (4-7) climbs steeply in z. A fake edge 1 -> 6 scores a
+    # little higher than A's own 1 -> 2: by score alone hit 1 leaves A for B, B keeps its better edge 5 -> 6, and
+    # A falls apart into two pieces too short to keep; with the positions the fake edge's turn costs it the fork.
+    xyz = np.array([[10, 0, 0], [20, 0, 0], [30, 0, 0], [40, 0, 0],
+                    [10, 1, 10], [20, 1, 15], [30, 0.5, 20], [40, 0, 25]], float)
+    edges = np.array([[0, 1, 2, 4, 5, 6, 1], [1, 2, 3, 5, 6, 7, 6]])
+    scores = np.array([0.9, 0.85, 0.9, 0.9, 0.95, 0.9, 0.9])
+    by_score = build_tracks(8, edges, scores, threshold=0.5)
+    assert (by_score[:4] == -1).all() and len(set(by_score[4:])) == 1
+    labels = build_tracks(8, edges, scores, threshold=0.5, xyz=xyz)
+    assert len(set(labels[:4])) == 1 and len(set(labels[4:])) == 1 and labels[0] != labels[4] and labels[0] >= 0
+    # without turning weights the positions change nothing
+    assert (build_tracks(8, edges, scores, threshold=0.5, xyz=xyz, turn_weights=(0.0, 0.0)) == by_score).all()
+
+
 def test_edge_mlp_equals_the_mlp_of_the_concatenated_inputs():
     torch.manual_seed(1)
     net = mlp(2 * 5 + 3, 8, 2)

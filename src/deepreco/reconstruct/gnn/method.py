@@ -135,7 +135,7 @@ class GNNTracks(Method):
         t0 = time.perf_counter()
         threshold = model.edge_threshold if self.edge_threshold is None else self.edge_threshold
         labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
-                              layer=layer_key(event.hits))
+                              layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64))
         self._last = {"graph_edges": out["graph"].shape[1], "filtered_edges": out["edges"].shape[1],
                       **{k: v for k, v in out.items() if k.startswith("seconds")},
                       "seconds_build": time.perf_counter() - t0}

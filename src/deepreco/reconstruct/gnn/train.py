@@ -32,7 +32,7 @@ from .model import EdgeFilter, GNNModel, InteractionNetwork, n_parameters
 from .module_map import ModuleMap, hit_coordinates
 from .truth import layer_key, true_edges
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97)
 
 
 def threshold_scan(events, graphs, scores, thresholds=THRESHOLDS) -> dict[float, float]:
@@ -44,7 +44,8 @@ def threshold_scan(events, graphs, scores, thresholds=THRESHOLDS) -> dict[float,
     for threshold in thresholds:
         values = []
         for ev, edges, s in zip(events, graphs, scores, strict=True):
-            labels = build_tracks(ev.n_hits, edges, s, threshold, layer=layer_key(ev.hits))
+            labels = build_tracks(ev.n_hits, edges, s, threshold, layer=layer_key(ev.hits),
+                                  xyz=ev.hits[["x", "y", "z"]].to_numpy(np.float64))
             rows = np.flatnonzero(labels >= 0)
             sub = pd.DataFrame({"hit_id": ev.hits["hit_id"].to_numpy()[rows], "track_id": labels[rows]})
             values.append(evaluate(ev.truth, ev.particles, sub)["score"])
