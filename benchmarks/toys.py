@@ -5,6 +5,7 @@
     python benchmarks/toys.py                    # the longer run
     python benchmarks/toys.py --models lstm,convnn,kalman --minutes-per-model 9   # a chosen subset, 9 minutes each
     python benchmarks/toys.py --models bilstm --minutes-per-model 45 --name long-45min-bilstm
+    python benchmarks/toys.py --models kalman --minutes-per-model 1 --track-minutes 15 --name long-track-15min
 
 The same library function as ``deepreco toys benchmark``; writes ``benchmarks/results/toys-<run>.txt``,
 ``.json``, ``.png`` (accuracy against background tracks), ``-event.png`` and ``-tracks.png``.
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes-per-model", type=float,
                         help="the full run's data, each network trained for this many minutes (the clock is the "
                              "budget: no step cap; written as toys-long-*)")
+    parser.add_argument("--track-minutes", type=float,
+                        help="train the Conv+LSTM track-parameter model this many minutes on the full run's 50,000 "
+                             "events (default: 30 s on 10,000 in --minutes-per-model runs)")
     parser.add_argument("--name", help="the run's name in the output files (default: quick, full or long-<M>min)")
     args = parser.parse_args(argv)
     config = None
@@ -40,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(FULL, name=f"long-{args.minutes_per_model:g}min", steps={"default": 10**9},
                                      max_seconds={"default": cap}, n_test=1000, n_per_count=200,
                                      track_events=10000, track_epochs=8, track_max_seconds=30.0)
+    if args.track_minutes is not None:
+        config = dataclasses.replace(config or (QUICK if args.quick else FULL), track_events=FULL.track_events,
+                                     track_epochs=FULL.track_epochs, track_max_seconds=60.0 * args.track_minutes)
     if args.name:
         config = dataclasses.replace(config or (QUICK if args.quick else FULL), name=args.name)
     models = tuple(m for m in args.models.split(",") if m) if args.models else None
