@@ -6,9 +6,13 @@ Per event and on average: the module-map graph (efficiency = share of the true g
 edges, seconds), the graph after the edge filter (same figures), the interaction network's edge efficiency and
 purity at the model's threshold, the same on the HEP.TrkX setting (the graph between the hits of particles with
 pT > 1 GeV in the barrel volumes 8, 13, 17, as HEP.TrkX built theirs, with the scores of the full event), and the
-seconds of each stage. With ``--embedding`` (a model of `deepreco.reconstruct.gnn.metric`) the metric-learning
-graph is measured too, at the radius stored with it. Results go to ``benchmarks/results/gnn_stages.txt``/``.json``.
-The events are those of ``benchmarks/tracking.py`` (simulated there when missing).
+seconds of each stage; and where the TrackML score goes: the score of the tracks the model's own track building
+makes from the network's scores, from the same scores without the network's false edges or with all true edges
+kept, from the truth as scores on the filtered graph, on the module-map graph, and on the true graph itself
+(the ceilings that graph construction, filter and track building leave). With ``--embedding`` (a model of
+`deepreco.reconstruct.gnn.metric`) the metric-learning graph is measured too, at the radius stored with it.
+Results go to ``benchmarks/results/gnn_stages.txt``/``.json``. The events are those of
+``benchmarks/tracking.py`` (simulated there when missing).
 """
 
 from __future__ import annotations
@@ -26,6 +30,22 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _fraction(a, b) -> float:
     return float(a) / float(b) if b else 0.0
+
+
+def _track_score(event, edges, scores, threshold: float) -> float:
+    """TrackML score of the gnn method's track building from ``edges`` with these ``scores``."""
+    import numpy as np
+    import pandas as pd
+
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct.gnn import build_tracks
+    from deepreco.reconstruct.gnn.truth import layer_key
+
+    labels = build_tracks(event.n_hits, edges, np.asarray(scores, np.float64), threshold,
+                          layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64))
+    rows = np.flatnonzero(labels >= 0)
+    sub = pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy()[rows], "track_id": labels[rows]})
+    return float(evaluate(event.truth, event.particles, sub)["score"])
 
 
 def main() -> None:
@@ -85,6 +105,14 @@ def main() -> None:
         row["hep_trkx_edge_efficiency"] = _fraction((passed & y & in_set).sum(), (y & in_set).sum())
         row["hep_trkx_edge_purity"] = _fraction((passed & y & in_set).sum(), (passed & in_set).sum())
         row["hep_trkx_pipeline_efficiency"] = _fraction((passed & y & in_set).sum(), t_in.sum())
+        # where the score goes: the same track building from other edge scores
+        g, th = out["graph"], model.edge_threshold
+        row["score_network"] = _track_score(event, e, out["scores"], th)
+        row["score_without_false_edges"] = _track_score(event, e, np.where(y, out["scores"], 0.0), th)
+        row["score_with_all_true_edges"] = _track_score(event, e, np.where(y, 1.0, out["scores"]), th)
+        row["score_truth_on_filtered_graph"] = _track_score(event, e, y.astype(float), 0.5)
+        row["score_truth_on_module_map_graph"] = _track_score(event, g, np.isin(g[0] * n + g[1], tkey), 0.5)
+        row["score_truth_on_true_graph"] = _track_score(event, truth, np.ones(truth.shape[1]), 0.5)
         for key in ("seconds_graph", "seconds_filter", "seconds_gnn"):
             row[key] = out[key]
         start = time.perf_counter()
@@ -120,6 +148,15 @@ def main() -> None:
         lines.append(f"{'metric learning (radius graph)':34s} {mean['metric_efficiency']:10.4f} {'':>8s} "
                      f"{mean['metric_edges']:11,.0f} {mean['metric_seconds']:8.2f}")
     lines.append(f"peak memory {mean['peak_memory_mb']:.0f} MB")
+    lines += ["", "TrackML score of the track building (edge threshold "
+              f"{model.edge_threshold:g}) from these edge scores:"]
+    for key, text in (("score_network", "the network's"),
+                      ("score_without_false_edges", "the network's, its false edges set to 0"),
+                      ("score_with_all_true_edges", "the network's, the true edges set to 1"),
+                      ("score_truth_on_filtered_graph", "the truth, on the filtered graph"),
+                      ("score_truth_on_module_map_graph", "the truth, on the module-map graph"),
+                      ("score_truth_on_true_graph", "the truth, on the true graph")):
+        lines.append(f"  {text:44s} {mean[key]:.4f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "gnn_stages.txt").write_text("\n".join(lines) + "\n")
     (RESULTS / "gnn_stages.json").write_text(json.dumps({"mean": mean, "events": rows}, indent=2) + "\n")
