@@ -10,7 +10,11 @@ distinct from any evaluation set's), then learns the module map, the edge filter
     python scripts/train_gnn.py --network-events 12 --filter-epochs 20 --gnn-epochs 4 --gnn-lr 1e-3 \
         --init /tmp/first.pt --out /tmp/second.pt
     python scripts/train_gnn.py --network-events 24 --gnn-epochs 10 --gnn-lr 1e-3 --threads 1 --workers 1 \
-        --resume /tmp/second.pt                    # (the model of git commit 680e6cd) -> the shipped model
+        --resume /tmp/second.pt --out /tmp/third.pt  # (the model of git commit 680e6cd) -> b71abcb's
+    python scripts/train_gnn.py --network-events 24 --gnn-epochs 10 --gnn-lr 3e-4 --threads 1 --workers 1 \
+        --resume /tmp/third.pt                     # -> the shipped model, then its edge threshold chosen again:
+    python -c "from deepreco.reconstruct.gnn.train import tune_edge_threshold as t; \
+        t('src/deepreco/data/models/gnn_tracks.pt', '<the training events folder>', events=2)"
     python scripts/train_gnn.py --events 6 --network-events 2 --val 1 --filter-epochs 1 --gnn-epochs 1 \
         --out /tmp/quick.pt                        # a quick check
 
