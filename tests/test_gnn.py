@@ -139,6 +139,30 @@ def test_the_turn_penalty_keeps_a_track_straight_at_a_fork():
     assert (build_tracks(8, edges, scores, threshold=0.5, xyz=xyz, turn_weights=(0.0, 0.0)) == by_score).all()
 
 
+def test_a_broken_track_is_joined_again_through_the_reserve_edges():
+    # Track A: hits 0-7 on a straight line from the origin; the network kept all its edges but 3 -> 4. Track C
+    # (hits 8-11) climbs steeply and starts where A broke.
+    xyz = np.array([[10 * (i + 1), 0, 5 * (i + 1)] for i in range(8)]
+                   + [[50, 0, 40], [60, 0, 60], [70, 0, 80], [80, 0, 100]], float)
+    kept = np.array([[0, 1, 2, 4, 5, 6, 8, 9, 10], [1, 2, 3, 5, 6, 7, 9, 10, 11]])
+    scores = np.full(kept.shape[1], 0.9)
+    without = build_tracks(12, kept, scores, xyz=xyz)
+    assert len(set(without[:8])) == 2
+    labels = build_tracks(12, kept, scores, xyz=xyz, reserve=np.array([[3, 3], [8, 4]]))
+    assert len(set(labels[:8])) == 1 and len(set(labels[8:])) == 1 and labels[0] != labels[8]
+    # a join that turns sharply is refused: A's end and C's start stay apart
+    labels = build_tracks(12, kept, scores, xyz=xyz, reserve=np.array([[3], [8]]))
+    assert (labels == without).all()
+    # hit 4 was taken by track B (12, 13, 4), which comes in from the side: A's pieces join through it (a path
+    # of two reserve edges), B's end does not join A's second piece, and hit 4 stays B's
+    xyz = np.concatenate([xyz, [[20, 20, 0], [35, 10, 0]]])
+    kept = np.array([[0, 1, 2, 5, 6, 12, 13], [1, 2, 3, 6, 7, 13, 4]])
+    scores = np.full(kept.shape[1], 0.9)
+    assert len(set(build_tracks(14, kept, scores, xyz=xyz)[[0, 1, 2, 3, 5, 6, 7]])) == 2
+    labels = build_tracks(14, kept, scores, xyz=xyz, reserve=np.array([[3, 4], [4, 5]]))
+    assert len(set(labels[[0, 1, 2, 3, 5, 6, 7]])) == 1 and labels[4] == labels[12] != labels[0]
+
+
 def test_edge_mlp_equals_the_mlp_of_the_concatenated_inputs():
     torch.manual_seed(1)
     net = mlp(2 * 5 + 3, 8, 2)

@@ -15,6 +15,8 @@ from .features import edge_features, node_features
 from .module_map import hit_coordinates
 from .truth import layer_key
 
+BRIDGE_FILTER = 0.01  # filter score over which an edge may join the pieces of a broken track (build.py, step 4)
+
 
 def cached_model(path=None):
     """The `GNNModel` of a file (None: the shipped one), loaded once per process."""
@@ -86,23 +88,28 @@ class GNNTracks(Method):
 
     Parameters: ``model`` (a model file from ``deepreco train gnn``; None: the one shipped with deepreco),
     ``filter_threshold`` and ``edge_threshold`` (None: the values stored with the model, chosen on validation
-    events when it was trained), ``min_hits`` (shortest track kept), ``chunk`` (edges per filter pass, bounds
-    the memory), ``device`` (None: a GPU when torch sees one, else the CPU).
+    events when it was trained), ``min_hits`` (shortest track kept), ``bridge_filter`` (module-map edges the
+    filter scores above it, though under its threshold, may join the pieces of a broken track; None: no
+    joining), ``chunk`` (edges per filter pass, bounds the memory), ``device`` (None: a GPU when torch sees
+    one, else the CPU).
     """
 
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
-                 min_hits: int = 3, chunk: int = 200_000, device: str | None = None):
+                 min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,
+                 device: str | None = None):
         self.model = model
         self.filter_threshold = filter_threshold
         self.edge_threshold = edge_threshold
         self.min_hits = min_hits
+        self.bridge_filter = bridge_filter
         self.chunk = chunk
         self.device = device
         cached_model(model)  # a bad model file is reported now, not at the first event
 
     def score_graph(self, event: Event) -> dict:
         """Every stage's output for one event: ``graph`` (module-map edges), ``edges`` and ``filter_scores``
-        (after the filter), ``scores`` (the network's), and ``seconds_*`` per stage."""
+        (after the filter), ``scores`` (the network's), ``reserve`` (the edges over ``bridge_filter``, None
+        without it) and ``seconds_*`` per stage."""
         if event.cells is None or len(event.cells) == 0:
             # the networks read the clusters' shapes; with zeros instead they lose most true edges
             raise EventError(f"{event.sources.get('hits', f'event {event.event_id}')}: the gnn method needs the "
@@ -117,11 +124,16 @@ class GNNTracks(Method):
         x = node_features(event)
         coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))
         threshold = model.filter_threshold if self.filter_threshold is None else self.filter_threshold
-        edges, filter_scores = filter_graph(model, x, coords, graph, threshold, self.chunk, device)
+        low = threshold if self.bridge_filter is None else min(threshold, self.bridge_filter)
+        edges, filter_scores = filter_graph(model, x, coords, graph, low, self.chunk, device)
+        reserve = None if self.bridge_filter is None else edges[:, filter_scores > self.bridge_filter]
+        if low < threshold:
+            keep = filter_scores > threshold
+            edges, filter_scores = edges[:, keep], filter_scores[keep]
         t2 = time.perf_counter()
         scores = classify_edges(model, x, coords, edges, device)
         t3 = time.perf_counter()
-        return {"graph": graph, "edges": edges, "filter_scores": filter_scores, "scores": scores,
+        return {"graph": graph, "edges": edges, "filter_scores": filter_scores, "scores": scores, "reserve": reserve,
                 "seconds_graph": t1 - t0, "seconds_filter": t2 - t1, "seconds_gnn": t3 - t2}
 
     @property
@@ -135,7 +147,8 @@ class GNNTracks(Method):
         t0 = time.perf_counter()
         threshold = model.edge_threshold if self.edge_threshold is None else self.edge_threshold
         labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
-                              layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64))
+                              layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
+                              reserve=out["reserve"])
         self._last = {"graph_edges": out["graph"].shape[1], "filtered_edges": out["edges"].shape[1],
                       **{k: v for k, v in out.items() if k.startswith("seconds")},
                       "seconds_build": time.perf_counter() - t0}

@@ -28,6 +28,7 @@ from ...errors import DeepRecoError
 from ..modelfile import atomic_save
 from .build import build_tracks
 from .features import edge_features, node_features
+from .method import BRIDGE_FILTER
 from .model import EdgeFilter, GNNModel, InteractionNetwork, n_parameters
 from .module_map import ModuleMap, hit_coordinates
 from .truth import layer_key, true_edges
@@ -35,17 +36,18 @@ from .truth import layer_key, true_edges
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97)
 
 
-def threshold_scan(events, graphs, scores, thresholds=THRESHOLDS) -> dict[float, float]:
-    """Mean TrackML score of the tracks built at each edge threshold, over events with truth, their graphs
-    and the network's edge scores."""
+def threshold_scan(events, graphs, scores, reserves=None, thresholds=THRESHOLDS) -> dict[float, float]:
+    """Mean TrackML score of the tracks built at each edge threshold, over events with truth, their graphs,
+    the network's edge scores and (optional) the edges that may join broken tracks."""
     from ...metrics import evaluate
 
+    reserves = [None] * len(events) if reserves is None else reserves
     out = {}
     for threshold in thresholds:
         values = []
-        for ev, edges, s in zip(events, graphs, scores, strict=True):
+        for ev, edges, s, reserve in zip(events, graphs, scores, reserves, strict=True):
             labels = build_tracks(ev.n_hits, edges, s, threshold, layer=layer_key(ev.hits),
-                                  xyz=ev.hits[["x", "y", "z"]].to_numpy(np.float64))
+                                  xyz=ev.hits[["x", "y", "z"]].to_numpy(np.float64), reserve=reserve)
             rows = np.flatnonzero(labels >= 0)
             sub = pd.DataFrame({"hit_id": ev.hits["hit_id"].to_numpy()[rows], "track_id": labels[rows]})
             values.append(evaluate(ev.truth, ev.particles, sub)["score"])
@@ -64,7 +66,8 @@ def tune_edge_threshold(model_path, data_dir, events: int = 2) -> dict:
     method = GNNTracks(model=model_path)
     evs = [dataset.read(name) for name in dataset.names[-events:]]
     outs = [method.score_graph(ev) for ev in evs]
-    scan = threshold_scan(evs, [o["edges"] for o in outs], [o["scores"] for o in outs])
+    scan = threshold_scan(evs, [o["edges"] for o in outs], [o["scores"] for o in outs],
+                          [o["reserve"] for o in outs])
     best = max(scan, key=scan.get)
     model = GNNModel.load(model_path)
     model.edge_threshold = best
@@ -236,9 +239,12 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
 
         # 3. the interaction network on the filtered graphs
         filtered = []
-        for g in graphs:
-            keep = _edge_scores(filt, g, g["edges"]) > filter_threshold
+        for i, g in enumerate(graphs):
+            filter_scores = _edge_scores(filt, g, g["edges"])
+            keep = filter_scores > filter_threshold
             filtered.append({**g, "edges": g["edges"][:, keep], "y": g["y"][keep]})
+            if i >= len(graphs) - n_val:  # the validation events' tracks are built to choose the edge threshold
+                filtered[-1]["reserve"] = g["edges"][:, filter_scores > BRIDGE_FILTER].astype(np.int64)
             del g["edges"]
         train_f, val_f = filtered[:-n_val], filtered[-n_val:]
         figures["filter_efficiency"] = float(np.mean([g["y"].sum() / max(g["n_true"], 1) for g in val_f]))
@@ -321,7 +327,8 @@ def train_gnn(data_dir, out_path, n_val: int = 4, max_events: int | None = None,
 
         # 4. the track-building threshold
         val_scores = [_edge_scores(gnn, g, g["edges"]) for g in val_f]
-        score_by_threshold = threshold_scan([g["event"] for g in val_f], [g["edges"] for g in val_f], val_scores)
+        score_by_threshold = threshold_scan([g["event"] for g in val_f], [g["edges"] for g in val_f], val_scores,
+                                            [g["reserve"] for g in val_f])
         edge_threshold = max(score_by_threshold, key=score_by_threshold.get)
         figures["val_score_by_threshold"] = score_by_threshold
         figures["edge_threshold"] = edge_threshold
