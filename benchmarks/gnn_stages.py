@@ -32,8 +32,9 @@ def _fraction(a, b) -> float:
     return float(a) / float(b) if b else 0.0
 
 
-def _track_score(event, edges, scores, threshold: float) -> float:
-    """TrackML score of the gnn method's track building from ``edges`` with these ``scores``."""
+def _track_score(event, edges, scores, threshold: float, reserve) -> float:
+    """TrackML score of the gnn method's track building from ``edges`` with these ``scores`` (and the edges
+    that may join broken tracks, ``reserve``)."""
     import numpy as np
     import pandas as pd
 
@@ -42,7 +43,8 @@ def _track_score(event, edges, scores, threshold: float) -> float:
     from deepreco.reconstruct.gnn.truth import layer_key
 
     labels = build_tracks(event.n_hits, edges, np.asarray(scores, np.float64), threshold,
-                          layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64))
+                          layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
+                          reserve=reserve)
     rows = np.flatnonzero(labels >= 0)
     sub = pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy()[rows], "track_id": labels[rows]})
     return float(evaluate(event.truth, event.particles, sub)["score"])
@@ -106,13 +108,13 @@ def main() -> None:
         row["hep_trkx_edge_purity"] = _fraction((passed & y & in_set).sum(), (passed & in_set).sum())
         row["hep_trkx_pipeline_efficiency"] = _fraction((passed & y & in_set).sum(), t_in.sum())
         # where the score goes: the same track building from other edge scores
-        g, th = out["graph"], model.edge_threshold
-        row["score_network"] = _track_score(event, e, out["scores"], th)
-        row["score_without_false_edges"] = _track_score(event, e, np.where(y, out["scores"], 0.0), th)
-        row["score_with_all_true_edges"] = _track_score(event, e, np.where(y, 1.0, out["scores"]), th)
-        row["score_truth_on_filtered_graph"] = _track_score(event, e, y.astype(float), 0.5)
-        row["score_truth_on_module_map_graph"] = _track_score(event, g, np.isin(g[0] * n + g[1], tkey), 0.5)
-        row["score_truth_on_true_graph"] = _track_score(event, truth, np.ones(truth.shape[1]), 0.5)
+        g, th, r = out["graph"], model.edge_threshold, out["reserve"]
+        row["score_network"] = _track_score(event, e, out["scores"], th, r)
+        row["score_without_false_edges"] = _track_score(event, e, np.where(y, out["scores"], 0.0), th, r)
+        row["score_with_all_true_edges"] = _track_score(event, e, np.where(y, 1.0, out["scores"]), th, r)
+        row["score_truth_on_filtered_graph"] = _track_score(event, e, y.astype(float), 0.5, r)
+        row["score_truth_on_module_map_graph"] = _track_score(event, g, np.isin(g[0] * n + g[1], tkey), 0.5, r)
+        row["score_truth_on_true_graph"] = _track_score(event, truth, np.ones(truth.shape[1]), 0.5, r)
         for key in ("seconds_graph", "seconds_filter", "seconds_gnn"):
             row[key] = out[key]
         start = time.perf_counter()

@@ -107,12 +107,16 @@ def _bridge(comp: np.ndarray, reserve: np.ndarray, xyz: np.ndarray, layer: np.nd
     n = len(comp)
     is_in, after_in, is_out, before_out = _piece_ends(comp, xyz, layer)
     a, b = reserve
-    one = is_out[a] & is_in[b] & (comp[a] != comp[b]) & ((before_out[a] >= 0) | (after_in[b] >= 0))
-    graph = csr_matrix((np.ones(reserve.shape[1], np.float32), (a, b)), shape=(n, n))
-    rows = np.flatnonzero(is_out & (before_out >= 0))
-    two = (graph[rows] @ graph).tocoo()
-    a2, b2 = rows[two.row], two.col.astype(np.int64)
-    ok2 = is_in[b2] & (after_in[b2] >= 0) & (comp[a2] != comp[b2])
+    out_end = is_out[a] & (before_out[a] >= 0)  # edges leaving a piece's outer end that has a direction
+    in_end = is_in[b] & (after_in[b] >= 0)  # edges entering a piece's inner end that has a direction
+    one = is_out[a] & is_in[b] & (out_end | in_end) & (comp[a] != comp[b])
+
+    def adjacency(keep):
+        return csr_matrix((np.ones(int(keep.sum()), np.float32), (a[keep], b[keep])), shape=(n, n))
+
+    two = (adjacency(out_end) @ adjacency(in_end)).tocoo()
+    a2, b2 = two.row.astype(np.int64), two.col.astype(np.int64)
+    ok2 = comp[a2] != comp[b2]
     a, b = np.concatenate([a[one], a2[ok2]]), np.concatenate([b[one], b2[ok2]])
     # the turn from the first piece's last step to the join, and from the join to the second piece's first step
     k = len(a)
