@@ -161,6 +161,15 @@ def test_a_broken_track_is_joined_again_through_the_reserve_edges():
     assert len(set(build_tracks(14, kept, scores, xyz=xyz)[[0, 1, 2, 3, 5, 6, 7]])) == 2
     labels = build_tracks(14, kept, scores, xyz=xyz, reserve=np.array([[3, 4], [4, 5]]))
     assert len(set(labels[[0, 1, 2, 3, 5, 6, 7]])) == 1 and labels[4] == labels[12] != labels[0]
+    # overlap siblings: A's first piece ends on hit 3, its second starts on hit 8 of the same layer (the other
+    # module of an overlap); a reserve edge from the hit before (2) to 8 joins them, with the layers given
+    xyz = np.array([[10 * (i + 1), 0, 5 * (i + 1)] for i in range(8)] + [[41, 1, 20.5]], float)
+    layer = np.array([0, 1, 2, 3, 4, 5, 6, 7, 3])
+    kept = np.array([[0, 1, 2, 8, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]])
+    scores = np.full(kept.shape[1], 0.9)
+    reserve = np.array([[2], [8]])
+    assert len(set(build_tracks(9, kept, scores, xyz=xyz, layer=layer, reserve=reserve)[[0, 1, 2, 3, 4]])) == 1
+    assert len(set(build_tracks(9, kept, scores, xyz=xyz, reserve=reserve)[[0, 1, 2, 3, 4]])) == 2
 
 
 def test_edge_mlp_equals_the_mlp_of_the_concatenated_inputs():

@@ -15,11 +15,13 @@
    a track's end, a hit that lost its fork) joins the track of its best kept edge.
 4. Breaks: where the filter or the network lost one true edge (or the hit between two layers is missing or
    taken), a track falls into two pieces, the first ending where the second starts one or two layers further
-   out. Given ``reserve`` (the module-map edges the filter scored low but not hopeless), a piece's outer end
-   and another's inner end are joined when a reserve edge, or a path of two, connects them and the join turns
-   little: the change of direction (``bridge_weights`` as above) from the first piece's last step to the
-   join and from the join to the second piece's first step, under ``max_bridge_turn``; each end joins at most
-   once, to its least-turning partner (on two validation events: TrackML score 0.852 -> 0.884).
+   out, or on the same layer (the two hits of a module overlap, one in each piece). Given ``reserve`` (the
+   module-map edges the filter scored low but not hopeless), a piece's outer end and another's inner end are
+   joined when a reserve edge, or a path of two, connects them, or, for the two hits of an overlap, a reserve
+   edge joins the hit before the first to the second or the first to the hit after the second; and the join
+   turns little: the change of direction (``bridge_weights`` as above) from the first piece's last step to the
+   join and from the join to the second piece's first step, under ``max_bridge_turn``. Each end joins at most
+   once, to its least-turning partner (on two validation events: TrackML score 0.852 -> 0.892).
    Tracks with fewer than ``min_hits`` hits are then dropped. Each hit ends in at most one track.
 """
 
@@ -101,7 +103,9 @@ def _piece_ends(comp: np.ndarray, xyz: np.ndarray, layer: np.ndarray | None):
 
 def _bridge(comp: np.ndarray, reserve: np.ndarray, xyz: np.ndarray, layer: np.ndarray | None,
             weights: tuple[float, float], max_turn: float) -> np.ndarray:
-    """Join pieces of ``comp`` whose ends a reserve edge or a path of two connects with little turning."""
+    """Join pieces of ``comp``: a piece's outer end x to another's inner end y, when the reserve edges join x to
+    y (directly or through one hit), or, with x and y on one layer (overlap siblings), the hit before x to y or
+    x to the hit after y; of the joins that turn less than ``max_turn``, each end takes its least-turning."""
     from scipy.sparse import csr_matrix
 
     n = len(comp)
@@ -109,30 +113,47 @@ def _bridge(comp: np.ndarray, reserve: np.ndarray, xyz: np.ndarray, layer: np.nd
     a, b = reserve
     out_end = is_out[a] & (before_out[a] >= 0)  # edges leaving a piece's outer end that has a direction
     in_end = is_in[b] & (after_in[b] >= 0)  # edges entering a piece's inner end that has a direction
-    one = is_out[a] & is_in[b] & (out_end | in_end) & (comp[a] != comp[b])
+    direct = is_out[a] & is_in[b] & (out_end | in_end)
 
-    def adjacency(keep):
-        return csr_matrix((np.ones(int(keep.sum()), np.float32), (a[keep], b[keep])), shape=(n, n))
+    def matrix(rows, cols):
+        return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
 
-    two = (adjacency(out_end) @ adjacency(in_end)).tocoo()
-    a2, b2 = two.row.astype(np.int64), two.col.astype(np.int64)
-    ok2 = comp[a2] != comp[b2]
-    a, b = np.concatenate([a[one], a2[ok2]]), np.concatenate([b[one], b2[ok2]])
+    leave, enter = matrix(a[out_end], b[out_end]), matrix(a[in_end], b[in_end])
+    # candidates (x, y) and the step (u, v) that joins them
+    x, y = [a[direct]], [b[direct]]
+    u, v = [a[direct]], [b[direct]]
+    two = (leave @ enter).tocoo()
+    x.append(two.row), y.append(two.col), u.append(two.row), v.append(two.col)
+    if layer is not None:
+        ends = np.flatnonzero(is_out & (before_out >= 0))
+        starts = np.flatnonzero(is_in & (after_in >= 0))
+        before = (matrix(before_out[ends], ends).T @ enter).tocoo()  # the hit before x -> y
+        after = (leave @ matrix(after_in[starts], starts)).tocoo()  # x -> the hit after y
+        x += [before.row, after.row]
+        y += [before.col, after.col]
+        u += [before_out[before.row], after.row]
+        v += [before.col, after_in[after.col]]
+    x, y, u, v = (np.concatenate(t).astype(np.int64) for t in (x, y, u, v))
+    ok = comp[x] != comp[y]
+    if layer is not None:  # the sibling joins need x and y on one layer
+        k = len(x) - len(before.row) - len(after.row)
+        ok[k:] &= np.asarray(layer)[x[k:]] == np.asarray(layer)[y[k:]]
+    x, y, u, v = x[ok], y[ok], u[ok], v[ok]
     # the turn from the first piece's last step to the join, and from the join to the second piece's first step
-    k = len(a)
+    k = len(x)
     pairs = np.arange(k)
-    turn = _turn_penalty(np.concatenate([a, before_out[a], b]), np.concatenate([b, a, after_in[b]]),
-                         np.concatenate([np.full(k, -1), np.where(before_out[a] >= 0, pairs, -1),
-                                         np.where(after_in[b] >= 0, pairs, -1)]), np.asarray(xyz, np.float64),
+    turn = _turn_penalty(np.concatenate([u, before_out[x], y]), np.concatenate([v, x, after_in[y]]),
+                         np.concatenate([np.full(k, -1), np.where(before_out[x] >= 0, pairs, -1),
+                                         np.where(after_in[y] >= 0, pairs, -1)]), np.asarray(xyz, np.float64),
                          weights)
     turn = turn[k:2 * k] + turn[2 * k:]
     ok = turn < max_turn
-    a, b, turn = a[ok], b[ok], turn[ok]
-    best_a = _best_per(a, -turn, n)
-    best_b = _best_per(b, -turn, n)
-    idx = np.arange(len(a))
-    join = (best_a[a] == idx) & (best_b[b] == idx)
-    return _components(n, comp[a[join]], comp[b[join]])[comp]
+    x, y, turn = x[ok], y[ok], turn[ok]
+    best_x = _best_per(x, -turn, n)
+    best_y = _best_per(y, -turn, n)
+    idx = np.arange(len(x))
+    join = (best_x[x] == idx) & (best_y[y] == idx)
+    return _components(n, comp[x[join]], comp[y[join]])[comp]
 
 
 def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: float = 0.5,
