@@ -21,7 +21,8 @@
    edge joins the hit before the first to the second or the first to the hit after the second; and the join
    turns little: the change of direction (``bridge_weights`` as above) from the first piece's last step to the
    join and from the join to the second piece's first step, under ``max_bridge_turn``. Each end joins at most
-   once, to its least-turning partner (on two validation events: TrackML score 0.852 -> 0.892).
+   once, to its least-turning partner; a second pass joins again among the ends left (on two validation
+   events: TrackML score 0.852 -> 0.892, with the second pass 0.896).
    Tracks with fewer than ``min_hits`` hits are then dropped. Each hit ends in at most one track.
 """
 
@@ -208,8 +209,9 @@ def build_tracks(n_hits: int, edges: np.ndarray, scores: np.ndarray, threshold: 
         comp[has] = comp[other[cand][best[has]]]
         alone[has] = False
     if reserve is not None and xyz is not None:
-        comp = _bridge(comp, np.asarray(reserve, np.int64).reshape(2, -1), xyz, layer, bridge_weights,
-                       max_bridge_turn)
+        reserve = np.asarray(reserve, np.int64).reshape(2, -1)
+        for _ in range(2):  # the second pass joins the new ends, and ends whose first choice was taken
+            comp = _bridge(comp, reserve, xyz, layer, bridge_weights, max_bridge_turn)
     size = np.bincount(comp, minlength=n_hits)
     ok = size[comp] >= min_hits
     labels[ok] = np.unique(comp[ok], return_inverse=True)[1]
