@@ -121,24 +121,21 @@ def _bridge(comp: np.ndarray, reserve: np.ndarray, xyz: np.ndarray, layer: np.nd
 
     leave, enter = matrix(a[out_end], b[out_end]), matrix(a[in_end], b[in_end])
     # candidates (x, y) and the step (u, v) that joins them
-    x, y = [a[direct]], [b[direct]]
-    u, v = [a[direct]], [b[direct]]
     two = (leave @ enter).tocoo()
-    x.append(two.row), y.append(two.col), u.append(two.row), v.append(two.col)
-    if layer is not None:
+    x, y, u, v = [a[direct], two.row], [b[direct], two.col], [a[direct], two.row], [b[direct], two.col]
+    if layer is not None:  # overlap siblings x, y on one layer
         ends = np.flatnonzero(is_out & (before_out >= 0))
         starts = np.flatnonzero(is_in & (after_in >= 0))
         before = (matrix(before_out[ends], ends).T @ enter).tocoo()  # the hit before x -> y
         after = (leave @ matrix(after_in[starts], starts)).tocoo()  # x -> the hit after y
-        x += [before.row, after.row]
-        y += [before.col, after.col]
-        u += [before_out[before.row], after.row]
-        v += [before.col, after_in[after.col]]
+        lay = np.asarray(layer)
+        for found in ((before.row, before.col, before_out[before.row], before.col),
+                      (after.row, after.col, after.row, after_in[after.col])):
+            same = lay[found[0]] == lay[found[1]]
+            for out, new in zip((x, y, u, v), found, strict=True):
+                out.append(new[same])
     x, y, u, v = (np.concatenate(t).astype(np.int64) for t in (x, y, u, v))
     ok = comp[x] != comp[y]
-    if layer is not None:  # the sibling joins need x and y on one layer
-        k = len(x) - len(before.row) - len(after.row)
-        ok[k:] &= np.asarray(layer)[x[k:]] == np.asarray(layer)[y[k:]]
     x, y, u, v = x[ok], y[ok], u[ok], v[ok]
     # the turn from the first piece's last step to the join, and from the join to the second piece's first step
     k = len(x)
