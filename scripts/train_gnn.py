@@ -12,7 +12,9 @@ distinct from any evaluation set's), then learns the module map, the edge filter
     python scripts/train_gnn.py --network-events 24 --gnn-epochs 10 --gnn-lr 1e-3 --threads 1 --workers 1 \
         --resume /tmp/second.pt --out /tmp/third.pt  # (the model of git commit 680e6cd) -> b71abcb's
     python scripts/train_gnn.py --network-events 24 --gnn-epochs 10 --gnn-lr 3e-4 --threads 1 --workers 1 \
-        --resume /tmp/third.pt                     # -> the shipped model, then its edge threshold chosen again:
+        --resume /tmp/third.pt --out /tmp/fourth.pt  # (threshold chosen again: the model of git commit b077439)
+    python scripts/train_gnn.py --network-events 24 --gnn-epochs 12 --gnn-lr 2e-4 --seed 2 --threads 1 \
+        --workers 1 --resume /tmp/fourth.pt        # -> the shipped model, then its edge threshold chosen again:
     python -c "from deepreco.reconstruct.gnn.train import tune_edge_threshold as t; \
         t('src/deepreco/data/models/gnn_tracks.pt', '<the training events folder>', events=2)"
     python scripts/train_gnn.py --events 6 --network-events 2 --val 1 --filter-epochs 1 --gnn-epochs 1 \
