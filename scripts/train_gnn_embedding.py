@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,23 +40,15 @@ def main() -> None:
 
     import torch
 
-    from deepreco.io import Dataset
-    from deepreco.reconstruct.gnn.metric import choose_radius, save_embedding, train_embedding
+    from deepreco.reconstruct.gnn.metric import train_embedding_model
     from deepreco.simulate.dataset import training_events
 
     torch.set_num_threads(args.threads)
     data = training_events("gnn", args.data_events, DATA_SEED)
-    dataset = Dataset(data, parts=("hits", "cells", "particles", "truth"))
-    start = time.perf_counter()
-    net, history = train_embedding([dataset.read(n) for n in dataset.names[:args.events]], hidden=args.hidden,
-                                   dim=args.dim, epochs=args.epochs, steps_per_event=args.steps, seed=args.seed)
-    radius = choose_radius(net, [dataset.read(n) for n in dataset.names[-args.val:]], args.efficiency)
-    info = {"radius": radius, "k_max": args.k_max, "efficiency_target": args.efficiency, "events": args.events,
-            "epochs": args.epochs, "seed": args.seed, "train_loss": history["train_loss"],
-            "seconds": time.perf_counter() - start, "threads": args.threads,
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-                       f"torch {torch.__version__}"}
-    save_embedding(net, args.out, info)
+    info = train_embedding_model(data, args.out, n_train=args.events, n_val=args.val, epochs=args.epochs,
+                                 steps_per_event=args.steps, hidden=args.hidden, dim=args.dim,
+                                 efficiency=args.efficiency, k_max=args.k_max, seed=args.seed)
+    args.out.with_name(args.out.name + ".ckpt").unlink(missing_ok=True)  # the shipped file is the model
     print(json.dumps(info, indent=2))
 
 

@@ -6,12 +6,19 @@ import torch
 
 from deepreco.errors import DeepRecoError, EventError, FormatError, MissingFileError
 from deepreco.generate import particle_gun
-from deepreco.io import write_event
+from deepreco.io import Dataset, write_event
 from deepreco.metrics import evaluate
 from deepreco.reconstruct import get_method
 from deepreco.reconstruct.gnn import ModuleMap, build_tracks, true_edges
 from deepreco.reconstruct.gnn.features import N_EDGE, N_NODE, edge_features, node_features
-from deepreco.reconstruct.gnn.metric import choose_radius, load_embedding, radius_graph, save_embedding, train_embedding
+from deepreco.reconstruct.gnn.metric import (
+    choose_radius,
+    embed,
+    load_embedding,
+    radius_graph,
+    save_embedding,
+    train_embedding,
+)
 from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetwork, edge_mlp, mlp, project
 from deepreco.reconstruct.gnn.module_map import hit_coordinates
 from deepreco.reconstruct.gnn.train import tune_edge_threshold
@@ -331,3 +338,33 @@ def test_metric_learning_graph_keeps_the_true_edges_at_its_radius(gun_events, tm
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(FormatError, match="junk.pt"):
         load_embedding(tmp_path / "junk.pt")
+
+
+def test_train_embedding_command_writes_a_model_with_its_validation_figures(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from deepreco.cli import app
+
+    data = tiny_model[2]
+    out = tmp_path / "emb.pt"
+    args = ["train", "embedding", "--data", str(data), "--out", str(out), "--events", "4", "--val", "2",
+            "--epochs", "2", "--steps", "5", "--hidden", "16", "--dim", "4", "--efficiency", "0.9", "--k-max", "64"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    net, info = load_embedding(out)
+    assert out.with_name("emb.pt.ckpt").is_file()
+    assert len(info["val_radius"]) == len(info["val_edges"]) == len(info["train_loss"]) == 2
+    assert info["radius"] == info["val_radius"][-1] > 0
+    # the radius keeps the asked share of the validation events' true edges
+    dataset = Dataset(data, parts=("hits", "cells", "particles", "truth"))
+    val = [dataset.read(name) for name in dataset.names[-2:]]
+    lengths = []
+    for event in val:
+        emb, edges = embed(net, node_features(event)), true_edges(event)
+        lengths.append(np.linalg.norm(emb[edges[0]] - emb[edges[1]], axis=1))
+    lengths = np.concatenate(lengths)
+    assert np.mean(lengths <= info["radius"]) == pytest.approx(0.9, abs=0.005)
+    # more events asked for than the folder holds: a one-line error, no file
+    res = CliRunner().invoke(app, [*args[:4], "--out", str(tmp_path / "none.pt"), "--events", "40"])
+    assert res.exit_code != 0 and "holds 11 events" in res.output
+    assert not (tmp_path / "none.pt").exists()

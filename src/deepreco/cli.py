@@ -327,6 +327,33 @@ def train_gnn_cmd(
                   f"{r['val_score']:.3f}, {r['seconds']:.0f} s")
 
 
+@train_app.command("embedding")
+def train_embedding_cmd(
+        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        out: Path = typer.Option(..., "--out", help="model file to write"),
+        events: int = typer.Option(12, help="training events (the first ones)"),
+        val: int = typer.Option(4, help="validation events (the last ones): they set the radius"),
+        epochs: int = typer.Option(10, help="passes over the training events"),
+        steps: int = typer.Option(60, help="steps per event and epoch"),
+        hidden: int = typer.Option(96, help="width of the embedding network"),
+        dim: int = typer.Option(8, help="dimensions of the embedding"),
+        efficiency: float = typer.Option(0.95, help="share of the true edges the radius keeps"),
+        k_max: int = typer.Option(32, help="most neighbours per hit"),
+        seed: int = typer.Option(0, help="the same seed gives the same training")):
+    """Train the metric-learning hit embedding (the gnn pipeline's second graph construction); checkpoints each
+    epoch."""
+    from .reconstruct.gnn.metric import train_embedding_model
+
+    try:
+        r = train_embedding_model(data, out, n_train=events, n_val=val, epochs=epochs, steps_per_event=steps,
+                                  hidden=hidden, dim=dim, efficiency=efficiency, k_max=k_max, seed=seed)
+    except DeepRecoError as exc:
+        fail(exc)
+    console.print(f"wrote {out}: radius {r['radius']:.4f} keeps {efficiency:.0%} of the validation true edges; "
+                  f"first validation event: {r['val_edges'][-1]:,} edges, {r['val_efficiency'][-1]:.3f} of its "
+                  f"true edges; {r['seconds']:.0f} s")
+
+
 def _add_subcommands() -> None:
     """The sub-applications of the systems that have their own commands (imported lazily inside)."""
     from .calo.cli import app as calo_app

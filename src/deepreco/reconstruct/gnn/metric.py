@@ -70,8 +70,9 @@ def radius_graph(event, net: Embedding, radius: float, k_max: int = 32) -> np.nd
 
 def train_embedding(events, hidden: int = 64, dim: int = 8, epochs: int = 4, steps_per_event: int = 40,
                     wedge: float = 0.1, k: int = 16, margin: float = 1.0, learning_rate: float = 2e-3,
-                    seed: int = 0) -> tuple[Embedding, dict]:
-    """Train an `Embedding` on events with truth (a list of `Event`); returns it and its loss history."""
+                    seed: int = 0, on_epoch=None) -> tuple[Embedding, dict]:
+    """Train an `Embedding` on events with truth (a list of `Event`); returns it and its loss history.
+    ``on_epoch(net, mean_loss)`` is called after each epoch (the network in eval mode)."""
     if not events:
         raise DeepRecoError("metric learning needs at least one training event")
     torch.manual_seed(seed)
@@ -117,8 +118,69 @@ def train_embedding(events, hidden: int = 64, dim: int = 8, epochs: int = 4, ste
             total += float(loss.detach())
             del step
         history.append(total / (steps_per_event * len(data)))
+        if on_epoch is not None:
+            net.eval()
+            on_epoch(net, history[-1])
+            net.train()
     net.eval()
     return net, {"train_loss": history, "seconds": time.perf_counter() - start}
+
+
+def train_embedding_model(data_dir, out_path, n_train: int = 12, n_val: int = 4, epochs: int = 10,
+                          steps_per_event: int = 60, hidden: int = 96, dim: int = 8, efficiency: float = 0.95,
+                          k_max: int = 32, seed: int = 0, progress: bool = True) -> dict:
+    """Train an embedding on the first ``n_train`` events of ``data_dir`` (with truth) and write it to
+    ``out_path`` with the radius that keeps ``efficiency`` of the true edges of the last ``n_val`` events.
+    After each epoch: the validation figures (that radius, the edges an event and the share of true edges of
+    the radius graph of the first validation event) and a checkpoint ``<out>.ckpt``. Returns the model's info."""
+    from ...io import Dataset
+    from .train import _progress
+
+    if n_train < 1 or n_val < 1 or epochs < 1:
+        raise DeepRecoError("need n_train, n_val and epochs >= 1")
+    dataset = Dataset(data_dir, parts=("hits", "cells", "particles", "truth"))
+    if len(dataset.names) < n_train + n_val:
+        raise DeepRecoError(f"{data_dir}: holds {len(dataset.names)} events; {n_train} training and {n_val} "
+                            "validation events were asked for")
+    start = time.perf_counter()
+    train = [dataset.read(name) for name in dataset.names[:n_train]]
+    val = [dataset.read(name) for name in dataset.names[-n_val:]]
+    out_path = Path(out_path)
+    ckpt = out_path.with_name(out_path.name + ".ckpt")
+    info = {"events": n_train, "val_events": n_val, "epochs": epochs, "seed": seed, "efficiency_target": efficiency,
+            "k_max": k_max, "val_radius": [], "val_edges": [], "val_efficiency": []}
+    bar = _progress(progress)
+    task = bar.add_task("metric learning", total=epochs, status="") if bar else None
+
+    def validate(net, loss):
+        radius = choose_radius(net, val, efficiency)
+        graph, truth = radius_graph(val[0], net, radius, k_max), true_edges(val[0])
+        n = val[0].n_hits
+        share = float(np.isin(truth[0] * n + truth[1], graph[0] * n + graph[1]).mean()) if truth.shape[1] else 0.0
+        info["val_radius"].append(radius)
+        info["val_edges"].append(int(graph.shape[1]))
+        info["val_efficiency"].append(share)
+        save_embedding(net, ckpt, {**info, "radius": radius})
+        if bar:
+            status = f"loss {loss:.4f}  radius {radius:.3f}  edges {graph.shape[1]:,}  efficiency {share:.3f}"
+            bar.update(task, advance=1, status=status)
+            bar.console.print(f"metric learning {bar.tasks[task].completed:.0f}: {status}")
+
+    try:
+        net, history = train_embedding(train, hidden=hidden, dim=dim, epochs=epochs, steps_per_event=steps_per_event,
+                                       seed=seed, on_epoch=validate)
+    finally:
+        if bar:
+            bar.stop()
+    import os
+    import platform
+
+    info.update(train_loss=history["train_loss"], radius=info["val_radius"][-1],
+                seconds=time.perf_counter() - start, threads=torch.get_num_threads(),
+                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+                        f"torch {torch.__version__}")
+    save_embedding(net, out_path, info)
+    return info
 
 
 def save_embedding(net: Embedding, path, info: dict | None = None) -> Path:
