@@ -63,17 +63,20 @@ def _sibling_pairs(key: np.ndarray, other: np.ndarray, layer: np.ndarray) -> np.
     return np.concatenate(pairs, axis=1)
 
 
+def _direction_change(a: np.ndarray, b: np.ndarray, weights: tuple[float, float]) -> np.ndarray:
+    """Weighted change of direction (polar angle, azimuth, radians) between step vectors ``a`` and ``b``."""
+    theta_a, theta_b = (np.arctan2(np.hypot(d[:, 0], d[:, 1]), d[:, 2]) for d in (a, b))
+    dphi = np.angle(np.exp(1j * (np.arctan2(b[:, 1], b[:, 0]) - np.arctan2(a[:, 1], a[:, 0]))))
+    return weights[0] * np.abs(theta_b - theta_a) + weights[1] * np.abs(dphi)
+
+
 def _turn_penalty(src: np.ndarray, dst: np.ndarray, ref: np.ndarray, xyz: np.ndarray,
                   weights: tuple[float, float]) -> np.ndarray:
     """Per edge, the weighted change of direction (polar angle, azimuth) from edge ``ref`` (-1: none)."""
     d = xyz[dst] - xyz[src]
-    theta = np.arctan2(np.hypot(d[:, 0], d[:, 1]), d[:, 2])
-    phi = np.arctan2(d[:, 1], d[:, 0])
     has = ref >= 0
-    r = ref[has]
-    dphi = np.angle(np.exp(1j * (phi[has] - phi[r])))
     out = np.zeros(len(src))
-    out[has] = weights[0] * np.abs(theta[has] - theta[r]) + weights[1] * np.abs(dphi)
+    out[has] = _direction_change(d[ref[has]], d[has], weights)
     return out
 
 
@@ -138,13 +141,12 @@ def _bridge(comp: np.ndarray, reserve: np.ndarray, xyz: np.ndarray, layer: np.nd
     ok = comp[x] != comp[y]
     x, y, u, v = x[ok], y[ok], u[ok], v[ok]
     # the turn from the first piece's last step to the join, and from the join to the second piece's first step
-    k = len(x)
-    pairs = np.arange(k)
-    turn = _turn_penalty(np.concatenate([u, before_out[x], y]), np.concatenate([v, x, after_in[y]]),
-                         np.concatenate([np.full(k, -1), np.where(before_out[x] >= 0, pairs, -1),
-                                         np.where(after_in[y] >= 0, pairs, -1)]), np.asarray(xyz, np.float64),
-                         weights)
-    turn = turn[k:2 * k] + turn[2 * k:]
+    step = xyz[v] - xyz[u]
+    turn = np.zeros(len(x))
+    has = before_out[x] >= 0
+    turn[has] += _direction_change(xyz[x[has]] - xyz[before_out[x[has]]], step[has], weights)
+    has = after_in[y] >= 0
+    turn[has] += _direction_change(step[has], xyz[after_in[y[has]]] - xyz[y[has]], weights)
     ok = turn < max_turn
     x, y, turn = x[ok], y[ok], turn[ok]
     best_x = _best_per(x, -turn, n)

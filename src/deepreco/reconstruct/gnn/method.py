@@ -126,7 +126,9 @@ class GNNTracks(Method):
         threshold = model.filter_threshold if self.filter_threshold is None else self.filter_threshold
         low = threshold if self.bridge_filter is None else min(threshold, self.bridge_filter)
         edges, filter_scores = filter_graph(model, x, coords, graph, low, self.chunk, device)
-        reserve = None if self.bridge_filter is None else edges[:, filter_scores > self.bridge_filter]
+        reserve = None
+        if self.bridge_filter is not None:  # the edges over bridge_filter (all of them when it set the cut)
+            reserve = edges if low == self.bridge_filter else edges[:, filter_scores > self.bridge_filter]
         if low < threshold:
             keep = filter_scores > threshold
             edges, filter_scores = edges[:, keep], filter_scores[keep]

@@ -15,6 +15,8 @@ to the farther one when the two hits lie on different layers.
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -172,9 +174,6 @@ def train_embedding_model(data_dir, out_path, n_train: int = 12, n_val: int = 4,
     finally:
         if bar:
             bar.stop()
-    import os
-    import platform
-
     info.update(train_loss=history["train_loss"], radius=info["val_radius"][-1],
                 seconds=time.perf_counter() - start, threads=torch.get_num_threads(),
                 machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
