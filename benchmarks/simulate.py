@@ -1,10 +1,11 @@
 """Fast simulation: seconds and peak memory per event on one core, and the comparison with real events.
 
-    python benchmarks/simulate.py [--events 1001 1003] [--no-ttbar]
+    python benchmarks/simulate.py [--events 1001 1003] [--no-ttbar] [--efficiency-scan]
 
 Each case runs in its own process (one thread), so that the peak resident memory (ru_maxrss) is that
 event's alone, detector included. Cases: the real particle lists of TrackML events (simulated and compared
-with the same events' real hits; a per-layer plot each), and, when ``deepreco.generate`` and Pythia 8 are
+with the same events' real hits; a per-layer plot each, and the agreement of ``nhits`` by kind of particle
+and pT beside that of two simulations with different seeds), and, when ``deepreco.generate`` and Pythia 8 are
 installed, a ttbar event with mu = 200 pile-up (generation and simulation timed apart). Results go to
 ``benchmarks/results/simulate.txt`` and ``benchmarks/results/simulate_hits_per_layer_<event>.png``.
 """
@@ -19,6 +20,9 @@ import resource
 import time
 from importlib import resources
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -43,6 +47,7 @@ def _real_case(event: int, queue) -> None:
     from deepreco.simulate import (
         comparison_table,
         default_detector,
+        nhits_by_class,
         plot_hits_per_layer,
         simulate_event,
         summary_numbers,
@@ -59,9 +64,30 @@ def _real_case(event: int, queue) -> None:
                               title=f"event {event}: hits per layer, real against simulated")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     numbers = summary_numbers(hits, particles, sim)
+    by_class = nhits_by_class(particles, sim, simulate_event(particles, seed=event + 1, event_id=event))
+    # the pT threshold at work: central primaries just above 0.15 GeV, mean hits real and simulated
+    pt = np.hypot(particles["px"], particles["py"]).to_numpy()
+    central = (np.hypot(particles["vx"], particles["vy"]).to_numpy() < 1.0) \
+        & (np.abs(np.arcsinh(particles["pz"].to_numpy() / np.maximum(pt, 1e-9))) < 1.0)
+    band = pd.cut(pt, [0.15, 0.155, 0.16, 0.17, 0.2], right=False)
+    threshold = pd.DataFrame({"pT": band, "real": particles["nhits"].to_numpy(),
+                              "simulated": sim.particles["nhits"].to_numpy()})[central].groupby(
+        "pT", observed=True).agg(particles=("real", "size"), real=("real", "mean"), simulated=("simulated", "mean"))
     queue.put({"case": f"real particles of event {event}", "particles": len(particles), "hits": len(sim.hits),
-               "seconds": seconds, "peak_mb": peak, "table": table, "plot": png.name,
+               "by_class": by_class, "threshold": threshold.reset_index(), "seconds": seconds, "peak_mb": peak,
+               "table": table, "plot": png.name,
                "particle_hits": (numbers["real_particle_hits"], numbers["sim_particle_hits"])})
+
+
+def _within_at(arg, queue) -> None:
+    from deepreco.io import read_table
+    from deepreco.simulate import simulate_event, summary_numbers
+
+    event, efficiency = arg
+    hits_path, particles_path = _event_files(event)
+    hits, particles = read_table(hits_path, "hits"), read_table(particles_path, "particles")
+    sim = simulate_event(particles, seed=event, event_id=event, hit_efficiency=efficiency)
+    queue.put(summary_numbers(hits, particles, sim)["within_one_hit"])
 
 
 def _ttbar_case(mu: float, queue) -> None:
@@ -99,6 +125,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[1001, 1003])
     parser.add_argument("--no-ttbar", action="store_true")
     parser.add_argument("--mu", type=float, default=200.0)
+    parser.add_argument("--efficiency-scan", action="store_true",
+                        help="also: share within one hit against the hit efficiency (events 1001, 1003, 1005, 1009)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = [_run(_real_case, e) for e in args.events]
@@ -120,6 +148,21 @@ def main() -> None:
             real_p, sim_p = r["particle_hits"]
             lines.append(f"hits made by particles: real (sum of the particles' nhits) {real_p}, simulated {sim_p} "
                          f"({sim_p / real_p - 1:+.1%})")
+            c = r["by_class"]
+            lines += ["per kind of particle: share within one hit of the real nhits, the same share between two "
+                      "seeds of the simulation, mean simulated - real",
+                      c.to_string(index=False, float_format="%.3f"),
+                      f"all: within {(c.within * c.particles).sum() / c.particles.sum():.3f}, "
+                      f"seeds {(c.seeds * c.particles).sum() / c.particles.sum():.3f}",
+                      "primaries of |eta| < 1 just above the pT threshold (0.15 GeV): mean nhits",
+                      r["threshold"].to_string(index=False, float_format="%.2f")]
+    if args.efficiency_scan:
+        lines += ["", "share of particles within one hit of their real nhits against the hit efficiency "
+                  "(events 1001, 1003, 1005, 1009, mean)"]
+        for eff in (0.97, 0.98, 0.99, 0.995, 1.0):
+            shares = [_run(_within_at, (e, eff)) for e in (1001, 1003, 1005, 1009)]
+            each = ", ".join(f"{x:.4f}" for x in shares)
+            lines.append(f"  hit efficiency {eff:5.3f}: {np.mean(shares):.4f} ({each})")
     text = "\n".join(lines) + "\n"
     (RESULTS / "simulate.txt").write_text(text)
     print(text)

@@ -132,14 +132,15 @@ def test_real_event_hit_counts_and_noise_match(event, request):
     table = request.getfixturevalue(event)
     failed = table.loc[COUNT_CHECKS][~table.loc[COUNT_CHECKS, "passed"]]
     assert failed.empty, f"\n{failed}"
-    # per particle: the present simulation reaches about 0.73 (see the xfail test below); guard against worse
-    assert table.loc[NHITS_CHECK, "simulated"] >= 0.71
+    # per particle: the present simulation reaches about 0.76 (see the xfail test below); guard against worse
+    assert table.loc[NHITS_CHECK, "simulated"] >= 0.75
 
 
-@pytest.mark.xfail(strict=True, reason="about 73 % of particles are within one hit of their real nhits, not 80 %: "
+@pytest.mark.xfail(strict=True, reason="about 76 % of particles are within one hit of their real nhits, not 80 %: "
                    "two simulations of the same list with different seeds agree for only 82 % (scattering moves "
-                   "overlap hits, 1 % inefficiency), and the real particles end early without listed daughters "
-                   "(interactions whose products are all below the lists' pT cut of 0.1 GeV) at random")
+                   "overlap hits, 1 % inefficiency, random ends), primaries above 0.3 GeV are at that ceiling, and "
+                   "material secondaries are not (0.62 to 0.71 against 0.82 to 0.85): the real ones "
+                   "end early at random, and the lists give neither their species nor their hits")
 @pytest.mark.parametrize("event", ["table_1001", "table_1003"])
 def test_real_event_nhits_per_particle_within_one(event, request):
     table = request.getfixturevalue(event)
@@ -186,3 +187,77 @@ def test_no_random_interactions_for_a_list_that_records_them():
     c = simulate_event(plain, seed=5, noise_fraction=0.0, interaction_scale=1.0)
     d = simulate_event(plain, seed=5, noise_fraction=0.0, interaction_scale=5.0)
     assert d.particles["nhits"].sum() < c.particles["nhits"].sum()
+
+
+def test_grazing_crossing_of_the_innermost_layer_leaves_no_hit():
+    # the innermost barrel (r = 32 mm) reaches |z| = 490 mm; a track from the origin meets it at |cot theta| = z / r
+    def inner_hits(cot):
+        event = ideal(gun(pt=5.0, eta=float(np.arcsinh(cot)), phi=0.5))
+        return int(((event.hits["volume_id"] == 8) & (event.hits["layer_id"] == 2)).sum())
+
+    assert inner_hits(8.0) >= 1  # 82.9 degrees from the module normal (cos 0.124): a hit
+    assert inner_hits(12.0) == 0  # 85.2 degrees (cos 0.083 < MIN_INCIDENCE_COS): crossed, but no hit
+
+
+def test_a_particle_stops_at_the_point_of_its_helix_farthest_from_the_beam_line():
+    from deepreco.simulate.propagate import C_LIGHT, _path_to_farthest, helix_step
+
+    rng = np.random.default_rng(5)
+    n = 200
+    x = np.column_stack([rng.uniform(-300, 300, (n, 2)), rng.uniform(-100, 100, n)])
+    t = rng.normal(size=(n, 3))
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    w = -rng.choice([-1.0, 1.0], n) * C_LIGHT * 2.0 / rng.uniform(0.2, 2.0, n)
+    s = _path_to_farthest(x, t, w)
+    # brute force: the radius along one full turn of each helix peaks at s
+    grid = np.linspace(0.0, 1.0, 4001)[None, :] * (2 * np.pi / np.abs(w))[:, None]
+    pos, _ = helix_step(x[:, None, :], t[:, None, :], w[:, None], grid)
+    best = grid[np.arange(n), np.argmax(np.hypot(pos[..., 0], pos[..., 1]), axis=1)]
+    turn = np.abs(w) * np.abs(s - best)
+    assert np.all(np.minimum(turn, 2 * np.pi - turn) < 2e-3)
+    # from the beam line, the farthest point is half a turn away
+    origin = _path_to_farthest(np.zeros((n, 3)), t, w)
+    np.testing.assert_allclose(np.abs(w) * origin, np.pi, rtol=1e-9)
+    assert np.isinf(_path_to_farthest(x[:1], t[:1], np.zeros(1)))  # a straight track has none
+
+
+def test_a_particle_is_followed_while_its_pt_stays_above_threshold():
+    # energy loss and scattering take a 150.5 MeV muon under the 150 MeV threshold within a few layers (the
+    # real events: 2.9 hits at pT 0.150-0.155 GeV against 8.2 at 0.16-0.17)
+    def mean_hits(pt):
+        event = simulate_event(gun(pt=pt, eta=0.3, n=40), seed=2, noise_fraction=0.0, hit_efficiency=1.0)
+        return event.particles["nhits"].mean()
+
+    assert mean_hits(0.1505) < 5.0 < 7.0 < mean_hits(0.17)
+
+
+def test_first_pass_keeps_each_layer_of_a_particle_from_its_first_crossing_only():
+    from deepreco.simulate.fastsim import _first_pass
+
+    particle = np.array([0, 0, 0, 0, 1, 1, 1])
+    layer = np.array([3, 3, 4, 3, 3, 4, 3])
+    step = np.array([0, 0, 1, 2, 5, 6, 7])
+    assert _first_pass(particle, layer, step).tolist() == [True, True, True, False, True, True, False]
+
+
+def test_secondary_made_in_a_layers_material_leaves_no_hit_on_that_layer():
+    # a TrackML (barcode) list: a primary and a secondary made at r = 35.5 mm, where the innermost pixel layer's
+    # material lies (modules at r = 32 mm), heading inwards past the layer and back out
+    primary = (1 << 52) | (1 << 36)
+    table = gun(pt=0.6, eta=0.1, phi=1.0, n=2, vertex=(0.0, 0.0, 0.0))
+    table["particle_id"] = [primary, (2 << 52) | (1 << 36) | (1 << 24) | 1]
+    table.loc[1, ["vx", "vy", "vz"]] = (35.5, 0.0, 10.0)
+    table.loc[1, ["px", "py", "pz"]] = (-0.3, 0.5, 0.05)
+    for lineage in (True, False):
+        particles = table if lineage else table.assign(particle_id=[1, 2])
+        event = ideal(particles)
+        hits = event.hits.merge(event.truth[["hit_id", "particle_id", "tpx", "tpy"]])
+        mine = hits[hits["particle_id"] == particles["particle_id"].iloc[1]]
+        inner = mine[(mine["volume_id"] == 8) & (mine["layer_id"] == 2)]
+        assert ((mine["volume_id"] == 8) & (mine["layer_id"] == 4)).any()  # it flies on outwards
+        if lineage:
+            assert inner.empty  # made by the layer's material: no hit on that layer
+        else:
+            # a generator's particle (no lineage) made there hits the layer, on its first pass only (inwards)
+            assert len(inner) >= 1
+            assert (inner["x"] * inner["tpx"] + inner["y"] * inner["tpy"] < 0).all()

@@ -7,8 +7,8 @@ and returns an :class:`deepreco.event.Event` with hits, cells, truth (with weigh
 ``nhits``). :mod:`.compare` checks the result against a real event's hits.
 """
 
-from .compare import comparison_table, plot_hits_per_layer, summary_numbers
+from .compare import comparison_table, nhits_by_class, plot_hits_per_layer, summary_numbers
 from .fastsim import check_particles, default_detector, simulate_event
 
-__all__ = ["check_particles", "comparison_table", "default_detector", "plot_hits_per_layer", "simulate_event",
-           "summary_numbers"]
+__all__ = ["check_particles", "comparison_table", "default_detector", "nhits_by_class", "plot_hits_per_layer",
+           "simulate_event", "summary_numbers"]

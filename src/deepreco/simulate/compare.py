@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..event import Event
+from .lineage import made_by_material
 
-__all__ = ["VOLUMES", "comparison_table", "hits_per_layer", "plot_hits_per_layer", "summary_numbers"]
+__all__ = ["VOLUMES", "comparison_table", "hits_per_layer", "nhits_by_class", "plot_hits_per_layer", "summary_numbers"]
 
 VOLUMES = (7, 8, 9, 12, 13, 14, 16, 17, 18)
 
@@ -21,8 +22,7 @@ VOLUMES = (7, 8, 9, 12, 13, 14, 16, 17, 18)
 def summary_numbers(real_hits: pd.DataFrame, real_particles: pd.DataFrame, sim: Event) -> dict:
     """The four checks as plain numbers: totals, noise fractions, share of particles within one hit."""
     real_nhits = real_particles["nhits"].to_numpy(np.int64)
-    sim_nhits = (sim.particles.set_index("particle_id")["nhits"]
-                 .reindex(real_particles["particle_id"].to_numpy(), fill_value=0).to_numpy(np.int64))
+    sim_nhits = _sim_nhits(sim, real_particles["particle_id"].to_numpy())
     n_sim = len(sim.hits)
     sim_noise = float((sim.truth["particle_id"].to_numpy() == 0).sum()) / n_sim if n_sim else 0.0
     return {
@@ -33,6 +33,35 @@ def summary_numbers(real_hits: pd.DataFrame, real_particles: pd.DataFrame, sim: 
         "exact_nhits": float(np.mean(sim_nhits == real_nhits)),
         "real_particle_hits": int(real_nhits.sum()), "sim_particle_hits": int(sim_nhits.sum()),
     }
+
+
+def _sim_nhits(sim: Event, particle_id: np.ndarray) -> np.ndarray:
+    return (sim.particles.set_index("particle_id")["nhits"].reindex(particle_id, fill_value=0)
+            .to_numpy(np.int64))
+
+
+def nhits_by_class(real_particles: pd.DataFrame, sim: Event, other: Event,
+                   pt_edges=(0.0, 0.15, 0.2, 0.3, 0.5, 1.0, np.inf)) -> pd.DataFrame:
+    """Where the simulated ``nhits`` differ from the real ones, by kind of particle and pT (GeV).
+
+    Kinds: ``primary`` (made within 1 mm of the beam line), ``decay`` (made farther out by the generator:
+    decays in flight) and ``material`` (secondaries of interactions with the detector, generation > 0 of a
+    TrackML list). Per row: the particles, the share within one hit of the real ``nhits`` (``within``), the
+    same share between ``sim`` and ``other`` (a simulation of the same list with another seed: ``seeds``, the
+    most any simulation with its own random numbers can expect), and the mean of simulated minus real.
+    """
+    pid = real_particles["particle_id"].to_numpy(np.int64)
+    real = real_particles["nhits"].to_numpy(np.int64)
+    a, b = _sim_nhits(sim, pid), _sim_nhits(other, pid)
+    pt = np.hypot(real_particles["px"].to_numpy(), real_particles["py"].to_numpy())
+    r0 = np.hypot(real_particles["vx"].to_numpy(), real_particles["vy"].to_numpy())
+    kind = np.where(made_by_material(pid), "material", np.where(r0 > 1.0, "decay", "primary"))
+    frame = pd.DataFrame({"kind": kind, "pT": pd.cut(pt, list(pt_edges), right=False),
+                          "within": np.abs(a - real) <= 1, "seeds": np.abs(a - b) <= 1, "difference": a - real})
+    table = frame.groupby(["kind", "pT"], observed=True).agg(
+        particles=("within", "size"), within=("within", "mean"), seeds=("seeds", "mean"),
+        mean_difference=("difference", "mean"))
+    return table.reset_index()
 
 
 def comparison_table(real_hits: pd.DataFrame, real_particles: pd.DataFrame, sim: Event) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["end_points", "has_lineage"]
+__all__ = ["end_points", "has_lineage", "made_by_material"]
 
 _GENERATION_SHIFT = 24
 _PRIMARY_SHIFT = 36
@@ -40,6 +40,15 @@ def _looks_like_barcode(pid: np.ndarray) -> bool:
 def has_lineage(particle_id) -> bool:
     """Whether the ids are TrackML (Fatras) barcodes, i.e. the list records its particles' descendants."""
     return _looks_like_barcode(np.asarray(particle_id, dtype=np.int64))
+
+
+def made_by_material(particle_id) -> np.ndarray:
+    """Whether each particle is a secondary of an interaction with the material (generation > 0 of a TrackML
+    list; False for every particle of lists without lineage)."""
+    pid = np.asarray(particle_id, dtype=np.int64)
+    if not _looks_like_barcode(pid):
+        return np.zeros(pid.size, bool)
+    return ((pid >> _GENERATION_SHIFT) & 0xFFF) > 0
 
 
 def end_points(particle_id, vertex) -> np.ndarray:

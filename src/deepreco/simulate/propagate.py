@@ -16,16 +16,22 @@ each candidate's exact plane (Newton's method from the layer crossing) and kept 
 the sensor. Neighbouring modules overlap, so a particle may leave two (rarely more) hits on one layer, as in
 the real data. Then the material of the crossing deflects the particle (Highland) and slows it (Bethe).
 
-Stopping rule: a particle is followed until it leaves the tracker (no further surface ahead), reaches its end
-point (the vertex of its daughters, :mod:`.lineage`), interacts (:mod:`.material`), or has turned by
-half a turn (pi) in the transverse plane since its production, i.e. a looper from the beam line stops at its
-largest radius. The real TrackML events show this: particles of pT 0.15 to 0.3 GeV, which would cross the
-pixel layers again and again on their way back in, carry as many hits as the layers they cross going out
-(at most 19 hits per particle in events 1001 to 1009). Particles below ``MIN_PT_GEV`` at production are not
-propagated at all: in the real events central primaries with pT < 0.15 GeV have no hits. A particle made inside
-a sensor (the secondaries of the TrackML lists start on the material surfaces, many in a module) leaves no hit
-on that sensor: its parent's crossing made that hit. In event 1001, 237 secondaries had such a hit at their
-own production vertex before this rule.
+Stopping rule: a particle is followed until it leaves the tracker (no further surface ahead), reaches its end point
+(the vertex of its daughters, :mod:`.lineage`), interacts (:mod:`.material`), or reaches the point of its helix
+farthest from the beam line (and at most half a turn, pi, in the transverse plane since its production): a looper
+from the beam line stops at its largest radius, half a turn out. The real TrackML events show this: particles of pT
+0.15 to 0.3 GeV, which would cross the pixel layers again and again on their way back in, carry as many hits as the
+layers they cross going out (at most 19 hits per particle in events 1001 to 1009). For a secondary made off the
+beam line the farthest point is nearer than half a turn when it starts outwards (stopping there rather than at half
+a turn: 0.753 -> 0.758 of the particles of event 1001 within one hit of their real ``nhits``, 0.747 -> 0.752 in
+event 1003). A particle is followed while its transverse momentum is at least ``MIN_PT_GEV`` (0.15 GeV), at
+production and after each layer's energy loss and scattering: in the real events central primaries made with pT <
+0.15 GeV have no hits, and those made just above it end early (primaries of |eta| < 1 and pT 0.150-0.155 GeV carry
+2.9 hits on average in events 1001, 1003, 1005, 1009, of 0.155-0.160 GeV 5.5, above 0.16 GeV 8.2 to 8.5; with this
+rule the simulation gives 3.3, 6.3, 8.0 to 8.3, without it 7.4, 8.0, 8.1 to 8.3; ``benchmarks/simulate.py`` prints
+the first two events' figures). A particle made inside a sensor (the secondaries of the TrackML lists start on the
+material surfaces, many in a module) leaves no hit on that sensor: its parent's crossing made that hit. In event
+1001, 237 secondaries had such a hit at their own production vertex before this rule.
 """
 
 from __future__ import annotations
@@ -39,11 +45,11 @@ from scipy.spatial import cKDTree
 from ..detector import BARREL_VOLUMES, Detector
 from .material import BERYLLIUM, LAYER_SLAB_MM, PASSIVE_CYLINDERS, SILICON, bethe_loss, highland
 
-__all__ = ["C_LIGHT", "MAX_TURN", "MIN_PT_GEV", "Crossings", "helix_step", "propagate"]
+__all__ = ["C_LIGHT", "MAX_TURN", "MIN_PT_GEV", "Crossings", "helix_step", "layer_at", "propagate"]
 
 C_LIGHT = 0.299792458e-3  # GeV / (T mm) per unit charge
 MAX_TURN = np.pi  # transverse turning (rad) after which a particle is no longer followed
-MIN_PT_GEV = 0.15  # particles softer than this at production are not propagated (real TrackML events)
+MIN_PT_GEV = 0.15  # particles are followed while their pT is at least this (real TrackML events)
 _EPS_S = 1e-4  # mm: a surface closer than this along the path is the one the particle sits on
 _MIN_COS = 0.05  # incidence cosines are floored here (path length through a slab at most 20 thicknesses)
 _MARGIN = 10.0  # mm added to a layer's extent when accepting a crossing of its nominal surface
@@ -202,13 +208,52 @@ def _path_to_point(x, t, w, point):
     return np.maximum(np.where(straight, line, circle), 0.0)
 
 
+def layer_at(detector: Detector, points, tolerance: float = 7.0) -> np.ndarray:
+    """Row in ``detector.layers`` of the layer whose material holds each point (n, 3) mm; -1 for none.
+
+    A point is in a layer's material when it lies within ``tolerance`` of the layer's surface (a barrel
+    layer's mean radius, a disk's mean z) and inside the layer's extent. The secondaries of the TrackML lists
+    start on such surfaces: a few mm outside the pixel barrel layers (r = 35.5, 75, 118.8, 174.7 mm), 5 mm inside
+    the strip barrel layers (255.4, 355.1, 494.9, 654.7 mm), at the disks' mean z, or in a module itself.
+    """
+    surf = surfaces(detector)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    r, z = np.hypot(pts[:, 0], pts[:, 1]), pts[:, 2]
+    n_cyl = surf.cyl_r.size
+    active = ~surf.passive
+    on_cyl = (np.abs(r[:, None] - surf.cyl_r[None, :]) < tolerance) & (z[:, None] >= surf.cyl_lo) \
+        & (z[:, None] <= surf.cyl_hi) & active[None, :n_cyl]
+    on_disk = (np.abs(z[:, None] - surf.disk_z[None, :]) < tolerance) & (r[:, None] >= surf.disk_lo) \
+        & (r[:, None] <= surf.disk_hi) & active[None, n_cyl:]
+    on = np.concatenate([on_cyl, on_disk], axis=1)
+    return np.where(on.any(axis=1), surf.layer[np.argmax(on, axis=1)], -1)
+
+
+def _path_to_farthest(x, t, w):
+    """Path length along each helix to its point farthest from the beam line (inf for straight tracks).
+
+    The circle's farthest point from the z axis lies on the line from the axis through the circle's centre,
+    at the centre's distance plus the radius; for a particle made on the beam line it is half a turn away.
+    """
+    st = np.hypot(t[:, 0], t[:, 1])
+    curved = (np.abs(w) * 1e7 > st) & (st >= 1e-6)
+    ws = np.where(curved, w, 1.0)
+    cx, cy = x[:, 0] - t[:, 1] / ws, x[:, 1] + t[:, 0] / ws
+    d = np.maximum(np.hypot(cx, cy), 1e-12)
+    rho = st / np.abs(ws)
+    far = np.stack([cx * (1.0 + rho / d), cy * (1.0 + rho / d), x[:, 2]], axis=1)
+    return np.where(curved, _path_to_point(x, t, ws, far), np.inf)
+
+
 @dataclass
 class Crossings:
     """What propagation found: one row per module crossing (a hit before efficiency and digitisation).
 
     ``particle`` indexes the input arrays; ``module`` is the detector row; ``position`` the crossing of the
     module's mid-plane (mm), ``momentum`` the momentum there (GeV, before the layer's material acts);
-    ``step`` the layer-crossing number of the particle (0, 1, ...), ordering its hits in time.
+    ``step`` the layer-crossing number of the particle (0, 1, ...), ordering its hits in time; ``cosine``
+    the cosine of the angle between the direction and the module's normal (1 at normal incidence); ``layer``
+    the module's row in ``detector.layers``.
     """
 
     particle: np.ndarray
@@ -216,6 +261,8 @@ class Crossings:
     position: np.ndarray
     momentum: np.ndarray
     step: np.ndarray
+    cosine: np.ndarray
+    layer: np.ndarray
 
     def __len__(self) -> int:
         return len(self.particle)
@@ -293,11 +340,12 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
     interactions = material and interaction_scale > 0
     travelled = np.zeros(idx.size)
     limit = np.full(idx.size, np.inf)
+    w0 = -Q * C_LIGHT * field_tesla / P
     if end_point is not None:
         end = np.asarray(end_point, dtype=np.float64).reshape(-1, 3)[idx]
         has = np.isfinite(end).all(axis=1)
-        w0 = -Q[has] * C_LIGHT * field_tesla / P[has]
-        limit[has] = _path_to_point(X[has], T[has], w0, end[has])
+        limit[has] = _path_to_point(X[has], T[has], w0[has], end[has])
+    limit = np.minimum(limit, _path_to_farthest(X, T, w0))
     turned = np.zeros(idx.size)
     step = np.zeros(idx.size, np.int64)
     n_cyl = surf.cyl_r.size
@@ -356,7 +404,8 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
             sel = np.flatnonzero(layer == lay)
             c, mods, pos, direc, cosine = _module_hits(detector, surf, int(lay), X[sel], T[sel], w[sel])
             owner = sel[c]
-            out.append((idx[owner], mods, pos, direc * P[owner, None], step[owner]))
+            out.append((idx[owner], mods, pos, direc * P[owner, None], step[owner], cosine,
+                        np.full(owner.size, lay)))
             module_path += np.bincount(owner, weights=detector.thickness[mods] / np.maximum(cosine, _MIN_COS),
                                        minlength=idx.size)
         step = step + 1
@@ -380,6 +429,7 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
                 lam = si_path / SILICON.lambda_mm + be_path / BERYLLIUM.lambda_mm
                 alive &= ~(H & (rng.random(idx.size) < -np.expm1(-interaction_scale * lam)))
             P = np.sqrt(np.maximum(E_new**2 - M**2, 0.0))
+            alive &= P * np.hypot(T[:, 0], T[:, 1]) >= MIN_PT_GEV  # softened (energy loss) or turned (scattering)
             idx, X, T, P, Q, M, H, turned, step, travelled, limit = (
                 a[alive] for a in (idx, X, T, P, Q, M, H, turned, step, travelled, limit))
     if out:
@@ -390,5 +440,5 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
         parts = [a[~born] for a in parts]
     else:
         parts = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)),
-                 np.zeros(0, np.int64)]
+                 np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)]
     return Crossings(*parts)
