@@ -1,6 +1,6 @@
 """Fast simulation: seconds and peak memory per event on one core, and the comparison with real events.
 
-    python benchmarks/simulate.py [--events 1001 1003] [--no-ttbar] [--efficiency-scan]
+    python benchmarks/simulate.py [--events 1001 1003] [--no-ttbar] [--secondaries] [--efficiency-scan]
 
 Each case runs in its own process (one thread), so that the peak resident memory (ru_maxrss) is that
 event's alone, detector included. Cases: the real particle lists of TrackML events (simulated and compared
@@ -90,6 +90,22 @@ def _within_at(arg, queue) -> None:
     queue.put(summary_numbers(hits, particles, sim)["within_one_hit"])
 
 
+def _secondaries_at(arg, queue) -> None:
+    from deepreco.io import read_table
+    from deepreco.simulate import simulate_event
+    from deepreco.simulate.lineage import made_by_material
+
+    event, scale = arg
+    particles = read_table(_event_files(event)[1], "particles")
+    a, b = (simulate_event(particles, seed=s, event_id=event, noise_fraction=0.0, secondary_interaction_scale=scale)
+            .particles["nhits"].to_numpy() for s in (event, event + 1))
+    real = particles["nhits"].to_numpy()
+    sel = made_by_material(particles["particle_id"].to_numpy()) \
+        & (np.hypot(particles["px"], particles["py"]).to_numpy() >= 0.15)
+    queue.put({"particles": int(sel.sum()), "within": float(np.mean(np.abs(a - real)[sel] <= 1)),
+               "seeds": float(np.mean(np.abs(a - b)[sel] <= 1)), "difference": float(np.mean((a - real)[sel]))})
+
+
 def _ttbar_case(mu: float, queue) -> None:
     try:
         from deepreco.generate import ttbar_with_pileup
@@ -125,6 +141,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[1001, 1003])
     parser.add_argument("--no-ttbar", action="store_true")
     parser.add_argument("--mu", type=float, default=200.0)
+    parser.add_argument("--secondaries", action="store_true",
+                        help="also: material secondaries with random early ends (secondary_interaction_scale)")
     parser.add_argument("--efficiency-scan", action="store_true",
                         help="also: share within one hit against the hit efficiency (events 1001, 1003, 1005, 1009)")
     args = parser.parse_args()
@@ -156,6 +174,16 @@ def main() -> None:
                       f"seeds {(c.seeds * c.particles).sum() / c.particles.sum():.3f}",
                       "primaries of |eta| < 1 just above the pT threshold (0.15 GeV): mean nhits",
                       r["threshold"].to_string(index=False, float_format="%.2f")]
+    if args.secondaries:
+        lines += ["", "material secondaries of pT >= 0.15 GeV given random early ends (nuclear interactions at "
+                  "secondary_interaction_scale times the probability): share within one hit of the real nhits, "
+                  "of a second simulation (another seed), mean simulated - real"]
+        for event in args.events:
+            for scale in (0.0, 2.0, 4.0):
+                r = _run(_secondaries_at, (event, scale))
+                lines.append(f"  event {event}, scale {scale:3.1f}: {r['particles']} particles, "
+                             f"within {r['within']:.3f}, seeds {r['seeds']:.3f}, "
+                             f"mean difference {r['difference']:+.2f}")
     if args.efficiency_scan:
         lines += ["", "share of particles within one hit of their real nhits against the hit efficiency "
                   "(events 1001, 1003, 1005, 1009, mean)"]

@@ -50,7 +50,8 @@ def _masses(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, seed: int = 0,
                    field_tesla: float = 2.0, hit_efficiency: float = 0.99, noise_fraction: float | None = None,
-                   event_id: int | None = None, material: bool = True, interaction_scale: float = 1.0) -> Event:
+                   event_id: int | None = None, material: bool = True, interaction_scale: float = 1.0,
+                   secondary_interaction_scale: float = 0.0) -> Event:
     """Simulate one event: propagate, digitise, add noise, and return the TrackML tables.
 
     ``particles``: TrackML columns (particle_id, vx, vy, vz [mm], px, py, pz [GeV], q; optional nhits, which
@@ -59,8 +60,9 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     so that it makes that fraction of all hits. ``material=False`` gives ideal helices (no scattering,
     energy loss or interactions); ``interaction_scale`` multiplies the nuclear interaction probability of
     lists without lineage (a TrackML list, whose ids record its particles' descendants, already holds the
-    outcome of its interactions: no random ones are drawn for it, see :mod:`.lineage`).
-    The same ``seed`` and input give identical tables.
+    outcome of its interactions: no random ones are drawn for it, see :mod:`.lineage`), except, for studies,
+    for its material secondaries at ``secondary_interaction_scale`` times the nuclear interaction probability
+    (0 by default). The same ``seed`` and input give identical tables.
 
     >>> import pandas as pd
     >>> muon = pd.DataFrame({"particle_id": [1], "vx": [0.0], "vy": [0.0], "vz": [0.0], "px": [2.0],
@@ -74,6 +76,10 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
         raise EventError(f"hit_efficiency must be in [0, 1], got {hit_efficiency}")
     if noise_fraction is not None and not 0.0 <= float(noise_fraction) < 1.0:
         raise EventError(f"noise_fraction must be in [0, 1), got {noise_fraction}")
+    for name, value in (("interaction_scale", interaction_scale),
+                        ("secondary_interaction_scale", secondary_interaction_scale)):
+        if not (np.isfinite(value) and value >= 0):
+            raise EventError(f"{name} must be a number >= 0, got {value}")
     if not np.isfinite(field_tesla):
         raise EventError(f"field_tesla must be a number, got {field_tesla}")
     det = default_detector() if detector is None else detector
@@ -83,13 +89,15 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     momentum = table[["px", "py", "pz"]].to_numpy(np.float64)
     mass, hadronic = _masses(table)
     ends = end_points(table["particle_id"].to_numpy(), vertex)
+    scale = interaction_scale
     if has_lineage(table["particle_id"].to_numpy()):
         # the list already holds the outcome of every nuclear interaction (a particle ends where its listed
         # daughters start): drawing more at random would count them twice
-        hadronic = np.zeros_like(hadronic)
+        hadronic = hadronic & made_by_material(table["particle_id"].to_numpy())
+        scale = secondary_interaction_scale
     cross = propagate(vertex, momentum, table["q"].to_numpy(np.float64), mass, det, rng_prop,
                       field_tesla=field_tesla, material=material, hadronic=hadronic,
-                      interaction_scale=interaction_scale, end_point=ends)
+                      interaction_scale=scale, end_point=ends)
     seen = (rng_eff.random(len(cross)) < hit_efficiency) & (cross.cosine >= MIN_INCIDENCE_COS)
     seen &= _first_pass(cross.particle, cross.layer, cross.step)
     # a secondary of a material interaction starts its flight from the layer whose material made it
