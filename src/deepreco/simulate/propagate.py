@@ -40,6 +40,7 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.spatial import cKDTree
 
 from ..detector import BARREL_VOLUMES, Detector
@@ -72,6 +73,7 @@ class _Surfaces:
     passive: np.ndarray
     layer: np.ndarray  # index into ``trees`` (-1 for passive surfaces)
     trees: list  # per layer: (cKDTree of module centres, module rows, search radius)
+    phi_window: np.ndarray  # per module: largest |phi(centre) - phi(crossing)| that can give a hit (rad)
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -120,9 +122,30 @@ def surfaces(det: Detector) -> _Surfaces:
         cyl_r=cyl_a[:, 0], cyl_lo=cyl_a[:, 1] - _MARGIN, cyl_hi=cyl_a[:, 2] + _MARGIN,
         disk_z=disk_a[:, 0], disk_lo=disk_a[:, 1] - _MARGIN, disk_hi=disk_a[:, 2] + _MARGIN,
         slab_mm=both[:, 4], passive=both[:, 3] < 0, layer=both[:, 3].astype(np.int64), trees=trees,
+        phi_window=_phi_windows(det),
     )
     _CACHE[det] = out
     return out
+
+
+def _phi_windows(det: Detector) -> np.ndarray:
+    """Per module, how far in phi from a crossing its centre may lie for the crossing to make a hit on it.
+
+    A ring of n modules on a disk (one layer, one centre radius) is searched as n bins in phi: the module whose
+    centre is nearest the crossing in phi and its two neighbours, i.e. centres within 1.5 x 2 pi / n. Near the
+    inner edge of the pixel disks (r = 30 to 34 mm) a ring of 40 modules of 16.8 mm covers each point three to
+    four times, and the real events show the limit: without it the simulation gave the primaries of |eta| 3.5
+    to 4 and pT > 0.5 GeV (they cross the disks there) 0.48 hits more than their real ``nhits`` and 0.877 of them
+    within one hit (seed-to-seed 0.97); with it +0.29 and 0.920 (events 1001, 1003, 1005, 1009). Elsewhere
+    (barrel layers, outer pixel rings, strip disks) a module never reaches that far, and nothing changes.
+    """
+    window = np.full(len(det.ids), np.pi)
+    endcap = ~np.isin(det.ids[:, 0], list(BARREL_VOLUMES))
+    ring = pd.DataFrame({"volume": det.ids[:, 0], "layer": det.ids[:, 1],
+                         "r": np.round(np.hypot(det.centres[:, 0], det.centres[:, 1]))})
+    n = ring.groupby(["volume", "layer", "r"])["r"].transform("size").to_numpy()
+    window[endcap] = 1.5 * 2.0 * np.pi / n[endcap]
+    return window
 
 
 def _sin_over(w, s):
@@ -308,6 +331,8 @@ def _module_hits(det, surf, layer, x, t, w):
     ok &= np.hypot(pos[:, 0] - x0[:, 0], pos[:, 1] - x0[:, 1]) < 0.5 * np.hypot(x0[:, 0], x0[:, 1])
     local = np.einsum("nji,nj->ni", det.rotations[mods], pos - centre)
     ok &= det.inside(local, mods)
+    dphi = np.arctan2(det.centres[mods, 1], det.centres[mods, 0]) - np.arctan2(x0[:, 1], x0[:, 0])
+    ok &= np.abs(np.angle(np.exp(1j * dphi))) <= surf.phi_window[mods]
     cosine = np.abs(np.einsum("ij,ij->i", normal, direc))
     return cand[ok], mods[ok], pos[ok], direc[ok], cosine[ok]
 
