@@ -88,12 +88,14 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     vertex = table[["vx", "vy", "vz"]].to_numpy(np.float64)
     momentum = table[["px", "py", "pz"]].to_numpy(np.float64)
     mass, hadronic = _masses(table)
-    ends = end_points(table["particle_id"].to_numpy(), vertex)
+    pid = table["particle_id"].to_numpy(np.int64)
+    ends = end_points(pid, vertex)
+    secondary = made_by_material(pid)
     scale = interaction_scale
-    if has_lineage(table["particle_id"].to_numpy()):
+    if has_lineage(pid):
         # the list already holds the outcome of every nuclear interaction (a particle ends where its listed
         # daughters start): drawing more at random would count them twice
-        hadronic = hadronic & made_by_material(table["particle_id"].to_numpy())
+        hadronic = hadronic & secondary
         scale = secondary_interaction_scale
     cross = propagate(vertex, momentum, table["q"].to_numpy(np.float64), mass, det, rng_prop,
                       field_tesla=field_tesla, material=material, hadronic=hadronic,
@@ -101,7 +103,7 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     seen = (rng_eff.random(len(cross)) < hit_efficiency) & (cross.cosine >= MIN_INCIDENCE_COS)
     seen &= _first_pass(cross.particle, cross.layer, cross.step)
     # a secondary of a material interaction starts its flight from the layer whose material made it
-    made_in = np.where(made_by_material(table["particle_id"].to_numpy()), layer_at(det, vertex), -1)
+    made_in = np.where(secondary, layer_at(det, vertex), -1)
     seen &= cross.layer != made_in[cross.particle]
     particle, module = cross.particle[seen], cross.module[seen]
     true_pos, true_mom = cross.position[seen], cross.momentum[seen]
@@ -128,7 +130,6 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     hits = pd.DataFrame({"hit_id": np.arange(1, all_mod.size + 1), "x": xyz[:, 0], "y": xyz[:, 1],
                          "z": xyz[:, 2], "volume_id": ids[:, 0], "layer_id": ids[:, 1], "module_id": ids[:, 2]})
 
-    pid = table["particle_id"].to_numpy(np.int64)
     t_pos = np.concatenate([true_pos, noise_xyz])[order]
     t_mom = np.concatenate([true_mom, np.zeros((n_noise, 3))])[order]
     t_pid = np.concatenate([pid[particle], np.zeros(n_noise, np.int64)])[order]
