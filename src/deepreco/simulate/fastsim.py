@@ -103,7 +103,8 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     seen = (rng_eff.random(len(cross)) < hit_efficiency) & (cross.cosine >= MIN_INCIDENCE_COS)
     seen &= _first_pass(cross.particle, cross.layer, cross.step)
     # a secondary of a material interaction starts its flight from the layer whose material made it
-    made_in = np.where(secondary, layer_at(det, vertex), -1)
+    made_in = np.full(len(table), -1, np.int64)
+    made_in[secondary] = layer_at(det, vertex[secondary])
     seen &= cross.layer != made_in[cross.particle]
     particle, module = cross.particle[seen], cross.module[seen]
     true_pos, true_mom = cross.position[seen], cross.momentum[seen]

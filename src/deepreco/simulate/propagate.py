@@ -331,8 +331,10 @@ def _module_hits(det, surf, layer, x, t, w):
     ok &= np.hypot(pos[:, 0] - x0[:, 0], pos[:, 1] - x0[:, 1]) < 0.5 * np.hypot(x0[:, 0], x0[:, 1])
     local = np.einsum("nji,nj->ni", det.rotations[mods], pos - centre)
     ok &= det.inside(local, mods)
-    dphi = np.arctan2(det.centres[mods, 1], det.centres[mods, 0]) - np.arctan2(x0[:, 1], x0[:, 0])
-    ok &= np.abs(np.angle(np.exp(1j * dphi))) <= surf.phi_window[mods]
+    narrow = np.flatnonzero(surf.phi_window[mods] < np.pi)  # disk rings only; elsewhere every module may be hit
+    m, p = mods[narrow], x0[narrow]
+    dphi = np.arctan2(det.centres[m, 1], det.centres[m, 0]) - np.arctan2(p[:, 1], p[:, 0])
+    ok[narrow] &= np.abs(np.angle(np.exp(1j * dphi))) <= surf.phi_window[m]
     cosine = np.abs(np.einsum("ij,ij->i", normal, direc))
     return cand[ok], mods[ok], pos[ok], direc[ok], cosine[ok]
 
