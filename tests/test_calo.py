@@ -372,7 +372,7 @@ def test_cli_evaluate_json_and_bad_method(tmp_path):
     for name in ("clue", "gravnet"):
         assert {"efficiency", "fake_rate", "energy_resolution", "seconds_per_event"} <= set(out["methods"][name])
     res = runner.invoke(app, ["evaluate", "--events", "1", "--methods", "kmeans"])
-    assert res.exit_code == 1 and "unknown method" in res.output
+    assert res.exit_code == 1 and "unknown calorimeter method 'kmeans'" in res.output
 
 
 def test_clue_parameters_are_the_same_on_every_event():

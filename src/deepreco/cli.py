@@ -69,6 +69,29 @@ def info(path: Path = typer.Argument(..., help="an event (any of its files or it
 
 
 @app.command()
+def methods(as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+    """Every method by name, for each family (tracking, calo, seeding), with its parameters and defaults."""
+    import inspect
+
+    from .registry import families
+
+    found = {family: {name: {k: (None if v is inspect.Parameter.empty else v)
+                             for k, v in registry.parameters(name).items()} for name in registry}
+             for family, registry in sorted(families().items())}
+    if as_json:
+        print(json.dumps(found, default=repr))
+        return
+    table = Table(title="methods by name", title_justify="left")
+    for col in ("family", "name", "parameters (defaults)"):
+        table.add_column(col)
+    for family, named in found.items():
+        for name, params in named.items():
+            shown = ", ".join(f"{k}={v!r}" if not hasattr(v, "__dict__") else k for k, v in params.items())
+            table.add_row(family, name, shown)
+    console.print(table)
+
+
+@app.command()
 def score(event: Path = typer.Argument(..., help="the event with its truth and particles"),
           submission: Path = typer.Argument(..., help="TrackML submission CSV: hit_id,track_id"),
           pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),

@@ -18,7 +18,7 @@ projective (x, y) at the face and a window of layers (the CLUE3D idea), the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -145,7 +145,7 @@ class ClueClustering:
     rhoc_3d: float = 1.0
     outlier_3d: float = 2.0
     geometry: Calorimeter = DEFAULT
-    name: str = "clue"
+    name: str = field(default="clue", init=False, repr=False)
 
     def layer_clusters(self, hits: pd.DataFrame) -> np.ndarray:
         geo = self.geometry

@@ -2,12 +2,13 @@
 
 ``hit_table``: hit_id, cluster_id (-1: in no cluster), hit_class (the method's class of the hit);
 ``clusters``: cluster_id, energy [GeV], kind (1 EM, 2 hadronic, 3 MIP), n_hits, x, y, z.
-Methods by name: ``clue``, ``gravnet``, ``edgeconv``, and any of them + ``+drn`` for the DRN's energies.
+Methods by name (the registry `CALO_METHODS`): ``clue``, ``gravnet``, ``edgeconv``; `get_method` also takes any
+of them + ``+drn`` for the DRN's energies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,15 @@ import pandas as pd
 import torch
 
 from ..errors import DeepRecoError
+from ..registry import Registry
 from .clue import ClueClustering, finish, hit_classes
 from .condensation import condense
 from .features import hit_features
 from .geometry import DEFAULT, Calorimeter
 from .modelfile import SHIPPED, load_model
 from .train import batch_clusters, drn_inputs
+
+CALO_METHODS = Registry("calo", "calorimeter method")
 
 
 @dataclass
@@ -51,14 +55,41 @@ class OCClustering:
         return _with_class(ht, cl, hit_class)
 
 
+@CALO_METHODS.register("clue")
 @dataclass
-class ClueMethod:
-    clue: ClueClustering = field(default_factory=ClueClustering)
-    name: str = "clue"
+class ClueMethod(ClueClustering):
+    """CLUE, with each hit's class (EM, hadronic, MIP) from its cluster."""
 
     def reconstruct(self, event):
-        ht, cl = self.clue.reconstruct(event)
+        ht, cl = super().reconstruct(event)
         return _with_class(ht, cl, hit_classes(ht, cl))
+
+
+class _Network(OCClustering):
+    """A shipped (or given) condensation network of one kind, by name."""
+
+    kind = ""
+
+    def __init__(self, model: str | Path | None = None, t_beta: float | None = None, t_d: float | None = None,
+                 geometry: Calorimeter = DEFAULT):
+        net, extra = load_model(Path(model) if model is not None else SHIPPED / f"calo_{self.kind}.pt",
+                                kinds=(self.kind,))
+        super().__init__(net, extra.get("t_beta", 0.3) if t_beta is None else float(t_beta),
+                         extra.get("t_d", 0.5) if t_d is None else float(t_d), self.kind, geometry)
+
+
+@CALO_METHODS.register("gravnet")
+class GravNetClustering(_Network):
+    """GravNet + object condensation (`.models.gravnet`)."""
+
+    kind = "gravnet"
+
+
+@CALO_METHODS.register("edgeconv")
+class EdgeConvClustering(_Network):
+    """DGCNN (EdgeConv) + object condensation (`.models.edgeconv`)."""
+
+    kind = "edgeconv"
 
 
 @dataclass
@@ -105,25 +136,17 @@ def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
     return ht.assign(hit_class=np.asarray(hit_class, dtype=np.int64)), cl
 
 
-def _model_path(name: str, models_dir: Path | None) -> Path:
-    base = Path(models_dir) if models_dir is not None else SHIPPED
-    return base / f"calo_{name}.pt"
-
-
 def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter = DEFAULT):
-    """A method by name: clue, gravnet, edgeconv, or one of them with +drn; networks come from
-    ``models_dir`` (the shipped models by default) as calo_<name>.pt."""
-    base_name, _, suffix = name.partition("+")
-    if base_name == "clue":
-        method = ClueMethod(ClueClustering(geometry=geometry))
-    elif base_name in ("gravnet", "edgeconv"):
-        model, extra = load_model(_model_path(base_name, models_dir), kinds=(base_name,))
-        method = OCClustering(model, extra.get("t_beta", 0.3), extra.get("t_d", 0.5), base_name, geometry)
-    else:
-        raise DeepRecoError(f"unknown method {name!r}; expected clue, gravnet, edgeconv, optionally with +drn")
+    """A method by name: a registered one (clue, gravnet, edgeconv), optionally followed by ``+drn``; networks
+    come from ``models_dir`` (the shipped models by default) as calo_<name>.pt."""
+    base_name, plus, suffix = name.partition("+")
+    if plus and suffix != "drn":
+        raise DeepRecoError(f"unknown calorimeter method {name!r}: only +drn may follow a clustering method")
+    params = {"geometry": geometry}
+    if models_dir is not None and "model" in CALO_METHODS.parameters(base_name):
+        params["model"] = Path(models_dir) / f"calo_{base_name}.pt"
+    method = CALO_METHODS.get(base_name, **params)
     if suffix:
-        if suffix != "drn":
-            raise DeepRecoError(f"unknown method {name!r}: only +drn may follow a clustering method")
-        drn, _ = load_model(_model_path("drn", models_dir), kinds=("drn",))
+        drn, _ = load_model(Path(models_dir or SHIPPED) / "calo_drn.pt", kinds=("drn",))
         method = DRNCorrected(method, drn)
     return method

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .baseline import jetcore_seeds
 from .detector import PixelBarrel
 from .events import JetEvent, make_event
+from .seeders import SEEDERS
 from .seeds import CLEAN_ANGLE, CLEAN_XY, SIGMA, clean_seeds, extract_seeds
 from .train import load_model
 from .windows import build_windows
@@ -191,8 +191,8 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
         cleanings[name] = _check_cuts(name, cuts)
     det = det or PixelBarrel()
     model, info = load_model(model_path or SHIPPED_MODEL)
-    baselines = {"baseline": lambda ev: jetcore_seeds(ev, det),
-                 "baseline_kmeans": lambda ev: jetcore_seeds(ev, det, split=True)}
+    baselines = {"baseline": SEEDERS.get("jetcore", detector=det),
+                 "baseline_kmeans": SEEDERS.get("jetcore", split=True, detector=det)}
     names = ["deepcore_raw", *cleanings, *baselines]
     seeds_all = {m: [] for m in names}
     times = {m: 0.0 for m in names}
@@ -213,7 +213,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
             times[name] += time.perf_counter() - t0
         for name, method in baselines.items():
             t0 = time.perf_counter()
-            found[name] = method(ev)
+            found[name] = method.reconstruct(ev)
             times[name] += time.perf_counter() - t0
         for name, s in found.items():
             pid, chi2 = associate(s, tracks)

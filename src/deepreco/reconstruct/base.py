@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
-from ..errors import DeepRecoError
 from ..event import Event
+from ..registry import Registry, get_params
 
-METHODS: dict[str, Callable[..., Method]] = {}
+METHODS = Registry("tracking", "method")
 
 
 class Method:
@@ -32,6 +29,10 @@ class Method:
     def _reconstruct(self, event: Event) -> pd.DataFrame:
         raise NotImplementedError
 
+    def get_params(self) -> dict:
+        """The parameters this method was built with (its ``__init__`` arguments)."""
+        return get_params(self)
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({params})"
@@ -50,30 +51,17 @@ def _checked(tracks: pd.DataFrame, event: Event, name: str) -> pd.DataFrame:
 
 
 def register(name: str):
-    """Class decorator: make a method findable by ``name``."""
-
-    def wrap(cls):
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-
-    return wrap
+    """Class decorator: make a track-finding method findable by ``name``."""
+    return METHODS.register(name)
 
 
 def available_methods() -> list[str]:
-    return sorted(METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str, **params) -> Method:
     """The method registered as ``name``, built with ``params``."""
-    if name not in METHODS:
-        raise DeepRecoError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
-    accepted = inspect.signature(METHODS[name]).parameters
-    unknown = [k for k in params if k not in accepted]
-    if unknown:
-        raise DeepRecoError(f"method {name!r} has no parameter {', '.join(unknown)}; "
-                            f"it takes {', '.join(accepted) or 'none'}")
-    return METHODS[name](**params)
+    return METHODS.get(name, **params)
 
 
 def reconstruct(event: Event, method: str | Method = "truth", **params) -> pd.DataFrame:
