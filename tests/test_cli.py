@@ -188,3 +188,18 @@ def test_train_gnn_command_writes_a_model_that_reconstructs(tmp_path):
     result = runner.invoke(app, ["train", "gnn", "--data", str(data), "--out", str(model), "--val", "4"])
     assert result.exit_code == 1 and "training needs at least 5" in result.stderr
     assert model.is_file()  # the failed run left the earlier model as it was
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["calo", "--help"], ["deepcore", "--help"], ["toys", "--help"],
+                                  ["train", "--help"]])
+def test_help_loads_no_heavy_module(argv):
+    """`deepreco --help` and the groups' help start fast: torch, numba, pythia8, sklearn load only where used."""
+    import subprocess
+    import sys
+
+    code = (f"import sys\nfrom deepreco.cli import app\ntry:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('torch', 'numba', 'pythia8mc', 'pythia8', 'sklearn', 'scipy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "LOADED []"

@@ -15,11 +15,17 @@ The stages, one module each::
 ['hit_id', 'cluster_id', 'hit_class']
 """
 
-from .clue import ClueClustering, clue
-from .event import CaloEvent, check_hits
-from .geometry import DEFAULT, Calorimeter
-from .methods import get_method
-from .simulate import gun_events, simulate, simulate_gun
+from importlib import import_module
 
-__all__ = ["DEFAULT", "CaloEvent", "Calorimeter", "ClueClustering", "check_hits", "clue", "get_method", "gun_events",
-           "simulate", "simulate_gun"]
+# Where each public name lives; imported on first use, so that `deepreco calo --help` does not load torch.
+_NAMES = {"ClueClustering": "clue", "clue": "clue", "CaloEvent": "event", "check_hits": "event",
+          "DEFAULT": "geometry", "Calorimeter": "geometry", "get_method": "methods", "gun_events": "simulate",
+          "simulate": "simulate", "simulate_gun": "simulate"}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_NAMES[name]}", __name__), name)

@@ -6,8 +6,17 @@ track", ``training`` fits them, ``baselines`` do the same job with a Hough trans
 ``accuracy`` judges all of them alike, ``benchmark`` runs the lot and ``plots`` draws it.
 """
 
-from .accuracy import hit_accuracy, picked_hits, pixel_accuracy
-from .detector import ToyData, TrackImages, generate_2d, generate_3d, generate_toy, generate_track_images
+from importlib import import_module
 
-__all__ = ["ToyData", "TrackImages", "generate_2d", "generate_3d", "generate_toy", "generate_track_images",
-           "hit_accuracy", "picked_hits", "pixel_accuracy"]
+# Imported on first use, so that `deepreco toys --help` does not load torch.
+_NAMES = {"hit_accuracy": "accuracy", "picked_hits": "accuracy", "pixel_accuracy": "accuracy",
+          **{n: "detector" for n in ("ToyData", "TrackImages", "generate_2d", "generate_3d", "generate_toy",
+                                     "generate_track_images")}}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_NAMES[name]}", __name__), name)
