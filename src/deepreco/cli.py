@@ -284,10 +284,7 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
     classical ckf, seed 004's lstm and the graph network gnn, score them, draw the tracks."""
     from .demo import run_demo
 
-    result = run_demo(out, seed=seed, report=lambda text: err_console.print(f"[dim]{text} ...[/]"))
-    ev = result["event"]
-    console.print(f"simulated event: {ev['n_hits']:,} hits, {ev['n_particles']:,} particles, noise fraction "
-                  f"{ev['noise_fraction']:.3f} ({result['simulation_seconds']:.1f} s)")
+    result = run_demo(out, seed=seed, report=lambda text: err_console.print(f"[dim]{text}[/]"))
     table = Table(title="track finding on it", title_justify="left")
     for col in ("method", "TrackML score", "efficiency (pT > 1 GeV)", "fake rate", "duplicate rate", "seconds"):
         table.add_column(col, justify="right" if col != "method" else "left")

@@ -81,9 +81,12 @@ def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
         breaks = np.flatnonzero(np.diff(labels[idx]) != 0) + 1
     for ax, (u, v, ulab, vlab) in zip(axes, [(x, y, "x [mm]", "y [mm]"), (z, r, "z [mm]", "r [mm]")], strict=True):
         ax.scatter(u[background], v[background], s=size_bg, c="0.8", linewidths=0, rasterized=True)
-        if lines:
-            ax.plot(np.insert(u[idx].astype(float), breaks, np.nan), np.insert(v[idx].astype(float), breaks, np.nan),
-                    lw=0.5, c="0.4", zorder=1)
+        if lines:  # each track's line in its own colour, as its hits
+            from matplotlib.collections import LineCollection
+
+            pieces = np.split(np.stack([u[idx], v[idx]], axis=1).astype(float), breaks)
+            firsts = labels[idx][np.concatenate([[0], breaks])] if len(idx) else labels[:0]
+            ax.add_collection(LineCollection(pieces, colors=_colours(firsts), linewidths=0.6, zorder=1))
         ax.scatter(u[fg], v[fg], s=size_fg, c=_colours(labels[fg]), linewidths=0, rasterized=True, zorder=2)
         ax.set_xlabel(ulab)
         ax.set_ylabel(vlab)
@@ -100,16 +103,18 @@ def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
     name = f"event {event.event_id}" if event.event_id is not None else "event"
     if kind != "volume" and n_groups > max_tracks:
         grey += f"; the {max_tracks} with the most hits coloured"
-    fig.suptitle(title or f"{name}: {len(labels):,} hits, coloured by {kind} ({n_groups:,} {what}{grey})")
+    default = f"{name}: {len(labels):,} hits, coloured by {kind} ({n_groups:,} {what}{grey})"
+    fig.suptitle(f"{title}\n{default}" if title else default)
     fig.tight_layout()
     return fig
 
 
 def save_display(event: Event, path, tracks: pd.DataFrame | None = None, colour_by: str = "auto",
-                 dpi: int = 110) -> Path:
-    """Write the event display to ``path`` (PNG, PDF, SVG by extension); complete or absent."""
+                 dpi: int = 110, title: str | None = None) -> Path:
+    """Write the event display to ``path`` (PNG, PDF, SVG by extension); complete or absent. ``title``
+    goes above the default one (event, hits, what the colours are)."""
     path = Path(path)
-    fig = draw_event(event, tracks, colour_by)
+    fig = draw_event(event, tracks, colour_by, title=title)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
