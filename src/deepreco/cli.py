@@ -16,8 +16,14 @@ app = command_group("Machine-learning reconstruction of particle tracks and calo
 
 
 
-def _summary_table(summary: dict, title: str) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+def _print_titled(title: str, table: Table) -> None:
+    """A table under its title on a line of its own: a long path is never broken to fit the table's width."""
+    console.print(title, soft_wrap=True, highlight=False)
+    console.print(table)
+
+
+def _summary_table(summary: dict) -> Table:
+    table = Table(show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     labels = {
@@ -56,16 +62,16 @@ def info(path: Path = typer.Argument(..., help="an event (any of its files or it
         print(json.dumps(summaries[0] if len(summaries) == 1 else summaries))
         return
     if len(summaries) > 1:
-        table = Table(title=f"{path}: {len(summaries)} events", title_justify="left")
+        table = Table()
         for col in ("event", "hits", "particles", "noise fraction"):
             table.add_column(col, justify="right")
         for s in summaries:
             noise = s.get("noise_fraction", s.get("noise_fraction_estimate"))
             table.add_row(str(s["event_id"]), f"{s['n_hits']:,}", f"{s.get('n_particles', 0):,}",
                           "" if noise is None else f"{noise:.3f}")
-        console.print(table)
+        _print_titled(f"{path}: {len(summaries)} events", table)
     else:
-        console.print(_summary_table(summaries[0], f"{path}: event {summaries[0]['event_id']}"))
+        _print_titled(f"{path}: event {summaries[0]['event_id']}", _summary_table(summaries[0]))
 
 
 @app.command()
@@ -116,12 +122,12 @@ def score(event: Path = typer.Argument(..., help="the event with its truth and p
     if as_json:
         print(json.dumps(result))
         return
-    table = Table(title=f"{submission} on event {ev.event_id}", show_header=False, title_justify="left")
+    table = Table(show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     for key, value in result.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
-    console.print(table)
+    _print_titled(f"{submission} on event {ev.event_id}", table)
 
 
 @app.command()
