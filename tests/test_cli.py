@@ -203,3 +203,20 @@ def test_help_loads_no_heavy_module(argv):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_score_and_info_tables_fit_80_columns_and_keep_a_long_name_whole(event_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    name = "a-submission-with-a-rather-long-file-name-that-a-user-might-well-choose-for-it.csv"
+    sub = write_submission(_truth_submission(event_dir), tmp_path / name)
+    exe = shutil.which("deepreco")
+    for argv in (["score", str(event_dir), str(sub)], ["info", str(event_dir)]):
+        out = subprocess.run([exe, *argv], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "COLUMNS": "80", "TERM": "dumb"})
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].startswith(str(event_dir) if argv[0] == "info" else str(sub))
+        assert all(len(line) <= 80 for line in lines[1:]), "\n".join(lines)
