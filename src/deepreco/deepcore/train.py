@@ -2,13 +2,11 @@
 
 The learning rate steps down as on the slides (2e-4 -> 1e-4 -> 7e-5 -> 1e-6 -> 1e-7 at epochs 11, 40, 200,
 239 of 246); :data:`LR_STEPS` keeps those epochs as fractions of the run, so a short run goes through the same
-steps. The model file is a torch checkpoint of plain tensors and numbers (``weights_only`` loading) with a
-``format`` tag, so a file of another kind is refused with a one-line error instead of a traceback.
+steps. The model file is deepreco's one format (`deepreco.modelfile`, kind ``deepcore``).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import FormatError, MissingFileError
+from ..modelfile import ModelFile, load, save
 from .events import make_event
 from .loss import deepcore_loss
 from .model import DeepCoreNet
 from .windows import ShardStream, build_windows, concat, write_shard
 
-__all__ = ["LR_STEPS", "MODEL_FORMAT", "learning_rate", "load_model", "make_shards", "save_model", "train"]
+__all__ = ["KIND", "LR_STEPS", "learning_rate", "load_model", "make_shards", "save_model", "train"]
 
-MODEL_FORMAT = "deepreco-deepcore-v1"
+KIND = "deepcore"
 LR_STEPS = ((0 / 246, 2e-4), (11 / 246, 1e-4), (40 / 246, 7e-5), (200 / 246, 1e-6), (239 / 246, 1e-7))
 
 
@@ -106,33 +104,13 @@ def _count(shards: list[Path]) -> int:
     return total
 
 
-def save_model(model: DeepCoreNet, path: Path, info: dict | None = None) -> Path:
-    """Write the model (state and a description) to ``path``, complete or absent."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    # the description is kept to plain JSON types, which weights_only loading accepts
-    info = json.loads(json.dumps(info or {}, default=str))
-    torch.save({"format": MODEL_FORMAT, "state_dict": model.state_dict(), "info": info}, tmp)
-    tmp.replace(path)
-    return path
+def save_model(model: DeepCoreNet, path: Path, info: dict | None = None, settings: dict | None = None) -> Path:
+    """Write the model (kind ``deepcore``; ``info`` is its training record) to ``path``, complete or absent."""
+    return save(ModelFile(KIND, {"net": model.state_dict()}, {}, settings=dict(settings or {}),
+                          record=dict(info or {})), path)
 
 
 def load_model(path: Path) -> tuple[DeepCoreNet, dict]:
-    """The model in ``path`` and its description; one-line errors for a missing, corrupt or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no such DeepCore model file")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
-        raise FormatError(f"{path}: not a readable model file ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
-        raise FormatError(f"{path}: not a DeepCore model (expected format {MODEL_FORMAT!r})")
-    model = DeepCoreNet()
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise FormatError(f"{path}: DeepCore weights do not fit the network ({type(exc).__name__})") from None
-    model.eval()
-    return model, dict(blob.get("info", {}))
+    """The model in ``path`` and its training record; one-line errors for a missing, corrupt or foreign file."""
+    mf = load(path, KIND)
+    return mf.load_into("net", DeepCoreNet()), dict(mf.record)

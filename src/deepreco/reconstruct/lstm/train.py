@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from ...errors import DeepRecoError
+from ...modelfile import atomic_save, save
 from .features import Normaliser, training_windows, window_features
-from .model import atomic_save, build_model, model_payload
+from .model import build_model, model_file
 
 
 def collect_windows(data_dir, max_events: int | None = None, max_windows: int = 4,
@@ -126,7 +127,7 @@ def train_lstm(data_dir, out_path, epochs: int = 10, seed: int = 0, model: str =
             if val < best[0]:
                 best = (val, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()})
             if checkpoint:
-                atomic_save({**model_payload(net, norm, {**info, "epoch": epoch + 1}),
+                atomic_save({**model_file(net, norm, {**info, "epoch": epoch + 1}).payload(),
                              "optimizer": opt.state_dict(), "history": history}, ckpt_path)
             status = f"train {history['train_loss'][-1]:.4f}  val {val:.4f}"
             if bar is not None:
@@ -138,7 +139,7 @@ def train_lstm(data_dir, out_path, epochs: int = 10, seed: int = 0, model: str =
     seconds = time.perf_counter() - start
     info.update(best_epoch=best[1], best_val_loss=best[0], seconds=seconds, train_loss=history["train_loss"],
                 val_loss=history["val_loss"], threads=torch.get_num_threads())
-    atomic_save(model_payload(net, norm, info), out_path)
+    save(model_file(net, norm, info), out_path)
     return {**history, "best_epoch": best[1], "best_val_loss": best[0], "n_train": len(train_idx),
             "n_val": len(val_idx), "n_parameters": n_params, "seconds": seconds, "out": str(out_path),
             "checkpoint": str(ckpt_path) if checkpoint else None}
