@@ -51,7 +51,7 @@ def test_lstm_trains_and_its_loss_falls(pion_set, tmp_path):
     assert figures["train_loss"][-1] < 0.7 * figures["train_loss"][0]
     assert figures["val_loss"][-1] < figures["val_loss"][0]
     assert len(figures["val_loss"]) == 4 and figures["n_val"] > 0
-    assert (tmp_path / "model.pt.ckpt").is_file()
+    assert (tmp_path / "model.pt.checkpoints" / "last.ckpt").is_file()
     net, norm, info = load_model(out)
     assert net.hidden == (16,) and info["best_epoch"] == figures["best_epoch"]
     again = train_lstm(pion_set, tmp_path / "again.pt", epochs=1, seed=3, hidden=(16,), batch_size=16,

@@ -68,13 +68,17 @@ class ModelFile:
 
 
 def _plain(value):
-    """``value`` with tuples as lists and numpy / path scalars as Python ones: types weights_only loading takes."""
+    """``value`` with tuples as lists and numpy, path or other scalars as Python ones: what weights_only loading
+    takes."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+    if value is None or isinstance(value, torch.Tensor):
         return value
+    for kind in (bool, int, float, str):  # subclasses (numpy's float64, torch's version string) as the base type
+        if isinstance(value, kind):
+            return kind(value)
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         return value.item()
     return str(value)
