@@ -18,7 +18,7 @@ from deepreco.generate import particle_gun
 from deepreco.io import write_event
 from deepreco.modelfile import load
 from deepreco.simulate import simulate_event
-from deepreco.training import GlobalBatches, fit, settings_for
+from deepreco.training import GlobalBatches, fit, seeded_order, settings_for
 
 pytest.importorskip("lightning")
 torch.set_num_threads(1)
@@ -57,13 +57,14 @@ def _env():
 
 
 def test_global_batches_split_each_batch_over_the_processes():
-    one = list(GlobalBatches(10, 4, 0, 0, 1, lambda: 0, shuffle=True))
-    two = [list(GlobalBatches(10, 4, 0, r, 2, lambda: 0, shuffle=True)) for r in range(2)]
+    order = seeded_order(10, 0)
+    one = list(GlobalBatches(10, 4, 0, 1, lambda: 0, order))
+    two = [list(GlobalBatches(10, 4, r, 2, lambda: 0, order)) for r in range(2)]
     assert [len(b) for b in one] == [4, 4, 2]
     for k, batch in enumerate(one):  # the same global batches, each cut in two
         assert [i for i, _ in two[0][k] + two[1][k]] == [i for i, _ in batch]
         assert {n for _, n in two[0][k] + two[1][k]} == {len(batch)}
-    assert [i for i, _ in one[0]] != [i for i, _ in next(iter(GlobalBatches(10, 4, 0, 0, 1, lambda: 1, True)))]
+    assert [i for i, _ in one[0]] != [i for i, _ in next(iter(GlobalBatches(10, 4, 0, 1, lambda: 1, order)))]
 
 
 def test_two_processes_under_torchrun_take_the_steps_of_one(uninterrupted, config, tmp_path):

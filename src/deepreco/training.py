@@ -39,26 +39,36 @@ from .modelfile import atomic_save
 
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
 # the module that makes each kind's `Task` (its function ``task(settings) -> Task``)
-TASKS = {"lstm": "deepreco.reconstruct.lstm.train"}
+TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train"}
 
 
 @dataclass
 class Task:
     """What one kind of model gives the trainer.
 
-    ``train`` and ``val`` are tuples of tensors with the samples along their first axis; ``loss(net, *tensors)``
-    is the mean loss of a batch; ``optimizer(net)`` returns an optimiser and an optional scheduler stepped once an
-    epoch; ``write(net, path, settings, record)`` writes the model file.
+    ``batch(split, idx)`` returns the tensors of the samples ``idx`` (numbers in ``range(n_train)`` or
+    ``range(n_val)``) of ``split`` ("train" or "val"); ``loss(net, *tensors)`` is their mean loss;
+    ``optimizer(net)`` returns an optimiser and a scheduler (None, one stepped each epoch, or Lightning's dict
+    ``{"scheduler": ..., "interval": "step"}``); ``write(net, path, settings, record)`` writes the model file;
+    ``order(epoch)`` (optional) is the order of the training samples in an epoch (default: a permutation seeded
+    with (seed, epoch)).
     """
 
     net: torch.nn.Module
-    train: tuple[torch.Tensor, ...]
-    val: tuple[torch.Tensor, ...]
+    n_train: int
+    n_val: int
+    batch: Callable
     loss: Callable
     optimizer: Callable
     write: Callable
     keep_best: bool = True  # the model file gets the weights of the epoch with the lowest validation loss
     info: dict = field(default_factory=dict)  # facts of the data for the record (n_train, ...)
+    order: Callable | None = None
+
+
+def tensor_batches(train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...]) -> Callable:
+    """``Task.batch`` for data held as tensors with the samples along their first axis."""
+    return lambda split, idx: tuple(t[idx] for t in (train if split == "train" else val))
 
 
 # ---- settings ---------------------------------------------------------------------------------------------------
@@ -120,21 +130,21 @@ def _commit() -> str | None:
 
 
 class GlobalBatches:
-    """Batches of sample indices for one process: each global batch of ``batch_size`` (a seeded permutation per
-    epoch when ``shuffle``) split in ``world`` near-equal parts, this ``rank``'s part, with the global batch's size.
-    For training, a global batch with fewer samples than processes (the last, at most) is left out."""
+    """Batches of sample numbers for one process: the epoch's order (``order(epoch)``, or all samples in turn)
+    cut into global batches of ``batch_size``, each split in ``world`` near-equal parts; this ``rank``'s part,
+    with its global batch's size. For training, a global batch with fewer samples than processes (the last, at
+    most) is left out."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int, epoch: Callable[[], int],
-                 shuffle: bool):
-        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
-        self.epoch, self.shuffle = epoch, shuffle
+    def __init__(self, n: int, batch_size: int, rank: int, world: int, epoch: Callable[[], int],
+                 order: Callable[[int], np.ndarray] | None = None):
+        self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
+        self.epoch, self.order = epoch, order
 
     def _global(self):
-        order = (np.random.default_rng([self.seed, self.epoch()]).permutation(self.n) if self.shuffle
-                 else np.arange(self.n))
-        for i in range(0, self.n, self.batch_size):
+        order = self.order(self.epoch()) if self.order is not None else np.arange(self.n)
+        for i in range(0, len(order), self.batch_size):
             chunk = order[i:i + self.batch_size]
-            if self.shuffle and len(chunk) < self.world:
+            if self.order is not None and len(chunk) < self.world:
                 continue
             yield chunk
 
@@ -146,6 +156,11 @@ class GlobalBatches:
 
     def __len__(self) -> int:
         return sum(1 for chunk in self._global() if len(np.array_split(chunk, self.world)[self.rank]))
+
+
+def seeded_order(n: int, seed: int) -> Callable[[int], np.ndarray]:
+    """The default order of an epoch's samples: a permutation drawn from (seed, epoch) alone."""
+    return lambda epoch: np.random.default_rng([seed, epoch]).permutation(n)
 
 
 def _collate(items):
@@ -172,6 +187,7 @@ def _lightning():
         logging.getLogger(name).setLevel(logging.WARNING)  # no banners about GPUs and tips
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
     warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided.*")
     warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
@@ -192,11 +208,11 @@ def _module_class(pl):
             self._sums = torch.zeros(4, dtype=torch.float64)  # train loss x n, n, val loss x n, n
 
         def _rows(self, split, idx):
-            return [t[idx].to(self.device) for t in split]
+            return [t.to(self.device) for t in self.task.batch(split, idx.numpy())]
 
         def training_step(self, batch, batch_idx):
             idx, n_global = batch
-            loss = self.task.loss(self.net, *self._rows(self.task.train, idx))
+            loss = self.task.loss(self.net, *self._rows("train", idx))
             self._sums[0] += float(loss.detach()) * len(idx)
             self._sums[1] += len(idx)
             # DDP averages gradients over the processes: weighted so, the average is the global batch's gradient
@@ -204,28 +220,34 @@ def _module_class(pl):
 
         def validation_step(self, batch, batch_idx):
             idx, _ = batch
-            loss = self.task.loss(self.net, *self._rows(self.task.val, idx))
+            loss = self.task.loss(self.net, *self._rows("val", idx))
             self._sums[2] += float(loss) * len(idx)
             self._sums[3] += len(idx)
 
-        def on_validation_epoch_end(self):
-            if self.trainer.sanity_checking:
-                return
+        def on_train_epoch_end(self):
+            # after this epoch's validation and before its checkpoint (Lightning saves after the module's hook)
             sums = self.trainer.strategy.reduce(self._sums.clone().to(self.device), reduce_op="sum").cpu()
             self._sums.zero_()
-            train, val = float(sums[0] / max(sums[1], 1)), float(sums[2] / max(sums[3], 1))
+            train = float(sums[0] / max(sums[1], 1))
+            val = float(sums[2] / sums[3]) if sums[3] > 0 else None
             self.history["train_loss"].append(train)
             self.history["val_loss"].append(val)
-            if val < self.best[0] or not self.task.keep_best:
+            # without validation data the training loss ranks the epochs; an epoch cut short by max_steps has no
+            # validation and counts only when nothing else does
+            score = train if self.task.n_val == 0 else val
+            if self.best[2] is None or not self.task.keep_best or (score is not None and score < self.best[0]):
                 state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
-                self.best = (val, self.current_epoch + 1, state)
-            self.log_dict({"train_loss": train, "val_loss": val}, prog_bar=True, rank_zero_only=True)
+                self.best = (float("inf") if score is None else score, self.current_epoch + 1, state)
+            shown = {"train_loss": train} if val is None else {"train_loss": train, "val_loss": val}
+            self.log_dict(shown, prog_bar=True, rank_zero_only=True)
 
         def configure_optimizers(self):
             opt, sched = self.task.optimizer(self.net)
             if sched is None:
                 return opt
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+            if not isinstance(sched, dict):
+                sched = {"scheduler": sched, "interval": "epoch"}
+            return {"optimizer": opt, "lr_scheduler": sched}
 
         def on_save_checkpoint(self, checkpoint):
             checkpoint["deepreco"] = {"kind": self.kind, "settings": self.settings, "history": self.history,
@@ -274,12 +296,17 @@ def read_checkpoint(path, kind: str | None = None) -> dict:
 
 
 # ---- the trainer ------------------------------------------------------------------------------------------------
-def fit(kind: str, settings: dict, out, resume=None, progress: bool = True, checkpoints: bool = True,
-        callbacks=()) -> dict:
+def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True, checkpoints: bool = True,
+        callbacks=(), make_task: Callable[[dict], Task] | None = None) -> dict:
     """Train a model of ``kind`` with ``settings`` (see `settings_for`) and write it to ``out``.
 
     Parameters
     ----------
+    kind : a key of `TASKS`; its module's ``task(settings)`` makes the `Task` (or ``make_task(settings)``), after
+        seeding, so that the initial weights come from the seed.
+    settings : ``epochs``, ``batch_size`` (the global batch), ``seed``, optional ``max_steps``,
+        ``clip_grad_norm``, ``checkpoint_every_epochs``, ``accelerator`` ("cpu" keeps a GPU idle), and the kind's.
+    out : the model file to write (None: none; the trained network is in the result's ``net``).
     resume : a checkpoint of an earlier run of the same settings (``<out>.checkpoints/*.ckpt``) to go on from.
     checkpoints : write a checkpoint every ``checkpoint_every_epochs`` epochs into ``<out>.checkpoints/``.
     callbacks : further Lightning callbacks (tests use one to stop a run).
@@ -287,13 +314,13 @@ def fit(kind: str, settings: dict, out, resume=None, progress: bool = True, chec
     Returns
     -------
     The record written to the model file: ``train_loss`` and ``val_loss`` per epoch, ``best_epoch``,
-    ``best_val_loss``, ``seconds``, ``threads``, ``processes``, ... plus ``out``, ``checkpoints`` and ``rank``
-    (only rank 0 writes the model file).
+    ``best_val_loss``, ``seconds``, ``threads``, ``processes``, ... plus ``out``, ``checkpoints``, ``rank``
+    (only rank 0 writes the model file) and ``net``.
     """
     pl = _lightning()
-    out = Path(out)
     if resume is not None:
         read_checkpoint(resume, kind)  # a wrong or broken file is reported before any work
+    checkpoints = checkpoints and out is not None
     rank, size, local = world()
     epochs = int(settings["epochs"])
     if epochs < 1 or int(settings["batch_size"]) < size:
@@ -301,26 +328,24 @@ def fit(kind: str, settings: dict, out, resume=None, progress: bool = True, chec
                             f"and {settings['batch_size']}")
     seed = int(settings.get("seed", 0))
     pl.seed_everything(seed, verbose=False)
-    task = importlib.import_module(TASKS[kind]).task(settings)
-    n_train, n_val = len(task.train[0]), len(task.val[0])
-    if n_train < size or n_val < 1:
-        raise DeepRecoError(f"{kind}: {n_train} training and {n_val} validation samples; need at least {size} and 1")
+    task = (make_task or importlib.import_module(TASKS[kind]).task)(settings)
+    if task.n_train < size:
+        raise DeepRecoError(f"{kind}: {task.n_train} training samples for {size} processes")
     module = _module_class(pl)(kind, task, settings)
     module.started = time.perf_counter()
 
-    def loader(n, shuffle):
-        sampler = GlobalBatches(n, int(settings["batch_size"]), seed, rank, size, lambda: module.current_epoch,
-                                shuffle)
+    def loader(split, n, order):
+        sampler = GlobalBatches(n, int(settings["batch_size"]), rank, size, lambda: module.current_epoch, order)
         return torch.utils.data.DataLoader(_Rows(n), batch_sampler=sampler, collate_fn=_collate)
 
-    ckpt_dir = out.with_name(out.name + ".checkpoints")
+    ckpt_dir = Path(out).with_name(Path(out).name + ".checkpoints") if out is not None else None
     cbs = list(callbacks)
     if checkpoints:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                   save_top_k=-1, save_last=True,
-                                   every_n_epochs=int(settings.get("checkpoint_every_epochs", 1))))
+                                   save_top_k=-1, save_last=True, save_on_train_epoch_end=True,
+                                   every_n_epochs=int(settings.get("checkpoint_every_epochs") or 1)))
     if progress and rank == 0:
         from lightning.pytorch.callbacks import RichProgressBar
 
@@ -333,22 +358,27 @@ def fit(kind: str, settings: dict, out, resume=None, progress: bool = True, chec
     else:
         strategy = "auto"
     trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=local, num_nodes=size // local,
-                         strategy=strategy, max_epochs=epochs, logger=False, callbacks=cbs,
-                         enable_checkpointing=checkpoints, enable_progress_bar=progress and rank == 0,
-                         enable_model_summary=False, num_sanity_val_steps=0, use_distributed_sampler=False,
+                         strategy=strategy, max_epochs=epochs, max_steps=int(settings.get("max_steps") or -1),
+                         logger=False, callbacks=cbs, enable_checkpointing=checkpoints,
+                         enable_progress_bar=progress and rank == 0, enable_model_summary=False,
+                         num_sanity_val_steps=0, use_distributed_sampler=False,
                          gradient_clip_val=settings.get("clip_grad_norm"), plugins=[_checkpoint_io(pl)],
-                         default_root_dir=ckpt_dir if checkpoints else None)
-    trainer.fit(module, loader(n_train, True), loader(n_val, False), ckpt_path=resume)
+                         default_root_dir=ckpt_dir)
+    val = loader("val", task.n_val, None) if task.n_val else None
+    trainer.fit(module, loader("train", task.n_train, task.order or seeded_order(task.n_train, seed)), val,
+                ckpt_path=resume)
     if trainer.interrupted:
-        raise DeepRecoError(f"training stopped; resume with --resume {ckpt_dir / 'last.ckpt'}")
-    best_val, best_epoch, best_state = module.best
+        raise DeepRecoError("training stopped" + (f"; resume with --resume {ckpt_dir / 'last.ckpt'}" if checkpoints
+                                                  else ""))
+    best_loss, best_epoch, best_state = module.best
     net = task.net.cpu()
     net.load_state_dict(best_state)
     net.eval()
-    record = {**module.history, "best_epoch": best_epoch, "best_val_loss": best_val, **task.info,
-              "seconds": module.seconds_before + module._elapsed(), "threads": torch.get_num_threads(),
-              "processes": size, "commit": _commit(), "torch": torch.__version__, "lightning": pl.__version__,
-              "resumed_from": str(resume) if resume is not None else None}
-    if rank == 0:
+    record = {**module.history, "best_epoch": best_epoch, "best_val_loss": best_loss, **task.info,
+              "steps": int(trainer.global_step), "seconds": module.seconds_before + module._elapsed(),
+              "threads": torch.get_num_threads(), "processes": size, "commit": _commit(), "torch": torch.__version__,
+              "lightning": pl.__version__, "resumed_from": str(resume) if resume is not None else None}
+    if rank == 0 and out is not None:
         task.write(net, out, settings, record)
-    return {**record, "out": str(out), "checkpoints": str(ckpt_dir) if checkpoints else None, "rank": rank}
+    return {**record, "out": None if out is None else str(out), "checkpoints": str(ckpt_dir) if checkpoints else None,
+            "rank": rank, "net": net}

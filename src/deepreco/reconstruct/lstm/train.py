@@ -41,7 +41,7 @@ def task(settings: dict):
     """The trainer's `Task` for the LSTM: windows of the true tracks of ``settings["data"]``, a share of the
     tracks (chosen with the seed) held out whole for validation, so that no validation window shares hits with a
     training window; features normalised on the training windows."""
-    from ...training import Task
+    from ...training import Task, tensor_batches
 
     if not settings.get("data"):
         raise DeepRecoError("lstm: no training data; give --data DIR or data: in the settings file")
@@ -73,9 +73,11 @@ def task(settings: dict):
     def write(net, path, settings, record):
         save_model(net, norm, path, record, settings)
 
-    return Task(net, (inputs[~is_val], targets[~is_val]), (inputs[is_val], targets[is_val]), _loss, optimizer,
-                write, info={"n_train": int((~is_val).sum()), "n_val": int(is_val.sum()),
-                             "n_parameters": sum(p.numel() for p in net.parameters()), "data": str(settings["data"])})
+    batch = tensor_batches((inputs[~is_val], targets[~is_val]), (inputs[is_val], targets[is_val]))
+    n_train, n_val = int((~is_val).sum()), int(is_val.sum())
+    return Task(net, n_train, n_val, batch, _loss, optimizer, write,
+                info={"n_train": n_train, "n_val": n_val, "n_parameters": sum(p.numel() for p in net.parameters()),
+                      "data": str(settings["data"])})
 
 
 def train_lstm(data_dir=None, out_path=None, epochs: int | None = None, seed: int | None = None,
