@@ -96,23 +96,28 @@ def test_a_killed_run_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(u
                 if trainer.current_epoch == 2 and batch_idx == 3:
                     os.kill(os.getpid(), signal.SIGKILL)
 
-        fit("lstm", settings_for("lstm", {str(config)!r}), {str(out)!r}, progress=False, callbacks=[Kill()])
+        settings = settings_for("lstm", {str(config)!r}, {{"checkpoint_every_steps": 2}})
+        fit("lstm", settings, {str(out)!r}, progress=False, callbacks=[Kill()])
     """)
     proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9 and not out.exists()
     ckpts = out.with_name("killed.pt.checkpoints")
-    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch000.ckpt", "epoch001.ckpt", "last.ckpt"]
+    names = sorted(p.name for p in ckpts.iterdir())
+    # 7 steps an epoch: epochs 1 and 2 done, the last checkpoint (step 16) after 2 steps of epoch 3
+    assert names == ["epoch000.ckpt", "epoch001.ckpt", "last.ckpt"] + [f"step{s:06d}.ckpt" for s in range(2, 17, 2)]
     result = runner.invoke(app, ["train", "lstm", "--out", str(out), "--resume", str(ckpts / "last.ckpt")])
     assert result.exit_code == 0, result.output
     resumed, whole = load(out, "lstm"), load(uninterrupted[0], "lstm")
     assert resumed.record["train_loss"] == whole.record["train_loss"]  # the same curve, continued
     assert resumed.record["val_loss"] == whole.record["val_loss"]
     assert all(torch.equal(resumed.weights["net"][k], w) for k, w in whole.weights["net"].items())
-    assert resumed.settings == whole.settings
-    # any checkpoint, not only the last one
-    again = fit("lstm", whole.settings, tmp_path / "again.pt", resume=ckpts / "epoch000.ckpt", progress=False,
-                checkpoints=False)
-    assert again["train_loss"] == whole.record["train_loss"]
+    assert {**resumed.settings, "checkpoint_every_steps": None} == whole.settings
+    # any checkpoint, not only the last one: an epoch's end, and the middle of an epoch
+    for name in ("epoch000.ckpt", "step000010.ckpt"):
+        again = fit("lstm", whole.settings, tmp_path / "again.pt", resume=ckpts / name, progress=False,
+                    checkpoints=False)
+        assert again["train_loss"] == whole.record["train_loss"], name
+        assert all(torch.equal(again["net"].state_dict()[k], w) for k, w in whole.weights["net"].items()), name
 
 
 def test_the_model_file_keeps_the_settings_that_remake_it(uninterrupted, tmp_path):

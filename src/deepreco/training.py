@@ -12,9 +12,10 @@ optimiser, and how to write the model file. The trainer does the rest the same w
   therefore take the same steps (up to float rounding). Launch with ``torchrun --nproc-per-node W``: gloo on CPUs,
   nccl on GPUs.
 * a progress bar, validation after every epoch, a checkpoint every ``checkpoint_every_epochs`` epochs
-  (``<out>.checkpoints/epoch003.ckpt`` and ``last.ckpt``, written atomically); `fit` with ``resume`` goes on
-  from any of them and ends with the same weights as an uninterrupted run (the batch order depends on
-  (seed, epoch) alone, and the checkpoint holds optimiser, schedule and the curve so far).
+  (``<out>.checkpoints/epoch003.ckpt`` and ``last.ckpt``, written atomically), and if asked every
+  ``checkpoint_every_steps`` steps (``step000200.ckpt``); `fit` with ``resume`` goes on from any of them, in the
+  middle of an epoch too, and ends with the same weights as an uninterrupted run (the batch order depends on
+  (seed, epoch) alone, and the checkpoint holds optimiser, schedule, the curve so far and the partial epoch).
 * the model file: the weights of the epoch with the lowest validation loss (or the last epoch), the settings and
   the record (losses per epoch, seconds, threads, processes, commit).
 """
@@ -133,12 +134,13 @@ class GlobalBatches:
     """Batches of sample numbers for one process: the epoch's order (``order(epoch)``, or all samples in turn)
     cut into global batches of ``batch_size``, each split in ``world`` near-equal parts; this ``rank``'s part,
     with its global batch's size. For training, a global batch with fewer samples than processes (the last, at
-    most) is left out."""
+    most) is left out. ``skip()``: the number of batches to leave out at the start (those a run resumed from a
+    checkpoint in the middle of an epoch has taken already)."""
 
     def __init__(self, n: int, batch_size: int, rank: int, world: int, epoch: Callable[[], int],
-                 order: Callable[[int], np.ndarray] | None = None):
+                 order: Callable[[int], np.ndarray] | None = None, skip: Callable[[], int] | None = None):
         self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
-        self.epoch, self.order = epoch, order
+        self.epoch, self.order, self.skip = epoch, order, skip
 
     def _global(self):
         order = self.order(self.epoch()) if self.order is not None else np.arange(self.n)
@@ -149,8 +151,11 @@ class GlobalBatches:
             yield chunk
 
     def __iter__(self):
-        for chunk in self._global():
+        skip = self.skip() if self.skip is not None else 0  # batches a resumed run already took in this epoch
+        for k, chunk in enumerate(self._global()):
             part = np.array_split(chunk, self.world)[self.rank]
+            if k < skip:
+                continue
             if len(part):
                 yield [(int(i), len(chunk)) for i in part]
 
@@ -187,6 +192,8 @@ def _lightning():
         logging.getLogger(name).setLevel(logging.WARNING)  # no banners about GPUs and tips
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
+    warnings.filterwarnings("ignore", message=r".*The dirpath has changed from.*")
     warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
     warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided.*")
     warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
@@ -206,6 +213,7 @@ def _module_class(pl):
             self.best: tuple[float, int, dict | None] = (float("inf"), 0, None)
             self.seconds_before = 0.0
             self._sums = torch.zeros(4, dtype=torch.float64)  # train loss x n, n, val loss x n, n
+            self._skip = 0
 
         def _rows(self, split, idx):
             return [t.to(self.device) for t in self.task.batch(split, idx.numpy())]
@@ -250,14 +258,26 @@ def _module_class(pl):
             return {"optimizer": opt, "lr_scheduler": sched}
 
         def on_save_checkpoint(self, checkpoint):
+            # every process saves (rank 0 writes): the partial epoch's loss sums of all of them
+            sums = self.trainer.strategy.reduce(self._sums.clone().to(self.device), reduce_op="sum").cpu()
             checkpoint["deepreco"] = {"kind": self.kind, "settings": self.settings, "history": self.history,
-                                      "best": list(self.best), "seconds": self.seconds_before + self._elapsed()}
+                                      "best": list(self.best), "seconds": self.seconds_before + self._elapsed(),
+                                      "sums": sums}
 
         def on_load_checkpoint(self, checkpoint):
             state = checkpoint["deepreco"]
             self.history = {k: list(v) for k, v in state["history"].items()}
             self.best = tuple(state["best"])
             self.seconds_before = float(state["seconds"])
+            progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+            if not progress["is_last_batch"]:  # saved in the middle of an epoch: go on from its next batch
+                self._skip = int(progress["current"]["processed"])  # saved before "completed" counts the batch
+                if self.trainer.global_rank == 0:
+                    self._sums = state["sums"].clone().to(torch.float64)
+
+        def take_skip(self) -> int:
+            skip, self._skip = self._skip, 0
+            return skip
 
         def _elapsed(self) -> float:
             return time.perf_counter() - self.started
@@ -335,7 +355,8 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     module.started = time.perf_counter()
 
     def loader(split, n, order):
-        sampler = GlobalBatches(n, int(settings["batch_size"]), rank, size, lambda: module.current_epoch, order)
+        sampler = GlobalBatches(n, int(settings["batch_size"]), rank, size, lambda: module.current_epoch, order,
+                                module.take_skip if split == "train" else None)
         return torch.utils.data.DataLoader(_Rows(n), batch_sampler=sampler, collate_fn=_collate)
 
     ckpt_dir = Path(out).with_name(Path(out).name + ".checkpoints") if out is not None else None
@@ -343,9 +364,15 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     if checkpoints:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
+        every_steps = settings.get("checkpoint_every_steps")
+        if every_steps:
+            cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
+                                       save_top_k=-1, save_last=True, every_n_train_steps=int(every_steps),
+                                       enable_version_counter=False))
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                    save_top_k=-1, save_last=True, save_on_train_epoch_end=True,
-                                   every_n_epochs=int(settings.get("checkpoint_every_epochs") or 1)))
+                                   every_n_epochs=int(settings.get("checkpoint_every_epochs") or 1),
+                                   enable_version_counter=False))
     if progress and rank == 0:
         from lightning.pytorch.callbacks import RichProgressBar
 
