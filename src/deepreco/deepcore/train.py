@@ -183,6 +183,8 @@ def save_model(model: DeepCoreNet, path: Path, info: dict | None = None, setting
 
 
 def load_model(path: Path) -> tuple[DeepCoreNet, dict]:
-    """The model in ``path`` and its training record; one-line errors for a missing, corrupt or foreign file."""
+    """The model in ``path`` and what made it (its training settings, then its record: ``events``,
+    ``first_seed``, ``epochs``, ``samples``, ``seconds``, ...); one-line errors for a missing, corrupt or foreign
+    file."""
     mf = load(path, KIND)
-    return mf.load_into("net", DeepCoreNet()), dict(mf.record)
+    return mf.load_into("net", DeepCoreNet()), {**mf.settings, **mf.record}
