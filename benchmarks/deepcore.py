@@ -202,8 +202,8 @@ def main() -> None:
              f"events: {result['events']} Pythia dijets (pT-hat 1.8-2.4 TeV, seeds {args.seed}..), "
              f"{result['jets']} jets (pT > 1 TeV, |eta| < 1.4), {result['tracks']} simulated tracks "
              "(pT > 1 GeV, DeltaR < 0.1, crossing layer 2)",
-             f"model: trained on {info.get('windows')} windows from {info.get('events')} events, "
-             f"{info.get('epochs')} epochs, {info.get('train_seconds')} s",
+             f"model: trained on {info.get('windows', info.get('samples'))} windows from {info.get('events')} "
+             f"events, {info.get('epochs')} epochs, {info.get('train_seconds', info.get('seconds'))} s",
              f"deepcore cleaning (all windows of an event, global coordinates): {args.clean_xy:.3f} mm, "
              f"{args.clean_angle:.3f} in eta and phi" + (f"; {', '.join(variants)}: {args.clean_xy:.3f} mm, "
                                                          f"{args.variant_angle:.3f}" if variants else ""),

@@ -12,30 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
+import shutil
 from pathlib import Path
 
 import torch
 
-from deepreco.deepcore.train import make_shards, save_model, train
+from deepreco.deepcore.train import train_model
 
 SHIPPED = Path(__file__).resolve().parents[1] / "src" / "deepreco" / "data" / "models" / "deepcore.pt"
 FIRST_SEED = 1_000_000
-
-
-def _machine() -> str:
-    """The CPU model and count, for the record of how long training took."""
-    name = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} CPUs (shared with other users)"
 
 
 def main() -> None:
@@ -51,21 +36,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    t0 = time.perf_counter()
-    shards = make_shards(args.work, list(range(FIRST_SEED, FIRST_SEED + args.events)), events_per_shard=20,
-                         log=print)
-    t_data = time.perf_counter() - t0
-    model, history = train(shards, epochs=args.epochs, batch_size=args.batch_size, lr_scale=args.lr_scale, log=print)
-    info = {"events": args.events, "first_seed": FIRST_SEED, "windows": history["samples"], "epochs": args.epochs,
-            "batch_size": args.batch_size, "steps": history["steps"], "lr_scale": args.lr_scale,
-            "loss_per_epoch": history["loss"], "bce_per_epoch": history["bce"], "mse_per_epoch": history["mse"],
-            "train_seconds": round(history["seconds"], 1), "data_seconds": round(t_data, 1),
-            "threads": args.threads, "machine": _machine(),
-            "torch": str(torch.__version__)}
-    save_model(model, args.out, info)
-    print(json.dumps(info))
+    r = train_model(args.out, overrides={"events": args.events, "first_seed": FIRST_SEED, "val_events": 0,
+                                         "events_per_shard": 20, "work": str(args.work), "epochs": args.epochs,
+                                         "batch_size": args.batch_size, "lr_scale": args.lr_scale})
+    shutil.rmtree(r["checkpoints"], ignore_errors=True)  # the shipped file is the model, not the checkpoints
+    print(json.dumps({k: r[k] for k in ("samples", "steps", "train_loss", "seconds", "threads", "processes")}))
     print(f"wrote {args.out}")
-
 
 if __name__ == "__main__":
     main()

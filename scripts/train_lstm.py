@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def main() -> None:
         out = args.out if direction == "outward" else args.out.with_name(f"{args.out.stem}_inward{args.out.suffix}")
         figures = train_lstm(data, out, epochs=args.epochs, seed=args.seed, model=args.model, hidden=hidden,
                              direction=direction)
-        Path(figures["checkpoint"]).unlink(missing_ok=True)  # the shipped file is the model, not the checkpoint
+        shutil.rmtree(figures["checkpoints"], ignore_errors=True)  # the shipped file is the model, not the checkpoints
         report[direction] = {"training_seconds": round(figures["seconds"], 1), "best_epoch": figures["best_epoch"],
                              "best_val_loss": round(figures["best_val_loss"], 5), "n_train": figures["n_train"],
                              "n_val": figures["n_val"], "n_parameters": figures["n_parameters"],

@@ -342,16 +342,16 @@ def test_empty_event_gives_no_clusters():
 
 def test_a_model_file_of_another_kind_is_a_format_error(tmp_path):
     path = save_model(DRN(N_FEATURES + 1, hidden=8), tmp_path / "calo_gravnet.pt")
-    with pytest.raises(FormatError, match="a drn model, expected gravnet"):
+    with pytest.raises(FormatError, match="calo_gravnet.pt: a model of kind 'calo-drn', expected kind 'calo-gravnet'"):
         load_model(path, kinds=("gravnet",))
-    with pytest.raises(FormatError, match="a drn model"):
+    with pytest.raises(FormatError, match="kind 'calo-drn'"):
         get_method("gravnet", models_dir=tmp_path)
     junk = tmp_path / "junk.pt"
     junk.write_text("not a model")
     with pytest.raises(FormatError):
         load_model(junk)
     torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(FormatError, match="not a deepreco calorimeter model"):
+    with pytest.raises(FormatError, match="other.pt: not a deepreco model file"):
         load_model(tmp_path / "other.pt")
     with pytest.raises(MissingFileError):
         load_model(tmp_path / "absent.pt")

@@ -17,6 +17,7 @@ from deepreco.deepcore.seeds import clean_seeds, extract_seeds
 from deepreco.deepcore.train import load_model, save_model, train
 from deepreco.deepcore.windows import HALF, ShardStream, _targets, build_windows, dense_targets, read_shard, write_shard
 from deepreco.errors import FormatError, MissingFileError
+from deepreco.modelfile import ModelFile, load, save
 
 torch.set_num_threads(1)
 DET = PixelBarrel()
@@ -265,9 +266,9 @@ def test_model_files_round_trip_and_bad_files_are_refused(tmp_path):
     with pytest.raises(FormatError):
         load_model(tmp_path / "bad.pt")
     torch.save({"state_dict": {"w": torch.zeros(3)}}, tmp_path / "other.pt")
-    with pytest.raises(FormatError, match="not a DeepCore model"):
+    with pytest.raises(FormatError, match="other.pt: not a deepreco model file"):
         load_model(tmp_path / "other.pt")
-    torch.save({"format": "deepreco-deepcore-v1", "state_dict": {"w": torch.zeros(3)}}, tmp_path / "wrong.pt")
+    save(ModelFile("deepcore", {"net": {"w": torch.zeros(3)}}), tmp_path / "wrong.pt")
     with pytest.raises(FormatError, match="do not fit"):
         load_model(tmp_path / "wrong.pt")
 
@@ -279,7 +280,7 @@ def test_cli_reports_a_missing_model_in_one_line(tmp_path):
 
     result = CliRunner().invoke(app, ["evaluate", "--events", "1", "--model", str(tmp_path / "none.pt")])
     assert result.exit_code == 1
-    assert "no such DeepCore model file" in result.output and result.output.strip().count("\n") <= 1
+    assert "none.pt: no such model file" in result.output and result.output.strip().count("\n") <= 1
 
 
 def test_cli_and_evaluate_refuse_bad_cleaning_cuts():
@@ -310,10 +311,15 @@ def test_cli_trains_and_evaluates_on_real_dijets(tmp_path):
     pytest.importorskip("fastjet")
     model = tmp_path / "m.pt"
     runner = CliRunner()
-    result = runner.invoke(app, ["train", "--events", "2", "--seed", "5", "--work", str(tmp_path / "shards"),
-                                 "--out", str(model), "--max-steps", "2"])
+    result = runner.invoke(app, ["train", "--events", "2", "--val-events", "1", "--seed", "5", "--work",
+                                 str(tmp_path / "shards"), "--out", str(model), "--max-steps", "2"])
     assert result.exit_code == 0, result.output
     assert model.is_file() and len(list((tmp_path / "shards").glob("*.npz"))) == 1
+    _, record = load_model(model)
+    assert record["steps"] == min(2, -(-record["samples"] // 32))
+    assert record["val_loss"][-1] > 0 and record["val_samples"] > 0
+    assert load(model, "deepcore").settings["events"] == 2
+    assert (tmp_path / "m.pt.checkpoints" / "last.ckpt").is_file()
     result = runner.invoke(app, ["evaluate", "--events", "1", "--seed", "5", "--model", str(model), "--json",
                                  "--pileup", "2"])
     assert result.exit_code == 0, result.output

@@ -1,5 +1,7 @@
 """The graph-network track finder (`gnn`): true graph, module map, networks, track building, the method."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -316,8 +318,11 @@ def test_bad_model_files_are_refused(tmp_path):
     with pytest.raises(FormatError, match="junk.pt"):
         get_method("gnn", model=tmp_path / "junk.pt")
     torch.save({"kind": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(FormatError, match="not a GNN track model"):
+    with pytest.raises(FormatError, match="other.pt: not a deepreco model file"):
         get_method("gnn", model=tmp_path / "other.pt")
+    shipped_lstm = Path(__file__).parents[1] / "src" / "deepreco" / "data" / "models" / "lstm_tracks.pt"
+    with pytest.raises(FormatError, match="a model of kind 'lstm', expected kind 'gnn'"):
+        get_method("gnn", model=shipped_lstm)
     assert EdgeFilter().hparams["hidden"] == 32
 
 

@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
+from deepreco.deepcore.model import DeepCoreNet
+from deepreco.deepcore.train import save_model as save_deepcore
 from deepreco.errors import FormatError, MissingFileError
 from deepreco.event import Event
 from deepreco.generate import particle_gun
@@ -49,7 +51,7 @@ def test_lstm_trains_and_its_loss_falls(pion_set, tmp_path):
     assert figures["train_loss"][-1] < 0.7 * figures["train_loss"][0]
     assert figures["val_loss"][-1] < figures["val_loss"][0]
     assert len(figures["val_loss"]) == 4 and figures["n_val"] > 0
-    assert (tmp_path / "model.pt.ckpt").is_file()
+    assert (tmp_path / "model.pt.checkpoints" / "last.ckpt").is_file()
     net, norm, info = load_model(out)
     assert net.hidden == (16,) and info["best_epoch"] == figures["best_epoch"]
     again = train_lstm(pion_set, tmp_path / "again.pt", epochs=1, seed=3, hidden=(16,), batch_size=16,
@@ -113,17 +115,17 @@ def test_empty_event_gives_an_empty_submission():
 
 
 def test_bad_model_files_give_clear_errors(tmp_path):
-    with pytest.raises(MissingFileError, match="no such LSTM model file"):
+    with pytest.raises(MissingFileError, match="absent.pt: no such model file"):
         get_method("lstm", model=tmp_path / "absent.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"PK\x03\x04 this is not a model")
     with pytest.raises(FormatError, match="corrupt.pt: not a readable model file"):
         load_model(corrupt)
     other = tmp_path / "other.pt"
-    torch.save({"kind": "deepreco.deepcore", "version": 1}, other)
-    with pytest.raises(FormatError, match="holds a 'deepreco.deepcore' model, not an LSTM track model"):
+    save_deepcore(DeepCoreNet(), other)
+    with pytest.raises(FormatError, match="other.pt: a model of kind 'deepcore', expected kind 'lstm'"):
         get_method("lstm", model=other)
     bare = tmp_path / "state_dict.pt"
     torch.save(build_model("lstm", (8,)).state_dict(), bare)
-    with pytest.raises(FormatError, match="not a deepreco LSTM track model"):
+    with pytest.raises(FormatError, match="state_dict.pt: not a deepreco model file"):
         load_model(bare)

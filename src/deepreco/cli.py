@@ -306,23 +306,29 @@ train_app = command_group("Train a model on a folder of simulated events.")
 
 @train_app.command("lstm")
 def train_lstm_cmd(
-        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
         out: Path = typer.Option(..., "--out", help="model file to write"),
-        model: str = typer.Option("lstm", help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
-        epochs: int = typer.Option(10, help="passes over the training tracks"),
-        seed: int = typer.Option(0, help="the same seed gives the same training"),
-        batch_size: int = typer.Option(256, help="windows per step"),
-        val_fraction: float = typer.Option(0.1, help="share of the events kept for validation")):
-    """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch."""
+        config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/lstm.yaml); "
+                                                           "the options below override it"),
+        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)"),
+        model: str = typer.Option(None, help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
+        epochs: int = typer.Option(None, help="passes over the training tracks [10]"),
+        seed: int = typer.Option(None, help="the same seed gives the same training [0]"),
+        batch_size: int = typer.Option(None, help="windows per step, over all processes [256]"),
+        val_fraction: float = typer.Option(None, help="share of the tracks kept for validation [0.1]")):
+    """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch
+    (<out>.checkpoints/); data-parallel under torchrun."""
     from .reconstruct.lstm import train_lstm
 
     try:
         result = train_lstm(data, out, epochs=epochs, seed=seed, model=model, batch_size=batch_size,
-                            val_fraction=val_fraction, progress=True)
+                            val_fraction=val_fraction, progress=True, config=config, resume=resume)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {result['out']}: best validation loss {result['best_val_loss']:.5f} at epoch "
-                  f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s")
+    if result["rank"] == 0:
+        console.print(f"wrote {result['out']}: best validation loss {result['best_val_loss']:.5f} at epoch "
+                      f"{result['best_epoch']}, {result['n_parameters']:,} parameters, {result['seconds']:.0f} s, "
+                      f"{result['processes']} process(es); checkpoints in {result['checkpoints']}")
 
 
 @train_app.command("gnn")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import command_group, console, err_console, fail
+from deepreco.console import command_group, console, fail
 from deepreco.errors import DeepRecoError
 
 app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
@@ -22,34 +22,36 @@ def _deepcore() -> None:
 
 @app.command()
 def train(
-    events: Annotated[int, typer.Option("--events", min=1, help="Pythia dijet events to simulate")] = 200,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="first event seed (events seed .. seed + N - 1)")] = 1_000_000,
-    work: Annotated[Path, typer.Option("--work", help="folder of the shards (reused)")] = Path("build/deepcore"),
     out: Annotated[Path, typer.Option("--out", help="model file to write")] = Path("deepcore.pt"),
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
-    lr_scale: Annotated[float, typer.Option("--lr-scale", help="multiplies the stepped learning rate")] = 1.0,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML settings (defaults: "
+                                                "data/configs/deepcore.yaml); the options below override it")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="go on from this checkpoint of a run")] = None,
+    events: Annotated[int | None, typer.Option("--events", min=1, help="Pythia dijet events to simulate [200]")] = None,
+    val_events: Annotated[int | None, typer.Option("--val-events", min=0, help="validation events [20]")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="[1]")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="first event seed [1000000]")] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="folder of the shards (reused) [build/deepcore]")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="[32]")] = None,
+    lr_scale: Annotated[float | None, typer.Option("--lr-scale", help="multiplies the stepped learning rate")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after this many batches")] = None,
 ):
-    """Simulate events, write their windows as shards, train the CNN on them, write the model."""
-    from .train import make_shards, save_model
-    from .train import train as run_training
+    """Simulate events, write their windows as shards, train the CNN on them (the one trainer: checkpoints in
+    <out>.checkpoints/, data-parallel under torchrun), write the model."""
+    from .train import train_model
 
+    overrides = {"events": events, "val_events": val_events, "epochs": epochs, "first_seed": seed,
+                 "work": None if work is None else str(work), "batch_size": batch_size, "lr_scale": lr_scale,
+                 "max_steps": max_steps}
     try:
-        shards = make_shards(work, list(range(seed, seed + events)),
-                             log=lambda line: err_console.print(line, highlight=False))
-        model, history = run_training(shards, epochs=epochs, batch_size=batch_size, lr_scale=lr_scale,
-                                      max_steps=max_steps,
-                                      log=lambda line: err_console.print(line, highlight=False))
-        info = {k: history[k] for k in ("samples", "epochs", "batch_size", "steps", "loss")}
-        info.update(events=events, first_seed=seed, train_seconds=round(history["seconds"], 1))
-        save_model(model, out, info)
+        r = train_model(out, config, overrides, resume=resume)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"trained on {history['samples']} windows ({events} events), {history['steps']} steps, "
-                  f"{history['seconds']:.0f} s; loss {history['loss'][0]:.4f} -> {history['loss'][-1]:.4f}",
-                  highlight=False)
-    console.print(f"wrote {out}", highlight=False)
+    if r["rank"] == 0:
+        val = r["val_loss"][-1]
+        console.print(f"trained on {r['samples']} windows, {r['steps']} steps, {r['seconds']:.0f} s, "
+                      f"{r['processes']} process(es); loss {r['train_loss'][0]:.4f} -> {r['train_loss'][-1]:.4f}"
+                      + (f", validation {val:.4f}" if val is not None else ""), highlight=False)
+        console.print(f"wrote {out}", highlight=False)
 
 
 @app.command()

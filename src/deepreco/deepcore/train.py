@@ -2,29 +2,28 @@
 
 The learning rate steps down as on the slides (2e-4 -> 1e-4 -> 7e-5 -> 1e-6 -> 1e-7 at epochs 11, 40, 200,
 239 of 246); :data:`LR_STEPS` keeps those epochs as fractions of the run, so a short run goes through the same
-steps. The model file is a torch checkpoint of plain tensors and numbers (``weights_only`` loading) with a
-``format`` tag, so a file of another kind is refused with a one-line error instead of a traceback.
+steps. The model file is deepreco's one format (`deepreco.modelfile`, kind ``deepcore``).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import FormatError, MissingFileError
+from ..errors import DeepRecoError
+from ..modelfile import ModelFile, load, save
 from .events import make_event
 from .loss import deepcore_loss
 from .model import DeepCoreNet
-from .windows import ShardStream, build_windows, concat, write_shard
+from .windows import _position, build_windows, concat, dense_targets, read_shard, write_shard
 
-__all__ = ["LR_STEPS", "MODEL_FORMAT", "learning_rate", "load_model", "make_shards", "save_model", "train"]
+__all__ = ["KIND", "LR_STEPS", "ShardSamples", "learning_rate", "load_model", "make_shards", "save_model", "train",
+           "train_model"]
 
-MODEL_FORMAT = "deepreco-deepcore-v1"
+KIND = "deepcore"
 LR_STEPS = ((0 / 246, 2e-4), (11 / 246, 1e-4), (40 / 246, 7e-5), (200 / 246, 1e-6), (239 / 246, 1e-7))
 
 
@@ -54,48 +53,119 @@ def make_shards(out_dir: Path, seeds: list[int], events_per_shard: int = 25, log
     return paths
 
 
+class ShardSamples:
+    """The windows of shards by number (over all shards in turn), read a shard at a time: at most two shards in
+    memory, and an epoch's order that goes shard by shard (`order`) reads each once."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = [Path(p) for p in paths]
+        self.starts = np.concatenate([[0], np.cumsum([_count([p]) for p in self.paths])]).astype(np.int64)
+        self._cache: dict[int, tuple] = {}
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def order(self, seed: int, epoch: int) -> np.ndarray:
+        """The shards in a random order, the windows of each in a random order, drawn from (seed, epoch)."""
+        rng = np.random.default_rng((seed, epoch))
+        return np.concatenate([self.starts[i] + rng.permutation(self.starts[i + 1] - self.starts[i])
+                               for i in rng.permutation(len(self.paths))])
+
+    def _shard(self, i: int):
+        if i not in self._cache:
+            if len(self._cache) >= 2:
+                self._cache.pop(next(iter(self._cache)))
+            w = read_shard(self.paths[i])
+            rows_of = np.argsort(w.t_index[:, 0], kind="stable")
+            bounds = np.searchsorted(w.t_index[rows_of, 0], np.arange(len(w.inputs) + 1))
+            self._cache[i] = (w, rows_of, bounds)
+        return self._cache[i]
+
+    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(inputs (B, 4, 30, 30), jet (B, 2), flags, kinds (B, 3, 30, 30), params (B, 3, 5, 30, 30)) of the
+        windows ``idx``, grouped by shard."""
+        idx = np.asarray(idx)
+        shard = np.searchsorted(self.starts, idx, side="right") - 1
+        parts = []
+        for i in dict.fromkeys(shard.tolist()):
+            w, rows_of, bounds = self._shard(i)
+            pick = idx[shard == i] - self.starts[i]
+            rows = np.concatenate([rows_of[bounds[s]:bounds[s + 1]] for s in pick])
+            index = w.t_index[rows].copy()
+            index[:, 0] = _position(pick, index[:, 0])
+            flags, kinds, params = dense_targets(len(pick), index, w.t_kind[rows], w.t_params[rows])
+            parts.append((w.inputs[pick], w.jet[pick], flags, kinds, params))
+        return tuple(torch.from_numpy(np.concatenate(p)) for p in zip(*parts, strict=True))
+
+
+def _loss(net, maps, jet, flags, kinds, params) -> torch.Tensor:
+    logits, pred = net(maps, jet)
+    return deepcore_loss(logits, pred, flags, kinds, params)[0]
+
+
+def make_task(settings: dict, shards: list[Path], val_shards: list[Path], model: DeepCoreNet | None = None):
+    """The trainer's `Task` for DeepCore on these shards; the learning rate of step k is
+    ``learning_rate(k / total_steps, scale=lr_scale)``."""
+    from ..training import Task
+
+    train_set = ShardSamples(shards)
+    val_set = ShardSamples(val_shards) if val_shards else None
+    if len(train_set) == 0:
+        raise DeepRecoError("DeepCore: the training events hold no windows")
+    batch_size, scale = int(settings["batch_size"]), float(settings["lr_scale"])
+    total = int(settings.get("max_steps") or -(-len(train_set) // batch_size) * int(settings["epochs"]))
+    net = model or DeepCoreNet()
+
+    def optimizer(net):
+        opt = torch.optim.Adam(net.parameters(), lr=1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: learning_rate(step / total, scale=scale))
+        return opt, {"scheduler": sched, "interval": "step"}
+
+    def write(net, path, settings, record):
+        save_model(net, path, record, settings)
+
+    def batch(split, idx):
+        return (train_set if split == "train" else val_set).batch(idx)
+
+    return Task(net, len(train_set), len(val_set) if val_set else 0, batch, _loss, optimizer, write, keep_best=False,
+                info={"samples": len(train_set), "val_samples": len(val_set) if val_set else 0},
+                order=lambda epoch: train_set.order(int(settings["seed"]), epoch))
+
+
+def task(settings: dict):
+    """The `Task` of a ``deepcore`` training: its shards made (or found) in ``settings["work"]``."""
+    first, n, n_val = int(settings["first_seed"]), int(settings["events"]), int(settings["val_events"])
+    if n < 1 or n_val < 0:
+        raise DeepRecoError(f"need events >= 1 and val_events >= 0, got {n} and {n_val}")
+    work, per_shard = Path(settings["work"]), int(settings["events_per_shard"])
+    shards = make_shards(work, list(range(first, first + n)), events_per_shard=per_shard)
+    val = make_shards(work / "val", list(range(first + n, first + n + n_val)), events_per_shard=per_shard)
+    return make_task(settings, shards, val)
+
+
+def train_model(out, config=None, overrides: dict | None = None, resume=None, progress: bool = True) -> dict:
+    """Train DeepCore on the one trainer (`deepreco.training.fit`) and write the model to ``out``: the settings
+    are the shipped ``data/configs/deepcore.yaml``, then the YAML file ``config``, then ``overrides`` (those not
+    None); with ``resume`` (a checkpoint) that run's settings, then ``overrides``. Returns the record."""
+    from ..training import fit, read_checkpoint, settings_for
+
+    base = read_checkpoint(resume, KIND)["deepreco"]["settings"] if resume is not None else None
+    settings = settings_for(KIND, config, overrides, base=base)
+    return fit(KIND, settings, out, resume=resume, progress=progress)
+
+
 def train(shards: list[Path], epochs: int = 4, batch_size: int = 32, seed: int = 0, lr_scale: float = 1.0,
-          model: DeepCoreNet | None = None, max_steps: int | None = None,
-          log: Callable | None = None) -> tuple[DeepCoreNet, dict]:
-    """Train on streamed shards; returns the model and a history (loss per epoch, seconds, samples)."""
-    torch.manual_seed(seed)
-    model = model or DeepCoreNet()
-    stream = ShardStream(shards, batch_size=batch_size, seed=seed)
-    n_samples = _count(shards)
-    steps_per_epoch = max(1, -(-n_samples // batch_size))
-    total = steps_per_epoch * epochs if max_steps is None else max_steps
-    opt = torch.optim.Adam(model.parameters(), lr=learning_rate(0.0, scale=lr_scale))
-    history = {"loss": [], "bce": [], "mse": [], "step_loss": [], "samples": n_samples, "epochs": epochs,
-               "batch_size": batch_size}
-    t0, step = time.perf_counter(), 0
-    model.train()
-    for epoch in range(epochs):
-        sums = np.zeros(3)
-        batches = 0
-        for maps, jet, flags, kinds, params in stream:
-            if step >= total:
-                break
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step / total, scale=lr_scale)
-            logits, pred = model(maps, jet)
-            loss, bce, mse = deepcore_loss(logits, pred, flags, kinds, params)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sums += [loss.item(), bce.item(), mse.item()]
-            history["step_loss"].append(loss.item())
-            batches += 1
-            step += 1
-        if batches:
-            for k, v in zip(("loss", "bce", "mse"), sums / batches, strict=True):
-                history[k].append(float(v))
-            if log:
-                log(f"epoch {epoch + 1}/{epochs}: loss {sums[0] / batches:.4f} (BCE {sums[1] / batches:.4f}, "
-                    f"MSE {sums[2] / batches:.4f}), {time.perf_counter() - t0:.0f} s")
-    history["seconds"] = time.perf_counter() - t0
-    history["steps"] = step
-    model.eval()
-    return model, history
+          model: DeepCoreNet | None = None, max_steps: int | None = None) -> tuple[DeepCoreNet, dict]:
+    """Train on these shards with the one trainer, without validation, model file or checkpoints; returns the
+    model and a history (``loss`` per epoch, ``samples``, ``steps``, ``seconds``)."""
+    from ..training import fit, settings_for
+
+    settings = settings_for(KIND, overrides={"epochs": epochs, "batch_size": batch_size, "seed": seed,
+                                             "lr_scale": lr_scale, "max_steps": max_steps, "val_events": 0})
+    r = fit(KIND, settings, None, progress=False, make_task=lambda s: make_task(s, shards, [], model))
+    history = {"loss": r["train_loss"], "samples": r["samples"], "epochs": epochs, "batch_size": batch_size,
+               "steps": r["steps"], "seconds": r["seconds"]}
+    return r["net"], history
 
 
 def _count(shards: list[Path]) -> int:
@@ -106,33 +176,15 @@ def _count(shards: list[Path]) -> int:
     return total
 
 
-def save_model(model: DeepCoreNet, path: Path, info: dict | None = None) -> Path:
-    """Write the model (state and a description) to ``path``, complete or absent."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    # the description is kept to plain JSON types, which weights_only loading accepts
-    info = json.loads(json.dumps(info or {}, default=str))
-    torch.save({"format": MODEL_FORMAT, "state_dict": model.state_dict(), "info": info}, tmp)
-    tmp.replace(path)
-    return path
+def save_model(model: DeepCoreNet, path: Path, info: dict | None = None, settings: dict | None = None) -> Path:
+    """Write the model (kind ``deepcore``; ``info`` is its training record) to ``path``, complete or absent."""
+    return save(ModelFile(KIND, {"net": model.state_dict()}, {}, settings=dict(settings or {}),
+                          record=dict(info or {})), path)
 
 
 def load_model(path: Path) -> tuple[DeepCoreNet, dict]:
-    """The model in ``path`` and its description; one-line errors for a missing, corrupt or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no such DeepCore model file")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
-        raise FormatError(f"{path}: not a readable model file ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
-        raise FormatError(f"{path}: not a DeepCore model (expected format {MODEL_FORMAT!r})")
-    model = DeepCoreNet()
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise FormatError(f"{path}: DeepCore weights do not fit the network ({type(exc).__name__})") from None
-    model.eval()
-    return model, dict(blob.get("info", {}))
+    """The model in ``path`` and what made it (its training settings, then its record: ``events``,
+    ``first_seed``, ``epochs``, ``samples``, ``seconds``, ...); one-line errors for a missing, corrupt or foreign
+    file."""
+    mf = load(path, KIND)
+    return mf.load_into("net", DeepCoreNet()), {**mf.settings, **mf.record}

@@ -20,7 +20,7 @@ BRIDGE_FILTER = 0.01  # filter score over which an edge may join the pieces of a
 
 def cached_model(path=None):
     """The `GNNModel` of a file (None: the shipped one), loaded once per process."""
-    from ..modelfile import cached  # torch is imported only when a model is needed
+    from ...modelfile import cached  # torch is imported only when a model is needed
     from .model import GNNModel
 
     return cached(GNNModel.load, path)

@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from ...errors import DeepRecoError
-from ..modelfile import atomic_save, read_payload
+from ...modelfile import ModelFile, load, save
 from .features import N_NODE, node_features
 from .model import mlp
 from .truth import layer_key, true_edges
@@ -182,9 +182,12 @@ def train_embedding_model(data_dir, out_path, n_train: int = 12, n_val: int = 4,
     return info
 
 
-def save_embedding(net: Embedding, path, info: dict | None = None) -> Path:
-    return atomic_save({"kind": "deepreco.gnn-embedding", "hparams": net.hparams, "state_dict": net.state_dict(),
-                        "info": dict(info or {})}, path)
+def save_embedding(net: Embedding, path, info: dict | None = None, settings: dict | None = None) -> Path:
+    """Write the network (kind ``embedding``) atomically; ``info`` (with ``radius`` and ``k_max``) is its record."""
+    info = dict(info or {})
+    config = {"hparams": net.hparams, "radius": info.get("radius"), "k_max": info.get("k_max")}
+    return save(ModelFile("embedding", {"net": net.state_dict()}, config, settings=dict(settings or {}),
+                          record=info), path)
 
 
 def choose_radius(net: Embedding, events, efficiency: float = 0.98) -> float:
@@ -204,15 +207,10 @@ def load_embedding(path) -> tuple[Embedding, dict]:
     """(embedding network, info with ``radius`` and ``k_max``) from a file of `save_embedding`."""
     from ...errors import FormatError
 
-    path = Path(path)
-    payload = read_payload(path, "embedding model")
+    mf = load(path, "embedding")
     try:
-        if payload.get("kind") != "deepreco.gnn-embedding":
-            raise ValueError(f"holds {payload.get('kind')!r}, not a deepreco.gnn-embedding")
-        net = Embedding(**payload["hparams"])
-        net.load_state_dict(payload["state_dict"])
-    except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FormatError(f"{path}: not a deepreco embedding model ({first[:120]})") from None
-    net.eval()
-    return net, dict(payload.get("info", {}))
+        net = Embedding(**mf.config["hparams"])
+    except (KeyError, TypeError) as exc:
+        raise FormatError(f"{mf.path}: embedding model file is incomplete ({type(exc).__name__} {exc})") from None
+    info = {**mf.record, **{k: mf.config[k] for k in ("radius", "k_max") if mf.config.get(k) is not None}}
+    return mf.load_into("net", net), info

@@ -7,7 +7,7 @@
   outgoing edges; both residual, with weights shared across rounds), then an edge classifier. It outputs one
   logit per edge.
 
-A model file (`GNNModel.save`) holds the module map, both networks and the two thresholds, so that the
+A model file (`GNNModel.save`, kind ``gnn``) holds the module map, both networks and the two thresholds, so that the
 ``gnn`` method needs nothing else.
 """
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ...errors import FormatError
-from ..modelfile import atomic_save, read_payload
+from ...modelfile import ModelFile, load, save, shipped
 from .features import N_EDGE, N_NODE
 from .module_map import ModuleMap
 
@@ -125,14 +125,11 @@ def n_parameters(model: nn.Module) -> int:
 
 
 # ---- the model file ---------------------------------------------------------------------------------------------
-KIND = "deepreco.gnn-tracks"
-VERSION = 1
+KIND = "gnn"
 
 
 def shipped_model_path() -> Path:
-    from importlib import resources
-
-    return Path(str(resources.files("deepreco") / "data" / "models" / "gnn_tracks.pt"))
+    return shipped("gnn_tracks")
 
 
 def _map_bytes(module_map: ModuleMap) -> torch.Tensor:
@@ -151,36 +148,27 @@ class GNNModel:
     filter_threshold: float = 0.05
     edge_threshold: float = 0.5
     info: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
 
     def save(self, path) -> Path:
-        payload = {"kind": KIND, "version": VERSION, "module_map": _map_bytes(self.module_map),
-                   "filter": {"hparams": self.filter.hparams, "state_dict": self.filter.state_dict()},
-                   "gnn": {"hparams": self.gnn.hparams, "state_dict": self.gnn.state_dict()},
-                   "filter_threshold": float(self.filter_threshold), "edge_threshold": float(self.edge_threshold),
-                   "info": dict(self.info)}
-        return atomic_save(payload, path)
+        """Write the model file (kind ``gnn``; the module map as a compressed .npz in ``tensors``) atomically."""
+        config = {"filter": self.filter.hparams, "gnn": self.gnn.hparams,
+                  "filter_threshold": float(self.filter_threshold), "edge_threshold": float(self.edge_threshold)}
+        return save(ModelFile(KIND, {"filter": self.filter.state_dict(), "gnn": self.gnn.state_dict()}, config,
+                              settings=self.settings, record=self.info,
+                              tensors={"module_map": _map_bytes(self.module_map)}), path)
 
     @classmethod
     def load(cls, path=None) -> GNNModel:
         """The model of a file (None: the one shipped with deepreco); one-line errors for missing, unreadable
         or foreign files."""
-        path = shipped_model_path() if path is None else Path(path)
-        payload = read_payload(path, "GNN model")
-        if not isinstance(payload, dict) or payload.get("kind") != KIND:
-            kind = payload.get("kind") if isinstance(payload, dict) else None
-            raise FormatError(f"{path}: holds {kind!r}, not a GNN track model ({KIND})")
-        if payload.get("version") != VERSION:
-            raise FormatError(f"{path}: GNN model file version {payload.get('version')}, expected {VERSION}")
+        mf = load(shipped_model_path() if path is None else path, KIND)
         try:
-            filt = EdgeFilter(**payload["filter"]["hparams"])
-            filt.load_state_dict(payload["filter"]["state_dict"])
-            gnn = InteractionNetwork(**payload["gnn"]["hparams"])
-            gnn.load_state_dict(payload["gnn"]["state_dict"])
-            module_map = ModuleMap.read(io.BytesIO(payload["module_map"].numpy().tobytes()), str(path))
-        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FormatError(f"{path}: GNN model file is incomplete or inconsistent ({first[:120]})") from None
-        filt.eval()
-        gnn.eval()
-        return cls(module_map, filt, gnn, payload["filter_threshold"], payload["edge_threshold"],
-                   dict(payload.get("info", {})))
+            filt = EdgeFilter(**mf.config["filter"])
+            gnn = InteractionNetwork(**mf.config["gnn"])
+            module_map = ModuleMap.read(io.BytesIO(mf.tensors["module_map"].numpy().tobytes()), str(mf.path))
+            thresholds = float(mf.config["filter_threshold"]), float(mf.config["edge_threshold"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{mf.path}: gnn model file is incomplete ({type(exc).__name__} {exc})") from None
+        return cls(module_map, mf.load_into("filter", filt), mf.load_into("gnn", gnn), *thresholds,
+                   dict(mf.record), dict(mf.settings))

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ...errors import DeepRecoError
-from ..modelfile import atomic_save
+from ...modelfile import atomic_save
 from .build import build_tracks
 from .features import edge_features, node_features
 from .method import BRIDGE_FILTER

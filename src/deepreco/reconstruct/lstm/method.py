@@ -28,7 +28,7 @@ from .seeding import cluster_seeds, seed_quality, true_seeds
 
 def cached_model(path=None):
     """The model of a file (None: the shipped one), loaded once per process."""
-    from ..modelfile import cached  # torch is imported only when a model is needed
+    from ...modelfile import cached  # torch is imported only when a model is needed
     from .model import load_model
 
     return cached(load_model, path)

@@ -12,8 +12,8 @@ defaults are small enough to train and run on a laptop CPU.
 Inputs per step are the four features and their differences to the last seed hit; outputs are differences to
 the last seed hit (see `features.Normaliser`).
 
-A model file is a `torch.save` dictionary holding its kind, architecture, feature normalisation and weights,
-so that `load_model` needs nothing else.
+A model file (`deepreco.modelfile`, kind ``lstm``) holds the architecture, the feature normalisation, the
+weights, and the settings and record of the training, so that `load_model` needs nothing else.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import torch
 from torch import nn
 
 from ...errors import FormatError
-from ..modelfile import atomic_save, read_payload
+from ...modelfile import ModelFile, load, save, shipped
 from .features import N_FEATURES, N_INPUTS, Normaliser
 
-KIND = "deepreco.lstm-track-extender"
-VERSION = 2
+KIND = "lstm"
 ARCHITECTURES = ("lstm", "bilstm")
 DEFAULT_HIDDEN = {"lstm": (64, 64), "bilstm": (48, 48)}
 PRESETS = {  # the seed's sizes
@@ -75,44 +74,33 @@ def architecture(net: TrackLSTM) -> dict:
     return {"model": "bilstm" if net.bidirectional else "lstm", "hidden": list(net.hidden)}
 
 
-def model_payload(net: TrackLSTM, norm: Normaliser, info: dict | None = None) -> dict:
-    return {"kind": KIND, "version": VERSION, "architecture": architecture(net), "normalisation": norm.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "info": dict(info or {})}
+def model_file(net: TrackLSTM, norm: Normaliser, record: dict | None = None,
+               settings: dict | None = None) -> ModelFile:
+    """The model file (kind ``lstm``) of a network and its feature normalisation."""
+    return ModelFile(KIND, {"net": net.state_dict()}, {"architecture": architecture(net),
+                                                       "normalisation": norm.to_dict()},
+                     settings=dict(settings or {}), record=dict(record or {}))
 
 
-def save_model(net: TrackLSTM, norm: Normaliser, path, info: dict | None = None) -> Path:
-    return atomic_save(model_payload(net, norm, info), path)
+def save_model(net: TrackLSTM, norm: Normaliser, path, info: dict | None = None,
+               settings: dict | None = None) -> Path:
+    """Write the model atomically; ``info`` is its training record, ``settings`` the training settings."""
+    return save(model_file(net, norm, info, settings), path)
 
 
 def shipped_model_path(direction: str = "outward") -> Path:
     """The model shipped with deepreco that extends tracks outward, or the one that completes them inward."""
-    from importlib import resources
-
-    name = "lstm_tracks.pt" if direction == "outward" else "lstm_tracks_inward.pt"
-    return Path(str(resources.files("deepreco") / "data" / "models" / name))
+    return shipped("lstm_tracks" if direction == "outward" else "lstm_tracks_inward")
 
 
 def load_model(path=None) -> tuple[TrackLSTM, Normaliser, dict]:
-    """(model in eval mode, normalisation, info) from a model file; None: the model shipped with deepreco.
-
-    Raises `MissingFileError` when the file is not there and `FormatError` (one line, naming the file) when it
-    is not a torch file, is corrupt, or holds another kind of model.
-    """
-    path = shipped_model_path() if path is None else Path(path)
-    payload = read_payload(path, "LSTM model")
-    if not isinstance(payload, dict) or "kind" not in payload:
-        raise FormatError(f"{path}: not a deepreco LSTM track model (no model kind in the file)")
-    if payload["kind"] != KIND:
-        raise FormatError(f"{path}: holds a {payload['kind']!r} model, not an LSTM track model ({KIND})")
-    if payload.get("version") != VERSION:
-        raise FormatError(f"{path}: LSTM model file version {payload.get('version')}, expected {VERSION}")
+    """(model in eval mode, normalisation, training record) from a model file; None: the model shipped with
+    deepreco. One-line `MissingFileError` / `FormatError` (see `deepreco.modelfile.load`)."""
+    mf = load(shipped_model_path() if path is None else path, KIND)
     try:
-        arch = payload["architecture"]
+        arch = mf.config["architecture"]
         net = build_model(arch["model"], tuple(arch["hidden"]))
-        net.load_state_dict(payload["state_dict"])
-        norm = Normaliser(**payload["normalisation"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FormatError(f"{path}: LSTM model file is incomplete or inconsistent ({first[:120]})") from None
-    net.eval()
-    return net, norm, dict(payload.get("info", {}))
+        norm = Normaliser(**mf.config["normalisation"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(f"{mf.path}: lstm model file is incomplete ({type(exc).__name__} {exc})") from None
+    return mf.load_into("net", net), norm, dict(mf.record)
