@@ -275,6 +275,29 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
     console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
 
 
+@app.command("export")
+def export_cmd(
+        name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
+                                             "calo-gravnet, calo-edgeconv, calo-drn, toy-...) or all"),
+        out: Path = typer.Option(..., "--out", help="new folder for NAME.onnx and export.json"),
+        model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)")):
+    """Export networks to ONNX, each checked by onnxruntime against PyTorch on several sizes and permuted rows."""
+    from .export import export_networks
+
+    def done(entry):
+        worst = max(c["max_abs_error"] for c in entry["checks"])
+        ties = max(c["rows_beyond_tolerance"] for c in entry["checks"])
+        console.print(f"{entry['name']}: {entry['file']}, {len(entry['checks'])} checks, largest difference "
+                      f"{worst:.2g}" + (f" ({ties} rows beyond the tolerance: near-tie neighbours)" if ties else ""),
+                      soft_wrap=True)
+
+    try:
+        export_networks(name, out, model, on_done=done)
+    except DeepRecoError as exc:
+        fail(exc)
+    console.print(f"wrote {out}")
+
+
 train_app = command_group("Train a model on a folder of simulated events.")
 
 
