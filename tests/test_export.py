@@ -180,3 +180,45 @@ def test_missing_onnxruntime_is_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(DeepRecoError, match=r"pip install 'deepreco\[serve\]'"):
         require_onnx()
+
+
+def test_triton_repository_layout_and_configs(tmp_path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    repo = tmp_path / "repo"
+    for name in ("lstm", "gnn-filter"):
+        result = runner.invoke(app, ["export", name, "--triton", str(repo / name)])
+        assert result.exit_code == 0, result.output
+    lstm = model_config_pb2.ModelConfig()
+    text_format.Parse((repo / "lstm" / "lstm" / "config.pbtxt").read_text(), lstm)
+    assert (lstm.name, lstm.backend, lstm.max_batch_size) == ("lstm", "onnxruntime", 100_000)
+    assert [(t.name, list(t.dims)) for t in lstm.input] == [("x", [10, 8])]  # the batch (seeds) left out
+    assert lstm.HasField("dynamic_batching")
+    graph = model_config_pb2.ModelConfig()
+    text_format.Parse((repo / "gnn-filter" / "gnn-filter" / "config.pbtxt").read_text(), graph)
+    assert graph.max_batch_size == 0 and not graph.HasField("dynamic_batching")
+    assert [(t.name, model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in graph.input] == [
+        ("x", "TYPE_FP32", [-1, 8]), ("edge_attr", "TYPE_FP32", [-1, 9]), ("edges", "TYPE_INT64", [2, -1])]
+    assert sorted(p.name for p in (repo / "gnn-filter" / "gnn-filter").iterdir()) == ["1", "config.pbtxt"]
+    # the version's model runs in onnxruntime
+    sess = session(repo / "gnn-filter" / "gnn-filter" / "1" / "model.onnx")
+    assert [i.name for i in sess.get_inputs()] == ["x", "edge_attr", "edges"]
+
+
+def test_a_config_that_does_not_fit_its_onnx_file_is_refused(tmp_path):
+    from deepreco.export.triton import check_config, config_text
+
+    result = runner.invoke(app, ["export", "gnn-filter", "--triton", str(tmp_path / "repo")])
+    assert result.exit_code == 0, result.output
+    onnx_file = tmp_path / "repo" / "gnn-filter" / "1" / "model.onnx"
+    text = config_text(get_network("gnn-filter"))
+    check_config(text, onnx_file)
+    with pytest.raises(DeepRecoError, match="edge_attr is TYPE_FP32 \\[-1, 7\\]"):
+        check_config(text.replace("dims: [ -1, 9 ]", "dims: [ -1, 7 ]"), onnx_file)
+    with pytest.raises(DeepRecoError, match="not a Triton ModelConfig"):
+        check_config(text.replace("max_batch_size", "max_batch"), onnx_file)
+    for args in (["export", "lstm"], ["export", "lstm", "--out", str(tmp_path / "a"), "--triton", str(tmp_path / "b")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "give one of --out DIR" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]

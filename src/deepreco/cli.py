@@ -279,10 +279,13 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
 def export_cmd(
         name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
                                              "calo-gravnet, calo-edgeconv, calo-drn, toy-...) or all"),
-        out: Path = typer.Option(..., "--out", help="new folder for NAME.onnx and export.json"),
+        out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json"),
+        triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
+                                                           "NAME/1/model.onnx)"),
         model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)")):
-    """Export networks to ONNX, each checked by onnxruntime against PyTorch on several sizes and permuted rows."""
-    from .export import export_networks
+    """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
+    against PyTorch on several sizes and permuted rows."""
+    from .export import export_networks, write_repository
 
     def done(entry):
         worst = max(c["max_abs_error"] for c in entry["checks"])
@@ -292,10 +295,15 @@ def export_cmd(
                       soft_wrap=True)
 
     try:
-        export_networks(name, out, model, on_done=done)
+        if (out is None) == (triton is None):
+            raise DeepRecoError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
+        if out is not None:
+            export_networks(name, out, model, on_done=done)
+        else:
+            write_repository(name, triton, model, on_done=done)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out or triton}")
 
 
 train_app = command_group("Train a model on a folder of simulated events.")

@@ -2,10 +2,11 @@
 the true neighbours of every event, not the ones of the event they were traced on.
 
 The points are searched ``CHUNK`` queries at a time inside a ``scan`` (an ONNX ``Scan``): each step forms the
-(CHUNK, n) squared distances |q|^2 + |p|^2 - 2 q.p in float64 and keeps the k smallest with ``topk``. Memory is
-CHUNK x n numbers a step (25 MB at 100,000 hits), whatever the event's size; the work is n^2 d, which a GPU
-does in milliseconds and a CPU core in tens of seconds at 100,000 hits (``benchmarks/serving.py`` measures
-it). Chosen over the two other ways because it is one self-contained ONNX file per network that onnxruntime
+(CHUNK, n) squared distances |q|^2 + |p|^2 - 2 q.p in float32 (points centred), keeps the k + ``MARGIN``
+smallest with ``topk``, and ranks those by their exact float64 distances (float64 everywhere was three times
+slower in onnxruntime). Memory is CHUNK x n numbers a step (100 MB at 100,000 hits), whatever the event's size;
+the work is n^2 d, which a GPU does fast and a CPU core slowly at 100,000 hits (``benchmarks/serving.py``
+measures it). Chosen over the two other ways because it is one self-contained ONNX file per network that onnxruntime
 and Triton's ONNX Runtime backend run as they are: an ONNX custom op needs a compiled library in every
 server, and a Python step between network pieces needs the Python backend and several models per network.
 
@@ -21,39 +22,46 @@ import torch
 from torch._higher_order_ops.scan import scan
 
 CHUNK = 256
+MARGIN = 8  # candidates beyond k taken in float32, then ranked by their exact distances
 
 
 def graph_knn(points: torch.Tensor, k: int, group: torch.Tensor | None = None, valid: torch.Tensor | None = None,
               chunk: int = CHUNK) -> torch.Tensor:
     """(n, k) int64: for each of the (n, d) ``points`` the indices of its k nearest, itself first."""
     n, d = points.shape
-    p = points.to(torch.float64)
-    # k dummy candidates at an infinite distance, so that topk always has k columns
-    cand = torch.cat([p, p.new_zeros(k, d)])
-    n_cand = cand.shape[0]
-    sq = (cand * cand).sum(1)
-    index = torch.arange(n_cand, device=p.device)
-    far = torch.cat([p.new_zeros(n), p.new_full((k,), float("inf"))])
+    # float32 distances (centred, so that |q|^2 + |p|^2 - 2 q.p cancels little) choose k + MARGIN candidates;
+    # their exact float64 distances choose the k
+    p = points - points.mean(0)
+    m = k + MARGIN
+    # m dummy candidates at an infinite distance, so that topk always has m columns
+    cand = torch.cat([p, p.new_zeros(m, d)])
+    far = torch.cat([p.new_zeros(n), p.new_full((m,), float("inf"))])
     if valid is not None:
-        far = far + torch.cat([torch.where(valid, 0.0, float("inf")).to(p.dtype), p.new_zeros(k)])
+        far = far + torch.cat([torch.where(valid, 0.0, float("inf")).to(p.dtype), p.new_zeros(m)])
+    sq = (cand * cand).sum(1) + far
+    exact = torch.cat([points.to(torch.float64), points.new_zeros(m, d, dtype=torch.float64)])
     # queries padded to whole chunks (always at least one padding row: a shape the exporter keeps symbolic)
     pad = chunk - n % chunk
     q = torch.cat([p, p.new_zeros(pad, d)]).reshape(-1, chunk, d)
     qi = torch.arange(n + pad, device=p.device).reshape(-1, chunk)
     if group is None:
-        cg = torch.zeros(n_cand, dtype=torch.int64, device=p.device)
         qg = torch.zeros_like(qi)
     else:
-        cg = torch.cat([group.to(torch.int64), group.new_full((k,), -1).to(torch.int64)])
+        cg = torch.cat([group.to(torch.int64), group.new_full((m,), -1).to(torch.int64)])
         qg = torch.cat([group.to(torch.int64), group.new_zeros(pad).to(torch.int64)]).reshape(-1, chunk)
 
     def step(carry, xs):
         qc, qic, qgc = xs
         dist = (qc * qc).sum(1)[:, None] - 2.0 * qc @ cand.T + sq[None, :]
-        dist = dist.clamp_min(0.0) + far[None, :]
-        dist = torch.where(cg[None, :] != qgc[:, None], float("inf"), dist)
-        dist = torch.where(index[None, :] == qic[:, None], -1.0, dist)  # itself first
-        values, idx = torch.topk(dist, k, dim=1, largest=False)
+        if group is not None:
+            dist = torch.where(cg[None, :] != qgc[:, None], float("inf"), dist)
+        rough, cands = torch.topk(dist, m, dim=1, largest=False)
+        qx = exact[torch.clamp(qic, max=n - 1)]
+        fine = (exact[cands] - qx[:, None, :]).pow(2).sum(-1)
+        fine = torch.where(torch.isinf(rough), float("inf"), fine)
+        fine = torch.where(cands == qic[:, None], -1.0, fine)  # itself first
+        values, pick = torch.topk(fine, k, dim=1, largest=False)
+        idx = torch.gather(cands, 1, pick)
         idx = torch.where(torch.isinf(values), qic[:, None].expand(-1, k), idx)
         return carry.clone(), idx
 
