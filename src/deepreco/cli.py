@@ -306,6 +306,24 @@ def export_cmd(
     console.print(f"wrote {out or triton}")
 
 
+@app.command("serve")
+def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written by deepreco export --triton"),
+              port: int = typer.Option(8000, "--port", help="HTTP port; gRPC listens on the next one"),
+              host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every one)"),
+              threads: int = typer.Option(1, "--threads", help="onnxruntime threads a model")):
+    """Serve a model repository over the KServe v2 inference protocol (HTTP and gRPC) until interrupted."""
+    from .export.serve import serve
+
+    def ready(names, settings):
+        console.print(f"serving {', '.join(names)} on http://{settings.host}:{settings.http_port} "
+                      f"(gRPC {settings.host}:{settings.grpc_port})", soft_wrap=True)
+
+    try:
+        serve(repo, port=port, host=host, threads=threads, on_ready=ready)
+    except DeepRecoError as exc:
+        fail(exc)
+
+
 train_app = command_group("Train a model on a folder of simulated events.")
 
 
