@@ -157,8 +157,12 @@ def test_bad_requests_are_client_errors_and_the_server_goes_on(server, protocol)
     assert proc.poll() is None
 
 
-def test_serve_refuses_a_folder_without_models(tmp_path):
+def test_serve_refuses_a_folder_without_models_or_with_a_broken_one(tmp_path):
     result = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert result.exit_code == 1 and "no NAME/<version>/model.onnx" in result.output
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "no such model repository" in result.output
+    (tmp_path / "net" / "1").mkdir(parents=True)
+    (tmp_path / "net" / "1" / "model.onnx").write_bytes(b"not an onnx file")
+    result = CliRunner().invoke(app, ["serve", str(tmp_path)])
+    assert result.exit_code == 1 and "model.onnx: onnxruntime cannot load it" in result.output

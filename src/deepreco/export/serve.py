@@ -28,9 +28,11 @@ def _require_mlserver():
         raise DeepRecoError("deepreco serve needs mlserver: pip install 'deepreco[serve]'") from None
 
 
-def find_models(repo) -> list[tuple[str, int, Path]]:
-    """(name, version, file) of every model of the repository: ``NAME/<version>/model.onnx``, the highest
-    version of each."""
+def find_models(repo) -> list[tuple]:
+    """(name, version, file, onnxruntime session) of every model of the repository: ``NAME/<version>/model.onnx``,
+    the highest version of each; a file onnxruntime cannot load is refused here, before the server starts."""
+    from .onnx import session
+
     repo = Path(repo)
     if not repo.is_dir():
         raise DeepRecoError(f"{repo}: no such model repository")
@@ -38,7 +40,13 @@ def find_models(repo) -> list[tuple[str, int, Path]]:
     for folder in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
         versions = sorted(int(v.name) for v in folder.iterdir() if v.name.isdigit() and (v / "model.onnx").is_file())
         if versions:
-            found.append((folder.name, versions[-1], folder / str(versions[-1]) / "model.onnx"))
+            path = folder / str(versions[-1]) / "model.onnx"
+            try:
+                sess = session(path)
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own kinds on a broken file
+                first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise DeepRecoError(f"{path}: onnxruntime cannot load it ({first})") from None
+            found.append((folder.name, versions[-1], path, sess))
     if not found:
         raise DeepRecoError(f"{repo}: no NAME/<version>/model.onnx in it (write one with deepreco export --triton)")
     return found
@@ -49,7 +57,6 @@ def model_settings(repo) -> list:
     from mlserver.settings import ModelParameters, ModelSettings
     from mlserver.types import MetadataTensor
 
-    from .onnx import session
     from .runtime import V2_DTYPE
 
     def meta(items):
@@ -57,11 +64,7 @@ def model_settings(repo) -> list:
                                shape=[d if isinstance(d, int) else -1 for d in i.shape]) for i in items]
 
     settings = []
-    for name, version, path in find_models(repo):
-        try:
-            sess = session(path)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own kinds on a broken file
-            raise DeepRecoError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
+    for name, version, path, sess in find_models(repo):
         settings.append(ModelSettings(name=name, implementation="deepreco.export.runtime.OnnxModel",
                                       platform="onnxruntime_onnx", versions=[str(version)],
                                       inputs=meta(sess.get_inputs()), outputs=meta(sess.get_outputs()),
