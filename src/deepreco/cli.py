@@ -301,6 +301,55 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
     console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
 
 
+@app.command("export")
+def export_cmd(
+        name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
+                                             "calo-gravnet, calo-edgeconv, calo-drn, toy-...) or all"),
+        out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json"),
+        triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
+                                                           "NAME/1/model.onnx)"),
+        model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)")):
+    """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
+    against PyTorch on several sizes and permuted rows."""
+    from .export import export_networks, write_repository
+
+    def done(entry):
+        worst = max(c["max_abs_error"] for c in entry["checks"])
+        ties = max(c["rows_beyond_tolerance"] for c in entry["checks"])
+        console.print(f"{entry['name']}: {entry['file']}, {len(entry['checks'])} checks, largest difference "
+                      f"{worst:.2g}" + (f" ({ties} rows beyond the tolerance: near-tie neighbours)" if ties else ""),
+                      soft_wrap=True)
+
+    try:
+        if (out is None) == (triton is None):
+            raise DeepRecoError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
+        if out is not None:
+            export_networks(name, out, model, on_done=done)
+        else:
+            write_repository(name, triton, model, on_done=done)
+    except DeepRecoError as exc:
+        fail(exc)
+    console.print(f"wrote {out or triton}")
+
+
+@app.command("serve")
+def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written by deepreco export --triton"),
+              port: int = typer.Option(8000, "--port", help="HTTP port; gRPC listens on the next one"),
+              host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every one)"),
+              threads: int = typer.Option(1, "--threads", help="onnxruntime threads a model")):
+    """Serve a model repository over the KServe v2 inference protocol (HTTP and gRPC) until interrupted."""
+    from .export.serve import serve
+
+    def ready(names, settings):
+        console.print(f"serving {', '.join(names)} on http://{settings.host}:{settings.http_port} "
+                      f"(gRPC {settings.host}:{settings.grpc_port})", soft_wrap=True)
+
+    try:
+        serve(repo, port=port, host=host, threads=threads, on_ready=ready)
+    except DeepRecoError as exc:
+        fail(exc)
+
+
 train_app = command_group("Train a model on a folder of simulated events.")
 
 
