@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 pytest.importorskip("onnxruntime")
 
 from deepreco.calo.guns import fixed  # noqa: E402
-from deepreco.calo.methods import get_method  # noqa: E402
+from deepreco.calo.methods import OCClustering, get_method  # noqa: E402
 from deepreco.calo.models.knn import knn  # noqa: E402
 from deepreco.calo.simulate import simulate  # noqa: E402
 from deepreco.cli import app  # noqa: E402
@@ -91,7 +91,8 @@ def test_exported_gravnet_gives_the_in_process_clusters_hit_for_hit(exported):
     event = simulate(fixed([22, 211, 11, 22], [20, 30, 15, 40], [2.0, 2.1, 2.05, 2.6], [0.3, 0.4, 0.25, -1.0]),
                      seed=5)
     method = get_method("gravnet")
-    served = dataclasses.replace(method, model=OnnxOC(exported / "calo-gravnet" / "calo-gravnet.onnx"))
+    served = OCClustering(OnnxOC(exported / "calo-gravnet" / "calo-gravnet.onnx"), method.t_beta, method.t_d,
+                          method.name, method.geometry)
     for rows in (np.arange(len(event.hits)), np.random.default_rng(3).permutation(len(event.hits))):
         event.hits = event.hits.iloc[rows].reset_index(drop=True)
         hits_a, clusters_a = method.reconstruct(event)
@@ -144,16 +145,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     cases = [
         (["export", "no-such-net", "--out", str(tmp_path / "a")], "unknown network 'no-such-net'"),
         (["export", "lstm", "--model", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "a")],
-         "no such LSTM model file"),
+         "missing.pt: no such model file"),
         (["export", "all", "--model", "x.pt", "--out", str(tmp_path / "a")], "--model needs one network name"),
         (["export", "toy-lstm", "--model", "x.pt", "--out", str(tmp_path / "a")], "toy models have no model file"),
     ]
     (tmp_path / "foreign.pt").write_bytes(b"not a torch file")
     cases.append((["export", "calo-drn", "--model", str(tmp_path / "foreign.pt"), "--out", str(tmp_path / "a")],
-                  "foreign.pt: not a torch model file"))
+                  "foreign.pt: not a readable model file"))
     from deepreco.export.loaders import SHIPPED
     cases.append((["export", "gnn-filter", "--model", str(SHIPPED / "lstm_tracks.pt"), "--out", str(tmp_path / "a")],
-                  "not a GNN track model"))
+                  "a model of kind 'lstm', expected kind 'gnn'"))
     for args, message in cases:
         result = runner.invoke(app, args)
         assert result.exit_code == 1, args
