@@ -14,6 +14,9 @@ from .errors import DeepRecoError
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
 
+WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
+SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
+
 
 
 def _summary_table(summary: dict, title: str) -> Table:
@@ -224,13 +227,13 @@ def simulate(
         pileup: float = typer.Option(None, "--pileup", help="mean number of pile-up collisions (ttbar, dijet)"),
         noise: float = typer.Option(None, "--noise", help="share of noise hits (default: real TrackML rates)"),
         fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet"),
-        workers: int = typer.Option(1, "--workers", "-j", help="parallel processes"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         first_event_id: int = typer.Option(0, "--first-event-id", help="event id of the first event"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
+        resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
         settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
-    from rich.progress import Progress
-
     from .simulate.dataset import simulate_dataset
 
     options = {}
@@ -240,15 +243,13 @@ def simulate(
             fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
     if particles is not None:
-        options["particles"] = str(particles)
+        options["particles"] = str(particles.resolve())
     if pileup is not None:
         options["pileup"] = pileup
     try:
-        with Progress(console=err_console, transient=True) as bar:
-            task = bar.add_task(f"simulating {generator}", total=events)
-            ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers,
-                                   overwrite=overwrite, first_event_id=first_event_id, noise_fraction=noise,
-                                   progress=lambda _: bar.advance(task), **options)
+        ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers, scheduler=scheduler,
+                               overwrite=overwrite, resume=resume, first_event_id=first_event_id,
+                               noise_fraction=noise, progress=True, **options)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {len(ids)} event(s) to {out}")
