@@ -142,29 +142,22 @@ def reconstruct_cmd(
         method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
         out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event"),
         model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)"),
-        events: int = typer.Option(None, "--events", "-n", help="at most this many events")):
+        events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+        resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out")):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
-    from rich.progress import track
-
-    from .io import write_submission
-    from .reconstruct import get_method
+    from .reconstruct import reconstruct_dataset
 
     try:
-        algo = get_method(method, **({"model": str(model)} if model is not None else {}))
-        evs, total = _events(inputs)
-        total = min(total, events) if events is not None else total
-        written = 0
-        for i, event in enumerate(track(evs, total=total, description=method, console=err_console)):
-            if i >= total:
-                break
-            tracks = algo.reconstruct(event)
-            write_submission(tracks, out / f"event{int(event.event_id or 0):09d}-submission.csv",
-                             event_id=event.event_id)
-            written += 1
+        evs, _ = _events(inputs)
+        params = {"model": str(model.resolve())} if model is not None else {}
+        written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
+                                      scheduler=scheduler, progress=True, **params)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {written} submission(s) to {out}")
+    console.print(f"wrote {len(written)} submission(s) to {out}")
 
 
 @app.command("evaluate")
@@ -174,17 +167,20 @@ def evaluate_cmd(
         events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
         model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)"),
         pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method")):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
+    from .distributed import EventRunner
     from .reconstruct import evaluate_method
 
     results = {}
     try:
-        for name in methods:
-            evs, total = _events(inputs)
-            n = min(total, events) if events is not None else total
-            params = {"model": str(model)} if model is not None else {}
-            results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json, **params)
+        evs, _ = _events(inputs)
+        params = {"model": str(model.resolve())} if model is not None else {}
+        with EventRunner(workers, scheduler, progress=not as_json) as runner:
+            for name in methods:
+                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:

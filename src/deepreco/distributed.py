@@ -16,6 +16,8 @@ they were writing have no name yet (`deepreco.io` writes unnamed, then renames),
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -72,10 +74,22 @@ def connect(scheduler: str | None, workers: int):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DeepRecoError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT:g} s "
                                 f"({first[:160]})") from None
-    # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           memory_limit=0, silence_logs=logging.ERROR)
+    # Ctrl-C while the cluster starts would leave it half made (Dask then fails to close it at exit): the
+    # interrupt waits until it is up, then closes it.
+    interrupted = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
+        # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=0, silence_logs=logging.ERROR)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        if interrupted:
+            raise KeyboardInterrupt
         return Client(cluster, set_as_default=False), cluster
     except BaseException:
         cluster.close()

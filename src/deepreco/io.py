@@ -199,6 +199,15 @@ class Dataset:
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r}, {len(self)} events)"
 
+    def subset(self, names) -> Dataset:
+        """The same dataset reduced to the events ``names`` (no new scan): small to send to a worker, which
+        reads its event from it."""
+        import copy
+
+        part = copy.copy(self)
+        part._events = {name: self._events[name] for name in names}
+        return part
+
     def _lookup(self, key) -> _EventFiles:
         if isinstance(key, str) and key in self._events:
             return self._events[key]
