@@ -136,7 +136,7 @@ class EventRunner:
         failures: list[tuple[int, str]] = []
         start = time.perf_counter()
         bar = advance = None
-        if self.progress:
+        if self.progress and err_console.is_terminal:  # a bar in a log file is only noise
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
