@@ -52,6 +52,15 @@ def _events_written(folder: Path) -> int:
     return len(list(folder.glob("*-hits.csv.gz"))) if folder.is_dir() else 0
 
 
+def _without(value, keys):
+    """A JSON value without the given keys, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(v, keys) for v in value]
+    return value
+
+
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill a process started in its own session, and everything in that session."""
     try:
@@ -126,6 +135,15 @@ def test_simulate_and_evaluate_on_a_cluster_with_a_worker_killed(cluster, refere
     assert sum(count for b in builds.values() for key, count in b.items() if key.startswith("method:lstm")) <= 2
     assert all(count == 1 for b in builds.values() for count in b.values())
     assert all(len(m) <= 1 for m in models.values()) and sum(map(len, models.values())) >= 1
+
+    # the calorimeter's and DeepCore's event loops too: the same figures (all but the times) on the cluster
+    timing = ("seconds_per_event", "cpu_seconds_per_event", "peak_memory_mb", "stages")
+    for command in (["calo", "evaluate", "--events", "3", "--methods", "clue,gravnet"],
+                    ["deepcore", "evaluate", "--events", "2"]):
+        one = _cli(*command, "--json")
+        two = _cli(*command, "--json", "--scheduler", cluster["address"])
+        assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+        assert _without(json.loads(one.stdout), timing) == _without(json.loads(two.stdout), timing)
 
     # simulate on the cluster and SIGKILL one worker mid-run: its events run on the other, the run finishes,
     # every event is there once, byte for byte the one-process run, and no temporary file stays
@@ -232,7 +250,15 @@ def test_one_worker_runs_in_process_and_a_failure_is_counted(tmp_path):
         assert runner.run(abs, [-2, 3, -4]) == [2, 3, 4]
         with pytest.raises(DeepRecoError, match="1 of 3 events failed; the first, 'x': TypeError"):
             runner.run(abs, [1, "x", 2])
+        with pytest.raises(DeepRecoError, match="^bad input$"):  # bad input stops the run as it is
+            runner.run(_refuse, [1, 2])
     built = []
     for _ in range(3):
         per_process("test-object", lambda: built.append(1) or object())
     assert built == [1]
+
+
+def _refuse(item):
+    from deepreco.errors import DeepRecoError
+
+    raise DeepRecoError("bad input")

@@ -127,9 +127,11 @@ class EventRunner:
     def run(self, task: Callable, items: Sequence, label: str = "events") -> list:
         """``[task(item) for item in items]``, on the runner's workers; in the order of ``items``.
 
-        Every item runs even when some fail; then one `DeepRecoError` says how many failed and why the first
-        did. With ``progress``, a bar over the items on stderr that moves as each one finishes, and a summary
-        line (items, items per second, failures).
+        Bad input (a `DeepRecoError` from a task) stops the run with that error. Any other failure (an error
+        of the code, a task whose workers died three times) is counted and every other item still runs; then
+        one `DeepRecoError` says how many failed and why the first did. With ``progress``, a bar over the items
+        on stderr (a terminal) that moves as each one finishes, and a summary line (items, items per second,
+        failures).
         """
         items = list(items)
         results: list = [None] * len(items)
@@ -151,6 +153,8 @@ class EventRunner:
                 for i, item in enumerate(items):
                     try:
                         results[i] = task(item)
+                    except DeepRecoError:
+                        raise
                     except Exception as exc:  # noqa: BLE001 - reported with the others below
                         failures.append((i, _message(exc)))
                     if advance is not None:
@@ -185,7 +189,10 @@ class EventRunner:
             for future in as_completed(futures, loop=client.loop):
                 i = index[future.key]
                 if future.status == "error":
-                    failures.append((i, _message(future.exception())))
+                    exc = future.exception()
+                    if isinstance(exc, DeepRecoError):
+                        raise exc
+                    failures.append((i, _message(exc)))
                 else:
                     results[i] = future.result()
                 future.release()
