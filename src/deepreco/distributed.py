@@ -186,15 +186,15 @@ class EventRunner:
             futures = [client.submit(_on_worker, task, item, key=f"deepreco-{name}-{run}-{i}", pure=False)
                        for i, item in enumerate(items)]
             index = {f.key: i for i, f in enumerate(futures)}
-            for future in as_completed(futures, loop=client.loop):
+            # results come with their futures: no second round trip an event
+            for future, result in as_completed(futures, loop=client.loop, with_results=True, raise_errors=False):
                 i = index[future.key]
                 if future.status == "error":
-                    exc = future.exception()
-                    if isinstance(exc, DeepRecoError):
-                        raise exc
-                    failures.append((i, _message(exc)))
+                    if isinstance(result, DeepRecoError):
+                        raise result
+                    failures.append((i, _message(result)))
                 else:
-                    results[i] = future.result()
+                    results[i] = result
                 future.release()
                 if advance is not None:
                     advance()
