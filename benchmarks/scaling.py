@@ -130,7 +130,7 @@ def main() -> None:
     try:
         for n in (1, 2):
             start = time.perf_counter()
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    memory_limit=0, silence_logs=logging.ERROR)
             up = time.perf_counter() - start
             with Client(cluster, set_as_default=False) as client:  # the first task imports deepreco and torch
@@ -189,6 +189,7 @@ def main() -> None:
         for cluster, _ in clusters.values():
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
+    lines.append(f"# load average at the end {os.getloadavg()[0]:.2f}")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,15 +28,17 @@ from .errors import DeepRecoError
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before giving up
 
 _OBJECTS: dict = {}
+_LOCK = threading.RLock()
 BUILDS: dict[str, int] = {}  # how many times this process built each object (the tests count model loads)
 
 
 def per_process(key: str, build: Callable):
     """``build()``, once per process for each ``key``: a model is loaded once per worker, not once per event."""
-    if key not in _OBJECTS:
-        _OBJECTS[key] = build()
-        BUILDS[key] = BUILDS.get(key, 0) + 1
-    return _OBJECTS[key]
+    with _LOCK:  # a worker with several threads builds each object once too
+        if key not in _OBJECTS:
+            _OBJECTS[key] = build()
+            BUILDS[key] = BUILDS.get(key, 0) + 1
+        return _OBJECTS[key]
 
 
 def builds() -> dict[str, int]:
@@ -82,7 +84,8 @@ def connect(scheduler: str | None, workers: int):
         previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
         # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        # dashboard_address=":0": any free port (the default 8787 warns when another cluster holds it).
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                memory_limit=0, silence_logs=logging.ERROR)
     finally:
         if previous is not None:
