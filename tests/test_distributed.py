@@ -120,14 +120,14 @@ def test_simulate_and_evaluate_on_a_cluster_with_a_worker_killed(cluster, refere
 
     # evaluate on the two workers: the very figures of one process, and each worker built the method (and
     # loaded the LSTM model) once, not once per event
-    one = _cli("evaluate", reference, "-m", "ckf", "-m", "lstm", "-n", "8", "--json")
-    two = _cli("evaluate", reference, "-m", "ckf", "-m", "lstm", "-n", "8", "--json", "--scheduler", cluster["address"])
+    one = _cli("evaluate", reference, "-m", "ckf", "-m", "lstm", "-n", "4", "--json")
+    two = _cli("evaluate", reference, "-m", "ckf", "-m", "lstm", "-n", "4", "--json", "--scheduler", cluster["address"])
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
     one, two = json.loads(one.stdout), json.loads(two.stdout)
     for method in ("ckf", "lstm"):
         assert {k: v for k, v in one[method].items() if k != "seconds_per_event"} == \
                {k: v for k, v in two[method].items() if k != "seconds_per_event"}
-        assert two[method]["n_events"] == 8
+        assert two[method]["n_events"] == 4
     with Client(cluster["address"], timeout=5, set_as_default=False) as client:
         builds = client.run(lambda: __import__("deepreco.distributed").distributed.builds())
         models = client.run(lambda: [k for k in __import__("deepreco.reconstruct.modelfile").reconstruct
