@@ -238,6 +238,10 @@ def test_bad_workers_or_scheduler_give_one_line_fast_and_write_nothing(command, 
     r = _cli(*base, "--scheduler", f"tcp://127.0.0.1:{_free_port()}")
     assert r.returncode == 1 and r.stderr.startswith("error: cannot reach the Dask scheduler"), r.stderr
     assert len(r.stderr.splitlines()) == 1 and time.monotonic() - start < 30
+    if command == "simulate":
+        r = _cli(*base, "--scheduler", "no-port-here")
+        assert r.returncode == 1 and r.stderr.startswith("error: --scheduler no-port-here: not a scheduler address")
+        assert len(r.stderr.splitlines()) == 1, r.stderr
     assert not out.exists()
 
 

@@ -70,6 +70,12 @@ def connect(scheduler: str | None, workers: int):
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        from distributed.comm.addressing import resolve_address
+
+        try:  # a malformed address, before a Client half made of it hangs on closing
+            resolve_address(scheduler)
+        except (ValueError, OSError) as exc:
+            raise DeepRecoError(f"--scheduler {scheduler}: not a scheduler address ({exc})") from None
         try:
             return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False), None
         except (OSError, TimeoutError, ValueError) as exc:
