@@ -266,3 +266,26 @@ def _refuse(item):
     from deepreco.errors import DeepRecoError
 
     raise DeepRecoError("bad input")
+
+
+def test_a_file_has_no_name_until_it_is_complete(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from deepreco.io import _Staged, write_submission
+
+    file = _Staged(tmp_path / "x.csv")
+    file.handle.write(b"hit_id,track_id\n")
+    assert list(tmp_path.iterdir()) == []  # a writer killed now leaves nothing (Linux: O_TMPFILE)
+    file.publish()
+    file.discard()
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+    tracks = pd.DataFrame({"hit_id": [1, 2, 3], "track_id": [0, 0, 1]})
+    write_submission(tracks, tmp_path / "a.csv.gz")
+
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(os, "link", no_proc)  # without /proc the file is copied to its temporary name
+    write_submission(tracks, tmp_path / "b.csv.gz")
+    assert (tmp_path / "a.csv.gz").read_bytes() == (tmp_path / "b.csv.gz").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv.gz", "b.csv.gz", "x.csv"]

@@ -54,7 +54,7 @@ class _Staged:
         self.final = Path(final)
         self.tmp = self.final.with_name(f".{self.final.name}.tmp{os.getpid()}")
         try:
-            fd = os.open(self.final.parent, os.O_TMPFILE | os.O_WRONLY, 0o666)
+            fd = os.open(self.final.parent, os.O_TMPFILE | os.O_RDWR, 0o666)
             self.named = False
         except (AttributeError, OSError):  # not Linux, or a file system without unnamed files
             fd = os.open(self.tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666)
@@ -68,6 +68,12 @@ class _Staged:
             root = os.open("/", os.O_RDONLY)
             try:  # linkat(..., AT_SYMLINK_FOLLOW) through /proc gives the unnamed file a name
                 os.link(f"/proc/self/fd/{self.handle.fileno()}", self.tmp, src_dir_fd=root, follow_symlinks=True)
+            except OSError:  # no /proc (or not allowed): copy it to the temporary name instead
+                import shutil
+
+                with open(self.handle.fileno(), "rb", closefd=False) as src, open(self.tmp, "wb") as dst:
+                    src.seek(0)
+                    shutil.copyfileobj(src, dst)
             finally:
                 os.close(root)
             self.named = True
