@@ -14,6 +14,9 @@ from .errors import DeepRecoError
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
 
+WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
+SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
+
 
 
 def _print_titled(title: str, table: Table) -> None:
@@ -168,29 +171,22 @@ def reconstruct_cmd(
         method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
         out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event"),
         model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)"),
-        events: int = typer.Option(None, "--events", "-n", help="at most this many events")):
+        events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+        resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out")):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
-    from rich.progress import track
-
-    from .io import write_submission
-    from .reconstruct import get_method
+    from .reconstruct import reconstruct_dataset
 
     try:
-        algo = get_method(method, **({"model": str(model)} if model is not None else {}))
-        evs, total = _events(inputs)
-        total = min(total, events) if events is not None else total
-        written = 0
-        for i, event in enumerate(track(evs, total=total, description=method, console=err_console)):
-            if i >= total:
-                break
-            tracks = algo.reconstruct(event)
-            write_submission(tracks, out / f"event{int(event.event_id or 0):09d}-submission.csv",
-                             event_id=event.event_id)
-            written += 1
+        evs, _ = _events(inputs)
+        params = {"model": str(model.resolve())} if model is not None else {}
+        written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
+                                      scheduler=scheduler, progress=True, **params)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {written} submission(s) to {out}")
+    console.print(f"wrote {len(written)} submission(s) to {out}")
 
 
 @app.command("evaluate")
@@ -200,17 +196,20 @@ def evaluate_cmd(
         events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
         model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)"),
         pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method")):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
+    from .distributed import EventRunner
     from .reconstruct import evaluate_method
 
     results = {}
     try:
-        for name in methods:
-            evs, total = _events(inputs)
-            n = min(total, events) if events is not None else total
-            params = {"model": str(model)} if model is not None else {}
-            results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json, **params)
+        evs, _ = _events(inputs)
+        params = {"model": str(model.resolve())} if model is not None else {}
+        with EventRunner(workers, scheduler, progress=not as_json) as runner:
+            for name in methods:
+                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:
@@ -253,13 +252,13 @@ def simulate(
         pileup: float = typer.Option(None, "--pileup", help="mean number of pile-up collisions (ttbar, dijet)"),
         noise: float = typer.Option(None, "--noise", help="share of noise hits (default: real TrackML rates)"),
         fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet"),
-        workers: int = typer.Option(1, "--workers", "-j", help="parallel processes"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         first_event_id: int = typer.Option(0, "--first-event-id", help="event id of the first event"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
+        resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
         settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
-    from rich.progress import Progress
-
     from .simulate.dataset import simulate_dataset
 
     options = {}
@@ -269,15 +268,13 @@ def simulate(
             fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
     if particles is not None:
-        options["particles"] = str(particles)
+        options["particles"] = str(particles.resolve())
     if pileup is not None:
         options["pileup"] = pileup
     try:
-        with Progress(console=err_console, transient=True) as bar:
-            task = bar.add_task(f"simulating {generator}", total=events)
-            ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers,
-                                   overwrite=overwrite, first_event_id=first_event_id, noise_fraction=noise,
-                                   progress=lambda _: bar.advance(task), **options)
+        ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers, scheduler=scheduler,
+                               overwrite=overwrite, resume=resume, first_event_id=first_event_id,
+                               noise_fraction=noise, progress=True, **options)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {len(ids)} event(s) to {out}")
