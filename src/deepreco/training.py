@@ -41,6 +41,7 @@ from .modelfile import atomic_save
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
 # the module that makes each kind's `Task` (its function ``task(settings) -> Task``)
 TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train"}
+TASKS.update(gnn="deepreco.reconstruct.gnn.train", embedding="deepreco.reconstruct.gnn.metric")
 
 
 @dataclass
