@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from deepreco.errors import DeepRecoError, EventError, FormatError, MissingFileError
 from deepreco.generate import particle_gun
@@ -326,6 +327,35 @@ def test_a_killed_training_resumed_from_its_checkpoint_ends_as_an_uninterrupted_
             assert torch.equal(resumed.weights[name][k], w), (name, k)
     assert resumed.config == uninterrupted.config  # thresholds and sizes
     assert {**resumed.settings, "checkpoint_every_steps": None} == uninterrupted.settings
+
+
+def test_two_processes_under_torchrun_take_the_steps_of_one(tiny_model, tmp_path):
+    """Each global batch of 2 chunks (filter) or sectors (network) is split over the processes, and each process's
+    loss is the mean of its samples' losses, weighted by its share: the same gradient as one process."""
+    from deepreco.reconstruct.gnn import train_gnn
+
+    data = tiny_model[2]
+    # 8 training events of a chunk and a sector each: 4 whole global batches an epoch (a last batch of one sample
+    # would be taken by one process and left out by two); a validation event (a sample) for each process
+    settings = {"data": str(data), **TINY, "max_events": 10, "val": 2, "filter_epochs": 2, "gnn_epochs": 2,
+                "filter_batch_size": 2, "gnn_batch_size": 2}
+    config = tmp_path / "gnn.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    with one_thread():
+        train_gnn(tmp_path / "one.pt", config, progress=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "deepreco",
+           "train", "gnn", "--config", str(config), "--out", str(tmp_path / "two.pt")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = load_model_file(tmp_path / "one.pt", "gnn"), load_model_file(tmp_path / "two.pt", "gnn")
+    assert one.record["processes"] == 1 and two.record["processes"] == 2
+    assert one.record["steps"] == two.record["steps"] == 8
+    for key in ("filter_train_loss", "train_loss", "val_loss"):
+        assert np.allclose(two.record[key], one.record[key], rtol=1e-5, atol=0), key
+    for name in ("filter", "gnn"):
+        for k, w in one.weights[name].items():
+            assert torch.allclose(two.weights[name][k], w, atol=1e-5), (name, k)
 
 
 def test_bad_gnn_settings_and_checkpoints_give_one_line(tiny_model, tmp_path):
