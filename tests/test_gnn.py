@@ -517,3 +517,26 @@ def test_train_embedding_command_writes_a_model_with_its_validation_figures(tiny
     res = CliRunner().invoke(app, [*args[:4], "--out", str(tmp_path / "none.pt"), "--events", "40"])
     assert res.exit_code != 0 and "holds 11 events" in res.output
     assert not (tmp_path / "none.pt").exists()
+
+
+def test_embedding_under_torchrun_takes_the_steps_of_one_process(tiny_model, tmp_path):
+    """The embedding's loss is the mean over its wedges: 2 processes with a global batch of 2 wedges take the
+    steps of one process."""
+    from deepreco.reconstruct.gnn.metric import train_embedding_model
+
+    config = tmp_path / "embedding.yaml"
+    config.write_text(yaml.safe_dump({"data": str(tiny_model[2]), "events": 4, "val": 2, "epochs": 2,
+                                      "steps_per_event": 2, "batch_size": 2, "hidden": 16, "dim": 4}))
+    with one_thread():
+        train_embedding_model(tmp_path / "one.pt", config, progress=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "deepreco",
+           "train", "embedding", "--config", str(config), "--out", str(tmp_path / "two.pt")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = load_model_file(tmp_path / "one.pt", "embedding"), load_model_file(tmp_path / "two.pt", "embedding")
+    assert two.record["processes"] == 2 and one.record["steps"] == two.record["steps"] == 8
+    for key in ("train_loss", "val_loss"):
+        assert np.allclose(two.record[key], one.record[key], rtol=1e-5, atol=0), key
+    for k, w in one.weights["net"].items():
+        assert torch.allclose(two.weights["net"][k], w, atol=1e-5), k

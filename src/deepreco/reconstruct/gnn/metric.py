@@ -79,14 +79,15 @@ def _wedge(x: np.ndarray, edges: np.ndarray, phi: np.ndarray, centre: float, wid
 def _hinge_loss(net: Embedding, x, pos, rows, k: int, margin: float) -> torch.Tensor:
     """The mean over the wedges of the batch (rows ``rows[i]:rows[i + 1]`` of ``x``; true edges ``pos`` in those
     rows, with ``pos[2]`` the wedge) of each wedge's loss on its true edges and its hits' ``k`` nearest neighbours."""
-    emb = net(x)
-    total = emb.sum() * 0.0  # a wedge of fewer than two hits adds nothing
+    total = net(x[:0]).sum()  # zero, with a gradient: a wedge of fewer than two hits adds nothing
     for w in range(len(rows) - 1):
         lo, hi = int(rows[w]), int(rows[w + 1])
         n = hi - lo
         if n < 2:
             continue
-        e = emb[lo:hi]
+        # each wedge embedded alone: the same numbers in any batch, so the neighbours picked from them (a choice
+        # a rounding difference could flip) are the same with one process or several
+        e = net(x[lo:hi])
         own = pos[:2, pos[2] == w] - lo
         with torch.no_grad():
             d = torch.cdist(e, e)

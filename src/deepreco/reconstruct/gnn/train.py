@@ -140,7 +140,7 @@ def _run_settings(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k in known}
 
 
-def _stage_settings(settings: dict, stage: str) -> dict:
+def stage_settings(settings: dict, stage: str) -> dict:
     """The trainer's settings of one stage (``filter`` or ``gnn``): its epochs, batch and gradient clipping."""
     return {**settings, "epochs": settings[f"{stage}_epochs"], "batch_size": settings[f"{stage}_batch_size"],
             "clip_grad_norm": settings["gnn_clip_grad_norm"] if stage == "gnn" else None}
@@ -387,7 +387,8 @@ def network_task(settings: dict, prep: dict, filt: EdgeFilter, threshold: float,
 
 
 def task(settings: dict):
-    """The `Task` of a ``gnn`` training without files: the preparation and the filter (trained) done here."""
+    """The `Task` of a ``gnn`` training without files (``fit("gnn", stage_settings(settings, "gnn"))``): the
+    preparation and the filter (trained, without checkpoints) done here."""
     _check(settings)
     prep = prepare(settings)
     filt, threshold = _filter_stage(settings, prep, None, None, progress=False)
@@ -401,7 +402,7 @@ def _filter_stage(settings, prep, out, resume, progress=True, callbacks=()):
         model = GNNModel.load(settings["start_from"])
         prep["figures"]["start_from"] = str(settings["start_from"])
         return model.filter, model.filter_threshold
-    r = fit("gnn-filter", _stage_settings(settings, "filter"), out, resume=resume, progress=progress,
+    r = fit("gnn-filter", stage_settings(settings, "filter"), out, resume=resume, progress=progress,
             callbacks=callbacks, make_task=lambda s: filter_task(s, prep))
     prep["figures"].update(filter_train_loss=r["train_loss"], filter_steps=r["steps"],
                            seconds_filter_training=r["seconds"])
@@ -455,7 +456,7 @@ def train_gnn(out, config=None, overrides: dict | None = None, resume=None, prog
     f = prep["figures"]
     (log or (lambda text: None))(f"after the filter: efficiency {f['filter_efficiency']:.4f}, "
                                  f"{f['filter_edges']:,.0f} edges, purity {f['filter_purity']:.4f}")
-    r = fit("gnn", _stage_settings(settings, "gnn"), out, resume=resume if stage == "gnn" else None,
+    r = fit("gnn", stage_settings(settings, "gnn"), out, resume=resume if stage == "gnn" else None,
             progress=progress, callbacks=callbacks, make_task=lambda s: network_task(s, prep, filt, threshold))
     return {**f, **r, "seconds_total": time.perf_counter() - start}
 
