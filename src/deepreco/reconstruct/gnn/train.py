@@ -185,8 +185,10 @@ def prepare(settings: dict, map_bytes: torch.Tensor | None = None, log=None) -> 
     train_names, val_names = names[:-n_val], names[-n_val:]
     figures: dict = {"n_map_events": len(train_names), "n_val_events": len(val_names),
                      "n_network_events": min(int(settings["network_events"]), len(train_names))}
-    if map_bytes is None and settings["start_from"]:
-        map_bytes = _map_bytes(GNNModel.load(settings["start_from"]).module_map)
+    if settings["start_from"]:
+        figures["start_from"] = str(settings["start_from"])
+        if map_bytes is None:
+            map_bytes = _map_bytes(GNNModel.load(settings["start_from"]).module_map)
     if map_bytes is None:
         log(f"module map: learning it from {len(train_names)} events")
         module_map = ModuleMap.fit(dataset.read(n) for n in train_names)
@@ -400,7 +402,6 @@ def _filter_stage(settings, prep, out, resume, progress=True, callbacks=()):
 
     if settings["start_from"]:
         model = GNNModel.load(settings["start_from"])
-        prep["figures"]["start_from"] = str(settings["start_from"])
         return model.filter, model.filter_threshold
     r = fit("gnn-filter", stage_settings(settings, "filter"), out, resume=resume, progress=progress,
             callbacks=callbacks, make_task=lambda s: filter_task(s, prep))
@@ -444,7 +445,8 @@ def train_gnn(out, config=None, overrides: dict | None = None, resume=None, prog
     work = out.with_name(out.name + ".checkpoints")
     prep = prepare(settings, state["net.module_map"] if state is not None else None, log)
     if stage == "gnn":  # the filter and its threshold are in the checkpoint
-        filt = EdgeFilter(int(settings["filter_hidden"]))
+        filt = GNNModel.load(settings["start_from"]).filter if settings["start_from"] else \
+            EdgeFilter(int(settings["filter_hidden"]))  # (the size of a model's filter may be another)
         filt.load_state_dict({k[len("net.filter."):]: v for k, v in state.items() if k.startswith("net.filter.")})
         threshold = float(state["net.filter_threshold"])
         if len(state["net.filter_train_loss"]):
