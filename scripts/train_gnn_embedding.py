@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +46,14 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data = training_events("gnn", args.data_events, DATA_SEED)
-    info = train_embedding_model(data, args.out, n_train=args.events, n_val=args.val, epochs=args.epochs,
-                                 steps_per_event=args.steps, hidden=args.hidden, dim=args.dim,
-                                 efficiency=args.efficiency, k_max=args.k_max, seed=args.seed)
-    args.out.with_name(args.out.name + ".ckpt").unlink(missing_ok=True)  # the shipped file is the model
-    print(json.dumps(info, indent=2))
+    overrides = {"data": str(data), "events": args.events, "val": args.val, "epochs": args.epochs,
+                 "steps_per_event": args.steps, "hidden": args.hidden, "dim": args.dim,
+                 "efficiency": args.efficiency, "k_max": args.k_max, "seed": args.seed}
+    info = train_embedding_model(args.out, overrides=overrides)
+    info = {k: v for k, v in info.items() if k != "net"}
+    if args.out.resolve() == DEFAULT_OUT.resolve():  # the shipped file is the model, not the checkpoints
+        shutil.rmtree(info["checkpoints"], ignore_errors=True)
+    print(json.dumps(info, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
 """The graph-network track finder (`gnn`): true graph, module map, networks, track building, the method."""
 
+import contextlib
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from deepreco.errors import DeepRecoError, EventError, FormatError, MissingFileError
 from deepreco.generate import particle_gun
 from deepreco.io import Dataset, write_event
 from deepreco.metrics import evaluate
+from deepreco.modelfile import load as load_model_file
 from deepreco.reconstruct import get_method
 from deepreco.reconstruct.gnn import ModuleMap, build_tracks, true_edges
 from deepreco.reconstruct.gnn.features import N_EDGE, N_NODE, edge_features, node_features
@@ -25,6 +32,7 @@ from deepreco.reconstruct.gnn.model import EdgeFilter, GNNModel, InteractionNetw
 from deepreco.reconstruct.gnn.module_map import hit_coordinates
 from deepreco.reconstruct.gnn.train import tune_edge_threshold
 from deepreco.simulate import simulate_event
+from deepreco.training import read_checkpoint
 
 
 def _gun_event(seed: int, n: int = 40):
@@ -218,6 +226,20 @@ def test_interaction_network_learns_a_small_graph(gun_events):
     assert torch.allclose(whole, chunked, atol=1e-5)
 
 
+TINY = {"val": 1, "filter_epochs": 3, "gnn_epochs": 6, "hidden": 16, "iterations": 3}
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Runs compared weight for weight train on one thread, as the subprocesses do."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny_model(gun_events, tmp_path_factory):
     from deepreco.reconstruct.gnn import train_gnn
@@ -226,26 +248,135 @@ def tiny_model(gun_events, tmp_path_factory):
     for event in gun_events:
         write_event(event, data, format="parquet")
     out = tmp_path_factory.mktemp("gnn-model") / "gnn.pt"
-    figures = train_gnn(data, out, n_val=1, filter_epochs=3, gnn_epochs=6, hidden=16, n_iterations=3,
-                        progress=False, seed=0)
+    with one_thread():
+        figures = train_gnn(out, overrides={"data": str(data), **TINY}, progress=False)
     return out, figures, data
 
 
 def test_training_reports_each_stage_and_writes_a_model(tiny_model):
     out, figures, data = tiny_model
-    assert out.is_file() and out.with_name(out.name + ".ckpt").is_file()
+    ckpts = out.with_name(out.name + ".checkpoints")
+    # the trainer's checkpoints of both stages: the filter's, then the network's
+    assert sorted(p.name for p in (ckpts / "filter.checkpoints").iterdir()) == \
+        ["epoch000.ckpt", "epoch001.ckpt", "epoch002.ckpt", "last.ckpt"]
+    assert (ckpts / "epoch005.ckpt").is_file() and (ckpts / "last.ckpt").is_file()
+    assert not out.with_name(out.name + ".ckpt").exists()
     for key in ("graph_efficiency", "graph_edges", "filter_efficiency", "filter_edges", "edge_efficiency",
                 "edge_purity", "val_score", "edge_threshold", "filter_threshold"):
         assert key in figures
     assert figures["graph_efficiency"] > 0.8
     assert figures["train_loss"][-1] < figures["train_loss"][0]
+    assert figures["filter_train_loss"][-1] < figures["filter_train_loss"][0]
+    assert len(figures["val_loss"]) == 6 and figures["steps"] == 6 * figures["samples"]
     model = GNNModel.load(out)
-    assert model.info["val_score"] == figures["val_score"]
+    assert model.info["val_score"] == figures["val_score"] and model.info["best_epoch"] == figures["best_epoch"]
+    # the model file keeps the settings that remake it: the shipped defaults with the run's own
+    assert model.settings["gnn_epochs"] == 6 and model.settings["filter_hidden"] == 32
+    assert model.settings["data"] == str(data)
     # choosing the threshold again on the same validation event gives the same choice, stored in the file
     again = tune_edge_threshold(out, data, events=1)
     assert again["edge_threshold"] == figures["edge_threshold"]
     assert again["val_score"] == pytest.approx(figures["val_score"])
     assert GNNModel.load(out).edge_threshold == figures["edge_threshold"]
+
+
+def _killed_run(data, out, stage: str, epoch: int, batch: int):
+    """`train_gnn` in a subprocess on one thread, SIGKILLed before batch ``batch`` of epoch ``epoch`` of ``stage``
+    (trainer kind ``gnn-filter`` or ``gnn``), with a checkpoint every 3 steps."""
+    script = textwrap.dedent(f"""
+        import os, signal, torch
+        import lightning.pytorch as pl
+        from deepreco.reconstruct.gnn import train_gnn
+        torch.set_num_threads(1)
+
+        class Kill(pl.Callback):
+            def on_train_batch_start(self, trainer, module, batch, batch_idx):
+                if module.kind == {stage!r} and trainer.current_epoch == {epoch} and batch_idx == {batch}:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        train_gnn({str(out)!r}, overrides={{"data": {str(data)!r}, **{TINY!r}, "checkpoint_every_steps": 3}},
+                  progress=False, callbacks=[Kill()])
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.parametrize("stage", ["gnn-filter", "gnn"])
+def test_a_killed_training_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(tiny_model, tmp_path, stage):
+    from typer.testing import CliRunner
+
+    from deepreco.cli import app
+
+    whole, _, data = tiny_model
+    out = tmp_path / "killed.pt"
+    # the filter: 10 chunks an epoch, killed in its second epoch; the network: 10 sectors an epoch, in its fifth
+    proc = _killed_run(data, out, stage, *((1, 4) if stage == "gnn-filter" else (4, 5)))
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert not out.exists()
+    ckpts = out.with_name("killed.pt.checkpoints")
+    last = (ckpts / "filter.checkpoints" if stage == "gnn-filter" else ckpts) / "last.ckpt"
+    assert read_checkpoint(last)["global_step"] == (12 if stage == "gnn-filter" else 45)  # mid-epoch
+    with one_thread():
+        result = CliRunner().invoke(app, ["train", "gnn", "--out", str(out), "--resume", str(last)])
+    assert result.exit_code == 0, result.output
+    resumed, uninterrupted = load_model_file(out, "gnn"), load_model_file(whole, "gnn")
+    assert resumed.record["train_loss"] == uninterrupted.record["train_loss"]
+    assert resumed.record["filter_train_loss"] == uninterrupted.record["filter_train_loss"]
+    for name in ("filter", "gnn"):
+        for k, w in uninterrupted.weights[name].items():
+            assert torch.equal(resumed.weights[name][k], w), (name, k)
+    assert resumed.config == uninterrupted.config  # thresholds and sizes
+    assert {**resumed.settings, "checkpoint_every_steps": None} == uninterrupted.settings
+
+
+def test_two_processes_under_torchrun_take_the_steps_of_one(tiny_model, tmp_path):
+    """Each global batch of 2 chunks (filter) or sectors (network) is split over the processes, and each process's
+    loss is the mean of its samples' losses, weighted by its share: the same gradient as one process."""
+    from deepreco.reconstruct.gnn import train_gnn
+
+    data = tiny_model[2]
+    # 8 training events of a chunk and a sector each: 4 whole global batches an epoch (a last batch of one sample
+    # would be taken by one process and left out by two); a validation event (a sample) for each process
+    settings = {"data": str(data), **TINY, "max_events": 10, "val": 2, "filter_epochs": 2, "gnn_epochs": 2,
+                "filter_batch_size": 2, "gnn_batch_size": 2}
+    config = tmp_path / "gnn.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    with one_thread():
+        train_gnn(tmp_path / "one.pt", config, progress=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "deepreco",
+           "train", "gnn", "--config", str(config), "--out", str(tmp_path / "two.pt")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = load_model_file(tmp_path / "one.pt", "gnn"), load_model_file(tmp_path / "two.pt", "gnn")
+    assert one.record["processes"] == 1 and two.record["processes"] == 2
+    assert one.record["steps"] == two.record["steps"] == 8
+    for key in ("filter_train_loss", "train_loss", "val_loss"):
+        assert np.allclose(two.record[key], one.record[key], rtol=1e-5, atol=0), key
+    for name in ("filter", "gnn"):
+        for k, w in one.weights[name].items():
+            assert torch.allclose(two.weights[name][k], w, atol=1e-5), (name, k)
+
+
+def test_bad_gnn_settings_and_checkpoints_give_one_line(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from deepreco.cli import app
+
+    data = tiny_model[2]
+    out = tmp_path / "m.pt"
+    unknown = tmp_path / "gnn.yaml"
+    unknown.write_text("gnn_epochz: 3\n")
+    lstm_ckpt = tmp_path / "lstm.ckpt"
+    torch.save({"deepreco": {"kind": "lstm", "settings": {}}, "state_dict": {}}, lstm_ckpt)
+    for args, message in [(["--config", str(unknown)], "gnn.yaml: unknown gnn setting gnn_epochz"),
+                          (["--resume", str(lstm_ckpt)], "lstm.ckpt: a checkpoint of a 'lstm' training, expected a "
+                                                         "'gnn' one"),
+                          (["--gnn-epochs", "0"], "gnn: need gnn_epochs >= 1, got 0")]:
+        result = CliRunner().invoke(app, ["train", "gnn", "--data", str(data), "--out", str(out), *args])
+        assert result.exit_code == 1 and result.stderr.startswith("error: "), result.output
+        assert result.stderr.strip().count("\n") == 0 and message in result.stderr, result.stderr
+        assert not out.exists() and not out.with_name("m.pt.checkpoints").exists()
 
 
 def test_training_can_start_from_a_models_network(tiny_model, tmp_path):
@@ -254,31 +385,33 @@ def test_training_can_start_from_a_models_network(tiny_model, tmp_path):
     start, _, data = tiny_model
     out = tmp_path / "again.pt"
     # at a vanishing learning rate the network stays the one it started from
-    train_gnn(data, out, n_val=1, filter_epochs=1, gnn_epochs=1, hidden=16, n_iterations=3, progress=False,
-              init_gnn=start, gnn_learning_rate=1e-12)
+    settings = {"data": str(data), "val": 1, "filter_epochs": 1, "gnn_epochs": 1, "hidden": 16, "iterations": 3}
+    train_gnn(out, overrides={**settings, "init_gnn": str(start), "learning_rate": 1e-12}, progress=False)
     before, after = GNNModel.load(start).gnn.state_dict(), GNNModel.load(out).gnn.state_dict()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
-    assert GNNModel.load(out).info["init_gnn"] == str(start)
+    assert GNNModel.load(out).settings["init_gnn"] == str(start)
     with pytest.raises(DeepRecoError, match="its network has"):
-        train_gnn(data, tmp_path / "other.pt", n_val=1, filter_epochs=1, gnn_epochs=1, hidden=8, n_iterations=3,
-                  progress=False, init_gnn=start)
+        train_gnn(tmp_path / "other.pt", overrides={**settings, "hidden": 8, "init_gnn": str(start)}, progress=False)
 
 
-def test_resuming_keeps_the_map_and_filter_and_trains_the_network(tiny_model, tmp_path):
+def test_starting_from_a_model_keeps_its_map_and_filter_and_trains_its_network(tiny_model, tmp_path):
     from deepreco.reconstruct.gnn import train_gnn
 
     start, _, data = tiny_model
-    out = tmp_path / "resumed.pt"
-    figures = train_gnn(data, out, n_val=1, gnn_epochs=2, progress=False, resume=start, seed=1)
+    out = tmp_path / "further.pt"
+    figures = train_gnn(out, overrides={"data": str(data), "val": 1, "gnn_epochs": 2, "seed": 1,
+                                        "start_from": str(start)}, progress=False)
     before, after = GNNModel.load(start), GNNModel.load(out)
-    assert figures["resumed_from"] == str(start)
+    assert figures["start_from"] == str(start) and "filter_train_loss" not in figures
+    assert not out.with_name("further.pt.checkpoints").joinpath("filter.checkpoints").exists()
     assert np.array_equal(before.module_map.pairs, after.module_map.pairs)
     assert after.filter_threshold == before.filter_threshold
     assert all(torch.equal(v, after.filter.state_dict()[k]) for k, v in before.filter.state_dict().items())
-    assert after.gnn.hparams == before.gnn.hparams
+    assert after.gnn.hparams == before.gnn.hparams  # its own size, not the settings' default hidden 32
     assert any(not torch.allclose(v, after.gnn.state_dict()[k]) for k, v in before.gnn.state_dict().items())
     with pytest.raises(DeepRecoError, match="not both"):
-        train_gnn(data, tmp_path / "x.pt", n_val=1, progress=False, resume=start, init_gnn=start)
+        train_gnn(tmp_path / "x.pt", overrides={"data": str(data), "val": 1, "start_from": str(start),
+                                                "init_gnn": str(start)}, progress=False)
 
 
 def test_two_threads_score_the_same_graph(tiny_model, gun_events):
@@ -354,12 +487,23 @@ def test_train_embedding_command_writes_a_model_with_its_validation_figures(tiny
     out = tmp_path / "emb.pt"
     args = ["train", "embedding", "--data", str(data), "--out", str(out), "--events", "4", "--val", "2",
             "--epochs", "2", "--steps", "5", "--hidden", "16", "--dim", "4", "--efficiency", "0.9", "--k-max", "64"]
-    res = CliRunner().invoke(app, args)
+    with one_thread():
+        res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     net, info = load_embedding(out)
-    assert out.with_name("emb.pt.ckpt").is_file()
-    assert len(info["val_radius"]) == len(info["val_edges"]) == len(info["train_loss"]) == 2
-    assert info["radius"] == info["val_radius"][-1] > 0
+    ckpts = out.with_name("emb.pt.checkpoints")
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch000.ckpt", "epoch001.ckpt", "last.ckpt"]
+    assert len(info["train_loss"]) == len(info["val_loss"]) == 2 and info["radius"] > 0
+    assert info["val_edges"] > 0 and 0.5 < info["val_efficiency"] <= 1.0
+    assert load_model_file(out, "embedding").settings["steps_per_event"] == 5
+    # resumed from the first epoch's checkpoint, the run ends with the same weights
+    with one_thread():
+        res = CliRunner().invoke(app, ["train", "embedding", "--out", str(tmp_path / "again.pt"), "--resume",
+                                       str(ckpts / "epoch000.ckpt")])
+    assert res.exit_code == 0, res.output
+    again, again_info = load_embedding(tmp_path / "again.pt")
+    assert again_info["train_loss"] == info["train_loss"] and again_info["radius"] == info["radius"]
+    assert all(torch.equal(again.state_dict()[k], w) for k, w in net.state_dict().items())
     # the radius keeps the asked share of the validation events' true edges
     dataset = Dataset(data, parts=("hits", "cells", "particles", "truth"))
     val = [dataset.read(name) for name in dataset.names[-2:]]
@@ -373,3 +517,26 @@ def test_train_embedding_command_writes_a_model_with_its_validation_figures(tiny
     res = CliRunner().invoke(app, [*args[:4], "--out", str(tmp_path / "none.pt"), "--events", "40"])
     assert res.exit_code != 0 and "holds 11 events" in res.output
     assert not (tmp_path / "none.pt").exists()
+
+
+def test_embedding_under_torchrun_takes_the_steps_of_one_process(tiny_model, tmp_path):
+    """The embedding's loss is the mean over its wedges: 2 processes with a global batch of 2 wedges take the
+    steps of one process."""
+    from deepreco.reconstruct.gnn.metric import train_embedding_model
+
+    config = tmp_path / "embedding.yaml"
+    config.write_text(yaml.safe_dump({"data": str(tiny_model[2]), "events": 4, "val": 2, "epochs": 2,
+                                      "steps_per_event": 2, "batch_size": 2, "hidden": 16, "dim": 4}))
+    with one_thread():
+        train_embedding_model(tmp_path / "one.pt", config, progress=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "deepreco",
+           "train", "embedding", "--config", str(config), "--out", str(tmp_path / "two.pt")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = load_model_file(tmp_path / "one.pt", "embedding"), load_model_file(tmp_path / "two.pt", "embedding")
+    assert two.record["processes"] == 2 and one.record["steps"] == two.record["steps"] == 8
+    for key in ("train_loss", "val_loss"):
+        assert np.allclose(two.record[key], one.record[key], rtol=1e-5, atol=0), key
+    for k, w in one.weights["net"].items():
+        assert torch.allclose(two.weights["net"][k], w, atol=1e-5), k

@@ -379,57 +379,72 @@ def train_lstm_cmd(
 
 @train_app.command("gnn")
 def train_gnn_cmd(
-        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
         out: Path = typer.Option(..., "--out", help="model file to write"),
-        val: int = typer.Option(4, help="events held out for validation (the last ones)"),
-        network_events: int = typer.Option(24, help="training events for the networks (the map uses all)"),
-        filter_epochs: int = typer.Option(3, help="passes of the edge filter"),
-        gnn_epochs: int = typer.Option(5, help="passes of the interaction network"),
-        hidden: int = typer.Option(32, help="width of the interaction network"),
-        iterations: int = typer.Option(6, help="message-passing rounds"),
-        seed: int = typer.Option(0, help="the same seed gives the same training"),
-        resume: Path = typer.Option(None, help="continue this gnn model: keep its module map and filter, train its "
-                                               "network further")):
-    """Train the graph pipeline (module map, edge filter, interaction network); checkpoints each epoch."""
+        config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/gnn.yaml); "
+                                                           "the options below override it"),
+        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings), "
+                                                           "filter or network stage"),
+        start_from: Path = typer.Option(None, "--start-from", help="a gnn model: keep its module map and filter, "
+                                                                   "train its network further"),
+        val: int = typer.Option(None, help="events held out for validation, the last ones [4]"),
+        network_events: int = typer.Option(None, help="training events for the networks (the map uses all) [24]"),
+        filter_epochs: int = typer.Option(None, help="passes of the edge filter [3]"),
+        gnn_epochs: int = typer.Option(None, help="passes of the interaction network [5]"),
+        hidden: int = typer.Option(None, help="width of the interaction network [32]"),
+        iterations: int = typer.Option(None, help="message-passing rounds [6]"),
+        seed: int = typer.Option(None, help="the same seed gives the same training [0]")):
+    """Train the graph pipeline: module map (built), edge filter and interaction network (on the one trainer,
+    checkpoints each epoch in <out>.checkpoints/), edge threshold; data-parallel under torchrun."""
     from .reconstruct.gnn import train_gnn
 
+    overrides = {"data": str(data) if data is not None else None, "val": val, "network_events": network_events,
+                 "filter_epochs": filter_epochs, "gnn_epochs": gnn_epochs, "hidden": hidden, "iterations": iterations,
+                 "seed": seed, "start_from": str(start_from) if start_from is not None else None}
     try:
-        r = train_gnn(data, out, n_val=val, network_events=network_events, filter_epochs=filter_epochs,
-                      gnn_epochs=gnn_epochs, hidden=hidden, n_iterations=iterations, seed=seed, resume=resume,
-                      progress=True)
+        r = train_gnn(out, config, overrides, resume=resume, progress=True,
+                      log=lambda text: err_console.print(f"[dim]{text}[/]"))
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {r['out']}: graph efficiency {r['graph_efficiency']:.3f} ({r['graph_edges']:,.0f} edges), "
-                  f"after the filter {r['filter_efficiency']:.3f} ({r['filter_edges']:,.0f}), edge efficiency "
-                  f"{r['edge_efficiency']:.3f} purity {r['edge_purity']:.3f}, validation TrackML score "
-                  f"{r['val_score']:.3f}, {r['seconds']:.0f} s")
+    if r["rank"] == 0:
+        console.print(f"wrote {r['out']}: graph efficiency {r['graph_efficiency']:.3f} ({r['graph_edges']:,.0f} "
+                      f"edges), after the filter {r['filter_efficiency']:.3f} ({r['filter_edges']:,.0f}), edge "
+                      f"efficiency {r['edge_efficiency']:.3f} purity {r['edge_purity']:.3f}, validation TrackML "
+                      f"score {r['val_score']:.3f}, {r['seconds_total']:.0f} s; checkpoints in {r['checkpoints']}")
 
 
 @train_app.command("embedding")
 def train_embedding_cmd(
-        data: Path = typer.Option(..., "--data", help="folder (or zip) of simulated events with truth"),
+        data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
         out: Path = typer.Option(..., "--out", help="model file to write"),
-        events: int = typer.Option(12, help="training events (the first ones)"),
-        val: int = typer.Option(4, help="validation events (the last ones): they set the radius"),
-        epochs: int = typer.Option(10, help="passes over the training events"),
-        steps: int = typer.Option(60, help="steps per event and epoch"),
-        hidden: int = typer.Option(96, help="width of the embedding network"),
-        dim: int = typer.Option(8, help="dimensions of the embedding"),
-        efficiency: float = typer.Option(0.95, help="share of the true edges the radius keeps"),
-        k_max: int = typer.Option(32, help="most neighbours per hit"),
-        seed: int = typer.Option(0, help="the same seed gives the same training")):
-    """Train the metric-learning hit embedding (the gnn pipeline's second graph construction); checkpoints each
-    epoch."""
+        config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/embedding.yaml); "
+                                                           "the options below override it"),
+        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)"),
+        events: int = typer.Option(None, help="training events, the first ones [12]"),
+        val: int = typer.Option(None, help="validation events, the last ones: they set the radius [4]"),
+        epochs: int = typer.Option(None, help="passes over the training events [10]"),
+        steps: int = typer.Option(None, help="wedges per event and epoch [60]"),
+        hidden: int = typer.Option(None, help="width of the embedding network [96]"),
+        dim: int = typer.Option(None, help="dimensions of the embedding [8]"),
+        efficiency: float = typer.Option(None, help="share of the true edges the radius keeps [0.95]"),
+        k_max: int = typer.Option(None, help="most neighbours per hit [32]"),
+        seed: int = typer.Option(None, help="the same seed gives the same training [0]")):
+    """Train the metric-learning hit embedding (the gnn pipeline's second graph construction) on the one trainer;
+    checkpoints each epoch (<out>.checkpoints/); data-parallel under torchrun."""
     from .reconstruct.gnn.metric import train_embedding_model
 
+    overrides = {"data": str(data) if data is not None else None, "events": events, "val": val, "epochs": epochs,
+                 "steps_per_event": steps, "hidden": hidden, "dim": dim, "efficiency": efficiency, "k_max": k_max,
+                 "seed": seed}
     try:
-        r = train_embedding_model(data, out, n_train=events, n_val=val, epochs=epochs, steps_per_event=steps,
-                                  hidden=hidden, dim=dim, efficiency=efficiency, k_max=k_max, seed=seed)
+        r = train_embedding_model(out, config, overrides, resume=resume)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {out}: radius {r['radius']:.4f} keeps {efficiency:.0%} of the validation true edges; "
-                  f"first validation event: {r['val_edges'][-1]:,} edges, {r['val_efficiency'][-1]:.3f} of its "
-                  f"true edges; {r['seconds']:.0f} s")
+    if r["rank"] == 0:
+        console.print(f"wrote {out}: radius {r['radius']:.4f} keeps {r['efficiency_target']:.0%} of the validation "
+                      f"true edges; first validation event: {r['val_edges']:,} edges, {r['val_efficiency']:.3f} of "
+                      f"its true edges; best validation loss {r['best_val_loss']:.4f} at epoch {r['best_epoch']}, "
+                      f"{r['seconds']:.0f} s; checkpoints in {r['checkpoints']}")
 
 
 def _add_subcommands() -> None:

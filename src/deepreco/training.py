@@ -41,6 +41,7 @@ from .modelfile import atomic_save
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
 # the module that makes each kind's `Task` (its function ``task(settings) -> Task``)
 TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train"}
+TASKS.update(gnn="deepreco.reconstruct.gnn.train", embedding="deepreco.reconstruct.gnn.metric")
 
 
 @dataclass
@@ -349,8 +350,9 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     seed = int(settings.get("seed", 0))
     pl.seed_everything(seed, verbose=False)
     task = (make_task or importlib.import_module(TASKS[kind]).task)(settings)
-    if task.n_train < size:
-        raise DeepRecoError(f"{kind}: {task.n_train} training samples for {size} processes")
+    if task.n_train < size or 0 < task.n_val < size:  # every process needs a batch of each
+        raise DeepRecoError(f"{kind}: {task.n_train} training and {task.n_val} validation samples for {size} "
+                            "processes")
     module = _module_class(pl)(kind, task, settings)
     module.started = time.perf_counter()
 

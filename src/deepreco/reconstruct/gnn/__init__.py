@@ -2,9 +2,9 @@
 
 Stages, one module each: `truth` (the true graph of an event), `module_map` (graph construction from the
 module pairs true tracks connect), `features` (node and edge inputs), `model` (edge filter, interaction
-network, model file), `build` (tracks from scored edges), `train` (`train_gnn`), `method` (the ``gnn``
-reconstruction method). Importing this package registers the method; torch is imported only when a model is
-loaded or trained.
+network, model file), `build` (tracks from scored edges), `train` (`train_gnn`, on the one trainer), `metric`
+(the metric-learning graph), `method` (the ``gnn`` reconstruction method). Importing this package registers
+the method; torch is imported only when a model is loaded or trained.
 """
 
 from .build import build_tracks

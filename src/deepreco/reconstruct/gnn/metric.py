@@ -15,9 +15,6 @@ to the farther one when the two hits lie on different layers.
 
 from __future__ import annotations
 
-import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -70,116 +67,145 @@ def radius_graph(event, net: Embedding, radius: float, k_max: int = 32) -> np.nd
     return np.stack([key // len(x), key % len(x)])
 
 
+def _wedge(x: np.ndarray, edges: np.ndarray, phi: np.ndarray, centre: float, width: float) -> tuple:
+    """The hits within ``width / 2`` of ``centre`` in phi and the true edges between them (in their rows)."""
+    rows = np.flatnonzero(np.abs((phi - centre + np.pi) % (2 * np.pi) - np.pi) < width / 2)
+    local = np.full(len(x), -1)
+    local[rows] = np.arange(len(rows))
+    both = (local[edges[0]] >= 0) & (local[edges[1]] >= 0)
+    return x[rows], local[edges[:, both]]
+
+
+def _hinge_loss(net: Embedding, x, pos, rows, k: int, margin: float) -> torch.Tensor:
+    """The mean over the wedges of the batch (rows ``rows[i]:rows[i + 1]`` of ``x``; true edges ``pos`` in those
+    rows, with ``pos[2]`` the wedge) of each wedge's loss on its true edges and its hits' ``k`` nearest neighbours."""
+    total = net(x[:0]).sum()  # zero, with a gradient: a wedge of fewer than two hits adds nothing
+    for w in range(len(rows) - 1):
+        lo, hi = int(rows[w]), int(rows[w + 1])
+        n = hi - lo
+        if n < 2:
+            continue
+        # each wedge embedded alone: the same numbers in any batch, so the neighbours picked from them (a choice
+        # a rounding difference could flip) are the same with one process or several
+        e = net(x[lo:hi])
+        own = pos[:2, pos[2] == w] - lo
+        with torch.no_grad():
+            d = torch.cdist(e, e)
+            d.fill_diagonal_(float("inf"))
+            nn_idx = torch.topk(d, min(k, n - 1), largest=False).indices
+        a = torch.cat([own[0], torch.arange(n, device=x.device).repeat_interleave(nn_idx.shape[1])])
+        b = torch.cat([own[1], nn_idx.reshape(-1)])
+        true_keys = torch.cat([own[0] * n + own[1], own[1] * n + own[0]])
+        y = torch.isin(a * n + b, true_keys).to(e.dtype)
+        dist = torch.linalg.norm(e[a] - e[b] + 1e-9, dim=1)
+        loss_pos = (y * dist ** 2).sum() / y.sum().clamp(min=1)
+        loss_neg = ((1 - y) * torch.relu(margin - dist) ** 2).sum() / (1 - y).sum().clamp(min=1)
+        total = total + loss_pos + loss_neg
+    return total / (len(rows) - 1)
+
+
+def make_task(settings: dict, train_events: list, val_events: list):
+    """The trainer's `Task` of the embedding: its samples are azimuthal wedges (``wedge`` rad wide) of the events,
+    ``steps_per_event`` an event and epoch, each centred on one of the event's hits drawn from (seed, epoch,
+    sample), so an epoch's wedges are new and a run's are the same every time; the validation wedges are drawn
+    once. The model file gets the radius that keeps ``efficiency`` of the validation events' true edges."""
+    from ...training import Task
+
+    if not train_events:
+        raise DeepRecoError("metric learning needs at least one training event")
+    seed, per_event = int(settings["seed"]), int(settings["steps_per_event"])
+    width, k, margin = float(settings["wedge"]), int(settings["k"]), float(settings["margin"])
+
+    def events(evs):
+        return [(node_features(ev), true_edges(ev), np.arctan2(ev.hits["y"].to_numpy(), ev.hits["x"].to_numpy()))
+                for ev in evs]
+
+    data = {"train": events(train_events), "val": events(val_events)}
+    n = {split: per_event * len(data[split]) for split in data}
+
+    def batch(split, idx):
+        pieces = []
+        for sample in idx:  # a training sample's number holds its epoch: epoch * n_train + k
+            x, edges, phi = data[split][int(sample) % n[split] // per_event]
+            rng = np.random.default_rng([seed, split == "val", int(sample)])
+            pieces.append(_wedge(x, edges, phi, phi[rng.integers(len(phi))] if len(phi) else 0.0, width))
+        rows = np.cumsum([0] + [len(p[0]) for p in pieces])
+        pos = np.concatenate([np.vstack([p[1] + r, np.full(p[1].shape[1], w)])
+                              for w, (p, r) in enumerate(zip(pieces, rows, strict=False))], axis=1)
+        return (torch.from_numpy(np.concatenate([p[0] for p in pieces])), torch.from_numpy(pos.astype(np.int64)),
+                torch.from_numpy(rows.astype(np.int64)))
+
+    def loss(net, x, pos, rows):
+        return _hinge_loss(net, x, pos, rows, k, margin)
+
+    def optimizer(net):
+        return torch.optim.Adam(net.parameters(), lr=float(settings["learning_rate"])), None
+
+    def write(net, path, settings, record):
+        radius = choose_radius(net, val_events, float(settings["efficiency"]))
+        first = val_events[0]
+        graph, truth = radius_graph(first, net, radius, int(settings["k_max"])), true_edges(first)
+        m = first.n_hits
+        share = float(np.isin(truth[0] * m + truth[1], graph[0] * m + graph[1]).mean()) if truth.shape[1] else 0.0
+        save_embedding(net, path, {**record, "radius": radius, "k_max": int(settings["k_max"]),
+                                   "efficiency_target": float(settings["efficiency"]), "val_edges": int(graph.shape[1]),
+                                   "val_efficiency": share}, settings)
+
+    return Task(Embedding(int(settings["hidden"]), int(settings["dim"])), n["train"], n["val"], batch, loss,
+                optimizer, write, keep_best=bool(val_events),
+                info={"events": len(train_events), "val_events": len(val_events),
+                      "data": str(settings.get("data"))},
+                order=lambda epoch: epoch * n["train"] + np.random.default_rng([seed, epoch]).permutation(n["train"]))
+
+
+def task(settings: dict):
+    """The `Task` of an ``embedding`` training: the first ``events`` events of ``settings["data"]`` train, the last
+    ``val`` validate."""
+    from ...io import Dataset
+
+    if not settings.get("data"):
+        raise DeepRecoError("embedding: no training data; give --data DIR or data: in the settings file")
+    n_train, n_val = int(settings["events"]), int(settings["val"])
+    if n_train < 1 or n_val < 1 or int(settings["epochs"]) < 1 or int(settings["steps_per_event"]) < 1:
+        raise DeepRecoError("embedding: need events, val, epochs and steps_per_event >= 1")
+    dataset = Dataset(settings["data"], parts=("hits", "cells", "particles", "truth"))
+    if len(dataset.names) < n_train + n_val:
+        raise DeepRecoError(f"{settings['data']}: holds {len(dataset.names)} events; {n_train} training and {n_val} "
+                            "validation events were asked for")
+    return make_task(settings, [dataset.read(name) for name in dataset.names[:n_train]],
+                     [dataset.read(name) for name in dataset.names[-n_val:]])
+
+
+def train_embedding_model(out, config=None, overrides: dict | None = None, resume=None,
+                          progress: bool = True) -> dict:
+    """Train an embedding on the one trainer (`deepreco.training.fit`) and write it to ``out`` with the radius
+    that keeps ``efficiency`` of the validation events' true edges: the settings are the shipped
+    ``data/configs/embedding.yaml``, then the YAML file ``config``, then ``overrides`` (those not None); with
+    ``resume`` (a checkpoint in ``<out>.checkpoints/``) that run's settings, then ``overrides``. Checkpoints each
+    epoch; the weights of the epoch with the lowest validation loss. Returns the model's record."""
+    from ...modelfile import load as load_file
+    from ...training import fit, read_checkpoint, settings_for
+
+    base = read_checkpoint(resume, "embedding")["deepreco"]["settings"] if resume is not None else None
+    settings = settings_for("embedding", config, overrides, base=base)
+    r = fit("embedding", settings, out, resume=resume, progress=progress)
+    if r["rank"] == 0:
+        r.update(load_file(out, "embedding").record)
+    return r
+
+
 def train_embedding(events, hidden: int = 64, dim: int = 8, epochs: int = 4, steps_per_event: int = 40,
                     wedge: float = 0.1, k: int = 16, margin: float = 1.0, learning_rate: float = 2e-3,
-                    seed: int = 0, on_epoch=None) -> tuple[Embedding, dict]:
-    """Train an `Embedding` on events with truth (a list of `Event`); returns it and its loss history.
-    ``on_epoch(net, mean_loss)`` is called after each epoch (the network in eval mode)."""
-    if not events:
-        raise DeepRecoError("metric learning needs at least one training event")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    data = []
-    for event in events:
-        x = node_features(event)
-        data.append((x, true_edges(event), np.arctan2(event.hits["y"].to_numpy(), event.hits["x"].to_numpy())))
-    net = Embedding(hidden, dim)
-    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    history = []
-    start = time.perf_counter()
-    for _ in range(epochs):
-        total = 0.0
-        for step in range(steps_per_event * len(data)):
-            x, edges, phi = data[rng.integers(len(data))]
-            centre = rng.uniform(-np.pi, np.pi)
-            inside = np.abs((phi - centre + np.pi) % (2 * np.pi) - np.pi) < wedge / 2
-            rows = np.flatnonzero(inside)
-            if len(rows) < 2:
-                continue
-            local = np.full(len(x), -1)
-            local[rows] = np.arange(len(rows))
-            both = (local[edges[0]] >= 0) & (local[edges[1]] >= 0)
-            pos = local[edges[:, both]]
-            emb = net(torch.from_numpy(x[rows]))
-            with torch.no_grad():
-                d = torch.cdist(emb, emb)
-                d.fill_diagonal_(float("inf"))
-                nn_idx = torch.topk(d, min(k, len(rows) - 1), largest=False).indices.numpy()
-            a = np.concatenate([pos[0], np.repeat(np.arange(len(rows)), nn_idx.shape[1])])
-            b = np.concatenate([pos[1], nn_idx.ravel()])
-            n = len(rows)
-            true_keys = np.concatenate([pos[0] * n + pos[1], pos[1] * n + pos[0]])
-            y = torch.from_numpy(np.isin(a * n + b, true_keys).astype(np.float32))
-            dist = torch.linalg.norm(emb[a] - emb[b] + 1e-9, dim=1)
-            loss_pos = (y * dist ** 2).sum() / y.sum().clamp(min=1)
-            loss_neg = ((1 - y) * torch.relu(margin - dist) ** 2).sum() / (1 - y).sum().clamp(min=1)
-            loss = loss_pos + loss_neg
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-            del step
-        history.append(total / (steps_per_event * len(data)))
-        if on_epoch is not None:
-            net.eval()
-            on_epoch(net, history[-1])
-            net.train()
-    net.eval()
-    return net, {"train_loss": history, "seconds": time.perf_counter() - start}
+                    seed: int = 0) -> tuple[Embedding, dict]:
+    """Train an `Embedding` on events with truth (a list of `Event`) with the one trainer, without validation,
+    model file or checkpoints; returns it (the last epoch's) and its record (``train_loss`` per epoch, ...)."""
+    from ...training import fit, settings_for
 
-
-def train_embedding_model(data_dir, out_path, n_train: int = 12, n_val: int = 4, epochs: int = 10,
-                          steps_per_event: int = 60, hidden: int = 96, dim: int = 8, efficiency: float = 0.95,
-                          k_max: int = 32, seed: int = 0, progress: bool = True) -> dict:
-    """Train an embedding on the first ``n_train`` events of ``data_dir`` (with truth) and write it to
-    ``out_path`` with the radius that keeps ``efficiency`` of the true edges of the last ``n_val`` events.
-    After each epoch: the validation figures (that radius, the edges an event and the share of true edges of
-    the radius graph of the first validation event) and a checkpoint ``<out>.ckpt``. Returns the model's info."""
-    from ...io import Dataset
-    from .train import _progress
-
-    if n_train < 1 or n_val < 1 or epochs < 1:
-        raise DeepRecoError("need n_train, n_val and epochs >= 1")
-    dataset = Dataset(data_dir, parts=("hits", "cells", "particles", "truth"))
-    if len(dataset.names) < n_train + n_val:
-        raise DeepRecoError(f"{data_dir}: holds {len(dataset.names)} events; {n_train} training and {n_val} "
-                            "validation events were asked for")
-    start = time.perf_counter()
-    train = [dataset.read(name) for name in dataset.names[:n_train]]
-    val = [dataset.read(name) for name in dataset.names[-n_val:]]
-    out_path = Path(out_path)
-    ckpt = out_path.with_name(out_path.name + ".ckpt")
-    info = {"events": n_train, "val_events": n_val, "epochs": epochs, "seed": seed, "efficiency_target": efficiency,
-            "k_max": k_max, "val_radius": [], "val_edges": [], "val_efficiency": []}
-    bar = _progress(progress)
-    task = bar.add_task("metric learning", total=epochs, status="") if bar else None
-
-    def validate(net, loss):
-        radius = choose_radius(net, val, efficiency)
-        graph, truth = radius_graph(val[0], net, radius, k_max), true_edges(val[0])
-        n = val[0].n_hits
-        share = float(np.isin(truth[0] * n + truth[1], graph[0] * n + graph[1]).mean()) if truth.shape[1] else 0.0
-        info["val_radius"].append(radius)
-        info["val_edges"].append(int(graph.shape[1]))
-        info["val_efficiency"].append(share)
-        save_embedding(net, ckpt, {**info, "radius": radius})
-        if bar:
-            status = f"loss {loss:.4f}  radius {radius:.3f}  edges {graph.shape[1]:,}  efficiency {share:.3f}"
-            bar.update(task, advance=1, status=status)
-            bar.console.print(f"metric learning {bar.tasks[task].completed:.0f}: {status}")
-
-    try:
-        net, history = train_embedding(train, hidden=hidden, dim=dim, epochs=epochs, steps_per_event=steps_per_event,
-                                       seed=seed, on_epoch=validate)
-    finally:
-        if bar:
-            bar.stop()
-    info.update(train_loss=history["train_loss"], radius=info["val_radius"][-1],
-                seconds=time.perf_counter() - start, threads=torch.get_num_threads(),
-                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-                        f"torch {torch.__version__}")
-    save_embedding(net, out_path, info)
-    return info
+    settings = settings_for("embedding", overrides={
+        "hidden": hidden, "dim": dim, "epochs": epochs, "steps_per_event": steps_per_event, "wedge": wedge, "k": k,
+        "margin": margin, "learning_rate": learning_rate, "seed": seed})
+    r = fit("embedding", settings, None, progress=False, make_task=lambda s: make_task(s, list(events), []))
+    return r.pop("net"), r
 
 
 def save_embedding(net: Embedding, path, info: dict | None = None, settings: dict | None = None) -> Path:
