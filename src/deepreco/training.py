@@ -39,8 +39,13 @@ from .errors import DeepRecoError, FormatError, MissingFileError
 from .modelfile import atomic_save
 
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
-# the module that makes each kind's `Task` (its function ``task(settings) -> Task``)
-TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train"}
+# what makes each kind's `Task`: a module's ``task(settings) -> Task``, or ``"module:function"``
+TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train",
+         "calo-gravnet": "deepreco.calo.train:gravnet_task", "calo-edgeconv": "deepreco.calo.train:edgeconv_task",
+         "calo-drn": "deepreco.calo.train:drn_task",
+         **{f"toy-{name}": f"deepreco.toys.training:{name}_task" for name in
+            ("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn", "conv_autoencoder")},
+         "toy-track-params": "deepreco.toys.track_params:task"}
 
 
 @dataclass
@@ -65,6 +70,13 @@ class Task:
     keep_best: bool = True  # the model file gets the weights of the epoch with the lowest validation loss
     info: dict = field(default_factory=dict)  # facts of the data for the record (n_train, ...)
     order: Callable | None = None
+    callbacks: tuple = ()  # Lightning callbacks of the kind's own (the toys' phases and time budget)
+
+
+def task_factory(kind: str) -> Callable[[dict], Task]:
+    """The function that makes the `Task` of ``kind`` (see `TASKS`)."""
+    module, _, name = TASKS[kind].partition(":")
+    return getattr(importlib.import_module(module), name or "task")
 
 
 def tensor_batches(train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...]) -> Callable:
@@ -324,8 +336,9 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     ----------
     kind : a key of `TASKS`; its module's ``task(settings)`` makes the `Task` (or ``make_task(settings)``), after
         seeding, so that the initial weights come from the seed.
-    settings : ``epochs``, ``batch_size`` (the global batch), ``seed``, optional ``max_steps``,
-        ``clip_grad_norm``, ``checkpoint_every_epochs``, ``accelerator`` ("cpu" keeps a GPU idle), and the kind's.
+    settings : ``epochs`` (None: as many as ``max_steps`` takes), ``batch_size`` (the global batch), ``seed``,
+        optional ``max_steps``, ``max_seconds`` (a wall-clock budget), ``clip_grad_norm``,
+        ``checkpoint_every_epochs``, ``accelerator`` ("cpu" keeps a GPU idle), and the kind's.
     out : the model file to write (None: none; the trained network is in the result's ``net``).
     resume : a checkpoint of an earlier run of the same settings (``<out>.checkpoints/*.ckpt``) to go on from.
     checkpoints : write a checkpoint every ``checkpoint_every_epochs`` epochs into ``<out>.checkpoints/``.
@@ -342,15 +355,20 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         read_checkpoint(resume, kind)  # a wrong or broken file is reported before any work
     checkpoints = checkpoints and out is not None
     rank, size, local = world()
-    epochs = int(settings["epochs"])
-    if epochs < 1 or int(settings["batch_size"]) < size:
-        raise DeepRecoError(f"need epochs >= 1 and batch_size >= the number of processes ({size}), got {epochs} "
-                            f"and {settings['batch_size']}")
+    max_steps = int(settings.get("max_steps") or -1)
+    epochs = -1 if settings["epochs"] is None and max_steps > 0 else int(settings["epochs"] or 0)
+    if (epochs < 1 and epochs != -1) or int(settings["batch_size"]) < size:
+        raise DeepRecoError(f"need epochs >= 1 (or max_steps) and batch_size >= the number of processes ({size}), "
+                            f"got {settings['epochs']} and {settings['batch_size']}")
     seed = int(settings.get("seed", 0))
     pl.seed_everything(seed, verbose=False)
-    task = (make_task or importlib.import_module(TASKS[kind]).task)(settings)
+    task = (make_task or task_factory(kind))(settings)
     if task.n_train < size:
         raise DeepRecoError(f"{kind}: {task.n_train} training samples for {size} processes")
+    if epochs == -1:  # as many epochs as max_steps takes
+        per_epoch = len(GlobalBatches(task.n_train, int(settings["batch_size"]), rank, size, lambda: 0,
+                                      lambda _epoch: np.arange(task.n_train)))
+        epochs = -(-max_steps // max(per_epoch, 1))
     module = _module_class(pl)(kind, task, settings)
     module.started = time.perf_counter()
 
@@ -360,7 +378,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         return torch.utils.data.DataLoader(_Rows(n), batch_sampler=sampler, collate_fn=_collate)
 
     ckpt_dir = Path(out).with_name(Path(out).name + ".checkpoints") if out is not None else None
-    cbs = list(callbacks)
+    cbs = [*callbacks, *task.callbacks]
     if checkpoints:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -385,15 +403,25 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     else:
         strategy = "auto"
     trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=local, num_nodes=size // local,
-                         strategy=strategy, max_epochs=epochs, max_steps=int(settings.get("max_steps") or -1),
+                         strategy=strategy, max_epochs=epochs, max_steps=max_steps,
+                         max_time={"seconds": float(settings["max_seconds"])} if settings.get("max_seconds") else None,
                          logger=False, callbacks=cbs, enable_checkpointing=checkpoints,
                          enable_progress_bar=progress and rank == 0, enable_model_summary=False,
                          num_sanity_val_steps=0, use_distributed_sampler=False,
                          gradient_clip_val=settings.get("clip_grad_norm"), plugins=[_checkpoint_io(pl)],
                          default_root_dir=ckpt_dir)
     val = loader("val", task.n_val, None) if task.n_val else None
-    trainer.fit(module, loader("train", task.n_train, task.order or seeded_order(task.n_train, seed)), val,
-                ckpt_path=resume)
+    # deterministic kernels: on CPU with 2 or more threads the backward of an indexing (x[idx]: the
+    # calorimeter networks' neighbour gathers) adds with atomics in any order, and two runs' weights differed
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs for it on a GPU
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        trainer.fit(module, loader("train", task.n_train, task.order or seeded_order(task.n_train, seed)), val,
+                    ckpt_path=resume)
+    finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
     if trainer.interrupted:
         raise DeepRecoError("training stopped" + (f"; resume with --resume {ckpt_dir / 'last.ckpt'}" if checkpoints
                                                   else ""))
