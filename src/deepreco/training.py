@@ -297,6 +297,21 @@ def _module_class(pl):
     return Module
 
 
+def _MaxSteps(pl, max_steps: int):
+    class MaxSteps(pl.Callback):
+        """Stop after ``max_steps`` optimiser steps, at that batch's end."""
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step >= max_steps:
+                trainer.should_stop = True
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step >= max_steps:  # resumed from a checkpoint of the last step
+                return -1
+
+    return MaxSteps()
+
+
 def _checkpoint_io(pl):
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -379,12 +394,24 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
 
     ckpt_dir = Path(out).with_name(Path(out).name + ".checkpoints") if out is not None else None
     cbs = [*callbacks, *task.callbacks]
+    if max_steps > 0:
+        # not Lightning's max_steps: with it Lightning counts a run resumed from an epoch's end checkpoint as
+        # restarting that epoch, which it then ends again with no batch (measured: an extra epoch in the curve)
+        cbs.append(_MaxSteps(pl, max_steps))
     if checkpoints:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
         every_steps = settings.get("checkpoint_every_steps")
         if every_steps:
-            cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
+            class StepCheckpoint(ModelCheckpoint):
+                """No step checkpoint on an epoch's last batch: the epoch's checkpoint follows, and Lightning
+                resumes from one saved there without the epoch's end (measured: its losses left out)."""
+
+                def on_train_batch_end(self, trainer, *args, **kwargs):
+                    if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+                        super().on_train_batch_end(trainer, *args, **kwargs)
+
+            cbs.append(StepCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
                                        save_top_k=-1, save_last=True, every_n_train_steps=int(every_steps),
                                        enable_version_counter=False))
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
@@ -394,7 +421,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     if progress and rank == 0:
         from lightning.pytorch.callbacks import RichProgressBar
 
-        cbs.append(RichProgressBar(leave=True))
+        cbs.append(RichProgressBar(leave=True, console_kwargs={"stderr": True}))  # stdout for results
     gpu = torch.cuda.is_available() and settings.get("accelerator", "auto") != "cpu"
     if size > 1:
         from lightning.pytorch.strategies import DDPStrategy
@@ -403,7 +430,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     else:
         strategy = "auto"
     trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=local, num_nodes=size // local,
-                         strategy=strategy, max_epochs=epochs, max_steps=max_steps,
+                         strategy=strategy, max_epochs=epochs,
                          max_time={"seconds": float(settings["max_seconds"])} if settings.get("max_seconds") else None,
                          logger=False, callbacks=cbs, enable_checkpointing=checkpoints,
                          enable_progress_bar=progress and rank == 0, enable_model_summary=False,
