@@ -18,6 +18,10 @@ optimiser, and how to write the model file. The trainer does the rest the same w
   (seed, epoch) alone, and the checkpoint holds optimiser, schedule, the curve so far and the partial epoch).
 * the model file: the weights of the epoch with the lowest validation loss (or the last epoch), the settings and
   the record (losses per epoch, seconds, threads, processes, commit).
+* deterministic kernels (``torch.use_deterministic_algorithms``) while training: on CPU with two or more threads
+  the backward of an indexing ``x[idx]`` otherwise adds with atomics in any order (the calorimeter networks'
+  neighbour gathers: weights differed from run to run), so the same seed, data and thread count give the same
+  weights.
 """
 
 from __future__ import annotations
