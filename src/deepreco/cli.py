@@ -14,6 +14,9 @@ from .errors import DeepRecoError
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
 
+WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
+SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
+
 
 
 def _print_titled(title: str, table: Table) -> None:
@@ -168,29 +171,22 @@ def reconstruct_cmd(
         method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
         out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event"),
         model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)"),
-        events: int = typer.Option(None, "--events", "-n", help="at most this many events")):
+        events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+        resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out")):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
-    from rich.progress import track
-
-    from .io import write_submission
-    from .reconstruct import get_method
+    from .reconstruct import reconstruct_dataset
 
     try:
-        algo = get_method(method, **({"model": str(model)} if model is not None else {}))
-        evs, total = _events(inputs)
-        total = min(total, events) if events is not None else total
-        written = 0
-        for i, event in enumerate(track(evs, total=total, description=method, console=err_console)):
-            if i >= total:
-                break
-            tracks = algo.reconstruct(event)
-            write_submission(tracks, out / f"event{int(event.event_id or 0):09d}-submission.csv",
-                             event_id=event.event_id)
-            written += 1
+        evs, _ = _events(inputs)
+        params = {"model": str(model.resolve())} if model is not None else {}
+        written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
+                                      scheduler=scheduler, progress=True, **params)
     except DeepRecoError as exc:
         fail(exc)
-    console.print(f"wrote {written} submission(s) to {out}")
+    console.print(f"wrote {len(written)} submission(s) to {out}")
 
 
 @app.command("evaluate")
@@ -200,17 +196,20 @@ def evaluate_cmd(
         events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
         model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)"),
         pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method")):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
+    from .distributed import EventRunner
     from .reconstruct import evaluate_method
 
     results = {}
     try:
-        for name in methods:
-            evs, total = _events(inputs)
-            n = min(total, events) if events is not None else total
-            params = {"model": str(model)} if model is not None else {}
-            results[name] = evaluate_method(evs, name, n_events=n, pt_min=pt_min, progress=not as_json, **params)
+        evs, _ = _events(inputs)
+        params = {"model": str(model.resolve())} if model is not None else {}
+        with EventRunner(workers, scheduler, progress=not as_json) as runner:
+            for name in methods:
+                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:
@@ -253,13 +252,13 @@ def simulate(
         pileup: float = typer.Option(None, "--pileup", help="mean number of pile-up collisions (ttbar, dijet)"),
         noise: float = typer.Option(None, "--noise", help="share of noise hits (default: real TrackML rates)"),
         fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet"),
-        workers: int = typer.Option(1, "--workers", "-j", help="parallel processes"),
+        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         first_event_id: int = typer.Option(0, "--first-event-id", help="event id of the first event"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
+        resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
         settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
-    from rich.progress import Progress
-
     from .simulate.dataset import simulate_dataset
 
     options = {}
@@ -269,15 +268,13 @@ def simulate(
             fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
     if particles is not None:
-        options["particles"] = str(particles)
+        options["particles"] = str(particles.resolve())
     if pileup is not None:
         options["pileup"] = pileup
     try:
-        with Progress(console=err_console, transient=True) as bar:
-            task = bar.add_task(f"simulating {generator}", total=events)
-            ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers,
-                                   overwrite=overwrite, first_event_id=first_event_id, noise_fraction=noise,
-                                   progress=lambda _: bar.advance(task), **options)
+        ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers, scheduler=scheduler,
+                               overwrite=overwrite, resume=resume, first_event_id=first_event_id,
+                               noise_fraction=noise, progress=True, **options)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {len(ids)} event(s) to {out}")
@@ -299,6 +296,55 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
                       f"{r['duplicate_rate']:.3f}", f"{r['seconds']:.1f}")
     console.print(table)
     console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
+
+
+@app.command("export")
+def export_cmd(
+        name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
+                                             "calo-gravnet, calo-edgeconv, calo-drn, toy-...) or all"),
+        out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json"),
+        triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
+                                                           "NAME/1/model.onnx)"),
+        model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)")):
+    """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
+    against PyTorch on several sizes and permuted rows."""
+    from .export import export_networks, write_repository
+
+    def done(entry):
+        worst = max(c["max_abs_error"] for c in entry["checks"])
+        ties = max(c["rows_beyond_tolerance"] for c in entry["checks"])
+        console.print(f"{entry['name']}: {entry['file']}, {len(entry['checks'])} checks, largest difference "
+                      f"{worst:.2g}" + (f" ({ties} rows beyond the tolerance: near-tie neighbours)" if ties else ""),
+                      soft_wrap=True)
+
+    try:
+        if (out is None) == (triton is None):
+            raise DeepRecoError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
+        if out is not None:
+            export_networks(name, out, model, on_done=done)
+        else:
+            write_repository(name, triton, model, on_done=done)
+    except DeepRecoError as exc:
+        fail(exc)
+    console.print(f"wrote {out or triton}")
+
+
+@app.command("serve")
+def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written by deepreco export --triton"),
+              port: int = typer.Option(8000, "--port", help="HTTP port; gRPC listens on the next one"),
+              host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every one)"),
+              threads: int = typer.Option(1, "--threads", help="onnxruntime threads a model")):
+    """Serve a model repository over the KServe v2 inference protocol (HTTP and gRPC) until interrupted."""
+    from .export.serve import serve
+
+    def ready(names, settings):
+        console.print(f"serving {', '.join(names)} on http://{settings.host}:{settings.http_port} "
+                      f"(gRPC {settings.host}:{settings.grpc_port})", soft_wrap=True)
+
+    try:
+        serve(repo, port=port, host=host, threads=threads, on_ready=ready)
+    except DeepRecoError as exc:
+        fail(exc)
 
 
 train_app = command_group("Train a model on a folder of simulated events.")

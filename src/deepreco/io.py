@@ -38,6 +38,67 @@ class _EventFiles:
     files: dict  # part -> member name (zip) or Path (directory)
 
 
+TEMPORARY = re.compile(r"^\..+\.tmp\d+$")  # the hidden name a file has between its write and its rename
+
+
+class _Staged:
+    """A file written before it has its name, then renamed into place whole.
+
+    On Linux it is written unnamed in its folder (``O_TMPFILE``), so a process killed while writing it (a Dask
+    worker whose client died exits at once) leaves nothing behind; only when complete does it get a hidden
+    temporary name, and at once its own. Elsewhere the hidden name holds it from the start. The handle has no
+    file name, so a gzip header carries none and the same table gives the same bytes in any process.
+    """
+
+    def __init__(self, final: Path):
+        self.final = Path(final)
+        self.tmp = self.final.with_name(f".{self.final.name}.tmp{os.getpid()}")
+        try:
+            fd = os.open(self.final.parent, os.O_TMPFILE | os.O_RDWR, 0o666)
+            self.named = False
+        except (AttributeError, OSError):  # not Linux, or a file system without unnamed files
+            fd = os.open(self.tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666)
+            self.named = True
+        self.handle = os.fdopen(fd, "wb")
+
+    def publish(self) -> None:
+        self.handle.flush()
+        if not self.named:
+            self.tmp.unlink(missing_ok=True)
+            root = os.open("/", os.O_RDONLY)
+            try:  # linkat(..., AT_SYMLINK_FOLLOW) through /proc gives the unnamed file a name
+                os.link(f"/proc/self/fd/{self.handle.fileno()}", self.tmp, src_dir_fd=root, follow_symlinks=True)
+            except OSError:  # no /proc (or not allowed): copy it to the temporary name instead
+                import shutil
+
+                with open(self.handle.fileno(), "rb", closefd=False) as src, open(self.tmp, "wb") as dst:
+                    src.seek(0)
+                    shutil.copyfileobj(src, dst)
+            finally:
+                os.close(root)
+            self.named = True
+        os.replace(self.tmp, self.final)
+        self.named = False
+
+    def discard(self) -> None:
+        """Close the file; unless published, nothing of it stays."""
+        self.handle.close()
+        if self.named:
+            self.tmp.unlink(missing_ok=True)
+            self.named = False
+
+
+def remove_temporaries(directory) -> int:
+    """Remove the temporary files a killed writer left in ``directory`` (on Linux there are none but for a kill
+    between two renames); returns how many."""
+    removed = 0
+    for path in Path(directory).iterdir() if Path(directory).is_dir() else ():
+        if path.is_file() and TEMPORARY.match(path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def parse_name(name: str) -> dict | None:
     """Split a TrackML file name into stem, prefix, event_id, part and extension; None if it is not one."""
     m = _NAME.match(name)
@@ -144,6 +205,15 @@ class Dataset:
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r}, {len(self)} events)"
 
+    def subset(self, names) -> Dataset:
+        """The same dataset reduced to the events ``names`` (no new scan): small to send to a worker, which
+        reads its event from it."""
+        import copy
+
+        part = copy.copy(self)
+        part._events = {name: self._events[name] for name in names}
+        return part
+
     def _lookup(self, key) -> _EventFiles:
         if isinstance(key, str) and key in self._events:
             return self._events[key]
@@ -245,29 +315,26 @@ def write_event(event: Event, directory, format: str = "csv", name: str | None =
     directory.mkdir(parents=True, exist_ok=True)
     if name is None:
         name = f"event{int(event.event_id or 0):09d}"
-    written: list[tuple[Path, Path]] = []
+    staged: list[_Staged] = []
     try:
         for part in PARTS:
             table = getattr(event, part)
             if table is None:
                 continue
-            final = directory / f"{name}-{part}.{format}"
-            tmp = directory / f".{final.name}.tmp{os.getpid()}"
-            written.append((tmp, final))
+            staged.append(_Staged(directory / f"{name}-{part}.{format}"))
             if format == "parquet":
-                table.to_parquet(tmp, index=False)
+                table.to_parquet(staged[-1].handle, index=False)
             else:
                 compression = {"method": "gzip", "mtime": 0} if format == "csv.gz" else None
-                table.to_csv(tmp, index=False, compression=compression)
+                table.to_csv(staged[-1].handle, index=False, compression=compression, mode="wb")
         # The hits file goes last: an event is only seen through its hits, so a run cut between two
         # renames leaves no event behind, only parts that no reader picks up.
-        for tmp, final in sorted(written, key=lambda pair: pair[1].name.endswith(f"-hits.{format}")):
-            os.replace(tmp, final)
-    except BaseException:
-        for tmp, _ in written:
-            tmp.unlink(missing_ok=True)
-        raise
-    return [final for _, final in written]
+        for file in sorted(staged, key=lambda f: f.final.name.endswith(f"-hits.{format}")):
+            file.publish()
+    finally:
+        for file in staged:
+            file.discard()
+    return [file.final for file in staged]
 
 
 def example_event() -> Event:
@@ -337,11 +404,11 @@ def write_submission(tracks: pd.DataFrame, path, event_id: int | None = None) ->
     out = tracks[["hit_id", "track_id"]].astype(np.int64)
     if event_id is not None:
         out.insert(0, "event_id", np.int64(event_id))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    file = _Staged(path)
     try:
-        out.to_csv(tmp, index=False,
+        out.to_csv(file.handle, index=False, mode="wb",
                    compression={"method": "gzip", "mtime": 0} if path.name.endswith(".gz") else None)
-        os.replace(tmp, path)
+        file.publish()
     finally:
-        tmp.unlink(missing_ok=True)
+        file.discard()
     return path

@@ -29,6 +29,11 @@ Source = Annotated[str, typer.Option("--source", help="gun (2-6 of e, gamma, pi,
 Pileup = Annotated[float, typer.Option("--pileup", help="mean number mu of Pythia 8 minimum-bias collisions "
                                                         "overlaid on each event")]
 
+Workers = Annotated[int, typer.Option("--workers", "-j", help="events in parallel: a local Dask cluster of this many "
+                                                              "processes (1: in this process)")]
+Scheduler = Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask scheduler "
+                                                                   "(tcp://host:8786) to run the events on")]
+
 
 def _fmt(v) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
@@ -47,6 +52,8 @@ def evaluate(
     = None,
     source: Source = "gun",
     pileup: Pileup = 0.0,
+    workers: Workers = 1,
+    scheduler: Scheduler = None,
 ):
     """Every method on the same simulated events: efficiency, fake rate, energy response and resolution,
     hit-class accuracy, seconds and peak memory per event."""
@@ -54,7 +61,8 @@ def evaluate(
 
     try:
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
-        result = run(events, seed, chosen, models_dir, source=source, pileup=pileup,
+        result = run(events, seed, chosen, models_dir, source=source, pileup=pileup, workers=workers,
+                     scheduler=scheduler, progress=not as_json,
                      log=None if as_json else (lambda s: err_console.print(s, highlight=False)))
         written = _plots(result, chosen, seed, models_dir, plots, source, pileup) if plots is not None else []
     except DeepRecoError as exc:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from . import metrics
 from .methods import get_method
 from .models.knn import HAVE_NUMBA
-from .simulate import gun_events, pileup_event, simulate
+from .simulate import pileup_event, simulate
 
 DEFAULT_METHODS = ("clue", "gravnet", "edgeconv", "clue+drn", "gravnet+drn")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -73,22 +74,23 @@ def warm_up(method) -> None:
     _WARM.add(method.name)
 
 
-def run_method(method, events: Sequence) -> dict:
-    """One method over events: summed counts, the particles table, seconds and peak MB per event (after a
-    warm-up run, see ``warm_up``)."""
-    warm_up(method)
-    counts, parts, seconds, cpu, peaks = [], [], [], [], []
-    for event in events:
-        with PeakMemory() as mem:
-            t0, c0 = time.perf_counter(), time.process_time()
-            hit_table, clusters = method.reconstruct(event)
-            seconds.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-        peaks.append(mem.megabytes)
-        counts.append(metrics.event_counts(event, hit_table, clusters, hit_table["hit_class"].to_numpy()))
-        parts.append(metrics.particle_table(event, hit_table, clusters).assign(event_id=event.event_id))
+def run_on_event(method, event) -> dict:
+    """One method on one event: its counts, particles table, wall and CPU seconds, peak MB."""
+    with PeakMemory() as mem:
+        t0, c0 = time.perf_counter(), time.process_time()
+        hit_table, clusters = method.reconstruct(event)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"counts": metrics.event_counts(event, hit_table, clusters, hit_table["hit_class"].to_numpy()),
+            "particles": metrics.particle_table(event, hit_table, clusters).assign(event_id=event.event_id),
+            "seconds": seconds, "cpu": cpu, "peak_mb": mem.megabytes}
+
+
+def summarise_runs(runs: Sequence[dict]) -> tuple[dict, pd.DataFrame]:
+    """The metrics of one method over its per-event runs (`run_on_event`), in event order."""
+    parts = [r["particles"] for r in runs]
     particles = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    out = metrics.summarise(counts, particles)
+    out = metrics.summarise([r["counts"] for r in runs], particles)
+    seconds, cpu, peaks = ([r[k] for r in runs] for k in ("seconds", "cpu", "peak_mb"))
     out["seconds_per_event"] = float(np.mean(seconds)) if seconds else float("nan")
     # CPU seconds of this process: on a shared machine, closer to what the wall time would be on an idle one
     out["cpu_seconds_per_event"] = float(np.mean(cpu)) if cpu else float("nan")
@@ -97,19 +99,59 @@ def run_method(method, events: Sequence) -> dict:
     return out, particles
 
 
+def run_method(method, events: Sequence) -> dict:
+    """One method over events: summed counts, the particles table, seconds and peak MB per event (after a
+    warm-up run, see ``warm_up``)."""
+    warm_up(method)
+    return summarise_runs([run_on_event(method, event) for event in events])
+
+
+def _method(name: str, models_dir):
+    """A method by name, built (its networks loaded) once per process."""
+    from ..distributed import per_process
+
+    return per_process(f"calo:{name}:{models_dir}", lambda: get_method(name, models_dir))
+
+
+def _evaluate_event(methods, models_dir, seed, source, pileup, item) -> dict:
+    """Every method on one event (``item``: its index, or the event itself)."""
+    from .simulate import gun_event
+
+    event = gun_event(item, seed=seed, source=source, pileup=pileup) if isinstance(item, int) else item
+    runs = {}
+    for name in methods:
+        method = _method(name, models_dir)
+        warm_up(method)
+        runs[name] = run_on_event(method, event)
+    return {"n_hits": len(event.hits), "runs": runs}
+
+
 def evaluate(n_events: int = 50, seed: int = 0, methods: Sequence[str] = DEFAULT_METHODS, models_dir=None,
              events: Sequence | None = None, log: Callable[[str], None] | None = None, source: str = "gun",
-             pileup: float = 0.0) -> dict:
+             pileup: float = 0.0, workers: int = 1, scheduler: str | None = None, progress: bool = False) -> dict:
     """{method: metrics} on the same events (``n_events`` events of ``source`` with Poisson(``pileup``) pile-up
-    from ``seed``, unless ``events``)."""
-    events = list(events) if events is not None else list(gun_events(n_events, seed=seed, source=source,
-                                                                      pileup=pileup))
-    result = {"events": len(events), "seed": seed, "source": source, "pileup": pileup,
-              "hits_per_event": float(np.mean([len(e.hits) for e in events])) if events else 0.0, "methods": {}}
+    from ``seed``, event i from (seed, i) alone, unless ``events``), event by event on ``workers`` local
+    processes or the Dask cluster at ``scheduler`` (`deepreco.distributed`); the figures are the same every
+    way but the times."""
+    from functools import partial
+
+    from ..distributed import EventRunner
+
+    methods = list(methods)
+    if models_dir is not None:
+        models_dir = Path(models_dir).resolve()
+    for name in methods:  # a bad name or model file: one error here, before any event
+        _method(name, models_dir)
+    items = list(events) if events is not None else list(range(n_events))
+    task = partial(_evaluate_event, methods, models_dir, seed, source, pileup)
+    with EventRunner(workers, scheduler, progress) as runner:
+        per_event = runner.run(task, items, label="events")
+    result = {"events": len(items), "seed": seed, "source": source, "pileup": pileup,
+              "hits_per_event": float(np.mean([e["n_hits"] for e in per_event])) if per_event else 0.0,
+              "methods": {}}
     tables = {}
     for name in methods:
-        method = get_method(name, models_dir)
-        summary, tables[name] = run_method(method, events)
+        summary, tables[name] = summarise_runs([e["runs"][name] for e in per_event])
         result["methods"][name] = summary
         if log is not None:
             log(f"{name}: efficiency {summary['efficiency']:.3f}, fake rate {summary['fake_rate']:.3f}, "

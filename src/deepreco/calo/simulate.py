@@ -92,11 +92,16 @@ def gun_events(n_events: int, seed: int = 0, n_particles: tuple[int, int] = (2, 
     """``n_events`` gun events, event i from seed (seed, i), with 2..6 particles (or taus) each by default;
     ``options`` go to ``simulate_gun`` (``source``, ``pileup``, ...)."""
     for i in range(n_events):
-        rng = np.random.default_rng([seed, i])
-        n = int(rng.integers(n_particles[0], n_particles[1] + 1))
-        event = simulate_gun(n=n, seed=rng, **options)
-        event.event_id = i
-        yield event
+        yield gun_event(i, seed, n_particles, **options)
+
+
+def gun_event(index: int, seed: int = 0, n_particles: tuple[int, int] = (2, 6), **options) -> CaloEvent:
+    """Event ``index`` of `gun_events`: it depends on (seed, index) alone, so a worker can make it alone."""
+    rng = np.random.default_rng([seed, index])
+    n = int(rng.integers(n_particles[0], n_particles[1] + 1))
+    event = simulate_gun(n=n, seed=rng, **options)
+    event.event_id = index
+    return event
 
 
 def pileup_event(n_particles: int, seed=None, energy=(1.0, 20.0), geometry: Calorimeter = DEFAULT,

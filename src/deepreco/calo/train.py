@@ -216,7 +216,8 @@ def clustering_task(name: str, settings: dict, events: list | None = None, val_e
 
     return Task(net, len(train), len(val), lambda split, idx: batches[split](idx), _clustering_loss,
                 _optimizer(settings, len(train)), write, keep_best=False,
-                info={**info, "n_train": len(train), "n_val": len(val), "n_parameters": sum(p.numel() for p in net.parameters()),
+                info={**info, "n_train": len(train), "n_val": len(val),
+                      "n_parameters": sum(p.numel() for p in net.parameters()),
                       "hits_per_event": float(np.mean([len(t[0]) for t in train]))})
 
 

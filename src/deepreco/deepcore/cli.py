@@ -68,6 +68,10 @@ def evaluate(
     clean_angle: Annotated[float | None, typer.Option("--clean-angle", help="seed cleaning: difference in eta "
                                                       "and in phi under which two seeds are one; default the "
                                                       "seed's 0.002")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="events in parallel: a local Dask cluster of this "
+                                                                 "many processes (1: in this process)")] = 1,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask scheduler "
+                                                                      "(tcp://host:8786) to run the events on")] = None,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     from .evaluate import HEADER, format_row
@@ -75,7 +79,8 @@ def evaluate(
 
     try:
         cuts = {k: v for k, v in (("clean_xy", clean_xy), ("clean_angle", clean_angle)) if v is not None}
-        result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, **cuts)
+        result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, workers=workers,
+                                scheduler=scheduler, progress=not as_json, **cuts)
     except (DeepRecoError, ValueError) as exc:
         fail(exc)
     records = result.pop("records", None)

@@ -171,10 +171,55 @@ def _check_cuts(name: str, cuts) -> tuple[float, float]:
     return dxy, dangle
 
 
+def _model(path: Path):
+    """The network of ``path``, loaded once per process (a Dask worker loads it once, not once per event)."""
+    from ..distributed import per_process
+
+    return per_process(f"deepcore:{path}", lambda: load_model(path))
+
+
+def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, event_options: dict,
+                    event_seed: int) -> dict:
+    """Every method on the event of ``event_seed``: its tracks, each method's associated seeds and seconds."""
+    det = det or _detector()
+    model, _ = _model(model_path)
+    baselines = {"baseline": SEEDERS.get("jetcore", detector=det),
+                 "baseline_kmeans": SEEDERS.get("jetcore", split=True, detector=det)}
+    ev = make_event(event_seed, **event_options)
+    tracks = sim_tracks(ev)
+    tracks["event"] = ev.event_id
+    stages, times = {}, {}
+    found = {}
+    raw, _ = raw_deepcore_seeds(ev, model, det, stages)
+    found["deepcore_raw"] = raw
+    for name, (dxy, dangle) in cleanings.items():
+        t0 = time.perf_counter()
+        found[name] = clean_seeds(raw, dxy, dangle)
+        times[name] = time.perf_counter() - t0
+    for name, method in baselines.items():
+        t0 = time.perf_counter()
+        found[name] = method.reconstruct(ev)
+        times[name] = time.perf_counter() - t0
+    seeds = {}
+    for name, s in found.items():
+        pid, chi2 = associate(s, tracks)
+        seeds[name] = s.assign(particle_id=pid, chi2=chi2)
+    return {"jets": len(ev.jets), "tracks": tracks, "seeds": seeds, "stages": stages, "times": times}
+
+
+def _detector() -> PixelBarrel:
+    from ..distributed import per_process
+
+    return per_process("deepcore:detector", PixelBarrel)
+
+
 def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, det: PixelBarrel | None = None,
              keep: bool = False, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
-             variants: dict[str, tuple[float, float]] | None = None, **event_options) -> dict:
-    """DeepCore and the baseline(s) on the same ``n_events`` events (seeds seed .. seed + n - 1).
+             variants: dict[str, tuple[float, float]] | None = None, workers: int = 1,
+             scheduler: str | None = None, progress: bool = False, **event_options) -> dict:
+    """DeepCore and the baseline(s) on the same ``n_events`` events (seeds seed .. seed + n - 1), event by
+    event on ``workers`` local processes or the Dask cluster at ``scheduler`` (`deepreco.distributed`; the same
+    figures every way but the times).
 
     DeepCore's seeds are cleaned with ``clean_xy`` [mm] and ``clean_angle`` (the seed's 0.050 and 0.002 by
     default); ``variants`` maps more row names (e.g. ``deepcore_ang0.015``) to other (dxy, dangle) cuts,
@@ -182,6 +227,10 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     ``baseline_kmeans``, the variants, ``events``, ``jets``, ...); with ``keep``, also ``records``: per-track and
     per-seed tables for the plots (not JSON).
     """
+    from functools import partial
+
+    from ..distributed import EventRunner
+
     if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 1:
         raise ValueError(f"evaluate: n_events must be a positive integer, got {n_events!r}")
     cleanings = {"deepcore": _check_cuts("deepcore", (clean_xy, clean_angle))}
@@ -189,35 +238,21 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
         if name in ("deepcore", "baseline", "baseline_kmeans"):
             raise ValueError(f"cleaning variant {name!r}: the name is taken by a method")
         cleanings[name] = _check_cuts(name, cuts)
-    det = det or PixelBarrel()
-    model, info = load_model(model_path or SHIPPED_MODEL)
-    baselines = {"baseline": SEEDERS.get("jetcore", detector=det),
-                 "baseline_kmeans": SEEDERS.get("jetcore", split=True, detector=det)}
-    names = ["deepcore_raw", *cleanings, *baselines]
-    seeds_all = {m: [] for m in names}
-    times = {m: 0.0 for m in names}
+    model_path = Path(model_path or SHIPPED_MODEL).resolve()
+    _, info = _model(model_path)  # a missing or foreign file: one error here, before any event
+    names = ["deepcore_raw", *cleanings, "baseline", "baseline_kmeans"]
+    task = partial(_evaluate_event, model_path, det, cleanings, event_options)
+    with EventRunner(workers, scheduler, progress) as runner:
+        per_event = runner.run(task, [seed + i for i in range(n_events)], label="events")
+    seeds_all = {m: [e["seeds"][m] for e in per_event] for m in names}
+    times = {m: sum(e["times"][m] for e in per_event) for m in names if m != "deepcore_raw"}
     stages = {}
-    tracks_all, n_jets = [], 0
-    for i in range(n_events):
-        ev = make_event(seed + i, **event_options)
-        n_jets += len(ev.jets)
-        tracks = sim_tracks(ev)
-        tracks["event"] = ev.event_id
-        tracks_all.append(tracks)
-        found = {}
-        raw, _ = raw_deepcore_seeds(ev, model, det, stages)
-        found["deepcore_raw"] = raw
-        for name, (dxy, dangle) in cleanings.items():
-            t0 = time.perf_counter()
-            found[name] = clean_seeds(raw, dxy, dangle)
-            times[name] += time.perf_counter() - t0
-        for name, method in baselines.items():
-            t0 = time.perf_counter()
-            found[name] = method.reconstruct(ev)
-            times[name] += time.perf_counter() - t0
-        for name, s in found.items():
-            pid, chi2 = associate(s, tracks)
-            seeds_all[name].append(s.assign(particle_id=pid, chi2=chi2))
+    for e in per_event:
+        for key, dt in e["stages"].items():
+            stages[key] = stages.get(key, 0.0) + dt
+    tracks_all = [e["tracks"] for e in per_event]
+    n_jets = sum(e["jets"] for e in per_event)
+    baselines = ("baseline", "baseline_kmeans")
     shared = sum(stages.values())
     tracks = pd.concat(tracks_all, ignore_index=True)
     # particle ids are per event: make them unique over the run before pooling

@@ -9,9 +9,10 @@ name, so they can be swapped and compared:
 """
 
 from .base import METHODS, Method, available_methods, get_method, reconstruct, register
-from .evaluate import evaluate_method
+from .evaluate import evaluate_method, reconstruct_dataset
 
 # Importing a method's module registers it.
 from . import ckf, dbscan, gnn, lstm, truth  # noqa: E402, F401  isort: skip
 
-__all__ = ["METHODS", "Method", "available_methods", "evaluate_method", "get_method", "reconstruct", "register"]
+__all__ = ["METHODS", "Method", "available_methods", "evaluate_method", "get_method", "reconstruct",
+           "reconstruct_dataset", "register"]

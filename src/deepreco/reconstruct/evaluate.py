@@ -1,9 +1,15 @@
-"""Reconstruct a set of events with one method and score it: the numbers methods are compared by."""
+"""Reconstruct a set of events with one method and score it: the numbers methods are compared by.
+
+Both functions run event by event on `deepreco.distributed` (a plain loop, a local Dask cluster or a running
+one); an event's figures and submission depend on the event alone, so they are the same whichever runs them.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -12,50 +18,90 @@ from ..event import Event
 from .base import Method, get_method
 
 
+def _items(events, n_events: int | None) -> list:
+    """What a worker needs to read each event: a one-event `Dataset` (small, read where it runs) for a
+    dataset, else the events themselves."""
+    from ..io import Dataset
+
+    if isinstance(events, Dataset):
+        names = events.names[:n_events] if n_events is not None else events.names
+        return [events.subset([name]) for name in names]
+    items = []
+    for i, event in enumerate(events):
+        if n_events is not None and i >= n_events:
+            break
+        items.append(event)
+    return items
+
+
+def _event(item) -> Event:
+    return item if isinstance(item, Event) else item.read(item.names[0])
+
+
+def _event_id(item) -> int:
+    return int((item.event_id if isinstance(item, Event) else item.event_ids[0]) or 0)
+
+
+def _method(method: str | Method, params: dict) -> Method:
+    """The method, built once per process (a model is loaded once per worker)."""
+    from ..distributed import per_process
+
+    if not isinstance(method, str):
+        return method
+    key = f"method:{method}:{sorted(params.items())!r}"
+    model = params.get("model")
+    if model is not None and Path(model).is_file():  # a model file written again since is read again
+        stat = Path(model).stat()
+        key += f"@{stat.st_mtime_ns}:{stat.st_size}"
+    return per_process(key, lambda: get_method(method, **params))
+
+
+def _evaluate_one(method, params: dict, pt_min: float, item) -> dict:
+    from ..metrics import evaluate
+
+    event = _event(item)
+    if event.truth is None or event.particles is None:
+        name = event.sources.get("hits", f"event {event.event_id}")
+        raise DeepRecoError(f"{name}: has no truth and particles, so it cannot be scored")
+    algo = _method(method, params)
+    start = time.perf_counter()
+    tracks = algo.reconstruct(event)
+    seconds = time.perf_counter() - start
+    result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
+    pids = event.truth["particle_id"].to_numpy()
+    _, counts = np.unique(pids[pids != 0], return_counts=True)
+    return {"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
+            "n_reconstructable": int((counts >= 4).sum()), **result}
+
+
 def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int | None = None,
-                    pt_min: float = 1.0, progress: bool = False, **params) -> dict:
+                    pt_min: float = 1.0, progress: bool = False, workers: int = 1, scheduler: str | None = None,
+                    runner=None, **params) -> dict:
     """Reconstruct and score up to ``n_events`` events; pooled figures over them.
 
-    Returns ``score`` (mean of the per-event TrackML scores, as the challenge averaged them), ``efficiency``
-    and ``efficiency_perfect`` (pooled over the selected particles of all events), ``fake_rate`` and
-    ``duplicate_rate`` (pooled over all tracks), ``seconds_per_event`` (reconstruction only, wall clock),
+    ``events``: a `Dataset` (each worker reads its own events) or any iterable of events. They run on
+    ``workers`` local processes or on the Dask cluster at ``scheduler``, or on an open
+    `deepreco.distributed.EventRunner` (``runner``; to run several methods on one cluster); the figures are the
+    same every way. Returns ``score`` (mean of the per-event TrackML scores, as the challenge averaged them),
+    ``efficiency`` and ``efficiency_perfect`` (pooled over the selected particles of all events), ``fake_rate``
+    and ``duplicate_rate`` (pooled over all tracks), ``seconds_per_event`` (reconstruction only, wall clock),
     ``n_events``, ``n_tracks``, ``n_particles``, and ``events``, the per-event figures (with
     ``n_reconstructable``, the particles with at least 4 hits).
     """
-    from ..metrics import evaluate
+    from ..distributed import EventRunner
 
     if isinstance(method, str):
-        method = get_method(method, **params)
-    rows = []
-    iterator = iter(events)
-    if progress:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task(f"{method.name}", total=n_events)
-        bar.start()
-    try:
-        for i, event in enumerate(iterator):
-            if n_events is not None and i >= n_events:
-                break
-            if event.truth is None or event.particles is None:
-                name = event.sources.get("hits", f"event {event.event_id}")
-                raise DeepRecoError(f"{name}: has no truth and particles, so it cannot be scored")
-            start = time.perf_counter()
-            tracks = method.reconstruct(event)
-            seconds = time.perf_counter() - start
-            result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
-            pids = event.truth["particle_id"].to_numpy()
-            _, counts = np.unique(pids[pids != 0], return_counts=True)
-            rows.append({"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
-                         "n_reconstructable": int((counts >= 4).sum()), **result})
-            if progress:
-                bar.advance(task)
-    finally:
-        if progress:
-            bar.stop()
-    if not rows:
+        get_method(method, **params)  # a bad name or parameter: one error here, not one per event
+    name = method if isinstance(method, str) else method.name
+    items = _items(events, n_events)
+    if not items:
         raise DeepRecoError("no events to evaluate")
+    task = partial(_evaluate_one, method, params, pt_min)
+    if runner is not None:
+        rows = runner.run(task, items, label=name)
+    else:
+        with EventRunner(workers, scheduler, progress) as own:
+            rows = own.run(task, items, label=name)
     n_tracks = np.array([r["n_tracks"] for r in rows], float)
     n_particles = np.array([r["n_particles"] for r in rows], float)
 
@@ -64,7 +110,7 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
         return float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
 
     return {
-        "method": method.name,
+        "method": name,
         "score": float(np.mean([r["score"] for r in rows])),
         "efficiency": pooled("efficiency", n_particles),
         "efficiency_perfect": pooled("efficiency_perfect", n_particles),
@@ -76,3 +122,36 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
         "n_particles": int(n_particles.sum()),
         "events": rows,
     }
+
+
+def _reconstruct_one(method, params: dict, out: Path, item) -> str:
+    from ..io import write_submission
+
+    event = _event(item)
+    tracks = _method(method, params).reconstruct(event)
+    path = out / f"event{int(event.event_id or 0):09d}-submission.csv"
+    write_submission(tracks, path, event_id=event.event_id)
+    return str(path)
+
+
+def reconstruct_dataset(events, method: str | Method, out, n_events: int | None = None, resume: bool = False,
+                        workers: int = 1, scheduler: str | None = None, progress: bool = False,
+                        **params) -> list[Path]:
+    """Reconstruct up to ``n_events`` events (a `Dataset` or an iterable of events) and write each one's TrackML
+    submission (event_id, hit_id, track_id) as ``out/event<id>-submission.csv``, atomically; with ``resume``,
+    only the events whose submission is not there yet. Runs as `evaluate_method` does. Returns the paths
+    written."""
+    from ..distributed import EventRunner
+    from ..io import remove_temporaries
+
+    if isinstance(method, str):
+        get_method(method, **params)
+    name = method if isinstance(method, str) else method.name
+    out = Path(out).resolve()
+    items = _items(events, n_events)
+    if resume:
+        items = [it for it in items if not (out / f"event{_event_id(it):09d}-submission.csv").is_file()]
+    with EventRunner(workers, scheduler, progress) as runner:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out)
+        return [Path(p) for p in runner.run(partial(_reconstruct_one, method, params, out), items, label=name)]

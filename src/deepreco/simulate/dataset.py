@@ -1,4 +1,4 @@
-"""Many simulated events: generate, simulate and write them, in parallel processes, reproducibly.
+"""Many simulated events: generate, simulate and write them, on Dask workers or in one process, reproducibly.
 
 Event i of a run with seed S draws its random numbers from ``SeedSequence([S, i])`` alone, so an event does
 not depend on the number of workers, on the order they finish in, or on the other events of the run: the
@@ -7,9 +7,7 @@ same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,51 +36,59 @@ def simulate_one(generator: str, index: int, seed: int, event_id: int, out: Path
 
 
 def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: str = "csv", workers: int = 1,
-                     overwrite: bool = False, first_event_id: int = 0, noise_fraction: float | None = None,
-                     progress: Callable[[int], None] | None = None, **options) -> list[int]:
+                     scheduler: str | None = None, overwrite: bool = False, resume: bool = False,
+                     first_event_id: int = 0, noise_fraction: float | None = None, progress: bool = False,
+                     **options) -> list[int]:
     """Simulate ``n_events`` events from ``generator`` (a name of `deepreco.generate.GENERATORS`) into ``out``.
 
     ``options`` go to the generator (``pileup``, ``particles``, ``n``, ``pdg``, ...); ``noise_fraction`` to the
     simulation (None: the noise rates of real TrackML events; a number: that share of all hits is noise).
+    Events run on ``workers`` local processes or on the Dask cluster at ``scheduler`` (`deepreco.distributed`).
     A folder that already holds events is refused unless ``overwrite``, which first removes the TrackML event
-    files there. Each event is written complete or not at all. ``progress`` is called with each finished
-    event id. Returns the event ids written, in order.
+    files there, or ``resume``, which simulates only the events of the run whose hits file is not there yet.
+    Each event is written complete or not at all. ``progress``: a bar and a summary on stderr. Returns the
+    event ids of the run, in order.
     """
+    from ..distributed import EventRunner, check_workers
     from ..generate import generate
+    from ..io import remove_temporaries
 
     if format not in FORMATS:
         raise DeepRecoError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
-    if n_events < 0 or workers < 1:
-        raise DeepRecoError(f"need events >= 0 and workers >= 1, got {n_events} and {workers}")
-    out = Path(out)
+    if n_events < 0:
+        raise DeepRecoError(f"need events >= 0, got {n_events}")
+    check_workers(workers, scheduler)
+    if overwrite and resume:
+        raise DeepRecoError("--overwrite and --resume: choose one")
+    out = Path(out).resolve()  # workers elsewhere may have another working directory
     if out.exists() and not out.is_dir():
         raise DeepRecoError(f"{out}: exists and is not a folder")
-    if out.is_dir() and len(Dataset(out)):
-        if not overwrite:
-            raise DeepRecoError(f"{out}: already holds {len(Dataset(out))} event(s); "
-                                "use --overwrite to replace them")
-        for path in out.iterdir():
-            if path.is_file() and parse_name(path.name) is not None:
-                path.unlink()
-    # Check the generator and its options once, here, rather than in every worker.
-    if n_events:
-        generate(generator, seed=event_seeds(seed, 0)[0], **options)
-    out.mkdir(parents=True, exist_ok=True)
     ids = [first_event_id + i for i in range(n_events)]
-    jobs = [(generator, i, seed, ids[i], out, format, options, noise_fraction) for i in range(n_events)]
-    if workers == 1:
-        for job in jobs:
-            done = simulate_one(*job)
-            if progress:
-                progress(done)
-        return ids
-    with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1, max(n_events, 1))) as pool:
-        futures = [pool.submit(simulate_one, *job) for job in jobs]
-        for future in as_completed(futures):
-            done = future.result()
-            if progress:
-                progress(done)
+    todo = list(range(n_events))
+    if out.is_dir() and len(Dataset(out)):
+        if resume:
+            done = {name: i for i, name in enumerate(Dataset(out).names)}
+            todo = [i for i in todo if f"event{ids[i]:09d}" not in done]
+        elif not overwrite:
+            raise DeepRecoError(f"{out}: already holds {len(Dataset(out))} event(s); "
+                                "use --overwrite to replace them or --resume to add the missing ones")
+        else:
+            for path in out.iterdir():
+                if path.is_file() and parse_name(path.name) is not None:
+                    path.unlink()
+    # Check the generator and its options once, here, rather than in every worker.
+    if todo:
+        generate(generator, seed=event_seeds(seed, todo[0])[0], **options)
+    task = partial(_simulate_index, generator, seed, first_event_id, out, format, options, noise_fraction)
+    with EventRunner(workers, scheduler, progress) as runner:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out)
+        runner.run(task, todo, label="events")
     return ids
+
+
+def _simulate_index(generator, seed, first_event_id, out, format, options, noise_fraction, index) -> int:
+    return simulate_one(generator, index, seed, first_event_id + index, out, format, options, noise_fraction)
 
 
 def training_events(name: str, n_events: int, seed: int, data=None, workers: int = 2, pileup: float = 200) -> Path:

@@ -1,0 +1,230 @@
+"""Many events at once: a list of per-event tasks run on Dask (``dask.distributed``), or in a plain loop.
+
+``run_events(task, items, workers=N)`` starts a `LocalCluster` of N worker processes (one thread each, torch
+at one thread) for the run and closes it after; ``scheduler=ADDRESS`` uses a running cluster instead (``dask
+scheduler`` and ``dask worker`` processes, on this machine or many). One worker and no scheduler is a plain
+loop in this process, so small runs cost nothing extra. A task is a picklable callable of one item (an event's
+index) whose result depends on that item alone, so the results are the same whichever way they are run, and a
+task that ran on a worker that died can run again elsewhere (Dask does it). Results come back in the order of
+the items.
+
+A model is built once per process by `per_process`, not once per event. A killed client takes its
+`LocalCluster` with it: Dask's worker processes exit at once when their parent's pipe closes, and the files
+they were writing have no name yet (`deepreco.io` writes unnamed, then renames), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from .console import err_console
+from .errors import DeepRecoError
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before giving up
+
+_OBJECTS: dict = {}
+_LOCK = threading.RLock()
+BUILDS: dict[str, int] = {}  # how many times this process built each object (the tests count model loads)
+
+
+def per_process(key: str, build: Callable):
+    """``build()``, once per process for each ``key``: a model is loaded once per worker, not once per event."""
+    with _LOCK:  # a worker with several threads builds each object once too
+        if key not in _OBJECTS:
+            _OBJECTS[key] = build()
+            BUILDS[key] = BUILDS.get(key, 0) + 1
+        return _OBJECTS[key]
+
+
+def builds() -> dict[str, int]:
+    """This process's build counts (run on every worker with ``Client.run``)."""
+    return dict(BUILDS)
+
+
+def check_workers(workers: int, scheduler: str | None = None) -> None:
+    """One-line errors for a bad ``--workers`` / ``--scheduler`` before anything is written."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DeepRecoError(f"--workers must be a whole number of at least 1, got {workers!r}")
+    if scheduler is not None and not str(scheduler).strip():
+        raise DeepRecoError("--scheduler: empty address")
+
+
+def _on_worker(task: Callable, item):
+    """Run one task on a Dask worker, torch at one thread: the worker's one thread is one core."""
+    if "torch-threads" not in _OBJECTS:
+        import torch
+
+        torch.set_num_threads(1)
+        _OBJECTS["torch-threads"] = 1
+    return task(item)
+
+
+def connect(scheduler: str | None, workers: int):
+    """(client, cluster): a client of the scheduler at ``scheduler``, or of a `LocalCluster` of ``workers``
+    processes started here (cluster None for a running scheduler)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        from distributed.comm.addressing import resolve_address
+
+        try:  # a malformed address, before a Client half made of it hangs on closing
+            resolve_address(scheduler)
+        except (ValueError, OSError) as exc:
+            raise DeepRecoError(f"--scheduler {scheduler}: not a scheduler address ({exc})") from None
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DeepRecoError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT:g} s "
+                                f"({first[:160]})") from None
+    # Ctrl-C while the cluster starts would leave it half made (Dask then fails to close it at exit): the
+    # interrupt waits until it is up, then closes it.
+    interrupted = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
+        # dashboard_address=":0": any free port (the default 8787 warns when another cluster holds it).
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               memory_limit=0, silence_logs=logging.ERROR)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        if interrupted:
+            raise KeyboardInterrupt
+        return Client(cluster, set_as_default=False), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+class EventRunner:
+    """Where a run's events go: ``with EventRunner(workers, scheduler) as runner: runner.run(task, items)``.
+
+    Entering connects to the scheduler (or starts the `LocalCluster`), so that a bad address fails before a
+    caller writes anything; leaving closes what it started. One worker and no scheduler: a plain loop here.
+    """
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None, progress: bool = False):
+        check_workers(workers, scheduler)
+        self.workers, self.scheduler, self.progress = workers, scheduler, progress
+        self.client = self.cluster = None
+
+    @property
+    def local(self) -> bool:
+        return self.scheduler is None and self.workers == 1
+
+    def __enter__(self) -> EventRunner:
+        if not self.local:
+            self.client, self.cluster = connect(self.scheduler, self.workers)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
+    def run(self, task: Callable, items: Sequence, label: str = "events") -> list:
+        """``[task(item) for item in items]``, on the runner's workers; in the order of ``items``.
+
+        Bad input (a `DeepRecoError` from a task) stops the run with that error. Any other failure (an error
+        of the code, a task whose workers died three times) is counted and every other item still runs; then
+        one `DeepRecoError` says how many failed and why the first did. With ``progress``, a bar over the items
+        on stderr (a terminal) that moves as each one finishes, and a summary line (items, items per second,
+        failures).
+        """
+        items = list(items)
+        results: list = [None] * len(items)
+        failures: list[tuple[int, str]] = []
+        start = time.perf_counter()
+        bar = advance = None
+        if self.progress and err_console.is_terminal:  # a bar in a log file is only noise
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn(), console=err_console, transient=True)
+            bar_task = bar.add_task(label, total=len(items))
+            bar.start()
+
+            def advance():
+                bar.advance(bar_task)
+        try:
+            if self.local:
+                for i, item in enumerate(items):
+                    try:
+                        results[i] = task(item)
+                    except DeepRecoError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - reported with the others below
+                        failures.append((i, _message(exc)))
+                    if advance is not None:
+                        advance()
+            elif items:
+                self._run_dask(task, items, results, failures, advance)
+        finally:
+            if bar is not None:
+                bar.stop()
+        seconds = time.perf_counter() - start
+        if self.progress:
+            where = (f"scheduler {self.scheduler}" if self.scheduler else
+                     f"{self.workers} worker{'s' if self.workers > 1 else ''}")
+            err_console.print(f"{label}: {len(items)} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.2f} / s)"
+                              f" on {where}, {len(failures)} failed", highlight=False)
+        if failures:
+            i, why = failures[0]
+            raise DeepRecoError(f"{len(failures)} of {len(items)} {label} failed; the first, {items[i]!r}: {why}")
+        return results
+
+    def _run_dask(self, task, items, results, failures, advance) -> None:
+        from distributed import as_completed
+
+        client = self.client
+        run = uuid.uuid4().hex[:8]
+        name = getattr(task, "__name__", None) or getattr(getattr(task, "func", None), "__name__", "task")
+        futures = []
+        try:
+            futures = [client.submit(_on_worker, task, item, key=f"deepreco-{name}-{run}-{i}", pure=False)
+                       for i, item in enumerate(items)]
+            index = {f.key: i for i, f in enumerate(futures)}
+            # results come with their futures: no second round trip an event
+            for future, result in as_completed(futures, loop=client.loop, with_results=True, raise_errors=False):
+                i = index[future.key]
+                if future.status == "error":
+                    if isinstance(result, DeepRecoError):
+                        raise result
+                    failures.append((i, _message(result)))
+                else:
+                    results[i] = result
+                future.release()
+                if advance is not None:
+                    advance()
+        finally:
+            # Ctrl-C or an error: a running cluster drops the tasks left (a local one closes with the runner).
+            if futures:
+                try:
+                    client.cancel(futures)
+                except Exception:  # noqa: BLE001 - the client may already be closing
+                    pass
+
+
+def run_events(task: Callable, items: Sequence, workers: int = 1, scheduler: str | None = None,
+               progress: bool = False, label: str = "events") -> list:
+    """``[task(item) for item in items]`` on ``workers`` local processes or the cluster at ``scheduler``
+    (see `EventRunner.run`)."""
+    with EventRunner(workers, scheduler, progress) as runner:
+        return runner.run(task, items, label)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, DeepRecoError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
