@@ -3,13 +3,14 @@
     python scripts/train_calo.py                       # all three into src/deepreco/data/models/
     python scripts/train_calo.py --models gravnet --steps gravnet=3000 --out /tmp/models
 
-The same library function as ``deepreco calo train``; writes calo_<name>.pt and a JSON report
+The same library function as ``deepreco calo train`` (the one trainer: settings data/configs/calo-<name>.yaml,
+checkpoints in calo_<name>.pt.checkpoints/); writes calo_<name>.pt and a JSON report
 (benchmarks/results/calo_training.json by default). Each network's condensation thresholds (t_beta, t_d) are
-tuned on 100 validation events after training and stored in its file.
+chosen on the validation events after training and stored in its file.
 
-The shipped models were made with these defaults, one model a run (the same as all three in one run: each
-model's weights and event order come from the seed alone), one torch thread on the 2-core machine shared
-with other jobs:
+The shipped models were made before the one trainer, by this script's earlier loop (one event drawn at random a
+step, with replacement), with these commands, one model a run, one torch thread on the 2-core machine shared
+with other jobs (they are kept as they were; a retraining on the trainer gives other weights):
 
     python scripts/train_calo.py --models gravnet --report benchmarks/results/calo_training_gravnet.json
     python scripts/train_calo.py --models edgeconv --report benchmarks/results/calo_training_edgeconv.json
@@ -40,17 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "deepreco" / "data" / "models")
     parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "calo_training.json")
     parser.add_argument("--models", default="gravnet,edgeconv,drn")
-    parser.add_argument("--events", type=int, default=300)
-    parser.add_argument("--steps", action="append", default=[], help="name=steps, e.g. gravnet=2000")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="go on from the models already in --out")
+    parser.add_argument("--config", type=Path, help="YAML settings of one network")
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--steps", type=int, help="steps of every network (default: each its own)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--resume", type=Path, help="a checkpoint to go on from (calo_<name>.pt.checkpoints/...)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    steps = {k: int(v) for k, v in (s.split("=") for s in args.steps)}
     t0 = time.perf_counter()
-    report = train_models(args.out, models=tuple(args.models.split(",")), n_events=args.events, steps=steps,
-                          seed=args.seed, progress=sys.stderr.isatty(), resume=args.resume)
+    report = train_models(args.out, models=None if args.resume else tuple(args.models.split(",")), config=args.config,
+                         overrides={"events": args.events, "max_steps": args.steps, "seed": args.seed},
+                         resume=args.resume, progress=sys.stderr.isatty())
     report["total_seconds"] = time.perf_counter() - t0
     report["machine"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), " \
                         f"torch {torch.__version__}"

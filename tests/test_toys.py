@@ -283,3 +283,49 @@ def test_cli_rejects_an_unknown_model(tiny_benchmark):
     result = CliRunner().invoke(app, ["benchmark", "--quick", "--models", "nonsense"])
     assert result.exit_code == 1
     assert "unknown toy model 'nonsense'" in result.output
+
+
+# --- the one trainer -----------------------------------------------------------------------------------------
+
+def test_every_toy_kind_has_settings_and_a_task():
+    from deepreco.training import TASKS, settings_for, task_factory
+
+    kinds = [k for k in TASKS if k.startswith("toy-")]
+    assert sorted(kinds) == sorted([f"toy-{m}" for m in MODELS] + ["toy-track-params"])
+    for kind in kinds:
+        assert settings_for(kind)["seed"] == 0 and callable(task_factory(kind))
+
+
+def test_a_toy_model_trained_by_kind_writes_a_model_file_that_loads(tmp_path):
+    from deepreco.modelfile import load
+    from deepreco.toys.training import load_model
+    from deepreco.training import fit, settings_for
+
+    # the kind's own stream of 3D toy events (64 an epoch), 3 steps, a 16-unit LSTM
+    settings = settings_for("toy-lstm", overrides={"chunk_events": 64, "batch_size": 32, "max_steps": 3,
+                                                   "options": {"hidden": 16}})
+    out = tmp_path / "toy_lstm.pt"
+    r = fit("toy-lstm", settings, out, progress=False)
+    assert r["steps"] == 3 and r["first_loss"] > 0
+    model, record = load_model(out)
+    assert record["steps"] == 3 and load(out, "toy-lstm").settings["options"] == {"hidden": 16}
+    events = generate_3d(4, seed=5).events
+    assert np.array_equal(predict_scores(model, events), predict_scores(r["net"], events))
+    assert (out.parent / "toy_lstm.pt.checkpoints" / "last.ckpt").exists()
+    with pytest.raises(DeepRecoError, match="give the model by name"):
+        train_model(build_model("lstm", 10, (32, 32), hidden=8), generate_3d(8, seed=1), epochs=1, batch_size=8,
+                    progress=False, out=tmp_path / "x.pt")
+
+
+def test_the_track_parameter_model_trained_by_kind_writes_a_model_file(tmp_path):
+    from deepreco.toys.track_params import load_model
+    from deepreco.training import fit, settings_for
+
+    settings = settings_for("toy-track-params", overrides={"events": 64, "epochs": 2, "mse_epochs": 1,
+                                                           "options": {"channels": [4, 8], "latent": 16,
+                                                                       "hidden": 16}})
+    r = fit("toy-track-params", settings, tmp_path / "tp.pt", progress=False)
+    assert r["phases"] == ["mse", "nll"] and r["steps"] == 2
+    model, record = load_model(tmp_path / "tp.pt")
+    images = generate_track_images(3, seed=9).images
+    assert torch.equal(model(torch.from_numpy(images))[0], r["net"](torch.from_numpy(images))[0])

@@ -18,6 +18,10 @@ optimiser, and how to write the model file. The trainer does the rest the same w
   (seed, epoch) alone, and the checkpoint holds optimiser, schedule, the curve so far and the partial epoch).
 * the model file: the weights of the epoch with the lowest validation loss (or the last epoch), the settings and
   the record (losses per epoch, seconds, threads, processes, commit).
+* deterministic kernels (``torch.use_deterministic_algorithms``) while training: on CPU with two or more threads
+  the backward of an indexing ``x[idx]`` otherwise adds with atomics in any order (the calorimeter networks'
+  neighbour gathers: weights differed from run to run), so the same seed, data and thread count give the same
+  weights.
 """
 
 from __future__ import annotations
@@ -39,9 +43,14 @@ from .errors import DeepRecoError, FormatError, MissingFileError
 from .modelfile import atomic_save
 
 CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
-# the module that makes each kind's `Task` (its function ``task(settings) -> Task``)
-TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train"}
-TASKS.update(gnn="deepreco.reconstruct.gnn.train", embedding="deepreco.reconstruct.gnn.metric")
+# what makes each kind's `Task`: a module's ``task(settings) -> Task``, or ``"module:function"``
+TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train",
+         "calo-gravnet": "deepreco.calo.train:gravnet_task", "calo-edgeconv": "deepreco.calo.train:edgeconv_task",
+         "calo-drn": "deepreco.calo.train:drn_task",
+         **{f"toy-{name}": f"deepreco.toys.training:{name}_task" for name in
+            ("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn", "conv_autoencoder")},
+         "toy-track-params": "deepreco.toys.track_params:task",
+         "gnn": "deepreco.reconstruct.gnn.train", "embedding": "deepreco.reconstruct.gnn.metric"}
 
 
 @dataclass
@@ -66,6 +75,13 @@ class Task:
     keep_best: bool = True  # the model file gets the weights of the epoch with the lowest validation loss
     info: dict = field(default_factory=dict)  # facts of the data for the record (n_train, ...)
     order: Callable | None = None
+    callbacks: tuple = ()  # Lightning callbacks of the kind's own (the toys' phases and time budget)
+
+
+def task_factory(kind: str) -> Callable[[dict], Task]:
+    """The function that makes the `Task` of ``kind`` (see `TASKS`)."""
+    module, _, name = TASKS[kind].partition(":")
+    return getattr(importlib.import_module(module), name or "task")
 
 
 def tensor_batches(train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...]) -> Callable:
@@ -286,6 +302,21 @@ def _module_class(pl):
     return Module
 
 
+def _MaxSteps(pl, max_steps: int):
+    class MaxSteps(pl.Callback):
+        """Stop after ``max_steps`` optimiser steps, at that batch's end."""
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step >= max_steps:
+                trainer.should_stop = True
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step >= max_steps:  # resumed from a checkpoint of the last step
+                return -1
+
+    return MaxSteps()
+
+
 def _checkpoint_io(pl):
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -325,8 +356,9 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     ----------
     kind : a key of `TASKS`; its module's ``task(settings)`` makes the `Task` (or ``make_task(settings)``), after
         seeding, so that the initial weights come from the seed.
-    settings : ``epochs``, ``batch_size`` (the global batch), ``seed``, optional ``max_steps``,
-        ``clip_grad_norm``, ``checkpoint_every_epochs``, ``accelerator`` ("cpu" keeps a GPU idle), and the kind's.
+    settings : ``epochs`` (None: as many as ``max_steps`` takes), ``batch_size`` (the global batch), ``seed``,
+        optional ``max_steps``, ``max_seconds`` (a wall-clock budget), ``clip_grad_norm``,
+        ``checkpoint_every_epochs``, ``accelerator`` ("cpu" keeps a GPU idle), and the kind's.
     out : the model file to write (None: none; the trained network is in the result's ``net``).
     resume : a checkpoint of an earlier run of the same settings (``<out>.checkpoints/*.ckpt``) to go on from.
     checkpoints : write a checkpoint every ``checkpoint_every_epochs`` epochs into ``<out>.checkpoints/``.
@@ -343,16 +375,21 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         read_checkpoint(resume, kind)  # a wrong or broken file is reported before any work
     checkpoints = checkpoints and out is not None
     rank, size, local = world()
-    epochs = int(settings["epochs"])
-    if epochs < 1 or int(settings["batch_size"]) < size:
-        raise DeepRecoError(f"need epochs >= 1 and batch_size >= the number of processes ({size}), got {epochs} "
-                            f"and {settings['batch_size']}")
+    max_steps = int(settings.get("max_steps") or -1)
+    epochs = -1 if settings["epochs"] is None and max_steps > 0 else int(settings["epochs"] or 0)
+    if (epochs < 1 and epochs != -1) or int(settings["batch_size"]) < size:
+        raise DeepRecoError(f"need epochs >= 1 (or max_steps) and batch_size >= the number of processes ({size}), "
+                            f"got {settings['epochs']} and {settings['batch_size']}")
     seed = int(settings.get("seed", 0))
     pl.seed_everything(seed, verbose=False)
-    task = (make_task or importlib.import_module(TASKS[kind]).task)(settings)
+    task = (make_task or task_factory(kind))(settings)
     if task.n_train < size or 0 < task.n_val < size:  # every process needs a batch of each
         raise DeepRecoError(f"{kind}: {task.n_train} training and {task.n_val} validation samples for {size} "
                             "processes")
+    if epochs == -1:  # as many epochs as max_steps takes
+        per_epoch = len(GlobalBatches(task.n_train, int(settings["batch_size"]), rank, size, lambda: 0,
+                                      lambda _epoch: np.arange(task.n_train)))
+        epochs = -(-max_steps // max(per_epoch, 1))
     module = _module_class(pl)(kind, task, settings)
     module.started = time.perf_counter()
 
@@ -362,13 +399,25 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         return torch.utils.data.DataLoader(_Rows(n), batch_sampler=sampler, collate_fn=_collate)
 
     ckpt_dir = Path(out).with_name(Path(out).name + ".checkpoints") if out is not None else None
-    cbs = list(callbacks)
+    cbs = [*callbacks, *task.callbacks]
+    if max_steps > 0:
+        # not Lightning's max_steps: with it Lightning counts a run resumed from an epoch's end checkpoint as
+        # restarting that epoch, which it then ends again with no batch (measured: an extra epoch in the curve)
+        cbs.append(_MaxSteps(pl, max_steps))
     if checkpoints:
         from lightning.pytorch.callbacks import ModelCheckpoint
 
         every_steps = settings.get("checkpoint_every_steps")
         if every_steps:
-            cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
+            class StepCheckpoint(ModelCheckpoint):
+                """No step checkpoint on an epoch's last batch: the epoch's checkpoint follows, and Lightning
+                resumes from one saved there without the epoch's end (measured: its losses left out)."""
+
+                def on_train_batch_end(self, trainer, *args, **kwargs):
+                    if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+                        super().on_train_batch_end(trainer, *args, **kwargs)
+
+            cbs.append(StepCheckpoint(dirpath=ckpt_dir, filename="step{step:06d}", auto_insert_metric_name=False,
                                        save_top_k=-1, save_last=True, every_n_train_steps=int(every_steps),
                                        enable_version_counter=False))
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
@@ -378,7 +427,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     if progress and rank == 0:
         from lightning.pytorch.callbacks import RichProgressBar
 
-        cbs.append(RichProgressBar(leave=True))
+        cbs.append(RichProgressBar(leave=True, console_kwargs={"stderr": True}))  # stdout for results
     gpu = torch.cuda.is_available() and settings.get("accelerator", "auto") != "cpu"
     if size > 1:
         from lightning.pytorch.strategies import DDPStrategy
@@ -387,15 +436,25 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     else:
         strategy = "auto"
     trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=local, num_nodes=size // local,
-                         strategy=strategy, max_epochs=epochs, max_steps=int(settings.get("max_steps") or -1),
+                         strategy=strategy, max_epochs=epochs,
+                         max_time={"seconds": float(settings["max_seconds"])} if settings.get("max_seconds") else None,
                          logger=False, callbacks=cbs, enable_checkpointing=checkpoints,
                          enable_progress_bar=progress and rank == 0, enable_model_summary=False,
                          num_sanity_val_steps=0, use_distributed_sampler=False,
                          gradient_clip_val=settings.get("clip_grad_norm"), plugins=[_checkpoint_io(pl)],
                          default_root_dir=ckpt_dir)
     val = loader("val", task.n_val, None) if task.n_val else None
-    trainer.fit(module, loader("train", task.n_train, task.order or seeded_order(task.n_train, seed)), val,
-                ckpt_path=resume)
+    # deterministic kernels: on CPU with 2 or more threads the backward of an indexing (x[idx]: the
+    # calorimeter networks' neighbour gathers) adds with atomics in any order, and two runs' weights differed
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs for it on a GPU
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        trainer.fit(module, loader("train", task.n_train, task.order or seeded_order(task.n_train, seed)), val,
+                    ckpt_path=resume)
+    finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
     if trainer.interrupted:
         raise DeepRecoError("training stopped" + (f"; resume with --resume {ckpt_dir / 'last.ckpt'}" if checkpoints
                                                   else ""))

@@ -106,23 +106,29 @@ def _plots(result, methods, seed, models_dir, out: Path, source: str, pileup: fl
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", help="where calo_<name>.pt go")] = Path("calo_models"),
-    models: Annotated[str, typer.Option("--models", help="comma-separated: gravnet, edgeconv, drn")]
-    = "gravnet,edgeconv,drn",
-    events: Annotated[int, typer.Option("--events", help="training events")] = 300,
+    models: Annotated[str | None, typer.Option("--models", help="comma-separated: gravnet, edgeconv, drn (default: "
+                                                                "all three)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML settings of one network (keys of "
+                                                                 "data/configs/calo-<name>.yaml)")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="go on from a checkpoint in "
+                                                                 "calo_<name>.pt.checkpoints/")] = None,
+    events: Annotated[int | None, typer.Option("--events", help="training events (default 300)")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="steps for every model (default: each its own)")]
     = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    source: Source = "gun",
-    pileup: Pileup = 0.0,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed of the events and the training (default 0)")]
+    = None,
+    source: Annotated[str | None, typer.Option("--source", help="gun (default) or tau")] = None,
+    pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)")] = None,
 ):
-    """Train the networks on simulated gun (or tau) events, with progress, checkpoints and a fixed seed."""
+    """Train the networks on simulated gun (or tau) events on the one trainer: settings from YAML, progress,
+    validation, checkpoints, --resume, a fixed seed."""
     from .train import train_models
 
     try:
-        chosen = tuple(m.strip() for m in models.split(",") if m.strip())
-        report = train_models(out, chosen, events, {m: steps for m in chosen} if steps else None, seed,
-                              progress=True, log=lambda s: err_console.print(s, highlight=False), source=source,
-                              pileup=pileup)
+        chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
+        overrides = {"events": events, "max_steps": steps, "seed": seed, "source": source, "pileup": pileup}
+        report = train_models(out, chosen, config, overrides, resume=resume,
+                              log=lambda s: err_console.print(s, highlight=False))
     except DeepRecoError as exc:
         fail(exc)
     console.print_json(json.dumps(report))

@@ -1,8 +1,13 @@
-"""Training: the clustering networks with the object-condensation loss, the DRN on cluster energies.
+"""Training the calorimeter networks on the one trainer (`deepreco.training.fit`): GravNet and EdgeConv
+(DGCNN) with the object-condensation loss (kinds ``calo-gravnet``, ``calo-edgeconv``), the DRN on cluster
+energies (``calo-drn``). Settings: ``data/configs/calo-<name>.yaml``.
 
-One event a step (Adam, a cosine learning-rate decay, gradient clipping); a fixed seed fixes the
-initialisation and the order of events. Progress goes to a rich progress bar; ``checkpoint`` writes the model
-file every ``checkpoint_every`` steps and at the end.
+Training events come from seeds (1000 + seed, i), validation events from (2000 + seed, i). A clustering network
+takes ``batch_size`` events a step (1 by default: one event a step, as before), the events of an epoch in an
+order drawn from (seed, epoch); Adam with a cosine learning rate down to 5 % over the run's steps, gradients
+clipped at norm 5; the validation loss after each epoch; the model file gets the last weights. After the
+training, a step of its own: the condensation thresholds (t_beta, t_d) are chosen on the validation events
+(unless the settings give them) and written into the model file's config.
 
 The clustering loss per event is L_V + L_beta (``condensation``) + ``w_energy`` x the xi-weighted Huber loss of
 the energy correction + ``w_class`` x the hit-class cross-entropy.
@@ -10,9 +15,6 @@ the energy correction + ``w_class`` x the hit-class cross-entropy.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +22,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..errors import DeepRecoError
 from .condensation import condensation_loss, property_weights
-from .features import hit_features, oc_targets
+from .features import N_FEATURES, hit_features, oc_targets
 from .modelfile import save_model
 from .showers import MIP
 
-
-@dataclass
-class TrainResult:
-    losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    steps: int = 0
-
-    def mean(self, start: int, stop: int) -> float:
-        return float(np.mean(self.losses[start:stop]))
+NAMES = ("gravnet", "edgeconv", "drn")
 
 
 def oc_loss(out: dict, tgt: dict, w_energy: float = 1.0, w_class: float = 0.5, q_min: float = 0.1,
@@ -50,74 +45,6 @@ def oc_loss(out: dict, tgt: dict, w_energy: float = 1.0, w_class: float = 0.5, q
     total = parts["attractive"] + parts["repulsive"] + parts["coward"] + parts["noise"] + w_energy * energy \
         + w_class * cls
     return total, {k: float(v.detach()) for k, v in parts.items()}
-
-
-def _progress(progress: bool, description: str, total: int):
-    if not progress:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn())
-    bar.start()
-    return bar, bar.add_task(description, total=total, loss=float("nan"))
-
-
-def _fit(model: torch.nn.Module, step_loss: Callable[[], tuple[torch.Tensor, dict]], steps: int, lr: float,
-         description: str, progress: bool, checkpoint: Path | None, checkpoint_every: int | None,
-         extra: dict | None, max_seconds: float | None, log: Callable[[str], None] | None = None) -> TrainResult:
-    """The loop every calorimeter network trains with: Adam, cosine learning rate, gradient clipping at 5,
-    progress, periodic checkpoints, a wall-clock cap; ``step_loss`` draws a batch and returns its loss."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1), eta_min=lr * 0.05)
-    result = TrainResult()
-    bar = _progress(progress, description, steps)
-    start = time.perf_counter()
-    model.train()
-    try:
-        for step in range(steps):
-            total, parts = step_loss()
-            opt.zero_grad()
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            result.losses.append(float(total.detach()))
-            result.steps = step + 1
-            if bar is not None:
-                bar[0].update(bar[1], advance=1, loss=float(np.mean(result.losses[-20:])))
-            if log is not None and (step + 1) % 100 == 0:
-                log(f"step {step + 1}: loss {np.mean(result.losses[-100:]):.4f} "
-                    + " ".join(f"{k} {v:.3f}" for k, v in parts.items()))
-            if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
-                save_model(model, checkpoint, {**(extra or {}), "steps": step + 1})
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                break
-    finally:
-        if bar is not None:
-            bar[0].stop()
-    model.eval()
-    result.seconds = time.perf_counter() - start
-    if checkpoint is not None:
-        save_model(model, checkpoint, {**(extra or {}), "steps": result.steps, "train_seconds": result.seconds})
-    return result
-
-
-def train_clustering(model: torch.nn.Module, events: Sequence, steps: int = 500, lr: float = 2e-3, seed: int = 0,
-                     progress: bool = False, checkpoint: Path | None = None, checkpoint_every: int = 200,
-                     extra: dict | None = None, max_seconds: float | None = None,
-                     log: Callable[[str], None] | None = None) -> TrainResult:
-    """Fit a condensation network on ``events`` (CaloEvents with truth) for ``steps`` steps."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    data = [(hit_features(e.hits), oc_targets(e)) for e in events if len(e.hits) > 0]
-
-    def step_loss():
-        x, tgt = data[int(rng.integers(len(data)))]
-        return oc_loss(model(x), tgt)
-
-    return _fit(model, step_loss, steps, lr, f"training {model.kind}", progress, checkpoint, checkpoint_every,
-                extra, max_seconds, log)
 
 
 # ---- DRN ----------------------------------------------------------------------------------------------------
@@ -178,23 +105,7 @@ def batch_clusters(samples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, t
     return x, batch, log_e, target
 
 
-def train_drn(model: torch.nn.Module, samples: list, steps: int = 300, batch_size: int = 16, lr: float = 2e-3,
-              seed: int = 0, progress: bool = False, checkpoint: Path | None = None, extra: dict | None = None,
-              max_seconds: float | None = None) -> TrainResult:
-    """Fit the DRN to (cluster, true energy) samples; loss: Huber on log(E_true / E_sum)."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    samples = [s for s in samples if np.isfinite(s[2]) and s[2] > 0]
-
-    def step_loss():
-        pick = rng.choice(len(samples), size=min(batch_size, len(samples)), replace=False)
-        x, batch, log_e, target = batch_clusters([samples[i] for i in pick])
-        return F.huber_loss(model(x, batch, log_e), target, delta=0.5), {}
-
-    return _fit(model, step_loss, steps, lr, "training drn", progress, checkpoint, None, extra, max_seconds)
-
-
-# ---- the shipped models -------------------------------------------------------------------------------------
+# ---- the trainer's tasks -------------------------------------------------------------------------------------
 
 TRAIN_SEED = 1000  # training events come from seeds (1000, i); evaluation uses other seeds
 VALID_SEED = 2000
@@ -219,62 +130,203 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
     return best
 
 
-def train_models(out_dir: Path, models=("gravnet", "edgeconv", "drn"), n_events: int = 300, steps: dict | None = None,
-                 seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = print,
-                 resume: bool = False, source: str = "gun", pileup: float = 0.0) -> dict:
-    """Train the shipped models on gun events (2-6 particles of e, gamma, pi+-, mu, 5-100 GeV, spread 0.3; or
-    as many Pythia 8 taus with ``source="tau"``, and Poisson(``pileup``) pile-up):
-    writes calo_<name>.pt into ``out_dir`` and returns what was done (steps, seconds, losses, thresholds).
-    ``resume`` goes on from the weights in ``out_dir`` (same events, a fresh learning-rate schedule); the
-    report then counts all steps and seconds."""
-    from .features import N_FEATURES
-    from .modelfile import load_model
-    from .models import DRN, EdgeConvOC, GravNetOC
+
+
+def simulated_events(settings: dict, split: str) -> list:
+    """The training (``split="train"``) or validation events of ``settings``."""
     from .simulate import gun_events
 
-    steps = {"gravnet": 5500, "edgeconv": 2000, "drn": 1200, **(steps or {})}
-    t0 = time.perf_counter()
-    events = list(gun_events(n_events, seed=TRAIN_SEED + seed, source=source, pileup=pileup))
-    valid = list(gun_events(N_VALID, seed=VALID_SEED + seed, source=source, pileup=pileup))
-    what = f"{n_events} {source} events" + (f" with pile-up mu = {pileup:g}" if pileup else "")
-    report = {"events": n_events, "hits_per_event": float(np.mean([len(e.hits) for e in events])),
-              "simulate_seconds": time.perf_counter() - t0, "torch_threads": torch.get_num_threads(), "models": {}}
-    for name in models:
-        path = Path(out_dir) / f"calo_{name}.pt"
-        before = {"steps": 0, "train_seconds": 0.0}
-        torch.manual_seed(seed)  # the initial weights too come from the seed
-        if name in ("gravnet", "edgeconv"):
-            model = (GravNetOC if name == "gravnet" else EdgeConvOC)(N_FEATURES)
-            if resume and path.exists():
-                model, before = load_model(path, kinds=(name,))
-            info = {"trained_on": f"{what}, seeds ({TRAIN_SEED + seed}, i)"}
-            res = train_clustering(model, events, steps=steps[name], seed=seed + before["steps"], progress=progress,
-                                   checkpoint=path, extra=info, log=log)
-            res.steps += before["steps"]
-            res.seconds += before["train_seconds"]
-            tuned = tune_condensation(model, valid)
-            save_model(model, path, {**info, "steps": res.steps, "train_seconds": res.seconds,
-                                     "t_beta": tuned["t_beta"], "t_d": tuned["t_d"]})
-        else:
-            from .methods import get_method
+    first, n = (TRAIN_SEED, settings["events"]) if split == "train" else (VALID_SEED, settings["val_events"])
+    return list(gun_events(int(n), seed=first + int(settings["seed"]), source=settings["source"],
+                           pileup=float(settings["pileup"])))
 
-            model = DRN(N_FEATURES + 1)
-            samples = [s for e in events for s in cluster_samples(e)]
-            n_truth = len(samples)
-            # and the clusters of the methods it will correct, where they found a showering particle
-            sources = ["clue"] + [m for m in ("gravnet", "edgeconv") if (Path(out_dir) / f"calo_{m}.pt").exists()]
-            for source in sources:
-                method = get_method(source, out_dir)
-                samples += [s for e in events for s in reco_cluster_samples(e, method)]
-            res = train_drn(model, samples, steps=steps[name], seed=seed, progress=progress, checkpoint=path,
-                            extra={"trained_on": f"{n_truth} truth clusters and {len(samples) - n_truth} clusters "
-                                                 f"of {', '.join(sources)} on {what}"})
-            tuned = {}
-        n = len(res.losses)
-        report["models"][name] = {"steps": res.steps, "seconds": res.seconds, "params": sum(
-            p.numel() for p in model.parameters()), "loss_first_50": float(np.mean(res.losses[:50])),
-            "loss_last_50": float(np.mean(res.losses[max(n - 50, 0):])), **tuned}
+
+def _what(settings: dict) -> str:
+    pileup = float(settings["pileup"])
+    return f"{settings['events']} {settings['source']} events" + (f" with pile-up mu = {pileup:g}" if pileup else "")
+
+
+def _optimizer(settings: dict, n_train: int):
+    """Adam and a cosine learning rate over the run's steps (``max_steps``, or the epochs' batches)."""
+    lr, batch_size = float(settings["learning_rate"]), int(settings["batch_size"])
+    total = int(settings.get("max_steps") or 0) or -(-n_train // batch_size) * int(settings["epochs"])
+
+    def optimizer(net):
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1), eta_min=lr * 0.05)
+        return opt, {"scheduler": sched, "interval": "step"}
+
+    return optimizer
+
+
+def _event_tensors(event) -> tuple[torch.Tensor, ...]:
+    tgt = oc_targets(event)
+    return hit_features(event.hits), tgt["object_id"], tgt["e_target"], tgt["hit_class"]
+
+
+def _event_batch(items: list):
+    def batch(idx):
+        picked = [items[int(i)] for i in idx]
+        return (torch.cat([p[0] for p in picked]), torch.tensor([len(p[0]) for p in picked]),
+                *(torch.cat([p[k] for p in picked]) for k in (1, 2, 3)))
+
+    return batch
+
+
+def _clustering_loss(net, x, sizes, object_id, e_target, hit_class) -> torch.Tensor:
+    """The mean over the batch's events of each event's condensation loss (an event is one graph)."""
+    total, start = 0.0, 0
+    for n in sizes.tolist():
+        part = slice(start, start + n)
+        total = total + oc_loss(net(x[part]), {"object_id": object_id[part], "e_target": e_target[part],
+                                                "hit_class": hit_class[part]})[0]
+        start += n
+    return total / len(sizes)
+
+
+def clustering_task(name: str, settings: dict, events: list | None = None, val_events: list | None = None):
+    """The trainer's `Task` for the clustering network ``name`` (gravnet, edgeconv) on ``events`` and
+    ``val_events`` (CaloEvents with truth; by default simulated from the settings). Its ``write`` chooses the
+    thresholds on the validation events and writes them with the network."""
+    from ..training import Task
+    from .models import MODELS
+
+    info = {} if events is not None else {"trained_on": f"{_what(settings)}, seeds "
+                                                        f"({TRAIN_SEED + int(settings['seed'])}, i)"}
+    events = simulated_events(settings, "train") if events is None else events
+    val_events = simulated_events(settings, "val") if val_events is None else val_events
+    train = [_event_tensors(e) for e in events if len(e.hits)]
+    val = [_event_tensors(e) for e in val_events if len(e.hits)]
+    if not train:
+        raise DeepRecoError(f"calo-{name}: no training event has hits")
+    given = settings.get("t_beta") is not None and settings.get("t_d") is not None
+    if not given and not val:
+        raise DeepRecoError(f"calo-{name}: the thresholds t_beta, t_d are tuned on validation events: give "
+                            "val_events >= 1, or t_beta and t_d")
+    net = MODELS[name](N_FEATURES, **(settings.get("network") or {}))
+    batches = {"train": _event_batch(train), "val": _event_batch(val)}
+
+    def write(net, path, settings, record):
+        if given:
+            chosen = {"t_beta": float(settings["t_beta"]), "t_d": float(settings["t_d"])}
+        else:  # after the training, its own step: the thresholds that cluster the validation events best
+            tuned = tune_condensation(net, val_events)
+            chosen = {"t_beta": tuned["t_beta"], "t_d": tuned["t_d"], "tuning": tuned}
+        save_model(net, path, {**record, **chosen}, settings)
+
+    return Task(net, len(train), len(val), lambda split, idx: batches[split](idx), _clustering_loss,
+                _optimizer(settings, len(train)), write, keep_best=False,
+                info={**info, "n_train": len(train), "n_val": len(val),
+                      "n_parameters": sum(p.numel() for p in net.parameters()),
+                      "hits_per_event": float(np.mean([len(t[0]) for t in train]))})
+
+
+def gravnet_task(settings: dict):
+    return clustering_task("gravnet", settings)
+
+
+def edgeconv_task(settings: dict):
+    return clustering_task("edgeconv", settings)
+
+
+def _drn_loss(net, x, batch, log_e, target) -> torch.Tensor:
+    return F.huber_loss(net(x, batch, log_e), target, delta=0.5)
+
+
+def drn_samples(settings: dict, events: list) -> tuple[list, list[str]]:
+    """The DRN's samples of ``events``: the truth clusters, and the clusters of each of ``cluster_sources`` that
+    found a showering particle (so that the DRN learns the corrections reconstructed clusters need); a network
+    whose calo_<name>.pt is not in ``models_dir`` (null: the shipped models) is left out. Returns the samples
+    and the sources used."""
+    from ..modelfile import SHIPPED
+    from .methods import get_method
+
+    samples = [s for e in events for s in cluster_samples(e)]
+    used = []
+    models_dir = Path(settings["models_dir"]) if settings.get("models_dir") else None
+    for source in settings.get("cluster_sources") or ():
+        if source != "clue" and not (Path(models_dir or SHIPPED) / f"calo_{source}.pt").exists():
+            continue
+        method = get_method(source, models_dir)
+        samples += [s for e in events for s in reco_cluster_samples(e, method)]
+        used.append(source)
+    return samples, used
+
+
+def drn_task(settings: dict, samples: list | None = None, val_samples: list | None = None):
+    """The trainer's `Task` for the DRN: (cluster, true energy) samples (by default those of the simulated
+    events, `drn_samples`), ``batch_size`` clusters a step; loss: Huber on log(E_true / E_sum). The validation
+    loss is on the truth clusters of the validation events."""
+    from ..training import Task
+    from .models import DRN
+
+    info = {}
+    if samples is None:
+        samples, used = drn_samples(settings, simulated_events(settings, "train"))
+        info["trained_on"] = f"truth clusters and clusters of {', '.join(used) or 'no method'} on {_what(settings)}"
+    if val_samples is None:
+        val_samples = [s for e in simulated_events(settings, "val") for s in cluster_samples(e)]
+    samples = [s for s in samples if np.isfinite(s[2]) and s[2] > 0]
+    val_samples = [s for s in val_samples if np.isfinite(s[2]) and s[2] > 0]
+    if not samples:
+        raise DeepRecoError("calo-drn: no cluster to train on")
+    net = DRN(N_FEATURES + 1, **(settings.get("network") or {}))
+    sets = {"train": samples, "val": val_samples}
+
+    def write(net, path, settings, record):
+        save_model(net, path, record, settings)
+
+    return Task(net, len(samples), len(val_samples),
+                lambda split, idx: batch_clusters([sets[split][int(i)] for i in idx]), _drn_loss,
+                _optimizer(settings, len(samples)), write, keep_best=False,
+                info={**info, "n_train": len(samples), "n_val": len(val_samples),
+                      "n_parameters": sum(p.numel() for p in net.parameters())})
+
+
+def train_models(out_dir, models: tuple[str, ...] | None = None, config=None, overrides: dict | None = None,
+                 resume=None, progress: bool = True, log=None) -> dict:
+    """Train the networks ``models`` (default: gravnet, edgeconv, drn, in that order: the DRN learns from the
+    clusters of the networks just written) on the one trainer, each to ``out_dir/calo_<name>.pt``.
+
+    Each one's settings: the shipped ``data/configs/calo-<name>.yaml``, then the YAML file ``config`` (only with
+    one model), then ``overrides`` (those not None). ``resume`` (a checkpoint in ``calo_<name>.pt.checkpoints/``)
+    goes on with that run's settings and trains only its network. The DRN's ``models_dir`` defaults to
+    ``out_dir``. Returns ``{"models": {name: record}}``, each record with the thresholds chosen after training.
+    """
+    from ..modelfile import load
+    from ..training import fit, read_checkpoint, settings_for
+
+    chosen = tuple(models) if models else None
+    if resume is not None:
+        kind = read_checkpoint(resume)["deepreco"]["kind"]
+        name = kind.removeprefix("calo-")
+        if not kind.startswith("calo-") or name not in NAMES:
+            raise DeepRecoError(f"{resume}: a checkpoint of a {kind!r} training, not of a calorimeter network")
+        if chosen not in (None, (name,)):
+            raise DeepRecoError(f"{resume} goes on training {name}; --models names {', '.join(chosen)}")
+        chosen = (name,)
+    chosen = chosen or NAMES
+    unknown = [m for m in chosen if m not in NAMES]
+    if unknown:
+        raise DeepRecoError(f"unknown calorimeter network {unknown[0]!r}; expected {', '.join(NAMES)}")
+    if config is not None and len(chosen) > 1:
+        raise DeepRecoError("--config holds the settings of one network: name it with --models")
+    report = {"models": {}}
+    for name in chosen:
+        kind, out = f"calo-{name}", Path(out_dir) / f"calo_{name}.pt"
+        base = read_checkpoint(resume, kind)["deepreco"]["settings"] if resume is not None else None
+        settings = settings_for(kind, config, overrides, base=base)
+        if name == "drn" and not settings.get("models_dir"):
+            settings["models_dir"] = str(out_dir)
+        record = fit(kind, settings, out, resume=resume, progress=progress)
+        mf = load(out, kind)
+        summary = {k: mf.record.get(k) for k in ("steps", "seconds", "n_train", "n_val", "n_parameters", "t_beta",
+                                                  "t_d", "trained_on") if k in mf.record}
+        summary.update({"train_loss": record["train_loss"], "val_loss": record["val_loss"], "out": str(out),
+                        "checkpoints": record["checkpoints"]})
+        report["models"][name] = summary
         if log is not None:
-            log(f"{name}: {res.steps} steps in {res.seconds:.0f} s, loss {report['models'][name]['loss_first_50']:.3f}"
-                f" -> {report['models'][name]['loss_last_50']:.3f} {tuned}")
+            log(f"{name}: {record['steps']} steps in {record['seconds']:.0f} s, loss {record['train_loss'][0]:.3f} -> "
+                f"{record['train_loss'][-1]:.3f}" + (f", t_beta {mf.record['t_beta']}, t_d {mf.record['t_d']}"
+                                                    if "t_beta" in mf.record else "") + f"; wrote {out}")
     return report

@@ -147,10 +147,10 @@ def _run(quick: bool, seed: int, config: BenchmarkConfig | None, models: tuple[s
             model = build_model(name, test.n_layers, test.plane_shape, cfg.model_size)
             steps, batch = cfg.get("steps", name), cfg.get("batch_size", name)
             epochs = -(-steps * batch // cfg.chunk_events)
+            # on the one trainer (kind toy-<name>), no model file: the benchmark measures and forgets
             fit = train_model(model, stream, epochs=epochs, batch_size=batch, lr=cfg.get("lr", name),
                               seed=seed, max_steps=steps, max_seconds=cfg.get("max_seconds", name),
-                              progress=progress, description=name, schedule=cfg.schedule, clip=cfg.clip,
-                              bf16=cfg.bf16)
+                              progress=progress, schedule=cfg.schedule, clip=cfg.clip, bf16=cfg.bf16)
             scores, ms = _per_event_ms(lambda m=model: predict_scores(m, test.events), test.n_events)
 
             def score_fn(events, m=model):
