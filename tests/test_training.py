@@ -169,3 +169,29 @@ def test_bad_checkpoints_model_files_and_settings_give_one_line(pions, tmp_path)
         result = runner.invoke(app, ["reconstruct", str(pions), "-m", "lstm", "--model", str(model), "--out",
                                      str(out)])
         _one_line_and_nothing_written(result, out, message)
+
+
+def test_ctrl_c_stops_a_training_with_one_line_and_it_resumes(uninterrupted, config, tmp_path):
+    """SIGINT mid-run: exit 1, one `error:` line naming the checkpoint to resume from, no model file, no process."""
+    import signal
+    import time
+
+    out = tmp_path / "stopped.pt"
+    settings = tmp_path / "slow.yaml"
+    settings.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "epochs": 400}))
+    proc = subprocess.Popen([sys.executable, "-m", "deepreco", "train", "lstm", "--config", str(settings), "--out",
+                             str(out)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpts = out.with_name("stopped.pt.checkpoints")
+    deadline = time.monotonic() + 120
+    while not (ckpts / "epoch001.ckpt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and lines[-1].startswith("error: training stopped; resume with --resume"), stderr
+    assert "Traceback" not in stderr and not out.exists()
+    result = runner.invoke(app, ["train", "lstm", "--out", str(out), "--resume", str(ckpts / "last.ckpt"),
+                                 "--epochs", "3"])
+    assert result.exit_code == 0, result.output

@@ -29,7 +29,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import subprocess
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -450,11 +452,17 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
                      torch.is_deterministic_algorithms_warn_only_enabled())
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs for it on a GPU
     torch.use_deterministic_algorithms(True, warn_only=True)
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(module, loader("train", task.n_train, task.order or seeded_order(task.n_train, seed)), val,
                     ckpt_path=resume)
+    except SystemExit:  # Lightning answers Ctrl-C with a graceful stop and sys.exit(1): say so in one line
+        if not trainer.interrupted:
+            raise
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, sigint)  # Lightning ignores every Ctrl-C after the first
     if trainer.interrupted:
         raise DeepRecoError("training stopped" + (f"; resume with --resume {ckpt_dir / 'last.ckpt'}" if checkpoints
                                                   else ""))
