@@ -28,8 +28,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The gnn's two networks, GravNet and DeepCore on one server; yields its gRPC address."""
-    repo = serve_networks(tmp_path_factory, ["gnn-filter", "gnn-network", "calo-gravnet", "deepcore"])
+    """The gnn's two networks, the LSTM, GravNet and DeepCore on one server; yields its gRPC address."""
+    repo = serve_networks(tmp_path_factory, ["gnn-filter", "gnn-network", "lstm", "calo-gravnet", "deepcore"])
     with serving(repo) as (port, _):
         yield f"127.0.0.1:{port + 1}"
 
@@ -85,6 +85,19 @@ def test_gnn_on_the_server_writes_the_in_process_tracks(server, ttbar, in_proces
     truth = open_path(ttbar).truth
     assert abs(score_event(truth, a.drop(columns="event_id")) - score_event(truth, b.drop(columns="event_id"))) \
         <= 0.001
+
+
+def test_lstm_on_the_server_finds_the_in_process_tracks(server, ttbar):
+    from deepreco.io import open_path
+    from deepreco.reconstruct import get_method
+
+    event = open_path(ttbar)
+    remote = get_method("lstm", server=server)
+    assert isinstance(remote._remote["lstm"], RemoteNetwork)
+    a, b = get_method("lstm").reconstruct(event), remote.reconstruct(event)
+    assert len(a) > 100 and moved_hits(a, b) <= 0.001 * len(a)
+    with pytest.raises(DeepRecoError, match="complete_inward runs in-process only"):
+        get_method("lstm", complete_inward=True, server=server)
 
 
 def test_a_server_down_is_one_line_and_nothing_written(ttbar, tmp_path):

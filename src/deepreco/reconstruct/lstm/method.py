@@ -102,10 +102,10 @@ class LSTMTracks(Method):
         if fit not in ("path", "point"):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
         cached_model(model)  # a bad model file is reported now, not at the first event
-        if complete_inward:
-            cached_model(self._inward_path())
         if complete_inward and server is not None:
             raise DeepRecoError("the inward lstm has no served network: complete_inward runs in-process only")
+        if complete_inward:
+            cached_model(self._inward_path())
         self._remote = connect(server, ("lstm",), fallback, what="lstm") or {}
 
     def seeds(self, event: Event) -> np.ndarray:
