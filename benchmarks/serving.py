@@ -1,6 +1,10 @@
-"""onnxruntime against torch for every exported network, on one thread and on two, the same inputs.
+"""onnxruntime against torch for every exported network, on one thread and on two, the same inputs; the served
+methods end to end against in-process; a server under sustained load.
 
-    python benchmarks/serving.py [--threads 1 2] [--repeat 3] [--big-calo 100000]
+    python benchmarks/serving.py --part networks [--threads 1 2] [--repeat 3] [--big-calo 100000]
+    python benchmarks/serving.py --part methods [--threads 1 2] [--clients 8] [--seconds 60]
+
+``--part networks`` (the default runs both parts):
 
 Exports every network (`deepreco.export.export_networks`, the shipped models) to a temporary folder, then,
 for each thread count in its own process (torch, onnxruntime and numba all set to that many threads), runs
@@ -9,11 +13,23 @@ the median are kept. torch is the in-process network (for the calorimeter: numba
 export (for the calorimeter: the exact chunked kNN inside the graph). Then, alone in a process on two
 threads, the exported GravNet on an event of ``--big-calo`` random hits: seconds and peak memory (the
 resident set of that process, model and inputs included). Results: ``benchmarks/results/serving.txt``.
+
+``--part methods``: a repository of the gnn filter and interaction network, GravNet and the LSTM is served by
+``deepreco serve --threads T`` in a subprocess, for T = 1 and 2. In a client process of T torch threads, the
+gnn method on one simulated ttbar + mu = 200 event and the gravnet method on one calorimeter event of taus +
+``--calo-pileup`` pile-up (20: the exact neighbour search of the served GravNet is n^2 work, 156 s at 100,000
+hits on these CPUs, and taus + mu = 200 are 253,582 hits) run in-process and with ``server=`` (each after a
+warm-up on a small event), timed end to end, and their results compared (tracks: hits in another track and
+TrackML score; clusters: hits in another cluster). The machine has 2 cores for client and server together (a
+server on its own machine would not compete with the client for them). Then sustained load: ``--clients``
+client processes call the served LSTM (100 seeds a request) as fast as they can for ``--seconds``: requests/s,
+p50 / p99 latency, errors. Results: ``benchmarks/results/serving_methods.txt``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -103,10 +119,21 @@ def _big_calo(hits: int, queue) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["networks", "methods", "all"], default="all")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--big-calo", type=int, default=100_000, help="hits of the GravNet run (0: none)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the load test")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the load test")
+    parser.add_argument("--calo-pileup", type=float, default=20.0, help="pile-up of the calorimeter event")
     args = parser.parse_args()
+    if args.part in ("networks", "all"):
+        networks(args)
+    if args.part in ("methods", "all"):
+        methods(args)
+
+
+def networks(args) -> None:
     from deepreco.export import export_networks
 
     ctx = mp.get_context("spawn")
@@ -141,6 +168,194 @@ def main() -> None:
                       f"peak resident memory {peak:.0f} MB ({before:.0f} MB before the call)"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "serving.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+# ---- served methods and sustained load ---------------------------------------------------------------------------
+SERVED = ("gnn-filter", "gnn-network", "calo-gravnet", "lstm")
+DATA = Path("/tmp/deepreco-bench")
+
+
+def _free_port() -> int:
+    """A port p with p and p + 1 free (HTTP and gRPC)."""
+    import socket
+
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+
+
+@contextlib.contextmanager
+def _server(repo: Path, threads: int):
+    """``deepreco serve repo --threads threads`` in a subprocess; yields its gRPC address; killed at the end."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    port = _free_port()
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "deepreco", "serve", str(repo), "--port", str(port),
+                             "--threads", str(threads)], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server did not start: {log.read()[-2000:]}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port + 1}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # a benchmark's server: no request of ours is left to finish
+        proc.wait()
+        log.close()
+
+
+def _events() -> tuple[Path, Path]:
+    """The tracking event (ttbar + mu = 200) and a small one for the warm-up, simulated once."""
+    from deepreco.simulate.dataset import simulate_dataset
+
+    big, small = DATA / "serving-ttbar-mu200-seed3", DATA / "serving-ttbar-mu0-seed3"
+    if not big.is_dir() or not any(big.iterdir()):
+        simulate_dataset("ttbar", 1, big, seed=3, format="parquet", workers=1, pileup=200)
+    if not small.is_dir() or not any(small.iterdir()):
+        simulate_dataset("ttbar", 1, small, seed=3, format="parquet", workers=1, pileup=0)
+    return big, small
+
+
+def _moved_hits(a, b) -> int:
+    """Hits whose track (its set of hits) differs between two submissions, or that one of them leaves out."""
+    import pandas as pd
+
+    def tracks(df):
+        members = df.groupby("track_id")["hit_id"].apply(lambda s: tuple(sorted(s)))
+        return pd.Series(df["track_id"].map(members).to_numpy(), index=df["hit_id"])
+
+    both = pd.concat([tracks(a).rename("a"), tracks(b).rename("b")], axis=1)
+    return int((both["a"] != both["b"]).sum())
+
+
+def _methods_run(threads: int, address: str, big: str, small: str, calo_pileup: float, queue) -> None:
+    _threads(threads)
+    import numpy as np
+    import torch
+
+    from deepreco.calo.methods import get_method as calo_method
+    from deepreco.calo.simulate import gun_event
+    from deepreco.io import open_path
+    from deepreco.metrics.score import score_event
+    from deepreco.reconstruct import get_method
+
+    torch.set_num_threads(threads)
+    rows = []
+    event, warm = open_path(big), open_path(small)
+    subs, times = {}, {}
+    for where, method in (("in-process", get_method("gnn")), ("served", get_method("gnn", server=address))):
+        method.reconstruct(warm)
+        t = time.perf_counter()
+        subs[where] = method.reconstruct(event)
+        times[where] = time.perf_counter() - t
+    scores = {k: score_event(event.truth, v) for k, v in subs.items()}
+    rows.append(f"{threads:7d} gnn       ttbar + mu = 200, {event.n_hits:,} hits{'':8s} {times['in-process']:8.1f} "
+                f"{times['served']:8.1f}   hits in another track: {_moved_hits(subs['in-process'], subs['served'])} "
+                f"of {len(subs['in-process']):,}; TrackML score {scores['in-process']:.5f} in-process, "
+                f"{scores['served']:.5f} served")
+    print(rows[-1], flush=True)
+    calo_event = gun_event(0, seed=0, source="tau", pileup=calo_pileup)
+    labels, times = {}, {}
+    for where, method in (("in-process", calo_method("gravnet")),
+                          ("served", calo_method("gravnet", server=address))):
+        method.reconstruct(gun_event(1, seed=0))
+        t = time.perf_counter()
+        labels[where] = method.reconstruct(calo_event)[0]["cluster_id"].to_numpy()
+        times[where] = time.perf_counter() - t
+    moved = int(np.sum(labels["in-process"] != labels["served"]))
+    what = f"taus + mu = {calo_pileup:g}, {len(calo_event.hits):,} hits"
+    rows.append(f"{threads:7d} gravnet   {what:40s} "
+                f"{times['in-process']:8.1f} {times['served']:8.1f}   hits in another cluster: {moved} of "
+                f"{len(calo_event.hits):,}")
+    print(rows[-1], flush=True)
+    queue.put(rows)
+
+
+def _client(address: str, seconds: float, queue) -> None:
+    """Call the served LSTM as fast as it answers for ``seconds``: latencies of the answers, errors."""
+    _threads(1)
+    import numpy as np
+
+    from deepreco.errors import DeepRecoError
+    from deepreco.export.client import RemoteNetwork
+
+    net = RemoteNetwork(address, "lstm", timeout=10.0)
+    seeds = np.random.default_rng(os.getpid()).normal(size=(100, 10, 8)).astype(np.float32)
+    latencies, errors = [], 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        try:
+            net.run(seeds)
+            latencies.append(time.perf_counter() - t)
+        except DeepRecoError:
+            errors += 1
+    queue.put((latencies, errors))
+
+
+def methods(args) -> None:
+    import numpy as np
+
+    from deepreco.export import write_repository
+
+    ctx = mp.get_context("spawn")
+    big, small = _events()
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs (client and server share them); load "
+             f"average at start {os.getloadavg()[0]:.2f}", "",
+             "served methods end to end, seconds for one event (after a warm-up on a small event); threads: the "
+             "client's torch threads and the server's onnxruntime threads", "",
+             f"{'threads':>7s} {'method':9s} {'event':40s} {'in-proc':>8s} {'served':>8s}   results compared"]
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        for name in SERVED:
+            write_repository(name, Path(tmp) / name)
+            (Path(tmp) / name / name).rename(repo / name)
+        for threads in args.threads:
+            with _server(repo, threads) as address:
+                queue = ctx.Queue()
+                proc = ctx.Process(target=_methods_run, args=(threads, address, str(big), str(small),
+                                                                  args.calo_pileup, queue))
+                proc.start()
+                lines += queue.get()
+                proc.join()
+        with _server(repo, 1) as address:
+            queue = ctx.Queue()
+            procs = [ctx.Process(target=_client, args=(address, args.seconds, queue)) for _ in range(args.clients)]
+            for p in procs:
+                p.start()
+            results = [queue.get() for _ in procs]
+            for p in procs:
+                p.join()
+    latencies = np.array([x for r in results for x in r[0]])
+    errors = sum(r[1] for r in results)
+    lines += ["", f"sustained load: {args.clients} client processes, {args.seconds:.0f} s, the served LSTM (100 seeds "
+              f"a request, gRPC), server on 1 onnxruntime thread:",
+              f"  {len(latencies):,} requests answered, {len(latencies) / args.seconds:.1f} requests/s, latency p50 "
+              f"{1000 * np.percentile(latencies, 50):.1f} ms, p99 {1000 * np.percentile(latencies, 99):.1f} ms, "
+              f"errors {errors}"]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving_methods.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -1,6 +1,7 @@
 """deepreco serve: a real server in a subprocess on a free localhost port, called with the real tritonclient
 over HTTP and gRPC; answers equal the in-process networks; bad requests are 4xx and the server goes on."""
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,17 +46,12 @@ def _free_ports() -> int:
     raise RuntimeError("no two free consecutive ports")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The interaction network and the LSTM, served by `deepreco serve` in its own process, killed at the end
-    whatever happens."""
-    repo = tmp_path_factory.mktemp("serve") / "repo"
-    write_repository("gnn-network", repo / "a")
-    write_repository("lstm", repo / "b")
-    (repo / "a" / "gnn-network").rename(repo / "gnn-network")
-    (repo / "b" / "lstm").rename(repo / "lstm")
+@contextlib.contextmanager
+def serving(repo: Path):
+    """`deepreco serve repo` in its own process on free ports, ready; yields (HTTP port, process) and kills it
+    (its whole process group) at the end whatever happens."""
     port = _free_ports()
-    log = open(repo.parent / "server.log", "w")
+    log = open(repo.parent / f"{repo.name}-server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "deepreco", "serve", str(repo), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -67,7 +64,7 @@ def server(tmp_path_factory):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {(repo.parent / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(f"server did not start: {Path(log.name).read_text()[-2000:]}")
             time.sleep(0.5)
         yield port, proc
     finally:
@@ -75,10 +72,28 @@ def server(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(15)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # busy in a long request: SIGTERM waits for it
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def serve_networks(tmp_path_factory, names) -> Path:
+    """A model repository of the networks ``names``."""
+    repo = tmp_path_factory.mktemp("serve") / "repo"
+    repo.mkdir()
+    for name in names:
+        write_repository(name, repo.parent / f"one-{name}")
+        (repo.parent / f"one-{name}" / name).rename(repo / name)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The interaction network and the LSTM, served by `deepreco serve` in its own process, killed at the end
+    whatever happens."""
+    with serving(serve_networks(tmp_path_factory, ["gnn-network", "lstm"])) as running:
+        yield running
 
 
 def _graph(n=300, e=1500, seed=0):

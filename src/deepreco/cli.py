@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .console import command_group, console, err_console, fail
+from .console import Fallback, Server, command_group, console, err_console, fail
 from .errors import DeepRecoError
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
@@ -174,7 +174,8 @@ def reconstruct_cmd(
         events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
         workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-        resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out")):
+        resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out"),
+        server: Server = None, fallback: Fallback = None):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
     from .reconstruct import reconstruct_dataset
@@ -182,6 +183,8 @@ def reconstruct_cmd(
     try:
         evs, _ = _events(inputs)
         params = {"model": str(model.resolve())} if model is not None else {}
+        if server is not None or fallback is not None:  # a method without networks refuses them
+            params.update(server=server, fallback=fallback)
         written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
                                       scheduler=scheduler, progress=True, **params)
     except DeepRecoError as exc:
@@ -198,10 +201,11 @@ def evaluate_cmd(
         pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
         workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method")):
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
+        server: Server = None, fallback: Fallback = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
     from .distributed import EventRunner
-    from .reconstruct import evaluate_method
+    from .reconstruct import METHODS, evaluate_method
 
     results = {}
     try:
@@ -209,7 +213,10 @@ def evaluate_cmd(
         params = {"model": str(model.resolve())} if model is not None else {}
         with EventRunner(workers, scheduler, progress=not as_json) as runner:
             for name in methods:
-                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params)
+                # the methods with networks run them on the server; the others (ckf, dbscan, truth) here
+                served = {"server": server, "fallback": fallback} if "server" in METHODS.parameters(name) else {}
+                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params,
+                                                **served)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:

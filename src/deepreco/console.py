@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,3 +20,10 @@ def fail(exc: Exception) -> NoReturn:
 def command_group(help: str) -> typer.Typer:
     """A Typer application for a group of commands, set up as every deepreco command is."""
     return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=help)
+
+
+# the options of every command whose learned methods may run their networks on a server (deepreco.export.client)
+Server = Annotated[str | None, typer.Option("--server", help="gRPC address HOST:PORT of a deepreco serve (or Triton) "
+                                                             "server: the networks run there, the rest here")]
+Fallback = Annotated[str | None, typer.Option("--fallback", help="local: run the networks in-process when the "
+                                                                 "server does not answer (said on stderr)")]

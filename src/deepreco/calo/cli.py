@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deepreco.console import command_group, console, err_console, fail
+from deepreco.console import Fallback, Server, command_group, console, err_console, fail
 from deepreco.errors import DeepRecoError
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
@@ -54,6 +54,8 @@ def evaluate(
     pileup: Pileup = 0.0,
     workers: Workers = 1,
     scheduler: Scheduler = None,
+    server: Server = None,
+    fallback: Fallback = None,
 ):
     """Every method on the same simulated events: efficiency, fake rate, energy response and resolution,
     hit-class accuracy, seconds and peak memory per event."""
@@ -62,7 +64,7 @@ def evaluate(
     try:
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
         result = run(events, seed, chosen, models_dir, source=source, pileup=pileup, workers=workers,
-                     scheduler=scheduler, progress=not as_json,
+                     scheduler=scheduler, progress=not as_json, server=server, fallback=fallback,
                      log=None if as_json else (lambda s: err_console.print(s, highlight=False)))
         written = _plots(result, chosen, seed, models_dir, plots, source, pileup) if plots is not None else []
     except DeepRecoError as exc:

@@ -106,21 +106,22 @@ def run_method(method, events: Sequence) -> dict:
     return summarise_runs([run_on_event(method, event) for event in events])
 
 
-def _method(name: str, models_dir):
-    """A method by name, built (its networks loaded) once per process."""
+def _method(name: str, models_dir, server=None, fallback=None):
+    """A method by name, built (its networks loaded, or its server checked) once per process."""
     from ..distributed import per_process
 
-    return per_process(f"calo:{name}:{models_dir}", lambda: get_method(name, models_dir))
+    return per_process(f"calo:{name}:{models_dir}:{server}:{fallback}",
+                       lambda: get_method(name, models_dir, server=server, fallback=fallback))
 
 
-def _evaluate_event(methods, models_dir, seed, source, pileup, item) -> dict:
+def _evaluate_event(methods, models_dir, seed, source, pileup, item, server=None, fallback=None) -> dict:
     """Every method on one event (``item``: its index, or the event itself)."""
     from .simulate import gun_event
 
     event = gun_event(item, seed=seed, source=source, pileup=pileup) if isinstance(item, int) else item
     runs = {}
     for name in methods:
-        method = _method(name, models_dir)
+        method = _method(name, models_dir, server, fallback)
         warm_up(method)
         runs[name] = run_on_event(method, event)
     return {"n_hits": len(event.hits), "runs": runs}
@@ -128,11 +129,13 @@ def _evaluate_event(methods, models_dir, seed, source, pileup, item) -> dict:
 
 def evaluate(n_events: int = 50, seed: int = 0, methods: Sequence[str] = DEFAULT_METHODS, models_dir=None,
              events: Sequence | None = None, log: Callable[[str], None] | None = None, source: str = "gun",
-             pileup: float = 0.0, workers: int = 1, scheduler: str | None = None, progress: bool = False) -> dict:
+             pileup: float = 0.0, workers: int = 1, scheduler: str | None = None, progress: bool = False,
+             server: str | None = None, fallback: str | None = None) -> dict:
     """{method: metrics} on the same events (``n_events`` events of ``source`` with Poisson(``pileup``) pile-up
     from ``seed``, event i from (seed, i) alone, unless ``events``), event by event on ``workers`` local
     processes or the Dask cluster at ``scheduler`` (`deepreco.distributed`); the figures are the same every
-    way but the times."""
+    way but the times. ``server``: the networks run on that server (`deepreco.export.client`), ``fallback``
+    ``local``: in-process when it does not answer."""
     from functools import partial
 
     from ..distributed import EventRunner
@@ -140,10 +143,10 @@ def evaluate(n_events: int = 50, seed: int = 0, methods: Sequence[str] = DEFAULT
     methods = list(methods)
     if models_dir is not None:
         models_dir = Path(models_dir).resolve()
-    for name in methods:  # a bad name or model file: one error here, before any event
-        _method(name, models_dir)
+    for name in methods:  # a bad name or model file, a server down: one error here, before any event
+        _method(name, models_dir, server, fallback)
     items = list(events) if events is not None else list(range(n_events))
-    task = partial(_evaluate_event, methods, models_dir, seed, source, pileup)
+    task = partial(_evaluate_event, methods, models_dir, seed, source, pileup, server=server, fallback=fallback)
     with EventRunner(workers, scheduler, progress) as runner:
         per_event = runner.run(task, items, label="events")
     result = {"events": len(items), "seed": seed, "source": source, "pileup": pileup,

@@ -66,15 +66,23 @@ class ClueMethod(ClueClustering):
 
 
 class _Network(OCClustering):
-    """A shipped (or given) condensation network of one kind, by name."""
+    """A shipped (or given) condensation network of one kind, by name. ``server``: the gRPC address of a server
+    of the exported ``calo-<kind>`` (`deepreco.export.client`): the network runs there, the condensation here;
+    it must serve the network of ``model`` (whose file still gives t_beta and t_d). ``fallback``: ``local``
+    runs it in-process when the server does not answer."""
 
     kind = ""
 
     def __init__(self, model: str | Path | None = None, t_beta: float | None = None, t_d: float | None = None,
-                 geometry: Calorimeter = DEFAULT):
+                 geometry: Calorimeter = DEFAULT, server: str | None = None, fallback: str | None = None):
+        from ..export.client import connect
+
+        self.server, self.fallback = server, fallback
         net, extra = load_model(Path(model) if model is not None else SHIPPED / f"calo_{self.kind}.pt",
                                 kinds=(self.kind,))
-        super().__init__(net, extra.get("t_beta", 0.3) if t_beta is None else float(t_beta),
+        remote = connect(server, (f"calo-{self.kind}",), fallback, what=self.kind)
+        super().__init__(remote[f"calo-{self.kind}"] if remote else net,
+                         extra.get("t_beta", 0.3) if t_beta is None else float(t_beta),
                          extra.get("t_d", 0.5) if t_d is None else float(t_d), self.kind, geometry)
 
 
@@ -136,17 +144,24 @@ def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
     return ht.assign(hit_class=np.asarray(hit_class, dtype=np.int64)), cl
 
 
-def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter = DEFAULT):
+def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter = DEFAULT,
+               server: str | None = None, fallback: str | None = None):
     """A method by name: a registered one (clue, gravnet, edgeconv), optionally followed by ``+drn``; networks
-    come from ``models_dir`` (the shipped models by default) as calo_<name>.pt."""
+    come from ``models_dir`` (the shipped models by default) as calo_<name>.pt; with ``server`` they run on
+    that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer)."""
+    from ..export.client import connect
+
     base_name, plus, suffix = name.partition("+")
     if plus and suffix != "drn":
         raise DeepRecoError(f"unknown calorimeter method {name!r}: only +drn may follow a clustering method")
     params = {"geometry": geometry}
     if models_dir is not None and "model" in CALO_METHODS.parameters(base_name):
         params["model"] = Path(models_dir) / f"calo_{base_name}.pt"
+    if "server" in CALO_METHODS.parameters(base_name):  # a method with networks
+        params.update(server=server, fallback=fallback)
     method = CALO_METHODS.get(base_name, **params)
     if suffix:
         drn, _ = load_model(Path(models_dir or SHIPPED) / "calo_drn.pt", kinds=("drn",))
-        method = DRNCorrected(method, drn)
+        remote = connect(server, ("calo-drn",), fallback, what="drn")
+        method = DRNCorrected(method, remote["calo-drn"] if remote else drn)
     return method

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import command_group, console, fail
+from deepreco.console import Fallback, Server, command_group, console, fail
 from deepreco.errors import DeepRecoError
 
 app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
@@ -72,6 +72,8 @@ def evaluate(
                                                                  "many processes (1: in this process)")] = 1,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask scheduler "
                                                                       "(tcp://host:8786) to run the events on")] = None,
+    server: Server = None,
+    fallback: Fallback = None,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     from .evaluate import HEADER, format_row
@@ -80,7 +82,8 @@ def evaluate(
     try:
         cuts = {k: v for k, v in (("clean_xy", clean_xy), ("clean_angle", clean_angle)) if v is not None}
         result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, workers=workers,
-                                scheduler=scheduler, progress=not as_json, **cuts)
+                                scheduler=scheduler, progress=not as_json, server=server, fallback=fallback,
+                                **cuts)
     except (DeepRecoError, ValueError) as exc:
         fail(exc)
     records = result.pop("records", None)

@@ -179,10 +179,11 @@ def _model(path: Path):
 
 
 def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, event_options: dict,
-                    event_seed: int) -> dict:
-    """Every method on the event of ``event_seed``: its tracks, each method's associated seeds and seconds."""
+                    event_seed: int, remote=None) -> dict:
+    """Every method on the event of ``event_seed``: its tracks, each method's associated seeds and seconds
+    (``remote``: the served network instead of the file's)."""
     det = det or _detector()
-    model, _ = _model(model_path)
+    model = remote or _model(model_path)[0]
     baselines = {"baseline": SEEDERS.get("jetcore", detector=det),
                  "baseline_kmeans": SEEDERS.get("jetcore", split=True, detector=det)}
     ev = make_event(event_seed, **event_options)
@@ -216,7 +217,8 @@ def _detector() -> PixelBarrel:
 def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, det: PixelBarrel | None = None,
              keep: bool = False, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
              variants: dict[str, tuple[float, float]] | None = None, workers: int = 1,
-             scheduler: str | None = None, progress: bool = False, **event_options) -> dict:
+             scheduler: str | None = None, progress: bool = False, server: str | None = None,
+             fallback: str | None = None, **event_options) -> dict:
     """DeepCore and the baseline(s) on the same ``n_events`` events (seeds seed .. seed + n - 1), event by
     event on ``workers`` local processes or the Dask cluster at ``scheduler`` (`deepreco.distributed`; the same
     figures every way but the times).
@@ -225,11 +227,13 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     default); ``variants`` maps more row names (e.g. ``deepcore_ang0.015``) to other (dxy, dangle) cuts,
     applied to the same network output. Returns the JSON-ready summary (keys ``deepcore``, ``baseline``,
     ``baseline_kmeans``, the variants, ``events``, ``jets``, ...); with ``keep``, also ``records``: per-track and
-    per-seed tables for the plots (not JSON).
+    per-seed tables for the plots (not JSON). ``server``: the network runs on that server
+    (`deepreco.export.client`), ``fallback`` ``local``: in-process when it does not answer.
     """
     from functools import partial
 
     from ..distributed import EventRunner
+    from ..export.client import connect
 
     if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 1:
         raise ValueError(f"evaluate: n_events must be a positive integer, got {n_events!r}")
@@ -239,9 +243,11 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
             raise ValueError(f"cleaning variant {name!r}: the name is taken by a method")
         cleanings[name] = _check_cuts(name, cuts)
     model_path = Path(model_path or SHIPPED_MODEL).resolve()
-    _, info = _model(model_path)  # a missing or foreign file: one error here, before any event
+    _, info = _model(model_path)  # a missing or foreign file, a server down: one error here, before any event
+    remote = connect(server, ("deepcore",), fallback, what="deepcore")
     names = ["deepcore_raw", *cleanings, "baseline", "baseline_kmeans"]
-    task = partial(_evaluate_event, model_path, det, cleanings, event_options)
+    task = partial(_evaluate_event, model_path, det, cleanings, event_options,
+                   remote=remote["deepcore"] if remote else None)
     with EventRunner(workers, scheduler, progress) as runner:
         per_event = runner.run(task, [seed + i for i in range(n_events)], label="events")
     seeds_all = {m: [e["seeds"][m] for e in per_event] for m in names}

@@ -36,10 +36,13 @@ class JetCoreSeeding:
 @SEEDERS.register("deepcore")
 class DeepCoreSeeding:
     """The network's seeds, cleaned across the event's windows (`.evaluate.deepcore_seeds`); ``model`` is a
-    model file (None: the shipped one)."""
+    model file (None: the shipped one); ``server``: the gRPC address of a server of the exported ``deepcore``
+    (`deepreco.export.client`), where the network then runs (it must serve the network of ``model``);
+    ``fallback`` ``local``: in-process when the server does not answer."""
 
     def __init__(self, model: str | Path | None = None, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
-                 detector: PixelBarrel | None = None):
+                 detector: PixelBarrel | None = None, server: str | None = None, fallback: str | None = None):
+        from ..export.client import connect
         from .evaluate import SHIPPED_MODEL
         from .train import load_model
 
@@ -47,6 +50,10 @@ class DeepCoreSeeding:
         self.clean_xy, self.clean_angle = float(clean_xy), float(clean_angle)
         self.detector = detector or PixelBarrel()
         self._net, self.info = load_model(self.model)
+        self.server, self.fallback = server, fallback
+        remote = connect(server, ("deepcore",), fallback, what="deepcore")
+        if remote:
+            self._net = remote["deepcore"]
 
     def reconstruct(self, event: JetEvent) -> pd.DataFrame:
         from .evaluate import deepcore_seeds

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from ..errors import DeepRecoError
 
+GRPC_MAX_MESSAGE = 1 << 30
+
 
 def _require_mlserver():
     try:
@@ -82,8 +84,10 @@ def serve(repo, port: int = 8000, grpc_port: int | None = None, host: str = "127
 
     os.environ["DEEPRECO_SERVE_THREADS"] = str(threads)
     models = model_settings(repo)
+    # gRPC messages up to 1 GiB (the default 4 MiB is a 100,000-edge graph): a mu = 200 event's graph is larger
     settings = Settings(http_port=port, grpc_port=grpc_port or port + 1, host=host, parallel_workers=0,
-                        metrics_endpoint=None, debug=False, load_models_at_startup=False)
+                        metrics_endpoint=None, debug=False, load_models_at_startup=False,
+                        grpc_max_message_length=GRPC_MAX_MESSAGE)
     if on_ready is not None:
         on_ready([m.name for m in models], settings)
 

@@ -35,10 +35,11 @@ def _device(name: str | None):
 
 
 def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: int = 200_000,
-                 device=None) -> tuple[np.ndarray, np.ndarray]:
+                 device=None, remote=None) -> tuple[np.ndarray, np.ndarray]:
     """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores). With more than one
     torch thread the chunks are shared among that many threads (the edge features are NumPy, which releases the
-    interpreter lock: about twice as fast on 2 cores); the result is the same."""
+    interpreter lock: about twice as fast on 2 cores); the result is the same. ``remote``: the served filter
+    (`deepreco.export.client.RemoteNetwork`) scores the chunks instead of the model's."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
@@ -49,13 +50,16 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     net = model.filter.to(device)
     x_t = torch.from_numpy(x).to(device)
     with torch.no_grad():
-        nodes = project(net.net, x_t, x_t)
+        nodes = project(net.net, x_t, x_t) if remote is None else None
 
     def one(i):
         part = edges[:, i:i + chunk]
         with torch.no_grad():
-            attr = torch.from_numpy(edge_features(coords, x, part)).to(device)
-            s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device), nodes)).cpu().numpy()
+            if remote is not None:
+                s = torch.sigmoid(torch.from_numpy(remote.run(x, edge_features(coords, x, part), part)[0])).numpy()
+            else:
+                attr = torch.from_numpy(edge_features(coords, x, part)).to(device)
+                s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device), nodes)).cpu().numpy()
         keep = s > threshold
         return part[:, keep], s[keep]
 
@@ -67,14 +71,17 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     return np.concatenate(kept, axis=1), np.concatenate(scores)
 
 
-def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int = 50_000) -> np.ndarray:
+def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int = 50_000,
+                   remote=None) -> np.ndarray:
     """The interaction network's score of every edge of the (filtered) graph, its edge networks run ``chunk``
-    edges at a time (bounded memory; the same scores)."""
+    edges at a time (bounded memory; the same scores); ``remote``: the served network's scores instead."""
     import torch
 
     device = device or torch.device("cpu")
     if edges.shape[1] == 0:
         return np.zeros(0, np.float32)
+    if remote is not None:
+        return torch.sigmoid(torch.from_numpy(remote.run(x, edge_features(coords, x, edges), edges)[0])).numpy()
     net = model.gnn.to(device)
     with torch.no_grad():
         logits = net(torch.from_numpy(x).to(device), torch.from_numpy(edge_features(coords, x, edges)).to(device),
@@ -91,12 +98,15 @@ class GNNTracks(Method):
     events when it was trained), ``min_hits`` (shortest track kept), ``bridge_filter`` (module-map edges the
     filter scores above it, though under its threshold, may join the pieces of a broken track; None: no
     joining), ``chunk`` (edges per filter pass, bounds the memory), ``device`` (None: a GPU when torch sees
-    one, else the CPU).
+    one, else the CPU), ``server`` (the gRPC address of a server of the exported ``gnn-filter`` and
+    ``gnn-network``, `deepreco.export.client`: the two networks run there, the module map and the track
+    building here; it must serve the networks of ``model``), ``fallback`` (``local``: in-process when the
+    server does not answer).
     """
 
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
                  min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,
-                 device: str | None = None):
+                 device: str | None = None, server: str | None = None, fallback: str | None = None):
         self.model = model
         self.filter_threshold = filter_threshold
         self.edge_threshold = edge_threshold
@@ -104,7 +114,11 @@ class GNNTracks(Method):
         self.bridge_filter = bridge_filter
         self.chunk = chunk
         self.device = device
+        self.server, self.fallback = server, fallback
         cached_model(model)  # a bad model file is reported now, not at the first event
+        from ...export.client import connect  # the server is checked now too
+
+        self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn") or {}
 
     def score_graph(self, event: Event) -> dict:
         """Every stage's output for one event: ``graph`` (module-map edges), ``edges`` and ``filter_scores``
@@ -125,7 +139,8 @@ class GNNTracks(Method):
         coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))
         threshold = model.filter_threshold if self.filter_threshold is None else self.filter_threshold
         low = threshold if self.bridge_filter is None else min(threshold, self.bridge_filter)
-        edges, filter_scores = filter_graph(model, x, coords, graph, low, self.chunk, device)
+        edges, filter_scores = filter_graph(model, x, coords, graph, low, self.chunk, device,
+                                            self._remote.get("gnn-filter"))
         reserve = None
         if self.bridge_filter is not None:  # the edges over bridge_filter (all of them when it set the cut)
             reserve = edges if low == self.bridge_filter else edges[:, filter_scores > self.bridge_filter]
@@ -133,7 +148,7 @@ class GNNTracks(Method):
             keep = filter_scores > threshold
             edges, filter_scores = edges[:, keep], filter_scores[keep]
         t2 = time.perf_counter()
-        scores = classify_edges(model, x, coords, edges, device)
+        scores = classify_edges(model, x, coords, edges, device, remote=self._remote.get("gnn-network"))
         t3 = time.perf_counter()
         return {"graph": graph, "edges": edges, "filter_scores": filter_scores, "scores": scores, "reserve": reserve,
                 "seconds_graph": t1 - t0, "seconds_filter": t2 - t1, "seconds_gnn": t3 - t2}

@@ -74,7 +74,8 @@ class LSTMTracks(Method):
                  max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
-                 complete_inward: bool = False, inward_model=None, keep_clusters: bool = True):
+                 complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
+                 server: str | None = None, fallback: str | None = None):
         self.model = model
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
@@ -92,15 +93,20 @@ class LSTMTracks(Method):
         self.complete_inward = complete_inward
         self.inward_model = inward_model
         self.keep_clusters = keep_clusters
+        self.server, self.fallback = server, fallback
         from ...errors import DeepRecoError
+        from ...export.client import connect
 
         if seeding not in ("dbscan", "truth"):
             raise DeepRecoError(f"unknown seeding {seeding!r}; expected dbscan or truth")
         if fit not in ("path", "point"):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
         cached_model(model)  # a bad model file is reported now, not at the first event
+        if complete_inward and server is not None:
+            raise DeepRecoError("the inward lstm has no served network: complete_inward runs in-process only")
         if complete_inward:
             cached_model(self._inward_path())
+        self._remote = connect(server, ("lstm",), fallback, what="lstm") or {}
 
     def seeds(self, event: Event) -> np.ndarray:
         """(S, 5) hit rows of the event's seeds."""
@@ -134,6 +140,8 @@ class LSTMTracks(Method):
         """Follow each seed with ``model`` (None: the method's): (S, T) hit rows of each track (-1 padded)
         and the matching costs."""
         net, norm, _ = cached_model(self.model if model is None else model)
+        if model is None and "lstm" in self._remote:
+            net = self._remote["lstm"]
         index = index or LayerIndex(event.hits, along_weight=self.along_weight)
         n_new = N_OUT - N_SEED
         n = len(seeds)
