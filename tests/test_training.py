@@ -192,6 +192,10 @@ def test_ctrl_c_stops_a_training_with_one_line_and_it_resumes(uninterrupted, con
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and lines[-1].startswith("error: training stopped; resume with --resume"), stderr
     assert "Traceback" not in stderr and not out.exists()
+    done = torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"]
     result = runner.invoke(app, ["train", "lstm", "--out", str(out), "--resume", str(ckpts / "last.ckpt"),
-                                 "--epochs", "3"])
+                                 "--epochs", str(done)])
+    assert result.exit_code == 1 and f"ask for at least {done + 1} epochs" in result.output and not out.exists()
+    result = runner.invoke(app, ["train", "lstm", "--out", str(out), "--resume", str(ckpts / "last.ckpt"),
+                                 "--epochs", str(done + 1)])
     assert result.exit_code == 0, result.output

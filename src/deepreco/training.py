@@ -374,7 +374,10 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     """
     pl = _lightning()
     if resume is not None:
-        read_checkpoint(resume, kind)  # a wrong or broken file is reported before any work
+        done = read_checkpoint(resume, kind).get("epoch", 0)  # a wrong or broken file: reported before any work
+        if settings.get("epochs") is not None and int(settings["epochs"]) <= int(done):
+            raise DeepRecoError(f"{resume}: the checkpoint is in epoch {int(done) + 1}, past the {settings['epochs']} "
+                                f"asked for; ask for at least {int(done) + 1} epochs (--epochs) to go on")
     checkpoints = checkpoints and out is not None
     rank, size, local = world()
     max_steps = int(settings.get("max_steps") or -1)
