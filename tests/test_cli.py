@@ -220,3 +220,15 @@ def test_score_and_info_tables_fit_80_columns_and_keep_a_long_name_whole(event_d
         lines = out.stdout.splitlines()
         assert lines[0].startswith(str(event_dir) if argv[0] == "info" else str(sub))
         assert all(len(line) <= 80 for line in lines[1:]), "\n".join(lines)
+
+
+def test_an_error_message_keeps_its_brackets(capsys):
+    """rich markup must not eat text such as an extra's name: "pip install 'deepreco[train]'"."""
+    import typer
+
+    from deepreco.console import fail
+    from deepreco.errors import DeepRecoError
+
+    with pytest.raises(typer.Exit):
+        fail(DeepRecoError("training needs PyTorch Lightning: pip install 'deepreco[train]'; got [1, 2]"))
+    assert "pip install 'deepreco[train]'; got [1, 2]" in capsys.readouterr().err

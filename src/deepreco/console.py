@@ -13,7 +13,10 @@ err_console = Console(stderr=True)
 
 def fail(exc: Exception) -> NoReturn:
     """Print ``error: <message>`` on one line of stderr and exit with status 1."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: a message may hold brackets that are not markup ("pip install 'deepreco[train]'", "[1, 2]")
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
 
 
