@@ -206,7 +206,7 @@ def _lightning():
     try:
         import lightning.pytorch as pl
     except ImportError:
-        raise DeepRecoError("training needs PyTorch Lightning: pip install 'deepreco[train]'") from None
+        raise DeepRecoError("training needs PyTorch Lightning: pip install 'lightning>=2.4'") from None
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)  # no banners about GPUs and tips
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
