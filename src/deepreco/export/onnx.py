@@ -145,27 +145,35 @@ def names_for(name: str, model=None) -> list[str]:
     return [name]
 
 
-def export_networks(name: str, out, model=None, on_done=None) -> list[dict]:
-    """Export ``name`` (a network or ``all``) to the folder ``out``: one ``NAME.onnx`` a network and
-    ``export.json`` (inputs, outputs, tolerances, every check). The folder is written under a temporary name
-    and renamed when all is exported and checked: complete or absent. An existing folder is refused."""
+@contextlib.contextmanager
+def new_folder(out: Path, refusal: str):
+    """A temporary folder beside ``out``, renamed to ``out`` when the block ends without error and removed
+    otherwise: the folder is complete or absent. An existing ``out`` is refused (``refusal`` says what to do)."""
     out = Path(out)
-    names = names_for(name, model)
-    require_onnx()
     if out.exists():
-        raise DeepRecoError(f"{out}: already exists; export to a new folder")
+        raise DeepRecoError(f"{out}: already exists; {refusal}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_networks(name: str, out, model=None, on_done=None) -> list[dict]:
+    """Export ``name`` (a network or ``all``) to the folder ``out``: one ``NAME.onnx`` a network and
+    ``export.json`` (inputs, outputs, tolerances, every check). The folder is written under a temporary name
+    and renamed when all is exported and checked: complete or absent. An existing folder is refused."""
+    names = names_for(name, model)
+    require_onnx()
+    with new_folder(out, "export to a new folder") as tmp:
         entries = []
         for n in names:
             entries.append(export_one(n, tmp, model))
             if on_done is not None:
                 on_done(entries[-1])
         (tmp / "export.json").write_text(json.dumps({"networks": entries}, indent=1))
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return entries

@@ -11,13 +11,11 @@ when installed) and compares it with the ONNX file's inputs and outputs.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from ..errors import DeepRecoError
 from .networks import Network, get_network
-from .onnx import export_one, names_for, require_onnx
+from .onnx import export_one, names_for, new_folder, require_onnx
 
 MAX_BATCH = {"lstm": 100_000, "deepcore": 4096}  # seeds, windows a request; toys: TOY_MAX_BATCH events
 TOY_MAX_BATCH = 4096
@@ -86,15 +84,9 @@ def check_config(text: str, onnx_path: Path) -> None:
 def write_repository(name: str, repo, model=None, on_done=None) -> list[dict]:
     """Export ``name`` (a network or ``all``) as a Triton model repository at ``repo``, complete or absent;
     an existing folder is refused."""
-    repo = Path(repo)
     names = names_for(name, model)
     require_onnx()
-    if repo.exists():
-        raise DeepRecoError(f"{repo}: already exists; write the repository to a new folder")
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = repo.with_name(f".{repo.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with new_folder(repo, "write the repository to a new folder") as tmp:
         entries = []
         for n in names:
             net = get_network(n)
@@ -108,7 +100,4 @@ def write_repository(name: str, repo, model=None, on_done=None) -> list[dict]:
             entries.append({**entry, "file": f"{n}/1/model.onnx", "max_batch_size": max_batch_size(net)})
             if on_done is not None:
                 on_done(entries[-1])
-        os.replace(tmp, repo)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return entries
