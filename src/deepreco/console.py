@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import typer
@@ -18,6 +20,68 @@ def fail(exc: Exception) -> NoReturn:
     # escaped: a message may hold brackets that are not markup ("pip install 'deepreco[train]'", "[1, 2]")
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
+
+
+@contextmanager
+def progress_bar(label: str, total: int) -> Iterator[Callable[[], None] | None]:
+    """A bar on stderr over ``total`` items (events, most often), and under it the stage of the item in hand with
+    its own count and clock (the stages the library marks, `deepreco.progress`): a minute-long event moves too.
+
+    Yields ``advance()``, to call as each item ends; None, and nothing drawn, when stderr is not a terminal (a
+    bar in a log file is only noise)."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    from .progress import listen
+
+    class Count(ProgressColumn):
+        def render(self, task):
+            shown = "" if task.total is None else f"{task.completed:.0f}/{task.total:.0f}"
+            return Text(shown, style="progress.download")
+
+    class Remaining(TimeRemainingColumn):
+        def render(self, task):  # a stage of unknown size has no end to foresee
+            return Text("") if task.total is None else super().render(task)
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), Count(), TimeElapsedColumn(), Remaining(),
+                   console=err_console, transient=True)
+    items = bar.add_task(label, total=total)
+    current = [bar.add_task("", total=None, visible=False)]
+
+    def on_stage(name: str, size: int | None):
+        bar.remove_task(current[0])  # a new row: its own count (or none) and its clock from 0
+        task = current[0] = bar.add_task(f"  {name}", total=size)
+        return lambda n=1: bar.advance(task, n)
+
+    def advance() -> None:
+        bar.advance(items)
+        bar.update(current[0], visible=False)
+
+    with bar, listen(on_stage):
+        yield advance
+
+
+def print_table(title: str, columns: dict[str, str], rows: list[list[str]]) -> None:
+    """Figures that fit 80 columns: ``title`` on a line of its own (a long path is never broken), a table of
+    ``rows`` under short column names, and under it a legend of the names: ``columns`` maps each short name to
+    what it means (the first column, the row's name, is left-justified; a name that says it all maps to itself
+    and stays out of the legend). The figures are those of the command's ``--json``."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True, style="bold" if i == 0 else None)
+    for row in rows:
+        table.add_row(*row)
+    console.print(title, soft_wrap=True, highlight=False)
+    console.print(table)
+    legend = [f"{short}: {meaning}" for short, meaning in columns.items() if meaning != short]
+    if legend:
+        console.print("; ".join(legend), style="dim", highlight=False)
 
 
 def command_group(help: str) -> typer.Typer:

@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
-from .console import err_console
+from .console import err_console, progress_bar
 from .errors import DeepRecoError
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before giving up
@@ -146,18 +147,7 @@ class EventRunner:
         results: list = [None] * len(items)
         failures: list[tuple[int, str]] = []
         start = time.perf_counter()
-        bar = advance = None
-        if self.progress and err_console.is_terminal:  # a bar in a log file is only noise
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), console=err_console, transient=True)
-            bar_task = bar.add_task(label, total=len(items))
-            bar.start()
-
-            def advance():
-                bar.advance(bar_task)
-        try:
+        with progress_bar(label, len(items)) if self.progress else nullcontext() as advance:
             if self.local:
                 for i, item in enumerate(items):
                     try:
@@ -170,9 +160,6 @@ class EventRunner:
                         advance()
             elif items:
                 self._run_dask(task, items, results, failures, advance)
-        finally:
-            if bar is not None:
-                bar.stop()
         seconds = time.perf_counter() - start
         if self.progress:
             where = (f"scheduler {self.scheduler}" if self.scheduler else

@@ -429,7 +429,10 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
                                    save_top_k=-1, save_last=True, save_on_train_epoch_end=True,
                                    every_n_epochs=int(settings.get("checkpoint_every_epochs") or 1),
                                    enable_version_counter=False))
-    if progress and rank == 0:
+    from .console import err_console
+
+    progress = progress and rank == 0 and err_console.is_terminal  # a bar in a log file is only noise
+    if progress:
         from lightning.pytorch.callbacks import RichProgressBar
 
         cbs.append(RichProgressBar(leave=True, console_kwargs={"stderr": True}))  # stdout for results
@@ -444,7 +447,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
                          strategy=strategy, max_epochs=epochs,
                          max_time={"seconds": float(settings["max_seconds"])} if settings.get("max_seconds") else None,
                          logger=False, callbacks=cbs, enable_checkpointing=checkpoints,
-                         enable_progress_bar=progress and rank == 0, enable_model_summary=False,
+                         enable_progress_bar=progress, enable_model_summary=False,
                          num_sanity_val_steps=0, use_distributed_sampler=False,
                          gradient_clip_val=settings.get("clip_grad_norm"), plugins=[_checkpoint_io(pl)],
                          default_root_dir=ckpt_dir)

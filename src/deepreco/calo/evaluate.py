@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..progress import stage
 from . import metrics
 from .methods import get_method
 from .models.knn import HAVE_NUMBA
@@ -118,12 +119,17 @@ def _evaluate_event(methods, models_dir, seed, source, pileup, item, server=None
     """Every method on one event (``item``: its index, or the event itself)."""
     from .simulate import gun_event
 
-    event = gun_event(item, seed=seed, source=source, pileup=pileup) if isinstance(item, int) else item
+    if isinstance(item, int):
+        with stage("simulating"):
+            event = gun_event(item, seed=seed, source=source, pileup=pileup)
+    else:
+        event = item
     runs = {}
     for name in methods:
         method = _method(name, models_dir, server, fallback)
-        warm_up(method)
-        runs[name] = run_on_event(method, event)
+        with stage(name):
+            warm_up(method)
+            runs[name] = run_on_event(method, event)
     return {"n_hits": len(event.hits), "runs": runs}
 
 

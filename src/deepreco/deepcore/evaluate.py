@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..progress import stage
 from .detector import PixelBarrel
 from .events import JetEvent, make_event
 from .seeders import SEEDERS
@@ -186,12 +187,14 @@ def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, 
     model = remote or _model(model_path)[0]
     baselines = {"baseline": SEEDERS.get("jetcore", detector=det),
                  "baseline_kmeans": SEEDERS.get("jetcore", split=True, detector=det)}
-    ev = make_event(event_seed, **event_options)
+    with stage("simulating"):
+        ev = make_event(event_seed, **event_options)
     tracks = sim_tracks(ev)
     tracks["event"] = ev.event_id
     stages, times = {}, {}
     found = {}
-    raw, _ = raw_deepcore_seeds(ev, model, det, stages)
+    with stage("deepcore"):
+        raw, _ = raw_deepcore_seeds(ev, model, det, stages)
     found["deepcore_raw"] = raw
     for name, (dxy, dangle) in cleanings.items():
         t0 = time.perf_counter()
@@ -199,7 +202,8 @@ def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, 
         times[name] = time.perf_counter() - t0
     for name, method in baselines.items():
         t0 = time.perf_counter()
-        found[name] = method.reconstruct(ev)
+        with stage(name):
+            found[name] = method.reconstruct(ev)
         times[name] = time.perf_counter() - t0
     seeds = {}
     for name, s in found.items():

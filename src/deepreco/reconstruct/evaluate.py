@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DeepRecoError
 from ..event import Event
+from ..progress import stage
 from .base import Method, get_method
 
 
@@ -35,7 +36,10 @@ def _items(events, n_events: int | None) -> list:
 
 
 def _event(item) -> Event:
-    return item if isinstance(item, Event) else item.read(item.names[0])
+    if isinstance(item, Event):
+        return item
+    with stage("reading"):
+        return item.read(item.names[0])
 
 
 def _event_id(item) -> int:
@@ -67,7 +71,8 @@ def _evaluate_one(method, params: dict, pt_min: float, item) -> dict:
     start = time.perf_counter()
     tracks = algo.reconstruct(event)
     seconds = time.perf_counter() - start
-    result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
+    with stage("scoring"):
+        result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
     pids = event.truth["particle_id"].to_numpy()
     _, counts = np.unique(pids[pids != 0], return_counts=True)
     return {"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
@@ -130,7 +135,8 @@ def _reconstruct_one(method, params: dict, out: Path, item) -> str:
     event = _event(item)
     tracks = _method(method, params).reconstruct(event)
     path = out / f"event{int(event.event_id or 0):09d}-submission.csv"
-    write_submission(tracks, path, event_id=event.event_id)
+    with stage("writing"):
+        write_submission(tracks, path, event_id=event.event_id)
     return str(path)
 
 

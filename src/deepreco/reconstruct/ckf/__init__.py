@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ...event import Event
+from ...progress import stage
 from ..base import Method, register
 from .ambiguity import best_per_seed, resolve
 from .geometry import layers, prepare_hits
@@ -107,16 +108,28 @@ class CKFTracks(Method):
         clock = [time.perf_counter()]
         lay = layers()
         hits = prepare_hits(event.hits, self.error_scale)
-        seeds = find_seeds(hits, lay, pt_min=self.pt_min, z0_max=self.z0_max, d0_max=self.d0_max,
-                           n_sigma=self.seed_sigma, field=self.field)
+        with stage("seeding"):
+            seeds = find_seeds(hits, lay, pt_min=self.pt_min, z0_max=self.z0_max, d0_max=self.d0_max,
+                               n_sigma=self.seed_sigma, field=self.field)
         finder = Finder(hits, lay, field=self.field, chi2_max=self.chi2_max, n_branches=self.n_branches,
                         max_candidates=self.max_candidates, max_holes=self.max_holes)
         n = len(hits)
         used = np.zeros(n, bool)
         clock.append(time.perf_counter())
         track_of_hit = np.full(n, -1, np.int64)
+        rounds = _rounds(seeds, n)
+        with stage("following", total=len(rounds)) as advance:
+            states, n_tracks = self._follow(seeds, rounds, finder, used, track_of_hit, clock, advance)
+        return {"hits": hits, "seeds": seeds, "track_of_hit": track_of_hit, "n_tracks": n_tracks, "tracks": states,
+                "seconds": np.diff(clock)}
+
+    def _follow(self, seeds, rounds, finder, used, track_of_hit, clock, advance):
+        """Follow the seeds of each round in turn; fills ``used`` and ``track_of_hit``, appends to ``clock``."""
+        n = len(used)
         states, n_tracks = [], 0
-        for round_seeds in _rounds(seeds, n):
+        for k, round_seeds in enumerate(rounds):
+            if k:
+                advance()
             # a seed whose hits a track already holds would only find that track again
             round_seeds = round_seeds[~used[seeds["hits"][round_seeds]].any(axis=1)]
             if len(round_seeds) == 0:
@@ -132,8 +145,7 @@ class CKFTracks(Method):
             states.append(cand.take(kept))
             n_tracks += len(kept)
             clock.append(time.perf_counter())
-        return {"hits": hits, "seeds": seeds, "track_of_hit": track_of_hit, "n_tracks": n_tracks, "tracks": states,
-                "seconds": np.diff(clock)}
+        return states, n_tracks
 
     def _reconstruct(self, event: Event) -> pd.DataFrame:
         found = self.find(event)

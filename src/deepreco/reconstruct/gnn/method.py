@@ -9,6 +9,7 @@ import pandas as pd
 
 from ...errors import EventError
 from ...event import Event
+from ...progress import stage
 from ..base import Method, register
 from .build import build_tracks
 from .features import edge_features, node_features
@@ -64,8 +65,13 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
         return part[:, keep], s[keep]
 
     starts = range(0, edges.shape[1], chunk)
-    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
-        kept, scores = zip(*pool.map(one, starts), strict=True) if len(starts) else ((), ())
+    with stage("filter", total=len(starts)) as advance, ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        def counted(i):
+            out = one(i)
+            advance()
+            return out
+
+        kept, scores = zip(*pool.map(counted, starts), strict=True) if len(starts) else ((), ())
     if not kept:
         return np.zeros((2, 0), np.int64), np.zeros(0, np.float32)
     return np.concatenate(kept, axis=1), np.concatenate(scores)
@@ -133,7 +139,8 @@ class GNNTracks(Method):
         model = cached_model(self.model)
         device = _device(self.device)
         t0 = time.perf_counter()
-        graph = model.module_map.build(event, threads=torch.get_num_threads())
+        with stage("graph"):
+            graph = model.module_map.build(event, threads=torch.get_num_threads())
         t1 = time.perf_counter()
         x = node_features(event)
         coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))
@@ -148,7 +155,8 @@ class GNNTracks(Method):
             keep = filter_scores > threshold
             edges, filter_scores = edges[:, keep], filter_scores[keep]
         t2 = time.perf_counter()
-        scores = classify_edges(model, x, coords, edges, device, remote=self._remote.get("gnn-network"))
+        with stage("network"):
+            scores = classify_edges(model, x, coords, edges, device, remote=self._remote.get("gnn-network"))
         t3 = time.perf_counter()
         return {"graph": graph, "edges": edges, "filter_scores": filter_scores, "scores": scores, "reserve": reserve,
                 "seconds_graph": t1 - t0, "seconds_filter": t2 - t1, "seconds_gnn": t3 - t2}
@@ -163,9 +171,10 @@ class GNNTracks(Method):
         out = self.score_graph(event)
         t0 = time.perf_counter()
         threshold = model.edge_threshold if self.edge_threshold is None else self.edge_threshold
-        labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
-                              layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
-                              reserve=out["reserve"])
+        with stage("building"):
+            labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
+                                  layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
+                                  reserve=out["reserve"])
         self._last = {"graph_edges": out["graph"].shape[1], "filtered_edges": out["edges"].shape[1],
                       **{k: v for k, v in out.items() if k.startswith("seconds")},
                       "seconds_build": time.perf_counter() - t0}

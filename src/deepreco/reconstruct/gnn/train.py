@@ -169,10 +169,17 @@ def _global_steps(n: int, batch_size: int) -> int:
 
 
 # ---- 1. preparation ---------------------------------------------------------------------------------------------
-def prepare(settings: dict, map_bytes: torch.Tensor | None = None, log=None) -> dict:
+def prepare(settings: dict, map_bytes: torch.Tensor | None = None, log=None, progress: bool = False) -> dict:
     """The module map (``map_bytes``, a model's to start from, or built from the training events) and the
-    labelled graphs of the network and validation events, with the figures of the graphs."""
+    labelled graphs of the network and validation events, with the figures of the graphs; ``progress``: a bar
+    over the events of each on stderr (a terminal)."""
+    from contextlib import nullcontext
+
+    from ...console import progress_bar
     from ...io import Dataset
+
+    def bar(label, total):
+        return progress_bar(label, total) if progress else nullcontext()
 
     log = log or (lambda text: None)
     start = time.perf_counter()
@@ -191,7 +198,9 @@ def prepare(settings: dict, map_bytes: torch.Tensor | None = None, log=None) -> 
             map_bytes = _map_bytes(GNNModel.load(settings["start_from"]).module_map)
     if map_bytes is None:
         log(f"module map: learning it from {len(train_names)} events")
-        module_map = ModuleMap.fit(dataset.read(n) for n in train_names)
+        with bar("module map", len(train_names)) as advance:
+            module_map = ModuleMap.fit((dataset.read(n) for n in train_names),
+                                       progress=(lambda n: advance()) if advance else None)
         map_bytes = _map_bytes(module_map)
     else:
         import io
@@ -201,7 +210,12 @@ def prepare(settings: dict, map_bytes: torch.Tensor | None = None, log=None) -> 
     figures["seconds_module_map"] = time.perf_counter() - start
     net_names = train_names[-int(settings["network_events"]):] + val_names
     log(f"graphs: building those of {len(net_names)} events")
-    graphs = [_labelled_graph(module_map, dataset.read(name)) for name in net_names]
+    with bar("graphs", len(net_names)) as advance:
+        graphs = []
+        for name in net_names:
+            graphs.append(_labelled_graph(module_map, dataset.read(name)))
+            if advance:
+                advance()
     train_g, val_g = graphs[:-n_val], graphs[-n_val:]
     figures["graph_efficiency"] = float(np.mean([g["y"].sum() / max(g["n_true"], 1) for g in val_g]))
     figures["graph_edges"] = float(np.mean([g["edges"].shape[1] for g in val_g]))
@@ -443,7 +457,7 @@ def train_gnn(out, config=None, overrides: dict | None = None, resume=None, prog
     start = time.perf_counter()
     out = Path(out)
     work = out.with_name(out.name + ".checkpoints")
-    prep = prepare(settings, state["net.module_map"] if state is not None else None, log)
+    prep = prepare(settings, state["net.module_map"] if state is not None else None, log, progress)
     if stage == "gnn":  # the filter and its threshold are in the checkpoint
         filt = GNNModel.load(settings["start_from"]).filter if settings["start_from"] else \
             EdgeFilter(int(settings["filter_hidden"]))  # (the size of a model's filter may be another)

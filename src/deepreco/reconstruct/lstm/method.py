@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ...event import Event
+from ...progress import stage
 from ..base import Method, register
 from ..dbscan import DBSCANTracks, _one_hit_per_module
 from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hits, query_layers, resolve
@@ -153,7 +154,17 @@ class LSTMTracks(Method):
         cost[:, :N_SEED] = -1.0
         length = np.full(n, N_SEED)
         active = np.ones(n, bool)
-        for _ in range(self.n_rounds):
+        with stage("prediction", total=self.n_rounds) as advance:
+            self._rounds(net, norm, index, track, cost, length, active, advance)
+        return track, cost
+
+    def _rounds(self, net, norm, index, track, cost, length, active, advance) -> None:
+        """The rounds of `extend`: predict each active track's next hits, match them, grow ``track``/``cost``."""
+        n_new = N_OUT - N_SEED
+        per_round = max(1, min(self.hits_per_round, n_new))
+        for k in range(self.n_rounds):
+            if k:
+                advance()
             idx = np.flatnonzero(active)
             if len(idx) == 0:
                 break
@@ -183,7 +194,6 @@ class LSTMTracks(Method):
             n_found = np.bincount(which, minlength=len(idx))
             length[idx] += n_found
             active[idx] = n_found >= min(self.min_found, per_round)
-        return track, cost
 
     @property
     def last_run(self) -> dict:
@@ -195,7 +205,8 @@ class LSTMTracks(Method):
         hit_ids = event.hits["hit_id"].to_numpy(np.int64)
         start = time.perf_counter()
         inward = self.complete_inward and self.seeding == "dbscan"
-        seeds = self.outer_seeds(event) if inward else self.seeds(event)
+        with stage("seeding"):
+            seeds = self.outer_seeds(event) if inward else self.seeds(event)
         seeded = time.perf_counter()
         self._last = {"seeds": seeds, "seconds_seeding": seeded - start, "seconds_extension": 0.0}
         if len(seeds) == 0:
@@ -215,6 +226,11 @@ class LSTMTracks(Method):
             track[~starts_inside] = -1
         else:
             track, cost = self.extend(event, seeds, index)
+        with stage("assignment"):
+            return self._assign(event, seeds, index, track, cost, inward, hit_ids, seeded)
+
+    def _assign(self, event, seeds, index, track, cost, inward, hit_ids, seeded) -> pd.DataFrame:
+        """Each hit to one of the tracks that claim it (the cheapest), the overlap hits, the short tracks dropped."""
         claim_track, claim_pos = np.nonzero(track >= 0)
         claim_hit = track[claim_track, claim_pos]
         claim_cost = cost[claim_track, claim_pos]
