@@ -113,11 +113,11 @@ def test_display_by_track_and_particle(event_dir, tmp_path):
 
 def test_demo_runs_the_whole_chain(tmp_path):
     out = tmp_path / "demo.png"
-    result = runner.invoke(app, ["demo", "--out", str(out)])
+    result = runner.invoke(app, ["demo", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line[2:6] in ("ckf ", "lstm", "gnn ")}
+    rows = json.loads(result.stdout)["methods"]
     assert set(rows) == {"ckf", "lstm", "gnn"}
-    ckf_score = float(rows["ckf"].split()[3])
+    ckf_score = rows["ckf"]["score"]
     assert ckf_score > 0.75  # 0.8 or more with seed 1 since ckf seeds from 0.15 GeV; a guard against regressions
     assert out.stat().st_size > 10_000
 

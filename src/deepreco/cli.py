@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .console import Fallback, Server, command_group, console, err_console, fail
+from .console import Fallback, Server, command_group, console, err_console, fail, print_table
 from .errors import DeepRecoError
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
@@ -222,15 +222,13 @@ def evaluate_cmd(
     if as_json:
         print(json.dumps({k: {key: v for key, v in r.items() if key != "events"} for k, r in results.items()}))
         return
-    keys = {"score": "score", "efficiency": "eff.", "efficiency_perfect": "eff. perfect", "fake_rate": "fakes",
-            "duplicate_rate": "duplicates", "seconds_per_event": "s / event"}
-    table = Table(title=f"{inputs}: {next(iter(results.values()))['n_events']} event(s)", title_justify="left")
-    table.add_column("method", style="bold")
-    for label in keys.values():
-        table.add_column(label, justify="right")
-    for name, r in results.items():
-        table.add_row(name, *[f"{r[k]:.4f}" if k != "seconds_per_event" else f"{r[k]:.2f}" for k in keys])
-    console.print(table)
+    columns = {"method": "method", "score": "TrackML score", "eff": f"efficiency, particles over {pt_min:g} GeV",
+               "perfect": "efficiency counting only tracks of exactly the particle's hits", "fake": "fake rate",
+               "dup": "duplicate rate", "s/event": "seconds per event (reconstruction)"}
+    keys = ("score", "efficiency", "efficiency_perfect", "fake_rate", "duplicate_rate", "seconds_per_event")
+    print_table(f"{inputs}: {next(iter(results.values()))['n_events']} event(s)", columns,
+                [[name, *[f"{r[k]:.4f}" if k != "seconds_per_event" else f"{r[k]:.2f}" for k in keys]]
+                 for name, r in results.items()])
 
 
 def _option_value(text: str):
@@ -289,19 +287,22 @@ def simulate(
 
 @app.command()
 def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display"),
-         seed: int = typer.Option(1, help="simulation seed")):
+         seed: int = typer.Option(1, help="simulation seed"),
+         as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """The whole chain on one event: simulate real TrackML event 1001's particles, find the tracks with the
     classical ckf, seed 004's lstm and the graph network gnn, score them, draw the tracks."""
     from .demo import run_demo
 
-    result = run_demo(out, seed=seed, report=lambda text: err_console.print(f"[dim]{text}[/]"))
-    table = Table(title="track finding on it", title_justify="left")
-    for col in ("method", "TrackML score", "efficiency (pT > 1 GeV)", "fake rate", "duplicate rate", "seconds"):
-        table.add_column(col, justify="right" if col != "method" else "left")
-    for name, r in result["methods"].items():
-        table.add_row(name, f"{r['score']:.3f}", f"{r['efficiency']:.3f}", f"{r['fake_rate']:.3f}",
-                      f"{r['duplicate_rate']:.3f}", f"{r['seconds']:.1f}")
-    console.print(table)
+    result = run_demo(out, seed=seed, report=(lambda text: None) if as_json else
+                      lambda text: err_console.print(f"[dim]{text}[/]"))
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    columns = {"method": "method", "score": "TrackML score", "eff": "efficiency, particles over 1 GeV",
+               "fake": "fake rate", "dup": "duplicate rate", "seconds": "seconds to reconstruct"}
+    print_table("track finding on it", columns,
+                [[name, f"{r['score']:.3f}", f"{r['efficiency']:.3f}", f"{r['fake_rate']:.3f}",
+                  f"{r['duplicate_rate']:.3f}", f"{r['seconds']:.1f}"] for name, r in result["methods"].items()])
     console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from deepreco.console import Fallback, Server, command_group, console, err_console, fail
+from deepreco.console import Fallback, Server, command_group, console, err_console, fail, print_table
 from deepreco.errors import DeepRecoError
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
@@ -73,17 +72,15 @@ def evaluate(
         print(json.dumps(result))
         return
     what = source + (f" + pile-up mu = {pileup:g}" if pileup else "")
-    table = Table(title=f"{result['events']} {what} events (seed {seed}), {result['hits_per_event']:.0f} hits an event",
-                  title_justify="left")
-    for col in ("method", "efficiency", "fake rate", "response", "resolution", "EM res.", "had. res.",
-                "class acc.", "s/event", "peak MB"):
-        table.add_column(col, justify="right")
-    for name, s in result["methods"].items():
-        table.add_row(name, _fmt(s["efficiency"]), _fmt(s["fake_rate"]), _fmt(s["energy_response"]),
-                      _fmt(s["energy_resolution"]), _fmt(s["per_kind"]["em"]["energy_resolution"]),
-                      _fmt(s["per_kind"]["had"]["energy_resolution"]), _fmt(s.get("hit_class_accuracy")),
-                      _fmt(s["seconds_per_event"]), f"{s['peak_memory_mb']:.0f}")
-    console.print(table)
+    columns = {"method": "method", "eff": "efficiency", "fake": "fake rate", "resp": "energy response",
+               "res": "energy resolution", "EM": "resolution of EM showers", "had": "resolution of hadronic showers",
+               "class": "hit-class accuracy", "s/ev": "seconds per event", "MB": "peak memory, MB"}
+    print_table(f"{result['events']} {what} events (seed {seed}), {result['hits_per_event']:.0f} hits an event",
+                columns, [[name, _fmt(s["efficiency"]), _fmt(s["fake_rate"]), _fmt(s["energy_response"]),
+                           _fmt(s["energy_resolution"]), _fmt(s["per_kind"]["em"]["energy_resolution"]),
+                           _fmt(s["per_kind"]["had"]["energy_resolution"]), _fmt(s.get("hit_class_accuracy")),
+                           _fmt(s["seconds_per_event"]), f"{s['peak_memory_mb']:.0f}"]
+                          for name, s in result["methods"].items()])
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 
