@@ -79,9 +79,14 @@ def print_table(title: str, columns: dict[str, str], rows: list[list[str]]) -> N
         table.add_row(*row)
     console.print(title, soft_wrap=True, highlight=False)
     console.print(table)
-    legend = [f"{short}: {meaning}" for short, meaning in columns.items() if meaning != short]
-    if legend:
-        console.print("; ".join(legend), style="dim", highlight=False)
+    lines: list[str] = []
+    for entry in (f"{short}: {meaning}" for short, meaning in columns.items() if meaning != short):
+        if lines and len(lines[-1]) + len(entry) + 2 <= console.width:
+            lines[-1] += f"; {entry}"  # an entry is never broken over two lines
+        else:
+            lines.append(entry)
+    for line in lines:
+        console.print(line, style="dim", highlight=False)
 
 
 def command_group(help: str) -> typer.Typer:
