@@ -205,6 +205,32 @@ def test_help_loads_no_heavy_module(argv):
     assert out.stdout.strip().splitlines()[-1] == "LOADED []"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["info", "/nonexistent/event000000001-hits.csv"], "event000000001-hits.csv: no such file or event prefix"),
+    (["evaluate", "/nonexistent", "-m", "nope"], "/nonexistent: no such file or event prefix"),
+    (["reconstruct", "{data}", "-m", "lstm", "--model", "/absent.pt", "--out", "{tmp}/out"],
+     "/absent.pt: no such model file"),
+    (["score", "{data}/event000000042", "/absent.csv"], "/absent.csv: no such file"),
+    (["train", "gnn", "--data", "/nonexistent", "--out", "{tmp}/gnn.pt"], "/nonexistent: no such file or directory"),
+    (["train", "lstm", "--resume", "/absent.ckpt", "--out", "{tmp}/lstm.pt"], "/absent.ckpt: no such checkpoint"),
+    (["calo", "evaluate", "--models-dir", "/nonexistent"], "/nonexistent: no such file or directory"),
+    (["deepcore", "evaluate", "--model", "/absent.pt"], "/absent.pt: no such model file"),
+])
+def test_a_missing_input_is_one_line_before_pandas_or_torch_is_imported(argv, message, event_dir, tmp_path):
+    """A mistyped path is an error at once: the check comes before the heavy imports (well under a second)."""
+    import subprocess
+    import sys
+
+    argv = [a.format(data=event_dir.parent, tmp=tmp_path) for a in argv]
+    code = (f"import sys\nfrom deepreco.cli import app\ntry:\n    app({argv!r})\nexcept SystemExit as e:\n"
+            "    print('EXIT', e.code)\n"
+            "print('LOADED', sorted(m for m in ('pandas', 'numpy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-2:] == ["EXIT 1", "LOADED []"], out.stdout + out.stderr
+    assert out.stderr.strip().count("\n") == 0 and message in out.stderr, out.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_score_and_info_tables_fit_80_columns_and_keep_a_long_name_whole(event_dir, tmp_path):
     import os
     import shutil

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .console import Fallback, Server, command_group, console, err_console, fail, print_table
+from .console import Fallback, Server, command_group, console, err_console, fail, need, print_table
 from .errors import DeepRecoError
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
@@ -48,6 +48,7 @@ def _summary_table(summary: dict) -> Table:
 def info(path: Path = typer.Argument(..., help="an event (any of its files or its prefix), a folder or a zip"),
          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """What is in an event or a dataset: hits, particles, noise fraction, hits per volume."""
+    need(events=[path])  # before pandas is imported: a mistyped path is an error at once
     from rich.progress import track
 
     from .io import Dataset, open_path
@@ -107,6 +108,7 @@ def score(event: Path = typer.Argument(..., help="the event with its truth and p
           plot: Path = typer.Option(None, "--plot", help="also write efficiency vs pT and eta to this PNG"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """TrackML score, tracking efficiency, fake and duplicate rates of a submission."""
+    need(events=[event], files={"file": submission})
     from .io import read_event, read_submission
     from .metrics import check_submission, evaluate, plot_efficiencies
 
@@ -139,6 +141,7 @@ def display(event: Path = typer.Argument(..., help="the event to draw"),
             colour_by: str = typer.Option("auto", help="auto, track, particle or volume"),
             out: Path = typer.Option(..., "--out", help="image to write (.png, .pdf, .svg)")):
     """An event display: x-y and r-z views, hits coloured by particle or by track."""
+    need(events=[event], files={"file": tracks})
     from .display import save_display
     from .io import read_event, read_submission
     from .metrics import check_submission
@@ -178,6 +181,7 @@ def reconstruct_cmd(
         server: Server = None, fallback: Fallback = None):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
+    need(events=[inputs], files={"model file": model})
     from .reconstruct import reconstruct_dataset
 
     try:
@@ -204,6 +208,7 @@ def evaluate_cmd(
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
         server: Server = None, fallback: Fallback = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
+    need(events=[inputs], files={"model file": model})
     from .distributed import EventRunner
     from .reconstruct import METHODS, evaluate_method
 
@@ -264,6 +269,7 @@ def simulate(
         resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
         settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
+    need(files={"file": particles})
     from .simulate.dataset import simulate_dataset
 
     options = {}
@@ -372,6 +378,7 @@ def train_lstm_cmd(
         val_fraction: float = typer.Option(None, help="share of the tracks kept for validation [0.1]")):
     """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch
     (<out>.checkpoints/); data-parallel under torchrun."""
+    need(paths=[data], files={"settings file": config, "checkpoint": resume})
     from .reconstruct.lstm import train_lstm
 
     try:
@@ -404,6 +411,7 @@ def train_gnn_cmd(
         seed: int = typer.Option(None, help="the same seed gives the same training [0]")):
     """Train the graph pipeline: module map (built), edge filter and interaction network (on the one trainer,
     checkpoints each epoch in <out>.checkpoints/), edge threshold; data-parallel under torchrun."""
+    need(paths=[data], files={"settings file": config, "checkpoint": resume, "model file": start_from})
     from .reconstruct.gnn import train_gnn
 
     overrides = {"data": str(data) if data is not None else None, "val": val, "network_events": network_events,
@@ -439,6 +447,7 @@ def train_embedding_cmd(
         seed: int = typer.Option(None, help="the same seed gives the same training [0]")):
     """Train the metric-learning hit embedding (the gnn pipeline's second graph construction) on the one trainer;
     checkpoints each epoch (<out>.checkpoints/); data-parallel under torchrun."""
+    need(paths=[data], files={"settings file": config, "checkpoint": resume})
     from .reconstruct.gnn.metric import train_embedding_model
 
     overrides = {"data": str(data) if data is not None else None, "events": events, "val": val, "epochs": epochs,

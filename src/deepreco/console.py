@@ -9,6 +9,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from .errors import DeepRecoError
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -20,6 +22,23 @@ def fail(exc: Exception) -> NoReturn:
     # escaped: a message may hold brackets that are not markup ("pip install 'deepreco[train]'", "[1, 2]")
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
+
+
+def need(events=(), paths=(), files: dict | None = None) -> None:
+    """Fail in one line, before anything heavy is imported, when an input is not there: ``events`` (an event, a
+    prefix, a folder or zip of events), ``paths`` (files or folders), ``files`` by what each is (``{"model
+    file": path, "checkpoint": path}``); None is skipped (an option not given). See `deepreco.paths`."""
+    from .paths import check_event, check_exists, check_file
+
+    try:
+        for path in events:
+            check_event(path)
+        for path in paths:
+            check_exists(path)
+        for what, path in (files or {}).items():
+            check_file(path, what)
+    except DeepRecoError as exc:
+        fail(exc)
 
 
 @contextmanager

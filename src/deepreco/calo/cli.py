@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import Fallback, Server, command_group, console, err_console, fail, print_table
+from deepreco.console import Fallback, Server, command_group, console, err_console, fail, need, print_table
 from deepreco.errors import DeepRecoError
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
@@ -58,6 +58,7 @@ def evaluate(
 ):
     """Every method on the same simulated events: efficiency, fake rate, energy response and resolution,
     hit-class accuracy, seconds and peak memory per event."""
+    need(paths=[models_dir])  # before torch is imported
     from .evaluate import evaluate as run
 
     try:
@@ -121,6 +122,7 @@ def train(
 ):
     """Train the networks on simulated gun (or tau) events on the one trainer: settings from YAML, progress,
     validation, checkpoints, --resume, a fixed seed."""
+    need(files={"settings file": config, "checkpoint": resume})
     from .train import train_models
 
     try:

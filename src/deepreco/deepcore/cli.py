@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import Fallback, Server, command_group, console, fail
+from deepreco.console import Fallback, Server, command_group, console, fail, need
 from deepreco.errors import DeepRecoError
 
 app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
@@ -37,6 +37,7 @@ def train(
 ):
     """Simulate events, write their windows as shards, train the CNN on them (the one trainer: checkpoints in
     <out>.checkpoints/, data-parallel under torchrun), write the model."""
+    need(files={"settings file": config, "checkpoint": resume})
     from .train import train_model
 
     overrides = {"events": events, "val_events": val_events, "epochs": epochs, "first_seed": seed,
@@ -76,6 +77,7 @@ def evaluate(
     fallback: Fallback = None,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
+    need(files={"model file": model})  # before torch is imported
     from .evaluate import HEADER, format_row
     from .evaluate import evaluate as run_evaluation
 
