@@ -164,3 +164,54 @@ def test_the_calorimeter_and_deepcore_tables_fit_80_columns(narrow):
     assert "clue+drn" in shown and "had: resolution of hadronic showers" in shown
     shown = narrow(["deepcore", "evaluate", "--events", "1"])
     assert "baseline_kmeans" in shown
+
+
+# ---- pictures: the field's style where it fits, titles that say what they show ----------------------------------
+def test_the_hep_style_holds_while_drawing_and_plain_matplotlib_without_mplhep(monkeypatch):
+    import sys
+
+    import matplotlib
+
+    from deepreco.plotstyle import hep_style
+
+    before = matplotlib.rcParams["xtick.direction"]
+    with hep_style() as styled:
+        assert styled and matplotlib.rcParams["xtick.direction"] == "in"  # the HEP ticks, inside the frame
+    assert matplotlib.rcParams["xtick.direction"] == before
+    monkeypatch.setitem(sys.modules, "mplhep", None)  # as if not installed
+    with hep_style() as styled:
+        assert not styled and matplotlib.rcParams["xtick.direction"] == before
+
+
+@pytest.mark.parametrize("mplhep", [True, False])
+def test_the_score_plot_and_the_display_name_the_tracks_their_score_and_the_event(event_dir, tmp_path, monkeypatch,
+                                                                                  mplhep):
+    import sys
+
+    import matplotlib.figure
+
+    from deepreco.display import tracks_title
+    from deepreco.io import read_event
+
+    if not mplhep:
+        monkeypatch.setitem(sys.modules, "mplhep", None)
+    event = event_dir / "event000000042"
+    truth = pd.read_csv(f"{event}-truth.csv")
+    sub = write_submission(truth.rename(columns={"particle_id": "track_id"})[["hit_id", "track_id"]],
+                           tmp_path / "mine.csv")
+    titles = []
+    real = matplotlib.figure.Figure.suptitle
+
+    def noted(self, text, **kwargs):  # the titles the pictures get
+        titles.append(text)
+        return real(self, text, **kwargs)
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", noted)
+    result = runner.invoke(app, ["score", str(event), str(sub), "--plot", str(tmp_path / "eff.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eff.png").read_bytes()[:4] == b"\x89PNG"
+    result = runner.invoke(app, ["display", str(event), "--tracks", str(sub), "--out", str(tmp_path / "d.png")])
+    assert result.exit_code == 0, result.output
+    assert titles[0] == "mine.csv on event 42: TrackML score 1.000"
+    assert titles[1].startswith("tracks of mine.csv: TrackML score 1.000") and "event 42" in titles[1]
+    ev = read_event(event)
+    assert tracks_title(ev, pd.read_csv(sub), "ckf").startswith("tracks of ckf: TrackML score 1.000")

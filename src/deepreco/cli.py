@@ -120,7 +120,8 @@ def score(event: Path = typer.Argument(..., help="the event with its truth and p
         check_submission(tracks, ev.hits["hit_id"].to_numpy(), source=str(submission))
         result = evaluate(ev.truth, ev.particles, tracks, pt_min=pt_min)
         if plot is not None:
-            plot_efficiencies(ev.truth, ev.particles, tracks, plot)
+            plot_efficiencies(ev.truth, ev.particles, tracks, plot,
+                              title=f"{submission.name} on event {ev.event_id}: TrackML score {result['score']:.3f}")
     except DeepRecoError as exc:
         fail(exc)
     result = {k: (float(v) if isinstance(v, float) else v) for k, v in result.items()}
@@ -142,7 +143,7 @@ def display(event: Path = typer.Argument(..., help="the event to draw"),
             out: Path = typer.Option(..., "--out", help="image to write (.png, .pdf, .svg)")):
     """An event display: x-y and r-z views, hits coloured by particle or by track."""
     need(events=[event], files={"file": tracks})
-    from .display import save_display
+    from .display import save_display, tracks_title
     from .io import read_event, read_submission
     from .metrics import check_submission
 
@@ -152,7 +153,7 @@ def display(event: Path = typer.Argument(..., help="the event to draw"),
         if tracks is not None:
             sub = read_submission(tracks, event_id=ev.event_id)
             check_submission(sub, ev.hits["hit_id"].to_numpy(), source=str(tracks))
-        save_display(ev, out, sub, colour_by)
+        save_display(ev, out, sub, colour_by, title=None if sub is None else tracks_title(ev, sub, tracks.name))
     except DeepRecoError as exc:
         fail(exc)
     except ValueError as exc:  # an unknown --colour-by, a format matplotlib does not write

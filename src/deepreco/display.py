@@ -109,6 +109,18 @@ def draw_event(event: Event, tracks: pd.DataFrame | None = None, colour_by: str 
     return fig
 
 
+def tracks_title(event: Event, tracks: pd.DataFrame, name: str) -> str:
+    """What a display of ``tracks`` (called ``name``: a method, a file) says of them: their TrackML score and
+    efficiency when the event has its truth."""
+    if event.truth is None or event.particles is None:
+        return f"tracks of {name}"
+    from .metrics import evaluate
+
+    r = evaluate(event.truth, event.particles, tracks)
+    return (f"tracks of {name}: TrackML score {r['score']:.3f}, efficiency (pT > 1 GeV) {r['efficiency']:.3f}, "
+            f"fake rate {r['fake_rate']:.3f}")
+
+
 def save_display(event: Event, path, tracks: pd.DataFrame | None = None, colour_by: str = "auto",
                  dpi: int = 110, title: str | None = None) -> Path:
     """Write the event display to ``path`` (PNG, PDF, SVG by extension); complete or absent. ``title``

@@ -92,14 +92,18 @@ def _plots(result, methods, seed, models_dir, out: Path, source: str, pileup: fl
     from .simulate import gun_events
 
     out.mkdir(parents=True, exist_ok=True)
-    written = [plots.resolution_vs_energy(result, out / "calo_resolution_vs_energy.png")]
+    what = f"{result['events']} {source} events" + (f" + pile-up mu = {pileup:g}" if pileup else "") + f" (seed {seed})"
+    written = [plots.resolution_vs_energy(result, out / "calo_resolution_vs_energy.png", title=what)]
     event = next(iter(gun_events(1, seed=seed, source=source, pileup=pileup)))
     for name in methods:
         if "+" in name:
             continue
         hit_table, _ = get_method(name, models_dir).reconstruct(event)
-        written.append(plots.event_display(event, hit_table, out / f"calo_event_{name}.png",
-                                           f"event {event.event_id} (seed {seed}): {name}"))
+        s = result["methods"][name]
+        title = (f"{name} on event {event.event_id} (seed {seed})\nover the {result['events']} events: "
+                 f"efficiency {_fmt(s['efficiency'])}, fake rate {_fmt(s['fake_rate'])}, "
+                 f"resolution {_fmt(s['energy_resolution'])}")
+        written.append(plots.event_display(event, hit_table, out / f"calo_event_{name}.png", title))
     return written
 
 

@@ -24,6 +24,20 @@ def _save(plt, fig, path) -> Path:
     plt.close(fig)
     return Path(path)
 
+
+def _styled(draw):
+    """Draw and write a picture in the field's style (`deepreco.plotstyle`): the style holds for both."""
+    from functools import wraps
+
+    from ..plotstyle import hep_style
+
+    @wraps(draw)
+    def styled(*args, **kwargs):
+        with hep_style():
+            return draw(*args, **kwargs)
+    return styled
+
+
 def _colours(labels: np.ndarray) -> np.ndarray:
     """A colour per label, grey for <= 0 (noise / unclustered)."""
     plt = _plt()
@@ -33,6 +47,7 @@ def _colours(labels: np.ndarray) -> np.ndarray:
     return out.reshape(-1, 4)
 
 
+@_styled
 def event_display(event, hit_table: pd.DataFrame, path: Path, title: str = "") -> Path:
     """x-y and r-z views, coloured by the truth particle (left) and by the cluster (right)."""
     plt = _plt()
@@ -59,8 +74,9 @@ def event_display(event, hit_table: pd.DataFrame, path: Path, title: str = "") -
     return _save(plt, fig, path)
 
 
-def resolution_vs_energy(result: dict, path: Path) -> Path:
-    """Resolution against true energy, EM and hadronic particles, one line per method."""
+@_styled
+def resolution_vs_energy(result: dict, path: Path, title: str = "") -> Path:
+    """Resolution against true energy, EM and hadronic particles, one line per method; ``title`` above."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, kind, name in ((axes[0], 1, "EM (e, gamma)"), (axes[1], 2, "hadronic (pi)")):
@@ -72,9 +88,12 @@ def resolution_vs_energy(result: dict, path: Path) -> Path:
             ax.plot((df["e_lo"] + df["e_hi"]) / 2, df["resolution"], "o-", label=method)
         ax.set(xlabel="true energy [GeV]", ylabel="resolution (68 % half-width / median)", title=name)
         ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _save(plt, fig, path)
 
 
+@_styled
 def efficiency_vs_distance(table: pd.DataFrame, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -86,6 +105,7 @@ def efficiency_vs_distance(table: pd.DataFrame, path: Path) -> Path:
     return _save(plt, fig, path)
 
 
+@_styled
 def time_vs_hits(table: pd.DataFrame, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))

@@ -55,6 +55,10 @@ def train(
         console.print(f"wrote {out}", highlight=False)
 
 
+def _rate(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 @app.command()
 def evaluate(
     events: Annotated[int, typer.Option("--events", min=1, help="dijet events to score on")] = 10,
@@ -93,8 +97,12 @@ def evaluate(
         from .plots import plot_efficiency, plot_eta
 
         plots.mkdir(parents=True, exist_ok=True)
-        written = [plot_efficiency(records["tracks"], plots / "deepcore_efficiency.png"),
-                   plot_eta(records["seeds"]["deepcore"], records["tracks"], plots / "deepcore_eta.png")]
+        what = f"{events} dijet events (seeds {seed}-{seed + events - 1})" + (f", pile-up {pileup:g}" if pileup else "")
+        eff = "; ".join(f"{name} efficiency {_rate(result[name]['efficiency'])}, fake rate "
+                        f"{_rate(result[name]['fake_rate'])}" for name in ("deepcore", "baseline"))
+        written = [plot_efficiency(records["tracks"], plots / "deepcore_efficiency.png", title=f"{what}\n{eff}"),
+                   plot_eta(records["seeds"]["deepcore"], records["tracks"], plots / "deepcore_eta.png",
+                            title=f"DeepCore seeds on {what}")]
     else:
         written = []
     if as_json:

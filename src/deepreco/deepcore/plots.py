@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first, for
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..plotstyle import hep_style  # noqa: E402
 from .windows import HALF, WINDOW, Windows  # noqa: E402
 
 __all__ = ["plot_display", "plot_efficiency", "plot_eta"]
@@ -31,10 +32,16 @@ def _binned(x: np.ndarray, found: np.ndarray, edges: np.ndarray):
     return 0.5 * (edges[1:] + edges[:-1]), eff, err
 
 
-def plot_efficiency(tracks: pd.DataFrame, path: Path) -> Path:
-    """Efficiency against DeltaR(track, jet) and against jet pT, one curve per method."""
+def plot_efficiency(tracks: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Efficiency against DeltaR(track, jet) and against jet pT, one curve per method (its efficiency over all
+    in the legend); ``title`` above. In the field's style (`deepreco.plotstyle`)."""
+    with hep_style():
+        return _plot_efficiency(tracks, path, title)
+
+
+def _plot_efficiency(tracks: pd.DataFrame, path: Path, title: str) -> Path:
     sel = tracks[tracks["selected"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for name, label in LABELS.items():
         col = f"found_{name}"
         if col not in sel:
@@ -42,24 +49,33 @@ def plot_efficiency(tracks: pd.DataFrame, path: Path) -> Path:
         for ax, var, edges in ((axes[0], "dr", np.linspace(0, 0.1, 11)),
                                (axes[1], "jet_pt", np.linspace(1000, 2600, 9))):
             x, eff, err = _binned(sel[var].to_numpy(), sel[col].to_numpy(), edges)
-            ax.errorbar(x, eff, yerr=err, marker="o", capsize=2, label=label)
+            ax.errorbar(x, eff, yerr=err, marker="o", capsize=2,
+                        label=f"{label} ({sel[col].mean():.3f})" if len(sel) else label)
     axes[0].set_xlabel(r"$\Delta R$(track, jet axis)")
     axes[1].set_xlabel(r"jet $p_T$ [GeV]")
     for ax in axes:
         ax.set_ylabel("seeding efficiency")
         ax.set_ylim(0, 1.05)
-        ax.legend()
+        ax.legend(fontsize=9)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
 
 
-def plot_eta(seeds: pd.DataFrame, tracks: pd.DataFrame, path: Path) -> Path:
-    """DeepCore's associated seeds: eta residual, and predicted against simulated eta."""
+def plot_eta(seeds: pd.DataFrame, tracks: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """DeepCore's associated seeds: eta residual, and predicted against simulated eta; ``title`` above. In the
+    field's style (`deepreco.plotstyle`)."""
+    with hep_style():
+        return _plot_eta(seeds, tracks, path, title)
+
+
+def _plot_eta(seeds: pd.DataFrame, tracks: pd.DataFrame, path: Path, title: str) -> Path:
     t = tracks.drop_duplicates(["event", "particle_id"])[["event", "particle_id", "eta"]]
     m = seeds[seeds["particle_id"] >= 0].merge(t, on=["event", "particle_id"], suffixes=("", "_true"))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     res = m["eta"] - m["eta_true"]
     axes[0].hist(res, bins=60, range=(-0.006, 0.006))
     axes[0].set_xlabel(r"$\eta_{seed} - \eta_{sim}$")
@@ -67,6 +83,8 @@ def plot_eta(seeds: pd.DataFrame, tracks: pd.DataFrame, path: Path) -> Path:
     axes[1].hist2d(m["eta_true"], m["eta"], bins=50, cmap="viridis")
     axes[1].set_xlabel(r"$\eta_{sim}$")
     axes[1].set_ylabel(r"$\eta_{seed}$")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

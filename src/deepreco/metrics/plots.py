@@ -62,8 +62,9 @@ def plot_efficiency(table: pd.DataFrame, ax=None, label: str | None = None, logx
 
 def plot_efficiencies(truth: pd.DataFrame, particles: pd.DataFrame, submission: pd.DataFrame, path,
                       matching: str = "double_majority", min_hits: int = 4, min_track_hits: int = 4,
-                      dpi: int = 100) -> Path:
-    """Write a PNG with the efficiency vs pT (no pT cut) and vs eta (pT > 1 GeV) side by side.
+                      dpi: int = 100, title: str | None = None) -> Path:
+    """Write a PNG with the efficiency vs pT (no pT cut) and vs eta (pT > 1 GeV) side by side, in the field's
+    style (`deepreco.plotstyle`), ``title`` above them (what the tracks are, their score, the event).
 
     The file is written under a temporary name in the same folder and then renamed, so a reader never sees
     a half-written file. Returns the path.
@@ -71,22 +72,27 @@ def plot_efficiencies(truth: pd.DataFrame, particles: pd.DataFrame, submission: 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from ..plotstyle import hep_style
+
     path = Path(path)
-    fig = Figure(figsize=(12.0, 4.5))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    for ax, var in zip(axes, ("pt", "eta"), strict=True):
-        table = efficiency_table(truth, particles, submission, var=var, matching=matching,
-                                 min_hits=min_hits, min_track_hits=min_track_hits)
-        plot_efficiency(table, ax=ax)
-        cut = "" if var == "pt" else r", $p_\mathrm{T} > 1$ GeV"
-        ax.set_title(f"{matching.replace('_', ' ')} matching{cut}")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with hep_style():
+        fig = Figure(figsize=(12.0, 5.0))
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, 2)
+        for ax, var in zip(axes, ("pt", "eta"), strict=True):
+            table = efficiency_table(truth, particles, submission, var=var, matching=matching,
+                                     min_hits=min_hits, min_track_hits=min_track_hits)
+            plot_efficiency(table, ax=ax)
+            cut = "" if var == "pt" else r", $p_\mathrm{T} > 1$ GeV"
+            ax.set_title(f"{matching.replace('_', ' ')} matching{cut}")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            fig.savefig(tmp, format="png", dpi=dpi)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return path
