@@ -102,6 +102,19 @@ def test_the_event_bar_shows_the_stage_in_hand_on_a_terminal(monkeypatch):
     assert "things" in shown and "  thinking" in shown and "1/2" in shown
 
 
+def test_a_training_s_preparation_counts_its_events_on_a_terminal(monkeypatch):
+    buffer = _terminal(monkeypatch)
+    seen = []
+    for item in console_module.counted(iter(range(3)), "train events", total=3):
+        time.sleep(0.15)
+        seen.append(item)
+    assert seen == [0, 1, 2] and "train events" in buffer.getvalue()
+    monkeypatch.setenv("RANK", "1")  # the other processes of a torchrun draw nothing
+    buffer.seek(0)
+    buffer.truncate()
+    assert list(console_module.counted(range(2), "train events")) == [0, 1] and buffer.getvalue() == ""
+
+
 def test_no_bar_when_stderr_is_not_a_terminal(monkeypatch):
     buffer = io.StringIO()
     monkeypatch.setattr(console_module, "err_console", Console(file=buffer, force_terminal=False, width=80))

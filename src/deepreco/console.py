@@ -108,6 +108,23 @@ def print_table(title: str, columns: dict[str, str], rows: list[list[str]]) -> N
         console.print(line, style="dim", highlight=False)
 
 
+def counted(items, label: str, total: int | None = None) -> Iterator:
+    """``items`` one by one under a `progress_bar` (on a terminal, and in the first process of a torchrun only):
+    for the long loops of a training's preparation (simulating its events)."""
+    import os
+
+    items = list(items) if total is None else items
+    total = len(items) if total is None else total
+    if os.environ.get("RANK", "0") != "0":
+        yield from items
+        return
+    with progress_bar(label, total) as advance:
+        for item in items:
+            yield item
+            if advance is not None:
+                advance()
+
+
 def command_group(help: str) -> typer.Typer:
     """A Typer application for a group of commands, set up as every deepreco command is."""
     return typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=help)

@@ -134,11 +134,12 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
 
 def simulated_events(settings: dict, split: str) -> list:
     """The training (``split="train"``) or validation events of ``settings``."""
+    from ..console import counted
     from .simulate import gun_events
 
     first, n = (TRAIN_SEED, settings["events"]) if split == "train" else (VALID_SEED, settings["val_events"])
-    return list(gun_events(int(n), seed=first + int(settings["seed"]), source=settings["source"],
-                           pileup=float(settings["pileup"])))
+    return list(counted(gun_events(int(n), seed=first + int(settings["seed"]), source=settings["source"],
+                                   pileup=float(settings["pileup"])), f"{split} events", total=int(n)))
 
 
 def _what(settings: dict) -> str:

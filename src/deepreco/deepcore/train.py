@@ -39,13 +39,16 @@ def learning_rate(progress: float, steps=LR_STEPS, scale: float = 1.0) -> float:
 def make_shards(out_dir: Path, seeds: list[int], events_per_shard: int = 25, log: Callable | None = None,
                 **event_options) -> list[Path]:
     """Simulate events with these seeds and write their windows, ``events_per_shard`` events a shard."""
+    from ..console import counted
+
     out_dir = Path(out_dir)
     paths = []
     for lo in range(0, len(seeds), events_per_shard):
         chunk = seeds[lo:lo + events_per_shard]
         path = out_dir / f"shard-{chunk[0]:06d}-{chunk[-1]:06d}.npz"
         if not path.exists():
-            windows = concat([build_windows(make_event(s, **event_options)) for s in chunk])
+            label = f"events of {path.name}"
+            windows = concat([build_windows(make_event(s, **event_options)) for s in counted(chunk, label)])
             write_shard(path, windows)
             if log:
                 log(f"wrote {path.name}: {len(windows.inputs)} windows from {len(chunk)} events")
