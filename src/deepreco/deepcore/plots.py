@@ -33,8 +33,8 @@ def _binned(x: np.ndarray, found: np.ndarray, edges: np.ndarray):
 
 
 def plot_efficiency(tracks: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Efficiency against DeltaR(track, jet) and against jet pT, one curve per method (its efficiency over all
-    in the legend); ``title`` above. In the field's style (`deepreco.plotstyle`)."""
+    """Efficiency against DeltaR(track, jet) and against jet pT, one curve per method; ``title`` above. In the
+    field's style (`deepreco.plotstyle`)."""
     with hep_style():
         return _plot_efficiency(tracks, path, title)
 
@@ -49,8 +49,7 @@ def _plot_efficiency(tracks: pd.DataFrame, path: Path, title: str) -> Path:
         for ax, var, edges in ((axes[0], "dr", np.linspace(0, 0.1, 11)),
                                (axes[1], "jet_pt", np.linspace(1000, 2600, 9))):
             x, eff, err = _binned(sel[var].to_numpy(), sel[col].to_numpy(), edges)
-            ax.errorbar(x, eff, yerr=err, marker="o", capsize=2,
-                        label=f"{label} ({sel[col].mean():.3f})" if len(sel) else label)
+            ax.errorbar(x, eff, yerr=err, marker="o", capsize=2, label=label)
     axes[0].set_xlabel(r"$\Delta R$(track, jet axis)")
     axes[1].set_xlabel(r"jet $p_T$ [GeV]")
     for ax in axes:
