@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from deepreco.cli import app
 from deepreco.io import write_event, write_submission
 from deepreco.metrics import add_weights
+from deepreco.modelfile import SHIPPED
 
 runner = CliRunner()
 
@@ -56,7 +57,8 @@ def _listing(folder: Path) -> dict:
 
 
 EV = "{base}/ev/event000000042"
-# (arguments, exit status, text the one line must hold). {base} is the folder of the inputs; outputs go in it.
+# (arguments, exit status, text the one line must hold). {base} is the folder of the inputs; outputs go in it;
+# {models} the shipped models.
 CASES = [
     # info
     (["info", "{base}/notes.txt"], 1, "notes.txt: not an event file"),
@@ -129,6 +131,7 @@ CASES = [
     (["simulate", "-g", "trackml", "--particles", "{base}/none.csv", "--out", "{base}/sim"], 1,
      "none.csv: no such file"),
     (["simulate", "-g", "nosuch", "--out", "{base}/sim"], 1, "unknown generator 'nosuch'"),
+    (["simulate", "-g", "gun", "--scheduler", "garbage", "--out", "{base}/sim"], 1, "--scheduler garbage"),
     # demo
     (["demo", "--out", "{base}/afile/demo.png"], 2, "afile, which is a file"),
     (["demo", "--out", "{base}/demo.png", "--seed", "-1"], 2, "--seed"),
@@ -154,6 +157,8 @@ CASES = [
     (["train", "gnn", "--out", "{base}/m.pt", "--gnn-epochs", "0"], 2, "--gnn-epochs"),
     (["train", "gnn", "--out", "{base}/m.pt", "--start-from", "{base}/notes.txt"], 1, "not a deepreco model file"),
     (["train", "gnn", "--out", "/proc/gnn.pt"], 2, "cannot write in /proc"),
+    # an existing file may be replaced by a new model (--out afile passes), but a binary file is no YAML settings
+    (["train", "gnn", "--out", "{base}/afile", "--config", "{base}/twice.zip"], 1, "twice.zip: not a YAML text file"),
     (["train", "embedding", "--out", "{base}/m.pt", "--efficiency", "0"], 2, "--efficiency"),
     (["train", "embedding", "--out", "{base}/m.pt", "--k-max", "0"], 2, "--k-max"),
     # calo
@@ -166,6 +171,10 @@ CASES = [
     (["calo", "train", "--out", "{base}/afile"], 2, "afile is a file, not a folder"),
     (["calo", "train", "--pileup", "1e12", "--out", "{base}/calo"], 2, "--pileup"),
     (["calo", "train", "--resume", "{base}/notes.txt", "--out", "{base}/calo"], 1, "not a deepreco checkpoint"),
+    (["calo", "evaluate", "--methods", "nosuch"], 1, "unknown calorimeter method 'nosuch'"),
+    (["calo", "evaluate", "--source", "nosuch"], 1, "unknown particle source 'nosuch'"),
+    (["calo", "train", "--models", "nosuch", "--out", "{base}/calo"], 1, "unknown calorimeter network 'nosuch'"),
+    (["calo", "train", "--config", "{base}/adir", "--out", "{base}/calo"], 1, "adir: is a folder, not a file"),
     (["calo", "nosuch"], 2, "No such command 'nosuch'"),
     # deepcore
     (["deepcore", "train", "--max-steps", "0", "--out", "{base}/dc.pt"], 2, "--max-steps"),
@@ -173,6 +182,8 @@ CASES = [
     (["deepcore", "train", "--lr-scale", "nan", "--out", "{base}/dc.pt"], 2, "--lr-scale"),
     (["deepcore", "train", "--work", "{base}/afile", "--out", "{base}/dc.pt"], 2, "afile is a file, not a folder"),
     (["deepcore", "evaluate", "--model", "{base}/notes.txt"], 1, "not a deepreco model file"),
+    (["deepcore", "evaluate", "--model", "{models}/lstm_tracks.pt"], 1, "a model of kind 'lstm', expected kind "
+                                                                     "'deepcore'"),
     (["deepcore", "evaluate", "--pileup", "inf"], 2, "--pileup"),
     (["deepcore", "evaluate", "--plots", "/proc/plots"], 2, "cannot write in /proc"),
     (["deepcore", "evaluate", "--clean-xy", "-1"], 2, "--clean-xy"),
@@ -180,6 +191,7 @@ CASES = [
     (["toys", "benchmark", "--threads", "-1"], 2, "--threads"),
     (["toys", "benchmark", "--out", "{base}/afile"], 2, "afile is a file, not a folder"),
     (["toys", "benchmark", "--seed", "-1"], 2, "--seed"),
+    (["toys", "benchmark", "--models", "nosuch"], 1, "unknown toy model 'nosuch'"),
     (["nosuch"], 2, "No such command 'nosuch'"),
 ]
 
@@ -193,7 +205,7 @@ def _case_id(case) -> str:
 def test_bad_input_is_one_line_and_writes_nothing(base, monkeypatch, args, code, needle):
     monkeypatch.chdir(base)  # the commands' default outputs (calo_models, deepcore.pt, ...) land here too
     before = _listing(base)
-    result = runner.invoke(app, [a.format(base=base) for a in args])
+    result = runner.invoke(app, [a.format(base=base, models=SHIPPED) for a in args])
     err = result.stderr
     assert result.exit_code == code, (result.exit_code, err, result.stdout)
     lines = err.strip().splitlines()

@@ -52,7 +52,8 @@ def check_output(path: Path | None, folder: bool) -> Path | None:
         raise BadParameter(f"{text} is a folder; give a file name")
     if path.exists() and not path.is_dir() and folder:
         raise BadParameter(f"{text} is a file, not a folder")
-    base = _nearest_existing(path.absolute())
+    # a file is written beside itself (a temporary name, then a rename): its folder must take new files
+    base = _nearest_existing(path.absolute() if folder else path.absolute().parent)
     if not base.is_dir():
         raise BadParameter(f"{text} lies inside {base}, which is a file, not a folder")
     _probe_writable(base, text)
