@@ -203,10 +203,10 @@ def test_cli_sources_and_their_errors():
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["source"] == "tau" and out["pileup"] == 0 and out["hits_per_event"] > 100
-    for args, message in ((["--pileup", "-2"], "error: pile-up mu must be a finite number >= 0, got -2"),
-                          (["--source", "kaon"], "error: unknown particle source 'kaon'")):
+    for args, code, message in ((["--pileup", "-2"], 2, "error: Invalid value for '--pileup': -2 is not in the range"),
+                                (["--source", "kaon"], 1, "error: unknown particle source 'kaon'")):
         res = runner.invoke(app, ["evaluate", "--events", "1", "--methods", "clue", *args])
-        assert res.exit_code == 1 and res.output.startswith(message) and res.output.count("\n") == 1, res.output
+        assert res.exit_code == code and res.output.startswith(message) and res.output.count("\n") == 1, res.output
 
 
 # --- CLUE ------------------------------------------------------------------------------------------------------

@@ -10,11 +10,24 @@ import typer
 from rich.table import Table
 
 from .console import Fallback, Server, command_group, console, err_console, fail, need, print_table
-from .errors import DeepRecoError
+from .errors import DeepRecoError, UsageError
+from .validate import (
+    checkpoint_file,
+    existing_file,
+    existing_folder,
+    finite,
+    model_file,
+    one_of,
+    output_file,
+    output_folder,
+    output_image,
+    pileup_range,
+)
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
 
 WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
+PT_HELP = "efficiency for particles above this pT [GeV]"
 SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
 
 
@@ -104,8 +117,9 @@ def methods(as_json: bool = typer.Option(False, "--json", help="print one JSON o
 @app.command()
 def score(event: Path = typer.Argument(..., help="the event with its truth and particles"),
           submission: Path = typer.Argument(..., help="TrackML submission CSV: hit_id,track_id"),
-          pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
-          plot: Path = typer.Option(None, "--plot", help="also write efficiency vs pT and eta to this PNG"),
+          pt_min: float = typer.Option(1.0, help=PT_HELP, callback=finite(0)),
+          plot: Path = typer.Option(None, "--plot", help="also write efficiency vs pT and eta to this PNG",
+                                    callback=output_image),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """TrackML score, tracking efficiency, fake and duplicate rates of a submission."""
     need(events=[event], files={"file": submission})
@@ -139,8 +153,9 @@ def score(event: Path = typer.Argument(..., help="the event with its truth and p
 @app.command()
 def display(event: Path = typer.Argument(..., help="the event to draw"),
             tracks: Path = typer.Option(None, "--tracks", help="colour hits by the tracks of this submission"),
-            colour_by: str = typer.Option("auto", help="auto, track, particle or volume"),
-            out: Path = typer.Option(..., "--out", help="image to write (.png, .pdf, .svg)")):
+            colour_by: str = typer.Option("auto", help="auto, track, particle or volume",
+                                          callback=one_of("auto", "track", "particle", "volume")),
+            out: Path = typer.Option(..., "--out", help="image to write (.png, .pdf, .svg)", callback=output_image)):
     """An event display: x-y and r-z views, hits coloured by particle or by track."""
     need(events=[event], files={"file": tracks})
     from .display import save_display, tracks_title
@@ -173,10 +188,12 @@ def _events(path: Path):
 def reconstruct_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events"),
         method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
-        out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event"),
-        model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)"),
-        events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
-        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event",
+                                 callback=output_folder),
+        model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)",
+                                   callback=model_file),
+        events: int = typer.Option(None, "--events", "-n", min=1, help="at most this many events"),
+        workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out"),
         server: Server = None, fallback: Fallback = None):
@@ -201,10 +218,11 @@ def reconstruct_cmd(
 def evaluate_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events, with truth"),
         methods: list[str] = typer.Option(..., "--method", "-m", help="method name; repeat to compare"),
-        events: int = typer.Option(None, "--events", "-n", help="at most this many events"),
-        model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)"),
-        pt_min: float = typer.Option(1.0, help="efficiency for particles above this pT [GeV]"),
-        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        events: int = typer.Option(None, "--events", "-n", min=1, help="at most this many events"),
+        model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)",
+                                   callback=model_file),
+        pt_min: float = typer.Option(1.0, help=PT_HELP, callback=finite(0)),
+        workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
         server: Server = None, fallback: Fallback = None):
@@ -256,16 +274,20 @@ def _option_value(text: str):
 @app.command()
 def simulate(
         generator: str = typer.Option(..., "--generator", "-g", help="ttbar, dijet, gun or trackml"),
-        events: int = typer.Option(1, "--events", "-n", help="how many events"),
-        seed: int = typer.Option(0, "--seed", help="the same seed gives byte-identical files"),
-        out: Path = typer.Option(..., "--out", help="folder to write the events to"),
-        particles: Path = typer.Option(None, "--particles", help="TrackML particles file (generator trackml)"),
-        pileup: float = typer.Option(None, "--pileup", help="mean number of pile-up collisions (ttbar, dijet)"),
-        noise: float = typer.Option(None, "--noise", help="share of noise hits (default: real TrackML rates)"),
-        fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet"),
-        workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
+        events: int = typer.Option(1, "--events", "-n", min=1, help="how many events"),
+        seed: int = typer.Option(0, "--seed", min=0, help="the same seed gives byte-identical files"),
+        out: Path = typer.Option(..., "--out", help="folder to write the events to", callback=output_folder),
+        particles: Path = typer.Option(None, "--particles", help="TrackML particles file (generator trackml)",
+                                       callback=existing_file),
+        pileup: float = typer.Option(None, "--pileup", help="mean number of pile-up collisions (ttbar, dijet)",
+                                     callback=pileup_range),
+        noise: float = typer.Option(None, "--noise", help="share of noise hits (default: real TrackML rates)",
+                                    callback=finite(0, 1, high_open=True)),
+        fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet",
+                                callback=one_of("csv", "csv.gz", "parquet")),
+        workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-        first_event_id: int = typer.Option(0, "--first-event-id", help="event id of the first event"),
+        first_event_id: int = typer.Option(0, "--first-event-id", min=0, help="event id of the first event"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
         resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
         settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
@@ -277,7 +299,7 @@ def simulate(
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
-            fail(DeepRecoError(f"--set {item}: expected KEY=VALUE"))
+            fail(UsageError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
     if particles is not None:
         options["particles"] = str(particles.resolve())
@@ -293,8 +315,9 @@ def simulate(
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display"),
-         seed: int = typer.Option(1, help="simulation seed"),
+def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display",
+                                  callback=output_image),
+         seed: int = typer.Option(1, min=0, help="simulation seed"),
          as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
     """The whole chain on one event: simulate real TrackML event 1001's particles, find the tracks with the
     classical ckf, seed 004's lstm and the graph network gnn, score them, draw the tracks."""
@@ -317,10 +340,12 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
 def export_cmd(
         name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
                                              "calo-gravnet, calo-edgeconv, calo-drn, toy-...) or all"),
-        out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json"),
+        out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json",
+                                 callback=output_folder),
         triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
-                                                           "NAME/1/model.onnx)"),
-        model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)")):
+                                                           "NAME/1/model.onnx)", callback=output_folder),
+        model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)",
+                                   callback=model_file)):
     """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
     against PyTorch on several sizes and permuted rows."""
     from .export import export_networks, write_repository
@@ -334,7 +359,7 @@ def export_cmd(
 
     try:
         if (out is None) == (triton is None):
-            raise DeepRecoError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
+            raise UsageError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
         if out is not None:
             export_networks(name, out, model, on_done=done)
         else:
@@ -345,10 +370,12 @@ def export_cmd(
 
 
 @app.command("serve")
-def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written by deepreco export --triton"),
-              port: int = typer.Option(8000, "--port", help="HTTP port; gRPC listens on the next one"),
+def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written by deepreco export --triton",
+                                          callback=existing_folder),
+              port: int = typer.Option(8000, "--port", min=1, max=65534,
+                                       help="HTTP port; gRPC listens on the next one"),
               host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every one)"),
-              threads: int = typer.Option(1, "--threads", help="onnxruntime threads a model")):
+              threads: int = typer.Option(1, "--threads", min=1, help="onnxruntime threads a model")):
     """Serve a model repository over the KServe v2 inference protocol (HTTP and gRPC) until interrupted."""
     from .export.serve import serve
 
@@ -368,15 +395,17 @@ train_app = command_group("Train a model on a folder of simulated events.")
 @train_app.command("lstm")
 def train_lstm_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
-        out: Path = typer.Option(..., "--out", help="model file to write"),
+        out: Path = typer.Option(..., "--out", help="model file to write", callback=output_file),
         config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/lstm.yaml); "
-                                                           "the options below override it"),
-        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)"),
+                                                           "the options below override it", callback=existing_file),
+        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)",
+                                    callback=checkpoint_file),
         model: str = typer.Option(None, help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
-        epochs: int = typer.Option(None, help="passes over the training tracks [10]"),
-        seed: int = typer.Option(None, help="the same seed gives the same training [0]"),
-        batch_size: int = typer.Option(None, help="windows per step, over all processes [256]"),
-        val_fraction: float = typer.Option(None, help="share of the tracks kept for validation [0.1]")):
+        epochs: int = typer.Option(None, min=1, help="passes over the training tracks [10]"),
+        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]"),
+        batch_size: int = typer.Option(None, min=1, help="windows per step, over all processes [256]"),
+        val_fraction: float = typer.Option(None, help="share of the tracks kept for validation [0.1]",
+                                           callback=finite(0, 1, high_open=True))):
     """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch
     (<out>.checkpoints/); data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume})
@@ -396,20 +425,21 @@ def train_lstm_cmd(
 @train_app.command("gnn")
 def train_gnn_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
-        out: Path = typer.Option(..., "--out", help="model file to write"),
+        out: Path = typer.Option(..., "--out", help="model file to write", callback=output_file),
         config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/gnn.yaml); "
-                                                           "the options below override it"),
+                                                           "the options below override it", callback=existing_file),
         resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings), "
-                                                           "filter or network stage"),
+                                                           "filter or network stage", callback=checkpoint_file),
         start_from: Path = typer.Option(None, "--start-from", help="a gnn model: keep its module map and filter, "
-                                                                   "train its network further"),
-        val: int = typer.Option(None, help="events held out for validation, the last ones [4]"),
-        network_events: int = typer.Option(None, help="training events for the networks (the map uses all) [24]"),
-        filter_epochs: int = typer.Option(None, help="passes of the edge filter [3]"),
-        gnn_epochs: int = typer.Option(None, help="passes of the interaction network [5]"),
-        hidden: int = typer.Option(None, help="width of the interaction network [32]"),
-        iterations: int = typer.Option(None, help="message-passing rounds [6]"),
-        seed: int = typer.Option(None, help="the same seed gives the same training [0]")):
+                                                                   "train its network further", callback=model_file),
+        val: int = typer.Option(None, min=1, help="events held out for validation, the last ones [4]"),
+        network_events: int = typer.Option(None, min=1,
+                                           help="training events for the networks (the map uses all) [24]"),
+        filter_epochs: int = typer.Option(None, min=1, help="passes of the edge filter [3]"),
+        gnn_epochs: int = typer.Option(None, min=1, help="passes of the interaction network [5]"),
+        hidden: int = typer.Option(None, min=1, help="width of the interaction network [32]"),
+        iterations: int = typer.Option(None, min=1, help="message-passing rounds [6]"),
+        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]")):
     """Train the graph pipeline: module map (built), edge filter and interaction network (on the one trainer,
     checkpoints each epoch in <out>.checkpoints/), edge threshold; data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume, "model file": start_from})
@@ -433,19 +463,21 @@ def train_gnn_cmd(
 @train_app.command("embedding")
 def train_embedding_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
-        out: Path = typer.Option(..., "--out", help="model file to write"),
+        out: Path = typer.Option(..., "--out", help="model file to write", callback=output_file),
         config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/embedding.yaml); "
-                                                           "the options below override it"),
-        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)"),
-        events: int = typer.Option(None, help="training events, the first ones [12]"),
-        val: int = typer.Option(None, help="validation events, the last ones: they set the radius [4]"),
-        epochs: int = typer.Option(None, help="passes over the training events [10]"),
-        steps: int = typer.Option(None, help="wedges per event and epoch [60]"),
-        hidden: int = typer.Option(None, help="width of the embedding network [96]"),
-        dim: int = typer.Option(None, help="dimensions of the embedding [8]"),
-        efficiency: float = typer.Option(None, help="share of the true edges the radius keeps [0.95]"),
-        k_max: int = typer.Option(None, help="most neighbours per hit [32]"),
-        seed: int = typer.Option(None, help="the same seed gives the same training [0]")):
+                                                           "the options below override it", callback=existing_file),
+        resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)",
+                                    callback=checkpoint_file),
+        events: int = typer.Option(None, min=1, help="training events, the first ones [12]"),
+        val: int = typer.Option(None, min=1, help="validation events, the last ones: they set the radius [4]"),
+        epochs: int = typer.Option(None, min=1, help="passes over the training events [10]"),
+        steps: int = typer.Option(None, min=1, help="wedges per event and epoch [60]"),
+        hidden: int = typer.Option(None, min=1, help="width of the embedding network [96]"),
+        dim: int = typer.Option(None, min=1, help="dimensions of the embedding [8]"),
+        efficiency: float = typer.Option(None, help="share of the true edges the radius keeps [0.95]",
+                                         callback=finite(0, 1, low_open=True)),
+        k_max: int = typer.Option(None, min=1, help="most neighbours per hit [32]"),
+        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]")):
     """Train the metric-learning hit embedding (the gnn pipeline's second graph construction) on the one trainer;
     checkpoints each epoch (<out>.checkpoints/); data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume})

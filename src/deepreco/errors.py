@@ -23,3 +23,7 @@ class SubmissionError(DeepRecoError, ValueError):
 
 class MissingFileError(DeepRecoError, FileNotFoundError):
     """A file or event that was asked for is not there."""
+
+
+class UsageError(DeepRecoError, ValueError):
+    """A parameter has a value the command cannot take (a --set KEY=VALUE of the wrong type, ...): exit status 2."""

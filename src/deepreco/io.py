@@ -23,6 +23,7 @@ import pandas as pd
 
 from .errors import EventError, FormatError, MissingFileError
 from .event import PARTS, Event, _example, coerce_table
+from .validate import is_zip
 
 FORMATS = ("csv", "csv.gz", "parquet")
 _NAME = re.compile(r"^(?P<stem>(?P<prefix>.*?)event(?P<event_id>\d+))-(?P<part>hits|cells|particles|truth)"
@@ -159,7 +160,7 @@ class Dataset:
         self.parts = tuple(parts) if parts is not None else None
         if not self.path.exists():
             raise MissingFileError(f"{self.path}: no such file or directory")
-        self._zip = zipfile.is_zipfile(self.path) if self.path.is_file() else False
+        self._zip = is_zip(self.path)
         if self.path.is_file() and not self._zip:
             raise FormatError(f"{self.path}: not a directory or a zip archive of events")
         self._events = self._scan()
@@ -268,12 +269,17 @@ def read_event(path, parts: tuple[str, ...] | list[str] | None = None) -> Event:
     an error. The tables are checked against each other (see `Event.check`).
     """
     path = Path(path)
-    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
+    if path.is_dir() or is_zip(path):
         ds = Dataset(path, parts)
+        if not len(ds):
+            raise FormatError(_no_event(path))
         if len(ds) != 1:
             raise FormatError(f"{path}: holds {len(ds)} events; read it with Dataset, or name one event")
         return ds.read(ds.names[0])
     d = parse_name(path.name)
+    if path.is_file() and d is None:
+        raise FormatError(f"{path}: not an event file (a name like event000001000-hits.csv), nor a folder or a zip "
+                          "of events")
     if path.is_file() and d is not None:
         stem = d["stem"]
     elif not path.exists() and path.parent.is_dir():
@@ -350,10 +356,16 @@ def example_event() -> Event:
 def open_path(path) -> Event | Dataset:
     """An event if ``path`` names one (a file, a prefix, a one-event folder), else the dataset it holds."""
     path = Path(path)
-    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
+    if path.is_dir() or is_zip(path):
         ds = Dataset(path)
+        if not len(ds):
+            raise FormatError(_no_event(path))
         return ds.read(ds.names[0]) if len(ds) == 1 else ds
     return read_event(path)
+
+
+def _no_event(path: Path) -> str:
+    return f"{path}: holds no event (no file named like event000001000-hits.csv, .csv.gz or .parquet)"
 
 
 def read_submission(path, event_id: int | None = None) -> pd.DataFrame:
@@ -385,6 +397,12 @@ def read_submission(path, event_id: int | None = None) -> pd.DataFrame:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise FormatError(f"{path}: column {col} has a missing or non-integer value {df[col].iloc[row]!r} "
                               f"(row {row + 1})")
+        # beyond int64 the cast below would wrap 2^63 round to a negative number
+        huge = (values >= 2**63) | (values < -(2**63))
+        if huge.any():
+            row = int(np.flatnonzero(huge.to_numpy())[0])
+            raise FormatError(f"{path}: column {col} has a value {df[col].iloc[row]} that does not fit a 64-bit "
+                              f"integer (row {row + 1}; the largest is {2**63 - 1})")
         df[col] = values.astype(np.int64)
     if "event_id" in df.columns:
         ids = np.unique(df["event_id"].to_numpy())

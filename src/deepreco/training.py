@@ -109,6 +109,8 @@ def read_yaml(path) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise FormatError(f"{path}: not valid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a YAML text file (binary content)") from None
     if value is None:
         return {}
     if not isinstance(value, dict):

@@ -11,6 +11,7 @@ import typer
 
 from deepreco.console import Fallback, Server, command_group, console, err_console, fail, need, print_table
 from deepreco.errors import DeepRecoError
+from deepreco.validate import checkpoint_file, existing_file, existing_folder, output_folder, pileup_range
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
                     "DRN energies.")
@@ -26,10 +27,10 @@ def _calo() -> None:
 Source = Annotated[str, typer.Option("--source", help="gun (2-6 of e, gamma, pi, mu) or tau (2-6 taus decayed by "
                                                       "Pythia 8, hadronic decays)")]
 Pileup = Annotated[float, typer.Option("--pileup", help="mean number mu of Pythia 8 minimum-bias collisions "
-                                                        "overlaid on each event")]
+                                                        "overlaid on each event", callback=pileup_range)]
 
-Workers = Annotated[int, typer.Option("--workers", "-j", help="events in parallel: a local Dask cluster of this many "
-                                                              "processes (1: in this process)")]
+Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="events in parallel: a local Dask cluster of "
+                                                                     "this many processes (1: in this process)")]
 Scheduler = Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask scheduler "
                                                                    "(tcp://host:8786) to run the events on")]
 
@@ -40,15 +41,15 @@ def _fmt(v) -> str:
 
 @app.command()
 def evaluate(
-    events: Annotated[int, typer.Option("--events", help="how many gun events")] = 50,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the events")] = 0,
+    events: Annotated[int, typer.Option("--events", min=1, help="how many gun events")] = 50,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events")] = 0,
     methods: Annotated[str, typer.Option("--methods", help="comma-separated")] = "clue,gravnet,edgeconv,clue+drn,"
                                                                                  "gravnet+drn",
-    models_dir: Annotated[Path | None, typer.Option("--models-dir", help="calo_<name>.pt files (default: shipped)")]
-    = None,
+    models_dir: Annotated[Path | None, typer.Option("--models-dir", help="calo_<name>.pt files (default: shipped)",
+                                                    callback=existing_folder)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object, one entry per method")] = False,
-    plots: Annotated[Path | None, typer.Option("--plots", help="write the event display and resolution plot here")]
-    = None,
+    plots: Annotated[Path | None, typer.Option("--plots", help="write the event display and resolution plot here",
+                                               callback=output_folder)] = None,
     source: Source = "gun",
     pileup: Pileup = 0.0,
     workers: Workers = 1,
@@ -109,20 +110,24 @@ def _plots(result, methods, seed, models_dir, out: Path, source: str, pileup: fl
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", help="where calo_<name>.pt go")] = Path("calo_models"),
+    out: Annotated[Path, typer.Option("--out", help="where calo_<name>.pt go", callback=output_folder)] \
+    = Path("calo_models"),
     models: Annotated[str | None, typer.Option("--models", help="comma-separated: gravnet, edgeconv, drn (default: "
                                                                 "all three)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings of one network (keys of "
-                                                                 "data/configs/calo-<name>.yaml)")] = None,
+                                                                 "data/configs/calo-<name>.yaml)",
+                                                    callback=existing_file)] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="go on from a checkpoint in "
-                                                                 "calo_<name>.pt.checkpoints/")] = None,
-    events: Annotated[int | None, typer.Option("--events", help="training events (default 300)")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="steps for every model (default: each its own)")]
-    = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="seed of the events and the training (default 0)")]
-    = None,
+                                                                 "calo_<name>.pt.checkpoints/",
+                                                callback=checkpoint_file)] = None,
+    events: Annotated[int | None, typer.Option("--events", min=1, help="training events (default 300)")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="steps for every model (default: each its "
+                                                                     "own)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="seed of the events and the training "
+                                                                   "(default 0)")] = None,
     source: Annotated[str | None, typer.Option("--source", help="gun (default) or tau")] = None,
-    pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)")] = None,
+    pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)",
+                                                 callback=pileup_range)] = None,
 ):
     """Train the networks on simulated gun (or tau) events on the one trainer: settings from YAML, progress,
     validation, checkpoints, --resume, a fixed seed."""

@@ -10,6 +10,15 @@ import typer
 
 from deepreco.console import Fallback, Server, command_group, console, fail, need
 from deepreco.errors import DeepRecoError
+from deepreco.validate import (
+    checkpoint_file,
+    existing_file,
+    finite,
+    model_file,
+    output_file,
+    output_folder,
+    pileup_range,
+)
 
 app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
 
@@ -22,18 +31,22 @@ def _deepcore() -> None:
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", help="model file to write")] = Path("deepcore.pt"),
+    out: Annotated[Path, typer.Option("--out", help="model file to write", callback=output_file)] = Path("deepcore.pt"),
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings (defaults: "
-                                                "data/configs/deepcore.yaml); the options below override it")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="go on from this checkpoint of a run")] = None,
+                                                "data/configs/deepcore.yaml); the options below override it",
+                                                callback=existing_file)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="go on from this checkpoint of a run",
+                                                callback=checkpoint_file)] = None,
     events: Annotated[int | None, typer.Option("--events", min=1, help="Pythia dijet events to simulate [200]")] = None,
     val_events: Annotated[int | None, typer.Option("--val-events", min=0, help="validation events [20]")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="[1]")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="first event seed [1000000]")] = None,
-    work: Annotated[Path | None, typer.Option("--work", help="folder of the shards (reused) [build/deepcore]")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="first event seed [1000000]")] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="folder of the shards (reused) [build/deepcore]",
+                                              callback=output_folder)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="[32]")] = None,
-    lr_scale: Annotated[float | None, typer.Option("--lr-scale", help="multiplies the stepped learning rate")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after this many batches")] = None,
+    lr_scale: Annotated[float | None, typer.Option("--lr-scale", help="multiplies the stepped learning rate",
+                                                   callback=finite(0, low_open=True))] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="stop after this many batches")] = None,
 ):
     """Simulate events, write their windows as shards, train the CNN on them (the one trainer: checkpoints in
     <out>.checkpoints/, data-parallel under torchrun), write the model."""
@@ -62,19 +75,23 @@ def _rate(x) -> str:
 @app.command()
 def evaluate(
     events: Annotated[int, typer.Option("--events", min=1, help="dijet events to score on")] = 10,
-    seed: Annotated[int, typer.Option("--seed", help="first event seed")] = 0,
-    model: Annotated[Path | None, typer.Option("--model", help="model file (default: the shipped one)")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="first event seed")] = 0,
+    model: Annotated[Path | None, typer.Option("--model", help="model file (default: the shipped one)",
+                                               callback=model_file)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    plots: Annotated[Path | None, typer.Option("--plots", help="write the plots in this folder")] = None,
-    pileup: Annotated[float, typer.Option("--pileup", min=0, help="mean number of pile-up collisions")] = 0.0,
+    plots: Annotated[Path | None, typer.Option("--plots", help="write the plots in this folder",
+                                               callback=output_folder)] = None,
+    pileup: Annotated[float, typer.Option("--pileup", help="mean number of pile-up collisions",
+                                          callback=pileup_range)] = 0.0,
     clean_xy: Annotated[float | None, typer.Option("--clean-xy", help="seed cleaning: distance on layer 2 [mm] "
                                                    "(r-phi and z) under which two seeds are one; default the "
-                                                   "seed's 0.050")] = None,
+                                                   "seed's 0.050", callback=finite(0))] = None,
     clean_angle: Annotated[float | None, typer.Option("--clean-angle", help="seed cleaning: difference in eta "
                                                       "and in phi under which two seeds are one; default the "
-                                                      "seed's 0.002")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="events in parallel: a local Dask cluster of this "
-                                                                 "many processes (1: in this process)")] = 1,
+                                                      "seed's 0.002", callback=finite(0))] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1,
+                                         help="events in parallel: a local Dask cluster of this many processes (1: "
+                                              "in this process)")] = 1,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask scheduler "
                                                                       "(tcp://host:8786) to run the events on")] = None,
     server: Server = None,

@@ -14,9 +14,11 @@ Each takes ``seed`` (an int or a numpy Generator): the same seed gives the same 
 from __future__ import annotations
 
 import inspect
+import math
 
 import pandas as pd
 
+from ..errors import UsageError
 from .gun import particle_gun, pdg_charge
 from .pythia import dijets, ttbar_with_pileup
 from .table import PARTICLE_COLUMNS, GeneratorError, check_particles, particle_table
@@ -51,9 +53,29 @@ def generate(name: str, seed=None, **options) -> pd.DataFrame:
         names = [*(p for p in accepted if p != "seed"), *aliases]
         raise GeneratorError(f"generator {name!r} has no option {', '.join(unknown)}; "
                              f"it takes {', '.join(names)}")
+    _check_types(name, accepted, options)
     if "seed" in accepted:
         options["seed"] = seed
     return func(**options)
+
+
+def _check_types(name: str, accepted, options: dict) -> None:
+    """`UsageError` for an option whose value is not of its default's kind: text or NaN where a generator takes
+    numbers (``--set n=abc``), a fraction where it counts (``--set n=2.5``)."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for key, value in options.items():
+        param = accepted[key]
+        default = param.default
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if number(default) or (isinstance(default, tuple) and default and all(map(number, default))):
+            whole = isinstance(default, int) and "float" not in str(param.annotation)
+            kind = "whole numbers" if whole else "finite numbers"
+            if not values or not all(number(v) and (not whole or float(v).is_integer()) for v in values):
+                shown = ",".join(map(str, values))
+                raise UsageError(f"option {key}={shown} of generator {name!r}: {key} takes {kind}"
+                                 + (" (one, or a range as two: LOW,HIGH)" if isinstance(default, tuple) else ""))
 
 
 __all__ = ["GENERATORS", "PARTICLE_COLUMNS", "GeneratorError", "check_particles", "dijets", "generate",

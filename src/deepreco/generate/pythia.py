@@ -113,8 +113,11 @@ def pileup_event(hard: tuple[str, ...] | None, mu: float, seed=None, energy_tev:
 
     ``ancestry`` adds the columns ``collision`` (0 = hard process) and ``from_top`` (descends from a top).
     """
-    if mu < 0:
-        raise GeneratorError(f"pile-up mu must be >= 0, got {mu}")
+    from ..errors import UsageError
+    from ..validate import MAX_PILEUP
+
+    if not 0 <= mu <= MAX_PILEUP:  # NaN fails too
+        raise UsageError(f"pile-up mu must be a number from 0 to {MAX_PILEUP:g}, got {mu}")
     rng = as_rng(seed)
     beams = (f"Beams:eCM = {1000.0 * energy_tev:.6g}",)
     n_pileup = int(rng.poisson(mu)) if mu > 0 else 0

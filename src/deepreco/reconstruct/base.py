@@ -19,10 +19,15 @@ class Method:
     """
 
     name: str = ""
+    # True for a method that knows only the TrackML detector's modules: it refuses an event with hits elsewhere
+    # (which it would otherwise drop in silence, writing an empty submission)
+    trackml_modules: bool = False
 
     def reconstruct(self, event: Event) -> pd.DataFrame:
         if event.n_hits == 0:
             return pd.DataFrame({"hit_id": np.zeros(0, np.int64), "track_id": np.zeros(0, np.int64)})
+        if self.trackml_modules:
+            check_modules(event, self.name)
         tracks = self._reconstruct(event)
         return _checked(tracks, event, self.name)
 
@@ -36,6 +41,21 @@ class Method:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({params})"
+
+
+def check_modules(event: Event, method: str) -> None:
+    """`EventError` (one line naming the event's hits file) when a hit's (volume_id, layer_id, module_id) is not a
+    module of the TrackML detector: events of another detector, or ids garbled on the way."""
+    from ..errors import EventError
+    from .ckf.geometry import detector
+
+    try:
+        detector().module_index(*(event.hits[c].to_numpy() for c in ("volume_id", "layer_id", "module_id")))
+    except EventError as exc:
+        where = event.sources.get("hits", f"event {event.event_id}")
+        found = str(exc).removeprefix("module_index: ").replace(f"of {detector().source}", "of that detector")
+        raise EventError(f"{where}: method {method} reads events of the TrackML detector only, and {found}") \
+            from None
 
 
 def _checked(tracks: pd.DataFrame, event: Event, name: str) -> pd.DataFrame:

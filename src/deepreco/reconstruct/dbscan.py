@@ -44,6 +44,8 @@ class DBSCANTracks(Method):
     vertices, worst for inner hits).
     """
 
+    trackml_modules = True
+
     def __init__(self, pt_min: float = 0.5, n_hypotheses: int = 11, eps: float = 0.008, min_samples: int = 3,
                  z_scale: float = 0.2, max_size: int = 20, field: float = 2.0, min_hits: int = 3,
                  z0_values: tuple[float, ...] = (-60.0, 0.0, 60.0)):

@@ -155,9 +155,28 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
     name = method if isinstance(method, str) else method.name
     out = Path(out).resolve()
     items = _items(events, n_events)
+    _check_distinct_ids(items)
     if resume:
         items = [it for it in items if not (out / f"event{_event_id(it):09d}-submission.csv").is_file()]
-    with EventRunner(workers, scheduler, progress) as runner:
-        out.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(out)
-        return [Path(p) for p in runner.run(partial(_reconstruct_one, method, params, out), items, label=name)]
+    made = not out.exists()
+    try:
+        with EventRunner(workers, scheduler, progress) as runner:
+            out.mkdir(parents=True, exist_ok=True)
+            remove_temporaries(out)
+            return [Path(p) for p in runner.run(partial(_reconstruct_one, method, params, out), items, label=name)]
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):  # a run that wrote nothing leaves no folder
+            out.rmdir()
+        raise
+
+
+def _check_distinct_ids(items) -> None:
+    """Two events of one id would write one submission file (the second over the first): refuse them."""
+    from collections import Counter
+
+    twice = [(i, n) for i, n in Counter(_event_id(it) for it in items).items() if n > 1]
+    if twice:
+        (first, n), more = twice[0], len(twice) - 1
+        raise DeepRecoError(f"event id {first} appears {n} times in the input"
+                            + (f" (and {more} other id(s) more than once)" if more else "")
+                            + f"; their submissions would overwrite each other as event{first:09d}-submission.csv")

@@ -10,6 +10,7 @@ import typer
 
 from deepreco.console import command_group, console, err_console
 from deepreco.errors import DeepRecoError
+from deepreco.validate import output_folder
 
 app = command_group("HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them.")
 
@@ -23,10 +24,12 @@ def _toys() -> None:
 def benchmark(
     quick: Annotated[bool, typer.Option("--quick", help="the small run (under 10 minutes on 2 CPU cores)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="also write toys-<run>.txt/.json/.png here")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the events and of the training")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="also write toys-<run>.txt/.json/.png here",
+                                             callback=output_folder)] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events and of the training")] = 0,
     models: Annotated[str | None, typer.Option("--models", help="comma-separated subset, e.g. lstm,kalman")] = None,
-    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads (1 is fastest on a busy machine)")] = 1,
+    threads: Annotated[int, typer.Option("--threads", min=1,
+                                         help="torch CPU threads (1 is fastest on a busy machine)")] = 1,
 ):
     """Train every toy model on the same seeded 3D toy events; accuracies, sizes, times, vs background tracks."""
     from .benchmark import format_report, public_result, run_benchmark, write_outputs

@@ -82,6 +82,8 @@ class CKFTracks(Method):
     ``field`` [T] the solenoid field; ``error_scale`` multiplies the hits' pitch / sqrt(12) errors.
     """
 
+    trackml_modules = True
+
     def __init__(self, pt_min: float = 0.15, z0_max: float = 200.0, d0_max: float = 1.0, seed_sigma: float = 4.0,
                  chi2_max: float = 15.0, n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2,
                  min_hits: int = 5, field: float = 2.0, error_scale: float = 1.0):

@@ -110,6 +110,8 @@ class GNNTracks(Method):
     server does not answer).
     """
 
+    trackml_modules = True
+
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
                  min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,
                  device: str | None = None, server: str | None = None, fallback: str | None = None):

@@ -71,6 +71,8 @@ class LSTMTracks(Method):
     model, which ``scripts/train_lstm.py --directions outward,inward`` makes; not shipped).
     """
 
+    trackml_modules = True
+
     def __init__(self, model=None, seeding: str = "dbscan", dbscan: dict | None = None, n_rounds: int = 3,
                  max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
