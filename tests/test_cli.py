@@ -213,7 +213,7 @@ def test_help_loads_no_heavy_module(argv):
     (["score", "{data}/event000000042", "/absent.csv"], "/absent.csv: no such file"),
     (["train", "gnn", "--data", "/nonexistent", "--out", "{tmp}/gnn.pt"], "/nonexistent: no such file or directory"),
     (["train", "lstm", "--resume", "/absent.ckpt", "--out", "{tmp}/lstm.pt"], "/absent.ckpt: no such checkpoint"),
-    (["calo", "evaluate", "--models-dir", "/nonexistent"], "/nonexistent: no such file or directory"),
+    (["calo", "evaluate", "--models-dir", "/nonexistent"], "/nonexistent: no such folder"),
     (["deepcore", "evaluate", "--model", "/absent.pt"], "/absent.pt: no such model file"),
 ])
 def test_a_missing_input_is_one_line_before_pandas_or_torch_is_imported(argv, message, event_dir, tmp_path):
