@@ -16,6 +16,7 @@ they were writing have no name yet (`deepreco.io` writes unnamed, then renames),
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from .console import err_console
 from .errors import DeepRecoError
+from .signals import PARENT_ENV
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before giving up
 
@@ -91,8 +93,10 @@ def connect(scheduler: str | None, workers: int):
     try:
         # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
         # dashboard_address=":0": any free port (the default 8787 warns when another cluster holds it).
+        # preload: each worker process dies with this one, even when this one is SIGKILLed (deepreco.signals)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               memory_limit=0, silence_logs=logging.ERROR)
+                               memory_limit=0, silence_logs=logging.ERROR, preload=["deepreco.signals"],
+                               env={PARENT_ENV: str(os.getpid())})
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -103,6 +107,19 @@ def connect(scheduler: str | None, workers: int):
     except BaseException:
         cluster.close()
         raise
+
+
+class EventsFailed(DeepRecoError):
+    """Some items of a run failed, the others ran: ``failures`` is [(name, why)], one line each in the message."""
+
+    def __init__(self, total: int, label: str, failures: list[tuple[str, str]], after: str = ""):
+        self.total, self.label, self.failures = total, label, failures
+        super().__init__(f"{len(failures)} of {total} {label} failed{after}:\n"
+                         + "\n".join(f"  {who}: {why}" for who, why in failures))
+
+    def then(self, after: str) -> EventsFailed:
+        """The same failures, ``after`` said after the count (what became of the others)."""
+        return EventsFailed(self.total, self.label, self.failures, after)
 
 
 class EventRunner:
@@ -126,21 +143,24 @@ class EventRunner:
             self.client, self.cluster = connect(self.scheduler, self.workers)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.cluster is not None and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # Ctrl-C or SIGTERM: the workers end now, not after their event (their files are complete or absent)
+            _kill_workers(self.cluster)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
 
-    def run(self, task: Callable, items: Sequence, label: str = "events") -> list:
+    def run(self, task: Callable, items: Sequence, label: str = "events", name: Callable = repr) -> list:
         """``[task(item) for item in items]``, on the runner's workers; in the order of ``items``.
 
         Bad input (a `DeepRecoError` from a task) stops the run with that error. Any other failure (an error
         of the code, a task whose workers died three times) is counted and every other item still runs; then
-        one `DeepRecoError` says how many failed and why the first did. With ``progress``, a bar over the items
-        on stderr (a terminal) that moves as each one finishes, and a summary line (items, items per second,
-        failures).
+        `EventsFailed` says how many failed, and which and why on one line each (``name(item)``: what failed).
+        With ``progress``, a bar over the items on stderr (a terminal) that moves as each one finishes, and a
+        summary line (items, items per second, failures).
         """
         items = list(items)
         results: list = [None] * len(items)
@@ -180,8 +200,7 @@ class EventRunner:
             err_console.print(f"{label}: {len(items)} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.2f} / s)"
                               f" on {where}, {len(failures)} failed", highlight=False)
         if failures:
-            i, why = failures[0]
-            raise DeepRecoError(f"{len(failures)} of {len(items)} {label} failed; the first, {items[i]!r}: {why}")
+            raise EventsFailed(len(items), label, [(name(items[i]), why) for i, why in failures])
         return results
 
     def _run_dask(self, task, items, results, failures, advance) -> None:
@@ -216,6 +235,16 @@ class EventRunner:
                     pass
 
 
+def _kill_workers(cluster) -> None:
+    for nanny in list(cluster.workers.values()):
+        pid = getattr(nanny, "pid", None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def run_events(task: Callable, items: Sequence, workers: int = 1, scheduler: str | None = None,
                progress: bool = False, label: str = "events") -> list:
     """``[task(item) for item in items]`` on ``workers`` local processes or the cluster at ``scheduler``
@@ -225,6 +254,9 @@ def run_events(task: Callable, items: Sequence, workers: int = 1, scheduler: str
 
 
 def _message(exc: BaseException) -> str:
+    """One line: a failure's type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 200 else text[:197] + "..."
     if isinstance(exc, DeepRecoError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import Fallback, Server, command_group, console, fail
+from deepreco.console import Fallback, Server, Threads, command_group, console, fail
 from deepreco.errors import DeepRecoError
+from deepreco.threads import set_threads
 
 app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
 
@@ -34,6 +35,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="[32]")] = None,
     lr_scale: Annotated[float | None, typer.Option("--lr-scale", help="multiplies the stepped learning rate")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="stop after this many batches")] = None,
+    threads: Threads = None,
 ):
     """Simulate events, write their windows as shards, train the CNN on them (the one trainer: checkpoints in
     <out>.checkpoints/, data-parallel under torchrun), write the model."""
@@ -43,6 +45,7 @@ def train(
                  "work": None if work is None else str(work), "batch_size": batch_size, "lr_scale": lr_scale,
                  "max_steps": max_steps}
     try:
+        set_threads(threads)
         r = train_model(out, config, overrides, resume=resume)
     except DeepRecoError as exc:
         fail(exc)
@@ -74,12 +77,14 @@ def evaluate(
                                                                       "(tcp://host:8786) to run the events on")] = None,
     server: Server = None,
     fallback: Fallback = None,
+    threads: Threads = None,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     from .evaluate import HEADER, format_row
     from .evaluate import evaluate as run_evaluation
 
     try:
+        set_threads(threads)
         cuts = {k: v for k, v in (("clean_xy", clean_xy), ("clean_angle", clean_angle)) if v is not None}
         result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, workers=workers,
                                 scheduler=scheduler, progress=not as_json, server=server, fallback=fallback,
