@@ -114,7 +114,8 @@ class EventsFailed(DeepRecoError):
 
     def __init__(self, total: int, label: str, failures: list[tuple[str, str]], after: str = ""):
         self.total, self.label, self.failures = total, label, failures
-        super().__init__(f"{len(failures)} of {total} {label} failed{after}:\n"
+        what = "events" if label == "events" else f"events ({label})"
+        super().__init__(f"{len(failures)} of {total} {what} failed{after}:\n"
                          + "\n".join(f"  {who}: {why}" for who, why in failures))
 
     def then(self, after: str) -> EventsFailed:
@@ -156,15 +157,15 @@ class EventRunner:
     def run(self, task: Callable, items: Sequence, label: str = "events", name: Callable = repr) -> list:
         """``[task(item) for item in items]``, on the runner's workers; in the order of ``items``.
 
-        Bad input (a `DeepRecoError` from a task) stops the run with that error. Any other failure (an error
-        of the code, a task whose workers died three times) is counted and every other item still runs; then
-        `EventsFailed` says how many failed, and which and why on one line each (``name(item)``: what failed).
+        A failed item (bad data: a `DeepRecoError`; an error of the code; a task whose workers died three times)
+        is counted and every other item still runs; then `EventsFailed` says how many failed, and which and why
+        on one line each (``name(item)``: what failed). A run of one item raises its `DeepRecoError` as it is.
         With ``progress``, a bar over the items on stderr (a terminal) that moves as each one finishes, and a
         summary line (items, items per second, failures).
         """
         items = list(items)
         results: list = [None] * len(items)
-        failures: list[tuple[int, str]] = []
+        failures: list[tuple[int, BaseException]] = []
         start = time.perf_counter()
         bar = advance = None
         if self.progress and err_console.is_terminal:  # a bar in a log file is only noise
@@ -182,10 +183,8 @@ class EventRunner:
                 for i, item in enumerate(items):
                     try:
                         results[i] = task(item)
-                    except DeepRecoError:
-                        raise
                     except Exception as exc:  # noqa: BLE001 - reported with the others below
-                        failures.append((i, _message(exc)))
+                        failures.append((i, exc))
                     if advance is not None:
                         advance()
             elif items:
@@ -199,8 +198,10 @@ class EventRunner:
                      f"{self.workers} worker{'s' if self.workers > 1 else ''}")
             err_console.print(f"{label}: {len(items)} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.2f} / s)"
                               f" on {where}, {len(failures)} failed", highlight=False)
+        if len(items) == 1 and failures and isinstance(failures[0][1], DeepRecoError):
+            raise failures[0][1]
         if failures:
-            raise EventsFailed(len(items), label, [(name(items[i]), why) for i, why in failures])
+            raise EventsFailed(len(items), label, [(name(items[i]), _message(exc)) for i, exc in sorted(failures)])
         return results
 
     def _run_dask(self, task, items, results, failures, advance) -> None:
@@ -218,9 +219,7 @@ class EventRunner:
             for future, result in as_completed(futures, loop=client.loop, with_results=True, raise_errors=False):
                 i = index[future.key]
                 if future.status == "error":
-                    if isinstance(result, DeepRecoError):
-                        raise result
-                    failures.append((i, _message(result)))
+                    failures.append((i, result))
                 else:
                     results[i] = result
                 future.release()
