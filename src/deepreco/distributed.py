@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from .console import err_console
 from .errors import DeepRecoError
-from .signals import PARENT_ENV
+from .signals import PARENT_ENV, arm
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before giving up
 
@@ -84,12 +84,17 @@ def connect(scheduler: str | None, workers: int):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DeepRecoError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT:g} s "
                                 f"({first[:160]})") from None
-    # Ctrl-C while the cluster starts would leave it half made (Dask then fails to close it at exit): the
-    # interrupt waits until it is up, then closes it.
+    # Ctrl-C or SIGTERM while the cluster starts would leave it half made (Dask then fails to close it at exit):
+    # the interrupt waits until it is up, then closes it; the deadline of deepreco.signals still holds.
     interrupted = []
-    previous = None
+    previous = {}
+
+    def later(signum, frame):
+        interrupted.append(signum)
+        arm(signum)
+
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+        previous = {sig: signal.signal(sig, later) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
         # dashboard_address=":0": any free port (the default 8787 warns when another cluster holds it).
@@ -98,8 +103,8 @@ def connect(scheduler: str | None, workers: int):
                                memory_limit=0, silence_logs=logging.ERROR, preload=["deepreco.signals"],
                                env={PARENT_ENV: str(os.getpid())})
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     try:
         if interrupted:
             raise KeyboardInterrupt
@@ -235,6 +240,8 @@ class EventRunner:
 
 
 def _kill_workers(cluster) -> None:
+    """SIGKILL every worker of a local cluster, quietly: Dask would log each lost connection with its traceback."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
     for nanny in list(cluster.workers.values()):
         pid = getattr(nanny, "pid", None)
         if pid:

@@ -25,10 +25,16 @@ PARENT_ENV = "DEEPRECO_PARENT_PID"  # the process whose death ends a worker (set
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _stopping: list[int] = []
+_installed: list[bool] = []
 _deadline_file = None
 
 
-def _on_signal(signum, frame) -> None:
+def arm(signum: int) -> None:
+    """A stop was asked for with ``signum``: in a command (`install`), the process ends `GRACE` seconds from now
+    at the latest (at once if one was asked for already); elsewhere (the library in a notebook) nothing more.
+    Whoever calls this unwinds the command."""
+    if not _installed:
+        return
     if _stopping:  # a second signal: now
         os._exit(128 + signum)
     _stopping.append(signum)
@@ -36,6 +42,10 @@ def _on_signal(signum, frame) -> None:
     if _deadline_file is None:  # faulthandler writes the stack of each thread where the deadline finds them
         _deadline_file = sys.stderr if os.environ.get("DEEPRECO_DEBUG") else open(os.devnull, "w")  # noqa: SIM115
     faulthandler.dump_traceback_later(GRACE, exit=True, file=_deadline_file)
+
+
+def _on_signal(signum, frame) -> None:
+    arm(signum)
     raise KeyboardInterrupt
 
 
@@ -46,6 +56,7 @@ def install() -> None:
         return  # a command called from a thread (tests): the caller owns the signals
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    _installed.append(True)
     if "TORCHELASTIC_RUN_ID" in os.environ:  # started by torchrun: its agent is the parent
         die_with_parent(os.getppid())
 
