@@ -218,3 +218,38 @@ def test_a_failed_event_is_named_on_its_own_line_and_resume_does_the_rest(refere
     assert sorted(p.name for p in out.iterdir()) == ["event000000000-submission.csv", "event000000002-submission.csv"]
     broken.write_bytes(good)
     assert "wrote 1 submission(s)" in _cli("reconstruct", events, "-m", "truth", "-n", "3", "--out", out, "--resume")
+
+
+@pytest.mark.parametrize("command", [["reconstruct", "x", "-m", "truth", "--out", "y"], ["evaluate", "x", "-m", "ckf"],
+                                     ["simulate", "-g", "gun", "--out", "y"], ["demo"], ["train", "lstm", "--out", "y"],
+                                     ["train", "gnn", "--out", "y"], ["train", "embedding", "--out", "y"],
+                                     ["calo", "evaluate"], ["calo", "train"], ["deepcore", "train"],
+                                     ["deepcore", "evaluate"], ["toys", "benchmark"]], ids=" ".join)
+def test_threads_below_one_is_one_line_before_any_work(command, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from deepreco.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [*command, "--threads", "0"])
+    assert result.exit_code == 1 and result.output == "error: --threads must be a whole number of at least 1, got 0\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_threads_set_torch_and_the_default_leaves_a_busy_core_alone(monkeypatch):
+    from deepreco.threads import default_threads, set_threads, usable_cores
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+        hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.2)
+            assert 1 <= default_threads() <= max(1, usable_cores() - 1)  # the hog is always ready to run
+        finally:
+            hog.kill()
+            hog.wait()
+    finally:
+        torch.set_num_threads(before)

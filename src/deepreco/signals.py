@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 
-GRACE = 1.5  # seconds from the first signal to a forced exit: the promise is 2 s
+GRACE = 1.0  # seconds from the first signal to a forced exit: the promise is 2 s, on a loaded machine too
 PARENT_ENV = "DEEPRECO_PARENT_PID"  # the process whose death ends a worker (set by whoever starts it)
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
