@@ -6,7 +6,7 @@ machine as it is and with one more core kept busy (a ``yes > /dev/null`` process
 
 The event: the particles of real TrackML event 1001 (development list) simulated on the TrackML detector with
 seed 1 (`deepreco simulate -g trackml`). Each run is a ``deepreco reconstruct EVENT -m METHOD --threads N``
-subprocess; the time is the one the command reports for its event (``events: 1 in X s``: reading the event,
+subprocess; the time is the one the command reports for its event (``gnn: 1 in X s``: reading the event,
 reconstructing, writing the submission; not the start of Python nor the loading of the model), the best of
 ``--rounds``. The load average of the machine before each run is printed beside it: the machine is shared.
 """
@@ -49,7 +49,7 @@ def _seconds(event: Path, method: str, threads: int | None, out: Path) -> float:
     if threads is not None:
         args += ["--threads", threads]
     r = _run(args)
-    found = re.search(r"events: 1 in ([0-9.]+) s", r.stderr)
+    found = re.search(r": 1 in ([0-9.]+) s \(", r.stderr)
     if found is None:
         raise SystemExit(f"no time in the output of deepreco {' '.join(map(str, args))}:\n{r.stderr}")
     return float(found.group(1))
