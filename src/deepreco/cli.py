@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .console import Fallback, Server, command_group, console, err_console, fail, need, print_table
+from .console import Fallback, Server, Threads, command_group, console, err_console, fail, need, print_table
 from .errors import DeepRecoError, UsageError
 from .validate import (
     checkpoint_file,
@@ -25,6 +25,14 @@ from .validate import (
 )
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
+
+
+@app.callback()
+def _every_command() -> None:
+    """Machine-learning reconstruction of particle tracks and calorimeter showers."""
+    from .signals import install
+
+    install()  # Ctrl-C and SIGTERM end any command within 2 s (deepreco.signals)
 
 WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
 PT_HELP = "efficiency for particles above this pT [GeV]"
@@ -196,13 +204,15 @@ def reconstruct_cmd(
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out"),
-        server: Server = None, fallback: Fallback = None):
+        server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
     need(events=[inputs], files={"model file": model})
     from .reconstruct import reconstruct_dataset
+    from .threads import set_threads
 
     try:
+        set_threads(threads)
         evs, _ = _events(inputs)
         params = {"model": str(model.resolve())} if model is not None else {}
         if server is not None or fallback is not None:  # a method without networks refuses them
@@ -225,14 +235,16 @@ def evaluate_cmd(
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
-        server: Server = None, fallback: Fallback = None):
+        server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
     need(events=[inputs], files={"model file": model})
     from .distributed import EventRunner
     from .reconstruct import METHODS, evaluate_method
+    from .threads import set_threads
 
     results = {}
     try:
+        set_threads(threads)
         evs, _ = _events(inputs)
         params = {"model": str(model.resolve())} if model is not None else {}
         with EventRunner(workers, scheduler, progress=not as_json) as runner:
@@ -290,10 +302,12 @@ def simulate(
         first_event_id: int = typer.Option(0, "--first-event-id", min=0, help="event id of the first event"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
         resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
-        settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10")):
+        settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10"),
+        threads: Threads = None):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
     need(files={"file": particles})
     from .simulate.dataset import simulate_dataset
+    from .threads import set_threads
 
     options = {}
     for item in settings:
@@ -306,6 +320,7 @@ def simulate(
     if pileup is not None:
         options["pileup"] = pileup
     try:
+        set_threads(threads)
         ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers, scheduler=scheduler,
                                overwrite=overwrite, resume=resume, first_event_id=first_event_id,
                                noise_fraction=noise, progress=True, **options)
@@ -318,11 +333,17 @@ def simulate(
 def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="where to write the event display",
                                   callback=output_image),
          seed: int = typer.Option(1, min=0, help="simulation seed"),
-         as_json: bool = typer.Option(False, "--json", help="print one JSON object")):
+         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+         threads: Threads = None):
     """The whole chain on one event: simulate real TrackML event 1001's particles, find the tracks with the
     classical ckf, seed 004's lstm and the graph network gnn, score them, draw the tracks."""
     from .demo import run_demo
+    from .threads import set_threads
 
+    try:
+        set_threads(threads)
+    except DeepRecoError as exc:
+        fail(exc)
     result = run_demo(out, seed=seed, report=(lambda text: None) if as_json else
                       lambda text: err_console.print(f"[dim]{text}[/]"))
     if as_json:
@@ -405,13 +426,16 @@ def train_lstm_cmd(
         seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]"),
         batch_size: int = typer.Option(None, min=1, help="windows per step, over all processes [256]"),
         val_fraction: float = typer.Option(None, help="share of the tracks kept for validation [0.1]",
-                                           callback=finite(0, 1, high_open=True))):
+                                           callback=finite(0, 1, high_open=True)),
+        threads: Threads = None):
     """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch
     (<out>.checkpoints/); data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume})
     from .reconstruct.lstm import train_lstm
+    from .threads import set_threads
 
     try:
+        set_threads(threads)
         result = train_lstm(data, out, epochs=epochs, seed=seed, model=model, batch_size=batch_size,
                             val_fraction=val_fraction, progress=True, config=config, resume=resume)
     except DeepRecoError as exc:
@@ -439,16 +463,19 @@ def train_gnn_cmd(
         gnn_epochs: int = typer.Option(None, min=1, help="passes of the interaction network [5]"),
         hidden: int = typer.Option(None, min=1, help="width of the interaction network [32]"),
         iterations: int = typer.Option(None, min=1, help="message-passing rounds [6]"),
-        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]")):
+        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]"),
+        threads: Threads = None):
     """Train the graph pipeline: module map (built), edge filter and interaction network (on the one trainer,
     checkpoints each epoch in <out>.checkpoints/), edge threshold; data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume, "model file": start_from})
     from .reconstruct.gnn import train_gnn
+    from .threads import set_threads
 
     overrides = {"data": str(data) if data is not None else None, "val": val, "network_events": network_events,
                  "filter_epochs": filter_epochs, "gnn_epochs": gnn_epochs, "hidden": hidden, "iterations": iterations,
                  "seed": seed, "start_from": str(start_from) if start_from is not None else None}
     try:
+        set_threads(threads)
         r = train_gnn(out, config, overrides, resume=resume, progress=True,
                       log=lambda text: err_console.print(f"[dim]{text}[/]"))
     except DeepRecoError as exc:
@@ -477,16 +504,19 @@ def train_embedding_cmd(
         efficiency: float = typer.Option(None, help="share of the true edges the radius keeps [0.95]",
                                          callback=finite(0, 1, low_open=True)),
         k_max: int = typer.Option(None, min=1, help="most neighbours per hit [32]"),
-        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]")):
+        seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]"),
+        threads: Threads = None):
     """Train the metric-learning hit embedding (the gnn pipeline's second graph construction) on the one trainer;
     checkpoints each epoch (<out>.checkpoints/); data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume})
     from .reconstruct.gnn.metric import train_embedding_model
+    from .threads import set_threads
 
     overrides = {"data": str(data) if data is not None else None, "events": events, "val": val, "epochs": epochs,
                  "steps_per_event": steps, "hidden": hidden, "dim": dim, "efficiency": efficiency, "k_max": k_max,
                  "seed": seed}
     try:
+        set_threads(threads)
         r = train_embedding_model(out, config, overrides, resume=resume)
     except DeepRecoError as exc:
         fail(exc)

@@ -16,6 +16,7 @@ they were writing have no name yet (`deepreco.io` writes unnamed, then renames),
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -25,6 +26,7 @@ from contextlib import nullcontext
 
 from .console import err_console, progress_bar
 from .errors import DeepRecoError
+from .signals import PARENT_ENV, arm
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before giving up
 
@@ -83,20 +85,27 @@ def connect(scheduler: str | None, workers: int):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DeepRecoError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT:g} s "
                                 f"({first[:160]})") from None
-    # Ctrl-C while the cluster starts would leave it half made (Dask then fails to close it at exit): the
-    # interrupt waits until it is up, then closes it.
+    # Ctrl-C or SIGTERM while the cluster starts would leave it half made (Dask then fails to close it at exit):
+    # the interrupt waits until it is up, then closes it; the deadline of deepreco.signals still holds.
     interrupted = []
-    previous = None
+    previous = {}
+
+    def later(signum, frame):
+        interrupted.append(signum)
+        arm(signum)
+
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+        previous = {sig: signal.signal(sig, later) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # memory_limit=0: no nanny kills a worker for the memory a full event takes; the OS decides.
         # dashboard_address=":0": any free port (the default 8787 warns when another cluster holds it).
+        # preload: each worker process dies with this one, even when this one is SIGKILLed (deepreco.signals)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               memory_limit=0, silence_logs=logging.ERROR)
+                               memory_limit=0, silence_logs=logging.ERROR, preload=["deepreco.signals"],
+                               env={PARENT_ENV: str(os.getpid())})
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     try:
         if interrupted:
             raise KeyboardInterrupt
@@ -104,6 +113,20 @@ def connect(scheduler: str | None, workers: int):
     except BaseException:
         cluster.close()
         raise
+
+
+class EventsFailed(DeepRecoError):
+    """Some items of a run failed, the others ran: ``failures`` is [(name, why)], one line each in the message."""
+
+    def __init__(self, total: int, label: str, failures: list[tuple[str, str]], after: str = ""):
+        self.total, self.label, self.failures = total, label, failures
+        what = "events" if label == "events" else f"events ({label})"
+        super().__init__(f"{len(failures)} of {total} {what} failed{after}:\n"
+                         + "\n".join(f"  {who}: {why}" for who, why in failures))
+
+    def then(self, after: str) -> EventsFailed:
+        """The same failures, ``after`` said after the count (what became of the others)."""
+        return EventsFailed(self.total, self.label, self.failures, after)
 
 
 class EventRunner:
@@ -127,35 +150,36 @@ class EventRunner:
             self.client, self.cluster = connect(self.scheduler, self.workers)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.cluster is not None and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # Ctrl-C or SIGTERM: the workers end now, not after their event (their files are complete or absent)
+            _kill_workers(self.cluster)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
 
-    def run(self, task: Callable, items: Sequence, label: str = "events") -> list:
+    def run(self, task: Callable, items: Sequence, label: str = "events", name: Callable = repr) -> list:
         """``[task(item) for item in items]``, on the runner's workers; in the order of ``items``.
 
-        Bad input (a `DeepRecoError` from a task) stops the run with that error. Any other failure (an error
-        of the code, a task whose workers died three times) is counted and every other item still runs; then
-        one `DeepRecoError` says how many failed and why the first did. With ``progress``, a bar over the items
-        on stderr (a terminal) that moves as each one finishes, and a summary line (items, items per second,
-        failures).
+        A failed item (bad data: a `DeepRecoError`; an error of the code; a task whose workers died three times)
+        is counted and every other item still runs; then `EventsFailed` says how many failed, and which and why
+        on one line each (``name(item)``: what failed). A run of one item raises its `DeepRecoError` as it is.
+        With ``progress``, a bar over the items on stderr (a terminal) that moves as each one finishes, and a
+        summary line (items, items per second, failures).
         """
         items = list(items)
         results: list = [None] * len(items)
-        failures: list[tuple[int, str]] = []
+        failures: list[tuple[int, BaseException]] = []
         start = time.perf_counter()
         with progress_bar(label, len(items)) if self.progress else nullcontext() as advance:
             if self.local:
                 for i, item in enumerate(items):
                     try:
                         results[i] = task(item)
-                    except DeepRecoError:
-                        raise
                     except Exception as exc:  # noqa: BLE001 - reported with the others below
-                        failures.append((i, _message(exc)))
+                        failures.append((i, exc))
                     if advance is not None:
                         advance()
             elif items:
@@ -166,9 +190,10 @@ class EventRunner:
                      f"{self.workers} worker{'s' if self.workers > 1 else ''}")
             err_console.print(f"{label}: {len(items)} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.2f} / s)"
                               f" on {where}, {len(failures)} failed", highlight=False)
+        if len(items) == 1 and failures and isinstance(failures[0][1], DeepRecoError):
+            raise failures[0][1]
         if failures:
-            i, why = failures[0]
-            raise DeepRecoError(f"{len(failures)} of {len(items)} {label} failed; the first, {items[i]!r}: {why}")
+            raise EventsFailed(len(items), label, [(name(items[i]), _message(exc)) for i, exc in sorted(failures)])
         return results
 
     def _run_dask(self, task, items, results, failures, advance) -> None:
@@ -186,9 +211,7 @@ class EventRunner:
             for future, result in as_completed(futures, loop=client.loop, with_results=True, raise_errors=False):
                 i = index[future.key]
                 if future.status == "error":
-                    if isinstance(result, DeepRecoError):
-                        raise result
-                    failures.append((i, _message(result)))
+                    failures.append((i, result))
                 else:
                     results[i] = result
                 future.release()
@@ -203,6 +226,18 @@ class EventRunner:
                     pass
 
 
+def _kill_workers(cluster) -> None:
+    """SIGKILL every worker of a local cluster, quietly: Dask would log each lost connection with its traceback."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+    for nanny in list(cluster.workers.values()):
+        pid = getattr(nanny, "pid", None)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def run_events(task: Callable, items: Sequence, workers: int = 1, scheduler: str | None = None,
                progress: bool = False, label: str = "events") -> list:
     """``[task(item) for item in items]`` on ``workers`` local processes or the cluster at ``scheduler``
@@ -212,6 +247,9 @@ def run_events(task: Callable, items: Sequence, workers: int = 1, scheduler: str
 
 
 def _message(exc: BaseException) -> str:
+    """One line: a failure's type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 200 else text[:197] + "..."
     if isinstance(exc, DeepRecoError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

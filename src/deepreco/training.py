@@ -352,6 +352,15 @@ def read_checkpoint(path, kind: str | None = None) -> dict:
 
 
 # ---- the trainer ------------------------------------------------------------------------------------------------
+def _latest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint to resume a stopped run from: last.ckpt, or, when the stop fell between a checkpoint and
+    its copy as last.ckpt, the newest one."""
+    if (folder / "last.ckpt").is_file():
+        return folder / "last.ckpt"
+    found = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
 def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True, checkpoints: bool = True,
         callbacks=(), make_task: Callable[[dict], Task] | None = None) -> dict:
     """Train a model of ``kind`` with ``settings`` (see `settings_for`) and write it to ``out``.
@@ -472,8 +481,9 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, sigint)  # Lightning ignores every Ctrl-C after the first
     if trainer.interrupted:
-        raise DeepRecoError("training stopped" + (f"; resume with --resume {ckpt_dir / 'last.ckpt'}" if checkpoints
-                                                  else ""))
+        latest = _latest_checkpoint(ckpt_dir) if checkpoints else None
+        raise DeepRecoError("training stopped" + (f"; resume with --resume {latest}" if latest is not None else
+                                                  "; no checkpoint was written yet" if checkpoints else ""))
     best_loss, best_epoch, best_state = module.best
     net = task.net.cpu()
     net.load_state_dict(best_state)

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import Fallback, Server, command_group, console, err_console, fail, need, print_table
+from deepreco.console import Fallback, Server, Threads, command_group, console, err_console, fail, need, print_table
 from deepreco.errors import DeepRecoError
+from deepreco.threads import set_threads
 from deepreco.validate import checkpoint_file, existing_file, existing_folder, output_folder, pileup_range
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
@@ -56,6 +57,7 @@ def evaluate(
     scheduler: Scheduler = None,
     server: Server = None,
     fallback: Fallback = None,
+    threads: Threads = None,
 ):
     """Every method on the same simulated events: efficiency, fake rate, energy response and resolution,
     hit-class accuracy, seconds and peak memory per event."""
@@ -63,6 +65,7 @@ def evaluate(
     from .evaluate import evaluate as run
 
     try:
+        set_threads(threads)
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
         result = run(events, seed, chosen, models_dir, source=source, pileup=pileup, workers=workers,
                      scheduler=scheduler, progress=not as_json, server=server, fallback=fallback,
@@ -128,6 +131,7 @@ def train(
     source: Annotated[str | None, typer.Option("--source", help="gun (default) or tau")] = None,
     pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)",
                                                  callback=pileup_range)] = None,
+    threads: Threads = None,
 ):
     """Train the networks on simulated gun (or tau) events on the one trainer: settings from YAML, progress,
     validation, checkpoints, --resume, a fixed seed."""
@@ -135,6 +139,7 @@ def train(
     from .train import train_models
 
     try:
+        set_threads(threads)
         chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
         overrides = {"events": events, "max_steps": steps, "seed": seed, "source": source, "pileup": pileup}
         report = train_models(out, chosen, config, overrides, resume=resume,

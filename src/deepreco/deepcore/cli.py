@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import Fallback, Server, command_group, console, fail, need
+from deepreco.console import Fallback, Server, Threads, command_group, console, fail, need
 from deepreco.errors import DeepRecoError
+from deepreco.threads import set_threads
 from deepreco.validate import (
     checkpoint_file,
     existing_file,
@@ -47,6 +48,7 @@ def train(
     lr_scale: Annotated[float | None, typer.Option("--lr-scale", help="multiplies the stepped learning rate",
                                                    callback=finite(0, low_open=True))] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="stop after this many batches")] = None,
+    threads: Threads = None,
 ):
     """Simulate events, write their windows as shards, train the CNN on them (the one trainer: checkpoints in
     <out>.checkpoints/, data-parallel under torchrun), write the model."""
@@ -57,6 +59,7 @@ def train(
                  "work": None if work is None else str(work), "batch_size": batch_size, "lr_scale": lr_scale,
                  "max_steps": max_steps}
     try:
+        set_threads(threads)
         r = train_model(out, config, overrides, resume=resume)
     except DeepRecoError as exc:
         fail(exc)
@@ -96,6 +99,7 @@ def evaluate(
                                                                       "(tcp://host:8786) to run the events on")] = None,
     server: Server = None,
     fallback: Fallback = None,
+    threads: Threads = None,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     need(files={"model file": model})  # before torch is imported
@@ -103,6 +107,7 @@ def evaluate(
     from .evaluate import evaluate as run_evaluation
 
     try:
+        set_threads(threads)
         cuts = {k: v for k, v in (("clean_xy", clean_xy), ("clean_angle", clean_angle)) if v is not None}
         result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, workers=workers,
                                 scheduler=scheduler, progress=not as_json, server=server, fallback=fallback,

@@ -46,6 +46,10 @@ def _event_id(item) -> int:
     return int((item.event_id if isinstance(item, Event) else item.event_ids[0]) or 0)
 
 
+def _event_name(item) -> str:
+    return f"event {_event_id(item)}"
+
+
 def _method(method: str | Method, params: dict) -> Method:
     """The method, built once per process (a model is loaded once per worker)."""
     from ..distributed import per_process
@@ -103,10 +107,10 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
         raise DeepRecoError("no events to evaluate")
     task = partial(_evaluate_one, method, params, pt_min)
     if runner is not None:
-        rows = runner.run(task, items, label=name)
+        rows = runner.run(task, items, label=name, name=_event_name)
     else:
         with EventRunner(workers, scheduler, progress) as own:
-            rows = own.run(task, items, label=name)
+            rows = own.run(task, items, label=name, name=_event_name)
     n_tracks = np.array([r["n_tracks"] for r in rows], float)
     n_particles = np.array([r["n_particles"] for r in rows], float)
 
@@ -147,7 +151,7 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
     submission (event_id, hit_id, track_id) as ``out/event<id>-submission.csv``, atomically; with ``resume``,
     only the events whose submission is not there yet. Runs as `evaluate_method` does. Returns the paths
     written."""
-    from ..distributed import EventRunner
+    from ..distributed import EventRunner, EventsFailed
     from ..io import remove_temporaries
 
     if isinstance(method, str):
@@ -163,7 +167,12 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
         with EventRunner(workers, scheduler, progress) as runner:
             out.mkdir(parents=True, exist_ok=True)
             remove_temporaries(out)
-            return [Path(p) for p in runner.run(partial(_reconstruct_one, method, params, out), items, label=name)]
+            try:
+                return [Path(p) for p in runner.run(partial(_reconstruct_one, method, params, out), items,
+                                                    label=name, name=_event_name)]
+            except EventsFailed as failed:
+                raise failed.then(f"; the other {len(items) - len(failed.failures)} submissions are written, and "
+                                  "--resume reconstructs only the missing ones") from None
     except BaseException:
         if made and out.is_dir() and not any(out.iterdir()):  # a run that wrote nothing leaves no folder
             out.rmdir()

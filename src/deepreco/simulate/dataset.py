@@ -49,7 +49,7 @@ def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: 
     Each event is written complete or not at all. ``progress``: a bar and a summary on stderr. Returns the
     event ids of the run, in order.
     """
-    from ..distributed import EventRunner, check_workers
+    from ..distributed import EventRunner, EventsFailed, check_workers
     from ..generate import generate
     from ..io import remove_temporaries
 
@@ -83,7 +83,11 @@ def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: 
     with EventRunner(workers, scheduler, progress) as runner:
         out.mkdir(parents=True, exist_ok=True)
         remove_temporaries(out)
-        runner.run(task, todo, label="events")
+        try:
+            runner.run(task, todo, label="events", name=lambda i: f"event {first_event_id + i}")
+        except EventsFailed as failed:
+            raise failed.then(f"; the other {len(todo) - len(failed.failures)} are written, and --resume simulates "
+                              "only the missing ones") from None
     return ids
 
 

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import command_group, console, err_console
+from deepreco.console import Threads, command_group, console, err_console
 from deepreco.errors import DeepRecoError
+from deepreco.threads import set_threads
 from deepreco.validate import output_folder
 
 app = command_group("HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them.")
@@ -28,15 +29,15 @@ def benchmark(
                                              callback=output_folder)] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events and of the training")] = 0,
     models: Annotated[str | None, typer.Option("--models", help="comma-separated subset, e.g. lstm,kalman")] = None,
-    threads: Annotated[int, typer.Option("--threads", min=1,
-                                         help="torch CPU threads (1 is fastest on a busy machine)")] = 1,
+    threads: Threads = None,
 ):
     """Train every toy model on the same seeded 3D toy events; accuracies, sizes, times, vs background tracks."""
     from .benchmark import format_report, public_result, run_benchmark, write_outputs
 
     try:
         chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-        result = run_benchmark(quick=quick, seed=seed, models=chosen, progress=not as_json, threads=threads,
+        result = run_benchmark(quick=quick, seed=seed, models=chosen, progress=not as_json,
+                               threads=set_threads(threads),
                                log=None if as_json else (lambda line: err_console.print(line, highlight=False)))
         written = write_outputs(result, out) if out is not None else []
     except DeepRecoError as exc:
