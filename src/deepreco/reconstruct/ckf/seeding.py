@@ -108,18 +108,20 @@ class Grid:
 BLOCK = 1 << 18  # candidate pairs examined at a time: bounds the temporaries however dense the event
 
 
-def grid_pair_blocks(phi, half_width, lo, hi, grid: Grid, block: int = BLOCK):
+def grid_pair_blocks(phi, half_width, lo, hi, grid: Grid, block: int | None = None):
     """All (query, hit) pairs with |phi_hit - phi| <= half_width and lo <= coord_hit <= hi, in blocks.
 
     The hits are sorted by (coordinate bin, phi) once (`Grid`); each query then searches only the bins its
     coordinate window covers, so the pairs made are few even where the azimuth window alone would hold many
-    hits. Yields (query, hit) arrays, each made from about ``block`` candidate positions (one query with more
-    makes a block of its own); their concatenation does not depend on ``block``. The candidates grow with the
-    square of the hit density (queries times hits per window): a caller that cuts each block before taking
-    the next keeps only what passes (on a 288,000-hit event the triplet search made in one piece took GBs).
+    hits. Yields (query, hit) arrays, each made from about ``block`` candidate positions (None: `BLOCK`; one
+    query with more makes a block of its own); their concatenation does not depend on ``block``. The
+    candidates grow with the square of the hit density (queries times hits per window): a caller that cuts
+    each block before taking the next keeps only what passes (on a 288,000-hit event the triplet search made
+    in one piece took GBs).
     """
     if grid.size == 0 or len(phi) == 0:
         return
+    block = BLOCK if block is None else block
     base, n_bins, bin_width = grid.base, grid.n_bins, grid.bin_width
     key, idx, coord = grid.key, grid.index, grid.coord
     b_lo = np.clip(np.floor(lo / bin_width) - base, 0, n_bins).astype(np.int64)
