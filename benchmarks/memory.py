@@ -93,11 +93,11 @@ def _events(args) -> list[tuple[str, Path]]:
     return events
 
 
-def _update(rows: list[dict], label: str) -> list[dict]:
-    """Merge ``rows`` into memory.json under a lock (several runs may go at once); returns all rows."""
+def _update(rows: list[dict]) -> None:
+    """Merge ``rows`` into memory.json and write the report, under a lock (several runs may go at once)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "memory.json"
-    with open(RESULTS / ".memory.lock", "w") as lock:
+    with open(Path(tempfile.gettempdir()) / "deepreco-memory-benchmark.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = json.loads(path.read_text())["rows"] if path.exists() else []
         done = {(r["label"], r["method"], r["event"]) for r in rows}
@@ -106,7 +106,7 @@ def _update(rows: list[dict], label: str) -> list[dict]:
         tmp.write_text(json.dumps({"machine": f"{platform.machine()} {platform.python_version()}", "rows": merged},
                                   indent=1))
         tmp.replace(path)
-    return merged
+        _report(merged)
 
 
 def _report(rows: list[dict]) -> None:
@@ -123,7 +123,9 @@ def _report(rows: list[dict]) -> None:
         else:
             lines.append(f"{r['label']:8s} {r['method']:7s} {r['event']:18s} {'':8s} {r['threads']:7d} "
                          f"{r.get('skipped', r.get('error', ''))}")
-    (RESULTS / "memory.txt").write_text("\n".join(lines) + "\n")
+    tmp = RESULTS / "memory.txt.part"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(RESULTS / "memory.txt")
     print("\n".join(lines))
     try:
         import matplotlib
@@ -142,7 +144,9 @@ def _report(rows: list[dict]) -> None:
     ax.set_ylabel("peak resident memory [GB]")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "memory.png", dpi=110)
+    fig.savefig(RESULTS / "memory.png.part", dpi=110, format="png")
+    plt.close(fig)
+    (RESULTS / "memory.png.part").replace(RESULTS / "memory.png")
 
 
 def main() -> None:
@@ -158,7 +162,11 @@ def main() -> None:
     parser.add_argument("--data", default="/tmp/deepreco-bench/memory")
     parser.add_argument("--src", default=None, help="source tree to measure instead of the installed deepreco")
     parser.add_argument("--label", default="after")
+    parser.add_argument("--report", action="store_true", help="only write the report of memory.json")
     args = parser.parse_args()
+    if args.report:
+        _update([])
+        return
     args.real = None if args.real is not None and args.real < 0 else args.real
     events = _events(args)
     for method in args.methods:
@@ -173,7 +181,7 @@ def main() -> None:
                 if "peak_mb" in row:
                     last = (row["hits"], row["peak_mb"])
             print(json.dumps(row), flush=True)
-            _report(_update([row], args.label))
+            _update([row])
 
 
 def _hits(event: Path) -> int:
