@@ -114,8 +114,8 @@ def _report(rows: list[dict]) -> None:
              f"{platform.machine()} {platform.python_version()}; machine shared with other jobs (times are "
              "pessimistic, memory is not affected)",
              "# ready: after reading the event and loading the model; peak: after reconstructing it",
-             f"{'label':8s} {'method':7s} {'event':18s} {'hits':>8s} {'threads':>7s} {'ready MB':>9s} "
-             f"{'peak MB':>9s} {'seconds':>8s} {'score':>7s}"]
+             f"{'label':8s} {'method':7s} {'event':18s} {'hits':>8s} {'threads':>7s} {'ready MiB':>9s} "
+             f"{'peak MiB':>9s} {'seconds':>8s} {'score':>7s}"]
     for r in sorted(rows, key=lambda r: (r["label"] != "after", r["label"], r["method"], r.get("hits", 0))):
         if "peak_mb" in r:
             lines.append(f"{r['label']:8s} {r['method']:7s} {r['event']:18s} {r['hits']:8d} {r['threads']:7d} "
@@ -141,7 +141,7 @@ def _report(rows: list[dict]) -> None:
         ax.plot(*zip(*pts, strict=True), "o-" if label == "after" else "x--", label=f"{method} ({label})")
     ax.axhline(4, color="grey", lw=0.8)
     ax.set_xlabel("hits in the event")
-    ax.set_ylabel("peak resident memory [GB]")
+    ax.set_ylabel("peak resident memory [GiB]")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(RESULTS / "memory.png.part", dpi=110, format="png")
