@@ -85,7 +85,7 @@ def main() -> None:
         n = event.n_hits
         truth = true_edges(event)
         tkey = truth[0] * n + truth[1]
-        out = method.score_graph(event)
+        out = method.score_graph(event, keep_graph=True)
         row = {"event_id": event.event_id, "n_hits": n, "true_edges": truth.shape[1]}
         for stage, edges in (("graph", out["graph"]), ("filter", out["edges"])):
             row[f"{stage}_edges"] = edges.shape[1]

@@ -421,12 +421,30 @@ def test_two_threads_score_the_same_graph(tiny_model, gun_events):
     for threads in (1, 2):
         torch.set_num_threads(threads)
         try:
-            outs.append(method.score_graph(gun_events[-1]))
+            outs.append(method.score_graph(gun_events[-1], keep_graph=True))
         finally:
             torch.set_num_threads(before)
     one, two = outs
     assert np.array_equal(one["graph"], two["graph"]) and np.array_equal(one["edges"], two["edges"])
     assert np.allclose(one["scores"], two["scores"], atol=1e-5)
+
+
+def test_graph_filtered_block_by_block_is_the_graph_filtered_whole(tiny_model, gun_events):
+    # the module-map graph grows with the square of the hits: by default it is filtered as its blocks are made
+    # (issue 21, memory); the chunks the filter sees, and so every score, are those of the whole graph
+    from deepreco.reconstruct.gnn.method import _slices
+
+    method = get_method("gnn", model=tiny_model[0], chunk=100)
+    event = gun_events[-1]
+    whole, streamed = method.score_graph(event, keep_graph=True), method.score_graph(event)
+    assert "graph" not in streamed and streamed["graph_edges"] == whole["graph"].shape[1] > 300
+    for key in ("edges", "filter_scores", "scores", "reserve"):
+        assert np.array_equal(whole[key], streamed[key]), key
+    blocks = [np.arange(2 * n).reshape(2, n) + k for k, n in enumerate((5, 0, 130, 7, 64, 1))]
+    joined = np.concatenate(blocks, axis=1)
+    cut = list(_slices(blocks, 50))
+    assert [c.shape[1] for c in cut] == [50, 50, 50, 50, 7]
+    assert np.array_equal(np.concatenate(cut, axis=1), joined)
 
 
 def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):

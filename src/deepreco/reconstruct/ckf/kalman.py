@@ -5,7 +5,7 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
 1. navigation: the next layer is the surface the helix crosses first (smallest positive path) within the
    layer's extent;
 2. prediction: x, P transported there, P' = J P J^T (`helix.transport`);
-3. search: the layer's hits within n_sigma of the prediction (`seeding.grid_pairs`), each hit then measured on
+3. search: the layer's hits within n_sigma of the prediction (`seeding.grid_pair_blocks`), each hit then measured on
    its own surface (the candidate's prediction carried there exactly, its covariance to first order in the short
    step, `helix.short_step_cov`: the step of a steep track to a module a few mm off moves it by cm in z);
 4. gating and branching: chi2 = r^T S^-1 r with r = m - H x, S = V + H P H^T; hits with chi2 < chi2_max, the
@@ -37,7 +37,7 @@ import numpy as np
 
 from .geometry import Hits, Layers
 from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, short_step_cov, to_global, transport, wrap
-from .seeding import Grid, grid_pairs, highland
+from .seeding import Grid, grid_pair_blocks, highland
 
 MAX_HITS = 32  # hit slots per candidate: more than any particle leaves on its way out
 
@@ -225,18 +225,23 @@ class Finder:
         vmax = hits.var_max[layer]
         half = self.n_sigma * np.sqrt(cv[:, 0, 0] + vmax[0]) + 1.2 * m_phi + 1e-4
         span = self.n_sigma * np.sqrt(cv[:, 1, 1] + vmax[1]) + 1.2 * m_w + 0.1
-        ci, hi = grid_pairs(phi, np.minimum(half, 0.5), w - span, w + span, self.grid(layer))
-        if exclude_modules is not None and len(ci):
-            keep = (exclude_modules[ci] != hits.module[hi][:, None]).all(axis=1)
-            ci, hi = ci[keep], hi[keep]
-        if len(ci) == 0:
-            return ci, hi, np.zeros((0, 5)), np.zeros((0, 5, 5)), np.zeros(0)
-        pred, ok, s = propagate(st[ci], cand.barrel[ci], cand.pos[ci], np.full(len(ci), lay.barrel[layer]),
-                                hits.surface[hi], self.field)
-        pcov = short_step_cov(st[ci], cv[ci], cand.barrel[ci], cand.pos[ci], s, self.field)
-        chi2 = chi2_of(pred, pcov, hits.meas[hi], hits.var[hi])
-        good = ok & (chi2 < self.chi2_max)
-        return ci[good], hi[good], pred[good], pcov[good], chi2[good]
+        out = []
+        # in blocks: the (candidate, hit) pairs in the windows grow with the square of the hit density
+        for ci, hi in grid_pair_blocks(phi, np.minimum(half, 0.5), w - span, w + span, self.grid(layer)):
+            if exclude_modules is not None:
+                keep = (exclude_modules[ci] != hits.module[hi][:, None]).all(axis=1)
+                ci, hi = ci[keep], hi[keep]
+            if len(ci) == 0:
+                continue
+            pred, ok, s = propagate(st[ci], cand.barrel[ci], cand.pos[ci], np.full(len(ci), lay.barrel[layer]),
+                                    hits.surface[hi], self.field)
+            pcov = short_step_cov(st[ci], cv[ci], cand.barrel[ci], cand.pos[ci], s, self.field)
+            chi2 = chi2_of(pred, pcov, hits.meas[hi], hits.var[hi])
+            good = ok & (chi2 < self.chi2_max)
+            out.append((ci[good], hi[good], pred[good], pcov[good], chi2[good]))
+        if not out:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 5)), np.zeros((0, 5, 5)), np.zeros(0)
+        return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
     def _apply(self, cand: Candidates, ci, hi, pred, pcov, layer: int) -> Candidates:
         """New candidates: candidate ci updated with hit hi (pred, pcov: its state and covariance carried to the

@@ -84,7 +84,7 @@ def window_pairs(phi, half_width, sorted_phi, sorted_index):
 
 
 class Grid:
-    """A layer's hits sorted by (coordinate bin, phi), for `grid_pairs`.
+    """A layer's hits sorted by (coordinate bin, phi), for `grid_pair_blocks`.
 
     Three copies of each hit (phi - 2 pi, phi, phi + 2 pi) make the azimuth windows wrap; a bin spans 20 > 5 pi
     in the sort key.
@@ -105,21 +105,27 @@ class Grid:
         self.coord = np.tile(hit_coord, 3)[order]
 
 
-def grid_pairs(phi, half_width, lo, hi, hit_phi, hit_coord=None, hit_index=None, bin_width: float = 10.0):
-    """All (query, hit) pairs with |phi_hit - phi| <= half_width and lo <= coord_hit <= hi.
+BLOCK = 1 << 18  # candidate pairs examined at a time: bounds the temporaries however dense the event
 
-    The hits (or a prepared `Grid` given as ``hit_phi``) are sorted by (coordinate bin, phi) once; each query
-    then searches only the bins its coordinate window covers, so the pairs made are few even where the
-    azimuth window alone would hold many hits.
+
+def grid_pair_blocks(phi, half_width, lo, hi, grid: Grid, block: int | None = None):
+    """All (query, hit) pairs with |phi_hit - phi| <= half_width and lo <= coord_hit <= hi, in blocks.
+
+    The hits are sorted by (coordinate bin, phi) once (`Grid`); each query then searches only the bins its
+    coordinate window covers, so the pairs made are few even where the azimuth window alone would hold many
+    hits. Yields (query, hit) arrays, each made from about ``block`` candidate positions (None: `BLOCK`; one
+    query with more makes a block of its own); their concatenation does not depend on ``block``. The
+    candidates grow with the square of the hit density (queries times hits per window): a caller that cuts
+    each block before taking the next keeps only what passes (on a 288,000-hit event the triplet search made
+    in one piece took GBs).
     """
-    grid = hit_phi if isinstance(hit_phi, Grid) else Grid(hit_phi, hit_coord, hit_index, bin_width)
     if grid.size == 0 or len(phi) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return
+    block = BLOCK if block is None else block
     base, n_bins, bin_width = grid.base, grid.n_bins, grid.bin_width
     key, idx, coord = grid.key, grid.index, grid.coord
     b_lo = np.clip(np.floor(lo / bin_width) - base, 0, n_bins).astype(np.int64)
     b_hi = np.clip(np.floor(hi / bin_width) - base, -1, n_bins - 1).astype(np.int64)
-    queries, hits_out = [], []
     w = np.minimum(half_width, 0.99 * np.pi)
     for j in range(int(np.max(b_hi - b_lo, initial=-1)) + 1):
         q = np.flatnonzero(b_lo + j <= b_hi)
@@ -127,16 +133,17 @@ def grid_pairs(phi, half_width, lo, hi, hit_phi, hit_coord=None, hit_index=None,
             break
         centre = (b_lo[q] + j) * 20.0 + phi[q] + 3.0 * np.pi
         start = np.searchsorted(key, centre - w[q], side="left")
-        stop = np.searchsorted(key, centre + w[q], side="right")
-        count = stop - start
-        qq = np.repeat(q, count)
-        pos = np.repeat(start, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        good = (coord[pos] >= lo[qq]) & (coord[pos] <= hi[qq])
-        queries.append(qq[good])
-        hits_out.append(idx[pos[good]])
-    if not queries:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(queries), np.concatenate(hits_out)
+        count = np.searchsorted(key, centre + w[q], side="right") - start
+        # consecutive queries, cut where the running count passes a multiple of the block
+        block_of = (np.cumsum(count) - count) // block
+        edges = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1], True])
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            qb, sb, cb = q[a:b], start[a:b], count[a:b]
+            qq = np.repeat(qb, cb)
+            pos = np.repeat(sb, cb) + np.arange(cb.sum()) - np.repeat(np.cumsum(cb) - cb, cb)
+            good = (coord[pos] >= lo[qq]) & (coord[pos] <= hi[qq])
+            if good.any():
+                yield qq[good], idx[pos[good]]
 
 
 def highland(p, x_over_x0, mass: float = 0.13957):
@@ -168,50 +175,76 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
     Returns a dict of arrays: ``hits`` (n, 3) hit numbers in order, ``phi0``, ``d0``, ``z0``, ``cot``,
     ``qpt`` (q / pT) perigee parameters, ``psi`` (direction azimuth at b) and ``quality`` (the r-z
     mismatch in standard deviations, smaller is better).
+
+    The doublets grow with the square of the hit density: they are made for one middle layer at a time and
+    dropped once its triplets are made (the triplets come out in the order of `top_layer_pairs`, whatever the
+    order of the work).
     """
-    rho_min = pt_min / (CURVATURE_PER_TESLA * field)
-    kappa = 0.5 / rho_min
+    cuts = {"kappa": 0.5 / (pt_min / (CURVATURE_PER_TESLA * field)), "pt_min": pt_min, "z0_max": z0_max,
+            "d0_max": d0_max, "cot_max": cot_max, "n_sigma": n_sigma, "field": field}
     pairs = pixel_layer_pairs(lay)
-    pix_barrel = np.flatnonzero(lay.pixel & lay.barrel)
-    pix_barrel = pix_barrel[np.argsort(lay.position[pix_barrel])]
-    next_barrel = {int(a): int(b) for a, b in zip(pix_barrel[:-1], pix_barrel[1:], strict=True)}
-    doublets = []
-    for lb, lm in pairs:
-        hb, hm = hits.in_layer(lb), hits.in_layer(lm)
-        if len(hb) == 0 or len(hm) == 0:
+    top_pairs = top_layer_pairs(lay)
+    found: list[list[tuple]] = [[] for _ in top_pairs]
+    for lm in dict.fromkeys(m for _, m in pairs):  # middle layers, in order of first use
+        blocks = [d for lb, m in pairs if m == lm for d in _doublets(hits, lay, lb, lm, cuts)]
+        if not blocks:
             continue
-        rb, zb = hits.r[hb], hits.z[hb]
-        if lay.barrel[lm]:
-            rm_max = np.full(len(hb), lay.position[lm] + hits.offset[lm])
-        else:
-            # where lines from the luminous region through the bottom hit meet the disk
-            zm = lay.position[lm]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ends = [rb * (zm - z0) / (zb - z0) for z0 in (-z0_max, z0_max)]
-            ends = [np.where(np.sign(zb - z0) == np.sign(zm - z0), e, np.nan) for z0, e in zip((-z0_max, z0_max), ends,
-                                                                                               strict=True)]
-            r_lo, r_hi = np.fmin(ends[0], ends[1]), np.fmax(ends[0], ends[1])
-            r_lo = np.where(np.isnan(ends[0]) | np.isnan(ends[1]), rb, r_lo)
-            reach = np.isfinite(r_hi) & (r_hi > lay.lo[lm] - 5.0) & (r_lo < lay.hi[lm] + 5.0)
-            hb, rb, r_hi = hb[reach], rb[reach], r_hi[reach]
-            if next_barrel.get(lb) is not None:
-                # a track meets the next barrel layer before the disk unless it leaves that layer's z range
-                nb = next_barrel[lb]
-                zlim = np.maximum(np.abs(lay.lo[nb]), np.abs(lay.hi[nb])) - 5.0
-                zn = [zb[reach] + (zb[reach] - z0) * (lay.position[nb] - rb) / rb for z0 in (-z0_max, z0_max)]
-                leaves = (np.abs(zn[0]) > zlim) | (np.abs(zn[1]) > zlim)
-                hb, rb, r_hi = hb[leaves], rb[leaves], r_hi[leaves]
-            rm_max = np.minimum(r_hi, lay.hi[lm]) + 5.0
-        half = (np.arcsin(np.minimum(rm_max * kappa, 1.0)) - np.arcsin(np.minimum(rb * kappa, 1.0))
-                + d0_max * np.maximum(1.0 / rb - 1.0 / rm_max, 0.0) + 0.003)
-        if lay.barrel[lm]:
-            dr_lo = np.maximum(lay.position[lm] - hits.offset[lm] - rb, 0.0)
-            dr_hi = lay.position[lm] + hits.offset[lm] - rb
-            ends = np.stack([zb + (zb - z0) * d / rb for z0 in (-z0_max, z0_max) for d in (dr_lo, dr_hi)])
-            c_lo, c_hi, cm = ends.min(0) - 1.0, ends.max(0) + 1.0, hits.z[hm]
-        else:
-            c_lo, c_hi, cm = rb, rm_max, hits.r[hm]
-        qi, mi = grid_pairs(hits.phi[hb], np.minimum(half, 1.0), c_lo, c_hi, hits.phi[hm], cm, hm, 50.0)
+        bi = np.concatenate([d[0] for d in blocks])
+        mi = np.concatenate([d[1] for d in blocks])
+        del blocks
+        for k, (m, lt) in enumerate(top_pairs):
+            if m == lm:
+                found[k] = _triplets(hits, lay, bi, mi, lm, lt, cuts)
+    parts = [p for f in found for p in f]
+    if not parts:
+        return fit_seeds(hits, np.zeros((0, 3), np.int64), np.zeros(0), field)
+    triplets = np.column_stack([np.concatenate([p[i] for p in parts]) for i in range(3)])
+    return fit_seeds(hits, triplets, np.concatenate([p[3] for p in parts]), field)
+
+
+def _doublets(hits: Hits, lay: Layers, lb: int, lm: int, cuts: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Doublets (bottom hit numbers, middle hit numbers) on layers (lb, lm) pointing back to the beam line, in
+    blocks (`grid_pair_blocks`)."""
+    kappa, z0_max, d0_max, cot_max = cuts["kappa"], cuts["z0_max"], cuts["d0_max"], cuts["cot_max"]
+    hb, hm = hits.in_layer(lb), hits.in_layer(lm)
+    if len(hb) == 0 or len(hm) == 0:
+        return []
+    pix_barrel = _pixel_barrel(lay)
+    next_barrel = {int(a): int(b) for a, b in zip(pix_barrel[:-1], pix_barrel[1:], strict=True)}
+    rb, zb = hits.r[hb], hits.z[hb]
+    if lay.barrel[lm]:
+        rm_max = np.full(len(hb), lay.position[lm] + hits.offset[lm])
+    else:
+        # where lines from the luminous region through the bottom hit meet the disk
+        zm = lay.position[lm]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ends = [rb * (zm - z0) / (zb - z0) for z0 in (-z0_max, z0_max)]
+        ends = [np.where(np.sign(zb - z0) == np.sign(zm - z0), e, np.nan) for z0, e in zip((-z0_max, z0_max), ends,
+                                                                                           strict=True)]
+        r_lo, r_hi = np.fmin(ends[0], ends[1]), np.fmax(ends[0], ends[1])
+        r_lo = np.where(np.isnan(ends[0]) | np.isnan(ends[1]), rb, r_lo)
+        reach = np.isfinite(r_hi) & (r_hi > lay.lo[lm] - 5.0) & (r_lo < lay.hi[lm] + 5.0)
+        hb, rb, r_hi = hb[reach], rb[reach], r_hi[reach]
+        if next_barrel.get(lb) is not None:
+            # a track meets the next barrel layer before the disk unless it leaves that layer's z range
+            nb = next_barrel[lb]
+            zlim = np.maximum(np.abs(lay.lo[nb]), np.abs(lay.hi[nb])) - 5.0
+            zn = [zb[reach] + (zb[reach] - z0) * (lay.position[nb] - rb) / rb for z0 in (-z0_max, z0_max)]
+            leaves = (np.abs(zn[0]) > zlim) | (np.abs(zn[1]) > zlim)
+            hb, rb, r_hi = hb[leaves], rb[leaves], r_hi[leaves]
+        rm_max = np.minimum(r_hi, lay.hi[lm]) + 5.0
+    half = (np.arcsin(np.minimum(rm_max * kappa, 1.0)) - np.arcsin(np.minimum(rb * kappa, 1.0))
+            + d0_max * np.maximum(1.0 / rb - 1.0 / rm_max, 0.0) + 0.003)
+    if lay.barrel[lm]:
+        dr_lo = np.maximum(lay.position[lm] - hits.offset[lm] - rb, 0.0)
+        dr_hi = lay.position[lm] + hits.offset[lm] - rb
+        ends = np.stack([zb + (zb - z0) * d / rb for z0 in (-z0_max, z0_max) for d in (dr_lo, dr_hi)])
+        c_lo, c_hi, cm = ends.min(0) - 1.0, ends.max(0) + 1.0, hits.z[hm]
+    else:
+        c_lo, c_hi, cm = rb, rm_max, hits.r[hm]
+    grid = Grid(hits.phi[hm], cm, hm, 50.0)
+    out = []
+    for qi, mi in grid_pair_blocks(hits.phi[hb], np.minimum(half, 1.0), c_lo, c_hi, grid):
         bi = hb[qi]
         r1, r2 = hits.r[bi], hits.r[mi]
         dr = r2 - r1
@@ -223,80 +256,77 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
         lim = (np.arcsin(np.minimum(r2 * kappa, 1.0)) - np.arcsin(np.minimum(r1 * kappa, 1.0))
                + d0_max * (1.0 / r1 - 1.0 / r2) + 0.002)
         good = (np.abs(cot) < cot_max) & (np.abs(z0) < z0_max) & (dphi < lim)
-        doublets.append((lm, bi[good], mi[good]))
+        out.append((bi[good], mi[good]))
+    return out
 
-    by_middle_layer: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for lm, bi, mi in doublets:
-        by_middle_layer.setdefault(lm, []).append((bi, mi))
-    out = {k: [] for k in ("b", "m", "t", "quality")}
+
+def _triplets(hits: Hits, lay: Layers, bi: np.ndarray, mi: np.ndarray, lm: int, lt: int, cuts: dict) -> list[tuple]:
+    """Triplets (b, m, t, quality) from the doublets (bi, mi) of middle layer ``lm`` and the hits of ``lt``, in
+    blocks (`grid_pair_blocks`)."""
+    ht = hits.in_layer(lt)
+    if len(ht) == 0:
+        return []
+    kappa, pt_min, z0_max, d0_max = cuts["kappa"], cuts["pt_min"], cuts["z0_max"], cuts["d0_max"]
+    n_sigma, field = cuts["n_sigma"], cuts["field"]
+    pix_barrel = _pixel_barrel(lay)
     # a triplet from the innermost barrel layer ends by the third (see the module's docstring)
     far_radius = lay.position[pix_barrel[2]] + 10.0
     theta0_ref = highland(pt_min, 0.02)  # scattering at the middle layer for the slowest seed, per unit 1/sin
-    middle: dict[int, tuple] = {}
-    for lm, lt in top_layer_pairs(lay):
-        if lm not in by_middle_layer:
-            continue
-        ht = hits.in_layer(lt)
-        if len(ht) == 0:
-            continue
-        if lm not in middle:
-            bi = np.concatenate([d[0] for d in by_middle_layer[lm]])
-            mi = np.concatenate([d[1] for d in by_middle_layer[lm]])
-            r1, r2 = hits.r[bi], hits.r[mi]
-            dr = r2 - r1
-            # dphi / dr of the circle through the origin, b and m
-            middle[lm] = (bi, mi, r1, r2, (hits.z[mi] - hits.z[bi]) / dr, wrap(hits.phi[mi] - hits.phi[bi]) / dr)
-        bi, mi, r1, r2, cot, slope = middle[lm]
-        if lay.barrel[lt]:
-            rt = np.full(len(bi), lay.position[lt])
-            ok = np.ones(len(bi), bool)
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rt = r2 + (lay.position[lt] - hits.z[mi]) / cot
-            ok = np.isfinite(rt) & (rt > r2) & (rt < lay.hi[lt] + 10.0) & (rt > lay.lo[lt] - 10.0)
-        if lay.barrel[lt] and lay.position[lt] > far_radius:
-            ok &= hits.layer[bi] != pix_barrel[0]
-        bi, mi, r1, r2, cot, slope, rt = bi[ok], mi[ok], r1[ok], r2[ok], cot[ok], slope[ok], rt[ok]
-        # phi(r) = phi0 + asin(k r) on the circle through the origin (k = 1 / 2R ~ dphi/dr): the linear
-        # extrapolation plus the cubic term of the asin
-        k3 = slope**3 / 6.0
-        phi_t = hits.phi[mi] + slope * (rt - r2) + k3 * (rt**3 - r2**3 - (r2**3 - r1**3) / (r2 - r1) * (rt - r2))
-        lever = rt - r2
-        d0_term = d0_max * np.abs(1.0 / rt - 1.0 / r2 - (1.0 / r2 - 1.0 / r1) * lever / (r2 - r1))
-        ms = n_sigma * theta0_ref * np.sqrt(1.0 + cot * cot) ** 0.5 * lever / rt
-        curv = 0.05 * (kappa * rt) ** 3  # neglected higher terms of the extrapolation
-        half = np.minimum(d0_term + ms + curv + 0.003, 1.0)
-        # r-z window: where the straight line in r-z meets the top layer, widened by the scattering and by the
-        # spread of the layer's hits about its mean surface
-        tol_cot = n_sigma * theta0_ref * (1.0 + cot * cot)
-        if lay.barrel[lt]:
-            z_pred = hits.z[mi] + cot * (rt - r2)
-            tol = 2.0 + tol_cot * lever + np.abs(cot) * hits.offset[lt]
-            qi, ti = grid_pairs(phi_t, half, z_pred - tol, z_pred + tol, hits.phi[ht], hits.z[ht], ht, 20.0)
-        else:
-            dz = np.abs(lay.position[lt] - hits.z[mi])
-            tol = 2.0 + (tol_cot * dz + hits.offset[lt]) / np.maximum(np.abs(cot), 1e-3) ** 2 * np.abs(cot)
-            qi, ti = grid_pairs(phi_t, half, rt - tol, rt + tol, hits.phi[ht], hits.r[ht], ht, 20.0)
+    r1, r2 = hits.r[bi], hits.r[mi]
+    dr = r2 - r1
+    # dphi / dr of the circle through the origin, b and m
+    cot, slope = (hits.z[mi] - hits.z[bi]) / dr, wrap(hits.phi[mi] - hits.phi[bi]) / dr
+    if lay.barrel[lt]:
+        rt = np.full(len(bi), lay.position[lt])
+        ok = np.ones(len(bi), bool)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rt = r2 + (lay.position[lt] - hits.z[mi]) / cot
+        ok = np.isfinite(rt) & (rt > r2) & (rt < lay.hi[lt] + 10.0) & (rt > lay.lo[lt] - 10.0)
+    if lay.barrel[lt] and lay.position[lt] > far_radius:
+        ok &= hits.layer[bi] != pix_barrel[0]
+    bi, mi, r1, r2, cot, slope, rt = bi[ok], mi[ok], r1[ok], r2[ok], cot[ok], slope[ok], rt[ok]
+    # phi(r) = phi0 + asin(k r) on the circle through the origin (k = 1 / 2R ~ dphi/dr): the linear
+    # extrapolation plus the cubic term of the asin
+    k3 = slope**3 / 6.0
+    phi_t = hits.phi[mi] + slope * (rt - r2) + k3 * (rt**3 - r2**3 - (r2**3 - r1**3) / (r2 - r1) * (rt - r2))
+    lever = rt - r2
+    d0_term = d0_max * np.abs(1.0 / rt - 1.0 / r2 - (1.0 / r2 - 1.0 / r1) * lever / (r2 - r1))
+    ms = n_sigma * theta0_ref * np.sqrt(1.0 + cot * cot) ** 0.5 * lever / rt
+    curv = 0.05 * (kappa * rt) ** 3  # neglected higher terms of the extrapolation
+    half = np.minimum(d0_term + ms + curv + 0.003, 1.0)
+    # r-z window: where the straight line in r-z meets the top layer, widened by the scattering and by the
+    # spread of the layer's hits about its mean surface
+    tol_cot = n_sigma * theta0_ref * (1.0 + cot * cot)
+    if lay.barrel[lt]:
+        z_pred = hits.z[mi] + cot * (rt - r2)
+        tol = 2.0 + tol_cot * lever + np.abs(cot) * hits.offset[lt]
+        lo, hi, grid = z_pred - tol, z_pred + tol, Grid(hits.phi[ht], hits.z[ht], ht, 20.0)
+    else:
+        dz = np.abs(lay.position[lt] - hits.z[mi])
+        tol = 2.0 + (tol_cot * dz + hits.offset[lt]) / np.maximum(np.abs(cot), 1e-3) ** 2 * np.abs(cot)
+        lo, hi, grid = rt - tol, rt + tol, Grid(hits.phi[ht], hits.r[ht], ht, 20.0)
+    out = []
+    for qi, ti in grid_pair_blocks(phi_t, half, lo, hi, grid):
         # the same r-z window at the top hit's own radius
-        lever = hits.r[ti] - r2[qi]
-        z_dev = np.abs(hits.z[ti] - hits.z[mi][qi] - cot[qi] * lever)
-        good = (z_dev < 2.0 + tol_cot[qi] * lever) & (lever > 1.0)
+        lever_t = hits.r[ti] - r2[qi]
+        z_dev = np.abs(hits.z[ti] - hits.z[mi[qi]] - cot[qi] * lever_t)
+        good = (z_dev < 2.0 + tol_cot[qi] * lever_t) & (lever_t > 1.0)
         qi, ti = qi[good], ti[good]
-        bi, mi = bi[qi], mi[qi]
-        if len(bi) == 0:
+        if len(qi) == 0:
             continue
+        bq, mq = bi[qi], mi[qi]
         # Exactly collinear triplets have an infinite radius: their NaN d0 and arc lengths fail every cut.
         with np.errstate(invalid="ignore"):
-            res = _triplet_cuts(hits, bi, mi, ti, lay.x0[lm], pt_min, z0_max, d0_max, n_sigma, field)
-        keep, quality = res
-        out["b"].append(bi[keep])
-        out["m"].append(mi[keep])
-        out["t"].append(ti[keep])
-        out["quality"].append(quality[keep])
-    if not out["b"]:
-        return fit_seeds(hits, np.zeros((0, 3), np.int64), np.zeros(0), field)
-    triplets = np.column_stack([np.concatenate(out["b"]), np.concatenate(out["m"]), np.concatenate(out["t"])])
-    return fit_seeds(hits, triplets, np.concatenate(out["quality"]), field)
+            keep, quality = _triplet_cuts(hits, bq, mq, ti, lay.x0[lm], pt_min, z0_max, d0_max, n_sigma, field)
+        out.append((bq[keep], mq[keep], ti[keep], quality[keep]))
+    return out
+
+
+def _pixel_barrel(lay: Layers) -> np.ndarray:
+    """The pixel barrel layers, innermost first."""
+    sel = np.flatnonzero(lay.pixel & lay.barrel)
+    return sel[np.argsort(lay.position[sel])]
 
 
 def _triplet_cuts(hits: Hits, b, m, t, x0, pt_min, z0_max, d0_max, n_sigma, field):

@@ -12,8 +12,8 @@ from ...event import Event
 from ...progress import stage
 from ..base import Method, register
 from .build import build_tracks
-from .features import edge_features, node_features
-from .module_map import hit_coordinates
+from .features import N_EDGE, edge_features, node_features
+from .module_map import hit_coordinates, ordered_map
 from .truth import layer_key
 
 BRIDGE_FILTER = 0.01  # filter score over which an edge may join the pieces of a broken track (build.py, step 4)
@@ -35,14 +35,30 @@ def _device(name: str | None):
     return torch.device(name)
 
 
-def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: int = 200_000,
-                 device=None, remote=None) -> tuple[np.ndarray, np.ndarray]:
-    """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores). With more than one
-    torch thread the chunks are shared among that many threads (the edge features are NumPy, which releases the
-    interpreter lock: about twice as fast on 2 cores); the result is the same. ``remote``: the served filter
-    (`deepreco.export.client.RemoteNetwork`) scores the chunks instead of the model's."""
-    from concurrent.futures import ThreadPoolExecutor
+def _slices(blocks, chunk: int):
+    """Consecutive ``chunk``-edge slices (the last one shorter) of the concatenation of (2, e) ``blocks``."""
+    pending, n = [], 0
+    for block in blocks:
+        pending.append(block)
+        n += block.shape[1]
+        if n >= chunk:
+            joined = pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1)
+            cut = n - n % chunk
+            for i in range(0, cut, chunk):
+                yield joined[:, i:i + chunk]
+            pending, n = [joined[:, cut:]], n - cut
+    if n:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending, axis=1)
 
+
+def filter_graph(model, x, coords, edges, threshold: float, chunk: int = 200_000,
+                 device=None, remote=None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Score ``edges`` with the model's filter in chunks; (kept edges, their filter scores, edges scored).
+    ``edges`` is a (2, E) array or an iterable of (2, e) blocks (`ModuleMap.build_blocks`): the blocks are
+    cut into the same chunks as their concatenation and scored as they come, so the whole graph is never held.
+    With more than one torch thread the chunks are shared among that many threads (the edge features are NumPy,
+    which releases the interpreter lock: about twice as fast on 2 cores); the result is the same. ``remote``:
+    the served filter (`deepreco.export.client.RemoteNetwork`) scores the chunks instead of the model's."""
     import torch
 
     from .model import project
@@ -53,8 +69,7 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
     with torch.no_grad():
         nodes = project(net.net, x_t, x_t) if remote is None else None
 
-    def one(i):
-        part = edges[:, i:i + chunk]
+    def one(part):
         with torch.no_grad():
             if remote is not None:
                 s = torch.sigmoid(torch.from_numpy(remote.run(x, edge_features(coords, x, part), part)[0])).numpy()
@@ -62,37 +77,59 @@ def filter_graph(model, x, coords, edges: np.ndarray, threshold: float, chunk: i
                 attr = torch.from_numpy(edge_features(coords, x, part)).to(device)
                 s = torch.sigmoid(net(x_t, attr, torch.from_numpy(part).to(device), nodes)).cpu().numpy()
         keep = s > threshold
-        return part[:, keep], s[keep]
+        return part[:, keep], s[keep], part.shape[1]
 
-    starts = range(0, edges.shape[1], chunk)
-    with stage("filter", total=len(starts)) as advance, ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
-        def counted(i):
-            out = one(i)
+    streamed = not isinstance(edges, np.ndarray)  # the module map's blocks, made as they are filtered
+    blocks = edges if streamed else [edges]
+    kept, scores, n = [], [], 0
+    with stage("graph + filter" if streamed else "filter") as advance:
+        for k, s, size in ordered_map(one, _slices(blocks, chunk), max(1, torch.get_num_threads())):
+            kept.append(k)
+            scores.append(s)
+            n += size
             advance()
-            return out
-
-        kept, scores = zip(*pool.map(counted, starts), strict=True) if len(starts) else ((), ())
     if not kept:
-        return np.zeros((2, 0), np.int64), np.zeros(0, np.float32)
-    return np.concatenate(kept, axis=1), np.concatenate(scores)
+        return np.zeros((2, 0), np.int64), np.zeros(0, np.float32), 0
+    return np.concatenate(kept, axis=1), np.concatenate(scores), n
 
 
 def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int = 50_000,
                    remote=None) -> np.ndarray:
-    """The interaction network's score of every edge of the (filtered) graph, its edge networks run ``chunk``
-    edges at a time (bounded memory; the same scores); ``remote``: the served network's scores instead."""
+    """The interaction network's score of every edge of the (filtered) graph, its edge features made and its
+    edge networks run ``chunk`` edges at a time (bounded memory: the features of all edges at once took 300
+    bytes an edge; the same scores); ``remote``: the served network's scores instead."""
     import torch
 
     device = device or torch.device("cpu")
     if edges.shape[1] == 0:
         return np.zeros(0, np.float32)
+    attr = np.empty((edges.shape[1], N_EDGE), np.float32)
+    for i in range(0, edges.shape[1], chunk):
+        attr[i:i + chunk] = edge_features(coords, x, edges[:, i:i + chunk])
     if remote is not None:
-        return torch.sigmoid(torch.from_numpy(remote.run(x, edge_features(coords, x, edges), edges)[0])).numpy()
+        return torch.sigmoid(torch.from_numpy(remote.run(x, attr, edges)[0])).numpy()
     net = model.gnn.to(device)
     with torch.no_grad():
-        logits = net(torch.from_numpy(x).to(device), torch.from_numpy(edge_features(coords, x, edges)).to(device),
+        logits = net(torch.from_numpy(x).to(device), torch.from_numpy(attr).to(device),
                      torch.from_numpy(edges).to(device), chunk=chunk)
     return torch.sigmoid(logits).cpu().numpy()
+
+
+class _timed:
+    """An iterator that adds up the seconds spent waiting for its items (``seconds``)."""
+
+    def __init__(self, items):
+        self.items, self.seconds = iter(items), 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t = time.perf_counter()
+        try:
+            return next(self.items)
+        finally:
+            self.seconds += time.perf_counter() - t
 
 
 @register("gnn")
@@ -128,10 +165,12 @@ class GNNTracks(Method):
 
         self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn") or {}
 
-    def score_graph(self, event: Event) -> dict:
-        """Every stage's output for one event: ``graph`` (module-map edges), ``edges`` and ``filter_scores``
-        (after the filter), ``scores`` (the network's), ``reserve`` (the edges over ``bridge_filter``, None
-        without it) and ``seconds_*`` per stage."""
+    def score_graph(self, event: Event, keep_graph: bool = False) -> dict:
+        """Every stage's output for one event: ``graph_edges`` (the size of the module-map graph), ``edges`` and
+        ``filter_scores`` (after the filter), ``scores`` (the network's), ``reserve`` (the edges over
+        ``bridge_filter``, None without it) and ``seconds_*`` per stage; with ``keep_graph`` also ``graph``, the
+        module-map edges (otherwise they are filtered block by block as they are made and never held together:
+        they grow with the square of the hits)."""
         if event.cells is None or len(event.cells) == 0:
             # the networks read the clusters' shapes; with zeros instead they lose most true edges
             raise EventError(f"{event.sources.get('hits', f'event {event.event_id}')}: the gnn method needs the "
@@ -141,15 +180,21 @@ class GNNTracks(Method):
         model = cached_model(self.model)
         device = _device(self.device)
         t0 = time.perf_counter()
-        with stage("graph"):
-            graph = model.module_map.build(event, threads=torch.get_num_threads())
+        threads = torch.get_num_threads()
+        graph = None
+        if keep_graph:
+            with stage("graph"):
+                graph = model.module_map.build(event, threads=threads)
         t1 = time.perf_counter()
         x = node_features(event)
         coords = hit_coordinates(event.hits[["x", "y", "z"]].to_numpy(np.float64))
         threshold = model.filter_threshold if self.filter_threshold is None else self.filter_threshold
         low = threshold if self.bridge_filter is None else min(threshold, self.bridge_filter)
-        edges, filter_scores = filter_graph(model, x, coords, graph, low, self.chunk, device,
-                                            self._remote.get("gnn-filter"))
+        blocks = graph if keep_graph else _timed(model.module_map.build_blocks(event, threads=threads))
+        edges, filter_scores, n_graph = filter_graph(model, x, coords, blocks, low, self.chunk, device,
+                                                     self._remote.get("gnn-filter"))
+        if not keep_graph:  # the time spent waiting for the module map's blocks is its share
+            t1 += blocks.seconds
         reserve = None
         if self.bridge_filter is not None:  # the edges over bridge_filter (all of them when it set the cut)
             reserve = edges if low == self.bridge_filter else edges[:, filter_scores > self.bridge_filter]
@@ -160,8 +205,11 @@ class GNNTracks(Method):
         with stage("network"):
             scores = classify_edges(model, x, coords, edges, device, remote=self._remote.get("gnn-network"))
         t3 = time.perf_counter()
-        return {"graph": graph, "edges": edges, "filter_scores": filter_scores, "scores": scores, "reserve": reserve,
-                "seconds_graph": t1 - t0, "seconds_filter": t2 - t1, "seconds_gnn": t3 - t2}
+        out = {"graph_edges": n_graph, "edges": edges, "filter_scores": filter_scores, "scores": scores,
+               "reserve": reserve, "seconds_graph": t1 - t0, "seconds_filter": t2 - t1, "seconds_gnn": t3 - t2}
+        if keep_graph:
+            out["graph"] = graph
+        return out
 
     @property
     def last_run(self) -> dict:
@@ -177,7 +225,7 @@ class GNNTracks(Method):
             labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
                                   layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
                                   reserve=out["reserve"])
-        self._last = {"graph_edges": out["graph"].shape[1], "filtered_edges": out["edges"].shape[1],
+        self._last = {"graph_edges": out["graph_edges"], "filtered_edges": out["edges"].shape[1],
                       **{k: v for k, v in out.items() if k.startswith("seconds")},
                       "seconds_build": time.perf_counter() - t0}
         rows = np.flatnonzero(labels >= 0)

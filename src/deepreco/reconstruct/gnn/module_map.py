@@ -13,9 +13,9 @@
 
 `ModuleMap.build` makes an event's graph: every pair of hits on a connected module pair whose four quantities
 lie in their layer pair's ranges. The pairs are made module pair by module pair in chunks, so memory stays
-bounded on a full event. Module maps in the literature keep per-module-pair ranges learnt from ~10^5 events; on
-the ~10^2 events one can simulate here most module pairs are seen a few times only, so the ranges are the
-layer pair's, and the module pairs decide the rest.
+bounded on a full event; `ModuleMap.build_blocks` gives the chunks one by one. Module maps in the literature
+keep per-module-pair ranges learnt from ~10^5 events; on the ~10^2 events one can simulate here most module
+pairs are seen a few times only, so the ranges are the layer pair's, and the module pairs decide the rest.
 """
 
 from __future__ import annotations
@@ -76,6 +76,25 @@ def pair_features(coords: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
     return np.column_stack([dphi, z0, pb[:, 5] - pa[:, 5], curvature]).astype(np.float32)
 
 
+def ordered_map(fn, items, threads: int = 1):
+    """``fn`` of each of ``items`` on ``threads`` threads, yielded in order, with at most 2 ``threads`` results
+    waiting: the memory stays bounded however many items there are (a pool's own map takes them all at once)."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        waiting: deque = deque()
+        for item in items:
+            waiting.append(pool.submit(fn, item))
+            if len(waiting) >= 2 * threads:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
+
+
 @dataclass
 class ModuleMap:
     """Connected module pairs (P, 2) and per-layer-pair ranges of `FEATURES` (see the module's description)."""
@@ -130,9 +149,16 @@ class ModuleMap:
 
     # ---- use ------------------------------------------------------------------------------------------------
     def build(self, event: Event, max_chunk: int = 250_000, threads: int = 1) -> np.ndarray:
-        """(2, E) hit rows (inner, outer): the event's graph. Candidate pairs are made ``max_chunk`` at a time:
-        small chunks keep every temporary array under the allocator's mmap threshold (32 MB), which is faster
-        than large ones, besides bounding the memory; ``threads`` threads share the chunks."""
+        """(2, E) hit rows (inner, outer): the event's graph, the concatenation of `build_blocks`."""
+        blocks = list(self.build_blocks(event, max_chunk, threads))
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0), np.int64)
+
+    def build_blocks(self, event: Event, max_chunk: int = 250_000, threads: int = 1):
+        """The event's graph in blocks of (2, e) hit rows (inner, outer), in order. Candidate pairs are made
+        ``max_chunk`` at a time: small chunks keep every temporary array under the allocator's mmap threshold
+        (32 MB), which is faster than large ones, besides bounding the memory; ``threads`` threads share the
+        chunks. The graph grows with the square of the hits (60 M edges, 1 GB, at 300,000): a caller that
+        reduces each block (the edge filter) never holds all of it."""
         det = _detector()
         n_mod = len(det)
         mod = hit_modules(event.hits, det)
@@ -142,7 +168,7 @@ class ModuleMap:
         start = np.cumsum(count) - count
         pairs = self.pairs[(count[self.pairs[:, 0]] > 0) & (count[self.pairs[:, 1]] > 0)]
         if len(pairs) == 0:
-            return np.zeros((2, 0), np.int64)
+            return
         lay_of = module_layers(det)
         lkey = self.layer_pairs[:, 0] * _N_MAX_LAYERS + self.layer_pairs[:, 1]
         pair_layer = np.clip(np.searchsorted(lkey, lay_of[pairs[:, 0]] * _N_MAX_LAYERS + lay_of[pairs[:, 1]]),
@@ -170,12 +196,8 @@ class ModuleMap:
             a, b = self._cut(coords, a, b, pair_layer[first:last][g])
             return np.stack([a, b])
 
-        if threads > 1:  # NumPy releases the interpreter lock: the chunks share the cores, same result
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(threads) as pool:
-                return np.concatenate(list(pool.map(one, spans)), axis=1)
-        return np.concatenate([one(span) for span in spans], axis=1)
+        # NumPy releases the interpreter lock: the chunks share the cores, same result
+        yield from ordered_map(one, spans, threads)
 
     def _cut(self, coords, a, b, li):
         """The pairs whose quantities lie in their layer pair's ranges; cheapest cuts first, arrays compacted

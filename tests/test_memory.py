@@ -1,0 +1,78 @@
+"""Memory in bounds (issue 21): the structures that grew with the square of the hits are made in blocks.
+
+The window pairs of the ckf (`grid_pair_blocks`, seeding and the filter's search) are candidates x hits per
+window; a consumer that cuts each block keeps its memory near linear. Measured with tracemalloc (NumPy's
+allocations are traced), on sizes small enough for seconds.
+"""
+
+import tracemalloc
+
+import numpy as np
+
+from deepreco.reconstruct.ckf import seeding
+from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
+from deepreco.reconstruct.ckf.seeding import Grid, find_seeds, grid_pair_blocks
+
+
+def _uniform(n: int, seed: int, hits: bool = False):
+    """A `Grid` of ``n`` hits and ``n`` queries, uniform in phi and in a coordinate over [0, 100) (and the hits'
+    phi and coordinate with ``hits``)."""
+    rng = np.random.default_rng(seed)
+    hit_phi, hit_coord = rng.uniform(-np.pi, np.pi, n), rng.uniform(0.0, 100.0, n)
+    phi, coord = rng.uniform(-np.pi, np.pi, n), rng.uniform(0.0, 100.0, n)
+    out = Grid(hit_phi, hit_coord, np.arange(n), 10.0), phi, coord
+    return (*out, hit_phi, hit_coord) if hits else out
+
+
+def _pairs(grid, phi, coord, half, span, block=None):
+    blocks = list(grid_pair_blocks(phi, np.full(len(phi), half), coord - span, coord + span, grid, block))
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def test_window_pairs_are_every_pair_in_the_window_whatever_the_block():
+    grid, phi, coord, hit_phi, hit_coord = _uniform(300, seed=1, hits=True)
+    q, h = _pairs(grid, phi, coord, 0.3, 15.0)
+    # brute force over all pairs; the wrap in phi included (three copies in the grid: each pair found once)
+    dphi = np.abs((phi[:, None] - hit_phi[None, :] + np.pi) % (2 * np.pi) - np.pi)
+    inside = (dphi <= 0.3 + 1e-12) & (np.abs(coord[:, None] - hit_coord[None, :]) <= 15.0)
+    assert sorted(zip(q.tolist(), h.tolist(), strict=True)) == sorted(zip(*map(list, np.nonzero(inside)), strict=True))
+    for block in (1, 7, 1000):  # blocks of any size: the same pairs in the same order
+        qb, hb = _pairs(grid, phi, coord, 0.3, 15.0, block)
+        assert np.array_equal(qb, q) and np.array_equal(hb, h)
+
+
+def _peak_counting(grid, phi, coord, block) -> tuple[int, int]:
+    """(pairs, traced peak bytes) of a consumer that keeps nothing but a count, as the seeding's cuts do."""
+    tracemalloc.start()
+    try:
+        n = sum(len(q) for q, _ in grid_pair_blocks(phi, np.full(len(phi), 0.15), coord - 5.0, coord + 5.0, grid,
+                                                    block))
+        return n, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_window_pairs_memory_grows_with_the_hits_not_with_the_pairs():
+    small, large = _uniform(10_000, seed=2), _uniform(20_000, seed=2)
+    n_small, peak_small = _peak_counting(*small, block=1 << 14)
+    n_large, peak_large = _peak_counting(*large, block=1 << 14)
+    assert n_large > 3.5 * n_small  # twice the density: four times the pairs (about 2 M here)
+    assert peak_large < 2.5 * peak_small  # about twice the memory: the hits', not the pairs'
+    # in one block the pairs' arrays are made whole: the memory grows with them
+    one_small = _peak_counting(*small, block=1 << 40)[1]
+    one_large = _peak_counting(*large, block=1 << 40)[1]
+    assert one_large > 3.5 * one_small and one_large > 10 * peak_large
+
+
+def test_seeds_do_not_depend_on_the_block(monkeypatch):
+    from deepreco.generate import particle_gun
+    from deepreco.simulate import simulate_event
+
+    event = simulate_event(particle_gun(n=100, pdg=211, pt=(0.3, 5.0), seed=3), seed=3, event_id=1)
+    hits = prepare_hits(event.hits)
+    seeds = find_seeds(hits, layers(), pt_min=0.3)
+    assert len(seeds["hits"]) > 100
+    monkeypatch.setattr(seeding, "BLOCK", 64)  # many blocks on every layer pair
+    small = find_seeds(hits, layers(), pt_min=0.3)
+    for key, value in seeds.items():
+        assert np.array_equal(value, small[key], equal_nan=True), key
