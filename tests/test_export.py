@@ -142,17 +142,19 @@ def test_a_graph_with_frozen_neighbours_fails_the_permuted_check(tmp_path):
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
+    from deepreco.export.loaders import SHIPPED
+
+    lstm = str(SHIPPED / "lstm_tracks.pt")
     cases = [
         (["export", "no-such-net", "--out", str(tmp_path / "a")], "unknown network 'no-such-net'"),
         (["export", "lstm", "--model", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "a")],
          "missing.pt: no such model file"),
-        (["export", "all", "--model", "x.pt", "--out", str(tmp_path / "a")], "--model needs one network name"),
-        (["export", "toy-lstm", "--model", "x.pt", "--out", str(tmp_path / "a")], "toy models have no model file"),
+        (["export", "all", "--model", lstm, "--out", str(tmp_path / "a")], "--model needs one network name"),
+        (["export", "toy-lstm", "--model", lstm, "--out", str(tmp_path / "a")], "toy models have no model file"),
     ]
     (tmp_path / "foreign.pt").write_bytes(b"not a torch file")
     cases.append((["export", "calo-drn", "--model", str(tmp_path / "foreign.pt"), "--out", str(tmp_path / "a")],
-                  "foreign.pt: not a readable model file"))
-    from deepreco.export.loaders import SHIPPED
+                  "foreign.pt: not a deepreco model file"))  # refused while the options are parsed
     cases.append((["export", "gnn-filter", "--model", str(SHIPPED / "lstm_tracks.pt"), "--out", str(tmp_path / "a")],
                   "a model of kind 'lstm', expected kind 'gnn'"))
     for args, message in cases:
@@ -221,5 +223,5 @@ def test_a_config_that_does_not_fit_its_onnx_file_is_refused(tmp_path):
         check_config(text.replace("max_batch_size", "max_batch"), onnx_file)
     for args in (["export", "lstm"], ["export", "lstm", "--out", str(tmp_path / "a"), "--triton", str(tmp_path / "b")]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 1 and "give one of --out DIR" in result.output
+        assert result.exit_code == 2 and "give one of --out DIR" in result.output  # a usage error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]

@@ -149,7 +149,7 @@ def test_bad_checkpoints_model_files_and_settings_give_one_line(pions, tmp_path)
     broken.write_bytes(b"PK\x03\x04 not a checkpoint")
     cases = [
         (["--resume", str(SHIPPED_GNN)], "gnn_tracks.pt: not a deepreco training checkpoint"),
-        (["--resume", str(broken)], "broken.ckpt: not a readable model file"),
+        (["--resume", str(broken)], "broken.ckpt: not a deepreco checkpoint file"),
         (["--resume", str(tmp_path / "absent.ckpt")], "absent.ckpt: no such checkpoint"),
         (["--config", str(tmp_path / "absent.yaml")], "absent.yaml: no such settings file"),
     ]
@@ -164,7 +164,7 @@ def test_bad_checkpoints_model_files_and_settings_give_one_line(pions, tmp_path)
         _one_line_and_nothing_written(result, out, message)
     # a model file of another kind, a broken one and a missing one where a model is read
     for model, message in [(SHIPPED_GNN, "gnn_tracks.pt: a model of kind 'gnn', expected kind 'lstm'"),
-                           (broken, "broken.ckpt: not a readable model file"),
+                           (broken, "broken.ckpt: not a deepreco model file"),
                            (tmp_path / "absent.pt", "absent.pt: no such model file")]:
         result = runner.invoke(app, ["reconstruct", str(pions), "-m", "lstm", "--model", str(model), "--out",
                                      str(out)])

@@ -14,14 +14,15 @@ from .errors import DeepRecoError, UsageError
 from .validate import (
     checkpoint_file,
     existing_file,
-    existing_folder,
     finite,
     model_file,
+    model_repository,
     one_of,
     output_file,
     output_folder,
     output_image,
     pileup_range,
+    settings_file,
 )
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
@@ -392,7 +393,7 @@ def export_cmd(
 
 @app.command("serve")
 def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written by deepreco export --triton",
-                                          callback=existing_folder),
+                                          callback=model_repository),
               port: int = typer.Option(8000, "--port", min=1, max=65534,
                                        help="HTTP port; gRPC listens on the next one"),
               host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (0.0.0.0: every one)"),
@@ -418,7 +419,7 @@ def train_lstm_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
         out: Path = typer.Option(..., "--out", help="model file to write", callback=output_file),
         config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/lstm.yaml); "
-                                                           "the options below override it", callback=existing_file),
+                                                           "the options below override it", callback=settings_file),
         resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)",
                                     callback=checkpoint_file),
         model: str = typer.Option(None, help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
@@ -451,7 +452,7 @@ def train_gnn_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
         out: Path = typer.Option(..., "--out", help="model file to write", callback=output_file),
         config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/gnn.yaml); "
-                                                           "the options below override it", callback=existing_file),
+                                                           "the options below override it", callback=settings_file),
         resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings), "
                                                            "filter or network stage", callback=checkpoint_file),
         start_from: Path = typer.Option(None, "--start-from", help="a gnn model: keep its module map and filter, "
@@ -492,7 +493,7 @@ def train_embedding_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
         out: Path = typer.Option(..., "--out", help="model file to write", callback=output_file),
         config: Path = typer.Option(None, "--config", help="YAML settings (defaults: data/configs/embedding.yaml); "
-                                                           "the options below override it", callback=existing_file),
+                                                           "the options below override it", callback=settings_file),
         resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)",
                                     callback=checkpoint_file),
         events: int = typer.Option(None, min=1, help="training events, the first ones [12]"),

@@ -66,11 +66,10 @@ class OneLineErrors(TyperGroup):
             say_error("aborted")
             sys.exit(1)
         except DeepRecoError as exc:  # raised while the options were checked, before the command ran
-            fail_code = 2 if isinstance(exc, UsageError) else 1
             if _debug():
                 raise
             say_error(str(exc))
-            sys.exit(fail_code)
+            sys.exit(2 if isinstance(exc, UsageError) else 1)
         except Exception as exc:
             if _debug():
                 raise

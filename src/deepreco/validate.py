@@ -158,24 +158,42 @@ def checkpoint_file(value: Path | None) -> Path | None:
     return check_torch_file(value, "checkpoint")
 
 
-def existing_file(value: Path | None) -> Path | None:
-    """Callback of an option naming a file to read (a YAML configuration, a particle list)."""
+def _existing_file(value: Path | None, what: str) -> Path | None:
     if value is not None:
         if not Path(value).exists():
-            raise MissingFileError(f"{value}: no such file")
+            raise MissingFileError(f"{value}: no such {what + ' ' if what else ''}file")
         if Path(value).is_dir():
-            raise FormatError(f"{value}: is a folder, not a file")
+            raise FormatError(f"{value}: is a folder, not a {what + ' ' if what else ''}file")
+    return value
+
+
+def existing_file(value: Path | None) -> Path | None:
+    """Callback of an option naming a file to read (a particle list, ...)."""
+    return _existing_file(value, "")
+
+
+def settings_file(value: Path | None) -> Path | None:
+    """Callback of a --config option (YAML settings)."""
+    return _existing_file(value, "settings")
+
+
+def _existing_folder(value: Path | None, what: str) -> Path | None:
+    if value is not None:
+        if not Path(value).exists():
+            raise MissingFileError(f"{value}: no such {what}")
+        if not Path(value).is_dir():
+            raise FormatError(f"{value}: is a file, not a {what}")
     return value
 
 
 def existing_folder(value: Path | None) -> Path | None:
     """Callback of an option naming a folder to read from."""
-    if value is not None:
-        if not Path(value).exists():
-            raise MissingFileError(f"{value}: no such folder")
-        if not Path(value).is_dir():
-            raise FormatError(f"{value}: is a file, not a folder")
-    return value
+    return _existing_folder(value, "folder")
+
+
+def model_repository(value: Path | None) -> Path | None:
+    """Callback of ``serve``'s model repository."""
+    return _existing_folder(value, "model repository")
 
 
 def is_zip(path: Path) -> bool:
@@ -184,4 +202,5 @@ def is_zip(path: Path) -> bool:
 
 
 __all__ = ["MAX_PILEUP", "check_output", "check_torch_file", "checkpoint_file", "existing_file", "existing_folder",
-           "finite", "is_zip", "model_file", "one_of", "output_file", "output_folder", "output_image", "pileup_range"]
+           "finite", "is_zip", "model_file", "model_repository", "one_of", "output_file", "output_folder",
+           "output_image", "pileup_range", "settings_file"]

@@ -12,7 +12,7 @@ import typer
 from deepreco.console import Fallback, Server, Threads, command_group, console, err_console, fail, need, print_table
 from deepreco.errors import DeepRecoError
 from deepreco.threads import set_threads
-from deepreco.validate import checkpoint_file, existing_file, existing_folder, output_folder, pileup_range
+from deepreco.validate import checkpoint_file, existing_folder, output_folder, pileup_range, settings_file
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
                     "DRN energies.")
@@ -119,7 +119,7 @@ def train(
                                                                 "all three)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings of one network (keys of "
                                                                  "data/configs/calo-<name>.yaml)",
-                                                    callback=existing_file)] = None,
+                                                    callback=settings_file)] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="go on from a checkpoint in "
                                                                  "calo_<name>.pt.checkpoints/",
                                                 callback=checkpoint_file)] = None,

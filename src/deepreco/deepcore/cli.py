@@ -13,12 +13,12 @@ from deepreco.errors import DeepRecoError
 from deepreco.threads import set_threads
 from deepreco.validate import (
     checkpoint_file,
-    existing_file,
     finite,
     model_file,
     output_file,
     output_folder,
     pileup_range,
+    settings_file,
 )
 
 app = command_group("DeepCore (CMS): CNN track seeding in the cores of TeV jets, against jet-core pairs.")
@@ -35,7 +35,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="model file to write", callback=output_file)] = Path("deepcore.pt"),
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings (defaults: "
                                                 "data/configs/deepcore.yaml); the options below override it",
-                                                callback=existing_file)] = None,
+                                                callback=settings_file)] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="go on from this checkpoint of a run",
                                                 callback=checkpoint_file)] = None,
     events: Annotated[int | None, typer.Option("--events", min=1, help="Pythia dijet events to simulate [200]")] = None,
