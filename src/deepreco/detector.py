@@ -162,7 +162,7 @@ class Detector:
         dup = table.duplicated(list(ID_COLUMNS))
         if dup.any():
             row = int(np.argmax(dup.to_numpy()))
-            key = tuple(int(x) for x in table.loc[row, list(ID_COLUMNS)])
+            key = tuple(int(x) for x in table.loc[row, list(ID_COLUMNS)].to_numpy())
             raise FormatError(f"{source}: module (volume_id, layer_id, module_id) = {key} appears more "
                               f"than once (data row {row + 1}; {int(dup.sum())} duplicates)")
         rot = table[list(ROTATION_COLUMNS)].to_numpy().reshape(-1, 3, 3)

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .console import err_console
 from .errors import DeepRecoError
@@ -115,7 +116,8 @@ class EventRunner:
     def __init__(self, workers: int = 1, scheduler: str | None = None, progress: bool = False):
         check_workers(workers, scheduler)
         self.workers, self.scheduler, self.progress = workers, scheduler, progress
-        self.client = self.cluster = None
+        self.client: Any = None
+        self.cluster: Any = None
 
     @property
     def local(self) -> bool:

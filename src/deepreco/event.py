@@ -202,6 +202,6 @@ class Event:
         elif self.particles is not None and self.n_hits:
             # Without truth, the hits that no particle claims are the noise (as the TrackML README reads it).
             out["noise_fraction_estimate"] = max(0.0, 1.0 - out["particle_hits"] / self.n_hits)
-        out["hits_per_volume"] = {int(k): int(v) for k, v in
-                                  self.hits["volume_id"].value_counts().sort_index().items()}
+        counts = self.hits["volume_id"].value_counts().sort_index()
+        out["hits_per_volume"] = {int(k): int(v) for k, v in zip(counts.index, counts.to_numpy(), strict=True)}
         return out

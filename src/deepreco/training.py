@@ -37,6 +37,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -437,7 +438,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     if size > 1:
         from lightning.pytorch.strategies import DDPStrategy
 
-        strategy = DDPStrategy(process_group_backend="nccl" if gpu else "gloo")
+        strategy: Any = DDPStrategy(process_group_backend="nccl" if gpu else "gloo")
     else:
         strategy = "auto"
     trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=local, num_nodes=size // local,
@@ -467,8 +468,8 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, sigint)  # Lightning ignores every Ctrl-C after the first
     if trainer.interrupted:
-        raise DeepRecoError("training stopped" + (f"; resume with --resume {ckpt_dir / 'last.ckpt'}" if checkpoints
-                                                  else ""))
+        last = Path(str(ckpt_dir)) / "last.ckpt"
+        raise DeepRecoError("training stopped" + (f"; resume with --resume {last}" if checkpoints else ""))
     best_loss, best_epoch, best_state = module.best
     net = task.net.cpu()
     net.load_state_dict(best_state)
