@@ -22,6 +22,16 @@ so a trapezoid's grid has cells that lie partly or wholly outside the sensor, an
 same strip do not depend on v. The real hits agree: on the endcap trapezoids their u, measured from
 -hu_box, sits on the half-pitch lattice of cell centres and cluster centroids (> 90 % of the hits of event
 1001), while measured from the slanted edge -hu(v) it does not (4 % of short-strip hits).
+
+>>> from deepreco.detector import Detector
+>>> from deepreco.io import example_event
+>>> detector = Detector.load()                               # the TrackML detector shipped with deepreco
+>>> len(detector.modules)
+18728
+>>> hits = example_event().hits                              # real event 1001: its hits lie on its modules
+>>> rows = detector.find_module(hits[["x", "y", "z"]].to_numpy()[:3])
+>>> detector.modules.iloc[rows][["volume_id", "layer_id", "module_id"]].to_numpy().tolist()
+[[7, 2, 1], [7, 2, 1], [7, 2, 1]]
 """
 
 from __future__ import annotations

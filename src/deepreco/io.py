@@ -158,8 +158,12 @@ class Dataset:
 
     An event is there when its hits file is (a write renames the hits file last).
 
-    >>> ds = Dataset("data/train_100_events")      # doctest: +SKIP
-    >>> for event in ds: ...                       # one event in memory at a time
+    >>> import tempfile
+    >>> from deepreco.io import Dataset, example_event, write_event
+    >>> folder = tempfile.mkdtemp()
+    >>> files = write_event(example_event(), folder, format="parquet")   # real TrackML event 1001, shipped
+    >>> [event.event_id for event in Dataset(folder)]  # one event in memory at a time
+    [1001]
     """
 
     def __init__(self, path, parts: tuple[str, ...] | list[str] | None = None):
