@@ -46,7 +46,7 @@ SMALL: dict[str, dict] = {
         ("tcp://HOST:8786", "tcp://127.0.0.1:{port}"),
     ]},
     "--out sim/train": {"changes": [
-        ("--pileup 200 -n 20", "--pileup 5 -n 3"), ("epochs: 20", "epochs: 1"), ("events: 300", "events: 3"),
+        ("--pileup 200 -n 20", "--pileup 5 -n 4"), ("epochs: 20", "epochs: 1"), ("events: 300", "events: 3"),
         ("max_steps: 5500", "max_steps: 3"),
         ("val_events: 100", "val_events: 2"),
     ]},
@@ -54,7 +54,7 @@ SMALL: dict[str, dict] = {
     "torchrun --standalone --nproc-per-node 2 -m deepreco train lstm": {"changes": []},
     "deepreco train gnn --data sim/train": {"changes": [
         ("--gnn-epochs 10", "--gnn-epochs 1 --filter-epochs 1 --val 1"),
-        ("gnn_epochs: 10", "gnn_epochs: 1\nfilter_epochs: 1\nval: 1"),
+        ("gnn_epochs: 10", "gnn_epochs: 1\nfilter_epochs: 1\nval: 2"),
     ]},
     "deepreco export all --out onnx": {"changes": [
         ("deepreco serve triton-repo --port 8000",
