@@ -40,6 +40,20 @@ PT_HELP = "efficiency for particles above this pT [GeV]"
 SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"deepreco {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="print the version (from the git tag) and exit")) -> None:
+    pass
+
+
 
 def _print_titled(title: str, table: Table) -> None:
     """A table under its title on a line of its own: a long path is never broken to fit the table's width."""

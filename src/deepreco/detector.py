@@ -22,6 +22,16 @@ so a trapezoid's grid has cells that lie partly or wholly outside the sensor, an
 same strip do not depend on v. The real hits agree: on the endcap trapezoids their u, measured from
 -hu_box, sits on the half-pitch lattice of cell centres and cluster centroids (> 90 % of the hits of event
 1001), while measured from the slanted edge -hu(v) it does not (4 % of short-strip hits).
+
+>>> from deepreco.detector import Detector
+>>> from deepreco.io import example_event
+>>> detector = Detector.load()                               # the TrackML detector shipped with deepreco
+>>> len(detector.modules)
+18728
+>>> hits = example_event().hits                              # real event 1001: its hits lie on its modules
+>>> rows = detector.find_module(hits[["x", "y", "z"]].to_numpy()[:3])
+>>> detector.modules.iloc[rows][["volume_id", "layer_id", "module_id"]].to_numpy().tolist()
+[[7, 2, 1], [7, 2, 1], [7, 2, 1]]
 """
 
 from __future__ import annotations
@@ -162,7 +172,7 @@ class Detector:
         dup = table.duplicated(list(ID_COLUMNS))
         if dup.any():
             row = int(np.argmax(dup.to_numpy()))
-            key = tuple(int(x) for x in table.loc[row, list(ID_COLUMNS)])
+            key = tuple(int(x) for x in table.loc[row, list(ID_COLUMNS)].to_numpy())
             raise FormatError(f"{source}: module (volume_id, layer_id, module_id) = {key} appears more "
                               f"than once (data row {row + 1}; {int(dup.sum())} duplicates)")
         rot = table[list(ROTATION_COLUMNS)].to_numpy().reshape(-1, 3, 3)

@@ -11,6 +11,11 @@ the items.
 A model is built once per process by `per_process`, not once per event. A killed client takes its
 `LocalCluster` with it: Dask's worker processes exit at once when their parent's pipe closes, and the files
 they were writing have no name yet (`deepreco.io` writes unnamed, then renames), so nothing is left behind.
+
+>>> from deepreco.distributed import EventRunner
+>>> with EventRunner(workers=1) as runner:                  # workers=2: a LocalCluster, the same results
+...     runner.run(abs, [-1, 2, -3])
+[1, 2, 3]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 from .console import err_console, progress_bar
 from .errors import DeepRecoError
@@ -139,7 +145,8 @@ class EventRunner:
     def __init__(self, workers: int = 1, scheduler: str | None = None, progress: bool = False):
         check_workers(workers, scheduler)
         self.workers, self.scheduler, self.progress = workers, scheduler, progress
-        self.client = self.cluster = None
+        self.client: Any = None
+        self.cluster: Any = None
 
     @property
     def local(self) -> bool:

@@ -9,6 +9,17 @@ unchanged and whatever deepreco writes can be read by any TrackML tool:
 - ``truth``     (hit_id, particle_id, tx, ty, tz, tpx, tpy, tpz; weight), optional (test events have none).
 
 Units are mm, GeV and ns; particle_id 0 marks noise. Extra columns are kept as they are.
+
+>>> import pandas as pd
+>>> from deepreco.event import Event
+>>> hits = pd.DataFrame({"hit_id": [1, 2], "x": [31.0, 72.0], "y": [0.5, 1.0], "z": [10.0, 23.0],
+...                      "volume_id": 8, "layer_id": [2, 4], "module_id": 1})
+>>> event = Event(hits=hits, event_id=7)                     # checked and cast to the TrackML dtypes
+>>> event.n_hits, str(event.hits["x"].dtype)
+(2, 'float32')
+>>> Event(hits=hits.drop(columns="z"))                       # doctest: +ELLIPSIS
+Traceback (most recent call last):
+deepreco.errors.EventError: ...missing column z...
 """
 
 from __future__ import annotations
@@ -202,6 +213,6 @@ class Event:
         elif self.particles is not None and self.n_hits:
             # Without truth, the hits that no particle claims are the noise (as the TrackML README reads it).
             out["noise_fraction_estimate"] = max(0.0, 1.0 - out["particle_hits"] / self.n_hits)
-        out["hits_per_volume"] = {int(k): int(v) for k, v in
-                                  self.hits["volume_id"].value_counts().sort_index().items()}
+        counts = self.hits["volume_id"].value_counts().sort_index()
+        out["hits_per_volume"] = {int(k): int(v) for k, v in zip(counts.index, counts.to_numpy(), strict=True)}
         return out

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -100,13 +101,20 @@ def remove_temporaries(directory) -> int:
     return removed
 
 
-def parse_name(name: str) -> dict | None:
+def parse_name(name: str) -> dict[str, Any] | None:
     """Split a TrackML file name into stem, prefix, event_id, part and extension; None if it is not one."""
     m = _NAME.match(name)
     if m is None:
         return None
     d = m.groupdict()
     d["event_id"] = int(d["event_id"])
+    return d
+
+
+def _parse_known(name: str) -> dict[str, Any]:
+    """`parse_name` of a name already found to be a TrackML file name."""
+    d = parse_name(name)
+    assert d is not None, name
     return d
 
 
@@ -151,8 +159,12 @@ class Dataset:
 
     An event is there when its hits file is (a write renames the hits file last).
 
-    >>> ds = Dataset("data/train_100_events")      # doctest: +SKIP
-    >>> for event in ds: ...                       # one event in memory at a time
+    >>> import tempfile
+    >>> from deepreco.io import Dataset, example_event, write_event
+    >>> folder = tempfile.mkdtemp()
+    >>> files = write_event(example_event(), folder, format="parquet")   # real TrackML event 1001, shipped
+    >>> [event.event_id for event in Dataset(folder)]  # one event in memory at a time
+    [1001]
     """
 
     def __init__(self, path, parts: tuple[str, ...] | list[str] | None = None):
@@ -172,7 +184,7 @@ class Dataset:
                     names = [n for n in zf.namelist() if not n.endswith("/")]
             except zipfile.BadZipFile as exc:
                 raise FormatError(f"{self.path}: corrupt zip archive ({exc})") from None
-            entries = [(n, n) for n in names]
+            entries: list[tuple[str, str | Path]] = [(n, n) for n in names]
         else:
             entries = [(p.relative_to(self.path).as_posix(), p) for p in sorted(self.path.rglob("*event*"))
                        if p.is_file() and not p.name.startswith(".")]
@@ -238,14 +250,15 @@ class Dataset:
             absent = [p for p in parts if p not in entry.files]
             if absent:
                 raise MissingFileError(f"{self.path}: event {entry.stem} has no {', '.join(absent)} file")
-        tables, sources = {}, {}
+        tables: dict[str, pd.DataFrame] = {}
+        sources: dict[str, str] = {}
         zf = zipfile.ZipFile(self.path) if self._zip else None
         try:
             for part in wanted:
                 ref = entry.files.get(part)
                 if ref is None:
                     continue
-                ext = parse_name(Path(str(ref)).name)["ext"]
+                ext = _parse_known(Path(str(ref)).name)["ext"]
                 source = f"{self.path}:{ref}" if self._zip else str(ref)
                 if zf is not None:
                     try:
@@ -259,7 +272,7 @@ class Dataset:
         finally:
             if zf is not None:
                 zf.close()
-        return Event(event_id=entry.event_id, sources=sources, **tables)
+        return Event(event_id=entry.event_id, sources=sources, **cast(dict[str, Any], tables))
 
 
 def read_event(path, parts: tuple[str, ...] | list[str] | None = None) -> Event:
@@ -286,7 +299,7 @@ def read_event(path, parts: tuple[str, ...] | list[str] | None = None) -> Event:
         stem = path.name  # a prefix such as dir/event000001000
     else:
         raise MissingFileError(f"{path}: no such file or event prefix")
-    files = {}
+    files: dict[str, tuple[str, Path]] = {}
     for candidate in sorted(path.parent.glob(f"{stem}-*")):
         c = parse_name(candidate.name)
         if c is None or c["stem"] != stem:
@@ -303,9 +316,9 @@ def read_event(path, parts: tuple[str, ...] | list[str] | None = None) -> Event:
         absent = [p for p in parts if p not in files]
         if absent:
             raise MissingFileError(f"{path}: event {stem} has no {', '.join(absent)} file")
-    tables = {p: read_table(files[p][1], p) for p in wanted if p in files}
-    event_id = parse_name(files["hits"][1].name)["event_id"]
-    return Event(event_id=event_id, sources={p: str(files[p][1]) for p in tables}, **tables)
+    tables: dict[str, pd.DataFrame] = {p: read_table(files[p][1], p) for p in wanted if p in files}
+    event_id = _parse_known(files["hits"][1].name)["event_id"]
+    return Event(event_id=event_id, sources={p: str(files[p][1]) for p in tables}, **cast(dict[str, Any], tables))
 
 
 def write_event(event: Event, directory, format: str = "csv", name: str | None = None) -> list[Path]:

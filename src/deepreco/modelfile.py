@@ -16,6 +16,14 @@ A model file is a ``torch.save`` dictionary of tensors and plain types only, so 
 
 Writes are atomic (a temporary name, then rename); reads give one-line errors (`MissingFileError`,
 `FormatError`) naming the file, and for a file of another kind both kinds.
+
+>>> from deepreco.modelfile import load, shipped
+>>> model = load(shipped("lstm_tracks"), "lstm")            # the seed-004 LSTM shipped with deepreco
+>>> model.kind, sorted(model.weights)
+('lstm', ['net'])
+>>> load(shipped("lstm_tracks"), "gnn")                     # doctest: +ELLIPSIS
+Traceback (most recent call last):
+deepreco.errors.FormatError: ...lstm_tracks.pt: a model of kind 'lstm', expected kind 'gnn'
 """
 
 from __future__ import annotations

@@ -22,6 +22,14 @@ optimiser, and how to write the model file. The trainer does the rest the same w
   the backward of an indexing ``x[idx]`` otherwise adds with atomics in any order (the calorimeter networks'
   neighbour gathers: weights differed from run to run), so the same seed, data and thread count give the same
   weights.
+
+>>> from deepreco.training import settings_for
+>>> settings = settings_for("lstm", overrides={"epochs": 2, "model": "bilstm"})   # defaults, then overrides
+>>> settings["epochs"], settings["model"], settings["batch_size"]
+(2, 'bilstm', 256)
+>>> settings_for("lstm", overrides={"epoch": 2})            # doctest: +ELLIPSIS
+Traceback (most recent call last):
+deepreco.errors.DeepRecoError: options: unknown lstm setting epoch (known: ...
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -451,7 +460,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
     if size > 1:
         from lightning.pytorch.strategies import DDPStrategy
 
-        strategy = DDPStrategy(process_group_backend="nccl" if gpu else "gloo")
+        strategy: Any = DDPStrategy(process_group_backend="nccl" if gpu else "gloo")
     else:
         strategy = "auto"
     trainer = pl.Trainer(accelerator="gpu" if gpu else "cpu", devices=local, num_nodes=size // local,

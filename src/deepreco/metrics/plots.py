@@ -52,7 +52,7 @@ def plot_efficiency(table: pd.DataFrame, ax=None, label: str | None = None, logx
         ax.set_xscale("log")
     ax.set_xlim(low[0], high[-1])
     ax.set_ylim(0.0, 1.05)
-    ax.set_xlabel(_LABELS.get(var, str(var)))
+    ax.set_xlabel(_LABELS.get(str(var), str(var)))
     ax.set_ylabel("efficiency")
     ax.grid(True, alpha=0.3)
     if label is not None:

@@ -130,9 +130,10 @@ def track_table(truth: pd.DataFrame, submission: pd.DataFrame, with_weight: bool
 
 
 def _normalised(table: TrackTable) -> np.ndarray:
+    assert table.major_weight is not None, "the track table was made without weights"
     if table.total_weight == 0.0:
         return np.zeros(table.major_weight.size)
-    return table.major_weight / table.total_weight
+    return np.asarray(table.major_weight / table.total_weight)
 
 
 def analyze_tracks(truth: pd.DataFrame, submission: pd.DataFrame, validate: bool = True) -> pd.DataFrame:
