@@ -490,7 +490,7 @@ def fit(kind: str, settings: dict, out=None, resume=None, progress: bool = True,
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, sigint)  # Lightning ignores every Ctrl-C after the first
     if trainer.interrupted:
-        latest = _latest_checkpoint(ckpt_dir) if checkpoints else None
+        latest = _latest_checkpoint(ckpt_dir) if checkpoints and ckpt_dir is not None else None
         raise DeepRecoError("training stopped" + (f"; resume with --resume {latest}" if latest is not None else
                                                   "; no checkpoint was written yet" if checkpoints else ""))
     best_loss, best_epoch, best_state = module.best
