@@ -1,0 +1,103 @@
+"""The TrackML detector as ACTS builds it: ``acts.examples.GenericDetector()``, and its module-id table.
+
+The generic detector is the TrackML detector module for module (18,728 modules, the same volume and layer ids,
+centres within 4 um, the same local axes u, v and bounds). Its modules are addressed by a 64-bit
+``Acts::GeometryIdentifier`` (volume, layer, sensitive); the barrel's ``sensitive`` number is TrackML's
+``module_id``, the endcaps count their modules in another order. The table between the two numberings is made
+here from the geometry, by matching each deepreco module centre to the nearest ACTS surface centre, and checked:
+one-to-one, same volume and layer, centres closer than ``MATCH_TOLERANCE``. It is built once per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..detector import Detector
+from ..errors import DeepRecoError
+from . import require
+
+MATCH_TOLERANCE = 0.01  # mm; the two geometries agree to 4 um, a neighbouring module is centimetres away
+FIELD_TESLA = 2.0  # the TrackML solenoid
+
+
+@dataclass(frozen=True)
+class ActsGeometry:
+    """The ACTS tracking geometry of the TrackML detector with the table between the module numberings.
+
+    ``geometry_id`` (N,) uint64: the ACTS identifier of each deepreco module row (`Detector` row order);
+    ``surfaces``: the ACTS surface of each row; ``context``: the nominal geometry context; ``field``: the 2 T
+    solenoid as an ACTS field; ``detector``: deepreco's `Detector`.
+    """
+
+    detector: Detector
+    acts_detector: object
+    tracking_geometry: object
+    context: object
+    field: object
+    geometry_id: np.ndarray
+    surfaces: tuple
+
+    def rows_of(self, geometry_id) -> np.ndarray:
+        """`Detector` row of each ACTS geometry identifier; an unknown one is a `DeepRecoError`."""
+        gid = np.asarray(geometry_id, np.uint64)
+        order = np.argsort(self.geometry_id)
+        pos = np.clip(np.searchsorted(self.geometry_id[order], gid), 0, len(order) - 1)
+        rows = order[pos]
+        bad = self.geometry_id[rows] != gid
+        if bad.any():
+            raise DeepRecoError(f"{int(bad.sum())} ACTS geometry id(s) name no TrackML module, "
+                                f"e.g. {int(gid[np.argmax(bad)])}")
+        return rows
+
+    def table(self):
+        """The module-id table as a DataFrame: volume_id, layer_id, module_id (TrackML), geometry_id (ACTS)."""
+        import pandas as pd
+
+        ids = self.detector.ids
+        return pd.DataFrame({"volume_id": ids[:, 0], "layer_id": ids[:, 1], "module_id": ids[:, 2],
+                             "geometry_id": self.geometry_id})
+
+
+def _sensitive_surfaces(tracking_geometry, context):
+    found = []
+
+    def visit(surface):
+        if surface.isSensitive:
+            centre = surface.center(context)
+            found.append((surface.geometryId.value, (centre[0], centre[1], centre[2]), surface))
+
+    tracking_geometry.visitSurfaces(visit)
+    return found
+
+
+@lru_cache(maxsize=1)
+def acts_geometry() -> ActsGeometry:
+    """The generic detector and the module-id table (built on first use, about a second, then cached)."""
+    acts = require()
+    import acts.examples
+
+    config = acts.examples.GenericDetector.Config()
+    config.logLevel = acts.logging.WARNING  # its INFO lines would go to the command's standard output
+    generic = acts.examples.GenericDetector(config)
+    tracking = generic.trackingGeometry()
+    context = generic.nominalGeometryContext()
+    found = _sensitive_surfaces(tracking, context)
+    det = Detector.load()
+    centres = np.array([c for _, c, _ in found])
+    dist, nearest = cKDTree(centres).query(det.centres)
+    if len(found) != len(det) or len(np.unique(nearest)) != len(det) or dist.max() > MATCH_TOLERANCE:
+        raise DeepRecoError(f"ACTS's generic detector does not match the TrackML detector: {len(found)} against "
+                            f"{len(det)} modules, largest centre distance {dist.max():.3g} mm")
+    gid = np.array([found[i][0] for i in nearest], np.uint64)
+    parts = [acts.GeometryIdentifier(int(g)) for g in gid]
+    volume = np.array([p.volume for p in parts], np.int64)
+    layer = np.array([p.layer for p in parts], np.int64)
+    if (volume != det.ids[:, 0]).any() or (layer != det.ids[:, 1]).any():
+        raise DeepRecoError("ACTS's generic detector numbers its volumes or layers unlike TrackML")
+    field = acts.ConstantBField(acts.Vector3(0.0, 0.0, FIELD_TESLA * acts.UnitConstants.T))
+    return ActsGeometry(detector=det, acts_detector=generic, tracking_geometry=tracking, context=context,
+                        field=field, geometry_id=gid, surfaces=tuple(found[i][2] for i in nearest))
