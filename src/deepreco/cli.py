@@ -192,6 +192,30 @@ def reconstruct_cmd(
     console.print(f"wrote {len(written)} submission(s) to {out}")
 
 
+@app.command("fit")
+def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and particles for the metrics)"),
+            tracks: Path = typer.Option(None, "--tracks", help="a submission (hit_id, track_id) to fit"),
+            method: str = typer.Option(None, "--method", "-m", help="or: find the tracks with this method"),
+            out: Path = typer.Option(None, "--out", help="the table to write (default: beside the tracks)"),
+            as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object")):
+    """Fit every track with ACTS's Kalman filter: pT, charge, d0, z0, phi, eta, covariance, chi2/ndf per track."""
+    from .acts.fit import fit_event
+
+    try:
+        result = fit_event(event, submission=tracks, method=method, out=out)
+    except DeepRecoError as exc:
+        fail(exc)
+    summary = result["summary"]
+    if as_json:
+        print(json.dumps({"path": str(result["path"]), **(summary or {})}))
+        return
+    fits = result["fits"]
+    console.print(f"fitted {int(fits['fitted'].sum())} of {len(fits)} tracks; wrote {result['path']}")
+    if summary:
+        console.print(f"median chi2/ndf {summary['median_chi2_ndf']:.2f}; pull widths " + ", ".join(
+            f"{k} {summary[f'pull_width_{k}']:.2f}" for k in ("d0", "z0", "phi", "theta", "qop", "pt")))
+
+
 @app.command("evaluate")
 def evaluate_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events, with truth"),

@@ -16,6 +16,9 @@ parameters ``d0, z0, phi, theta, qop`` [mm, rad, e/GeV] (ACTS's perigee conventi
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -69,8 +72,7 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
     DataFrame
         One row per track id, the columns of ``COLUMNS``, sorted by track_id.
     """
-    acts = require()
-    import acts.examples
+    acts = require()  # with acts.examples imported
 
     if not {"hit_id", "track_id"} <= set(tracks.columns):
         raise DeepRecoError("tracks need the columns hit_id and track_id")
@@ -209,3 +211,52 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
     table["chi2_ndf"] = np.where(ndf > 0, table["chi2"].to_numpy(np.float64) / np.maximum(ndf, 1), np.nan)
     table["n_measurements"] = table["n_measurements"].astype(np.int64)
     return table
+
+
+def fitted_path(submission) -> Path:
+    """Where the fitted parameters of a submission go: beside it, ``<name>-fit.csv``."""
+    path = Path(submission)
+    name = path.name
+    for ext in (".csv.gz", ".csv", ".parquet"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return path.with_name(f"{name}-fit.csv")
+
+
+def fit_event(event_path, submission=None, method: str | None = None, out=None) -> dict:
+    """Fit the tracks of one event, from a submission file or from a method run here; write the table.
+
+    Exactly one of ``submission`` and ``method`` is given. The table goes to ``out`` (default: beside the
+    submission as ``<name>-fit.csv``, or ``<event>-<method>-fit.csv`` beside the event), written atomically.
+    Returns ``{"path", "fits", "summary"}``; the summary (`deepreco.metrics.fit.fit_summary`) needs the event's
+    truth and particles, and is None without them.
+    """
+    from ..io import read_event, read_submission
+    from ..metrics.fit import fit_summary, match_fits
+
+    if (submission is None) == (method is None):
+        raise DeepRecoError("fit: give either a submission (--tracks) or a method (-m), not both")
+    require()
+    event = read_event(event_path)
+    if submission is not None:
+        tracks = read_submission(submission, event_id=event.event_id)
+        path = Path(out) if out is not None else fitted_path(submission)
+    else:
+        from ..reconstruct import get_method
+
+        tracks = get_method(method).reconstruct(event)
+        stem = Path(event_path).name.split("-")[0]
+        path = Path(out) if out is not None else Path(event_path).with_name(f"{stem}-{method}-fit.csv")
+    fits = fit_tracks(event, tracks)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        fits.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    summary = None
+    if event.truth is not None and event.particles is not None:
+        summary = fit_summary(fits, match_fits(fits, tracks, event.truth, event.particles))
+    return {"path": path, "fits": fits, "summary": summary}
