@@ -3,6 +3,7 @@
 Skipped when the ``acts`` extra (pyacts) is not installed; CI installs it with ``.[test]``.
 """
 
+import json
 import sys
 
 import numpy as np
@@ -124,3 +125,16 @@ def test_missing_acts_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "acts", None)
     with pytest.raises(DeepRecoError, match=r"pip install 'deepreco\[acts\]'"):
         require()
+
+
+def test_evaluate_fit_pools_the_fits_over_events(muons, tmp_path):
+    from deepreco.io import write_event
+
+    for event in muons[:2]:
+        write_event(event, tmp_path, format="parquet")
+    result = runner.invoke(app, ["evaluate", str(tmp_path), "-m", "truth", "--fit", "--json"])
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)["truth"]["fit"]
+    assert fit["n_tracks"] == 40 and fit["failed_fraction"] <= 0.05 and fit["n_matched"] >= 38
+    assert 0.5 < fit["median_chi2_ndf"] < 2.0
+    assert {row["variable"] for row in fit["resolution"]} == {"pt", "eta"}

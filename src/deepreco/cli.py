@@ -226,6 +226,7 @@ def evaluate_cmd(
         workers: int = typer.Option(1, "--workers", "-j", help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
+        fit: bool = typer.Option(False, "--fit", help="also fit the tracks (ACTS Kalman filter): pulls, failed fits"),
         server: Server = None, fallback: Fallback = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
     from .distributed import EventRunner
@@ -239,8 +240,8 @@ def evaluate_cmd(
             for name in methods:
                 # the methods with networks run them on the server; the others (ckf, dbscan, truth) here
                 served = {"server": server, "fallback": fallback} if "server" in METHODS.parameters(name) else {}
-                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params,
-                                                **served)
+                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, fit=fit,
+                                                **params, **served)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:
@@ -255,6 +256,12 @@ def evaluate_cmd(
     for name, r in results.items():
         table.add_row(name, *[f"{r[k]:.4f}" if k != "seconds_per_event" else f"{r[k]:.2f}" for k in keys])
     console.print(table)
+    for name, r in results.items():
+        if "fit" in r:
+            f = r["fit"]
+            console.print(f"{name} fit: {f['failed_fraction']:.3f} failed, median chi2/ndf {f['median_chi2_ndf']:.2f}, "
+                          "pull widths " + ", ".join(f"{k} {f[f'pull_width_{k}']:.2f}"
+                                                     for k in ("d0", "z0", "phi", "theta", "qop", "pt")))
 
 
 def _option_value(text: str):

@@ -77,8 +77,7 @@ def _sensitive_surfaces(tracking_geometry, context):
 @lru_cache(maxsize=1)
 def acts_geometry() -> ActsGeometry:
     """The generic detector and the module-id table (built on first use, about a second, then cached)."""
-    acts = require()
-    import acts.examples
+    acts = require()  # with acts.examples imported
 
     config = acts.examples.GenericDetector.Config()
     config.logLevel = acts.logging.WARNING  # its INFO lines would go to the command's standard output

@@ -51,7 +51,8 @@ def match_fits(fits: pd.DataFrame, tracks: pd.DataFrame, truth: pd.DataFrame, pa
     counts = pairs.groupby(["track_id", "particle_id"]).size().rename("n").reset_index()
     counts = counts.sort_values(["track_id", "n"], ascending=[True, False]).drop_duplicates("track_id")
     size = pairs.groupby("track_id").size()
-    counts = counts[(counts["particle_id"] != 0) & (2 * counts["n"].to_numpy() > size.reindex(counts["track_id"]).to_numpy())]
+    majority = 2 * counts["n"].to_numpy() > size.reindex(counts["track_id"]).to_numpy()
+    counts = counts[(counts["particle_id"] != 0) & majority]
     true = true_perigee(particles, field).add_prefix("true_").rename(columns={"true_particle_id": "particle_id"})
     out = fits[fits["fitted"].astype(bool)].merge(counts[["track_id", "particle_id"]], on="track_id")
     out = out.merge(true, on="particle_id")
