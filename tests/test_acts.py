@@ -138,3 +138,24 @@ def test_evaluate_fit_pools_the_fits_over_events(muons, tmp_path):
     assert fit["n_tracks"] == 40 and fit["failed_fraction"] <= 0.05 and fit["n_matched"] >= 38
     assert 0.5 < fit["median_chi2_ndf"] < 2.0
     assert {row["variable"] for row in fit["resolution"]} == {"pt", "eta"}
+
+
+def test_acts_ckf_finds_the_muons(muons):
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+
+    method = get_method("acts-ckf")
+    for event in muons[:2]:
+        tracks = method.reconstruct(event)
+        result = evaluate(event.truth, event.particles, tracks, pt_min=1.0)
+        assert result["efficiency"] >= 0.9 and result["score"] > 0.9, result
+        assert result["fake_rate"] < 0.2
+
+
+def test_acts_ckf_is_registered_with_its_parameters():
+    from deepreco.reconstruct import METHODS
+
+    assert "acts-ckf" in METHODS
+    assert METHODS.parameters("acts-ckf")["pt_min"] == 0.2
+    with pytest.raises(DeepRecoError, match="no parameter"):
+        METHODS.get("acts-ckf", pt=1.0)
