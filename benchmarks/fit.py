@@ -5,7 +5,8 @@
 Each TrackML development particle list (1000-1009 only) is simulated once by deepreco (seed 1) into ``--data``;
 each method's tracks are fitted (`deepreco.acts.fit.fit_tracks`) and compared with the truth
 (`deepreco.metrics.fit`): the failed-fit fraction, the median chi2/ndf, the pull widths (half the 16-84 %
-interval) and the resolutions against pT and |eta|. Results: ``benchmarks/results/fit.txt`` and ``.json``.
+interval) and the resolutions against pT and |eta|. Results: ``benchmarks/results/fit.txt``, ``.json`` and
+``fit.png`` (resolutions against pT, the pT pulls).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
         raise SystemExit("only the development lists 1000-1009")
-    rows = []
+    rows, pulls = [], {}
     for number in args.lists:
         out = Path(args.data) / str(number)
         if not any(out.glob("*-hits.parquet")):
@@ -52,7 +53,9 @@ def main() -> None:
             start = time.perf_counter()
             fits = fit_tracks(event, tracks)
             seconds = time.perf_counter() - start
-            summary = fit_summary(fits, match_fits(fits, tracks, event.truth, event.particles))
+            matched = match_fits(fits, tracks, event.truth, event.particles)
+            summary = fit_summary(fits, matched)
+            pulls.setdefault(method, []).append(matched["pull_pt"].to_numpy())
             rows.append({"list": number, "method": method, "n_hits": event.n_hits, "fit_seconds": seconds, **summary})
             print(f"list {number} {method}: {summary['n_tracks']} tracks, failed {summary['failed_fraction']:.3f}, "
                   f"{seconds:.1f} s", flush=True)
@@ -76,7 +79,37 @@ def main() -> None:
                          f"{b['res_d0']:7.4f} {b['res_z0']:7.4f} {b['res_phi']:7.5f} {b['res_theta']:7.5f}")
     lines.append(f"peak memory {peak:.0f} MB")
     (RESULTS / "fit.txt").write_text("\n".join(lines) + "\n")
+    _plot(rows, pulls, RESULTS / "fit.png")
     print("\n".join(lines))
+
+
+def _plot(rows, pulls, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for r in rows:
+        bins = [b for b in r["resolution"] if b["variable"] == "pt" and b["n"] > 0]
+        x = [0.5 * (b["lo"] + min(b["hi"], 10.0)) for b in bins]
+        label = f"{r['method']} (list {r['list']})"
+        axes[0].plot(x, [b["res_pt"] for b in bins], "o-", label=label)
+        axes[1].plot(x, [b["res_d0"] for b in bins], "o-", label=label)
+    for method, parts in pulls.items():
+        values = np.concatenate(parts)
+        axes[2].hist(values[np.isfinite(values)], bins=np.linspace(-5, 5, 51), histtype="step", density=True,
+                     label=method)
+    grid = np.linspace(-5, 5, 201)
+    axes[2].plot(grid, np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi), "k:", label="unit Gaussian")
+    axes[0].set(xlabel="true pT [GeV]", ylabel="pT resolution (relative)", xscale="log")
+    axes[1].set(xlabel="true pT [GeV]", ylabel="d0 resolution [mm]", xscale="log", yscale="log")
+    axes[2].set(xlabel="pT pull", ylabel="density")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

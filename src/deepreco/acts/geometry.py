@@ -102,14 +102,19 @@ def _material_map(acts, det: Detector, geometry_id: np.ndarray, path: Path) -> N
                                 "Surfaces": {"acts-geometry-hierarchy-map": header, "entries": entries}}))
 
 
-@lru_cache(maxsize=1)
-def acts_geometry() -> ActsGeometry:
-    """The generic detector and the module-id table (built on first use, about a second, then cached)."""
+@lru_cache(maxsize=2)
+def acts_geometry(material: bool = True) -> ActsGeometry:
+    """The generic detector and the module-id table (built on first use, a few seconds, then cached).
+
+    ``material``: with the simulation's material (see above); False: the generic detector as ACTS builds it.
+    """
     acts = require()  # with acts.examples imported
 
     det = Detector.load()
     bare = _generic_detector(acts, None)
     gid = _matched_ids(acts, det, bare)
+    if not material:
+        return _assembled(acts, det, bare, gid)
     with tempfile.TemporaryDirectory(prefix="deepreco-acts-") as tmp:
         path = Path(tmp) / "material.json"
         _material_map(acts, det, gid, path)
@@ -118,6 +123,10 @@ def acts_geometry() -> ActsGeometry:
         decorator = acts.json.JsonMaterialDecorator(acts.json.MaterialMapJsonConverter.Config(), str(path),
                                                     acts.logging.WARNING)
         generic = _generic_detector(acts, decorator)
+    return _assembled(acts, det, generic, gid)
+
+
+def _assembled(acts, det: Detector, generic, gid: np.ndarray) -> ActsGeometry:
     tracking = generic.trackingGeometry()
     context = generic.nominalGeometryContext()
     surfaces = {s.geometryId.value: s for _, _, s in _sensitive_surfaces(tracking, context)}
