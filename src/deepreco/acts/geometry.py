@@ -10,7 +10,7 @@ one-to-one, same volume and layer, centres closer than ``MATCH_TOLERANCE``. It i
 Material: built bare, the generic detector's modules carry their own silicon only (0.15 mm in the pixels, 0.16 %
 X0), a tenth of what deepreco's simulation puts in a layer (`deepreco.simulate.material`: module plus a silicon
 slab for supports and services, 1.72 % X0 per pixel layer), and a Kalman fit through it underestimates the
-scattering (pulls of d0, z0, phi, theta 8 to 18 wide on a real-list event). So the detector is built with a
+scattering (q/p pulls 1.26 wide on a muon gun, 0.90 with the material below). So the detector is built with a
 material decorator that gives every module the silicon of its layer as the simulation has it (module thickness
 plus ``LAYER_SLAB_MM`` of its volume), written as an ACTS JSON material map.
 """
