@@ -187,6 +187,11 @@ CASES = [
     (["deepcore", "evaluate", "--pileup", "inf"], 2, "--pileup"),
     (["deepcore", "evaluate", "--plots", "/proc/plots"], 2, "cannot write in /proc"),
     (["deepcore", "evaluate", "--clean-xy", "-1"], 2, "--clean-xy"),
+    # fit
+    (["fit", "{base}/nosuch", "--tracks", "{base}/sub.csv"], 1, "nosuch: no such file or event prefix"),
+    (["fit", EV, "--tracks", "{base}/sub.csv", "--out", "{base}/adir"], 2, "adir is a folder"),
+    (["fit", EV, "--tracks", "{base}/absent.csv"], 1, "absent.csv: no such file"),
+    (["fit", EV, "--tracks", "{base}/sub.csv", "--threads", "0"], 2, "--threads"),
     # toys
     (["toys", "benchmark", "--threads", "-1"], 2, "--threads"),
     (["toys", "benchmark", "--out", "{base}/afile"], 2, "afile is a file, not a folder"),

@@ -239,6 +239,35 @@ def reconstruct_cmd(
     console.print(f"wrote {len(written)} submission(s) to {out}")
 
 
+@app.command("fit")
+def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and particles for the metrics)"),
+            tracks: Path = typer.Option(None, "--tracks", help="a submission (hit_id, track_id) to fit"),
+            method: str = typer.Option(None, "--method", "-m", help="or: find the tracks with this method"),
+            out: Path = typer.Option(None, "--out", help="the table to write (default: beside the tracks)",
+                                     callback=output_file),
+            as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+            threads: Threads = None):
+    """Fit every track with ACTS's Kalman filter: pT, charge, d0, z0, phi, eta, covariance, chi2/ndf per track."""
+    need(events=[event], files={"file": tracks})
+    from .acts.fit import fit_event
+    from .threads import set_threads
+
+    try:
+        set_threads(threads)
+        result = fit_event(event, submission=tracks, method=method, out=out)
+    except DeepRecoError as exc:
+        fail(exc)
+    summary = result["summary"]
+    if as_json:
+        print(json.dumps({"path": str(result["path"]), **(summary or {})}))
+        return
+    fits = result["fits"]
+    console.print(f"fitted {int(fits['fitted'].sum())} of {len(fits)} tracks; wrote {result['path']}")
+    if summary:
+        console.print(f"median chi2/ndf {summary['median_chi2_ndf']:.2f}; pull widths " + ", ".join(
+            f"{k} {summary[f'pull_width_{k}']:.2f}" for k in ("d0", "z0", "phi", "theta", "qop", "pt")))
+
+
 @app.command("evaluate")
 def evaluate_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events, with truth"),
@@ -250,6 +279,7 @@ def evaluate_cmd(
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
+        fit: bool = typer.Option(False, "--fit", help="also fit the tracks (ACTS Kalman filter): pulls, failed fits"),
         server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
     need(events=[inputs], files={"model file": model})
@@ -266,8 +296,8 @@ def evaluate_cmd(
             for name in methods:
                 # the methods with networks run them on the server; the others (ckf, dbscan, truth) here
                 served = {"server": server, "fallback": fallback} if "server" in METHODS.parameters(name) else {}
-                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, **params,
-                                                **served)
+                results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, fit=fit,
+                                                **params, **served)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:
@@ -280,6 +310,12 @@ def evaluate_cmd(
     print_table(f"{inputs}: {next(iter(results.values()))['n_events']} event(s)", columns,
                 [[name, *[f"{r[k]:.4f}" if k != "seconds_per_event" else f"{r[k]:.2f}" for k in keys]]
                  for name, r in results.items()])
+    for name, r in results.items():
+        if "fit" in r:
+            f = r["fit"]
+            console.print(f"{name} fit: {f['failed_fraction']:.3f} failed, median chi2/ndf {f['median_chi2_ndf']:.2f}, "
+                          "pull widths " + ", ".join(f"{k} {f[f'pull_width_{k}']:.2f}"
+                                                     for k in ("d0", "z0", "phi", "theta", "qop", "pt")))
 
 
 def _option_value(text: str):

@@ -196,5 +196,6 @@ Server = Annotated[str | None, typer.Option("--server", help="gRPC address HOST:
 Fallback = Annotated[str | None, typer.Option("--fallback", help="local: run the networks in-process when the "
                                                                  "server does not answer (said on stderr)")]
 # the option of every command that computes (deepreco.threads)
-Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads to compute on (torch, numba, OpenMP) "
-                                                               "[default: the cores not busy with other processes]")]
+Threads = Annotated[int | None, typer.Option(
+    "--threads", min=1, help="CPU threads to compute on (torch, numba, OpenMP) "
+                             "[default: the cores not busy with other processes]")]

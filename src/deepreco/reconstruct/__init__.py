@@ -21,6 +21,7 @@ from .evaluate import evaluate_method, reconstruct_dataset
 
 # Importing a method's module registers it.
 from . import ckf, dbscan, gnn, lstm, truth  # noqa: E402, F401  isort: skip
+from ..acts import ckf as _acts_ckf  # noqa: E402, F401  isort: skip  (acts-ckf; ACTS itself loads when it runs)
 
 __all__ = ["METHODS", "Method", "available_methods", "evaluate_method", "get_method", "reconstruct",
            "reconstruct_dataset", "register"]

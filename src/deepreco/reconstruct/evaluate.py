@@ -64,7 +64,18 @@ def _method(method: str | Method, params: dict) -> Method:
     return per_process(key, lambda: get_method(method, **params))
 
 
-def _evaluate_one(method, params: dict, pt_min: float, item) -> dict:
+def _fit_rows(event: Event, tracks) -> dict:
+    """The Kalman fit of an event's tracks: the columns `fit_summary` pools over events, as plain lists."""
+    from ..acts.fit import fit_tracks
+    from ..metrics.fit import match_fits
+
+    fits = fit_tracks(event, tracks)
+    matched = match_fits(fits, tracks, event.truth, event.particles)
+    keep = [c for c in matched.columns if c.startswith(("pull_", "res_", "true_"))]
+    return {"fits": fits[["fitted", "chi2_ndf"]].to_dict("list"), "matched": matched[keep].to_dict("list")}
+
+
+def _evaluate_one(method, params: dict, pt_min: float, item, fit: bool = False) -> dict:
     from ..metrics import evaluate
 
     event = _event(item)
@@ -79,13 +90,16 @@ def _evaluate_one(method, params: dict, pt_min: float, item) -> dict:
         result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
     pids = event.truth["particle_id"].to_numpy()
     _, counts = np.unique(pids[pids != 0], return_counts=True)
-    return {"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
-            "n_reconstructable": int((counts >= 4).sum()), **result}
+    row = {"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
+           "n_reconstructable": int((counts >= 4).sum()), **result}
+    if fit:
+        row["fit"] = _fit_rows(event, tracks)
+    return row
 
 
 def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int | None = None,
                     pt_min: float = 1.0, progress: bool = False, workers: int = 1, scheduler: str | None = None,
-                    runner=None, **params) -> dict:
+                    runner=None, fit: bool = False, **params) -> dict:
     """Reconstruct and score up to ``n_events`` events; pooled figures over them.
 
     ``events``: a `Dataset` (each worker reads its own events) or any iterable of events. They run on
@@ -95,7 +109,9 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     ``efficiency`` and ``efficiency_perfect`` (pooled over the selected particles of all events), ``fake_rate``
     and ``duplicate_rate`` (pooled over all tracks), ``seconds_per_event`` (reconstruction only, wall clock),
     ``n_events``, ``n_tracks``, ``n_particles``, and ``events``, the per-event figures (with
-    ``n_reconstructable``, the particles with at least 4 hits).
+    ``n_reconstructable``, the particles with at least 4 hits). ``fit``: the tracks are also fitted with ACTS's
+    Kalman filter (the ``acts`` extra) and ``fit`` holds `deepreco.metrics.fit.fit_summary` pooled over the events
+    (failed-fit fraction, pull widths, resolutions against pT and |eta|).
     """
     from ..distributed import EventRunner
 
@@ -105,7 +121,11 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     items = _items(events, n_events)
     if not items:
         raise DeepRecoError("no events to evaluate")
-    task = partial(_evaluate_one, method, params, pt_min)
+    if fit:
+        from ..acts import require
+
+        require()  # a missing extra: one error here, not one per event
+    task = partial(_evaluate_one, method, params, pt_min, fit=fit)
     if runner is not None:
         rows = runner.run(task, items, label=name, name=_event_name)
     else:
@@ -118,6 +138,17 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
         values = np.array([r[key] for r in rows], float)
         return float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
 
+    fitted = {}
+    if fit:
+        import pandas as pd
+
+        from ..metrics.fit import fit_summary
+
+        fits = pd.concat([pd.DataFrame(r["fit"]["fits"]) for r in rows], ignore_index=True)
+        matched = pd.concat([pd.DataFrame(r["fit"]["matched"]) for r in rows], ignore_index=True)
+        for r in rows:
+            del r["fit"]
+        fitted = {"fit": fit_summary(fits, matched)}
     return {
         "method": name,
         "score": float(np.mean([r["score"] for r in rows])),
@@ -130,6 +161,7 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
         "n_tracks": int(n_tracks.sum()),
         "n_particles": int(n_particles.sum()),
         "events": rows,
+        **fitted,
     }
 
 
