@@ -49,7 +49,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1000)
-    parser.add_argument("--methods", nargs="+", default=[m for m in available_methods() if m != "truth"])
+    import importlib.util
+
+    # acts-ckf needs the acts extra (pyacts): in the default run only where it is installed
+    have_acts = importlib.util.find_spec("acts") is not None
+    parser.add_argument("--methods", nargs="+", default=[m for m in available_methods()
+                                                         if m != "truth" and (have_acts or m != "acts-ckf")])
     parser.add_argument("--data", default=None, help="folder of the simulated events (made when empty)")
     parser.add_argument("--threads", type=int, default=1, help="threads per method (torch, BLAS)")
     args = parser.parse_args()
