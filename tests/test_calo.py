@@ -378,8 +378,7 @@ def test_a_killed_calo_training_resumed_from_its_checkpoint_ends_as_an_uninterru
     # 3 steps an epoch; a step checkpoint every 2 steps, but none on an epoch's last step (the epoch's follows)
     assert sorted(p.name for p in ckpts.iterdir()) == ["epoch000.ckpt", "epoch001.ckpt", "last.ckpt",
                                                        "step000002.ckpt", "step000004.ckpt", "step000008.ckpt"]
-    res = CliRunner().invoke(app, ["train", "--out", str(tmp_path), "--resume", str(ckpts / "last.ckpt"),
-                                   "--threads", "1"])  # the thread count of the run it resumes
+    res = CliRunner().invoke(app, ["train", "--out", str(tmp_path), "--resume", str(ckpts / "last.ckpt")])
     assert res.exit_code == 0, res.output
     resumed, whole = load(out, "calo-gravnet"), load(uninterrupted[0], "calo-gravnet")
     assert resumed.record["train_loss"] == whole.record["train_loss"]
