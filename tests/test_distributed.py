@@ -255,14 +255,20 @@ def test_one_worker_runs_in_process_and_a_failure_is_counted(tmp_path):
         assert runner.run(abs, [-2, 3, -4]) == [2, 3, 4]
         with pytest.raises(DeepRecoError, match="^1 of 3 events failed:\n  'x': TypeError: bad operand"):
             runner.run(abs, [1, "x", 2])
-        with pytest.raises(DeepRecoError, match="^2 of 2 events failed:\n  1: bad input\n  2: bad input$"):
-            runner.run(_refuse, [1, 2])  # each item's bad input on its line
-        with pytest.raises(DeepRecoError, match="^bad input$"):  # one item: its error as it is
-            runner.run(_refuse, [1])
+        with pytest.raises(DeepRecoError, match="^bad input$"):  # the same bad input for all: its one line
+            runner.run(_refuse, [1, 2])
+        with pytest.raises(DeepRecoError, match="^1 of 2 events failed:\n  -1: bad input$"):
+            runner.run(_refuse_negative, [-1, 2])  # some failed: each on its line
     built = []
     for _ in range(3):
         per_process("test-object", lambda: built.append(1) or object())
     assert built == [1]
+
+
+def _refuse_negative(item):
+    if item < 0:
+        _refuse(item)
+    return item
 
 
 def _refuse(item):

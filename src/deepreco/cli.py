@@ -27,14 +27,6 @@ from .validate import (
 
 app = command_group("Machine-learning reconstruction of particle tracks and calorimeter showers.")
 
-
-@app.callback()
-def _every_command() -> None:
-    """Machine-learning reconstruction of particle tracks and calorimeter showers."""
-    from .signals import install
-
-    install()  # Ctrl-C and SIGTERM end any command within 2 s (deepreco.signals)
-
 WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
 PT_HELP = "efficiency for particles above this pT [GeV]"
 SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
@@ -49,10 +41,12 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                       help="print the version (from the git tag) and exit")) -> None:
-    pass
+def _every_command(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                                help="print the version (from the git tag) and exit")) -> None:
+    """Machine-learning reconstruction of particle tracks and calorimeter showers."""
+    from .signals import install
 
+    install()  # Ctrl-C and SIGTERM end any command within 2 s (deepreco.signals)
 
 
 def _print_titled(title: str, table: Table) -> None:

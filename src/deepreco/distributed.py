@@ -191,14 +191,15 @@ class EventRunner:
                         advance()
             elif items:
                 self._run_dask(task, items, results, failures, advance)
+        same = {str(exc) for _, exc in failures if isinstance(exc, DeepRecoError)}
+        if len(failures) == len(items) and len(same) == 1 and all(isinstance(e, DeepRecoError) for _, e in failures):
+            raise failures[0][1]  # the same bad input for every failed item (one item, or an option): one line
         seconds = time.perf_counter() - start
         if self.progress:
             where = (f"scheduler {self.scheduler}" if self.scheduler else
                      f"{self.workers} worker{'s' if self.workers > 1 else ''}")
             err_console.print(f"{label}: {len(items)} in {seconds:.1f} s ({len(items) / max(seconds, 1e-9):.2f} / s)"
                               f" on {where}, {len(failures)} failed", highlight=False)
-        if len(items) == 1 and failures and isinstance(failures[0][1], DeepRecoError):
-            raise failures[0][1]
         if failures:
             raise EventsFailed(len(items), label, [(name(items[i]), _message(exc)) for i, exc in sorted(failures)])
         return results

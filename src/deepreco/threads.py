@@ -54,6 +54,8 @@ def set_threads(threads: int | None) -> int:
     """Compute on ``threads`` CPU threads from now on (None: `default_threads`); returns the number taken.
     A number below 1 is refused in one line."""
     if threads is None:
+        if "torch" in sys.modules:  # a program that loaded torch before the command (a test, a notebook) chose
+            return __import__("torch").get_num_threads()
         threads = default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise DeepRecoError(f"--threads must be a whole number of at least 1, got {threads!r}")
