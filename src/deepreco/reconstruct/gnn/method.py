@@ -118,7 +118,7 @@ class GNNTracks(Method):
         cached_model(model)  # a bad model file is reported now, not at the first event
         from ...export.client import connect  # the server is checked now too
 
-        self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn") or {}
+        self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn", model=model) or {}
 
     def score_graph(self, event: Event) -> dict:
         """Every stage's output for one event: ``graph`` (module-map edges), ``edges`` and ``filter_scores``
