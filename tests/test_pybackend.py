@@ -230,3 +230,11 @@ def test_a_bad_request_is_its_error_and_the_next_one_is_answered(triton):
     event = gun_event(1, seed=0)
     out = _outputs(execute("gravnet", model, hits=event.hits[list(CALO_HITS)].to_numpy(np.float64)))
     assert len(out["cluster_id"]) == len(event.hits)
+
+
+def test_a_python_model_is_refused_as_an_onnx_file(tmp_path):
+    result = runner.invoke(app, ["export", "gravnet", "--out", str(tmp_path / "onnx")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: gravnet is a Triton Python-backend model")
+    assert list(tmp_path.iterdir()) == []
