@@ -3,6 +3,8 @@ methods end to end against in-process; a server under sustained load.
 
     python benchmarks/serving.py --part networks [--threads 1 2] [--repeat 3] [--big-calo 100000]
     python benchmarks/serving.py --part methods [--threads 1 2] [--clients 8] [--seconds 60]
+    python benchmarks/serving.py --part trackml [--threads 1 2] [--lists 1001 1003]
+    python benchmarks/serving.py --part calo [--threads 1 2] [--calo-pileup 20]
 
 ``--part networks`` (the default runs both parts):
 
@@ -24,6 +26,15 @@ TrackML score; clusters: hits in another cluster). The machine has 2 cores for c
 server on its own machine would not compete with the client for them). Then sustained load: ``--clients``
 client processes call the served LSTM (100 seeds a request) as fast as they can for ``--seconds``: requests/s,
 p50 / p99 latency, errors. Results: ``benchmarks/results/serving_methods.txt``.
+
+``--part trackml``: the gnn method served against in-process on events simulated from the real TrackML
+particle lists ``--lists`` (development lists 1000-1009 of /work/shared/data/trackml, no pile-up added: the
+lists hold ttbar + about 200 collisions; ``deepreco simulate -g trackml --particles FILE``, seed 0), a server
+of the gnn filter and interaction network on T onnxruntime threads, the client on T torch threads: tracks,
+hits in another track, TrackML score, seconds. Results: ``benchmarks/results/serving_trackml.txt``.
+
+``--part calo``: only the gravnet comparison of ``--part methods`` (its server serving GravNet alone): hits in
+another cluster or class, seconds. Results: ``benchmarks/results/serving_calo.txt``.
 """
 
 from __future__ import annotations
@@ -73,7 +84,7 @@ def _time(fn, repeat: int) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def _run(threads: int, folder: str, repeat: int, queue) -> None:
+def _run(threads: int, folder: str, repeat: int, queue, names=None) -> None:
     _threads(threads)
     import numpy as np
     import torch
@@ -84,6 +95,8 @@ def _run(threads: int, folder: str, repeat: int, queue) -> None:
     torch.set_num_threads(threads)
     rows = []
     for name, size, what in SIZES:
+        if names and name not in names:
+            continue
         net = get_network(name)
         _, reference = net.load(None)
         inputs = net.example(size, np.random.default_rng(0))
@@ -119,18 +132,25 @@ def _big_calo(hits: int, queue) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["networks", "methods", "all"], default="all")
+    parser.add_argument("--part", choices=["networks", "methods", "trackml", "calo", "all"], default="all")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--big-calo", type=int, default=100_000, help="hits of the GravNet run (0: none)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the load test")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the load test")
     parser.add_argument("--calo-pileup", type=float, default=20.0, help="pile-up of the calorimeter event")
+    parser.add_argument("--names", nargs="+", help="--part networks: only these networks (results in "
+                        "serving_NAME[_NAME].txt)")
+    parser.add_argument("--lists", type=int, nargs="+", default=[1001, 1003], help="TrackML particle lists")
     args = parser.parse_args()
     if args.part in ("networks", "all"):
         networks(args)
     if args.part in ("methods", "all"):
         methods(args)
+    if args.part in ("trackml", "all"):
+        trackml(args)
+    if args.part in ("calo", "all"):
+        calo(args)
 
 
 def networks(args) -> None:
@@ -146,18 +166,24 @@ def networks(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "onnx"
         t = time.perf_counter()
-        export_networks("all", folder)
+        if args.names:
+            folder.mkdir()
+            for name in args.names:
+                export_networks(name, Path(tmp) / name)
+                (Path(tmp) / name / f"{name}.onnx").rename(folder / f"{name}.onnx")
+        else:
+            export_networks("all", folder)
         lines.insert(1, f"export of every network with its checks: {time.perf_counter() - t:.0f} s")
         for threads in args.threads:
             queue = ctx.Queue()
-            proc = ctx.Process(target=_run, args=(threads, str(folder), args.repeat, queue))
+            proc = ctx.Process(target=_run, args=(threads, str(folder), args.repeat, queue, args.names))
             proc.start()
             for r in queue.get():
                 lines.append(f"{r[0]:7d} {r[1]:20s} {r[2]:30s} {r[3]:10.4f} {r[4]:8.4f} {r[5]:9.4f} {r[6]:8.4f} "
                              f"{r[3] / r[5]:8.2f}x")
                 print(lines[-1], flush=True)
             proc.join()
-        if args.big_calo:
+        if args.big_calo and (not args.names or "calo-gravnet" in args.names):
             os.environ["DEEPRECO_BENCH_ONNX"] = str(folder)
             queue = ctx.Queue()
             proc = ctx.Process(target=_big_calo, args=(args.big_calo, queue))
@@ -167,7 +193,8 @@ def networks(args) -> None:
             lines += ["", f"exported GravNet (onnxruntime, 2 threads) on {hits:,} random hits: {seconds:.1f} s, "
                       f"peak resident memory {peak:.0f} MB ({before:.0f} MB before the call)"]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving.txt").write_text("\n".join(lines) + "\n")
+    name = "serving.txt" if not args.names else f"serving_{'_'.join(args.names)}.txt"
+    (RESULTS / name).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -250,11 +277,8 @@ def _moved_hits(a, b) -> int:
 
 def _methods_run(threads: int, address: str, big: str, small: str, calo_pileup: float, queue) -> None:
     _threads(threads)
-    import numpy as np
     import torch
 
-    from deepreco.calo.methods import get_method as calo_method
-    from deepreco.calo.simulate import gun_event
     from deepreco.io import open_path
     from deepreco.metrics.score import score_event
     from deepreco.reconstruct import get_method
@@ -274,21 +298,67 @@ def _methods_run(threads: int, address: str, big: str, small: str, calo_pileup: 
                 f"of {len(subs['in-process']):,}; TrackML score {scores['in-process']:.5f} in-process, "
                 f"{scores['served']:.5f} served")
     print(rows[-1], flush=True)
+    rows.append(_calo_row(threads, address, calo_pileup))
+    queue.put(rows)
+
+
+def _calo_row(threads: int, address: str, calo_pileup: float) -> str:
+    """The gravnet method in-process and served on one taus + pile-up event: seconds, hits in another cluster."""
+    import numpy as np
+
+    from deepreco.calo.methods import get_method as calo_method
+    from deepreco.calo.simulate import gun_event
+
     calo_event = gun_event(0, seed=0, source="tau", pileup=calo_pileup)
     labels, times = {}, {}
-    for where, method in (("in-process", calo_method("gravnet")),
-                          ("served", calo_method("gravnet", server=address))):
+    served = calo_method("gravnet", server=address)
+    served.model.timeout = 900.0  # seconds a request may take: the served search is n^2 work on a loaded CPU
+    for where, method in (("in-process", calo_method("gravnet")), ("served", served)):
         method.reconstruct(gun_event(1, seed=0))
         t = time.perf_counter()
-        labels[where] = method.reconstruct(calo_event)[0]["cluster_id"].to_numpy()
+        labels[where] = method.reconstruct(calo_event)[0][["cluster_id", "hit_class"]].to_numpy()
         times[where] = time.perf_counter() - t
-    moved = int(np.sum(labels["in-process"] != labels["served"]))
+    moved = int(np.sum(labels["in-process"][:, 0] != labels["served"][:, 0]))
+    classes = int(np.sum(labels["in-process"][:, 1] != labels["served"][:, 1]))
     what = f"taus + mu = {calo_pileup:g}, {len(calo_event.hits):,} hits"
-    rows.append(f"{threads:7d} gravnet   {what:40s} "
-                f"{times['in-process']:8.1f} {times['served']:8.1f}   hits in another cluster: {moved} of "
-                f"{len(calo_event.hits):,}")
-    print(rows[-1], flush=True)
-    queue.put(rows)
+    row = (f"{threads:7d} gravnet   {what:40s} {times['in-process']:8.1f} {times['served']:8.1f}   hits in another "
+           f"cluster: {moved} of {len(calo_event.hits):,}; another class: {classes}")
+    print(row, flush=True)
+    return row
+
+
+def _calo_run(threads: int, address: str, calo_pileup: float, queue) -> None:
+    _threads(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    queue.put([_calo_row(threads, address, calo_pileup)])
+
+
+def calo(args) -> None:
+    """The served gravnet method against in-process, alone (``--part calo``)."""
+    from deepreco.export import write_repository
+
+    ctx = mp.get_context("spawn")
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs (client and server share them, and other "
+             f"jobs ran beside them); load average at start {os.getloadavg()[0]:.2f}", "",
+             "gravnet method in-process against served (calo-gravnet on a deepreco serve), seconds for one event "
+             "after a warm-up on a small one; threads: the client's and the server's", "",
+             f"{'threads':>7s} {'method':9s} {'event':40s} {'in-proc':>8s} {'served':>8s}   results compared"]
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        write_repository("calo-gravnet", repo)
+        for threads in args.threads:
+            with _server(repo, threads) as address:
+                queue = ctx.Queue()
+                proc = ctx.Process(target=_calo_run, args=(threads, address, args.calo_pileup, queue))
+                proc.start()
+                lines += queue.get()
+                proc.join()
+    lines.append(f"load average at the end {os.getloadavg()[0]:.2f}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving_calo.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def _client(address: str, seconds: float, queue) -> None:
@@ -356,6 +426,82 @@ def methods(args) -> None:
               f"errors {errors}"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "serving_methods.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+# ---- the gnn served on events of real TrackML particle lists -------------------------------------------------------
+TRACKML = Path("/work/shared/data/trackml/train")
+
+
+def _trackml_events(lists) -> list[Path]:
+    from deepreco.simulate.dataset import simulate_dataset
+
+    out = []
+    for number in lists:
+        if not 1000 <= number <= 1009:
+            raise SystemExit("use the development lists 1000-1009 only")
+        folder = DATA / f"serving-trackml-{number}"
+        if not folder.is_dir() or not any(folder.iterdir()):
+            simulate_dataset("trackml", 1, folder, seed=0, format="parquet", workers=1,
+                             particles=TRACKML / f"event00000{number}-particles.csv.gz")
+        out.append(folder)
+    return out
+
+
+def _trackml_run(threads: int, address: str, folders: list[str], lists: list[int], queue) -> None:
+    _threads(threads)
+    import torch
+
+    from deepreco.io import open_path
+    from deepreco.metrics.score import score_event
+    from deepreco.reconstruct import get_method
+
+    torch.set_num_threads(threads)
+    rows = []
+    methods = {"in-process": get_method("gnn"), "served": get_method("gnn", server=address)}
+    for number, folder in zip(lists, folders, strict=True):
+        event = open_path(folder)
+        subs, times = {}, {}
+        for where, method in methods.items():
+            t = time.perf_counter()
+            subs[where] = method.reconstruct(event)
+            times[where] = time.perf_counter() - t
+        scores = {k: score_event(event.truth, v) for k, v in subs.items()}
+        tracks = {k: v["track_id"].nunique() for k, v in subs.items()}
+        rows.append(f"{threads:7d} {number:5d} {event.n_hits:8,d} {times['in-process']:8.1f} {times['served']:8.1f}   "
+                    f"tracks {tracks['in-process']:,} / {tracks['served']:,}; hits in another track "
+                    f"{_moved_hits(subs['in-process'], subs['served'])} of {len(subs['in-process']):,} assigned; "
+                    f"TrackML score {scores['in-process']:.5f} / {scores['served']:.5f}")
+        print(rows[-1], flush=True)
+    queue.put(rows)
+
+
+def trackml(args) -> None:
+    from deepreco.export import write_repository
+
+    ctx = mp.get_context("spawn")
+    folders = _trackml_events(args.lists)
+    lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs (client and server share them, and other "
+             f"jobs ran beside them); load average at start {os.getloadavg()[0]:.2f}", "",
+             "gnn on events simulated from real TrackML particle lists (no pile-up added), in-process against "
+             "served (gnn-filter and gnn-network on a deepreco serve); seconds for one event end to end, first "
+             "call included; threads: the client's torch threads and the server's onnxruntime threads",
+             "in-process / served:", "",
+             f"{'threads':>7s} {'list':>5s} {'hits':>8s} {'in-proc':>8s} {'served':>8s}   results compared"]
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        write_repository("gnn", repo)  # the networks; deepreco serve serves the ONNX models of it
+        for threads in args.threads:
+            with _server(repo, threads) as address:
+                queue = ctx.Queue()
+                proc = ctx.Process(target=_trackml_run, args=(threads, address, [str(f) for f in folders],
+                                                              list(args.lists), queue))
+                proc.start()
+                lines += queue.get()
+                proc.join()
+    lines.append(f"load average at the end {os.getloadavg()[0]:.2f}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving_trackml.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -27,9 +27,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def repo(tmp_path_factory):
+    return serve_networks(tmp_path_factory, ["gnn-filter", "gnn-network", "lstm", "calo-gravnet", "deepcore"])
+
+
+@pytest.fixture(scope="module")
+def server(repo):
     """The gnn's two networks, the LSTM, GravNet and DeepCore on one server; yields its gRPC address."""
-    repo = serve_networks(tmp_path_factory, ["gnn-filter", "gnn-network", "lstm", "calo-gravnet", "deepcore"])
     with serving(repo) as (port, _):
         yield f"127.0.0.1:{port + 1}"
 
@@ -155,3 +159,31 @@ def test_calo_evaluate_with_a_server_down_is_one_line():
                                  "--server", _down_address()])
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and "does not answer" in result.output
+
+
+def test_a_server_that_dies_mid_run(repo, capsys):
+    """The server answers the first event and is then killed: with --fallback local the next events run the
+    network in-process (one warning) and give the in-process clusters; without it the next event is one
+    error line."""
+    import os
+    import signal
+
+    events = [gun_event(i, seed=4) for i in range(3)]
+    local = [calo_method("gravnet").reconstruct(e)[0] for e in events]
+    for fallback in ("local", None):
+        with serving(repo) as (port, proc):
+            method = calo_method("gravnet", server=f"127.0.0.1:{port + 1}", fallback=fallback)
+            first = method.reconstruct(events[0])[0]
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            capsys.readouterr()
+            if fallback == "local":
+                later = [method.reconstruct(e)[0] for e in events[1:]]
+                err = capsys.readouterr().err
+                assert err.count("stopped answering") == 1 and "runs in-process from now on" in err
+                for got, want in zip([first, *later], local, strict=True):
+                    assert got["cluster_id"].tolist() == want["cluster_id"].tolist()
+                    assert got["hit_class"].tolist() == want["hit_class"].tolist()
+            else:
+                with pytest.raises(DeepRecoError, match=r"^server 127.0.0.1:\d+, network calo-gravnet: "):
+                    method.reconstruct(events[1])

@@ -405,7 +405,9 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
 @app.command("export")
 def export_cmd(
         name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
-                                             "calo-gravnet, calo-edgeconv, calo-drn, toy-...) or all"),
+                                             "calo-gravnet, calo-edgeconv, calo-drn, toy-...), with --triton a "
+                                             "Python-backend model (gnn, gravnet, gnn-graph, gnn-tracks, "
+                                             "calo-condensation), or all"),
         out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json",
                                  callback=output_folder),
         triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
@@ -417,6 +419,10 @@ def export_cmd(
     from .export import export_networks, write_repository
 
     def done(entry):
+        if entry.get("backend") == "python":
+            console.print(f"{entry['name']}: {entry['file']}, Python backend" +
+                          (f" calling {', '.join(entry['networks'])}" if entry["networks"] else ""), soft_wrap=True)
+            return
         worst = max(c["max_abs_error"] for c in entry["checks"])
         ties = max(c["rows_beyond_tolerance"] for c in entry["checks"])
         console.print(f"{entry['name']}: {entry['file']}, {len(entry['checks'])} checks, largest difference "

@@ -80,7 +80,7 @@ class _Network(OCClustering):
         self.server, self.fallback = server, fallback
         net, extra = load_model(Path(model) if model is not None else SHIPPED / f"calo_{self.kind}.pt",
                                 kinds=(self.kind,))
-        remote = connect(server, (f"calo-{self.kind}",), fallback, what=self.kind)
+        remote = connect(server, (f"calo-{self.kind}",), fallback, what=self.kind, model=model)
         super().__init__(remote[f"calo-{self.kind}"] if remote else net,
                          extra.get("t_beta", 0.3) if t_beta is None else float(t_beta),
                          extra.get("t_d", 0.5) if t_d is None else float(t_d), self.kind, geometry)
@@ -162,6 +162,7 @@ def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter 
     method = CALO_METHODS.get(base_name, **params)
     if suffix:
         drn, _ = load_model(Path(models_dir or SHIPPED) / "calo_drn.pt", kinds=("drn",))
-        remote = connect(server, ("calo-drn",), fallback, what="drn")
+        remote = connect(server, ("calo-drn",), fallback, what="drn",
+                         model=Path(models_dir or SHIPPED) / "calo_drn.pt")
         method = DRNCorrected(method, remote["calo-drn"] if remote else drn)
     return method

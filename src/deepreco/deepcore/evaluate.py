@@ -248,7 +248,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
         cleanings[name] = _check_cuts(name, cuts)
     model_path = Path(model_path or SHIPPED_MODEL).resolve()
     _, info = _model(model_path)  # a missing or foreign file, a server down: one error here, before any event
-    remote = connect(server, ("deepcore",), fallback, what="deepcore")
+    remote = connect(server, ("deepcore",), fallback, what="deepcore", model=model_path)
     names = ["deepcore_raw", *cleanings, "baseline", "baseline_kmeans"]
     task = partial(_evaluate_event, model_path, det, cleanings, event_options,
                    remote=remote["deepcore"] if remote else None)

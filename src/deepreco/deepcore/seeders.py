@@ -51,7 +51,7 @@ class DeepCoreSeeding:
         self.detector = detector or PixelBarrel()
         self._net, self.info = load_model(self.model)
         self.server, self.fallback = server, fallback
-        remote = connect(server, ("deepcore",), fallback, what="deepcore")
+        remote = connect(server, ("deepcore",), fallback, what="deepcore", model=self.model)
         if remote:
             self._net = remote["deepcore"]
 

@@ -8,7 +8,9 @@ gRPC one, ``HOST:PORT`` or ``grpc://HOST:PORT`` (``deepreco serve --port 8000`` 
 Every call has a timeout; a server that is down, slow or answers an error is one `DeepRecoError` line. `connect`
 checks, before the first event, that the server is up and serves every network a method needs; with
 ``fallback="local"`` a server that does not answer is said on stderr and the method runs its networks
-in-process instead. A `RemoteNetwork` pickles without its connection (a Dask worker opens its own).
+in-process instead, and so is a server that stops answering mid-run: from that call on, the network runs
+in-process (the model file the method was given), said once on stderr. An error answer (a 4xx) stays an error.
+A `RemoteNetwork` pickles without its connection (a Dask worker opens its own).
 
 This module imports no mlserver: mlserver and tritonclient's gRPC module register the same protobuf names, so
 a process holds the server or the client, never both.
@@ -26,6 +28,7 @@ from .networks import OC_KEYS, get_network
 TIMEOUT = 120.0  # seconds a request may take (a mu = 200 event's filter chunk takes about one on a CPU server)
 FALLBACKS = (None, "local")
 V2 = {"float32": "FP32", "int64": "INT64"}
+GONE = ("StatusCode.UNAVAILABLE",)  # gRPC's status when nothing answers at the address (a server that died)
 
 
 def _grpc():
@@ -63,14 +66,16 @@ class RemoteNetwork:
     calorimeter condensation networks the dict of ``beta, coords, energy, logits``.
     """
 
-    def __init__(self, url: str, name: str, timeout: float = TIMEOUT):
+    def __init__(self, url: str, name: str, timeout: float = TIMEOUT, fallback: str | None = None, model=None):
         self.url, self.name, self.timeout = url, name, float(timeout)
         self.address = grpc_address(url)
         self.spec = get_network(name)
+        self.fallback, self.model = fallback, model
         self._client = None
+        self._local = None  # the in-process network, once the server has stopped answering (fallback local)
 
     def __getstate__(self):
-        return {**self.__dict__, "_client": None}
+        return {**self.__dict__, "_client": None, "_local": None}
 
     def __repr__(self) -> str:
         return f"RemoteNetwork({self.name!r} at {self.address})"
@@ -105,12 +110,27 @@ class RemoteNetwork:
             item = grpcclient.InferInput(t.name, list(a.shape), V2[t.dtype])
             item.set_data_from_numpy(a)
             items.append(item)
+        if self._local is not None:
+            return self._run_local(arrays)
         wanted = [grpcclient.InferRequestedOutput(t.name) for t in self.spec.outputs]
         try:
             result = self.client.infer(self.name, items, outputs=wanted, client_timeout=self.timeout)
         except InferenceServerException as exc:
-            raise DeepRecoError(f"server {self.address}, network {self.name}: {_first_line(exc)}") from None
+            if self.fallback != "local" or exc.status() not in GONE:
+                raise DeepRecoError(f"server {self.address}, network {self.name}: {_first_line(exc)}") from None
+            print(f"warning: server {self.address} stopped answering ({_first_line(exc)}); {self.name} runs "
+                  "in-process from now on (--fallback local)", file=sys.stderr, flush=True)
+            self._local = self.spec.load(self.model)[1]
+            return self._run_local(arrays)
         return [np.array(result.as_numpy(t.name)) for t in self.spec.outputs]  # writable copies
+
+    def _run_local(self, arrays) -> list[np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            outs = self._local(*[torch.from_numpy(np.ascontiguousarray(a, dtype=t.dtype))
+                                 for t, a in zip(self.spec.inputs, arrays, strict=True)])
+        return [o.numpy() for o in outs]
 
     def __call__(self, *inputs):
         import torch
@@ -131,8 +151,8 @@ class RemoteNetwork:
 class RemoteDeepCore(RemoteNetwork):
     """DeepCore on the server, with the in-process model's ``predict``: (sigmoid of the logits, parameters)."""
 
-    def __init__(self, url: str, timeout: float = TIMEOUT):
-        super().__init__(url, "deepcore", timeout)
+    def __init__(self, url: str, timeout: float = TIMEOUT, fallback: str | None = None, model=None):
+        super().__init__(url, "deepcore", timeout, fallback, model)
 
     def predict(self, maps, jet):
         import torch
@@ -142,15 +162,17 @@ class RemoteDeepCore(RemoteNetwork):
 
 
 def connect(url: str | None, names, fallback: str | None = None, timeout: float = TIMEOUT,
-            what: str = "the method") -> dict[str, RemoteNetwork] | None:
+            what: str = "the method", model=None) -> dict[str, RemoteNetwork] | None:
     """The networks ``names`` on the server at ``url``, checked now (before any event); None when ``url`` is
-    None, or when the server does not answer and ``fallback`` is ``"local"`` (said on stderr)."""
+    None, or when the server does not answer and ``fallback`` is ``"local"`` (said on stderr). ``model``: the
+    model file the networks come from (None: the shipped one), run in-process if the server stops answering
+    mid-run with ``fallback="local"``."""
     if fallback not in FALLBACKS:
         raise DeepRecoError(f"unknown fallback {fallback!r}; expected local or none")
     if url is None:
         return None
-    remote = {n: (RemoteDeepCore(url, timeout) if n == "deepcore" else RemoteNetwork(url, n, timeout))
-              for n in names}
+    remote = {n: (RemoteDeepCore(url, timeout, fallback, model) if n == "deepcore"
+                  else RemoteNetwork(url, n, timeout, fallback, model)) for n in names}
     try:
         for net in remote.values():
             net.check()

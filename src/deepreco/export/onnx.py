@@ -141,6 +141,10 @@ def names_for(name: str, model=None) -> list[str]:
         if model is not None:
             raise DeepRecoError("--model needs one network name, not all")
         return list(NETWORKS)
+    from .pybackend import PY_MODELS
+
+    if name in PY_MODELS:
+        raise DeepRecoError(f"{name} is a Triton Python-backend model, not a network: export it with --triton REPO")
     get_network(name)
     return [name]
 

@@ -11,15 +11,17 @@ when installed) and compares it with the ONNX file's inputs and outputs.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from ..errors import DeepRecoError
 from .networks import Network, get_network
 from .onnx import export_one, names_for, new_folder, require_onnx
+from .pybackend import PY_MODELS, PyModel, model_py_text, model_source
 
 MAX_BATCH = {"lstm": 100_000, "deepcore": 4096}  # seeds, windows a request; toys: TOY_MAX_BATCH events
 TOY_MAX_BATCH = 4096
-TRITON_DTYPE = {"float32": "TYPE_FP32", "int64": "TYPE_INT64"}
+TRITON_DTYPE = {"float32": "TYPE_FP32", "float64": "TYPE_FP64", "int64": "TYPE_INT64"}
 ONNX_DTYPE = {1: "float32", 7: "int64"}  # onnx.TensorProto element types
 
 
@@ -29,31 +31,36 @@ def max_batch_size(net: Network) -> int:
     return MAX_BATCH.get(net.name, TOY_MAX_BATCH)
 
 
+def _block(kind: str, tensors, batch: int) -> str:
+    items = []
+    for t in tensors:
+        dims = [-1 if isinstance(d, str) else int(d) for d in t.dims]
+        dims = dims[1:] if batch else dims
+        items.append(f'  {{\n    name: "{t.name}"\n    data_type: {TRITON_DTYPE[t.dtype]}\n'
+                     f'    dims: [ {", ".join(str(d) for d in dims)} ]\n  }}')
+    return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
+
+
 def config_text(net: Network) -> str:
     """The config.pbtxt of ``net``."""
     batch = max_batch_size(net)
-
-    def block(kind, tensors):
-        items = []
-        for t in tensors:
-            dims = [-1 if isinstance(d, str) else int(d) for d in t.dims]
-            dims = dims[1:] if batch else dims
-            items.append(f'  {{\n    name: "{t.name}"\n    data_type: {TRITON_DTYPE[t.dtype]}\n'
-                         f'    dims: [ {", ".join(str(d) for d in dims)} ]\n  }}')
-        return f"{kind} [\n" + ",\n".join(items) + "\n]\n"
-
     text = (f'# {net.what}; written by deepreco export\nname: "{net.name}"\nbackend: "onnxruntime"\n'
-            f"max_batch_size: {batch}\n" + block("input", net.inputs) + block("output", net.outputs) +
+            f"max_batch_size: {batch}\n" + _block("input", net.inputs, batch) + _block("output", net.outputs, batch) +
             'instance_group [\n  {\n    kind: KIND_AUTO\n  }\n]\nversion_policy: { latest: { num_versions: 1 } }\n')
     if batch:
         text += "dynamic_batching { }\n"
     return text
 
 
-def check_config(text: str, onnx_path: Path) -> None:
-    """Parse ``text`` as Triton's ModelConfig and compare it with the ONNX file; `DeepRecoError` on a
-    difference. Needs tritonclient (the ``serve`` extra) for the protobuf."""
-    import onnx
+def py_config_text(model: PyModel) -> str:
+    """The config.pbtxt of a Python-backend model: one event a request (no batching), on the CPU."""
+    return (f'# {model.what}; written by deepreco export\nname: "{model.name}"\nbackend: "python"\n'
+            "max_batch_size: 0\n" + _block("input", model.inputs, 0) + _block("output", model.outputs, 0) +
+            'instance_group [\n  {\n    kind: KIND_CPU\n  }\n]\nversion_policy: { latest: { num_versions: 1 } }\n')
+
+
+def parse_config(text: str, where):
+    """``text`` parsed as Triton's ModelConfig protobuf (from tritonclient); `DeepRecoError` when it is not one."""
     from google.protobuf import text_format
 
     try:
@@ -64,7 +71,32 @@ def check_config(text: str, onnx_path: Path) -> None:
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as exc:
-        raise DeepRecoError(f"{onnx_path}: config.pbtxt is not a Triton ModelConfig ({exc})") from None
+        raise DeepRecoError(f"{where}: config.pbtxt is not a Triton ModelConfig ({exc})") from None
+    return config
+
+
+def check_py_config(text: str, model: PyModel) -> None:
+    """Parse ``text`` as Triton's ModelConfig and compare it with the Python model's inputs and outputs."""
+    from tritonclient.grpc import model_config_pb2
+
+    config = parse_config(text, model.name)
+    if config.backend != "python" or config.name != model.name:
+        raise DeepRecoError(f"{model.name}: config names {config.name!r} with backend {config.backend!r}")
+    for kind, declared, wanted in (("input", config.input, model.inputs), ("output", config.output, model.outputs)):
+        got = [(t.name, model_config_pb2.DataType.Name(t.data_type), list(t.dims)) for t in declared]
+        want = [(t.name, TRITON_DTYPE[t.dtype], [-1 if isinstance(d, str) else d for d in t.dims]) for t in wanted]
+        if got != want:
+            raise DeepRecoError(f"{model.name}: config {kind}s {got} are not the model's {want}")
+
+
+def check_config(text: str, onnx_path: Path) -> None:
+    """Parse ``text`` as Triton's ModelConfig and compare it with the ONNX file; `DeepRecoError` on a
+    difference. Needs tritonclient (the ``serve`` extra) for the protobuf."""
+    import onnx
+
+    config = parse_config(text, onnx_path)
+    from tritonclient.grpc import model_config_pb2
+
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     batch = config.max_batch_size
     for kind, declared, actual in (("input", config.input, graph.input), ("output", config.output, graph.output)):
@@ -81,14 +113,24 @@ def check_config(text: str, onnx_path: Path) -> None:
                                     f"file has {dtype} {shape}")
 
 
+def repository_names(name: str, model=None) -> tuple[list[str], list[PyModel]]:
+    """The networks and the Python models ``name`` stands for: ``all`` every one; a Python model its
+    networks too (a BLS model calls them), all from the one model file ``model``."""
+    if name in PY_MODELS:
+        py = PY_MODELS[name]
+        return list(py.networks), [py]
+    nets = names_for(name, model)
+    return nets, (list(PY_MODELS.values()) if name == "all" else [])
+
+
 def write_repository(name: str, repo, model=None, on_done=None) -> list[dict]:
-    """Export ``name`` (a network or ``all``) as a Triton model repository at ``repo``, complete or absent;
-    an existing folder is refused."""
-    names = names_for(name, model)
+    """Export ``name`` (a network, a Python model or ``all``) as a Triton model repository at ``repo``,
+    complete or absent; an existing folder is refused."""
+    nets, pys = repository_names(name, model)
     require_onnx()
     with new_folder(repo, "write the repository to a new folder") as tmp:
         entries = []
-        for n in names:
+        for n in nets:
             net = get_network(n)
             version = tmp / n / "1"
             version.mkdir(parents=True)
@@ -98,6 +140,21 @@ def write_repository(name: str, repo, model=None, on_done=None) -> list[dict]:
             check_config(text, version / "model.onnx")
             (tmp / n / "config.pbtxt").write_text(text)
             entries.append({**entry, "file": f"{n}/1/model.onnx", "max_batch_size": max_batch_size(net)})
+            if on_done is not None:
+                on_done(entries[-1])
+        for py in pys:
+            version = tmp / py.name / "1"
+            version.mkdir(parents=True)
+            source = model_source(py, model)
+            if not source.is_file():
+                raise DeepRecoError(f"{source}: no such model file")
+            shutil.copyfile(source, version / "model.pt")
+            (version / "model.py").write_text(model_py_text(py))
+            text = py_config_text(py)
+            check_py_config(text, py)
+            (tmp / py.name / "config.pbtxt").write_text(text)
+            entries.append({"name": py.name, "file": f"{py.name}/1/model.py", "backend": "python",
+                            "networks": list(py.networks), "max_batch_size": 0})
             if on_done is not None:
                 on_done(entries[-1])
     return entries

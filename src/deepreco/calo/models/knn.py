@@ -18,7 +18,9 @@ they may come from anywhere. Three ways, the same neighbours up to ties (tested 
 - ``"brute"``: chunked ``torch.cdist`` + ``topk`` always, the reference.
 
 Each point is its own first neighbour (the tree guarantees it; the others put it first unless another point
-coincides with it); a graph with fewer than k points pads with the point itself.
+coincides with it); a graph with fewer than k points pads with the point itself. The tree ranks by the float64
+squared distance summed over the coordinates in order, equal distances by index: the rule the exported
+networks' search (`deepreco.export.knn`) follows too, so that both find the same neighbours.
 """
 
 from __future__ import annotations
@@ -310,21 +312,22 @@ if HAVE_NUMBA:
                             buf[r] += t * t
                     for r in range(nr):
                         s = buf[r]
-                        if s >= worst or ra + r == qi:
+                        if s > worst or ra + r == qi:
                             continue
+                        pr = perm[ra + r]
                         if full:  # the tree's space gave a lower bound; now the distance itself
                             s = 0.0
                             for c0 in range(0, ft.shape[1], 8):
                                 for c in range(c0, min(c0 + 8, ft.shape[1])):
                                     t = ft[qi, c] - ft[ra + r, c]
                                     s += t * t
-                                if s >= worst:
+                                if s > worst:
                                     break
-                            if s >= worst:
-                                continue
-                        # insert in order; equal distances keep the earlier one first
+                        # (distance, index) order: an equal distance goes to the lower index
+                        if s > worst or (s == worst and nbr[i, k - 1] >= 0 and perm[nbr[i, k - 1]] < pr):
+                            continue
                         j = k - 1
-                        while j > 0 and dist[i, j - 1] > s:
+                        while j > 0 and (dist[i, j - 1] > s or (dist[i, j - 1] == s and perm[nbr[i, j - 1]] > pr)):
                             dist[i, j] = dist[i, j - 1]
                             nbr[i, j] = nbr[i, j - 1]
                             j -= 1

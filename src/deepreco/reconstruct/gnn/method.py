@@ -163,7 +163,7 @@ class GNNTracks(Method):
         cached_model(model)  # a bad model file is reported now, not at the first event
         from ...export.client import connect  # the server is checked now too
 
-        self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn") or {}
+        self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn", model=model) or {}
 
     def score_graph(self, event: Event, keep_graph: bool = False) -> dict:
         """Every stage's output for one event: ``graph_edges`` (the size of the module-map graph), ``edges`` and

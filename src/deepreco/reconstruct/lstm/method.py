@@ -109,7 +109,7 @@ class LSTMTracks(Method):
             raise DeepRecoError("the inward lstm has no served network: complete_inward runs in-process only")
         if complete_inward:
             cached_model(self._inward_path())
-        self._remote = connect(server, ("lstm",), fallback, what="lstm") or {}
+        self._remote = connect(server, ("lstm",), fallback, what="lstm", model=model) or {}
 
     def seeds(self, event: Event) -> np.ndarray:
         """(S, 5) hit rows of the event's seeds."""
