@@ -27,12 +27,24 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
-def say_error(message: str) -> None:
-    """``error: <message>`` on one line of stderr."""
+def say_error(message: str, details: list[str] | None = None) -> None:
+    """``error: <message>`` on one line of stderr; then ``details``, a line each (the failed events of a run)."""
     from rich.markup import escape
 
     # escaped: a message may hold brackets that are not markup ("pip install 'deepreco[train]'", "[1, 2]")
     err_console.print(f"[bold red]error:[/] {escape(_one_line(message))}", highlight=False, soft_wrap=True)
+    for line in details or ():
+        err_console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+def _say(exc: BaseException) -> None:
+    """A run of many events that failed in some (`deepreco.distributed.EventsFailed`) names each on its own
+    line under the error; any other error is one line."""
+    header, details = getattr(exc, "header", None), getattr(exc, "details", None)
+    if isinstance(header, str) and isinstance(details, list):
+        say_error(header, details)
+    else:
+        say_error(str(exc))
 
 
 def fail(exc: Exception) -> NoReturn:
@@ -41,7 +53,7 @@ def fail(exc: Exception) -> NoReturn:
         import traceback
 
         traceback.print_exception(exc)
-    say_error(str(exc))
+    _say(exc)
     raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
 
 
@@ -68,7 +80,7 @@ class OneLineErrors(TyperGroup):
         except DeepRecoError as exc:  # raised while the options were checked, before the command ran
             if _debug():
                 raise
-            say_error(str(exc))
+            _say(exc)
             sys.exit(2 if isinstance(exc, UsageError) else 1)
         except Exception as exc:
             if _debug():

@@ -127,8 +127,9 @@ class EventsFailed(DeepRecoError):
     def __init__(self, total: int, label: str, failures: list[tuple[str, str]], after: str = ""):
         self.total, self.label, self.failures = total, label, failures
         what = "events" if label == "events" else f"events ({label})"
-        super().__init__(f"{len(failures)} of {total} {what} failed{after}:\n"
-                         + "\n".join(f"  {who}: {why}" for who, why in failures))
+        self.header = f"{len(failures)} of {total} {what} failed{after}:"
+        self.details = [f"  {who}: {' '.join(str(why).split())}" for who, why in failures]
+        super().__init__("\n".join([self.header, *self.details]))
 
     def then(self, after: str) -> EventsFailed:
         """The same failures, ``after`` said after the count (what became of the others)."""
