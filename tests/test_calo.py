@@ -355,36 +355,48 @@ def _env(threads=1):
 
 def test_a_killed_calo_training_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one(uninterrupted, tiny_config,
                                                                                         tmp_path):
-    from deepreco.calo.cli import app
+    def train(out, kill_at=None):
+        """The tiny training in a fresh process on one thread; SIGKILLed before step ``kill_at``."""
+        script = textwrap.dedent(f"""
+            import os, signal, torch
+            import lightning.pytorch as pl
+            from deepreco.training import fit, settings_for
+            torch.set_num_threads(1)
 
+            class Kill(pl.Callback):
+                def on_train_batch_start(self, trainer, module, batch, batch_idx):
+                    if trainer.global_step == {kill_at!r}:
+                        os.kill(os.getpid(), signal.SIGKILL)
+
+            fit("calo-gravnet", settings_for("calo-gravnet", {str(tiny_config)!r}), {str(out)!r}, progress=False,
+                callbacks=[Kill()])
+        """)
+        return subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True,
+                              timeout=180)
+
+    # the reference: the same training uninterrupted, in a fresh process too (this process's state, its thread
+    # count and what earlier tests loaded, may move the losses' last bits)
+    reference = tmp_path / "reference" / "calo_gravnet.pt"
+    reference.parent.mkdir()
+    proc = train(reference)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     out = tmp_path / "calo_gravnet.pt"
-    script = textwrap.dedent(f"""
-        import os, signal, torch
-        import lightning.pytorch as pl
-        from deepreco.training import fit, settings_for
-        torch.set_num_threads(1)
-
-        class Kill(pl.Callback):  # SIGKILL after step 8, in the middle of the third epoch
-            def on_train_batch_start(self, trainer, module, batch, batch_idx):
-                if trainer.global_step == 8:
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-        fit("calo-gravnet", settings_for("calo-gravnet", {str(tiny_config)!r}), {str(out)!r}, progress=False,
-            callbacks=[Kill()])
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=180)
+    proc = train(out, kill_at=8)  # SIGKILL after step 8, in the middle of the third epoch
     assert proc.returncode == -9 and not out.exists(), proc.stderr[-2000:]
     ckpts = out.with_name("calo_gravnet.pt.checkpoints")
     # 3 steps an epoch; a step checkpoint every 2 steps, but none on an epoch's last step (the epoch's follows)
     assert sorted(p.name for p in ckpts.iterdir()) == ["epoch000.ckpt", "epoch001.ckpt", "last.ckpt",
                                                        "step000002.ckpt", "step000004.ckpt", "step000008.ckpt"]
-    res = CliRunner().invoke(app, ["train", "--out", str(tmp_path), "--resume", str(ckpts / "last.ckpt")])
-    assert res.exit_code == 0, res.output
-    resumed, whole = load(out, "calo-gravnet"), load(uninterrupted[0], "calo-gravnet")
-    assert resumed.record["train_loss"] == whole.record["train_loss"]
-    assert resumed.record["val_loss"] == whole.record["val_loss"]
-    assert all(torch.equal(resumed.weights["net"][k], w) for k, w in whole.weights["net"].items())
-    assert resumed.config == whole.config  # the same thresholds chosen after training
+    res = subprocess.run([sys.executable, "-m", "deepreco", "calo", "train", "--out", str(tmp_path), "--resume",
+                          str(ckpts / "last.ckpt"), "--threads", "1"], env=_env(), capture_output=True, text=True,
+                         timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    resumed, ref = load(out, "calo-gravnet"), load(reference, "calo-gravnet")
+    assert resumed.record["train_loss"] == ref.record["train_loss"]
+    assert resumed.record["val_loss"] == ref.record["val_loss"]
+    assert all(torch.equal(resumed.weights["net"][k], w) for k, w in ref.weights["net"].items())
+    assert resumed.config == ref.config  # the same thresholds chosen after training
+    whole = load(uninterrupted[0], "calo-gravnet")
     # and from an epoch's end, or a step in the middle of an earlier epoch, with the run's settings
     for name in ("epoch000.ckpt", "step000004.ckpt"):
         again = fit("calo-gravnet", whole.settings, tmp_path / "again.pt", resume=ckpts / name, progress=False,

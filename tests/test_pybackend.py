@@ -209,7 +209,7 @@ def test_gnn_method_in_one_request_and_its_steps(triton, ttbar):
     assert len(local) > 1000
     assert moved_hits(local, served) <= 0.001 * len(ttbar.hits)
     # the steps: graph building and track building are the in-process code, so exactly its numbers
-    stages = method.score_graph(ttbar)
+    stages = method.score_graph(ttbar, keep_graph=True)
     graph = _outputs(execute("gnn-graph", load("gnn-graph"), hits=hits, cells=cells))
     np.testing.assert_array_equal(graph["edges"], stages["graph"])
     assert graph["x"].shape == (len(hits), 8) and graph["edge_attr"].shape == (stages["graph"].shape[1], 9)

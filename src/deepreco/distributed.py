@@ -237,7 +237,9 @@ class EventRunner:
 
 def _kill_workers(cluster) -> None:
     """SIGKILL every worker of a local cluster, quietly: Dask would log each lost connection with its traceback."""
-    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+    # tornado logs the client's pending gathers that the lost connections fail, under its own name
+    for name in ("distributed", "tornado.application"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     for nanny in list(cluster.workers.values()):
         pid = getattr(nanny, "pid", None)
         if pid:
