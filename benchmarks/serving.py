@@ -203,22 +203,6 @@ SERVED = ("gnn-filter", "gnn-network", "calo-gravnet", "lstm")
 DATA = Path("/tmp/deepreco-bench")
 
 
-def _free_port() -> int:
-    """A port p with p and p + 1 free (HTTP and gRPC)."""
-    import socket
-
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-
-
 @contextlib.contextmanager
 def _server(repo: Path, threads: int):
     """``deepreco serve repo --threads threads`` in a subprocess; yields its gRPC address; killed at the end."""
@@ -227,7 +211,9 @@ def _server(repo: Path, threads: int):
     import sys
     import urllib.request
 
-    port = _free_port()
+    from deepreco.export.serve import free_port_pair
+
+    port = free_port_pair()
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "deepreco", "serve", str(repo), "--port", str(port),
                              "--threads", str(threads)], stdout=log, stderr=subprocess.STDOUT,

@@ -14,13 +14,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from deepreco.export.serve import free_port_pair
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*(skip|synopsis)\s*\((.+)\)\s*-->")
@@ -113,16 +114,6 @@ def _entry(block: Block) -> dict:
     return SMALL[found[0]] if found else {"changes": []}
 
 
-def _free_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:  # the next port too: the server's gRPC port is HTTP's + 1
-            if s.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
-
-
 def _as_run(block: Block, port: int) -> str:
     code = block.code
     for old, new in _entry(block)["changes"]:
@@ -199,7 +190,7 @@ def test_readme_block(block: Block, workdir: Path):
     entry = _entry(block)
     if not entry.get("quick") and os.environ.get("DEEPRECO_README") != "all":
         pytest.skip(f"README line {block.line}: a minute or more: run by .ci/readme (DEEPRECO_README=all)")
-    port = _free_port()
+    port = free_port_pair()
     code = _as_run(block, port)
     server = None
     if entry.get("server"):  # a client's example: the repository the export block wrote, served for it

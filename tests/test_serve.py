@@ -5,7 +5,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,30 +26,16 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 from deepreco.cli import app  # noqa: E402
 from deepreco.export import write_repository  # noqa: E402
 from deepreco.export.loaders import load_gnn, load_lstm  # noqa: E402
+from deepreco.export.serve import free_port_pair  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-def _free_ports() -> int:
-    """A port p with p and p + 1 free (HTTP and gRPC)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no two free consecutive ports")
 
 
 @contextlib.contextmanager
 def serving(repo: Path):
     """`deepreco serve repo` in its own process on free ports, ready; yields (HTTP port, process) and kills it
     (its whole process group) at the end whatever happens."""
-    port = _free_ports()
+    port = free_port_pair()
     log = open(repo.parent / f"{repo.name}-server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "deepreco", "serve", str(repo), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

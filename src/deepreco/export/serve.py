@@ -23,6 +23,24 @@ from ..errors import DeepRecoError
 GRPC_MAX_MESSAGE = 1 << 30
 
 
+def free_port_pair(host: str = "127.0.0.1") -> int:
+    """A port p with p and p + 1 free on ``host``: the HTTP and gRPC ports of a `deepreco serve` (tests,
+    benchmarks). Imports nothing heavy, so a client process may call it."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket() as s:
+                s.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+    raise DeepRecoError("no two free consecutive ports")
+
+
 def _require_mlserver():
     try:
         import mlserver  # noqa: F401
