@@ -1,6 +1,7 @@
 """One registry for every family of methods: found by name, built with checked parameters, the same surface."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,19 @@ from deepreco.deepcore.events import simulate as simulate_jets
 from deepreco.deepcore.seeders import SEEDERS
 from deepreco.errors import DeepRecoError
 from deepreco.reconstruct import METHODS
-from deepreco.registry import Registry, families
+from deepreco.registry import (
+    CALO,
+    CALO_NETWORKS,
+    GENERATORS,
+    LSTM_MODELS,
+    NETWORKS,
+    PYTHON_MODELS,
+    SEEDING,
+    TOY_MODELS,
+    TRACKING,
+    Registry,
+    families,
+)
 
 
 def test_every_family_is_found_by_name():
@@ -101,3 +114,76 @@ def test_methods_command_lists_every_family():
     assert listed["tracking"]["ckf"]["pt_min"] == 0.15
     assert listed["seeding"]["jetcore"]["split"] is False
     assert set(listed["calo"]) == {"clue", "gravnet", "edgeconv"}
+
+
+# Every option that takes a name, with a name no family has: (argv, the one line expected on stderr).
+EV = "{event}"
+BAD_NAMES = [
+    (["simulate", "-g", "nope", "--out", "{tmp}/o"], "unknown generator 'nope'; available: ttbar, dijet, gun, trackml"),
+    (["reconstruct", EV, "-m", "nope", "--out", "{tmp}/o"], "unknown method 'nope'; available: acts-ckf, ckf, "),
+    (["evaluate", EV, "-m", "ckf", "-m", "nope"], "unknown method 'nope'; available: "),
+    (["fit", EV, "-m", "nope"], "unknown method 'nope'; available: "),
+    (["reconstruct", EV, "-m", "gnn", "--fallback", "nope", "--out", "{tmp}/o"], "unknown fallback 'nope'; "),
+    (["export", "nope", "--out", "{tmp}/o"], "unknown network 'nope'; available: lstm, deepcore, gnn-filter"),
+    (["export", "gnn-filter"], "give one of --out DIR (ONNX files) or --triton REPO"),
+    (["train", "lstm", "--model", "nope", "--out", "{tmp}/l.pt"], "unknown LSTM model 'nope'; available: lstm, "),
+    (["train", "nope"], "No such command 'nope'"),
+    (["calo", "evaluate", "--methods", "clue,nope"], "unknown calorimeter method 'nope'; available: clue, "),
+    (["calo", "evaluate", "--methods", "clue+nope"], "unknown calorimeter method 'clue+nope': only +drn may "),
+    (["calo", "evaluate", "--source", "nope"], "unknown particle source 'nope'; available: gun, tau"),
+    (["calo", "evaluate", "--fallback", "nope"], "unknown fallback 'nope'; available: local"),
+    (["calo", "train", "--models", "gravnet,nope", "--out", "{tmp}/o"], "unknown calorimeter network 'nope'; "),
+    (["calo", "train", "--source", "nope", "--out", "{tmp}/o"], "unknown particle source 'nope'"),
+    (["deepcore", "evaluate", "--fallback", "nope"], "unknown fallback 'nope'"),
+    (["toys", "benchmark", "--models", "lstm,nope"], "unknown toy model 'nope'; available: lstm, "),
+    (["simulate", "-g", "gun", "--set", "n", "--out", "{tmp}/o"], "--set n: expected KEY=VALUE"),
+]
+
+
+def test_an_unknown_name_is_one_line_before_torch_pandas_numba_or_pythia_is_imported(tmp_path):
+    """Each command runs in one fresh process (in turn, through Click as the `deepreco` script does); after each,
+    none of the heavy modules may be loaded: the name was checked against the registry's plain data."""
+    import subprocess
+    import sys
+
+    import deepreco
+
+    event = Path(deepreco.__file__).parent / "data" / "event000001001"  # shipped: hits and particles
+    cases = [[a.format(event=event, tmp=tmp_path) for a in argv] for argv, _ in BAD_NAMES]
+    code = ("import json, sys\nfrom typer.testing import CliRunner\nfrom deepreco.cli import app\n"
+            f"for argv in {cases!r}:\n"
+            "    r = CliRunner().invoke(app, argv)\n"
+            "    heavy = sorted(m for m in ('torch', 'pandas', 'numpy', 'numba', 'pythia8mc', 'pythia8', 'sklearn')\n"
+            "                   if m in sys.modules)\n"
+            "    print(json.dumps([r.exit_code, r.stderr, heavy]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(results) == len(BAD_NAMES)
+    for (argv, message), (exit_code, stderr, heavy) in zip(BAD_NAMES, results, strict=True):
+        assert exit_code in (1, 2) and stderr.startswith("error: ") and stderr.count("\n") == 1, (argv, stderr)
+        assert message in stderr, (argv, stderr)
+        assert heavy == [], (argv, heavy)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("registry", [TRACKING, CALO, SEEDING, GENERATORS, NETWORKS, PYTHON_MODELS, CALO_NETWORKS,
+                                      TOY_MODELS, LSTM_MODELS])
+def test_every_listed_name_is_registered_by_its_module(registry):
+    """The registry's plain data and the modules agree: each listed name resolves to what its module registered
+    (a module registering a name not listed fails at import: the family is closed)."""
+    found = dict(registry.items())
+    assert list(found) == registry.names() and all(found.values())
+    with pytest.raises(ValueError, match="not listed in deepreco.registry"):
+        registry.add("not-listed", object())
+
+
+@pytest.mark.parametrize("argv, registry", [(["reconstruct"], TRACKING), (["evaluate"], TRACKING),
+                                            (["simulate"], GENERATORS), (["train", "lstm"], LSTM_MODELS),
+                                            (["calo", "evaluate"], CALO), (["calo", "train"], CALO_NETWORKS),
+                                            (["toys", "benchmark"], TOY_MODELS)])
+def test_help_lists_the_names(argv, registry):
+    result = CliRunner().invoke(app, [*argv, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert ", ".join(registry) in text, text

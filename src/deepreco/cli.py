@@ -11,10 +11,12 @@ from rich.table import Table
 
 from .console import Fallback, Server, Threads, command_group, console, err_console, fail, need, print_table
 from .errors import DeepRecoError, UsageError
+from .registry import GENERATORS, LSTM_MODELS, NETWORKS, PYTHON_MODELS, TRACKING
 from .validate import (
     checkpoint_file,
     existing_file,
     finite,
+    known,
     model_file,
     model_repository,
     one_of,
@@ -204,7 +206,8 @@ def _events(path: Path):
 @app.command("reconstruct")
 def reconstruct_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events"),
-        method: str = typer.Option(..., "--method", "-m", help="reconstruction method, by name"),
+        method: str = typer.Option(..., "--method", "-m", help=f"reconstruction method: {', '.join(TRACKING)}",
+                                   callback=known(TRACKING)),
         out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event",
                                  callback=output_folder),
         model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)",
@@ -236,7 +239,8 @@ def reconstruct_cmd(
 @app.command("fit")
 def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and particles for the metrics)"),
             tracks: Path = typer.Option(None, "--tracks", help="a submission (hit_id, track_id) to fit"),
-            method: str = typer.Option(None, "--method", "-m", help="or: find the tracks with this method"),
+            method: str = typer.Option(None, "--method", "-m", callback=known(TRACKING),
+                                       help=f"or: find the tracks with this method ({', '.join(TRACKING)})"),
             out: Path = typer.Option(None, "--out", help="the table to write (default: beside the tracks)",
                                      callback=output_file),
             as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
@@ -265,7 +269,8 @@ def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and pa
 @app.command("evaluate")
 def evaluate_cmd(
         inputs: Path = typer.Argument(..., help="an event, or a folder or zip of events, with truth"),
-        methods: list[str] = typer.Option(..., "--method", "-m", help="method name; repeat to compare"),
+        methods: list[str] = typer.Option(..., "--method", "-m", callback=known(TRACKING),
+                                          help=f"method ({', '.join(TRACKING)}); repeat to compare"),
         events: int = typer.Option(None, "--events", "-n", min=1, help="at most this many events"),
         model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)",
                                    callback=model_file),
@@ -330,7 +335,7 @@ def _option_value(text: str):
 
 @app.command()
 def simulate(
-        generator: str = typer.Option(..., "--generator", "-g", help="ttbar, dijet, gun or trackml"),
+        generator: str = typer.Option(..., "--generator", "-g", help=", ".join(GENERATORS), callback=known(GENERATORS)),
         events: int = typer.Option(1, "--events", "-n", min=1, help="how many events"),
         seed: int = typer.Option(0, "--seed", min=0, help="the same seed gives byte-identical files"),
         out: Path = typer.Option(..., "--out", help="folder to write the events to", callback=output_folder),
@@ -351,15 +356,15 @@ def simulate(
         threads: Threads = None):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
     need(files={"file": particles})
-    from .simulate.dataset import simulate_dataset
-    from .threads import set_threads
-
     options = {}
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
             fail(UsageError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
+    from .simulate.dataset import simulate_dataset
+    from .threads import set_threads
+
     if particles is not None:
         options["particles"] = str(particles.resolve())
     if pileup is not None:
@@ -402,12 +407,19 @@ def demo(out: Path = typer.Option(Path("deepreco-demo.png"), "--out", help="wher
     console.print(f"wrote the event display of the {result['display']['method']} tracks to {out}")
 
 
+def _export_name(name: str) -> str:
+    """The name checked before torch is imported: a network, a Python-backend model or all."""
+    if name != "all" and name not in PYTHON_MODELS:
+        NETWORKS.check(name)
+    return name
+
+
 @app.command("export")
 def export_cmd(
         name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
                                              "calo-gravnet, calo-edgeconv, calo-drn, toy-...), with --triton a "
                                              "Python-backend model (gnn, gravnet, gnn-graph, gnn-tracks, "
-                                             "calo-condensation), or all"),
+                                             "calo-condensation), or all", callback=_export_name),
         out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json",
                                  callback=output_folder),
         triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
@@ -416,6 +428,8 @@ def export_cmd(
                                    callback=model_file)):
     """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
     against PyTorch on several sizes and permuted rows."""
+    if (out is None) == (triton is None):  # before torch is imported
+        fail(UsageError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)"))
     from .export import export_networks, write_repository
 
     def done(entry):
@@ -430,8 +444,6 @@ def export_cmd(
                       soft_wrap=True)
 
     try:
-        if (out is None) == (triton is None):
-            raise UsageError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
         if out is not None:
             export_networks(name, out, model, on_done=done)
         else:
@@ -472,7 +484,7 @@ def train_lstm_cmd(
                                                            "the options below override it", callback=settings_file),
         resume: Path = typer.Option(None, "--resume", help="go on from this checkpoint of a run (its settings)",
                                     callback=checkpoint_file),
-        model: str = typer.Option(None, help="lstm, bilstm, lstm-1024, lstm-2048, lstm-256-512-1024, bilstm-seed"),
+        model: str = typer.Option(None, help=", ".join(LSTM_MODELS), callback=known(LSTM_MODELS)),
         epochs: int = typer.Option(None, min=1, help="passes over the training tracks [10]"),
         seed: int = typer.Option(None, min=0, help="the same seed gives the same training [0]"),
         batch_size: int = typer.Option(None, min=1, help="windows per step, over all processes [256]"),

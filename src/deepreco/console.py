@@ -13,6 +13,8 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from .errors import DeepRecoError, UsageError
+from .registry import FALLBACKS
+from .validate import known
 
 console = Console()
 err_console = Console(stderr=True)
@@ -206,7 +208,8 @@ def command_group(help: str) -> typer.Typer:
 Server = Annotated[str | None, typer.Option("--server", help="gRPC address HOST:PORT of a deepreco serve (or Triton) "
                                                              "server: the networks run there, the rest here")]
 Fallback = Annotated[str | None, typer.Option("--fallback", help="local: run the networks in-process when the "
-                                                                 "server does not answer (said on stderr)")]
+                                                                 "server does not answer (said on stderr)",
+                                              callback=known(FALLBACKS))]
 # the option of every command that computes (deepreco.threads)
 Threads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="CPU threads to compute on (torch, numba, OpenMP) "

@@ -1,13 +1,19 @@
-"""One way to find a method by name, for every family of methods deepreco has.
+"""One way to find a thing by name, for every family of things deepreco takes by name.
 
-A family (track finding, calorimeter clustering, DeepCore seeding) is a `Registry`. A method is a class with
-its parameters in ``__init__`` (stored under the same names, as scikit-learn estimators do) and one call,
-``reconstruct(event)``, that returns the family's table; ``@REGISTRY.register("name")`` makes it findable, and
-``REGISTRY.get("name", **params)`` builds it with its parameters checked against the signature:
+A family (track finding, calorimeter clustering, DeepCore seeding; generators, exportable networks, ...) is a
+`Registry`. Its names are plain data, written below with the module that defines each, so a command checks a
+name before torch, numba or pandas are imported; the module is imported when the thing itself is wanted.
 
->>> from deepreco.registry import families
+A method is a class with its parameters in ``__init__`` (stored under the same names, as scikit-learn estimators
+do) and one call, ``reconstruct(event)``, that returns the family's table; ``@REGISTRY.register("name")`` in its
+module makes it findable (under a name listed here), and ``REGISTRY.get("name", **params)`` builds it with its
+parameters checked against the signature:
+
+>>> from deepreco.registry import TRACKING, families
 >>> sorted(families())[:2], "tracking" in families()
 (['calo', 'seeding'], True)
+>>> "ckf" in TRACKING, "nope" in TRACKING                  # plain data: nothing imported yet
+(True, False)
 >>> families()["tracking"].get("ckf", pt_min=0.5).pt_min
 0.5
 >>> families()["tracking"].get("ckf", pt_mni=0.5)          # doctest: +ELLIPSIS
@@ -17,6 +23,7 @@ deepreco.errors.DeepRecoError: method 'ckf' has no parameter pt_mni; it takes pt
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Iterator
 
@@ -26,49 +33,78 @@ _FAMILIES: dict[str, Registry] = {}
 
 
 class Registry:
-    """The methods of one family, by name.
+    """The things of one family, by name.
 
     Parameters
     ----------
     family : str
-        Short name of the family (``tracking``, ``calo``, ``seeding``).
+        Short name of the family (``tracking``, ``calo``, ``seeding``, ...).
     what : str
         What one of them is called in messages ("method", "calorimeter method", ...).
+    where : dict, optional
+        Each name and the module that registers it (None: a name with nothing to load, plain data). Given, the
+        family is closed: a module may register only these names. Not given: any name may be registered.
+    methods : bool
+        A family of reconstruction methods (`families`, ``deepreco methods``).
     """
 
-    def __init__(self, family: str, what: str):
+    def __init__(self, family: str, what: str, where: dict[str, str | None] | None = None, methods: bool = False):
         self.family, self.what = family, what
-        self._classes: dict[str, type] = {}
-        _FAMILIES[family] = self
+        self._where = dict(where) if where is not None else None
+        self._objects: dict[str, object] = {}
+        if methods:
+            _FAMILIES[family] = self
 
     def register(self, name: str):
         """Class decorator: make a method findable by ``name`` (sets its ``name`` attribute)."""
 
         def wrap(cls):
-            if name in self._classes and self._classes[name] is not cls:
-                raise ValueError(f"{self.what} {name!r} is registered twice")
+            self.add(name, cls)
             cls.name = name
-            self._classes[name] = cls
             return cls
 
         return wrap
 
+    def add(self, name: str, obj: object) -> None:
+        """Make ``obj`` findable by ``name``: a listed name, in a closed family."""
+        if self._where is not None and name not in self._where:
+            raise ValueError(f"{self.what} {name!r} is not listed in deepreco.registry ({self.family})")
+        if name in self._objects and self._objects[name] is not obj:
+            raise ValueError(f"{self.what} {name!r} is registered twice")
+        self._objects[name] = obj
+
     def names(self) -> list[str]:
-        return sorted(self._classes)
+        """The names in the order listed (then any registered in an open family); nothing is imported."""
+        listed = list(self._where or ())
+        return listed + [n for n in self._objects if n not in listed]
 
     def __contains__(self, name) -> bool:
-        return name in self._classes
+        return name in self.names()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._classes)
+        return len(self.names())
 
-    def __getitem__(self, name: str) -> type:
-        if name not in self._classes:
+    def check(self, name: str) -> str:
+        """``name`` if the family has it; a one-line `DeepRecoError` naming the others if not (nothing imported)."""
+        if name not in self:
             raise DeepRecoError(f"unknown {self.what} {name!r}; available: {', '.join(self.names())}")
-        return self._classes[name]
+        return name
+
+    def __getitem__(self, name: str):
+        self.check(name)
+        if name not in self._objects and self._where and self._where.get(name):
+            importlib.import_module(self._where[name])  # its module registers it
+        if name not in self._objects:
+            raise RuntimeError(f"{self.what} {name!r} is listed in deepreco.registry but "
+                               f"{self._where.get(name) if self._where else 'no module'} does not register it")
+        return self._objects[name]
+
+    def items(self) -> list[tuple[str, object]]:
+        """Every name with its thing (imports every module of the family)."""
+        return [(name, self[name]) for name in self.names()]
 
     def parameters(self, name: str) -> dict[str, object]:
         """The parameters of method ``name`` with their defaults (``inspect.Parameter.empty`` when required)."""
@@ -82,15 +118,13 @@ class Registry:
         if unknown:
             raise DeepRecoError(f"{self.what} {name!r} has no parameter {', '.join(unknown)}; "
                                 f"it takes {', '.join(accepted) or 'none'}")
-        return self._classes[name](**params)
+        return self[name](**params)
 
 
 def families() -> dict[str, Registry]:
-    """Every family, with its methods registered (importing the families' packages registers them)."""
-    from .calo import methods  # noqa: F401
-    from .deepcore import seeders  # noqa: F401
-    from .reconstruct import base  # noqa: F401  (the package registers every tracking method)
-
+    """Every family of reconstruction methods (tracking, calo, seeding), with its methods registered."""
+    for registry in _FAMILIES.values():
+        registry.items()
     return dict(_FAMILIES)
 
 
@@ -98,3 +132,36 @@ def get_params(method) -> dict[str, object]:
     """A method's parameters as it was built (the ``__init__`` arguments it stores under their own names)."""
     names = inspect.signature(type(method)).parameters
     return {k: getattr(method, k) for k in names if hasattr(method, k)}
+
+
+# The families. A new method, generator or network is listed here, with its module, and registered there.
+
+TRACKING = Registry("tracking", "method", {
+    "acts-ckf": "deepreco.acts.ckf", "ckf": "deepreco.reconstruct.ckf", "dbscan": "deepreco.reconstruct.dbscan",
+    "gnn": "deepreco.reconstruct.gnn.method", "lstm": "deepreco.reconstruct.lstm.method",
+    "truth": "deepreco.reconstruct.truth"}, methods=True)
+CALO = Registry("calo", "calorimeter method", dict.fromkeys(("clue", "edgeconv", "gravnet"), "deepreco.calo.methods"),
+                methods=True)
+SEEDING = Registry("seeding", "seeder", dict.fromkeys(("deepcore", "jetcore"), "deepreco.deepcore.seeders"),
+                   methods=True)
+
+GENERATORS = Registry("generator", "generator", dict.fromkeys(("ttbar", "dijet", "gun", "trackml"),
+                                                             "deepreco.generate"))
+# `deepreco export NAME`: the ONNX networks, and the Triton Python-backend models (which call some of them)
+NETWORKS = Registry("network", "network", dict.fromkeys(
+    ("lstm", "deepcore", "gnn-filter", "gnn-network", "gnn-embedding", "calo-gravnet", "calo-edgeconv", "calo-drn",
+     *(f"toy-{n}" for n in ("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn", "conv_autoencoder"))),
+    "deepreco.export.networks"))
+PYTHON_MODELS = Registry("python-model", "Python-backend model", dict.fromkeys(
+    ("gnn-graph", "gnn-tracks", "gnn", "calo-condensation", "gravnet"), "deepreco.export.pybackend"))
+CALO_NETWORKS = Registry("calo-network", "calorimeter network", dict.fromkeys(("gravnet", "edgeconv", "drn"),
+                                                                              "deepreco.calo.models"))
+TOY_MODELS = Registry("toy", "toy model", {**dict.fromkeys(("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn",
+                                                            "conv_autoencoder"), "deepreco.toys.models"),
+                                           **dict.fromkeys(("hough", "kalman"), "deepreco.toys.benchmark")})
+LSTM_MODELS = Registry("lstm-model", "LSTM model", dict.fromkeys(
+    ("lstm", "bilstm", "lstm-1024", "lstm-2048", "lstm-256-512-1024", "bilstm-seed"),
+    "deepreco.reconstruct.lstm.model"))
+# names with nothing behind them to load: what the modules that take them compare with
+CALO_SOURCES = Registry("calo-source", "particle source", dict.fromkeys(("gun", "tau")))
+FALLBACKS = Registry("fallback", "fallback", dict.fromkeys(("local",)))  # --fallback: the networks in-process

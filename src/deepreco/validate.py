@@ -17,7 +17,8 @@ from pathlib import Path
 
 from typer import BadParameter
 
-from .errors import FormatError, MissingFileError
+from .errors import DeepRecoError, FormatError, MissingFileError
+from .registry import Registry
 
 # 5 times the HL-LHC's mean of 200 collisions a crossing; more is a typo, not a physics case (Pythia would run
 # for days on one event).
@@ -106,6 +107,25 @@ def one_of(*choices: str):
     def check(value: str | None) -> str | None:
         if value is not None and value not in choices:
             raise BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+    return check
+
+
+def known(registry: Registry, plus: tuple[str, ...] = ()):
+    """Callback of an option that names things of ``registry`` (a `deepreco.registry.Registry`): one name, a
+    repeated option's list, or a comma-separated list; a name may be followed by ``+`` and one of ``plus``
+    ("clue+drn"). An unknown name is the registry's one-line error, found from the names alone, before
+    the module behind them (and torch, pandas, numba with it) is imported."""
+    def check(value):
+        if value is None:
+            return value
+        for item in ([value] if isinstance(value, str) else value):
+            for name in filter(None, (part.strip() for part in item.split(","))):
+                base, sep, extra = name.partition("+")
+                registry.check(base if plus else name)
+                if sep and plus and extra not in plus:
+                    raise DeepRecoError(f"unknown {registry.what} {name!r}: only "
+                                        f"{', '.join('+' + p for p in plus)} may follow a {registry.what}")
         return value
     return check
 

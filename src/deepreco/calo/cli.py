@@ -11,8 +11,9 @@ import typer
 
 from deepreco.console import Fallback, Server, Threads, command_group, console, err_console, fail, need, print_table
 from deepreco.errors import DeepRecoError
+from deepreco.registry import CALO, CALO_NETWORKS, CALO_SOURCES
 from deepreco.threads import set_threads
-from deepreco.validate import checkpoint_file, existing_folder, output_folder, pileup_range, settings_file
+from deepreco.validate import checkpoint_file, existing_folder, known, output_folder, pileup_range, settings_file
 
 app = command_group("HGCAL-like calorimeter: CLUE against GravNet / DGCNN with object condensation, "
                     "DRN energies.")
@@ -26,7 +27,7 @@ def _calo() -> None:
 
 # Where the events come from, for evaluate and train alike.
 Source = Annotated[str, typer.Option("--source", help="gun (2-6 of e, gamma, pi, mu) or tau (2-6 taus decayed by "
-                                                      "Pythia 8, hadronic decays)")]
+                                                      "Pythia 8, hadronic decays)", callback=known(CALO_SOURCES))]
 Pileup = Annotated[float, typer.Option("--pileup", help="mean number mu of Pythia 8 minimum-bias collisions "
                                                         "overlaid on each event", callback=pileup_range)]
 
@@ -44,7 +45,8 @@ def _fmt(v) -> str:
 def evaluate(
     events: Annotated[int, typer.Option("--events", min=1, help="how many gun events")] = 50,
     seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events")] = 0,
-    methods: Annotated[str, typer.Option("--methods", help="comma-separated")] = "clue,gravnet,edgeconv,clue+drn,"
+    methods: Annotated[str, typer.Option("--methods", help=f"comma-separated: {', '.join(CALO)}, each of them +drn",
+                                         callback=known(CALO, plus=("drn",)))] = "clue,gravnet,edgeconv,clue+drn,"
                                                                                  "gravnet+drn",
     models_dir: Annotated[Path | None, typer.Option("--models-dir", help="calo_<name>.pt files (default: shipped)",
                                                     callback=existing_folder)] = None,
@@ -115,8 +117,9 @@ def _plots(result, methods, seed, models_dir, out: Path, source: str, pileup: fl
 def train(
     out: Annotated[Path, typer.Option("--out", help="where calo_<name>.pt go", callback=output_folder)] \
     = Path("calo_models"),
-    models: Annotated[str | None, typer.Option("--models", help="comma-separated: gravnet, edgeconv, drn (default: "
-                                                                "all three)")] = None,
+    models: Annotated[str | None, typer.Option("--models", help=f"comma-separated: {', '.join(CALO_NETWORKS)} "
+                                                                "(default: all three)",
+                                               callback=known(CALO_NETWORKS))] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings of one network (keys of "
                                                                  "data/configs/calo-<name>.yaml)",
                                                     callback=settings_file)] = None,
@@ -128,7 +131,8 @@ def train(
                                                                      "own)")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="seed of the events and the training "
                                                                    "(default 0)")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="gun (default) or tau")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="gun (default) or tau",
+                                               callback=known(CALO_SOURCES))] = None,
     pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)",
                                                  callback=pileup_range)] = None,
     threads: Threads = None,

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ..errors import DeepRecoError
-from ..registry import Registry
+from ..registry import CALO
 from .clue import ClueClustering, finish, hit_classes
 from .condensation import condense
 from .features import hit_features
@@ -24,7 +24,7 @@ from .geometry import DEFAULT, Calorimeter
 from .modelfile import SHIPPED, load_model
 from .train import batch_clusters, drn_inputs
 
-CALO_METHODS = Registry("calo", "calorimeter method")
+CALO_METHODS = CALO  # the names are listed in deepreco.registry
 
 
 @dataclass

@@ -19,6 +19,7 @@ import pandas as pd
 from deepreco.generate.table import as_rng
 
 from ..errors import EventError
+from ..registry import CALO_SOURCES
 from .event import CaloEvent
 from .geometry import DEFAULT, Calorimeter
 from .guns import gun, taus, with_pileup
@@ -62,7 +63,7 @@ def simulate(particles: pd.DataFrame, seed=None, geometry: Calorimeter = DEFAULT
                     event_id=event_id, noise=noise, sides=sides)
 
 
-SOURCES = ("gun", "tau")
+SOURCES = tuple(CALO_SOURCES)  # gun, tau: listed in deepreco.registry
 
 
 def simulate_gun(n: int = 3, species=None, energy=(5.0, 100.0), spread: float = 0.3, seed=None,

@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DeepRecoError
+from ..registry import CALO_NETWORKS
 from .condensation import condensation_loss, property_weights
 from .features import N_FEATURES, hit_features, oc_targets
 from .modelfile import save_model
 from .showers import MIP
 
-NAMES = ("gravnet", "edgeconv", "drn")
+NAMES = tuple(CALO_NETWORKS)  # gravnet, edgeconv, drn: listed in deepreco.registry
 
 
 def oc_loss(out: dict, tgt: dict, w_energy: float = 1.0, w_class: float = 0.5, q_min: float = 0.1,

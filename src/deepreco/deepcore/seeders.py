@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..registry import Registry
+from ..registry import SEEDING
 from .baseline import CONE, PT_MIN, Z_TOL, jetcore_seeds
 from .detector import PixelBarrel
 from .events import JetEvent
 from .seeds import CLEAN_ANGLE, CLEAN_XY
 
-SEEDERS = Registry("seeding", "seeder")
+SEEDERS = SEEDING  # the names are listed in deepreco.registry
 
 
 @SEEDERS.register("jetcore")

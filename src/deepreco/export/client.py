@@ -23,10 +23,11 @@ import sys
 import numpy as np
 
 from ..errors import DeepRecoError
+from ..registry import FALLBACKS as REGISTRY_FALLBACKS
 from .networks import OC_KEYS, get_network
 
 TIMEOUT = 120.0  # seconds a request may take (a mu = 200 event's filter chunk takes about one on a CPU server)
-FALLBACKS = (None, "local")
+FALLBACKS = (None, *REGISTRY_FALLBACKS)  # not given, or local (listed in deepreco.registry)
 V2 = {"float32": "FP32", "int64": "INT64"}
 GONE = ("StatusCode.UNAVAILABLE",)  # gRPC's status when nothing answers at the address (a server that died)
 

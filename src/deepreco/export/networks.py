@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DeepRecoError
+from ..registry import NETWORKS
 from . import loaders
 from .knn import chunked_rows, graph_knn
 
@@ -221,11 +222,9 @@ OC_OUT = (Tensor("beta", "float32", ("hits",)), Tensor("coords", "float32", ("hi
           Tensor("energy", "float32", ("hits",)), Tensor("logits", "float32", ("hits", 4)))
 CALO_NOTE = "neighbours searched in the graph (chunked exact kNN), checked against the in-process network"
 
-NETWORKS: dict[str, Network] = {}
-
 
 def _add(net: Network) -> None:
-    NETWORKS[net.name] = net
+    NETWORKS.add(net.name, net)  # a name listed in deepreco.registry
 
 
 _add(Network("lstm", "seed 004 track-extending LSTM (normalised features in and out)", _plain(loaders.load_lstm),

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeepRecoError
+from ..registry import PYTHON_MODELS
 from .client import RemoteNetwork
 from .networks import Tensor, get_network
 
@@ -157,6 +158,8 @@ PY_MODELS: dict[str, PyModel] = {m.name: m for m in (
     PyModel("gravnet", "the whole gravnet method in one request (BLS: calo-gravnet)", "gravnet",
             (T_CALO_HITS,), T_CLUSTER_OUT, _gravnet, ("calo-gravnet",)),
 )}
+for _model in PY_MODELS.values():
+    PYTHON_MODELS.add(_model.name, _model)  # a name listed in deepreco.registry
 
 
 def _method(model: PyModel, path: Path):

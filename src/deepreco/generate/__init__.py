@@ -19,17 +19,16 @@ import math
 import pandas as pd
 
 from ..errors import UsageError
+from ..registry import GENERATORS
 from .gun import particle_gun, pdg_charge
 from .pythia import dijets, ttbar_with_pileup
 from .table import PARTICLE_COLUMNS, GeneratorError, check_particles, particle_table
 from .trackml import trackml_particles
 
-GENERATORS = {
-    "ttbar": ttbar_with_pileup,
-    "dijet": dijets,
-    "gun": particle_gun,
-    "trackml": trackml_particles,
-}
+# the names are listed in deepreco.registry (a command checks one before pandas is imported)
+for _name, _func in (("ttbar", ttbar_with_pileup), ("dijet", dijets), ("gun", particle_gun),
+                     ("trackml", trackml_particles)):
+    GENERATORS.add(_name, _func)
 # The command line speaks of --pileup and --particles for every generator.
 _ALIASES = {"ttbar": {"pileup": "mu"}, "trackml": {"particles": "path"}}
 

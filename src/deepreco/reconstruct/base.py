@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from ..event import Event
-from ..registry import Registry, get_params
+from ..registry import TRACKING, get_params
 
-METHODS = Registry("tracking", "method")
+METHODS = TRACKING  # the names are listed in deepreco.registry; each module registers its method
 
 
 class Method:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from deepreco.errors import DeepRecoError
+from deepreco.registry import TOY_MODELS
 
 from .accuracy import hit_accuracy, pixel_accuracy
 from .baselines import hough_scores, kalman_scores
@@ -41,6 +42,8 @@ __all__ = ["FULL", "HEPTRKX", "QUICK", "BenchmarkConfig", "format_report", "publ
 HEPTRKX = {"bilstm": (0.906, 0.938), "lstm": (0.830, 0.925), "conv_autoencoder": (0.678, 0.969)}
 
 BASELINES = {"hough": hough_scores, "kalman": kalman_scores}
+for _name, _func in BASELINES.items():
+    TOY_MODELS.add(_name, _func)  # a name listed in deepreco.registry
 
 
 @dataclass

@@ -10,8 +10,9 @@ import typer
 
 from deepreco.console import Threads, command_group, console, err_console
 from deepreco.errors import DeepRecoError
+from deepreco.registry import TOY_MODELS
 from deepreco.threads import set_threads
-from deepreco.validate import output_folder
+from deepreco.validate import known, output_folder
 
 app = command_group("HEP.TrkX's toy detectors: train the per-pixel models and baselines, compare them.")
 
@@ -28,7 +29,8 @@ def benchmark(
     out: Annotated[Path | None, typer.Option("--out", help="also write toys-<run>.txt/.json/.png here",
                                              callback=output_folder)] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events and of the training")] = 0,
-    models: Annotated[str | None, typer.Option("--models", help="comma-separated subset, e.g. lstm,kalman")] = None,
+    models: Annotated[str | None, typer.Option("--models", help=f"comma-separated subset of {', '.join(TOY_MODELS)}",
+                                               callback=known(TOY_MODELS))] = None,
     threads: Threads = None,
 ):
     """Train every toy model on the same seeded 3D toy events; accuracies, sizes, times, vs background tracks."""

@@ -25,6 +25,7 @@ from torch import nn
 
 from ...errors import FormatError
 from ...modelfile import ModelFile, load, save, shipped
+from ...registry import LSTM_MODELS
 from .features import N_FEATURES, N_INPUTS, Normaliser
 
 KIND = "lstm"
@@ -36,6 +37,8 @@ PRESETS = {  # the seed's sizes
     "lstm-256-512-1024": ("lstm", (256, 512, 1024)),
     "bilstm-seed": ("bilstm", (512,)),
 }
+for _name in (*ARCHITECTURES, *PRESETS):
+    LSTM_MODELS.add(_name, PRESETS.get(_name, (_name, None)))  # a name listed in deepreco.registry
 
 
 class TrackLSTM(nn.Module):

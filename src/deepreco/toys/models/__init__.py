@@ -8,6 +8,7 @@ Each takes (B, L, *plane) events and returns (B, L, P) logits, one softmax over 
 from __future__ import annotations
 
 from deepreco.errors import DeepRecoError
+from deepreco.registry import TOY_MODELS
 
 from .bilstm import BiLSTMClassifier
 from .common import PlaneModel
@@ -28,6 +29,8 @@ MODELS: dict[str, type[PlaneModel]] = {
     "convnn": ConvNN3D,
     "conv_autoencoder": ConvAutoencoder3D,
 }
+for _name, _cls in MODELS.items():
+    TOY_MODELS.add(_name, _cls)  # a name listed in deepreco.registry
 
 
 def build_model(name: str, n_layers: int, plane_shape: tuple[int, ...], size: str = "cpu",
