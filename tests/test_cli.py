@@ -207,7 +207,7 @@ def test_help_loads_no_heavy_module(argv):
 
 @pytest.mark.parametrize("argv, message", [
     (["info", "/nonexistent/event000000001-hits.csv"], "event000000001-hits.csv: no such file or event prefix"),
-    (["evaluate", "/nonexistent", "-m", "nope"], "/nonexistent: no such file or event prefix"),
+    (["evaluate", "/nonexistent", "-m", "ckf"], "/nonexistent: no such file or event prefix"),
     (["reconstruct", "{data}", "-m", "lstm", "--model", "/absent.pt", "--out", "{tmp}/out"],
      "/absent.pt: no such model file"),
     (["score", "{data}/event000000042", "/absent.csv"], "/absent.csv: no such file"),

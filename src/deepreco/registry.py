@@ -6,8 +6,8 @@ name before torch, numba or pandas are imported; the module is imported when the
 
 A method is a class with its parameters in ``__init__`` (stored under the same names, as scikit-learn estimators
 do) and one call, ``reconstruct(event)``, that returns the family's table; ``@REGISTRY.register("name")`` in its
-module makes it findable (under a name listed here), and ``REGISTRY.get("name", **params)`` builds it with its
-parameters checked against the signature:
+module makes it findable (deepreco's own under a name listed below, with that module), and
+``REGISTRY.get("name", **params)`` builds it with its parameters checked against the signature:
 
 >>> from deepreco.registry import TRACKING, families
 >>> sorted(families())[:2], "tracking" in families()
@@ -42,8 +42,9 @@ class Registry:
     what : str
         What one of them is called in messages ("method", "calorimeter method", ...).
     where : dict, optional
-        Each name and the module that registers it (None: a name with nothing to load, plain data). Given, the
-        family is closed: a module may register only these names. Not given: any name may be registered.
+        Each of deepreco's own names and the module that registers it (None: a name with nothing to load, plain
+        data): these names are known before anything is imported. A name registered at run time (a user's own
+        method) joins them, for the Python API; the command line knows the listed ones.
     methods : bool
         A family of reconstruction methods (`families`, ``deepreco methods``).
     """
@@ -51,6 +52,7 @@ class Registry:
     def __init__(self, family: str, what: str, where: dict[str, str | None] | None = None, methods: bool = False):
         self.family, self.what = family, what
         self._where = dict(where) if where is not None else None
+        self.listed = tuple(self._where or ())
         self._objects: dict[str, object] = {}
         if methods:
             _FAMILIES[family] = self
@@ -66,17 +68,14 @@ class Registry:
         return wrap
 
     def add(self, name: str, obj: object) -> None:
-        """Make ``obj`` findable by ``name``: a listed name, in a closed family."""
-        if self._where is not None and name not in self._where:
-            raise ValueError(f"{self.what} {name!r} is not listed in deepreco.registry ({self.family})")
+        """Make ``obj`` findable by ``name``."""
         if name in self._objects and self._objects[name] is not obj:
             raise ValueError(f"{self.what} {name!r} is registered twice")
         self._objects[name] = obj
 
     def names(self) -> list[str]:
-        """The names in the order listed (then any registered in an open family); nothing is imported."""
-        listed = list(self._where or ())
-        return listed + [n for n in self._objects if n not in listed]
+        """The names in the order listed, then any registered at run time; nothing is imported."""
+        return [*self.listed, *(n for n in self._objects if n not in self.listed)]
 
     def __contains__(self, name) -> bool:
         return name in self.names()
@@ -95,11 +94,12 @@ class Registry:
 
     def __getitem__(self, name: str):
         self.check(name)
-        if name not in self._objects and self._where and self._where.get(name):
-            importlib.import_module(self._where[name])  # its module registers it
+        module = (self._where or {}).get(name)
+        if name not in self._objects and module:
+            importlib.import_module(module)  # its module registers it
         if name not in self._objects:
             raise RuntimeError(f"{self.what} {name!r} is listed in deepreco.registry but "
-                               f"{self._where.get(name) if self._where else 'no module'} does not register it")
+                               f"{module or 'no module'} does not register it")
         return self._objects[name]
 
     def items(self) -> list[tuple[str, object]]:
