@@ -3,13 +3,14 @@ error (a missing file, a bad number, an unknown name, an unknown command), with 
 
     python benchmarks/startup.py [--repeat 5] [--busy] [--before SRC]
 
-Each command runs as a fresh process (``python -m deepreco``) ``--repeat`` times, pinned to one core with one
-thread (``OMP_NUM_THREADS=1``, ...): start-up is one process on one core, so two threads would change nothing.
+Each command runs as a fresh process (``python -m deepreco``) ``--repeat`` times, on one thread
+(``OMP_NUM_THREADS=1``, ...): start-up is one Python process, which two threads would not speed up.
 The table gives the median wall time, and which of torch, pandas, numpy, numba, pythia8mc, sklearn the command
 imported (from one more run under ``python -X importtime``; ``-`` for none). ``--busy``: also the median with
 the other core kept busy by a spinning process. ``--before SRC``: also the median with another checkout's
 ``src`` folder first on PYTHONPATH (the code before a change), in the same run. About a minute on an idle
-2-core machine without ``--busy`` and ``--before``. Results go to ``benchmarks/results/startup.txt``, with the
+2-core machine without ``--busy`` and ``--before`` (EVENT: the event shipped in the package; TMP: an empty
+temporary folder). Results go to ``benchmarks/results/startup.txt``, with the
 load average before and after: on a shared machine every figure is several times its idle value.
 """
 
@@ -65,11 +66,6 @@ def _spin(stop):
         pass
 
 
-def _pin():
-    """In the child: one core (the first this process may use)."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
-
 def _env(src: str | None) -> dict:
     env = {**os.environ, **ONE_THREAD}
     if src is not None:
@@ -87,7 +83,7 @@ def _time(argv: list[str], repeat: int, src: str | None = None) -> tuple[float, 
         for _ in range(repeat):
             t0 = time.perf_counter()
             code = subprocess.run([sys.executable, "-m", "deepreco", *_argv(argv, tmp)], capture_output=True,
-                                  env=_env(src), preexec_fn=_pin).returncode
+                                  env=_env(src)).returncode
             times.append(time.perf_counter() - t0)
     return statistics.median(times), code
 
@@ -120,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     lines = [f"# deepreco start-up, {platform.machine()} Python {platform.python_version()}, {os.cpu_count()} cores, "
-             f"one core and one thread a command, median of {args.repeat} runs; load average "
+             f"one thread a command, median of {args.repeat} runs; load average "
              f"{os.getloadavg()[0]:.1f} at the start" + (f"; before: {args.before}" if args.before else ""),
              f"{'kind':<19}{'command':<56}{'exit':>5}{'median s':>10}"
              + (f"{'busy s':>8}" if args.busy else "") + (f"{'before s':>10}" if args.before else "")
@@ -130,7 +126,7 @@ def main() -> None:
         before = _time(argv, args.repeat, args.before)[0] if args.before else None
         median, code = _time(argv, args.repeat)
         busy = _busy(argv, args.repeat) if args.busy else None
-        shown = "deepreco " + " ".join(argv).replace(EVENT, "EVENT")
+        shown = "deepreco " + " ".join(argv).replace("{event}", "EVENT").replace("{tmp}", "TMP")
         lines.append(f"{kind:<19}{shown:<56}{code:>5}{median:>10.2f}" + (f"{busy:>8.2f}" if busy is not None else "")
                      + (f"{before:>10.2f}" if before is not None else "") + f"  {_heavy(argv)}")
         print(lines[-1], flush=True)
