@@ -416,10 +416,8 @@ def _export_name(name: str) -> str:
 
 @app.command("export")
 def export_cmd(
-        name: str = typer.Argument(..., help="a network (lstm, deepcore, gnn-filter, gnn-network, gnn-embedding, "
-                                             "calo-gravnet, calo-edgeconv, calo-drn, toy-...), with --triton a "
-                                             "Python-backend model (gnn, gravnet, gnn-graph, gnn-tracks, "
-                                             "calo-condensation), or all", callback=_export_name),
+        name: str = typer.Argument(..., help=f"a network ({', '.join(NETWORKS)}), with --triton a Python-backend "
+                                             f"model ({', '.join(PYTHON_MODELS)}), or all", callback=_export_name),
         out: Path = typer.Option(None, "--out", help="new folder for NAME.onnx and export.json",
                                  callback=output_folder),
         triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
