@@ -86,7 +86,7 @@ def test_nuclear_secondaries_start_where_their_parent_ends_and_leave_hits():
     assert parts["particle_id"].is_unique and (parts["particle_id"] > 0).all()
     assert (np.hypot(sec["px"], sec["py"]) >= 0.1).all() and set(sec["q"]) <= {-1, 1}
     # a secondary starts on a material surface where its parent's hits end: a primary parent (going outwards)
-    # has no hit farther out than the layer (its modules stand a few mm off the layer's mean radius)
+    # has no hit farther out than the layer (its modules stand up to 5.4 mm off its mean radius)
     r_sec = np.hypot(sec["vx"], sec["vy"]).to_numpy()
     assert (r_sec > 15.0).all()
     truth = event.truth
@@ -94,7 +94,7 @@ def test_nuclear_secondaries_start_where_their_parent_ends_and_leave_hits():
     parent_last = last.reindex(sec["parent_id"]).to_numpy()
     seen = np.isfinite(parent_last) & (sec["parent_id"] <= len(table)).to_numpy()
     assert seen.sum() > 10
-    assert np.all(parent_last[seen] <= r_sec[seen] + 8.0)
+    assert np.all(parent_last[seen] <= r_sec[seen] + 12.0)  # products start up to 5.4 mm inside a strip layer
     assert np.mean(parent_last[seen] > r_sec[seen] - 40.0) > 0.9  # ... and its last hit is on that layer
     assert (sec["nhits"] > 0).sum() > 10  # secondaries are propagated and leave hits, scored like any particle
     assert event.truth.loc[event.truth["particle_id"].isin(sec["particle_id"]), "weight"].sum() > 0

@@ -120,7 +120,6 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     made_in = np.full(len(table), -1, np.int64)
     if secondaries and material and not has_lineage(pid):
         pdg = table["particle_type"].to_numpy(np.int64) if "particle_type" in table.columns else np.zeros(len(pid))
-        scale = scale * secondaries_module.NUCLEAR_RATE
         cross, table, made_in = _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, scale,
                                          neutral_secondaries)
         pid = table["particle_id"].to_numpy(np.int64)
@@ -200,10 +199,14 @@ def _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, sc
     made = np.full(n0, -1, np.int64)
     batches, crossings = [], []
     offset, m = 0, np.asarray(mass, np.float64)
+    shift = np.zeros(len(det.layers) + 1)  # by layer row; the last entry for -1, the passive tubes
+    for (volume, layer), mm in secondaries_module.BARREL_MATERIAL_OFFSET_MM.items():
+        shift[:-1][(det.layers["volume_id"] == volume).to_numpy() & (det.layers["layer_id"] == layer).to_numpy()] = mm
     for generation in range(MAX_GENERATIONS + 1):
         cross = propagate(v, p, q, m, det, rng_prop, field_tesla=field_tesla, hadronic=had,
-                          interaction_scale=scale, photon=neutral & (np.abs(kind) == 22), neutral=neutral,
-                          record=True)
+                          interaction_scale=scale * secondaries_module.NUCLEAR_RATE,
+                          passive_scale=scale * secondaries_module.PASSIVE_NUCLEAR_RATE,
+                          photon=neutral & (np.abs(kind) == 22), neutral=neutral, record=True)
         crossings.append(cross)
         batches.append((offset, v, p, q, kind, root, parent, made))
         it = cross.interactions
@@ -224,7 +227,10 @@ def _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, sc
         mother = it.particle[src]
         root, parent, made = root[mother], offset + mother, it.layer[src]
         offset += len(v)
-        v, p, q, kind = it.position[src], mom, new_q.astype(np.float64), new_kind
+        v = it.position[src].copy()
+        r = np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)
+        v[:, :2] *= ((r + shift[it.layer[src]]) / r)[:, None]
+        p, q, kind = mom, new_q.astype(np.float64), new_kind
         m, had = _masses(pd.DataFrame({"particle_type": kind}))
     # one table and one set of crossings, in the order of the batches
     all_cross = Crossings(*(np.concatenate([getattr(c, f) + (o if f == "particle" else 0)

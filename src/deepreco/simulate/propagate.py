@@ -365,14 +365,15 @@ def _module_hits(det, surf, layer, x, t, w):
 def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random.Generator,
               field_tesla: float = 2.0, material: bool = True, max_turn: float = MAX_TURN,
               hadronic=None, interaction_scale: float = 1.0, end_point=None, photon=None,
-              neutral: bool = False, record: bool = False) -> Crossings:
+              neutral: bool = False, record: bool = False, passive_scale: float | None = None) -> Crossings:
     """Step every particle (arrays of length n) through ``detector``; returns all module crossings.
 
     ``vertex`` (n, 3) mm, ``momentum`` (n, 3) GeV, ``charge`` (n,) in units of e, ``mass`` (n,) GeV. Charged
     particles below ``MIN_PT_GEV`` are not propagated, nor neutral ones unless ``neutral``: then those of pT
     >= ``MIN_NEUTRAL_PT_GEV`` go straight through the material (no hits, no scattering or ionisation loss)
     until they interact. ``record``: the returned crossings carry the ``Interactions`` (their products are
-    left to the caller). ``photon`` (n,) bool marks photons, which convert
+    left to the caller). ``passive_scale`` replaces ``interaction_scale`` in the passive beryllium tubes.
+    ``photon`` (n,) bool marks photons, which convert
     (probability 1 - exp(-7/9 x/X0)) instead of interacting with nuclei. ``material=False`` switches off
     scattering, energy loss and interactions (ideal helices, used by the tests). Random numbers are drawn in a
     fixed order, so the same generator state gives the same crossings; without neutral particles and photons
@@ -488,9 +489,9 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
             alive = E_new > M + 1e-3  # stopped particles (kinetic energy below 1 MeV) are dropped
             P = np.sqrt(np.maximum(E_new**2 - M**2, 0.0))
             if interactions:
-                lam = si_path / SILICON.lambda_mm + be_path / BERYLLIUM.lambda_mm
-                chance = np.where(G, -np.expm1(-CONVERSION_FACTOR * x_over_x0),
-                                  np.where(H, -np.expm1(-interaction_scale * lam), 0.0))
+                be_scale = interaction_scale if passive_scale is None else passive_scale
+                lam = interaction_scale * si_path / SILICON.lambda_mm + be_scale * be_path / BERYLLIUM.lambda_mm
+                chance = np.where(G, -np.expm1(-CONVERSION_FACTOR * x_over_x0), np.where(H, -np.expm1(-lam), 0.0))
                 hit = alive & (rng.random(idx.size) < chance)
                 if record and hit.any():
                     ended.append((idx[hit], X[hit], P[hit, None] * T[hit], layer[hit], G[hit]))
