@@ -100,7 +100,7 @@ def test_nuclear_secondaries_start_where_their_parent_ends_and_leave_hits():
     assert event.truth.loc[event.truth["particle_id"].isin(sec["particle_id"]), "weight"].sum() > 0
 
 
-def test_secondaries_are_off_by_default_and_switching_them_on_keeps_the_first_particles():
+def test_secondaries_are_off_by_default_and_deterministic():
     table = _pions(n=20)
     plain = simulate_event(table, seed=7, noise_fraction=0.0)
     again = simulate_event(table, seed=7, noise_fraction=0.0, secondaries=True)
