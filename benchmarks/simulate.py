@@ -166,6 +166,9 @@ def _generated_case(seed: int, queue) -> None:
     out = _summary(sim.particles, sim.particles["parent_id"].to_numpy() > 0, sim.particles["nhits"].to_numpy())
     out["displaced_without"] = _summary(particles, np.zeros(len(particles), bool), np.zeros(len(particles)))[
         "displaced"]
+    t0 = time.perf_counter()
+    plain = simulate_event(particles, seed=seed, event_id=seed)
+    out.update(seconds_without=time.perf_counter() - t0, hits_without=len(plain.hits))
     out.update(seconds=seconds, hits=len(sim.hits), peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     queue.put(out)
 
@@ -221,7 +224,10 @@ def generated_secondaries(n_generated: int) -> str:
         lines.append(f"secondaries' {name}: 10/50/90 % real {qa[0]:.2f} {qa[1]:.2f} {qa[2]:.2f}, "
                      f"generated {qb[0]:.2f} {qb[1]:.2f} {qb[2]:.2f}; KS D = {ks_2samp(a, b).statistic:.3f}")
     lines.append(f"simulation with secondaries: {np.mean([x['seconds'] for x in gen]):.1f} s an event "
-                 f"({np.mean([x['hits'] for x in gen]):.0f} hits), peak {max(x['peak_mb'] for x in gen):.0f} MB")
+                 f"({np.mean([x['hits'] for x in gen]):.0f} hits), without: "
+                 f"{np.mean([x['seconds_without'] for x in gen]):.1f} s "
+                 f"({np.mean([x['hits_without'] for x in gen]):.0f} hits); one thread; "
+                 f"peak {max(x['peak_mb'] for x in gen):.0f} MB")
 
     fig, ax = plt.subplots(2, 2, figsize=(11, 8))
     edges = np.linspace(1, 1100, 111)

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepreco.errors import EventError
 from deepreco.simulate import simulate_event
 from deepreco.simulate.secondaries import (
     FRAGMENT_T_GEV,
@@ -144,3 +145,10 @@ def test_displaced_share_of_a_small_generated_event(secondaries):
         assert share > 0.2  # the real lists: 0.29; Pythia's decays alone: about 0.09
     else:
         assert share < 0.15
+
+
+def test_particle_ids_too_large_for_secondaries_raise_one_line_error():
+    table = _pions(n=30)
+    table.loc[0, "particle_id"] = 1 << 62  # one id up there (all of them that high would read as TrackML barcodes)
+    with pytest.raises(EventError, match="too large to number the secondaries"):
+        simulate_event(table, seed=4, noise_fraction=0.0, secondaries=True, interaction_scale=8.0)

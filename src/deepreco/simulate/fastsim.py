@@ -128,7 +128,7 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
                           field_tesla=field_tesla, material=material, hadronic=hadronic,
                           interaction_scale=scale, end_point=ends)
         if secondaries:
-            table = table.assign(parent_id=np.zeros(len(table), np.int64))
+            table = table.assign(parent_id=_parents(table))
     seen = (rng_eff.random(len(cross)) < hit_efficiency) & (cross.cosine >= MIN_INCIDENCE_COS)
     seen &= _first_pass(cross.particle, cross.layer, cross.step)
     # a secondary of a material interaction starts its flight from the layer whose material made it
@@ -237,8 +237,10 @@ def _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, sc
                                             for c, (o, *_) in zip(crossings, batches, strict=True)])
                             for f in ("particle", "module", "position", "momentum", "step", "cosine", "layer")))
     if len(batches) == 1:
-        return all_cross, table.assign(parent_id=np.zeros(n0, np.int64)), np.full(n0, -1, np.int64)
+        return all_cross, table.assign(parent_id=_parents(table)), np.full(n0, -1, np.int64)
     sv, sp, sq, sk, sroot, spar, smade = (np.concatenate([b[i] for b in batches[1:]]) for i in range(1, 8))
+    if int(pid.max()) >= 1 << 61:
+        raise EventError(f"particle_id up to {int(pid.max())}: too large to number the secondaries above it")
     first_id = ((int(pid.max()) >> 32) + 1) << 32  # above every id of the input (collision << 32 | index)
     all_pid = np.concatenate([pid, first_id + 1 + np.arange(sv.shape[0])])
     extra = table.iloc[sroot].reset_index(drop=True)
@@ -249,10 +251,17 @@ def _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, sc
     extra["nhits"] = 0
     if "particle_type" in extra.columns:
         extra["particle_type"] = sk
-    out = pd.concat([table.assign(parent_id=np.zeros(n0, np.int64)), extra.assign(parent_id=all_pid[spar])],
+    out = pd.concat([table.assign(parent_id=_parents(table)), extra.assign(parent_id=all_pid[spar])],
                     ignore_index=True)
     out = out.astype({c: table[c].dtype for c in table.columns})
     return all_cross, out, np.concatenate([np.full(n0, -1, np.int64), smade])
+
+
+def _parents(table: pd.DataFrame) -> np.ndarray:
+    """The input's own ``parent_id`` column (a list simulated before with secondaries), else zeros."""
+    if "parent_id" in table.columns:
+        return table["parent_id"].to_numpy(np.int64)
+    return np.zeros(len(table), np.int64)
 
 
 def _first_pass(particle, layer, step) -> np.ndarray:
