@@ -1,6 +1,7 @@
 """Fast simulation: seconds and peak memory per event on one core, and the comparison with real events.
 
     python benchmarks/simulate.py [--events 1001 1003] [--no-ttbar] [--secondaries] [--efficiency-scan]
+    python benchmarks/simulate.py --generated 3     # only: generated events' secondaries against the real lists
 
 Each case runs in its own process (one thread), so that the peak resident memory (ru_maxrss) is that
 event's alone, detector included. Cases: the real particle lists of TrackML events (simulated and compared
@@ -8,6 +9,14 @@ with the same events' real hits; a per-layer plot each, and the agreement of ``n
 and pT beside that of two simulations with different seeds), and, when ``deepreco.generate`` and Pythia 8 are
 installed, a ttbar event with mu = 200 pile-up (generation and simulation timed apart). Results go to
 ``benchmarks/results/simulate.txt`` and ``benchmarks/results/simulate_hits_per_layer_<event>.png``.
+
+``--generated N``: the material secondaries of N generated ttbar events of mu = 200 (Pythia 8, |eta| <= 4 as
+the TrackML lists, simulated with ``secondaries=True``) against the real particle lists of development events
+1000-1009: the share of particles by production radius, the radius histogram with a two-sample
+Kolmogorov-Smirnov test, the secondaries' pT and eta, their number per event and per primary, their hits.
+Like with like: charged particles of pT >= 0.1 GeV on both sides (the real lists' cut); the real events hold
+fewer primaries than the generated ones (about 7,500 against 11,000), so counts are also given per primary.
+Results: ``benchmarks/results/simulate_secondaries.txt`` and ``simulate_secondaries.png``.
 """
 
 from __future__ import annotations
@@ -126,6 +135,120 @@ def _ttbar_case(mu: float, queue) -> None:
                "seconds": t_sim, "generation_seconds": t_gen, "peak_mb": peak})
 
 
+def _real_list(event: int) -> dict:
+    from deepreco.io import read_table
+    from deepreco.simulate.lineage import made_by_material
+
+    p = read_table(SHARED_TRAIN / f"event{event:09d}-particles.csv.gz", "particles")  # 1000-1009 all have one
+    return _summary(p, made_by_material(p["particle_id"].to_numpy()), p["nhits"].to_numpy())
+
+
+def _summary(p: pd.DataFrame, secondary: np.ndarray, nhits: np.ndarray) -> dict:
+    pt = np.hypot(p["px"], p["py"]).to_numpy()
+    keep = (p["q"].to_numpy() != 0) & (pt >= 0.1)
+    r = np.hypot(p["vx"], p["vy"]).to_numpy()[keep]
+    sec, pt, nhits = secondary[keep], pt[keep], nhits[keep]
+    eta = np.arcsinh(p["pz"].to_numpy()[keep] / pt)
+    return {"n": int(keep.sum()), "primaries": int((~sec).sum()), "secondaries": int(sec.sum()),
+            "displaced": float(np.mean(r > 1.0)), "r": r, "sec_pt": pt[sec], "sec_eta": eta[sec],
+            "sec_nhits": nhits[sec], "sec_with_hits": int((nhits[sec] > 0).sum()), "sec_hits": int(nhits[sec].sum())}
+
+
+def _generated_case(seed: int, queue) -> None:
+    from deepreco.generate import ttbar_with_pileup
+    from deepreco.simulate import default_detector, simulate_event
+
+    default_detector()
+    particles = ttbar_with_pileup(mu=200, seed=seed, eta_max=4.0)
+    t0 = time.perf_counter()
+    sim = simulate_event(particles, seed=seed, event_id=seed, secondaries=True)
+    seconds = time.perf_counter() - t0
+    out = _summary(sim.particles, sim.particles["parent_id"].to_numpy() > 0, sim.particles["nhits"].to_numpy())
+    out["displaced_without"] = _summary(particles, np.zeros(len(particles), bool), np.zeros(len(particles)))[
+        "displaced"]
+    t0 = time.perf_counter()
+    plain = simulate_event(particles, seed=seed, event_id=seed)
+    out.update(seconds_without=time.perf_counter() - t0, hits_without=len(plain.hits))
+    out.update(seconds=seconds, hits=len(sim.hits), peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    queue.put(out)
+
+
+def generated_secondaries(n_generated: int) -> str:
+    """The comparison of ``--generated``: text for the results file; writes the plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.stats import ks_2samp
+
+    real = [_real_list(e) for e in range(1000, 1010)]
+    gen = [_run(_generated_case, s) for s in range(1, n_generated + 1)]
+
+    def cat(rows, key):
+        return np.concatenate([x[key] for x in rows])
+
+    lines = [f"material secondaries: {n_generated} generated ttbar mu=200 events (|eta| <= 4, secondaries=True, "
+             f"seeds 1-{n_generated}) against the real lists of events 1000-1009 "
+             f"({time.strftime('%Y-%m-%d')}, one thread); charged particles of pT >= 0.1 GeV", ""]
+    lines.append(f"{'':44s} {'real (1000-1009)':>18s} {'generated':>18s}")
+
+    def row(name, fn, fmt="{:.3f}"):
+        a, b = [fn(x) for x in real], [fn(x) for x in gen]
+        lines.append(f"{name:44s} {fmt.format(np.mean(a)):>10s} +- {np.std(a):5.3f} "
+                     f"{fmt.format(np.mean(b)):>10s} +- {np.std(b):5.3f}")
+
+    row("displaced share (production r > 1 mm)", lambda x: x["displaced"])
+    lines.append(f"{'  generated without secondaries':44s} {'':>18s} "
+                 f"{np.mean([x['displaced_without'] for x in gen]):10.3f}")
+    row("primaries per event", lambda x: x["primaries"], "{:.0f}")
+    row("secondaries per event", lambda x: x["secondaries"], "{:.0f}")
+    row("secondaries per primary", lambda x: x["secondaries"] / x["primaries"])
+    row("share of secondaries with hits", lambda x: x["sec_with_hits"] / x["secondaries"])
+    row("hits of secondaries per primary", lambda x: x["sec_hits"] / x["primaries"])
+    bins = [1, 10, 25, 30, 40, 60, 80, 100, 150, 180, 210, 260, 300, 400, 500, 700, 1100]
+    r_real, r_gen = cat(real, "r"), cat(gen, "r")
+    h_real = np.histogram(r_real, bins)[0] / r_real.size
+    h_gen = np.histogram(r_gen, bins)[0] / r_gen.size
+    lines += ["", "share of all particles by production radius (mm)",
+              f"{'r':>12s} {'real':>7s} {'generated':>9s}"]
+    lines.append(f"{'< 1':>12s} {np.mean(r_real < 1):7.3f} {np.mean(r_gen < 1):9.3f}")
+    for lo, hi, a, b in zip(bins[:-1], bins[1:], h_real, h_gen, strict=True):
+        lines.append(f"{f'{lo}-{hi}':>12s} {a:7.3f} {b:9.3f}")
+    d_real, d_gen = r_real[r_real > 1], r_gen[r_gen > 1]
+    ks = ks_2samp(d_real, d_gen)
+    lines.append(f"two-sample Kolmogorov-Smirnov test of the production radius of the displaced particles: "
+                 f"D = {ks.statistic:.3f}, p = {ks.pvalue:.2g} ({d_real.size} real, {d_gen.size} generated)")
+    for key, name in (("sec_pt", "pT (GeV)"), ("sec_eta", "eta"), ("sec_nhits", "nhits")):
+        a, b = cat(real, key), cat(gen, key)
+        qa, qb = np.quantile(a, [0.1, 0.5, 0.9]), np.quantile(b, [0.1, 0.5, 0.9])
+        lines.append(f"secondaries' {name}: 10/50/90 % real {qa[0]:.2f} {qa[1]:.2f} {qa[2]:.2f}, "
+                     f"generated {qb[0]:.2f} {qb[1]:.2f} {qb[2]:.2f}; KS D = {ks_2samp(a, b).statistic:.3f}")
+    lines.append(f"simulation with secondaries: {np.mean([x['seconds'] for x in gen]):.1f} s an event "
+                 f"({np.mean([x['hits'] for x in gen]):.0f} hits), without: "
+                 f"{np.mean([x['seconds_without'] for x in gen]):.1f} s "
+                 f"({np.mean([x['hits_without'] for x in gen]):.0f} hits); one thread; "
+                 f"peak {max(x['peak_mb'] for x in gen):.0f} MB")
+
+    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    edges = np.linspace(1, 1100, 111)
+    for data, label in ((d_real, "real lists 1000-1009"), (d_gen, "generated, secondaries=True")):
+        ax[0, 0].hist(data, edges, histtype="step", density=True, label=label)
+    ax[0, 0].set(xlabel="production radius of displaced particles (mm)", ylabel="density", yscale="log")
+    ax[0, 0].legend()
+    for (i, j), key, xlabel, rng in (((0, 1), "sec_pt", "secondaries' pT (GeV)", (0.1, 2.0)),
+                                     ((1, 0), "sec_eta", "secondaries' eta", (-4.5, 4.5)),
+                                     ((1, 1), "sec_nhits", "secondaries' nhits", (-0.5, 20.5))):
+        e = np.arange(-0.5, 21.5) if key == "sec_nhits" else np.linspace(*rng, 51)
+        for rows, label in ((real, "real"), (gen, "generated")):
+            ax[i, j].hist(cat(rows, key), e, histtype="step", density=True, label=label)
+        ax[i, j].set(xlabel=xlabel, ylabel="density")
+        ax[i, j].legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "simulate_secondaries.png", dpi=90)
+    plt.close(fig)
+    return "\n".join(lines) + "\n"
+
+
 def _run(target, arg) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -145,8 +268,15 @@ def main() -> None:
                         help="also: material secondaries with random early ends (secondary_interaction_scale)")
     parser.add_argument("--efficiency-scan", action="store_true",
                         help="also: share within one hit against the hit efficiency (events 1001, 1003, 1005, 1009)")
+    parser.add_argument("--generated", type=int, default=0, metavar="N",
+                        help="only: material secondaries of N generated events against the real lists 1000-1009")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.generated:
+        text = generated_secondaries(args.generated)
+        (RESULTS / "simulate_secondaries.txt").write_text(text)
+        print(text)
+        return
     results = [_run(_real_case, e) for e in args.events]
     if not args.no_ttbar:
         results.append(_run(_ttbar_case, args.mu))

@@ -1,6 +1,8 @@
 """Track finding on simulated ttbar + mu = 200 events: every method on the same events, one core each.
 
     python benchmarks/tracking.py [--events 3] [--seed 1000] [--methods dbscan ckf lstm] [--data DIR] [--threads N]
+    python benchmarks/tracking.py --secondaries --events 2 --methods ckf gnn   # events with material secondaries
+    python benchmarks/tracking.py --data DIR --tag NAME ...                    # any folder of events
 
 The events are simulated once (Pythia 8 ttbar + Poisson(200) pile-up, the real TrackML detector, real noise
 rates; seed 1000 by default, which no training script uses) into ``--data`` and reused. Each method runs in
@@ -8,7 +10,10 @@ its own process with one thread (``--threads N``: N torch and BLAS threads), so 
 (ru_maxrss) is its own. "Per 10k tracks" is seconds per event x 10,000 / the event's particles with at least
 4 hits. Results go to ``benchmarks/results/tracking.txt`` and ``.json``: a run of some methods replaces their
 rows (each row says its thread count) and keeps the other methods' rows when they were measured on the same
-events.
+events. ``--secondaries`` simulates the events with the secondaries of nuclear interactions
+(``simulate_event(secondaries=True)``) and writes ``tracking_secondaries.txt`` and ``.json`` instead; ``--tag
+NAME`` writes ``tracking_NAME.*`` (for a ``--data`` folder of other events, e.g. real TrackML lists simulated
+with ``deepreco simulate -g trackml``).
 """
 
 from __future__ import annotations
@@ -57,15 +62,23 @@ def main() -> None:
                                                          if m != "truth" and (have_acts or m != "acts-ckf")])
     parser.add_argument("--data", default=None, help="folder of the simulated events (made when empty)")
     parser.add_argument("--threads", type=int, default=1, help="threads per method (torch, BLAS)")
+    parser.add_argument("--secondaries", action="store_true", help="events with material secondaries")
+    parser.add_argument("--tag", default=None, help="results in tracking_TAG.txt / .json")
     args = parser.parse_args()
 
-    data = Path(args.data or f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}")
+    extra = "-secondaries" if args.secondaries else ""
+    data = Path(args.data or f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}{extra}")
     if not data.is_dir() or not any(data.iterdir()):
         print(f"simulating {args.events} ttbar + mu = 200 events into {data} ...", flush=True)
-        simulate_dataset("ttbar", args.events, data, seed=args.seed, format="parquet", workers=2, pileup=200)
+        simulate_dataset("ttbar", args.events, data, seed=args.seed, format="parquet", workers=2, pileup=200,
+                         secondaries=args.secondaries)
 
-    events = f"{args.events} simulated ttbar + mu = 200 (seed {args.seed}), {data}"
-    previous = json.loads((RESULTS / "tracking.json").read_text()) if (RESULTS / "tracking.json").exists() else {}
+    kind = " with material secondaries" if args.secondaries else ""
+    events = (f"{args.events} events of {data}" if args.data and args.tag
+              else f"{args.events} simulated ttbar + mu = 200{kind} (seed {args.seed}), {data}")
+    tag = args.tag or ("secondaries" if args.secondaries else None)
+    name = f"tracking_{tag}" if tag else "tracking"
+    previous = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
     results = {m: r for m, r in previous.items() if r.get("events_run") == events and m not in args.methods}
     ctx = mp.get_context("spawn")
     for method in args.methods:
@@ -83,8 +96,8 @@ def main() -> None:
              f"{'s/event':>8s} {'s/10k tr.':>9s} {'peak MB':>8s} {'threads':>7s}"]
     lines += [_row(m, results[m]) for m in sorted(results)]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tracking.txt").write_text("\n".join(lines) + "\n")
-    (RESULTS / "tracking.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n".join(lines))
 
 

@@ -353,6 +353,8 @@ def simulate(
         overwrite: bool = typer.Option(False, "--overwrite", help="replace the events already in --out"),
         resume: bool = typer.Option(False, "--resume", help="simulate only the events of the run not yet in --out"),
         settings: list[str] = typer.Option([], "--set", help="generator option KEY=VALUE, e.g. n=20, pt=1,10"),
+        secondaries: bool = typer.Option(False, "--secondaries",
+                                         help="nuclear interactions make secondaries (generated events)"),
         threads: Threads = None):
     """Generate events and simulate them on the TrackML detector; TrackML files out."""
     need(files={"file": particles})
@@ -373,7 +375,7 @@ def simulate(
         set_threads(threads)
         ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers, scheduler=scheduler,
                                overwrite=overwrite, resume=resume, first_event_id=first_event_id,
-                               noise_fraction=noise, progress=True, **options)
+                               noise_fraction=noise, progress=True, secondaries=secondaries, **options)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {len(ids)} event(s) to {out}")

@@ -23,14 +23,15 @@ def event_seeds(seed: int, index: int) -> tuple[int, int]:
 
 
 def simulate_one(generator: str, index: int, seed: int, event_id: int, out: Path, format: str,
-                 options: dict, noise_fraction: float | None = None) -> int:
+                 options: dict, noise_fraction: float | None = None, secondaries: bool = False) -> int:
     """Generate, simulate and write one event; returns its event id."""
     from ..generate import generate
     from .fastsim import simulate_event
 
     gen_seed, sim_seed = event_seeds(seed, index)
     particles = generate(generator, seed=gen_seed, **options)
-    event = simulate_event(particles, seed=sim_seed, event_id=event_id, noise_fraction=noise_fraction)
+    event = simulate_event(particles, seed=sim_seed, event_id=event_id, noise_fraction=noise_fraction,
+                           secondaries=secondaries)
     write_event(event, out, format=format)
     return event_id
 
@@ -38,11 +39,12 @@ def simulate_one(generator: str, index: int, seed: int, event_id: int, out: Path
 def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: str = "csv", workers: int = 1,
                      scheduler: str | None = None, overwrite: bool = False, resume: bool = False,
                      first_event_id: int = 0, noise_fraction: float | None = None, progress: bool = False,
-                     **options) -> list[int]:
+                     secondaries: bool = False, **options) -> list[int]:
     """Simulate ``n_events`` events from ``generator`` (a name of `deepreco.generate.GENERATORS`) into ``out``.
 
     ``options`` go to the generator (``pileup``, ``particles``, ``n``, ``pdg``, ...); ``noise_fraction`` to the
-    simulation (None: the noise rates of real TrackML events; a number: that share of all hits is noise).
+    simulation (None: the noise rates of real TrackML events; a number: that share of all hits is noise), and
+    ``secondaries`` (the products of nuclear interactions, for generated lists: `simulate_event`).
     Events run on ``workers`` local processes or on the Dask cluster at ``scheduler`` (`deepreco.distributed`).
     A folder that already holds events is refused unless ``overwrite``, which first removes the TrackML event
     files there, or ``resume``, which simulates only the events of the run whose hits file is not there yet.
@@ -79,7 +81,8 @@ def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: 
     # Check the generator and its options once, here, rather than in every worker.
     if todo:
         generate(generator, seed=event_seeds(seed, todo[0])[0], **options)
-    task = partial(_simulate_index, generator, seed, first_event_id, out, format, options, noise_fraction)
+    task = partial(_simulate_index, generator, seed, first_event_id, out, format, options, noise_fraction,
+                   secondaries)
     with EventRunner(workers, scheduler, progress) as runner:
         out.mkdir(parents=True, exist_ok=True)
         remove_temporaries(out)
@@ -91,8 +94,10 @@ def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: 
     return ids
 
 
-def _simulate_index(generator, seed, first_event_id, out, format, options, noise_fraction, index) -> int:
-    return simulate_one(generator, index, seed, first_event_id + index, out, format, options, noise_fraction)
+def _simulate_index(generator, seed, first_event_id, out, format, options, noise_fraction, secondaries,
+                    index) -> int:
+    return simulate_one(generator, index, seed, first_event_id + index, out, format, options, noise_fraction,
+                        secondaries)
 
 
 def training_events(name: str, n_events: int, seed: int, data=None, workers: int = 2, pileup: float = 200) -> Path:

@@ -11,16 +11,24 @@ from ..detector import Detector
 from ..errors import EventError
 from ..event import Event
 from ..generate.table import check_particles
+from . import secondaries as secondaries_module
 from .digitize import digitize
 from .lineage import end_points, has_lineage, made_by_material
 from .noise import NOISE_PER_VOLUME, noise_hits
-from .propagate import layer_at, propagate
+from .propagate import MIN_NEUTRAL_PT_GEV, Crossings, layer_at, propagate
+from .secondaries import conversion_products, nuclear_products
 
-__all__ = ["MIN_INCIDENCE_COS", "PION_MASS", "check_particles", "default_detector", "simulate_event"]
+__all__ = ["MAX_GENERATIONS", "MIN_INCIDENCE_COS", "PION_MASS", "check_particles", "default_detector",
+           "simulate_event"]
 PION_MASS = 0.13957039
 _MASSES = {11: 0.51099895e-3, 13: 0.1056583755, 211: PION_MASS, 321: 0.493677, 2212: 0.93827208816,
-           3112: 1.197449, 3222: 1.18937, 3312: 1.32171, 3334: 1.67245, 411: 1.86966, 431: 1.96835}
-_NOT_HADRONIC = (11, 13)  # no nuclear interactions for electrons and muons
+           3112: 1.197449, 3222: 1.18937, 3312: 1.32171, 3334: 1.67245, 411: 1.86966, 431: 1.96835,
+           22: 0.0, 111: 0.1349768, 130: 0.497611, 310: 0.497611, 2112: 0.93956542052, 3122: 1.115683,
+           3322: 1.31486}
+_NOT_HADRONIC = (11, 13, 22)  # no nuclear interactions for electrons, muons and photons
+#: Generations of material secondaries followed (a secondary's secondary is generation 2); the real lists
+#: hold a few of generation 3 and 4 (0.7 % of their secondaries in events 1001 and 1003).
+MAX_GENERATIONS = 4
 #: A crossing at grazing incidence (direction less than 5.7 degrees from the sensor's plane) leaves no hit. The
 #: real events show the cut on the innermost pixel barrel (r = 32 mm, modules to |z| = 490 mm): event 1001 has
 #: 257 hits at |z| = 280-320 mm and 54 at 320-360 mm (|cot theta| = 10 at 320 mm), 30 to 40 per 40 mm further
@@ -51,7 +59,8 @@ def _masses(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, seed: int = 0,
                    field_tesla: float = 2.0, hit_efficiency: float = 0.99, noise_fraction: float | None = None,
                    event_id: int | None = None, material: bool = True, interaction_scale: float = 1.0,
-                   secondary_interaction_scale: float = 0.0) -> Event:
+                   secondary_interaction_scale: float = 0.0, secondaries: bool = False,
+                   neutral_secondaries: bool = False) -> Event:
     """Simulate one event: propagate, digitise, add noise, and return the TrackML tables.
 
     ``particles``: TrackML columns (particle_id, vx, vy, vz [mm], px, py, pz [GeV], q; optional nhits, which
@@ -62,7 +71,15 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     lists without lineage (a TrackML list, whose ids record its particles' descendants, already holds the
     outcome of its interactions: no random ones are drawn for it, see :mod:`.lineage`), except, for studies,
     for its material secondaries at ``secondary_interaction_scale`` times the nuclear interaction probability
-    (0 by default). The same ``seed`` and input give identical tables.
+    (0 by default). ``secondaries=True`` makes, for lists without lineage, the products of those nuclear
+    interactions (:mod:`.secondaries`), follows them like any particle (up to ``MAX_GENERATIONS``), and adds
+    the charged ones of pT >= 0.1 GeV to the particle table (as in the TrackML lists), with a ``parent_id``
+    column (0 for the input's particles) and the columns of the input copied from their first ancestor.
+    ``neutral_secondaries=True`` (with ``secondaries``) also follows the neutral particles for their
+    interactions: photon conversions to e+ e- and neutral hadrons' nuclear interactions. The TrackML lists
+    hold neither: every secondary vertex of events 1001, 1003 and 1005 has a listed (charged) parent, and none
+    of their 577 two-prong vertices of zero charge is a collinear pair (``benchmarks/simulate.py``). The same
+    ``seed`` and input give identical tables.
 
     >>> import pandas as pd
     >>> muon = pd.DataFrame({"particle_id": [1], "vx": [0.0], "vy": [0.0], "vz": [0.0], "px": [2.0],
@@ -83,7 +100,10 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     if not np.isfinite(field_tesla):
         raise EventError(f"field_tesla must be a number, got {field_tesla}")
     det = default_detector() if detector is None else detector
-    rng_prop, rng_eff, rng_noise = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    # a fourth stream for the secondaries' products: the first three (and so events without secondaries) are
+    # those of the three-stream code before them
+    rng_prop, rng_eff, rng_noise, rng_sec = (np.random.default_rng(s)
+                                             for s in np.random.SeedSequence(seed).spawn(4))
 
     vertex = table[["vx", "vy", "vz"]].to_numpy(np.float64)
     momentum = table[["px", "py", "pz"]].to_numpy(np.float64)
@@ -97,14 +117,23 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
         # daughters start): drawing more at random would count them twice
         hadronic = hadronic & secondary
         scale = secondary_interaction_scale
-    cross = propagate(vertex, momentum, table["q"].to_numpy(np.float64), mass, det, rng_prop,
-                      field_tesla=field_tesla, material=material, hadronic=hadronic,
-                      interaction_scale=scale, end_point=ends)
+    made_in = np.full(len(table), -1, np.int64)
+    if secondaries and material and not has_lineage(pid):
+        pdg = table["particle_type"].to_numpy(np.int64) if "particle_type" in table.columns else np.zeros(len(pid))
+        cross, table, made_in = _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, scale,
+                                         neutral_secondaries)
+        pid = table["particle_id"].to_numpy(np.int64)
+    else:
+        cross = propagate(vertex, momentum, table["q"].to_numpy(np.float64), mass, det, rng_prop,
+                          field_tesla=field_tesla, material=material, hadronic=hadronic,
+                          interaction_scale=scale, end_point=ends)
+        if secondaries:
+            table = table.assign(parent_id=_parents(table))
     seen = (rng_eff.random(len(cross)) < hit_efficiency) & (cross.cosine >= MIN_INCIDENCE_COS)
     seen &= _first_pass(cross.particle, cross.layer, cross.step)
     # a secondary of a material interaction starts its flight from the layer whose material made it
-    made_in = np.full(len(table), -1, np.int64)
-    made_in[secondary] = layer_at(det, vertex[secondary])
+    listed = np.flatnonzero(secondary)
+    made_in[listed] = layer_at(det, vertex[listed])
     seen &= cross.layer != made_in[cross.particle]
     particle, module = cross.particle[seen], cross.module[seen]
     true_pos, true_mom = cross.position[seen], cross.momentum[seen]
@@ -149,6 +178,90 @@ def simulate_event(particles: pd.DataFrame, detector: Detector | None = None, se
     out_particles["nhits"] = np.bincount(particle, minlength=len(table)).astype(np.int32)
     truth = _with_weights(truth, out_particles)
     return Event(hits=hits, particles=out_particles, truth=truth, cells=cell_tab, event_id=event_id)
+
+
+def _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, scale, neutral):
+    """Propagate the particles, then the products of their interactions, generation after generation.
+
+    Returns the crossings of all of them (particle indices into the returned table), the table with the
+    charged products of pT >= 0.1 GeV appended (``parent_id``; the other columns of the input copied from the
+    first ancestor), and per row the layer whose material made the particle (-1: none or a passive tube).
+    """
+    pid = table["particle_id"].to_numpy(np.int64)
+    n0 = len(table)
+    v = table[["vx", "vy", "vz"]].to_numpy(np.float64)
+    p = table[["px", "py", "pz"]].to_numpy(np.float64)
+    q = table["q"].to_numpy(np.float64)
+    kind = np.asarray(pdg, np.int64)
+    had = np.asarray(hadronic, bool)
+    root = np.arange(n0)  # row of each particle's first ancestor
+    parent = np.full(n0, -1)
+    made = np.full(n0, -1, np.int64)
+    batches, crossings = [], []
+    offset, m = 0, np.asarray(mass, np.float64)
+    shift = np.zeros(len(det.layers) + 1)  # by layer row; the last entry for -1, the passive tubes
+    for (volume, layer), mm in secondaries_module.BARREL_MATERIAL_OFFSET_MM.items():
+        shift[:-1][(det.layers["volume_id"] == volume).to_numpy() & (det.layers["layer_id"] == layer).to_numpy()] = mm
+    for generation in range(MAX_GENERATIONS + 1):
+        cross = propagate(v, p, q, m, det, rng_prop, field_tesla=field_tesla, hadronic=had,
+                          interaction_scale=scale * secondaries_module.NUCLEAR_RATE,
+                          passive_scale=scale * secondaries_module.PASSIVE_NUCLEAR_RATE,
+                          photon=neutral & (np.abs(kind) == 22), neutral=neutral, record=True)
+        crossings.append(cross)
+        batches.append((offset, v, p, q, kind, root, parent, made))
+        it = cross.interactions
+        if generation == MAX_GENERATIONS or it.particle.size == 0:
+            break
+        conv = it.conversion
+        nuc_rows, conv_rows = np.flatnonzero(~conv), np.flatnonzero(conv)
+        src_n, mom_n, pdg_n, q_n, _ = nuclear_products(it.momentum[nuc_rows], m[it.particle[nuc_rows]],
+                                                       kind[it.particle[nuc_rows]], rng_sec)
+        src_c, mom_c, pdg_c, q_c = conversion_products(it.momentum[conv_rows], rng_sec)
+        src = np.concatenate([nuc_rows[src_n], conv_rows[src_c]])
+        mom = np.concatenate([mom_n, mom_c])
+        new_kind, new_q = np.concatenate([pdg_n, pdg_c]), np.concatenate([q_n, q_c])
+        keep = (new_q != 0) & (np.hypot(mom[:, 0], mom[:, 1]) >= MIN_NEUTRAL_PT_GEV)
+        src, mom, new_kind, new_q = src[keep], mom[keep], new_kind[keep], new_q[keep]
+        if src.size == 0:
+            break
+        mother = it.particle[src]
+        root, parent, made = root[mother], offset + mother, it.layer[src]
+        offset += len(v)
+        v = it.position[src].copy()
+        r = np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)
+        v[:, :2] *= ((r + shift[it.layer[src]]) / r)[:, None]
+        p, q, kind = mom, new_q.astype(np.float64), new_kind
+        m, had = _masses(pd.DataFrame({"particle_type": kind}))
+    # one table and one set of crossings, in the order of the batches
+    all_cross = Crossings(*(np.concatenate([getattr(c, f) + (o if f == "particle" else 0)
+                                            for c, (o, *_) in zip(crossings, batches, strict=True)])
+                            for f in ("particle", "module", "position", "momentum", "step", "cosine", "layer")))
+    if len(batches) == 1:
+        return all_cross, table.assign(parent_id=_parents(table)), np.full(n0, -1, np.int64)
+    sv, sp, sq, sk, sroot, spar, smade = (np.concatenate([b[i] for b in batches[1:]]) for i in range(1, 8))
+    if int(pid.max()) >= 1 << 61:
+        raise EventError(f"particle_id up to {int(pid.max())}: too large to number the secondaries above it")
+    first_id = ((int(pid.max()) >> 32) + 1) << 32  # above every id of the input (collision << 32 | index)
+    all_pid = np.concatenate([pid, first_id + 1 + np.arange(sv.shape[0])])
+    extra = table.iloc[sroot].reset_index(drop=True)
+    extra["particle_id"] = all_pid[n0:]
+    extra[["vx", "vy", "vz"]] = sv
+    extra[["px", "py", "pz"]] = sp
+    extra["q"] = sq
+    extra["nhits"] = 0
+    if "particle_type" in extra.columns:
+        extra["particle_type"] = sk
+    out = pd.concat([table.assign(parent_id=_parents(table)), extra.assign(parent_id=all_pid[spar])],
+                    ignore_index=True)
+    out = out.astype({c: table[c].dtype for c in table.columns})
+    return all_cross, out, np.concatenate([np.full(n0, -1, np.int64), smade])
+
+
+def _parents(table: pd.DataFrame) -> np.ndarray:
+    """The input's own ``parent_id`` column (a list simulated before with secondaries), else zeros."""
+    if "parent_id" in table.columns:
+        return table["parent_id"].to_numpy(np.int64)
+    return np.zeros(len(table), np.int64)
 
 
 def _first_pass(particle, layer, step) -> np.ndarray:

@@ -79,7 +79,8 @@ def highland(p, beta, q, x_over_x0) -> np.ndarray:
     """Highland width (rad) of the projected scattering angle after x/X0 radiation lengths."""
     xx = np.maximum(np.asarray(x_over_x0, dtype=np.float64), 1e-12)
     q2 = np.asarray(q, dtype=np.float64) ** 2
-    return 0.0136 / (beta * p) * np.sqrt(q2 * xx) * np.maximum(1.0 + 0.038 * np.log(xx * q2 / beta**2), 0.0)
+    log = np.log(np.maximum(xx * q2 / beta**2, 1e-300))  # a neutral particle (q = 0) is not deflected
+    return 0.0136 / (beta * p) * np.sqrt(q2 * xx) * np.maximum(1.0 + 0.038 * log, 0.0)
 
 
 def bethe_loss(p, mass, q, path_mm, material: Material) -> np.ndarray:

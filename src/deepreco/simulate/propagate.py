@@ -45,12 +45,18 @@ from scipy.spatial import cKDTree
 
 from ..detector import BARREL_VOLUMES, Detector
 from .material import BERYLLIUM, LAYER_SLAB_MM, PASSIVE_CYLINDERS, SILICON, bethe_loss, highland
+from .secondaries import CONVERSION_FACTOR
 
-__all__ = ["C_LIGHT", "MAX_TURN", "MIN_PT_GEV", "Crossings", "helix_step", "layer_at", "propagate"]
+__all__ = ["C_LIGHT", "MAX_TURN", "MIN_NEUTRAL_PT_GEV", "MIN_PT_GEV", "Crossings", "Interactions", "helix_step",
+           "layer_at", "propagate"]
 
 C_LIGHT = 0.299792458e-3  # GeV / (T mm) per unit charge
 MAX_TURN = np.pi  # transverse turning (rad) after which a particle is no longer followed
 MIN_PT_GEV = 0.15  # particles are followed while their pT is at least this (real TrackML events)
+#: Neutral particles (followed only for their interactions: photon conversions, nuclear interactions) are
+#: followed while their pT is at least this: the secondaries of the TrackML lists have pT >= 0.1 GeV, and
+#: a softer photon or neutral hadron makes almost none that hard.
+MIN_NEUTRAL_PT_GEV = 0.1
 _EPS_S = 1e-4  # mm: a surface closer than this along the path is the one the particle sits on
 _MIN_COS = 0.05  # incidence cosines are floored here (path length through a slab at most 20 thicknesses)
 _MARGIN = 10.0  # mm added to a layer's extent when accepting a crossing of its nominal surface
@@ -287,8 +293,25 @@ class Crossings:
     cosine: np.ndarray
     layer: np.ndarray
 
+    interactions: Interactions | None = None
+
     def __len__(self) -> int:
         return len(self.particle)
+
+
+@dataclass
+class Interactions:
+    """Where particles ended by an interaction with the material (only when ``propagate`` is asked to record
+    them): ``particle`` indexes the input arrays, ``position`` (mm) and ``momentum`` (GeV, after the
+    material's energy loss and scattering) at the crossing of the surface whose material did it, ``layer``
+    its row in ``detector.layers`` (-1 for a passive tube), ``conversion`` True for a photon's conversion,
+    False for a hadron's nuclear interaction."""
+
+    particle: np.ndarray
+    position: np.ndarray
+    momentum: np.ndarray
+    layer: np.ndarray
+    conversion: np.ndarray
 
 
 def _module_hits(det, surf, layer, x, t, w):
@@ -341,13 +364,20 @@ def _module_hits(det, surf, layer, x, t, w):
 
 def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random.Generator,
               field_tesla: float = 2.0, material: bool = True, max_turn: float = MAX_TURN,
-              hadronic=None, interaction_scale: float = 1.0, end_point=None) -> Crossings:
+              hadronic=None, interaction_scale: float = 1.0, end_point=None, photon=None,
+              neutral: bool = False, record: bool = False, passive_scale: float | None = None) -> Crossings:
     """Step every particle (arrays of length n) through ``detector``; returns all module crossings.
 
-    ``vertex`` (n, 3) mm, ``momentum`` (n, 3) GeV, ``charge`` (n,) in units of e, ``mass`` (n,) GeV. Neutral
-    particles and those below ``MIN_PT_GEV`` are not propagated. ``material=False`` switches off scattering
-    and energy loss (ideal helices, used by the tests). Random numbers are drawn in a fixed order, so the
-    same generator state gives the same crossings.
+    ``vertex`` (n, 3) mm, ``momentum`` (n, 3) GeV, ``charge`` (n,) in units of e, ``mass`` (n,) GeV. Charged
+    particles below ``MIN_PT_GEV`` are not propagated, nor neutral ones unless ``neutral``: then those of pT
+    >= ``MIN_NEUTRAL_PT_GEV`` go straight through the material (no hits, no scattering or ionisation loss)
+    until they interact. ``record``: the returned crossings carry the ``Interactions`` (their products are
+    left to the caller). ``passive_scale`` replaces ``interaction_scale`` in the passive beryllium tubes.
+    ``photon`` (n,) bool marks photons, which convert
+    (probability 1 - exp(-7/9 x/X0)) instead of interacting with nuclei. ``material=False`` switches off
+    scattering, energy loss and interactions (ideal helices, used by the tests). Random numbers are drawn in a
+    fixed order, so the same generator state gives the same crossings; without neutral particles and photons
+    the same as without those options.
     """
     surf = surfaces(detector)
     vertex = np.asarray(vertex, dtype=np.float64).reshape(-1, 3)
@@ -357,6 +387,8 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
     p_all = np.linalg.norm(momentum, axis=1)
     pt_all = np.hypot(momentum[:, 0], momentum[:, 1])
     live = (charge != 0) & (pt_all >= MIN_PT_GEV) & (p_all > 0)
+    if neutral:
+        live |= (charge == 0) & (pt_all >= MIN_NEUTRAL_PT_GEV) & (p_all > 0)
     idx = np.flatnonzero(live)
     X = vertex[idx].copy()
     T = momentum[idx] / p_all[idx, None]
@@ -364,7 +396,10 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
     Q = charge[idx]
     M = mass[idx]
     H = np.ones(idx.size, bool) if hadronic is None else np.asarray(hadronic, bool)[idx]
-    interactions = material and interaction_scale > 0
+    G = np.zeros(idx.size, bool) if photon is None else np.asarray(photon, bool)[idx]
+    H &= ~G
+    interactions = material and (interaction_scale > 0 or bool(G.any()))
+    ended: list[tuple] = []
     travelled = np.zeros(idx.size)
     limit = np.full(idx.size, np.inf)
     w0 = -Q * C_LIGHT * field_tesla / P
@@ -407,8 +442,8 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
         nxt = np.argmin(s_all, axis=1)
         s_next = s_all[np.arange(idx.size), nxt]
         keep = np.isfinite(s_next)
-        state = (idx, X, T, P, Q, M, H, turned, step, w, travelled, limit)
-        idx, X, T, P, Q, M, H, turned, step, w, travelled, limit = (a[keep] for a in state)
+        state = (idx, X, T, P, Q, M, H, G, turned, step, w, travelled, limit)
+        idx, X, T, P, Q, M, H, G, turned, step, w, travelled, limit = (a[keep] for a in state)
         nxt, s_next = nxt[keep], s_next[keep]
         if idx.size == 0:
             break
@@ -428,7 +463,7 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
         # modules of the layers crossed
         module_path = np.zeros(idx.size)
         for lay in np.unique(layer[layer >= 0]):
-            sel = np.flatnonzero(layer == lay)
+            sel = np.flatnonzero((layer == lay) & (Q != 0))  # a neutral particle leaves no hit
             c, mods, pos, direc, cosine = _module_hits(detector, surf, int(lay), X[sel], T[sel], w[sel])
             owner = sel[c]
             out.append((idx[owner], mods, pos, direc * P[owner, None], step[owner], cosine,
@@ -452,13 +487,19 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
             loss = bethe_loss(P, M, Q, si_path, SILICON) + bethe_loss(P, M, Q, be_path, BERYLLIUM)
             E_new = E - loss
             alive = E_new > M + 1e-3  # stopped particles (kinetic energy below 1 MeV) are dropped
-            if interactions:
-                lam = si_path / SILICON.lambda_mm + be_path / BERYLLIUM.lambda_mm
-                alive &= ~(H & (rng.random(idx.size) < -np.expm1(-interaction_scale * lam)))
             P = np.sqrt(np.maximum(E_new**2 - M**2, 0.0))
-            alive &= P * np.hypot(T[:, 0], T[:, 1]) >= MIN_PT_GEV  # softened (energy loss) or turned (scattering)
-            idx, X, T, P, Q, M, H, turned, step, travelled, limit = (
-                a[alive] for a in (idx, X, T, P, Q, M, H, turned, step, travelled, limit))
+            if interactions:
+                be_scale = interaction_scale if passive_scale is None else passive_scale
+                lam = interaction_scale * si_path / SILICON.lambda_mm + be_scale * be_path / BERYLLIUM.lambda_mm
+                chance = np.where(G, -np.expm1(-CONVERSION_FACTOR * x_over_x0), np.where(H, -np.expm1(-lam), 0.0))
+                hit = alive & (rng.random(idx.size) < chance)
+                if record and hit.any():
+                    ended.append((idx[hit], X[hit], P[hit, None] * T[hit], layer[hit], G[hit]))
+                alive &= ~hit
+            # softened (energy loss) or turned (scattering)
+            alive &= P * np.hypot(T[:, 0], T[:, 1]) >= np.where(Q != 0, MIN_PT_GEV, MIN_NEUTRAL_PT_GEV)
+            idx, X, T, P, Q, M, H, G, turned, step, travelled, limit = (
+                a[alive] for a in (idx, X, T, P, Q, M, H, G, turned, step, travelled, limit))
     if out:
         parts = [np.concatenate(col) for col in zip(*out, strict=True)]
         # a particle made inside a sensor (by an interaction of its parent there) leaves no hit on that sensor:
@@ -468,4 +509,8 @@ def propagate(vertex, momentum, charge, mass, detector: Detector, rng: np.random
     else:
         parts = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)),
                  np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)]
-    return Crossings(*parts)
+    if not record:
+        return Crossings(*parts)
+    cols = [np.concatenate(c) for c in zip(*ended, strict=True)] if ended else [
+        np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros(0, bool)]
+    return Crossings(*parts, interactions=Interactions(*cols))
