@@ -92,6 +92,8 @@ CASES = [
     *[(["reconstruct", EV, "-m", m, "--out", "{base}/subs"], 1, f"method {m} reads events of the TrackML detector "
        "only, and 3 of 18") for m in ("ckf", "dbscan", "lstm", "gnn")],
     (["reconstruct", "{base}/twice.zip", "-m", "truth", "--out", "{base}/subs"], 1, "event id 42 appears 2 times"),
+    (["info", "{base}/twice.zip"], 1, "twice.zip: event id 42 appears 2 times (a/event000000042, b/event000000042)"),
+    (["evaluate", "{base}/twice.zip", "-m", "truth"], 1, "twice.zip: event id 42 appears 2 times"),
     (["reconstruct", EV, "-m", "nosuch", "--out", "{base}/subs"], 1, "nosuch"),
     (["reconstruct", EV, "-m", "truth", "--out", "{base}/afile"], 2, "afile is a file, not a folder"),
     (["reconstruct", EV, "-m", "truth", "--out", "{base}/afile/subs"], 2, "afile, which is a file"),
@@ -270,3 +272,18 @@ def test_a_good_zip_and_folder_still_read(base):
     out = base / "subs-ok"
     result = runner.invoke(app, ["reconstruct", str(base / "ok.zip"), "-m", "truth", "--out", str(out)])
     assert result.exit_code == 0 and [p.name for p in out.iterdir()] == ["event000000042-submission.csv"]
+
+
+def test_dataset_refuses_two_events_of_one_id(base, tmp_path):
+    """In a folder as in a zip: reading by id would pick one of them, and their outputs would collide."""
+    from deepreco.errors import FormatError
+    from deepreco.io import Dataset
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for path in sorted((base / "ev").iterdir()):
+            (tmp_path / folder / path.name).write_bytes(path.read_bytes())
+    for source in (tmp_path, base / "twice.zip"):
+        with pytest.raises(FormatError, match=r"event id 42 appears 2 times \(a/event000000042, b/event000000042\)"):
+            Dataset(source)
+    assert Dataset(tmp_path / "a").event_ids == [42]  # one of them alone reads
