@@ -287,3 +287,47 @@ def test_dataset_refuses_two_events_of_one_id(base, tmp_path):
         with pytest.raises(FormatError, match=r"event id 42 appears 2 times \(a/event000000042, b/event000000042\)"):
             Dataset(source)
     assert Dataset(tmp_path / "a").event_ids == [42]  # one of them alone reads
+
+
+# Run inside a private mount namespace (``unshare -rm``: as root of a new user namespace, so no real privilege is
+# needed) where ``ro`` is a read-only tmpfs: the commands get EROFS, as on a read-only mount of a real machine.
+_RO_DRIVER = """
+import json, os, subprocess, sys
+ro, cases = sys.argv[1], json.loads(sys.argv[2])
+out = {"access": os.access(ro, os.W_OK), "uid": os.geteuid(), "runs": []}
+for args in cases:
+    run = subprocess.run([sys.executable, "-m", "deepreco", *args], capture_output=True, text=True, timeout=120)
+    out["runs"].append([run.returncode, run.stderr])
+out["left"] = os.listdir(ro)
+print(json.dumps(out))
+"""
+
+
+def test_read_only_file_system(base, tmp_path):
+    """A real read-only mount: each command stops with one line naming the output, writes nothing."""
+    import json
+    import shutil
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = f"mount -t tmpfs -o ro none {ro}"
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) here to make a private read-only mount")
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", mount], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"a private read-only mount is not permitted here: {probe.stderr.strip()}")
+    cases = [["simulate", "-g", "gun", "--events", "1", "--out", f"{ro}/sim"],
+             ["reconstruct", f"{base}/ev", "-m", "truth", "--out", f"{ro}/subs"],
+             ["display", f"{base}/ev/event000000042", "--out", f"{ro}/d.png"],
+             ["train", "lstm", "--out", f"{ro}/m.pt"]]
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", f'{mount} && exec "$0" -c "$1" "$2" "$3"', sys.executable,
+                          _RO_DRIVER, str(ro), json.dumps(cases)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    # root of the namespace: os.access looks at the mount too (EROFS), as it does not at permission bits
+    assert result["uid"] == 0 and result["access"] is False
+    for args, (code, err) in zip(cases, result["runs"], strict=True):
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (args, code, err)
+        assert lines[0].startswith("error: ") and f"cannot write in {ro} (Read-only file system)" in lines[0], lines
+    assert result["left"] == [] and list(ro.iterdir()) == []
