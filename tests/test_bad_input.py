@@ -331,3 +331,19 @@ def test_read_only_file_system(base, tmp_path):
         assert code == 2 and len(lines) == 1, (args, code, err)
         assert lines[0].startswith("error: ") and f"cannot write in {ro} (Read-only file system)" in lines[0], lines
     assert result["left"] == [] and list(ro.iterdir()) == []
+
+
+def test_integer_ranges_are_said_as_the_other_numbers_are(base):
+    """typer's own check of min= / max= ("Input should be greater than or equal to 1") in the words of
+    `deepreco.validate.finite`, naming the option."""
+    cases = [(["reconstruct", EV, "-m", "truth", "--out", "{base}/subs", "--events", "0"],
+              "Invalid value for '--events' / '-n': 0 is not in the range x >= 1"),
+             (["simulate", "-g", "gun", "--seed", "-1", "--out", "{base}/sim"],
+              "Invalid value for '--seed': -1 is not in the range x >= 0"),
+             (["serve", "{base}/repo", "--port", "70000"], "Invalid value for '--port': 70000 is not in the range "
+                                                           "x <= 65534"),
+             (["score", EV, "{base}/sub.csv", "--pt-min", "-1"], "Invalid value for '--pt-min': -1 is not in the "
+                                                                 "range x >= 0")]
+    for args, text in cases:
+        result = runner.invoke(app, [a.format(base=base) for a in args])
+        assert result.exit_code == 2 and result.stderr.startswith(f"error: {text} (see "), result.stderr
