@@ -65,7 +65,7 @@ def test_window_pairs_memory_grows_with_the_hits_not_with_the_pairs():
     assert one_large > 3.5 * one_small and one_large > 10 * peak_large
 
 
-def test_seeds_do_not_depend_on_the_block(monkeypatch):
+def test_seeds_do_not_depend_on_the_block_or_the_chunk(monkeypatch):
     from deepreco.generate import particle_gun
     from deepreco.simulate import simulate_event
 
@@ -74,6 +74,7 @@ def test_seeds_do_not_depend_on_the_block(monkeypatch):
     seeds = find_seeds(hits, layers(), pt_min=0.3)
     assert len(seeds["hits"]) > 100
     monkeypatch.setattr(seeding, "BLOCK", 64)  # many blocks on every layer pair
+    monkeypatch.setattr(seeding, "DOUBLET_CHUNK", 50)  # and many chunks of doublets on every middle layer
     small = find_seeds(hits, layers(), pt_min=0.3)
     for key, value in seeds.items():
         assert np.array_equal(value, small[key], equal_nan=True), key
