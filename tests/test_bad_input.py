@@ -92,6 +92,8 @@ CASES = [
     *[(["reconstruct", EV, "-m", m, "--out", "{base}/subs"], 1, f"method {m} reads events of the TrackML detector "
        "only, and 3 of 18") for m in ("ckf", "dbscan", "lstm", "gnn")],
     (["reconstruct", "{base}/twice.zip", "-m", "truth", "--out", "{base}/subs"], 1, "event id 42 appears 2 times"),
+    (["info", "{base}/twice.zip"], 1, "twice.zip: event id 42 appears 2 times (a/event000000042, b/event000000042)"),
+    (["evaluate", "{base}/twice.zip", "-m", "truth"], 1, "twice.zip: event id 42 appears 2 times"),
     (["reconstruct", EV, "-m", "nosuch", "--out", "{base}/subs"], 1, "nosuch"),
     (["reconstruct", EV, "-m", "truth", "--out", "{base}/afile"], 2, "afile is a file, not a folder"),
     (["reconstruct", EV, "-m", "truth", "--out", "{base}/afile/subs"], 2, "afile, which is a file"),
@@ -270,3 +272,78 @@ def test_a_good_zip_and_folder_still_read(base):
     out = base / "subs-ok"
     result = runner.invoke(app, ["reconstruct", str(base / "ok.zip"), "-m", "truth", "--out", str(out)])
     assert result.exit_code == 0 and [p.name for p in out.iterdir()] == ["event000000042-submission.csv"]
+
+
+def test_dataset_refuses_two_events_of_one_id(base, tmp_path):
+    """In a folder as in a zip: reading by id would pick one of them, and their outputs would collide."""
+    from deepreco.errors import FormatError
+    from deepreco.io import Dataset
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for path in sorted((base / "ev").iterdir()):
+            (tmp_path / folder / path.name).write_bytes(path.read_bytes())
+    for source in (tmp_path, base / "twice.zip"):
+        with pytest.raises(FormatError, match=r"event id 42 appears 2 times \(a/event000000042, b/event000000042\)"):
+            Dataset(source)
+    assert Dataset(tmp_path / "a").event_ids == [42]  # one of them alone reads
+
+
+# Run inside a private mount namespace (``unshare -rm``: as root of a new user namespace, so no real privilege is
+# needed) where ``ro`` is a read-only tmpfs: the commands get EROFS, as on a read-only mount of a real machine.
+_RO_DRIVER = """
+import json, os, subprocess, sys
+ro, cases = sys.argv[1], json.loads(sys.argv[2])
+out = {"access": os.access(ro, os.W_OK), "uid": os.geteuid(), "runs": []}
+for args in cases:
+    run = subprocess.run([sys.executable, "-m", "deepreco", *args], capture_output=True, text=True, timeout=120)
+    out["runs"].append([run.returncode, run.stderr])
+out["left"] = os.listdir(ro)
+print(json.dumps(out))
+"""
+
+
+def test_read_only_file_system(base, tmp_path):
+    """A real read-only mount: each command stops with one line naming the output, writes nothing."""
+    import json
+    import shutil
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = f"mount -t tmpfs -o ro none {ro}"
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) here to make a private read-only mount")
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", mount], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"a private read-only mount is not permitted here: {probe.stderr.strip()}")
+    cases = [["simulate", "-g", "gun", "--events", "1", "--out", f"{ro}/sim"],
+             ["reconstruct", f"{base}/ev", "-m", "truth", "--out", f"{ro}/subs"],
+             ["display", f"{base}/ev/event000000042", "--out", f"{ro}/d.png"],
+             ["train", "lstm", "--out", f"{ro}/m.pt"]]
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", f'{mount} && exec "$0" -c "$1" "$2" "$3"', sys.executable,
+                          _RO_DRIVER, str(ro), json.dumps(cases)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    # root of the namespace: os.access looks at the mount too (EROFS), as it does not at permission bits
+    assert result["uid"] == 0 and result["access"] is False
+    for args, (code, err) in zip(cases, result["runs"], strict=True):
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (args, code, err)
+        assert lines[0].startswith("error: ") and f"cannot write in {ro} (Read-only file system)" in lines[0], lines
+    assert result["left"] == [] and list(ro.iterdir()) == []
+
+
+def test_integer_ranges_are_said_as_the_other_numbers_are(base):
+    """typer's own check of min= / max= ("Input should be greater than or equal to 1") in the words of
+    `deepreco.validate.finite`, naming the option."""
+    cases = [(["reconstruct", EV, "-m", "truth", "--out", "{base}/subs", "--events", "0"],
+              "Invalid value for '--events' / '-n': 0 is not in the range x >= 1"),
+             (["simulate", "-g", "gun", "--seed", "-1", "--out", "{base}/sim"],
+              "Invalid value for '--seed': -1 is not in the range x >= 0"),
+             (["serve", "{base}/repo", "--port", "70000"], "Invalid value for '--port': 70000 is not in the range "
+                                                           "x <= 65534"),
+             (["score", EV, "{base}/sub.csv", "--pt-min", "-1"], "Invalid value for '--pt-min': -1 is not in the "
+                                                                 "range x >= 0")]
+    for args, text in cases:
+        result = runner.invoke(app, [a.format(base=base) for a in args])
+        assert result.exit_code == 2 and result.stderr.startswith(f"error: {text} (see "), result.stderr

@@ -8,8 +8,9 @@ allocations are traced), on sizes small enough for seconds.
 import tracemalloc
 
 import numpy as np
+import pytest
 
-from deepreco.reconstruct.ckf import seeding
+from deepreco.reconstruct.ckf import CKFTracks, kalman, seeding
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.seeding import Grid, find_seeds, grid_pair_blocks
 
@@ -64,7 +65,7 @@ def test_window_pairs_memory_grows_with_the_hits_not_with_the_pairs():
     assert one_large > 3.5 * one_small and one_large > 10 * peak_large
 
 
-def test_seeds_do_not_depend_on_the_block(monkeypatch):
+def test_seeds_do_not_depend_on_the_block_or_the_chunk(monkeypatch):
     from deepreco.generate import particle_gun
     from deepreco.simulate import simulate_event
 
@@ -73,6 +74,87 @@ def test_seeds_do_not_depend_on_the_block(monkeypatch):
     seeds = find_seeds(hits, layers(), pt_min=0.3)
     assert len(seeds["hits"]) > 100
     monkeypatch.setattr(seeding, "BLOCK", 64)  # many blocks on every layer pair
+    monkeypatch.setattr(seeding, "DOUBLET_CHUNK", 50)  # and many chunks of doublets on every middle layer
     small = find_seeds(hits, layers(), pt_min=0.3)
     for key, value in seeds.items():
         assert np.array_equal(value, small[key], equal_nan=True), key
+
+
+@pytest.fixture(scope="module")
+def pions():
+    """300 pions of 0.3 to 5 GeV with the real noise rates: a few thousand seeds, many of one particle."""
+    from deepreco.generate import particle_gun
+    from deepreco.simulate import simulate_event
+
+    return simulate_event(particle_gun(n=300, pdg=211, pt=(0.3, 5.0), seed=4), seed=4, event_id=1)
+
+
+def test_ckf_tracks_do_not_depend_on_the_chunks(pions, monkeypatch):
+    """The seeds followed in parts of 16 and the finished candidates cut to the best of each seed at 40 give the
+    same tracks, states and covariances as one part."""
+    whole = CKFTracks().find(pions)
+    assert len(whole["seeds"]["hits"]) > 40 * 16 and whole["n_tracks"] > 200
+    cuts = []
+
+    def spy(finished):
+        out = cut(finished)
+        cuts.append(sum(map(len, finished)) - sum(map(len, out)))
+        return out
+
+    cut = kalman._cut_finished
+    monkeypatch.setattr(kalman, "SEED_CHUNK", 16)
+    monkeypatch.setattr(kalman, "FINISHED_CUT", 40)
+    monkeypatch.setattr(kalman, "_cut_finished", spy)
+    parts = CKFTracks().find(pions)
+    assert max(cuts) > 0  # the finished candidates were cut
+    assert np.array_equal(parts["track_of_hit"], whole["track_of_hit"])
+    for a, b in zip(parts["tracks"], whole["tracks"], strict=True):
+        for name in kalman.Candidates.FIELDS:
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_prune_in_parts_is_prune_of_the_whole():
+    """The merge of candidates that end on the same two hits crosses the parts; the cut per seed stays in one."""
+    rng = np.random.default_rng(6)
+    n, n_hits = 600, 40  # few hits: many candidates end on the same two
+    hits = np.full((n, kalman.MAX_HITS), -1, np.int32)
+    nh = rng.integers(2, 6, n)
+    for i in range(n):
+        hits[i, :nh[i]] = rng.choice(n_hits, nh[i], replace=False)
+    seed = np.sort(rng.integers(0, 150, n))  # a seed's candidates together, as the parts hold them
+    cand = kalman.Candidates(state=rng.normal(size=(n, 5)), cov=rng.normal(size=(n, 5, 5)), barrel=rng.random(n) < 0.5,
+                             pos=rng.random(n), layer=rng.integers(0, 9, n), hits=hits, nh=nh,
+                             chi2=rng.integers(0, 5, n).astype(float), holes=rng.integers(0, 3, n), seed=seed)
+    finder = kalman.Finder(np.zeros(n_hits), layers())  # prune uses the number of hits only
+    ends = np.r_[np.r_[0, np.flatnonzero(np.diff(seed)) + 1][::10], n]  # parts of 10 seeds
+    parts = [cand.take(np.arange(a, b)) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+    whole = finder.prune(cand)
+    assert len(whole) < n - 100  # many merged
+    pruned = kalman.Candidates.concat(finder._prune_parts(parts))
+    assert sum(len(finder.prune(p)) for p in parts) > len(whole)  # part by part alone would keep more
+    for name in kalman.Candidates.FIELDS:
+        assert np.array_equal(getattr(pruned, name), getattr(whole, name)), name
+
+
+def _following_peak(seeds, finder) -> int:
+    tracemalloc.start()
+    try:
+        finder.run(seeds)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_following_memory_grows_with_the_part_not_with_the_seeds(pions, monkeypatch):
+    """The Kalman filter's candidates and their temporaries are a part's: 4 parts, well under half the memory
+    (about 0.4 of it: the seeds, the finished tracks and the merge's keys stay whole)."""
+    hits = prepare_hits(pions.hits)
+    seeds = {k: v[::3] for k, v in find_seeds(hits, layers(), pt_min=0.3).items()}  # 1,025 seeds: seconds
+    finder = kalman.Finder(hits, layers())
+    for layer in np.unique(hits.layer):
+        finder.grid(int(layer))  # the layers' search grids, made once, are not the following's
+    whole = _following_peak(seeds, finder)
+    monkeypatch.setattr(kalman, "SEED_CHUNK", len(seeds["hits"]) // 4)
+    monkeypatch.setattr(kalman, "FINISHED_CUT", len(seeds["hits"]) // 4)
+    parts = _following_peak(seeds, finder)
+    assert parts < 0.6 * whole, (parts, whole)

@@ -59,6 +59,24 @@ def fail(exc: Exception) -> NoReturn:
     raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
 
 
+_BOUNDS = {"greater_than_equal": ("ge", ">="), "greater_than": ("gt", ">"), "less_than_equal": ("le", "<="),
+           "less_than": ("lt", "<")}
+
+
+def _say_range(exc: Exception) -> None:
+    """An integer option's ``min=`` / ``max=`` is checked by typer through pydantic ("Input should be greater than
+    or equal to 1"): say it as `deepreco.validate.finite` does for the other numbers ("0 is not in the range
+    x >= 1"), in place."""
+    errors = getattr(exc.__cause__, "errors", None)
+    if not callable(errors) or not hasattr(exc, "message"):
+        return
+    items = errors()
+    if not items or any(e.get("type") not in _BOUNDS for e in items):
+        return
+    bounds = [f"x {_BOUNDS[e['type']][1]} {e['ctx'][_BOUNDS[e['type']][0]]}" for e in items]
+    exc.message = f"{items[0]['input']} is not in the range {' and '.join(bounds)}"
+
+
 class OneLineErrors(TyperGroup):
     """The top command group: whatever stops a command is one line ``error: ...`` on stderr, never a traceback
     (DEEPRECO_DEBUG=1 shows it): exit status 2 for a usage error (an unknown option, a value out of range, an
@@ -70,6 +88,7 @@ class OneLineErrors(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:  # Click's usage errors (typer's copy of Click)
+            _say_range(exc)
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None and getattr(exc, "exit_code", 1) == 2 \
                 else ""

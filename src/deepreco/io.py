@@ -157,7 +157,8 @@ def read_table(path, part: str) -> pd.DataFrame:
 class Dataset:
     """The events of a directory (searched recursively) or of a zip archive, read lazily.
 
-    An event is there when its hits file is (a write renames the hits file last).
+    An event is there when its hits file is (a write renames the hits file last). Two events of one id (in two
+    folders) are refused: `FormatError`.
 
     >>> import tempfile
     >>> from deepreco.io import Dataset, example_event, write_event
@@ -197,8 +198,19 @@ class Dataset:
             best = files.get(d["part"])
             if best is None or _PREFERENCE[d["ext"]] < _PREFERENCE[best[0]]:
                 files[d["part"]] = (d["ext"], ref)
-        return {stem: _EventFiles(stem, v["event_id"], {p: ref for p, (_, ref) in v["files"].items()})
-                for stem, v in sorted(found.items()) if "hits" in v["files"]}
+        events = {stem: _EventFiles(stem, v["event_id"], {p: ref for p, (_, ref) in v["files"].items()})
+                  for stem, v in sorted(found.items()) if "hits" in v["files"]}
+        # two events of one id would be read as one by id, and their outputs (submission, plots) overwrite each other
+        stems: dict[int, list[str]] = {}
+        for e in events.values():
+            stems.setdefault(e.event_id, []).append(e.stem)
+        twice = {i: s for i, s in stems.items() if len(s) > 1}
+        if twice:
+            first, names = next(iter(twice.items()))
+            more = f" (and {len(twice) - 1} other id(s) more than once)" if len(twice) > 1 else ""
+            raise FormatError(f"{self.path}: event id {first} appears {len(names)} times ({', '.join(names)}){more}; "
+                              "give one event per id")
+        return events
 
     @property
     def names(self) -> list[str]:
@@ -230,13 +242,10 @@ class Dataset:
     def _lookup(self, key) -> _EventFiles:
         if isinstance(key, str) and key in self._events:
             return self._events[key]
-        matches = [e for e in self._events.values() if e.event_id == int(key)]
-        if len(matches) == 1:
-            return matches[0]
+        matches = [e for e in self._events.values() if e.event_id == int(key)]  # one at most (`_scan`)
         if not matches:
             raise MissingFileError(f"{self.path}: no event {key}")
-        raise FormatError(f"{self.path}: event {key} appears {len(matches)} times "
-                          f"({', '.join(e.stem for e in matches)}); name it by its path")
+        return matches[0]
 
     def read(self, key, parts: tuple[str, ...] | list[str] | None = None) -> Event:
         """Read one event, by its event id or its name; ``parts`` that are asked for must be present."""

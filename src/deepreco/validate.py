@@ -27,7 +27,8 @@ MAX_PILEUP = 1000.0
 
 def _probe_writable(folder: Path, what: str) -> None:
     """Create and remove an empty hidden folder in ``folder``: the one test that a read-only mount, a virtual
-    file system (/proc, /sys) and missing permissions all fail, whoever the user (root passes ``os.access``)."""
+    file system (/proc, /sys) and missing permissions all fail, whoever the user (``os.access`` sees a read-only
+    mount, but root passes it on any folder's permission bits and on /proc, where nothing can be made)."""
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".deepreco-probe-", dir=folder))
     except OSError as exc:

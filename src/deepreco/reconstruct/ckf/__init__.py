@@ -39,35 +39,31 @@ from ..base import Method, register
 from .ambiguity import best_per_seed, resolve
 from .geometry import layers, prepare_hits
 from .kalman import Finder
-from .seeding import find_seeds
+from .seeding import find_triplets, fit_seeds
 
 __all__ = ["CKFTracks"]
 
 
-def _rounds(seeds: dict[str, np.ndarray], n_hits: int, per_pair: int = 2) -> list[np.ndarray]:
-    """Seed indices in the order they are followed.
+def _rounds(triplets: np.ndarray, quality: np.ndarray, n_hits: int, per_pair: int = 2) -> list[np.ndarray]:
+    """Indices of the triplets (hit numbers (n, 3), r-z quality) followed in each round, in order.
 
     1. chain starts: triplets that another continues outward ((m, t) of one is (b, m) of another) and none
        continues inward; nearly all real, and one per particle;
     2. the other confirmed triplets;
     3. the unconfirmed ones, at most ``per_pair`` (the best r-z matches) per doublet (b, m) and per (m, t).
     """
-    trip = seeds["hits"].astype(np.int64)
+    trip = triplets.astype(np.int64, copy=False)
     bm = trip[:, 0] * n_hits + trip[:, 1]
     mt = trip[:, 1] * n_hits + trip[:, 2]
     up, down = np.isin(mt, bm), np.isin(bm, mt)
     keep = np.ones(len(trip), bool)
     for key in (bm, mt):
-        order = np.lexsort((seeds["quality"], key))
+        order = np.lexsort((quality, key))
         first = np.searchsorted(key[order], key[order], side="left")
         rank = np.empty(len(order), np.int64)
         rank[order] = np.arange(len(order)) - first
         keep &= rank < per_pair
     return [np.flatnonzero(up & ~down), np.flatnonzero(down), np.flatnonzero(~up & ~down & keep)]
-
-
-def _subset(seeds: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: v[index] for k, v in seeds.items()}
 
 
 @register("ckf")
@@ -102,41 +98,48 @@ class CKFTracks(Method):
     def find(self, event: Event) -> dict:
         """Seeds, candidates and tracks of an event, for inspection: a dict of the stages' outputs.
 
-        ``hits`` (the prepared `Hits`), ``seeds`` (`find_seeds`), ``track_of_hit`` (track number per hit row,
-        -1 for none), ``n_tracks``, ``tracks`` (the accepted candidates of each round, with their final
-        states and covariances, in track-number order) and ``seconds`` (wall time of the seeding, then of
-        each round that ran).
+        ``hits`` (the prepared `Hits`), ``seeds`` (as `find_seeds` gives them, the seeds followed, round after
+        round), ``track_of_hit`` (track number per hit row, -1 for none), ``n_tracks``, ``tracks`` (the
+        accepted candidates of each round, with their final states and covariances, in track-number order) and
+        ``seconds`` (wall time of the seeding, then of each round that ran).
         """
         clock = [time.perf_counter()]
         lay = layers()
         hits = prepare_hits(event.hits, self.error_scale)
         with stage("seeding"):
-            seeds = find_seeds(hits, lay, pt_min=self.pt_min, z0_max=self.z0_max, d0_max=self.d0_max,
-                               n_sigma=self.seed_sigma, field=self.field)
+            triplets, quality = find_triplets(hits, lay, pt_min=self.pt_min, z0_max=self.z0_max, d0_max=self.d0_max,
+                                              n_sigma=self.seed_sigma, field=self.field)
+            rounds = [(triplets[r], quality[r]) for r in _rounds(triplets, quality, len(hits))]
+            del triplets, quality  # a quarter of them are in no round
         finder = Finder(hits, lay, field=self.field, chi2_max=self.chi2_max, n_branches=self.n_branches,
                         max_candidates=self.max_candidates, max_holes=self.max_holes)
         n = len(hits)
         used = np.zeros(n, bool)
         clock.append(time.perf_counter())
         track_of_hit = np.full(n, -1, np.int64)
-        rounds = _rounds(seeds, n)
         with stage("following", total=len(rounds)) as advance:
-            states, n_tracks = self._follow(seeds, rounds, finder, used, track_of_hit, clock, advance)
+            seeds, states, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance)
         return {"hits": hits, "seeds": seeds, "track_of_hit": track_of_hit, "n_tracks": n_tracks, "tracks": states,
                 "seconds": np.diff(clock)}
 
-    def _follow(self, seeds, rounds, finder, used, track_of_hit, clock, advance):
-        """Follow the seeds of each round in turn; fills ``used`` and ``track_of_hit``, appends to ``clock``."""
+    def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance):
+        """Follow the triplets of each round (hit numbers, quality) in turn; fills ``used`` and ``track_of_hit``,
+        appends to ``clock``; returns the seeds followed, the tracks and their number."""
         n = len(used)
-        states, n_tracks = [], 0
-        for k, round_seeds in enumerate(rounds):
+        followed, states, n_tracks = [], [], 0
+        for k in range(len(rounds)):
             if k:
                 advance()
+            triplets, quality = rounds.pop(0)  # dropped once followed
             # a seed whose hits a track already holds would only find that track again
-            round_seeds = round_seeds[~used[seeds["hits"][round_seeds]].any(axis=1)]
-            if len(round_seeds) == 0:
+            free = ~used[triplets].any(axis=1)
+            if not free.any():
                 continue
-            cand = finder.run(_subset(seeds, round_seeds))
+            # fitted only now: most triplets of the later rounds never are
+            seeds = fit_seeds(hits, triplets[free], quality[free], self.field)
+            del triplets, quality
+            followed.append(seeds)
+            cand = finder.run(seeds)
             best = best_per_seed(cand.seed, cand.nh, cand.chi2)
             cand = cand.take(best)
             # below twice the seeding threshold noise hits line up on curling helices: those tracks need a hit more
@@ -147,7 +150,9 @@ class CKFTracks(Method):
             states.append(cand.take(kept))
             n_tracks += len(kept)
             clock.append(time.perf_counter())
-        return states, n_tracks
+        seeds = {k: np.concatenate([f[k] for f in followed]) for k in followed[0]} if followed else \
+            fit_seeds(hits, np.zeros((0, 3), np.int64), np.zeros(0), self.field)
+        return seeds, states, n_tracks
 
     def _reconstruct(self, event: Event) -> pd.DataFrame:
         found = self.find(event)

@@ -1,4 +1,4 @@
-"""The combinatorial Kalman filter: every seed followed outward, all candidates of a step at once.
+"""The combinatorial Kalman filter: every seed followed outward, the candidates of a step vectorised.
 
 A candidate is a state x (5 parameters, see `helix`) with covariance P on its last surface. One step:
 
@@ -29,12 +29,18 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
 A seed starts at its first hit with the triplet's parameters; the direction's uncertainty is 0.02 rad in psi and,
 in theta, three times the scattering in a pixel layer at the seed's momentum plus 2 mrad (a steep track's theta
 is far better known than its pT alone says).
+
+Memory: the seeds of a round grow faster than the hits (240k in the first round at 149k hits, about 1.4 M at
+300k), and a step makes several copies of its candidates (400 bytes each). So the seeds go in parts
+(`SEED_CHUNK`) that step in lockstep, one part at a time; only step 7's merge looks at all parts at once, on
+their keys. The tracks are those of all seeds taken whole (`tests/test_memory.py`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .ambiguity import best_per_seed
 from .geometry import Hits, Layers
 from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, short_step_cov, to_global, transport, wrap
 from .seeding import Grid, grid_pair_blocks, highland
@@ -84,7 +90,10 @@ def update(state, cov, meas, var):
     inv = np.empty_like(s)
     inv[:, 0, 0], inv[:, 1, 1] = s[:, 1, 1] / det, s[:, 0, 0] / det
     inv[:, 0, 1], inv[:, 1, 0] = -s[:, 0, 1] / det, -s[:, 1, 0] / det
-    chi2 = np.einsum("ni,nij,nj->n", res, inv, res)
+    # r^T S^-1 r written out: einsum's sum for one candidate alone differs in the last bit from its sum for
+    # several, and the tracks must not depend on how the candidates are grouped (this is its order for several)
+    r0, r1 = res[:, 0], res[:, 1]
+    chi2 = r0 * inv[:, 0, 0] * r0 + r0 * inv[:, 0, 1] * r1 + r1 * inv[:, 1, 0] * r0 + r1 * inv[:, 1, 1] * r1
     gain = cov[:, :, :2] @ inv  # (n, 5, 2)
     new_state = state + np.einsum("nij,nj->ni", gain, res)
     new_state[:, 0] = wrap(new_state[:, 0])
@@ -312,52 +321,106 @@ class Finder:
     def prune(self, cand: Candidates) -> Candidates:
         """Candidates that end on the same two hits (one particle seeded twice) merge into the best of them;
         then at most ``max_candidates`` per seed, the best by hits and chi2."""
+        return cand.take(self._prune_index(self._last_two(cand), cand.nh, cand.chi2, cand.seed))
+
+    def _last_two(self, cand: Candidates) -> np.ndarray:
         rows = np.arange(len(cand))
-        last = cand.hits[rows, cand.nh - 1].astype(np.int64) * len(self.hits) + cand.hits[rows, cand.nh - 2]
-        order = np.lexsort((cand.chi2, -cand.nh, last))
+        return cand.hits[rows, cand.nh - 1].astype(np.int64) * len(self.hits) + cand.hits[rows, cand.nh - 2]
+
+    def _prune_index(self, last, nh, chi2, seed) -> np.ndarray:
+        """The rows `prune` keeps, ascending."""
+        order = np.lexsort((chi2, -nh, last))
         first = np.ones(len(order), bool)
         first[1:] = last[order[1:]] != last[order[:-1]]
-        cand = cand.take(np.sort(order[first]))
-        order = np.lexsort((cand.chi2, -cand.nh, cand.seed))
-        seed = cand.seed[order]
+        kept = np.sort(order[first])
+        order = np.lexsort((chi2[kept], -nh[kept], seed[kept]))
+        seed = seed[kept][order]
         first = np.searchsorted(seed, seed, side="left")
-        keep = order[(np.arange(len(seed)) - first) < self.max_candidates]
-        return cand.take(np.sort(keep))
+        return kept[np.sort(order[(np.arange(len(seed)) - first) < self.max_candidates])]
+
+    def _prune_parts(self, parts: list[Candidates]) -> list[Candidates]:
+        """`prune` over the union of ``parts`` (the merge crosses parts; a seed's candidates are in one part),
+        applied part by part: only the keys of the union are made whole."""
+        keep = self._prune_index(*(np.concatenate(k) for k in zip(*[(self._last_two(p), p.nh, p.chi2, p.seed)
+                                                                     for p in parts], strict=True)))
+        bounds = np.cumsum([0] + [len(p) for p in parts])
+        cut = np.searchsorted(keep, bounds)
+        out = [p.take(keep[a:b] - lo) for p, a, b, lo in zip(parts, cut[:-1], cut[1:], bounds[:-1], strict=True)]
+        return [p for p in out if len(p)]
+
+    def _advance(self, active: Candidates, finished: list[Candidates]) -> Candidates:
+        """One step of ``active``: to the next layer, search, branch, update (not pruned); the candidates that
+        leave the detector, are lost or have too many holes go to ``finished``."""
+        nl, _ = next_layer(active, self.lay, self.field)
+        done = nl < 0
+        if done.any():
+            finished.append(active.take(np.flatnonzero(done)))
+            active, nl = active.take(np.flatnonzero(~done)), nl[~done]
+        if len(active) == 0:
+            return active
+        st, cv, ok, _ = transport(active.state, active.cov, active.barrel, active.pos, self.lay.barrel[nl],
+                                  self.lay.position[nl], self.field)
+        lost = ~ok
+        if lost.any():
+            finished.append(active.take(np.flatnonzero(lost)))
+        keep = np.flatnonzero(ok)
+        active = active.take(keep)
+        active.state, active.cov = st[keep], cv[keep]
+        active.barrel, active.pos = self.lay.barrel[nl[keep]], self.lay.position[nl[keep]]
+        nl = nl[keep]
+        parts = [self.step_layer(active.take(np.flatnonzero(nl == L)), int(L)) for L in np.unique(nl)]
+        if not parts:
+            return active
+        active = Candidates.concat(parts)
+        dead = active.holes > self.max_holes
+        if dead.any():
+            finished.append(active.take(np.flatnonzero(dead)))
+            active = active.take(np.flatnonzero(~dead))
+        return active
 
     def run(self, seeds: dict[str, np.ndarray]) -> Candidates:
-        active = self.start(seeds)
-        finished = []
+        """The finished candidates of ``seeds`` (candidate.seed: the row in ``seeds``), at least the best of each
+        seed (most hits, then smallest chi2; `ambiguity.best_per_seed` picks it).
+
+        Memory: the seeds are started in chunks of `SEED_CHUNK` and each chunk's candidates advance as one part,
+        one part at a time, so the step's temporaries are a part's; only the merge of `prune` sees all parts (a
+        few keys each). The finished candidates are cut to the best of each seed whenever they pass
+        `FINISHED_CUT`. The tracks do not depend on the chunks (the candidates are the same, in another order).
+        """
+        n = len(seeds["hits"])
+        active = []
+        for a in range(0, n, SEED_CHUNK):
+            part = self.start({k: v[a:a + SEED_CHUNK] for k, v in seeds.items()})
+            part.seed = part.seed + a
+            if len(part):
+                active.append(part)
+        finished: list[Candidates] = []
         for _step in range(self.max_steps):
-            if len(active) == 0:
+            if not active:
                 break
-            nl, _ = next_layer(active, self.lay, self.field)
-            done = nl < 0
-            if done.any():
-                finished.append(active.take(np.flatnonzero(done)))
-                active, nl = active.take(np.flatnonzero(~done)), nl[~done]
-            if len(active) == 0:
+            moved = []
+            while active:
+                part = self._advance(active.pop(0), finished)  # popped: the old part is freed as it advances
+                if len(part):
+                    moved.append(part)
+            finished = _cut_finished(finished)
+            if not moved:
                 break
-            st, cv, ok, _ = transport(active.state, active.cov, active.barrel, active.pos, self.lay.barrel[nl],
-                                      self.lay.position[nl], self.field)
-            lost = ~ok
-            if lost.any():
-                finished.append(active.take(np.flatnonzero(lost)))
-            keep = np.flatnonzero(ok)
-            active = active.take(keep)
-            active.state, active.cov = st[keep], cv[keep]
-            active.barrel, active.pos = self.lay.barrel[nl[keep]], self.lay.position[nl[keep]]
-            nl = nl[keep]
-            parts = [self.step_layer(active.take(np.flatnonzero(nl == L)), int(L)) for L in np.unique(nl)]
-            if not parts:
-                break
-            active = Candidates.concat(parts)
-            dead = active.holes > self.max_holes
-            if dead.any():
-                finished.append(active.take(np.flatnonzero(dead)))
-                active = active.take(np.flatnonzero(~dead))
-            active = self.prune(active)
-        if len(active):
-            finished.append(active)
+            active = self._prune_parts(moved)
+        finished += active
         if not finished:
-            return active
+            return self.start({k: v[:0] for k, v in seeds.items()})
         return Candidates.concat(finished)
+
+
+SEED_CHUNK = 1 << 15  # seeds started and advanced together (a part): bounds the temporaries of a step
+FINISHED_CUT = 1 << 18  # finished candidates held before they are cut to the best of each seed
+
+
+def _cut_finished(finished: list[Candidates]) -> list[Candidates]:
+    """The best finished candidate of each seed, when there are more than `FINISHED_CUT`; the rows kept stay in
+    their order, so that the best of each seed (the first of the best on a tie) is the one it was."""
+    if sum(len(f) for f in finished) <= FINISHED_CUT:
+        return finished
+    cand = Candidates.concat(finished)
+    return [cand.take(np.sort(best_per_seed(cand.seed, cand.nh, cand.chi2)))]
