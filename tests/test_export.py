@@ -108,6 +108,32 @@ def test_exported_knn_is_the_in_process_search_exactly(tmp_path):
     assert torch.equal(graph_knn(x, 8, group=batch).sort(1).values, knn(x, 8, batch).sort(1).values)
 
 
+def test_exported_knn_is_exact_above_8_dimensions_and_with_many_ties(tmp_path):
+    """Packed points in many dimensions (DGCNN's 64-D features) and more than 8 points tied at the k-th
+    distance (grid points: 12 at sqrt(2) from each, the 8th neighbour among them), in torch (64-D) and in
+    onnxruntime (24-D: the same operations a coordinate, a third of the export time): the ranked reference in
+    order. (The search before this one missed true neighbours in both cases: above 8 dimensions float32
+    candidates from a matrix product, and 8 spare candidates for the ties.)"""
+    from test_calo_knn import grid, packed, ranked
+
+    class Search(torch.nn.Module):
+        def forward(self, x):
+            return graph_knn(x, 8)
+
+    net = dataclasses.replace(get_network("calo-edgeconv"), inputs=(Tensor("x", "float32", ("hits", 24)),),
+                              outputs=(Tensor("idx", "int64", ("hits", 8)),))
+    export_onnx(net, Search(), (torch.randn(100, 24),), tmp_path / "knn24.onnx")
+    sess = session(tmp_path / "knn24.onnx")
+    for dim in (24, 64):
+        # sizes of 7 chunks of queries each: torch compiles the eager scan once a number of chunks
+        for x in (packed(220, dim, 1e-5), packed(200, dim, 1e-2, seed=1), grid(3, 6, dim)):
+            want = ranked(x, 8)
+            assert torch.equal(graph_knn(x, 8), want) and torch.equal(knn(x, 8), want)
+            if dim == 24:
+                (got,) = sess.run(None, {"x": x.numpy()})
+                np.testing.assert_array_equal(got, want.numpy())
+
+
 class OnnxOC:
     """An exported condensation network called like the torch one (a dict of outputs)."""
 
