@@ -22,7 +22,6 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 from deepreco.calo.methods import get_method  # noqa: E402
 from deepreco.calo.simulate import gun_event  # noqa: E402
 from deepreco.cli import app  # noqa: E402
-from deepreco.export import write_repository  # noqa: E402
 from deepreco.export.client import RemoteNetwork  # noqa: E402
 from deepreco.export.loaders import SHIPPED  # noqa: E402
 from deepreco.export.pybackend import TREE_NETWORKS  # noqa: E402
