@@ -125,7 +125,7 @@ def test_exported_knn_is_exact_above_8_dimensions_and_with_many_ties(tmp_path):
     export_onnx(net, Search(), (torch.randn(100, 24),), tmp_path / "knn24.onnx")
     sess = session(tmp_path / "knn24.onnx")
     for dim in (24, 64):
-        # sizes of 7 chunks of queries each: torch compiles the eager scan once a number of chunks
+        # sizes of 4 chunks of queries each: torch compiles the eager scan once a number of chunks
         for x in (packed(220, dim, 1e-5), packed(200, dim, 1e-2, seed=1), grid(3, 6, dim)):
             want = ranked(x, 8)
             assert torch.equal(graph_knn(x, 8), want) and torch.equal(knn(x, 8), want)

@@ -14,7 +14,7 @@ missed true neighbours where more than 8 points tied at the k-th distance, and i
 where the |q|^2 + |p|^2 - 2 q.p form of a matrix product loses digits when the distances are small against
 the points' norms.)
 
-Memory is ``chunk`` x n float64 numbers a few times a step (32 x 100,000: 26 MB each) whatever the event's
+Memory is ``chunk`` x n float64 numbers a few times a step (64 x 100,000: 51 MB each) whatever the event's
 size; the work is n^2 d, which a GPU does fast and a CPU core slowly at 100,000 hits: a CPU server takes the
 in-process tree instead (``deepreco export --triton REPO --knn tree``, `deepreco.export.pybackend`).
 In-graph was chosen over an ONNX custom op because it is one self-contained ONNX file per network that
@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 from torch._higher_order_ops.scan import scan
 
-CHUNK = 32  # queries a step (chunk x n float64 distances)
+CHUNK = 64  # queries a step (chunk x n float64 distances)
+UNROLL_MAX_DIM = 8  # dimensions up to which the coordinate loop is written out in the graph (GravNet's 4)
 ROWS_CHUNK = 256  # rows a step of `chunked_rows`
 
 
@@ -77,9 +78,15 @@ def graph_knn(points: torch.Tensor, k: int, group: torch.Tensor | None = None, v
 
     def step(carry, xs):
         qc, qic, qgc = xs
-        # coordinate by coordinate, in order: (chunk, n) arrays, the tree's sums; an inner scan rather than d
-        # copies of the same operations (an export of DGCNN's 64-D layers in minutes)
-        dist, _ = scan(add, far[None, :].expand(qc.shape[0], -1).clone(), (qc.T.contiguous(), cand_t))
+        # coordinate by coordinate, in order: (chunk, n) arrays, the tree's sums; above UNROLL_MAX_DIM an inner
+        # scan rather than d copies of the same operations (DGCNN's 64-D layers export in half the time)
+        if d <= UNROLL_MAX_DIM:
+            dist = far[None, :]
+            for c in range(d):
+                t = qc[:, c:c + 1] - cand_t[c:c + 1, :]
+                dist = dist + t * t
+        else:
+            dist, _ = scan(add, far[None, :].expand(qc.shape[0], -1).clone(), (qc.T.contiguous(), cand_t))
         if group is not None:
             dist = torch.where(cg[None, :] != qgc[:, None], inf, dist)
         dist = torch.where(index[None, :] == qic[:, None], -1.0, dist)  # itself first
