@@ -437,7 +437,7 @@ def export_cmd(
             raise UsageError("give one of --out DIR (ONNX files) or --triton REPO (a Triton model repository)")
         if out is not None:
             if knn != "graph":
-                raise UsageError("--knn tree is for --triton (a Python-backend model has no ONNX file)")
+                raise UsageError(f"--knn {knn} is for --triton (a Python-backend model has no ONNX file)")
             export_networks(name, out, model, on_done=done)
         else:
             write_repository(name, triton, model, on_done=done, knn=knn)

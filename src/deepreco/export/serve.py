@@ -108,7 +108,7 @@ def model_settings(repo) -> list:
                                                   meta(what.get_inputs()), meta(what.get_outputs()))
         else:
             spec = get_network(name)
-            runtime, platform, inputs, outputs = ("deepreco.export.runtime.TreeNetwork", "pytorch_libtorch",
+            runtime, platform, inputs, outputs = ("deepreco.export.runtime.TreeNetwork", "python",
                                                   declared(spec.inputs), declared(spec.outputs))
         settings.append(ModelSettings(name=name, implementation=runtime, platform=platform, versions=[str(version)],
                                       inputs=inputs, outputs=outputs,
