@@ -94,6 +94,7 @@ def test_tree_model_bad_requests_are_400_and_the_server_goes_on(tree_server):
         assert proc.poll() is None
     out = request("calo-gravnet", x=np.random.default_rng(0).normal(size=(50, 9)).astype(np.float32))
     assert out.as_numpy("coords").shape == (50, 3)
+    client.close()
 
 
 def test_a_model_file_of_another_kind_is_one_line_and_writes_nothing(tree_repo, tmp_path):
