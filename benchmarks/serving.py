@@ -4,7 +4,7 @@ methods end to end against in-process; a server under sustained load.
     python benchmarks/serving.py --part networks [--threads 1 2] [--repeat 3] [--big-calo 100000]
     python benchmarks/serving.py --part methods [--threads 1 2] [--clients 8] [--seconds 60]
     python benchmarks/serving.py --part trackml [--threads 1 2] [--lists 1001 1003]
-    python benchmarks/serving.py --part calo [--threads 1 2] [--calo-pileup 20]
+    python benchmarks/serving.py --part calo [--threads 1 2] [--calo-pileup 20] [--knn graph|tree]
 
 ``--part networks`` (the default runs both parts):
 
@@ -33,8 +33,12 @@ lists hold ttbar + about 200 collisions; ``deepreco simulate -g trackml --partic
 of the gnn filter and interaction network on T onnxruntime threads, the client on T torch threads: tracks,
 hits in another track, TrackML score, seconds. Results: ``benchmarks/results/serving_trackml.txt``.
 
-``--part calo``: only the gravnet comparison of ``--part methods`` (its server serving GravNet alone): hits in
-another cluster or class, seconds. Results: ``benchmarks/results/serving_calo.txt``.
+``--part calo``: the gravnet comparison of ``--part methods`` alone, its server serving GravNet alone, the
+in-process and the served method each in its own client process: seconds, peak resident memory of the client
+and of the server, hits in another cluster or class. ``--knn``: how the repository serves GravNet, ``graph``
+(ONNX with the exact n^2 search inside the graph) or ``tree`` (a Python-backend model: the in-process network
+and its tree search; the one that runs taus + mu = 200, 253,582 hits, in seconds on a CPU). Results:
+``benchmarks/results/serving_calo.txt`` (graph), ``serving_calo_tree_muPILEUP.txt`` (tree).
 """
 
 from __future__ import annotations
@@ -139,6 +143,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the load test")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the load test")
     parser.add_argument("--calo-pileup", type=float, default=20.0, help="pile-up of the calorimeter event")
+    parser.add_argument("--knn", choices=["graph", "tree"], default="graph", help="--part calo: the served "
+                        "GravNet's neighbour search (deepreco export --knn)")
     parser.add_argument("--names", nargs="+", help="--part networks: only these networks (results in "
                         "serving_NAME[_NAME].txt)")
     parser.add_argument("--lists", type=int, nargs="+", default=[1001, 1003], help="TrackML particle lists")
@@ -205,7 +211,8 @@ DATA = Path("/tmp/deepreco-bench")
 
 @contextlib.contextmanager
 def _server(repo: Path, threads: int):
-    """``deepreco serve repo --threads threads`` in a subprocess; yields its gRPC address; killed at the end."""
+    """``deepreco serve repo --threads threads`` in a subprocess; yields its gRPC address and process id; killed at
+    the end."""
     import signal
     import subprocess
     import sys
@@ -230,7 +237,7 @@ def _server(repo: Path, threads: int):
                 log.seek(0)
                 raise RuntimeError(f"server did not start: {log.read()[-2000:]}")
             time.sleep(0.5)
-        yield f"127.0.0.1:{port + 1}"
+        yield f"127.0.0.1:{port + 1}", proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # a benchmark's server: no request of ours is left to finish
         proc.wait()
@@ -313,37 +320,93 @@ def _calo_row(threads: int, address: str, calo_pileup: float) -> str:
     return row
 
 
-def _calo_run(threads: int, address: str, calo_pileup: float, queue) -> None:
+def _calo_event(pileup: float):
+    """The taus + ``pileup`` calorimeter event (seed 0), simulated once and kept (pickled) for the next runs."""
+    import pickle
+
+    from deepreco.calo.simulate import gun_event
+
+    path = DATA / f"calo-tau-mu{pileup:g}-seed0.pkl"
+    if not path.is_file():
+        DATA.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(gun_event(0, seed=0, source="tau", pileup=pileup)))
+        os.replace(tmp, path)
+    return pickle.loads(path.read_bytes())
+
+
+def _calo_run(threads: int, address: str | None, calo_pileup: float, queue) -> None:
+    """The gravnet method on the event, in-process (``address`` None) or served, in this process alone: seconds
+    after a warm-up on a small event, the hits' clusters and classes, this process's peak resident memory."""
     _threads(threads)
     import torch
 
+    from deepreco.calo.methods import get_method as calo_method
+    from deepreco.calo.simulate import gun_event
+
     torch.set_num_threads(threads)
-    queue.put([_calo_row(threads, address, calo_pileup)])
+    event = _calo_event(calo_pileup)
+    method = calo_method("gravnet", server=address)
+    if address is not None:
+        method.model.timeout = 3600.0  # seconds a request may take: the in-graph search is n^2 work on a CPU
+    method.reconstruct(gun_event(1, seed=0))
+    t = time.perf_counter()
+    labels = method.reconstruct(event)[0][["cluster_id", "hit_class"]].to_numpy()
+    seconds = time.perf_counter() - t
+    queue.put((seconds, labels, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def _peak_mb(pid: int) -> float:
+    """The peak resident memory of a running process (Linux's VmHWM), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def calo(args) -> None:
-    """The served gravnet method against in-process, alone (``--part calo``)."""
+    """The served gravnet method against in-process, alone (``--part calo``), each in its own client process."""
+    import numpy as np
+
     from deepreco.export import write_repository
 
     ctx = mp.get_context("spawn")
+    n_hits = len(_calo_event(args.calo_pileup).hits)  # simulated here once, before any timing
+    search = {"tree": "the in-process network and its tree search on the server, --knn tree",
+              "graph": "ONNX, the exact search inside the graph, --knn graph"}[args.knn]
     lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs (client and server share them, and other "
-             f"jobs ran beside them); load average at start {os.getloadavg()[0]:.2f}", "",
-             "gravnet method in-process against served (calo-gravnet on a deepreco serve), seconds for one event "
-             "after a warm-up on a small one; threads: the client's and the server's", "",
-             f"{'threads':>7s} {'method':9s} {'event':40s} {'in-proc':>8s} {'served':>8s}   results compared"]
+             f"helpers' jobs ran beside them: the other core was busy); load average at start "
+             f"{os.getloadavg()[0]:.2f}", "",
+             f"gravnet method in-process against served (calo-gravnet on a deepreco serve: {search}), seconds for "
+             "one event after a warm-up on a small one, each in its own client process; threads: the client's "
+             "torch and numba threads and the server's; peak resident memory (MB) of the client process and of "
+             "the server process", "",
+             f"{'threads':>7s} {'event':34s} {'in-proc':>8s} {'served':>8s} {'client MB':>15s} {'server MB':>9s}"
+             "   results compared",
+             f"{'':7s} {'':34s} {'s':>8s} {'s':>8s} {'in-proc/served':>15s}"]
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
-        write_repository("calo-gravnet", repo)
+        write_repository("calo-gravnet", repo, knn=args.knn)
         for threads in args.threads:
-            with _server(repo, threads) as address:
-                queue = ctx.Queue()
-                proc = ctx.Process(target=_calo_run, args=(threads, address, args.calo_pileup, queue))
-                proc.start()
-                lines += queue.get()
-                proc.join()
+            with _server(repo, threads) as (address, pid):
+                runs = {}
+                for where, at in (("in-process", None), ("served", address)):
+                    queue = ctx.Queue()
+                    proc = ctx.Process(target=_calo_run, args=(threads, at, args.calo_pileup, queue))
+                    proc.start()
+                    runs[where] = queue.get()
+                    proc.join()
+                server_mb = _peak_mb(pid)
+            (t_a, la, mb_a), (t_b, lb, mb_b) = runs["in-process"], runs["served"]
+            moved, classes = int(np.sum(la[:, 0] != lb[:, 0])), int(np.sum(la[:, 1] != lb[:, 1]))
+            what = f"taus + mu = {args.calo_pileup:g}, {n_hits:,} hits"
+            lines.append(f"{threads:7d} {what:34s} {t_a:8.1f} {t_b:8.1f} {mb_a:7.0f}/{mb_b:<7.0f} {server_mb:9.0f}   "
+                         f"hits in another cluster: {moved} of {n_hits:,}; another class: {classes}")
+            print(lines[-1], flush=True)
     lines.append(f"load average at the end {os.getloadavg()[0]:.2f}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving_calo.txt").write_text("\n".join(lines) + "\n")
+    name = "serving_calo.txt" if args.knn == "graph" else f"serving_calo_tree_mu{args.calo_pileup:g}.txt"
+    (RESULTS / name).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -388,14 +451,14 @@ def methods(args) -> None:
             write_repository(name, Path(tmp) / name)
             (Path(tmp) / name / name).rename(repo / name)
         for threads in args.threads:
-            with _server(repo, threads) as address:
+            with _server(repo, threads) as (address, _):
                 queue = ctx.Queue()
                 proc = ctx.Process(target=_methods_run, args=(threads, address, str(big), str(small),
                                                                   args.calo_pileup, queue))
                 proc.start()
                 lines += queue.get()
                 proc.join()
-        with _server(repo, 1) as address:
+        with _server(repo, 1) as (address, _):
             queue = ctx.Queue()
             procs = [ctx.Process(target=_client, args=(address, args.seconds, queue)) for _ in range(args.clients)]
             for p in procs:
@@ -478,7 +541,7 @@ def trackml(args) -> None:
         repo = Path(tmp) / "repo"
         write_repository("gnn", repo)  # the networks; deepreco serve serves the ONNX models of it
         for threads in args.threads:
-            with _server(repo, threads) as address:
+            with _server(repo, threads) as (address, _):
                 queue = ctx.Queue()
                 proc = ctx.Process(target=_trackml_run, args=(threads, address, [str(f) for f in folders],
                                                               list(args.lists), queue))

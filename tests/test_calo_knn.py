@@ -46,6 +46,47 @@ def test_tree_knn_gives_the_brute_force_neighbours(dim):
         assert torch.equal(tree.sort(1).values, knn(x, k, batch, method="scipy").sort(1).values)
 
 
+def ranked(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The reference: for each point itself, then the others by (float64 squared distance summed over the
+    coordinates in order, index): the rule the tree and the exported search follow."""
+    p = x.double().numpy()
+    n = len(p)
+    d2 = np.zeros((n, n))
+    for c in range(p.shape[1]):
+        t = p[:, None, c] - p[None, :, c]
+        d2 = d2 + t * t
+    np.fill_diagonal(d2, -1.0)
+    order = np.lexsort((np.broadcast_to(np.arange(n), (n, n)), d2), axis=1)
+    return torch.from_numpy(order[:, :k])
+
+
+def packed(n: int, dim: int, scale: float, seed: int = 0) -> torch.Tensor:
+    """float32 points a few units apart, a fifth of them packed within ``scale`` of one point far from the
+    centre: squared distances of scale^2 beside squared norms of 25 dim (DGCNN's and GravNet's spaces do it)."""
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(size=(n, dim)) * 3.0
+    pts[: n // 5] = rng.normal(size=(n // 5, dim)) * scale + 5.0
+    return torch.from_numpy(pts.astype(np.float32))
+
+
+def grid(dims: int = 3, side: int = 6, pad_to: int = 0) -> torch.Tensor:
+    """Integer grid points (more than 8 points at equal distances from each), padded with zero coordinates to
+    ``pad_to`` dimensions."""
+    g = torch.stack(torch.meshgrid(*[torch.arange(float(side))] * dims, indexing="ij"), -1).reshape(-1, dims)
+    return torch.cat([g, torch.zeros(len(g), max(pad_to - dims, 0))], 1)
+
+
+@needs_numba
+@pytest.mark.parametrize("dim", [4, 16, 64])
+def test_tree_knn_is_the_ranked_reference_in_order(dim):
+    """Packed points (1e-5 apart at norms of 5 sqrt(dim)) and grids: the neighbours in (distance, index) order
+    exactly, in any dimension (above 8 the tree searches a rotated projection, which once ranked by the
+    rotated distances and took other neighbours at near-ties)."""
+    for x in (packed(1200, dim, 1e-5, seed=dim), packed(1200, dim, 1e-3, seed=dim + 1), grid(3, 6, dim)):
+        for k in (8, 16):
+            assert torch.equal(knn(x, k, method="tree"), ranked(x, k)), (dim, k, len(x))
+
+
 @needs_numba
 def test_tree_knn_on_a_grid_with_ties_and_duplicates():
     # cell centres: many neighbours at equal distances, and a repeated point; the k-th distances must agree

@@ -238,3 +238,32 @@ def test_a_python_model_is_refused_as_an_onnx_file(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: gravnet is a Triton Python-backend model")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_knn_tree_network_model_is_the_in_process_network(tmp_path, monkeypatch):
+    """``export --knn tree``: DGCNN as a Python-backend model (its model.py imported as Triton imports it) answers
+    what the in-process network gives, to the bit; a bad request is its error and the next one is answered."""
+    from deepreco.export.networks import get_network
+
+    result = runner.invoke(app, ["export", "calo-edgeconv", "--triton", str(tmp_path / "repo"), "--knn", "tree"])
+    assert result.exit_code == 0, result.output
+    repo = tmp_path / "repo"
+    config = parse_config((repo / "calo-edgeconv" / "config.pbtxt").read_text(), "calo-edgeconv")
+    assert (config.backend, [t.name for t in config.output]) == ("python", ["beta", "coords", "energy", "logits"])
+    pb = stand_in(repo)
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", pb)
+    spec = importlib.util.spec_from_file_location("triton_calo_edgeconv", repo / "calo-edgeconv" / "1" / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.TritonPythonModel()
+    model.initialize({"model_name": "calo-edgeconv", "model_version": "1"})
+    x = np.random.default_rng(0).normal(size=(400, 9)).astype(np.float32)
+    (bad,) = model.execute([Request(pb, y=x)])
+    assert bad.has_error() and "input x is missing" in bad.error().message()
+    (response,) = model.execute([Request(pb, x=x)])
+    pb.check("calo-edgeconv", response.output_tensors(), "output")
+    _, reference = get_network("calo-edgeconv").load(None)
+    with torch.no_grad():
+        want = [o.numpy() for o in reference(torch.from_numpy(x))]
+    for name, w in zip(["beta", "coords", "energy", "logits"], want, strict=True):
+        np.testing.assert_array_equal(_outputs(response)[name], w)

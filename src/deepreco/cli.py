@@ -425,7 +425,10 @@ def export_cmd(
         triton: Path = typer.Option(None, "--triton", help="new Triton model repository (NAME/config.pbtxt, "
                                                            "NAME/1/model.onnx)", callback=output_folder),
         model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)",
-                                   callback=model_file)):
+                                   callback=model_file),
+        knn: str = typer.Option("graph", "--knn", help="--triton: the calorimeter networks' neighbour search, "
+                                                       "graph (in the ONNX graph, n^2: for a GPU) or tree "
+                                                       "(Python backend, the in-process tree: for a CPU)")):
     """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
     against PyTorch on several sizes and permuted rows."""
     if (out is None) == (triton is None):  # before torch is imported
@@ -445,9 +448,11 @@ def export_cmd(
 
     try:
         if out is not None:
+            if knn != "graph":
+                raise UsageError(f"--knn {knn} is for --triton (a Python-backend model has no ONNX file)")
             export_networks(name, out, model, on_done=done)
         else:
-            write_repository(name, triton, model, on_done=done)
+            write_repository(name, triton, model, on_done=done, knn=knn)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {out or triton}")

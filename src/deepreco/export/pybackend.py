@@ -234,6 +234,78 @@ def triton_model(name: str, model_py: str) -> type:
     return TritonPythonModel
 
 
+# ---- the calorimeter networks with the in-process neighbour search (export --knn tree) -----------------------------
+TREE_NETWORKS = ("calo-gravnet", "calo-edgeconv", "calo-drn")  # the networks that search neighbours mid-network
+KNN_CHOICES = ("graph", "tree")
+
+
+def tree_network(name: str, path):
+    """The in-process torch network ``name`` of the model file ``path``, with its neighbours from
+    `deepreco.calo.models.knn.knn` (numba's tree): the module the served model of ``export --knn tree`` runs,
+    the same code as the in-process method, so the same clusters hit for hit. One `DeepRecoError` line for a
+    file of another kind."""
+    if name not in TREE_NETWORKS:
+        raise DeepRecoError(f"{name} searches no neighbours: --knn tree is for {', '.join(TREE_NETWORKS)}")
+    return get_network(name).load(path)[1]
+
+
+def run_tree_network(module, name: str, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """``module`` (a `tree_network`) on NumPy inputs in the network's order; NumPy outputs in its order."""
+    import torch
+
+    spec = get_network(name)
+    with torch.no_grad():
+        outs = module(*[torch.from_numpy(np.ascontiguousarray(a, dtype=t.dtype))
+                        for t, a in zip(spec.inputs, arrays, strict=True)])
+    return [o.numpy() for o in outs]
+
+
+def triton_network(name: str, model_py: str) -> type:
+    """The ``TritonPythonModel`` class of the calorimeter network ``name`` served with the in-process
+    neighbour search (``model.pt`` beside ``model_py`` is its model file): inputs and outputs as its ONNX
+    model's, so a client cannot tell which one the repository holds."""
+    spec = get_network(name)
+
+    class TritonPythonModel:
+        def initialize(self, args):
+            self.module = tree_network(name, Path(model_py).with_name("model.pt"))
+
+        def execute(self, requests):
+            import triton_python_backend_utils as pb_utils
+
+            responses = []
+            for request in requests:
+                try:
+                    arrays = []
+                    for t in spec.inputs:
+                        tensor = pb_utils.get_input_tensor_by_name(request, t.name)
+                        if tensor is None:
+                            raise DeepRecoError(f"model {name}: input {t.name} is missing")
+                        arrays.append(tensor.as_numpy())
+                    out = run_tree_network(self.module, name, arrays)
+                    responses.append(pb_utils.InferenceResponse(output_tensors=[
+                        pb_utils.Tensor(t.name, np.ascontiguousarray(o, dtype=t.dtype))
+                        for t, o in zip(spec.outputs, out, strict=True)]))
+                except (DeepRecoError, ValueError, RuntimeError, IndexError) as exc:  # a bad request: its error
+                    responses.append(pb_utils.InferenceResponse(output_tensors=[],
+                                                                error=pb_utils.TritonError(str(exc))))
+            return responses
+
+        def finalize(self):
+            self.module = None
+
+    TritonPythonModel.__name__ = TritonPythonModel.__qualname__ = "TritonPythonModel"
+    return TritonPythonModel
+
+
+def network_model_py_text(name: str) -> str:
+    return (f"# Triton Python-backend model written by deepreco export --knn tree: {get_network(name).what}, with\n"
+            "# the in-process neighbour search (numba's tree). The server's Python needs deepreco and numba;\n"
+            "# model.pt beside this file is its model.\n"
+            "from deepreco.export.pybackend import triton_network\n\n"
+            f"TritonPythonModel = triton_network({name!r}, __file__)\n")
+
+
 def model_py_text(model: PyModel) -> str:
     return (f"# Triton Python-backend model written by deepreco export: {model.what}.\n"
             "# The server's Python needs deepreco (pip install deepreco); model.pt beside this file is its model.\n"

@@ -31,6 +31,9 @@ class OnnxModel(MLModel):
         self._outputs = [o.name for o in self._session.get_outputs()]
         return True
 
+    def _run(self, feed: dict) -> list:
+        return self._session.run(self._outputs, feed)
+
     def _feed(self, payload: InferenceRequest) -> dict:
         given = [i.name for i in payload.inputs]
         if sorted(given) != sorted(self._inputs):
@@ -57,8 +60,8 @@ class OnnxModel(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         feed = self._feed(payload)
         try:
-            outputs = self._session.run(self._outputs, feed)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors on values the shapes let through
+            outputs = self._run(feed)
+        except Exception as exc:  # noqa: BLE001 - the runtime's errors on values the shapes let through
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise InferenceError(f"model {self.name}: {first}") from None
         # built by hand: MLServer's NumpyCodec sends a 1-d array as (n, 1)
@@ -66,3 +69,28 @@ class OnnxModel(MLModel):
                                  outputs=[ResponseOutput(name=n, shape=list(o.shape),
                                                          datatype=V2_OF_NUMPY[o.dtype.name], data=o.ravel().tolist())
                                           for n, o in zip(self._outputs, outputs, strict=True)])
+
+
+class TreeNetwork(OnnxModel):
+    """A calorimeter network of ``deepreco export --knn tree``: the in-process torch network with numba's tree
+    search (`deepreco.export.pybackend.tree_network`); ``parameters.uri`` is its model file,
+    ``DEEPRECO_SERVE_THREADS`` its torch and numba threads. Requests are checked as the ONNX models' are."""
+
+    async def load(self) -> bool:
+        import torch
+
+        from .networks import get_network
+        from .pybackend import tree_network
+
+        torch.set_num_threads(int(os.environ.get("DEEPRECO_SERVE_THREADS", "1")))
+        spec = get_network(self.name)
+        self._module = tree_network(self.name, self.settings.parameters.uri)
+        self._inputs = {t.name: (V2_OF_NUMPY[t.dtype], [d if isinstance(d, int) else -1 for d in t.dims])
+                        for t in spec.inputs}
+        self._outputs = [t.name for t in spec.outputs]
+        return True
+
+    def _run(self, feed: dict) -> list:
+        from .pybackend import run_tree_network
+
+        return run_tree_network(self._module, self.name, [feed[t] for t in self._inputs])

@@ -1,6 +1,7 @@
 """``deepreco serve REPO``: the ONNX models of a Triton model repository (``deepreco export --triton``) served
 over the KServe v2 inference protocol (HTTP and gRPC, the protocol Triton speaks), with MLServer as the
-embedded server and onnxruntime running the models.
+embedded server and onnxruntime running the models; the calorimeter networks of ``--knn tree`` run in torch
+with the in-process tree search.
 
 mlserver and tritonclient's gRPC module register the same protobuf names, so one process cannot import both:
 the server imports no tritonclient, and a client process no mlserver.
@@ -49,45 +50,68 @@ def _require_mlserver():
 
 
 def find_models(repo) -> list[tuple]:
-    """(name, version, file, onnxruntime session) of every model of the repository: ``NAME/<version>/model.onnx``,
-    the highest version of each; a file onnxruntime cannot load is refused here, before the server starts."""
+    """(name, version, file, what) of every model of the repository, the highest version of each:
+    ``NAME/<version>/model.onnx`` (``what``: its onnxruntime session), and a calorimeter network written with
+    ``--knn tree``, ``NAME/<version>/model.py`` + ``model.pt`` (``what``: the torch module). A file that cannot
+    be loaded is refused here, before the server starts. The other Python-backend models (steps and BLS) need
+    Triton and are left out."""
     from .onnx import session
+    from .pybackend import TREE_NETWORKS, tree_network
 
     repo = Path(repo)
     if not repo.is_dir():
         raise DeepRecoError(f"{repo}: no such model repository")
     found = []
     for folder in sorted(p for p in repo.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        versions = sorted(int(v.name) for v in folder.iterdir() if v.name.isdigit() and (v / "model.onnx").is_file())
-        if versions:
-            path = folder / str(versions[-1]) / "model.onnx"
+        tree = folder.name in TREE_NETWORKS
+        versions = sorted(int(v.name) for v in folder.iterdir() if v.name.isdigit() and (
+            (v / "model.onnx").is_file() or (tree and (v / "model.py").is_file() and (v / "model.pt").is_file())))
+        if not versions:
+            continue
+        path = folder / str(versions[-1]) / "model.onnx"
+        if path.is_file():
             try:
-                sess = session(path)
+                what = session(path)
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own kinds on a broken file
                 first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
                 raise DeepRecoError(f"{path}: onnxruntime cannot load it ({first})") from None
-            found.append((folder.name, versions[-1], path, sess))
+        else:
+            path = path.with_name("model.pt")
+            what = tree_network(folder.name, path)  # a model file of another kind: its one-line error
+        found.append((folder.name, versions[-1], path, what))
     if not found:
         raise DeepRecoError(f"{repo}: no NAME/<version>/model.onnx in it (write one with deepreco export --triton)")
     return found
 
 
 def model_settings(repo) -> list:
-    """MLServer settings of every model of the repository, with its metadata from the ONNX file."""
+    """MLServer settings of every model of the repository, with its metadata (from the ONNX file, or the
+    network's declared inputs and outputs for a ``--knn tree`` model)."""
     from mlserver.settings import ModelParameters, ModelSettings
     from mlserver.types import MetadataTensor
 
-    from .runtime import V2_DTYPE
+    from .networks import get_network
+    from .runtime import V2_DTYPE, V2_OF_NUMPY
 
     def meta(items):
         return [MetadataTensor(name=i.name, datatype=V2_DTYPE.get(i.type, "BYTES"),
                                shape=[d if isinstance(d, int) else -1 for d in i.shape]) for i in items]
 
+    def declared(tensors):
+        return [MetadataTensor(name=t.name, datatype=V2_OF_NUMPY[t.dtype],
+                               shape=[d if isinstance(d, int) else -1 for d in t.dims]) for t in tensors]
+
     settings = []
-    for name, version, path, sess in find_models(repo):
-        settings.append(ModelSettings(name=name, implementation="deepreco.export.runtime.OnnxModel",
-                                      platform="onnxruntime_onnx", versions=[str(version)],
-                                      inputs=meta(sess.get_inputs()), outputs=meta(sess.get_outputs()),
+    for name, version, path, what in find_models(repo):
+        if path.suffix == ".onnx":
+            runtime, platform, inputs, outputs = ("deepreco.export.runtime.OnnxModel", "onnxruntime_onnx",
+                                                  meta(what.get_inputs()), meta(what.get_outputs()))
+        else:
+            spec = get_network(name)
+            runtime, platform, inputs, outputs = ("deepreco.export.runtime.TreeNetwork", "python",
+                                                  declared(spec.inputs), declared(spec.outputs))
+        settings.append(ModelSettings(name=name, implementation=runtime, platform=platform, versions=[str(version)],
+                                      inputs=inputs, outputs=outputs,
                                       parameters=ModelParameters(uri=str(path), version=str(version))))
     return settings
 

@@ -15,9 +15,19 @@ import shutil
 from pathlib import Path
 
 from ..errors import DeepRecoError
+from .loaders import SHIPPED
 from .networks import Network, get_network
 from .onnx import export_one, names_for, new_folder, require_onnx
-from .pybackend import PY_MODELS, PyModel, model_py_text, model_source
+from .pybackend import (
+    KNN_CHOICES,
+    PY_MODELS,
+    TREE_NETWORKS,
+    PyModel,
+    model_py_text,
+    model_source,
+    network_model_py_text,
+    tree_network,
+)
 
 MAX_BATCH = {"lstm": 100_000, "deepcore": 4096}  # seeds, windows a request; toys: TOY_MAX_BATCH events
 TOY_MAX_BATCH = 4096
@@ -52,8 +62,9 @@ def config_text(net: Network) -> str:
     return text
 
 
-def py_config_text(model: PyModel) -> str:
-    """The config.pbtxt of a Python-backend model: one event a request (no batching), on the CPU."""
+def py_config_text(model: PyModel | Network) -> str:
+    """The config.pbtxt of a Python-backend model (or of a network served by one, ``--knn tree``): one event a
+    request (no batching), on the CPU."""
     return (f'# {model.what}; written by deepreco export\nname: "{model.name}"\nbackend: "python"\n'
             "max_batch_size: 0\n" + _block("input", model.inputs, 0) + _block("output", model.outputs, 0) +
             'instance_group [\n  {\n    kind: KIND_CPU\n  }\n]\nversion_policy: { latest: { num_versions: 1 } }\n')
@@ -75,7 +86,7 @@ def parse_config(text: str, where):
     return config
 
 
-def check_py_config(text: str, model: PyModel) -> None:
+def check_py_config(text: str, model: PyModel | Network) -> None:
     """Parse ``text`` as Triton's ModelConfig and compare it with the Python model's inputs and outputs."""
     from tritonclient.grpc import model_config_pb2
 
@@ -123,9 +134,14 @@ def repository_names(name: str, model=None) -> tuple[list[str], list[PyModel]]:
     return nets, (list(PY_MODELS.values()) if name == "all" else [])
 
 
-def write_repository(name: str, repo, model=None, on_done=None) -> list[dict]:
+def write_repository(name: str, repo, model=None, on_done=None, knn: str = "graph") -> list[dict]:
     """Export ``name`` (a network, a Python model or ``all``) as a Triton model repository at ``repo``,
-    complete or absent; an existing folder is refused."""
+    complete or absent; an existing folder is refused. ``knn``: ``graph`` exports the calorimeter networks
+    to ONNX with the exact search inside the graph (n^2 work: a GPU's); ``tree`` writes them as Python-backend
+    models running the in-process network and its tree search (n log n: a CPU server's), same names, inputs
+    and outputs."""
+    if knn not in KNN_CHOICES:
+        raise DeepRecoError(f"unknown neighbour search {knn!r}; expected {' or '.join(KNN_CHOICES)}")
     nets, pys = repository_names(name, model)
     require_onnx()
     with new_folder(repo, "write the repository to a new folder") as tmp:
@@ -134,6 +150,19 @@ def write_repository(name: str, repo, model=None, on_done=None) -> list[dict]:
             net = get_network(n)
             version = tmp / n / "1"
             version.mkdir(parents=True)
+            if knn == "tree" and n in TREE_NETWORKS:
+                source = Path(model) if model is not None else SHIPPED / f"calo_{n.removeprefix('calo-')}.pt"
+                tree_network(n, source)  # a file of another kind is refused here, before anything is written
+                shutil.copyfile(source, version / "model.pt")
+                (version / "model.py").write_text(network_model_py_text(n))
+                text = py_config_text(net)
+                check_py_config(text, net)
+                (tmp / n / "config.pbtxt").write_text(text)
+                entries.append({"name": n, "file": f"{n}/1/model.py", "backend": "python", "networks": [],
+                                "max_batch_size": 0, "knn": "tree"})
+                if on_done is not None:
+                    on_done(entries[-1])
+                continue
             entry = export_one(n, version, model)
             (version / entry["file"]).rename(version / "model.onnx")
             text = config_text(net)

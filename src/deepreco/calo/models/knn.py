@@ -109,19 +109,24 @@ def tree_knn(points: np.ndarray, k: int, leaf_size: int | None = None, project_d
     if not 1 <= k <= n:
         raise ValueError(f"k must be within 1..{n}, got {k}")
     leaf_size = leaf_size or (LEAF_SIZE if d <= KDTREE_MAX_DIM else 2 * LEAF_SIZE)
+    slack = 0.0
     if d > KDTREE_MAX_DIM:
         # rotate onto the principal axes (distances unchanged), the widest first: the tree takes the first
         # project_dims, and a distance summed over the rest stops as soon as it passes the k-th
         centred = pts - pts.mean(0)
         _, vecs = np.linalg.eigh(centred.T @ centred)
-        pts = np.ascontiguousarray(centred @ vecs[:, ::-1])
+        rotated = centred @ vecs[:, ::-1]
         # and one more tree axis, the norm of the rest: |rest_a| - |rest_b| never exceeds |rest_a - rest_b|
-        rest = np.sqrt((pts[:, project_dims:] ** 2).sum(1))
-        tree_pts = np.ascontiguousarray(np.column_stack([pts[:, :project_dims], rest]))
+        rest = np.sqrt((rotated[:, project_dims:] ** 2).sum(1))
+        tree_pts = np.ascontiguousarray(np.column_stack([rotated[:, :project_dims], rest]))
+        # the rotation's rounding (a few d float64 epsilons of the points' norms) may put two points farther
+        # apart in the tree's space than their computed distance: the tree prunes only beyond that slack, and
+        # ranks by the distances of the points as given (the exported search's arithmetic, bit for bit)
+        slack = 1e-12 * d * (1.0 + float(np.abs(centred).max(initial=0.0)))
     else:
         tree_pts = pts
     use_threads()
-    return _all_knn(tree_pts, pts, k, max(int(leaf_size), 2))
+    return _all_knn(tree_pts, pts, k, max(int(leaf_size), 2), slack)
 
 
 def use_threads() -> None:
@@ -224,8 +229,16 @@ if HAVE_NUMBA:
                 s += g * g
         return s
 
+    @numba.njit(cache=True, nogil=True)
+    def _widen(worst, slack):
+        """A squared distance ``worst`` widened by ``slack`` (a distance): what the tree's space may exceed."""
+        if slack == 0.0 or worst == np.inf:
+            return worst
+        r = np.sqrt(max(worst, 0.0)) + slack
+        return r * r
+
     @numba.njit(cache=True, nogil=True, parallel=True)
-    def _all_knn(tp, fp, k, leaf_size):
+    def _all_knn(tp, fp, k, leaf_size, slack):
         n, m = tp.shape
         full = fp.shape[1] != m  # the tree's space is a projection of fp's: distances from fp
         perm, start, end, left, right, lo, hi = _build(tp, leaf_size)
@@ -274,7 +287,7 @@ if HAVE_NUMBA:
             while top > 0:
                 top -= 1
                 node = stack[top]
-                if _box_gap2(lo, hi, q, node) > bound:
+                if _box_gap2(lo, hi, q, node) > _widen(bound, slack):
                     continue
                 if left[node] >= 0:
                     # the nearer child last, so that it is searched first and tightens the bound sooner
@@ -293,6 +306,7 @@ if HAVE_NUMBA:
                 for i in range(nq):
                     qi = qa + i
                     worst = dist[i, k - 1]
+                    wide = _widen(worst, slack)  # the bound in the tree's space
                     # the point's own gap to the leaf's box first (in tree space, never above the distance)
                     g = 0.0
                     for c in range(m):
@@ -301,7 +315,7 @@ if HAVE_NUMBA:
                             g += (lo[node, c] - v) ** 2
                         elif v > hi[node, c]:
                             g += (v - hi[node, c]) ** 2
-                    if g > worst:
+                    if g > wide:
                         continue
                     for r in range(nr):
                         buf[r] = 0.0
@@ -312,7 +326,7 @@ if HAVE_NUMBA:
                             buf[r] += t * t
                     for r in range(nr):
                         s = buf[r]
-                        if s > worst or ra + r == qi:
+                        if s > wide or ra + r == qi:
                             continue
                         pr = perm[ra + r]
                         if full:  # the tree's space gave a lower bound; now the distance itself
@@ -334,6 +348,7 @@ if HAVE_NUMBA:
                         dist[i, j] = s
                         nbr[i, j] = ra + r
                         worst = dist[i, k - 1]
+                        wide = _widen(worst, slack)
                 bound = 0.0
                 for i in range(nq):
                     if dist[i, k - 1] > bound:
