@@ -89,7 +89,8 @@ def main() -> None:
         for b in r["resolution"]:
             lines.append(f"  {b['variable']:>4} {b['lo']:>4}-{b['hi']:<5} {b['n']:>5} {b['res_pt']:7.4f} "
                          f"{b['res_d0']:7.4f} {b['res_z0']:7.4f} {b['res_phi']:7.5f} {b['res_theta']:7.5f}")
-    lines.append(f"peak memory {peak:.0f} MB")
+    lines.append(f"peak memory {peak:.0f} MB; load average (1, 5, 15 min) at the end "
+                 + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores")
     (RESULTS / f"{args.name}.txt").write_text("\n".join(lines) + "\n")
     _plot(rows, pulls, RESULTS / f"{args.name}.png")
     print("\n".join(lines))
@@ -97,6 +98,7 @@ def main() -> None:
 
 def _plot(rows, pulls, path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -120,6 +122,8 @@ def _plot(rows, pulls, path: Path) -> None:
     axes[2].set(xlabel="pT pull", ylabel="density")
     for ax in axes:
         ax.legend(fontsize=7)
+    for ax in axes[:2]:  # the log axis's minor labels overlap
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

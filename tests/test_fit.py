@@ -130,10 +130,10 @@ def test_fit_command_without_acts(muons, tmp_path, no_acts):
         assert not (tmp_path / "x.csv").exists()
 
 
-def test_evaluate_fit_with_deepreco_fitter(muons, tmp_path):
+def test_evaluate_fit_without_acts(muons, tmp_path, no_acts):
     for event in muons[:2]:
         write_event(event, tmp_path, format="parquet")
-    result = runner.invoke(app, ["evaluate", str(tmp_path), "-m", "truth", "--fit", "--fitter", "deepreco", "--json"])
+    result = runner.invoke(app, ["evaluate", str(tmp_path), "-m", "truth", "--fit", "--json"])
     assert result.exit_code == 0, result.output
     fit = json.loads(result.stdout)["truth"]["fit"]
     assert fit["n_tracks"] == 40 and fit["failed_fraction"] == 0.0 and fit["n_matched"] == 40
