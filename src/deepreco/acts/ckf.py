@@ -64,6 +64,12 @@ class ActsCKF(Method):
         self.z_bins = z_bins
 
     def _reconstruct(self, event: Event) -> pd.DataFrame:
+        return self.find(event)["tracks"]
+
+    def find(self, event: Event, stages: bool = False) -> dict:
+        """The tracks (``tracks``: hit_id, track_id) and, with ``stages``, what each stage made, for inspection:
+        ``seeds`` (n, 3) and ``candidates`` (the CKF's tracks before the ambiguity resolution, a list of arrays),
+        as hit ids."""
         from . import require
         from .convert import to_acts
         from .geometry import acts_geometry
@@ -76,6 +82,13 @@ class ActsCKF(Method):
         measured = to_acts(event, geo)
         measurements = measured.measurements()
         found: list[list[int]] = []
+        seed_rows: list[list[int]] = []
+        candidates: list[list[int]] = []
+
+        def measurement_rows(track) -> list[int]:
+            return [acts.examples.IndexSourceLink.fromSourceLink(state.uncalibratedSourceLink).index()
+                    for state in track.trackStatesReversed  # from the tip: CKF tracks have no stem
+                    if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink]
 
         class Source(acts.examples.IAlgorithm):
             def __init__(self):
@@ -105,16 +118,20 @@ class ActsCKF(Method):
                 super().__init__("DeepRecoSink", acts.logging.WARNING)
                 self.inp = acts.examples.ReadDataHandle(self, acts.examples.ConstTrackContainer, "T")
                 self.inp.initialize("resolved_tracks")
+                if stages:
+                    self.ckf = acts.examples.ReadDataHandle(self, acts.examples.ConstTrackContainer, "C")
+                    self.ckf.initialize("ckf_tracks")
+                    self.seeds = acts.examples.ReadDataHandle(self, acts.examples.ProtoTrackContainer, "P")
+                    self.seeds.initialize("seed_prototracks")
 
             def execute(self, context):
                 tracks = self.inp(context.eventStore)
                 for i in range(len(tracks)):
-                    hits = []
-                    for state in tracks.getTrack(i).trackStatesReversed:  # from the tip: CKF tracks have no stem
-                        if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink:
-                            hits.append(acts.examples.IndexSourceLink.fromSourceLink(
-                                state.uncalibratedSourceLink).index())
-                    found.append(hits)
+                    found.append(measurement_rows(tracks.getTrack(i)))
+                if stages:
+                    tracks = self.ckf(context.eventStore)
+                    candidates.extend(measurement_rows(tracks.getTrack(i)) for i in range(len(tracks)))
+                    seed_rows.extend(list(p) for p in self.seeds(context.eventStore))
                 return acts.examples.ProcessCode.SUCCESS
 
         level = acts.logging.WARNING
@@ -136,6 +153,10 @@ class ActsCKF(Method):
                 cotThetaMax=math.sinh(self.eta_max)),
             chain.SeedFinderOptionsArg(bFieldInZ=2 * u.T, beamPos=(0.0, 0.0)), chain.SeedFilterConfigArg(),
             chain.SpacePointGridConfigArg(), level, outputSeeds="seeds")
+        if stages:
+            config = acts.examples.SeedsToProtoTracks.Config()
+            config.inputSeeds, config.outputProtoTracks = seeds, "seed_prototracks"
+            s.addAlgorithm(acts.examples.SeedsToProtoTracks(config, level))
         s.addAlgorithm(acts.examples.TrackParamsEstimationAlgorithm(
             level=level, inputSeeds=seeds, outputTrackParameters="estimatedparameters",
             outputSeeds="estimatedseeds", trackingGeometry=geo.tracking_geometry, magneticField=geo.field,
@@ -170,4 +191,8 @@ class ActsCKF(Method):
             free = idx[track_of[idx] < 0]
             track_of[free] = t
         rows = np.flatnonzero(track_of >= 0)
-        return pd.DataFrame({"hit_id": measured.hit_id[rows], "track_id": track_of[rows]})
+        out = {"tracks": pd.DataFrame({"hit_id": measured.hit_id[rows], "track_id": track_of[rows]})}
+        if stages:
+            out["seeds"] = measured.hit_id[np.array(seed_rows, np.int64).reshape(-1, 3)]
+            out["candidates"] = [measured.hit_id[np.array(c, np.int64)] for c in candidates]
+        return out
