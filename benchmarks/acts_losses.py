@@ -1,6 +1,6 @@
 """Where acts-ckf loses particles that ckf finds: seeding, following or ambiguity resolution, by |eta|, pT, layers.
 
-    python benchmarks/acts_losses.py [--list 1001] [--data DIR]
+    python benchmarks/acts_losses.py [--list 1001] [--params JSON] [--name acts_losses] [--data DIR]
 
 One TrackML development particle list (1000-1009 only), simulated by deepreco (seed 1, the events of
 `benchmarks/fit.py`). The particles of pT > 1 GeV with at least 4 hits; for each, whether acts-ckf (`ActsCKF.find`
@@ -8,7 +8,7 @@ with its stages) made a seed of three of its hits (*seeded*), a CKF track before
 holds more than half of its hits and more than half of whose hits are its (*followed*), and a final track of that
 kind (*found*, the double-majority efficiency); beside it, whether `ckf` found it. Broken down by |eta|, pT, the
 number of pixel layers the particle has hits on, and the layer of its innermost hit. Results:
-``benchmarks/results/acts_losses.txt`` and ``.json``.
+``benchmarks/results/<name>.txt`` and ``.json``; ``--params`` (a JSON object) sets acts-ckf's parameters.
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", type=int, default=1001)
     parser.add_argument("--data", default="/tmp/deepreco-bench/fit-reallists")
+    parser.add_argument("--params", default="{}")
+    parser.add_argument("--name", default="acts_losses")
     args = parser.parse_args()
+    params = json.loads(args.params)
     if not 1000 <= args.list <= 1009:
         raise SystemExit("only the development lists 1000-1009")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -66,7 +69,7 @@ def main() -> None:
     truth, particles, hits = event.truth, event.particles, event.hits
 
     start = time.process_time()
-    stages = ActsCKF().find(event, stages=True)
+    stages = ActsCKF(**params).find(event, stages=True)
     acts_cpu = time.process_time() - start
     start = time.process_time()
     ckf_tracks = get_method("ckf").reconstruct(event)
@@ -117,7 +120,8 @@ def main() -> None:
         "innermost hit (volume-layer)": table["first_layer"],
     }
     rows, lines = [], []
-    lines.append(f"acts-ckf's stages against ckf, deepreco-simulated list {args.list}: particles of pT > 1 GeV with "
+    lines.append(f"acts-ckf ({params or 'defaults'}) stages against ckf, deepreco-simulated list {args.list}: "
+                 "particles of pT > 1 GeV with "
                  f"at least 4 hits ({len(table)}); fraction seeded / followed / found by acts-ckf, found by ckf. "
                  f"CPU time one thread: acts-ckf {acts_cpu:.1f} s (stages read back), ckf {ckf_cpu:.1f} s.")
     lines.append(f"acts-ckf made {len(stages['seeds'])} seeds and {len(stages['candidates'])} CKF tracks, kept "
@@ -132,8 +136,9 @@ def main() -> None:
             rows.append({"by": name, "bin": str(value), "n": len(g), **dict(zip(columns, fr, strict=True))})
             lines.append(f"{str(value):>30} {len(g):>6} {fr[0]:>7.3f} {fr[1]:>8.3f} {fr[2]:>6.3f} {fr[3]:>6.3f}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "acts_losses.json").write_text(json.dumps({"list": args.list, "rows": rows}, indent=1))
-    (RESULTS / "acts_losses.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"list": args.list, "params": params, "rows": rows},
+                                                          indent=1))
+    (RESULTS / f"{args.name}.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

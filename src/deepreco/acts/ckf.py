@@ -7,8 +7,16 @@ resolution of tracks that share hits. Configured for this detector as issue 24 m
 configuration scores 0.37 on a real-list event, these changes 0.70):
 
 - every one of the 18 pixel layers seeds (the example's seeding list leaves out the six outer disks);
-- |eta| up to 4 (``cotThetaMax`` = sinh 4 = 27.3), impact parameter up to ``impact_max`` = 10 mm, seeds and
-  tracks from ``pt_min`` = 0.2 GeV.
+- |eta| up to 4 (``cotThetaMax`` = sinh 4 = 27.3), seeds and tracks from ``pt_min`` = 0.2 GeV;
+
+and two more found here (`benchmarks/acts_losses.py`: nearly every particle acts-ckf lost above 1 GeV was never
+seeded, the CKF and the ambiguity resolution keep what is seeded):
+
+- middle space points anywhere in the pixel detector (``middle_r`` = 20-200 mm; ACTS's grid seeding takes them at
+  60-120 mm only, which leaves a forward track few middle points: at 3 < |eta| < 4 its disk hits lie at r < 60 mm
+  up to |z| ~ 1 m);
+- impact parameter up to ``impact_max`` = 1 mm (was 10 mm, as the issue had it): fewer fake triplets compete for
+  the few seeds kept per middle space point.
 
 The tracks come back as (hit_id, track_id) through their measurements' indices.
 """
@@ -42,17 +50,21 @@ class ActsCKF(Method):
     ``min_measurements`` a track needs; ``chi2_max`` the CKF's gate on a measurement; ``max_shared`` hits a
     track may share after the ambiguity resolution; ``max_seeds_per_middle`` seeds kept per middle space point;
     ``material``: the detector with the simulation's material (default False: as ACTS builds it, a tenth of it);
-    ``z_bins``: the seeding grid's z bins of ``Z_EDGES``.
+    ``z_bins``: the seeding grid's z bins of ``Z_EDGES``; ``middle_r`` [mm] the radii of middle space points.
 
     Tuned on development list 1001 (deepreco-simulated, pT > 1 GeV double-majority efficiency): the issue's four
-    changes 0.693; 3 seeds per middle space point instead of 1: 0.764; with ``Z_EDGES``: 0.770. With the
-    simulation's material the score is the same (0.544 against 0.540) at 3.4 times the CPU time and twice the
-    fakes, so the default leaves it out.
+    changes 0.693; 3 seeds per middle space point instead of 1: 0.764; with ``Z_EDGES``: 0.770; middle space
+    points at 20-200 mm (``middle_r``) instead of ACTS's 60-120 mm: 0.853; ``impact_max`` 1 mm instead of 10: 0.905
+    (`benchmarks/results/acts_losses_before.txt`, ``_middle``, ``acts_losses.txt``; score 0.605 -> 0.721,
+    ``acts_tracking.txt`` -> ``acts_tracking_tuned.txt``). With the simulation's material (measured before the last
+    two changes) the score is the same (0.544 against 0.540) at 3.4 times the CPU time and twice the fakes, so the
+    default leaves it out.
     """
 
-    def __init__(self, pt_min: float = 0.2, eta_max: float = 4.0, impact_max: float = 10.0,
+    def __init__(self, pt_min: float = 0.2, eta_max: float = 4.0, impact_max: float = 1.0,
                  min_measurements: int = 7, chi2_max: float = 15.0, max_shared: int = 3,
-                 max_seeds_per_middle: int = 3, material: bool = False, z_bins: bool = True):
+                 max_seeds_per_middle: int = 3, material: bool = False, z_bins: bool = True,
+                 middle_r: tuple = (20.0, 200.0)):
         self.pt_min = pt_min
         self.eta_max = eta_max
         self.impact_max = impact_max
@@ -62,6 +74,7 @@ class ActsCKF(Method):
         self.max_seeds_per_middle = max_seeds_per_middle
         self.material = material
         self.z_bins = z_bins
+        self.middle_r = tuple(float(r) for r in middle_r)
 
     def _reconstruct(self, event: Event) -> pd.DataFrame:
         return self.find(event)["tracks"]
@@ -149,7 +162,8 @@ class ActsCKF(Method):
                 r=(None, 200 * u.mm), deltaR=(1 * u.mm, 300 * u.mm), collisionRegion=(-250 * u.mm, 250 * u.mm),
                 z=(-Z_EDGES[-1] * u.mm, Z_EDGES[-1] * u.mm), maxSeedsPerSpM=self.max_seeds_per_middle,
                 sigmaScattering=5, zBinEdges=[e * u.mm for e in Z_EDGES] if self.z_bins else None,
-                radLengthPerSeed=0.1, minPt=self.pt_min * u.GeV, impactMax=self.impact_max * u.mm,
+                radLengthPerSeed=0.1, rMinMiddle=self.middle_r[0] * u.mm, rMaxMiddle=self.middle_r[1] * u.mm,
+                minPt=self.pt_min * u.GeV, impactMax=self.impact_max * u.mm,
                 cotThetaMax=math.sinh(self.eta_max)),
             chain.SeedFinderOptionsArg(bFieldInZ=2 * u.T, beamPos=(0.0, 0.0)), chain.SeedFilterConfigArg(),
             chain.SpacePointGridConfigArg(), level, outputSeeds="seeds")
