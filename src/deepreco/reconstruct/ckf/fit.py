@@ -2,8 +2,9 @@
 
 A Kalman filter rather than a global helix chi2 fit: with multiple scattering at every layer a global fit needs a
 kink angle per layer or a full covariance of the scattering between hits; the filter takes the scattering as
-process noise, layer by layer, and the ckf already has it (`helix.transport`, `kalman.update`), so the fit is the
-same propagation, the same measurement model and the same material as the track finding.
+process noise, layer by layer, and the ckf already has it (`helix.transport`, `kalman.update`), so the fit has the
+track finding's propagation and measurement model, with the simulation's material (below) rather than the ckf's
+rounded per-layer fractions.
 
 For all tracks at once (vectorised over tracks, one step per hit), each track's hits ordered by their distance
 from the origin (a track from the beam line moves away from it; the simulation follows a particle at most half a
@@ -25,7 +26,8 @@ module per hit the track has on the layer; at each layer the track crosses witho
 and the pixel support tube, the slab or tube alone; all over the path through them (the thickness divided by the
 cosine of the incidence angle). Scattering: the Highland width for a pion of the track's momentum; energy loss:
 Bethe's mean for a pion. Measurements: the ckf's (`geometry.prepare_hits`), (phi, z) on a barrel and (phi, r) on
-a disk with the pitch / sqrt(12) errors, so ndf = 2 n_hits - 5.
+a disk with the pitch / sqrt(12) errors, so ndf = 2 n - 5 for the n hits the backward pass took (a hit the helix
+does not reach is passed over).
 """
 
 from __future__ import annotations
