@@ -1,12 +1,13 @@
 """acts-ckf beside deepreco's ckf and gnn on simulated real-list events: TrackML score, time, memory.
 
     python benchmarks/acts_tracking.py [--lists 1001] [--methods acts-ckf ckf gnn] [--threads 1] [--data DIR]
+                                       [--name acts_tracking]
 
 Each TrackML development particle list (1000-1009 only) is simulated once by deepreco (seed 1, the same events as
 `benchmarks/fit.py`) into ``--data``. Each method runs in its own process with ``--threads`` threads (torch,
 BLAS, OpenMP), so that its peak resident memory is its own; the time is the reconstruction's wall clock and its
 process CPU time (the machine is shared: the CPU time says what the work costs when the wall clock is stretched by
-other jobs). Results: ``benchmarks/results/acts_tracking.txt`` and ``.json``. (Not ``acts.py``: run as a script,
+other jobs). Results: ``benchmarks/results/<name>.txt`` and ``.json``. (Not ``acts.py``: run as a script,
 its folder comes first on the path and the file would stand in for the ``acts`` package.)
 """
 
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["acts-ckf", "ckf", "gnn"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default="/tmp/deepreco-bench/fit-reallists")
+    parser.add_argument("--name", default="acts_tracking")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
         raise SystemExit("only the development lists 1000-1009")
@@ -75,7 +77,7 @@ def main() -> None:
             rows.append({"list": number, **row})
             print(json.dumps(rows[-1]), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "acts_tracking.json").write_text(json.dumps(rows, indent=1))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
     lines = [f"Track finding on deepreco-simulated real-list events, {args.threads} thread(s) per method, each in its "
              "own process; machine shared with other jobs (wall clock stretched; CPU time beside it)", "",
              f"{'list':>5} {'method':>9} {'score':>6} {'eff.':>6} {'fakes':>6} {'dupl.':>6} {'wall s':>7} "
@@ -84,7 +86,7 @@ def main() -> None:
         lines.append(f"{r['list']:>5} {r['method']:>9} {r['score']:6.3f} {r['efficiency']:6.3f} {r['fake_rate']:6.3f} "
                      f"{r['duplicate_rate']:6.3f} {r['seconds']:7.1f} {r['cpu_seconds']:7.1f} "
                      f"{r['peak_memory_mb']:6.0f}")
-    (RESULTS / "acts_tracking.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -152,6 +152,23 @@ def test_acts_ckf_finds_the_muons(muons):
         assert result["fake_rate"] < 0.2
 
 
+def test_acts_ckf_stages_are_seeds_and_candidates_of_the_event(muons):
+    from deepreco.acts.ckf import ActsCKF
+
+    event = muons[0]
+    found = ActsCKF().find(event, stages=True)
+    ids = set(event.hits["hit_id"])
+    seeds, candidates = found["seeds"], found["candidates"]
+    assert seeds.shape[1] == 3 and len(seeds) >= 20 and set(seeds.ravel()) <= ids
+    # every muon has a seed of three of its own hits
+    pid = event.truth.set_index("hit_id")["particle_id"]
+    pure = [set(pid[s]) for s in seeds]
+    assert {p.pop() for p in pure if len(p) == 1} >= set(event.particles["particle_id"])
+    # the final tracks are among the candidates before the ambiguity resolution
+    final = found["tracks"].groupby("track_id")["hit_id"].apply(frozenset)
+    assert set(final) <= {frozenset(c) for c in candidates}
+
+
 def test_acts_ckf_is_registered_with_its_parameters():
     from deepreco.reconstruct import METHODS
 

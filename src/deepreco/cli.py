@@ -32,6 +32,7 @@ app = command_group("Machine-learning reconstruction of particle tracks and calo
 WORKERS_HELP = "events in parallel: a local Dask cluster of this many processes (1: in this process)"
 PT_HELP = "efficiency for particles above this pT [GeV]"
 SCHEDULER_HELP = "address of a running Dask scheduler (tcp://host:8786) to run the events on"
+FITTER_HELP = "the Kalman fitter: acts (the acts extra) or deepreco (its own); default acts when installed"
 
 
 def _print_version(value: bool) -> None:
@@ -244,15 +245,16 @@ def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and pa
             out: Path = typer.Option(None, "--out", help="the table to write (default: beside the tracks)",
                                      callback=output_file),
             as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+            fitter: str = typer.Option(None, "--fitter", help=FITTER_HELP),
             threads: Threads = None):
-    """Fit every track with ACTS's Kalman filter: pT, charge, d0, z0, phi, eta, covariance, chi2/ndf per track."""
+    """Fit every track with a Kalman filter: pT, charge, d0, z0, phi, eta, covariance, chi2/ndf per track."""
     need(events=[event], files={"file": tracks})
-    from .acts.fit import fit_event
+    from .fit import fit_event
     from .threads import set_threads
 
     try:
         set_threads(threads)
-        result = fit_event(event, submission=tracks, method=method, out=out)
+        result = fit_event(event, submission=tracks, method=method, out=out, fitter=fitter)
     except DeepRecoError as exc:
         fail(exc)
     summary = result["summary"]
@@ -260,7 +262,8 @@ def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and pa
         print(json.dumps({"path": str(result["path"]), **(summary or {})}))
         return
     fits = result["fits"]
-    console.print(f"fitted {int(fits['fitted'].sum())} of {len(fits)} tracks; wrote {result['path']}")
+    console.print(f"fitted {int(fits['fitted'].sum())} of {len(fits)} tracks ({result['fitter']} fitter); "
+                  f"wrote {result['path']}")
     if summary:
         console.print(f"median chi2/ndf {summary['median_chi2_ndf']:.2f}; pull widths " + ", ".join(
             f"{k} {summary[f'pull_width_{k}']:.2f}" for k in ("d0", "z0", "phi", "theta", "qop", "pt")))
@@ -278,7 +281,8 @@ def evaluate_cmd(
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
-        fit: bool = typer.Option(False, "--fit", help="also fit the tracks (ACTS Kalman filter): pulls, failed fits"),
+        fit: bool = typer.Option(False, "--fit", help="also fit the tracks (Kalman filter): pulls, failed fits"),
+        fitter: str = typer.Option(None, "--fitter", help=FITTER_HELP),
         server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
     need(events=[inputs], files={"model file": model})
@@ -296,7 +300,7 @@ def evaluate_cmd(
                 # the methods with networks run them on the server; the others (ckf, dbscan, truth) here
                 served = {"server": server, "fallback": fallback} if "server" in METHODS.parameters(name) else {}
                 results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, fit=fit,
-                                                **params, **served)
+                                                fitter=fitter, **params, **served)
     except DeepRecoError as exc:
         fail(exc)
     if as_json:

@@ -7,8 +7,16 @@ resolution of tracks that share hits. Configured for this detector as issue 24 m
 configuration scores 0.37 on a real-list event, these changes 0.70):
 
 - every one of the 18 pixel layers seeds (the example's seeding list leaves out the six outer disks);
-- |eta| up to 4 (``cotThetaMax`` = sinh 4 = 27.3), impact parameter up to ``impact_max`` = 10 mm, seeds and
-  tracks from ``pt_min`` = 0.2 GeV.
+- |eta| up to 4 (``cotThetaMax`` = sinh 4 = 27.3), seeds and tracks from ``pt_min`` = 0.2 GeV;
+
+and two more found here (`benchmarks/acts_losses.py`: nearly every particle acts-ckf lost above 1 GeV was never
+seeded, the CKF and the ambiguity resolution keep what is seeded):
+
+- middle space points anywhere in the pixel detector (``middle_r`` = 20-200 mm; ACTS's grid seeding takes them at
+  60-120 mm only, which leaves a forward track few middle points: at 3 < |eta| < 4 its disk hits lie at r < 60 mm
+  up to |z| ~ 1 m);
+- impact parameter up to ``impact_max`` = 1 mm (was 10 mm, as the issue had it): fewer fake triplets compete for
+  the few seeds kept per middle space point.
 
 The tracks come back as (hit_id, track_id) through their measurements' indices.
 """
@@ -42,17 +50,21 @@ class ActsCKF(Method):
     ``min_measurements`` a track needs; ``chi2_max`` the CKF's gate on a measurement; ``max_shared`` hits a
     track may share after the ambiguity resolution; ``max_seeds_per_middle`` seeds kept per middle space point;
     ``material``: the detector with the simulation's material (default False: as ACTS builds it, a tenth of it);
-    ``z_bins``: the seeding grid's z bins of ``Z_EDGES``.
+    ``z_bins``: the seeding grid's z bins of ``Z_EDGES``; ``middle_r`` [mm] the radii of middle space points.
 
     Tuned on development list 1001 (deepreco-simulated, pT > 1 GeV double-majority efficiency): the issue's four
-    changes 0.693; 3 seeds per middle space point instead of 1: 0.764; with ``Z_EDGES``: 0.770. With the
-    simulation's material the score is the same (0.544 against 0.540) at 3.4 times the CPU time and twice the
-    fakes, so the default leaves it out.
+    changes 0.693; 3 seeds per middle space point instead of 1: 0.764; with ``Z_EDGES``: 0.770; middle space
+    points at 20-200 mm (``middle_r``) instead of ACTS's 60-120 mm: 0.853; ``impact_max`` 1 mm instead of 10: 0.905
+    (`benchmarks/results/acts_losses_before.txt`, ``_middle``, ``acts_losses.txt``; score 0.605 -> 0.721,
+    ``acts_tracking.txt`` -> ``acts_tracking_tuned.txt``). With the simulation's material (measured before the last
+    two changes) the score is the same (0.544 against 0.540) at 3.4 times the CPU time and twice the fakes, so the
+    default leaves it out.
     """
 
-    def __init__(self, pt_min: float = 0.2, eta_max: float = 4.0, impact_max: float = 10.0,
+    def __init__(self, pt_min: float = 0.2, eta_max: float = 4.0, impact_max: float = 1.0,
                  min_measurements: int = 7, chi2_max: float = 15.0, max_shared: int = 3,
-                 max_seeds_per_middle: int = 3, material: bool = False, z_bins: bool = True):
+                 max_seeds_per_middle: int = 3, material: bool = False, z_bins: bool = True,
+                 middle_r: tuple = (20.0, 200.0)):
         self.pt_min = pt_min
         self.eta_max = eta_max
         self.impact_max = impact_max
@@ -62,8 +74,15 @@ class ActsCKF(Method):
         self.max_seeds_per_middle = max_seeds_per_middle
         self.material = material
         self.z_bins = z_bins
+        self.middle_r = tuple(float(r) for r in middle_r)
 
     def _reconstruct(self, event: Event) -> pd.DataFrame:
+        return self.find(event)["tracks"]
+
+    def find(self, event: Event, stages: bool = False) -> dict:
+        """The tracks (``tracks``: hit_id, track_id) and, with ``stages``, what each stage made, for inspection:
+        ``seeds`` (n, 3) and ``candidates`` (the CKF's tracks before the ambiguity resolution, a list of arrays),
+        as hit ids."""
         from . import require
         from .convert import to_acts
         from .geometry import acts_geometry
@@ -76,6 +95,13 @@ class ActsCKF(Method):
         measured = to_acts(event, geo)
         measurements = measured.measurements()
         found: list[list[int]] = []
+        seed_rows: list[list[int]] = []
+        candidates: list[list[int]] = []
+
+        def measurement_rows(track) -> list[int]:
+            return [acts.examples.IndexSourceLink.fromSourceLink(state.uncalibratedSourceLink).index()
+                    for state in track.trackStatesReversed  # from the tip: CKF tracks have no stem
+                    if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink]
 
         class Source(acts.examples.IAlgorithm):
             def __init__(self):
@@ -105,16 +131,20 @@ class ActsCKF(Method):
                 super().__init__("DeepRecoSink", acts.logging.WARNING)
                 self.inp = acts.examples.ReadDataHandle(self, acts.examples.ConstTrackContainer, "T")
                 self.inp.initialize("resolved_tracks")
+                if stages:
+                    self.ckf = acts.examples.ReadDataHandle(self, acts.examples.ConstTrackContainer, "C")
+                    self.ckf.initialize("ckf_tracks")
+                    self.seeds = acts.examples.ReadDataHandle(self, acts.examples.ProtoTrackContainer, "P")
+                    self.seeds.initialize("seed_prototracks")
 
             def execute(self, context):
                 tracks = self.inp(context.eventStore)
                 for i in range(len(tracks)):
-                    hits = []
-                    for state in tracks.getTrack(i).trackStatesReversed:  # from the tip: CKF tracks have no stem
-                        if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink:
-                            hits.append(acts.examples.IndexSourceLink.fromSourceLink(
-                                state.uncalibratedSourceLink).index())
-                    found.append(hits)
+                    found.append(measurement_rows(tracks.getTrack(i)))
+                if stages:
+                    tracks = self.ckf(context.eventStore)
+                    candidates.extend(measurement_rows(tracks.getTrack(i)) for i in range(len(tracks)))
+                    seed_rows.extend(list(p) for p in self.seeds(context.eventStore))
                 return acts.examples.ProcessCode.SUCCESS
 
         level = acts.logging.WARNING
@@ -132,10 +162,15 @@ class ActsCKF(Method):
                 r=(None, 200 * u.mm), deltaR=(1 * u.mm, 300 * u.mm), collisionRegion=(-250 * u.mm, 250 * u.mm),
                 z=(-Z_EDGES[-1] * u.mm, Z_EDGES[-1] * u.mm), maxSeedsPerSpM=self.max_seeds_per_middle,
                 sigmaScattering=5, zBinEdges=[e * u.mm for e in Z_EDGES] if self.z_bins else None,
-                radLengthPerSeed=0.1, minPt=self.pt_min * u.GeV, impactMax=self.impact_max * u.mm,
+                radLengthPerSeed=0.1, rMinMiddle=self.middle_r[0] * u.mm, rMaxMiddle=self.middle_r[1] * u.mm,
+                minPt=self.pt_min * u.GeV, impactMax=self.impact_max * u.mm,
                 cotThetaMax=math.sinh(self.eta_max)),
             chain.SeedFinderOptionsArg(bFieldInZ=2 * u.T, beamPos=(0.0, 0.0)), chain.SeedFilterConfigArg(),
             chain.SpacePointGridConfigArg(), level, outputSeeds="seeds")
+        if stages:
+            config = acts.examples.SeedsToProtoTracks.Config()
+            config.inputSeeds, config.outputProtoTracks = seeds, "seed_prototracks"
+            s.addAlgorithm(acts.examples.SeedsToProtoTracks(config, level))
         s.addAlgorithm(acts.examples.TrackParamsEstimationAlgorithm(
             level=level, inputSeeds=seeds, outputTrackParameters="estimatedparameters",
             outputSeeds="estimatedseeds", trackingGeometry=geo.tracking_geometry, magneticField=geo.field,
@@ -170,4 +205,8 @@ class ActsCKF(Method):
             free = idx[track_of[idx] < 0]
             track_of[free] = t
         rows = np.flatnonzero(track_of >= 0)
-        return pd.DataFrame({"hit_id": measured.hit_id[rows], "track_id": track_of[rows]})
+        out = {"tracks": pd.DataFrame({"hit_id": measured.hit_id[rows], "track_id": track_of[rows]})}
+        if stages:
+            out["seeds"] = measured.hit_id[np.array(seed_rows, np.int64).reshape(-1, 3)]
+            out["candidates"] = [measured.hit_id[np.array(c, np.int64)] for c in candidates]
+        return out

@@ -8,30 +8,21 @@ energy loss) in the 2 T field, filters and smooths, and expresses the result on 
 beam line (x = y = 0). Everything runs inside one ACTS sequencer event, with a Python algorithm putting the
 measurements and proto-tracks on its whiteboard and another one reading the fitted tracks back.
 
-The table (`fit_tracks`) has one row per track: ``track_id, fitted`` (False when the fit failed: fewer than three
-layers, no starting parameters, or the fitter gave up), ``n_hits, n_measurements, chi2, ndf, chi2_ndf``, the
-parameters ``d0, z0, phi, theta, qop`` [mm, rad, e/GeV] (ACTS's perigee convention) with their 5 x 5 covariance
-``cov_<a>_<b>``, and the derived ``pt, charge, eta`` with ``sigma_pt``.
+The table (`fit_tracks`) is `deepreco.fit`'s, the same as deepreco's own fitter gives.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from ..errors import DeepRecoError
 from ..event import Event
+from ..fit import COLUMNS, PARAMETERS, empty_table, fill_table, fit_event, fitted_path, track_members
 from . import require
 from .convert import to_acts
 from .geometry import acts_geometry
 
-PARAMETERS = ("d0", "z0", "phi", "theta", "qop")
-COV_COLUMNS = tuple(f"cov_{a}_{b}" for i, a in enumerate(PARAMETERS) for b in PARAMETERS[i:])
-COLUMNS = ("track_id", "fitted", "n_hits", "n_measurements", "chi2", "ndf", "chi2_ndf", *PARAMETERS,
-           "pt", "charge", "eta", "sigma_pt", *COV_COLUMNS)
+__all__ = ["COLUMNS", "PARAMETERS", "fit_event", "fit_tracks", "fitted_path"]
 
 
 def _vector(v) -> np.ndarray:  # ACTS's Eigen vectors index but do not convert
@@ -40,16 +31,6 @@ def _vector(v) -> np.ndarray:  # ACTS's Eigen vectors index but do not convert
 
 def _matrix(m) -> np.ndarray:
     return np.array([[m[i, j] for j in range(5)] for i in range(5)])
-
-
-def _empty_rows(track_ids: np.ndarray, n_hits: np.ndarray) -> pd.DataFrame:
-    n = len(track_ids)
-    table = pd.DataFrame({c: np.full(n, np.nan) for c in COLUMNS})
-    table["track_id"] = track_ids
-    table["fitted"] = False
-    table["n_hits"] = n_hits
-    table["n_measurements"] = 0
-    return table
 
 
 def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_scattering: bool = True,
@@ -75,23 +56,13 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
     acts = require()  # with acts.examples imported
     u = acts.UnitConstants
 
-    if not {"hit_id", "track_id"} <= set(tracks.columns):
-        raise DeepRecoError("tracks need the columns hit_id and track_id")
     geo = acts_geometry()
     measured = to_acts(event, geo)
-    index_of_hit = pd.Series(np.arange(len(measured)), index=measured.hit_id)
-    hit_index = index_of_hit.reindex(tracks["hit_id"].to_numpy(np.int64)).to_numpy()
-    if np.isnan(hit_index).any():
-        raise DeepRecoError(f"{int(np.isnan(hit_index).sum())} track hit(s) are not in the event")
-    track_ids, inverse = np.unique(tracks["track_id"].to_numpy(np.int64), return_inverse=True)
-    n_hits = np.bincount(inverse, minlength=len(track_ids))
-    table = _empty_rows(track_ids, n_hits)
+    track_ids, n_hits, starts, members = track_members(event, tracks, measured.hit_id)
+    table = empty_table(track_ids, n_hits)
     to_fit = np.flatnonzero(n_hits >= min_hits)
     if len(to_fit) == 0:
         return table
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(n_hits)])
-    members = hit_index[order].astype(np.int64)
 
     measurements = measured.measurements()
     proto = acts.examples.ProtoTrackContainer()
@@ -199,75 +170,6 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
     if not rows:
         return table
     at = np.array(sorted(rows), np.int64)
-    params = np.array([rows[r]["params"] for r in at])
-    cov = np.array([rows[r]["cov"] for r in at])
-    table.loc[at, "fitted"] = True
-    for name in ("chi2", "ndf", "n_measurements"):
-        table.loc[at, name] = [rows[r][name] for r in at]
-    for k, name in enumerate(PARAMETERS):
-        table.loc[at, name] = params[:, k]
-    for i, a in enumerate(PARAMETERS):
-        for j in range(i, 5):
-            table.loc[at, f"cov_{a}_{PARAMETERS[j]}"] = cov[:, i, j]
-    theta, qop = params[:, 3], params[:, 4]
-    pt = np.sin(theta) / np.abs(qop)
-    # d pT / d theta = cos(theta) / |qop|,  d pT / d qop = -pT / qop
-    grad = np.column_stack([np.cos(theta) / np.abs(qop), -pt / qop])
-    var_pt = np.einsum("ni,nij,nj->n", grad, cov[:, 3:5, 3:5], grad)
-    table.loc[at, "pt"] = pt
-    table.loc[at, "charge"] = np.sign(qop)
-    table.loc[at, "eta"] = -np.log(np.tan(theta / 2.0))
-    table.loc[at, "sigma_pt"] = np.sqrt(np.maximum(var_pt, 0.0))
-    ndf = table["ndf"].to_numpy(np.float64)
-    table["chi2_ndf"] = np.where(ndf > 0, table["chi2"].to_numpy(np.float64) / np.maximum(ndf, 1), np.nan)
-    table["n_measurements"] = table["n_measurements"].astype(np.int64)
-    return table
-
-
-def fitted_path(submission) -> Path:
-    """Where the fitted parameters of a submission go: beside it, ``<name>-fit.csv``."""
-    path = Path(submission)
-    name = path.name
-    for ext in (".csv.gz", ".csv", ".parquet"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-            break
-    return path.with_name(f"{name}-fit.csv")
-
-
-def fit_event(event_path, submission=None, method: str | None = None, out=None) -> dict:
-    """Fit the tracks of one event, from a submission file or from a method run here; write the table.
-
-    Exactly one of ``submission`` and ``method`` is given. The table goes to ``out`` (default: beside the
-    submission as ``<name>-fit.csv``, or ``<event>-<method>-fit.csv`` beside the event), written atomically.
-    Returns ``{"path", "fits", "summary"}``; the summary (`deepreco.metrics.fit.fit_summary`) needs the event's
-    truth and particles, and is None without them.
-    """
-    from ..io import read_event, read_submission
-    from ..metrics.fit import fit_summary, match_fits
-
-    if (submission is None) == (method is None):
-        raise DeepRecoError("fit: give either a submission (--tracks) or a method (-m), not both")
-    require()
-    event = read_event(event_path)
-    if submission is not None:
-        tracks = read_submission(submission, event_id=event.event_id)
-        path = Path(out) if out is not None else fitted_path(submission)
-    else:
-        from ..reconstruct import get_method
-
-        tracks = get_method(method).reconstruct(event)
-        stem = Path(event_path).name.split("-")[0]
-        path = Path(out) if out is not None else Path(event_path).with_name(f"{stem}-{method}-fit.csv")
-    fits = fit_tracks(event, tracks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        fits.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    summary = None
-    if event.truth is not None and event.particles is not None:
-        summary = fit_summary(fits, match_fits(fits, tracks, event.truth, event.particles))
-    return {"path": path, "fits": fits, "summary": summary}
+    return fill_table(table, at, np.array([rows[r]["params"] for r in at]).reshape(-1, 5),
+                      np.array([rows[r]["cov"] for r in at]).reshape(-1, 5, 5), [rows[r]["chi2"] for r in at],
+                      [rows[r]["ndf"] for r in at], [rows[r]["n_measurements"] for r in at])

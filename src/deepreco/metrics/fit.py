@@ -1,6 +1,6 @@
 """How good fitted track parameters are: residuals and pulls against the truth, resolution against pT and eta.
 
-A fitted track (a row of `deepreco.acts.fit.fit_tracks`) is matched to the particle that holds more than half of
+A fitted track (a row of `deepreco.fit.fit_tracks`) is matched to the particle that holds more than half of
 its hits. The particle's true parameters at the beam line follow its helix in the solenoid from its production
 vertex to the point of closest approach to the z axis (d0, z0, phi there; theta and q/p do not change):
 

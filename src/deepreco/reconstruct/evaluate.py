@@ -64,18 +64,18 @@ def _method(method: str | Method, params: dict) -> Method:
     return per_process(key, lambda: get_method(method, **params))
 
 
-def _fit_rows(event: Event, tracks) -> dict:
+def _fit_rows(event: Event, tracks, fitter: str) -> dict:
     """The Kalman fit of an event's tracks: the columns `fit_summary` pools over events, as plain lists."""
-    from ..acts.fit import fit_tracks
+    from ..fit import fit_tracks
     from ..metrics.fit import match_fits
 
-    fits = fit_tracks(event, tracks)
+    fits = fit_tracks(event, tracks, fitter=fitter)
     matched = match_fits(fits, tracks, event.truth, event.particles)
     keep = [c for c in matched.columns if c.startswith(("pull_", "res_", "true_"))]
     return {"fits": fits[["fitted", "chi2_ndf"]].to_dict("list"), "matched": matched[keep].to_dict("list")}
 
 
-def _evaluate_one(method, params: dict, pt_min: float, item, fit: bool = False) -> dict:
+def _evaluate_one(method, params: dict, pt_min: float, item, fit: bool = False, fitter: str | None = None) -> dict:
     from ..metrics import evaluate
 
     event = _event(item)
@@ -93,13 +93,13 @@ def _evaluate_one(method, params: dict, pt_min: float, item, fit: bool = False) 
     row = {"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
            "n_reconstructable": int((counts >= 4).sum()), **result}
     if fit:
-        row["fit"] = _fit_rows(event, tracks)
+        row["fit"] = _fit_rows(event, tracks, fitter)
     return row
 
 
 def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int | None = None,
                     pt_min: float = 1.0, progress: bool = False, workers: int = 1, scheduler: str | None = None,
-                    runner=None, fit: bool = False, **params) -> dict:
+                    runner=None, fit: bool = False, fitter: str | None = None, **params) -> dict:
     """Reconstruct and score up to ``n_events`` events; pooled figures over them.
 
     ``events``: a `Dataset` (each worker reads its own events) or any iterable of events. They run on
@@ -109,9 +109,10 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     ``efficiency`` and ``efficiency_perfect`` (pooled over the selected particles of all events), ``fake_rate``
     and ``duplicate_rate`` (pooled over all tracks), ``seconds_per_event`` (reconstruction only, wall clock),
     ``n_events``, ``n_tracks``, ``n_particles``, and ``events``, the per-event figures (with
-    ``n_reconstructable``, the particles with at least 4 hits). ``fit``: the tracks are also fitted with ACTS's
-    Kalman filter (the ``acts`` extra) and ``fit`` holds `deepreco.metrics.fit.fit_summary` pooled over the events
-    (failed-fit fraction, pull widths, resolutions against pT and |eta|).
+    ``n_reconstructable``, the particles with at least 4 hits). ``fit``: the tracks are also fitted with a Kalman
+    filter (``fitter``: ``"acts"``, the ``acts`` extra, or ``"deepreco"``; None: ACTS's when installed) and
+    ``fit`` holds `deepreco.metrics.fit.fit_summary` pooled over the events (failed-fit fraction, pull widths,
+    resolutions against pT and |eta|).
     """
     from ..distributed import EventRunner
 
@@ -122,10 +123,10 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     if not items:
         raise DeepRecoError("no events to evaluate")
     if fit:
-        from ..acts import require
+        from ..fit import check_fitter
 
-        require()  # a missing extra: one error here, not one per event
-    task = partial(_evaluate_one, method, params, pt_min, fit=fit)
+        fitter = check_fitter(fitter)  # a missing extra or a bad name: one error here, not one per event
+    task = partial(_evaluate_one, method, params, pt_min, fit=fit, fitter=fitter)
     if runner is not None:
         rows = runner.run(task, items, label=name, name=_event_name)
     else:
