@@ -87,7 +87,17 @@ def node_features(event: Event) -> np.ndarray:
 
 def edge_features(coords: np.ndarray, x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """(E, `N_EDGE`) float32 for (2, E) hit rows; ``coords`` from `module_map.hit_coordinates`, ``x`` the
-    node features (`node_features`)."""
+    node features (`node_features`); compiled by numba when it is there (`fast.edge_features`, the same)."""
+    from .fast import HAVE_NUMBA
+
+    if HAVE_NUMBA:
+        from .fast import edge_features as compiled
+
+        return compiled(coords, x, edges)
+    return _edge_features(coords, x, edges)
+
+
+def _edge_features(coords: np.ndarray, x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     a, b = edges
     pa, pb = coords[a], coords[b]
     dphi, z0, deta, curvature = pair_features(coords, a, b).T

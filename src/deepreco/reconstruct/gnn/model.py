@@ -23,7 +23,7 @@ from torch import nn
 from ...errors import FormatError
 from ...modelfile import ModelFile, load, save, shipped
 from .features import N_EDGE, N_NODE
-from .module_map import ModuleMap
+from .module_map import ModuleMap, ordered_map
 
 
 def mlp(n_in: int, hidden: int, n_out: int, n_layers: int = 2, norm: bool = True) -> nn.Sequential:
@@ -53,7 +53,14 @@ def edge_mlp(net: nn.Sequential, nodes: tuple[torch.Tensor, torch.Tensor], e: to
     ~10 edges a node."""
     first = net[0]
     w_e = first.weight[:, first.in_features - e.shape[1]:]
-    return net[1:](nodes[0][src] + nodes[1][dst] + torch.addmm(first.bias, e, w_e.T))
+    if torch.is_grad_enabled():
+        return net[1:](nodes[0][src] + nodes[1][dst] + torch.addmm(first.bias, e, w_e.T))
+    # inference: the same operations in the same order, written into one buffer (the gathers by index_select,
+    # the ReLUs in place): a quarter faster on a chunk of a few thousand edges, the same numbers
+    h = nodes[0].index_select(0, src).add_(nodes[1].index_select(0, dst)).add_(torch.addmm(first.bias, e, w_e.T))
+    for layer in net[1:]:
+        h = h.relu_() if isinstance(layer, nn.ReLU) else layer(h)
+    return h
 
 
 class EdgeFilter(nn.Module):
@@ -81,11 +88,14 @@ class InteractionNetwork(nn.Module):
         self.n_iterations = n_iterations
 
     def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor,
-                chunk: int | None = None) -> torch.Tensor:
+                chunk: int | None = None, threads: int = 1) -> torch.Tensor:
         """One logit per edge. With ``chunk`` (inference only) the edge networks run ``chunk`` edges at a time:
-        the same result, in memory that grows with the number of edges by 32 floats each, not by hundreds."""
+        the same result, in memory that grows with the number of edges by 32 floats each, not by hundreds;
+        ``threads`` threads share the chunks (the caller sets torch's own threads to 1: no thread waits on a
+        parallel step whose other half waits for a core), and the sums over each node's edges are added in the
+        edges' order, as on one thread."""
         if chunk is not None and not torch.is_grad_enabled():
-            return self._forward_chunked(x, edge_attr, edges, chunk)
+            return self._forward_chunked(x, edge_attr, edges, chunk, threads)
         src, dst = edges
         h = self.node_encoder(x)
         e = edge_mlp(self.edge_encoder, project(self.edge_encoder, x, x), edge_attr, src, dst)
@@ -96,27 +106,31 @@ class InteractionNetwork(nn.Module):
             h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
         return edge_mlp(self.classifier, project(self.classifier, h, h), e, src, dst).squeeze(1)
 
-    def _forward_chunked(self, x, edge_attr, edges, chunk: int) -> torch.Tensor:
+    def _forward_chunked(self, x, edge_attr, edges, chunk: int, threads: int = 1) -> torch.Tensor:
         src, dst = edges
-        parts = [slice(i, i + chunk) for i in range(0, len(src), chunk)]
+        parts = [(slice(i, i + chunk), src[i:i + chunk], dst[i:i + chunk]) for i in range(0, len(src), chunk)]
+
+        def each(net, nodes, inputs):
+            """``edge_mlp`` of every chunk, in order; a chunk's result is only read, never written, by others."""
+            return ordered_map(lambda p: edge_mlp(net, nodes, inputs[p[0]], p[1], p[2]), parts, threads)
+
         h = self.node_encoder(x)
         e = torch.empty((len(src), self.hparams["hidden"]), dtype=x.dtype, device=x.device)
-        nodes = project(self.edge_encoder, x, x)
-        for c in parts:
-            e[c] = edge_mlp(self.edge_encoder, nodes, edge_attr[c], src[c], dst[c])
+        for (c, _, _), out in zip(parts, each(self.edge_encoder, project(self.edge_encoder, x, x), edge_attr),
+                                  strict=True):
+            e[c] = out
         for _ in range(self.n_iterations):
             incoming = torch.zeros_like(h)
             outgoing = torch.zeros_like(h)
-            nodes = project(self.edge_network, h, h)
-            for c in parts:
-                e[c] += edge_mlp(self.edge_network, nodes, e[c], src[c], dst[c])
-                incoming.index_add_(0, dst[c], e[c])
-                outgoing.index_add_(0, src[c], e[c])
+            for (c, s, d), update in zip(parts, each(self.edge_network, project(self.edge_network, h, h), e),
+                                         strict=True):
+                e[c] += update
+                incoming.index_add_(0, d, e[c])
+                outgoing.index_add_(0, s, e[c])
             h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
         out = torch.empty(len(src), dtype=x.dtype, device=x.device)
-        nodes = project(self.classifier, h, h)
-        for c in parts:
-            out[c] = edge_mlp(self.classifier, nodes, e[c], src[c], dst[c]).squeeze(1)
+        for (c, _, _), logits in zip(parts, each(self.classifier, project(self.classifier, h, h), e), strict=True):
+            out[c] = logits.squeeze(1)
         return out
 
 

@@ -185,8 +185,13 @@ class ModuleMap:
             spans.append((first, last))
             first = last
 
+        from .fast import HAVE_NUMBA, module_pair_edges
+
         def one(span):
             first, last = span
+            if HAVE_NUMBA:  # the same edges, each candidate made and cut at once
+                return module_pair_edges(pairs[first:last], pair_layer[first:last], start, count, rows, coords,
+                                         self.lo, self.hi)
             p, nb, sz = pairs[first:last], n_b[first:last], size[first:last]
             g = np.repeat(np.arange(len(p), dtype=np.int32), sz)
             k = np.arange(sz.sum(), dtype=np.int64) - np.repeat(np.cumsum(sz) - sz, sz)

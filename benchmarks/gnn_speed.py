@@ -1,0 +1,158 @@
+"""gnn's seconds per stage on events simulated from real TrackML particle lists, this tree against an earlier
+commit, on 1 thread, on 2 threads, and on 2 threads with the other core kept busy.
+
+    python benchmarks/gnn_speed.py [--lists 1001,1003] [--before 69b2e15] [--rounds 1]
+
+The events: the particles of development lists 1001 and 1003 simulated on the TrackML detector with seed 0 (the
+events of ``benchmarks/serving.py``, made when missing). The earlier code is ``git archive BEFORE src``, run from
+a temporary folder. Each run is a fresh Python process (``--threads N`` as the command line sets it,
+`deepreco.threads.set_threads`) that reconstructs the event once unmeasured (numba's compiled code loaded,
+caches filled, the onnxruntime session made) and then ``--rounds`` times measured, keeping the fastest: the
+seconds of each stage the method reports (module-map graph, graph + filter, interaction network, track
+building), the wall-clock seconds of the whole ``reconstruct`` and the CPU seconds the process spent in it (all
+its threads). "busy": a ``yes > /dev/null`` process keeps one more core busy. Earlier and this code run back to
+back on each event and setting, so that both meet the same load; the load average before each run is shown:
+the machine is shared with other jobs. The TrackML score of each submission, and how many hits the two
+submissions put in different tracks, say whether the speed cost any of the result.
+Results go to ``benchmarks/results/gnn_speed.txt`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path("/tmp/deepreco-bench")
+TRACKML = Path("/work/shared/data/trackml/train")
+
+CHILD = r"""
+import json, sys, time
+from deepreco.threads import set_threads
+set_threads(int(sys.argv[2]))
+import torch
+from deepreco.io import open_path
+from deepreco.metrics.score import score_event
+from deepreco.reconstruct import get_method
+event = open_path(sys.argv[1])
+method = get_method("gnn")
+method.reconstruct(event)
+best = None
+for _ in range(int(sys.argv[4])):
+    wall, cpu = time.perf_counter(), time.process_time()
+    sub = method.reconstruct(event)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if best is None or wall < best["seconds_total"]:
+        best = {**method.last_run, "seconds_total": wall, "cpu_seconds": cpu}
+sub.to_parquet(sys.argv[3])
+best.update(n_hits=event.n_hits, threads=torch.get_num_threads(), score=float(score_event(event.truth, sub)),
+            tracks=int(sub["track_id"].nunique()))
+print(json.dumps(best))
+"""
+
+
+def _event(number: int) -> Path:
+    from deepreco.simulate.dataset import simulate_dataset
+
+    if not 1000 <= number <= 1009:
+        raise SystemExit("use the development lists 1000-1009 only")
+    folder = DATA / f"serving-trackml-{number}"
+    if not folder.is_dir() or not any(folder.iterdir()):
+        simulate_dataset("trackml", 1, folder, seed=0, format="parquet", workers=1,
+                         particles=TRACKML / f"event00000{number}-particles.csv.gz")
+    return folder
+
+
+def _run(src: Path, event: Path, threads: int, out: Path, rounds: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    r = subprocess.run([sys.executable, "-c", CHILD, str(event), str(threads), str(out), str(rounds)],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise SystemExit(f"the gnn run ({src}, {threads} threads) failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _moved_hits(a: Path, b: Path) -> int:
+    """Hits that the two submissions put in different tracks (each track named by its smallest hit id)."""
+    import pandas as pd
+
+    def named(path):
+        sub = pd.read_parquet(path)
+        return sub.set_index("hit_id")["track_id"].map(sub.groupby("track_id")["hit_id"].min())
+
+    x, y = named(a), named(b)
+    both = x.index.union(y.index)
+    return int((x.reindex(both).fillna(-1) != y.reindex(both).fillna(-1)).sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lists", default="1001,1003")
+    parser.add_argument("--before", default="69b2e15", help="the earlier commit (default: before this work)")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    lists = [int(n) for n in args.lists.split(",")]
+    events = {n: _event(n) for n in lists}
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    rows = []
+    lines = [f"# benchmarks/gnn_speed.py --lists {args.lists} --before {args.before} --rounds {args.rounds}",
+             f"# {platform.machine()}, {len(os.sched_getaffinity(0))} usable cores, Python "
+             f"{platform.python_version()}; the machine is shared with other jobs (load average before each run)",
+             f"# before: {args.before}; after: {head}{' + uncommitted changes' if dirty else ''}",
+             "# seconds: graph = module map, filter = graph + filter, network = interaction network, build = track "
+             "building; total = wall clock of reconstruct; cpu = CPU seconds of the process in it",
+             "",
+             f"{'list':>4s} {'hits':>7s} {'setting':12s} {'code':6s} {'graph':>6s} {'filter':>6s} {'network':>7s} "
+             f"{'build':>6s} {'total':>6s} {'cpu':>6s} {'score':>7s} {'tracks':>6s}  load"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True,
+                                 check=True).stdout
+        (tmp / "before").mkdir()
+        subprocess.run(["tar", "-x", "-C", str(tmp / "before")], input=archive, check=True)
+        codes = {"before": tmp / "before" / "src", "after": ROOT / "src"}
+        for setting, threads, busy in (("1 thread", 1, False), ("2 threads", 2, False),
+                                       ("2 + busy", 2, True)):
+            hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
+            try:
+                for number, event in events.items():
+                    subs = {}
+                    for code, src in codes.items():
+                        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                        subs[code] = tmp / f"{code}-{number}-{threads}-{busy}.parquet"
+                        r = _run(src, event, threads, subs[code], args.rounds)
+                        r.update(list=number, setting=setting, code=code, load=load)
+                        rows.append(r)
+                        lines.append(f"{number:4d} {r['n_hits']:7,d} {setting:12s} {code:6s} {r['seconds_graph']:6.2f} "
+                                     f"{r['seconds_filter']:6.2f} {r['seconds_gnn']:7.2f} {r['seconds_build']:6.2f} "
+                                     f"{r['seconds_total']:6.2f} {r['cpu_seconds']:6.2f} {r['score']:7.4f} "
+                                     f"{r['tracks']:6,d}  {load}")
+                        print(lines[-1], flush=True)
+                    moved = _moved_hits(subs["before"], subs["after"])
+                    rows[-1]["hits_moved_from_before"] = moved
+                    lines.append(f"{'':4s} hits in another track than before: {moved}")
+                    print(lines[-1], flush=True)
+            finally:
+                if hog is not None:
+                    hog.kill()
+                    hog.wait()
+            time.sleep(1.0)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "gnn_speed.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / "gnn_speed.json").write_text(json.dumps(rows, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
