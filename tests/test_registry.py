@@ -137,6 +137,9 @@ BAD_NAMES = [
     (["deepcore", "evaluate", "--fallback", "nope"], "unknown fallback 'nope'"),
     (["toys", "benchmark", "--models", "lstm,nope"], "unknown toy model 'nope'; available: lstm, "),
     (["simulate", "-g", "gun", "--set", "n", "--out", "{tmp}/o"], "--set n: expected KEY=VALUE"),
+    (["train", "lstm", "--out", "{tmp}/l.pt"], "lstm: no training data; give --data DIR"),
+    (["train", "gnn", "--out", "{tmp}/g.pt"], "gnn: no training data; give --data DIR"),
+    (["train", "embedding", "--out", "{tmp}/e.pt"], "embedding: no training data; give --data DIR"),
 ]
 
 

@@ -485,6 +485,13 @@ def serve_cmd(repo: Path = typer.Argument(..., help="a model repository written 
 train_app = command_group("Train a model on a folder of simulated events.")
 
 
+def _need_data(kind: str, data, config, resume) -> None:
+    """No --data, no settings file and no checkpoint: the defaults name no data, so say it before the imports (the
+    library says the same when a settings file names none)."""
+    if data is None and config is None and resume is None:
+        fail(DeepRecoError(f"{kind}: no training data; give --data DIR or data: in the settings file"))
+
+
 @train_app.command("lstm")
 def train_lstm_cmd(
         data: Path = typer.Option(None, "--data", help="folder (or zip) of simulated events with truth"),
@@ -503,6 +510,7 @@ def train_lstm_cmd(
     """Train seed 004's LSTM, which predicts a track's next 5 hits from its first 5; checkpoints each epoch
     (<out>.checkpoints/); data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume})
+    _need_data("lstm", data, config, resume)
     from .reconstruct.lstm import train_lstm
     from .threads import set_threads
 
@@ -540,6 +548,7 @@ def train_gnn_cmd(
     """Train the graph pipeline: module map (built), edge filter and interaction network (on the one trainer,
     checkpoints each epoch in <out>.checkpoints/), edge threshold; data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume, "model file": start_from})
+    _need_data("gnn", data, config, resume)
     from .reconstruct.gnn import train_gnn
     from .threads import set_threads
 
@@ -581,6 +590,7 @@ def train_embedding_cmd(
     """Train the metric-learning hit embedding (the gnn pipeline's second graph construction) on the one trainer;
     checkpoints each epoch (<out>.checkpoints/); data-parallel under torchrun."""
     need(paths=[data], files={"settings file": config, "checkpoint": resume})
+    _need_data("embedding", data, config, resume)
     from .reconstruct.gnn.metric import train_embedding_model
     from .threads import set_threads
 
