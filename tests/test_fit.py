@@ -139,3 +139,33 @@ def test_evaluate_fit_without_acts(muons, tmp_path, no_acts):
     assert fit["n_tracks"] == 40 and fit["failed_fraction"] == 0.0 and fit["n_matched"] == 40
     assert 0.3 < fit["median_chi2_ndf"] < 2.0
     assert 0.55 < fit["pull_width_qop"] < 1.6
+
+
+def test_a_hit_moved_far_off_is_rejected_and_a_clean_track_loses_none(muons):
+    import dataclasses
+
+    event = muons[0]
+    tracks = _truth_tracks(event)
+    clean = fit_tracks(event, tracks, fitter="deepreco")
+    without_cut = fit_tracks(event, tracks, fitter="deepreco", outlier_chi2=np.inf)
+    # clean muons: no hit dropped, the same fits as without the cut
+    assert (clean["n_measurements"] == without_cut["n_measurements"]).all()
+    assert np.allclose(clean["qop"], without_cut["qop"])
+    # one hit in the middle of a muon of 5-20 GeV moved 5 mm along the module (hundreds of sigma)
+    matched = match_fits(clean, tracks, event.truth, event.particles)
+    pid = int(matched.loc[matched["true_pt"].between(5.0, 20.0), "track_id"].iloc[0])
+    ids = tracks.loc[tracks["track_id"] == pid, "hit_id"].to_numpy()
+    hits = event.hits.copy()
+    row = hits.index[hits["hit_id"] == ids[len(ids) // 2]][0]
+    r = np.hypot(hits.at[row, "x"], hits.at[row, "y"])
+    phi = np.arctan2(hits.at[row, "y"], hits.at[row, "x"]) + 5.0 / r
+    hits.loc[row, ["x", "y"]] = r * np.cos(phi), r * np.sin(phi)
+    moved = dataclasses.replace(event, hits=hits)
+    one = tracks[tracks["track_id"] == pid]
+    fit = fit_tracks(moved, one, fitter="deepreco").iloc[0]
+    plain = fit_tracks(moved, one, fitter="deepreco", outlier_chi2=np.inf).iloc[0]
+    assert fit["fitted"] and fit["n_measurements"] == plain["n_measurements"] - 1
+    assert fit["ndf"] == 2 * fit["n_measurements"] - 5 and fit["chi2_ndf"] < 3.0
+    true_pt = float(matched.loc[matched["track_id"] == pid, "true_pt"].iloc[0])
+    assert abs(fit["pt"] - true_pt) < 3 * fit["sigma_pt"]
+    assert abs(plain["pt"] - true_pt) > 3 * plain["sigma_pt"]  # without the cut the moved hit pulls it off

@@ -28,6 +28,14 @@ cosine of the incidence angle). Scattering: the Highland width for a pion of the
 Bethe's mean for a pion. Measurements: the ckf's (`geometry.prepare_hits`), (phi, z) on a barrel and (phi, r) on
 a disk with the pitch / sqrt(12) errors, so ndf = 2 n - 5 for the n hits the backward pass took (a hit the helix
 does not reach is passed over).
+
+Outliers: a hit whose predicted chi2 (its residual against the prediction's covariance plus its own, 2 dof) is
+above ``outlier_chi2`` (25: a probability of 4e-6 for a hit the model describes) is dropped, the state carried on
+without it and the hit not counted in ndf: in the forward pass, and a hit dropped there is not offered to the
+backward pass, which drops its own likewise. Either pass judges hits only once its state has taken three (before,
+the forward state is the three-hit seed's and the backward one mostly the forward pass's: a cut there dropped the
+good hits of some truth tracks, or all the hits after a wrong one). A track's wrong hit (a pattern recognition's)
+otherwise pulls its helix off.
 """
 
 from __future__ import annotations
@@ -46,6 +54,11 @@ from .seeding import fit_seeds, highland
 PION_MASS = 0.13957  # GeV: the mass hypothesis of the material effects
 _INFLATE = 100.0  # the forward covariance times this starts the backward pass
 _FD = np.array([1e-7, 1e-5, 1e-7, 1e-7, 1e-7])  # finite-difference steps of (phi, w, psi, t, k) for the perigee
+# a hit whose predicted chi2 (2 dof) is above this is an outlier: P(chi2 > 25) = exp(-12.5) = 4e-6 for a hit
+# the model describes, so a right hit is almost never dropped, and a wrong one 5 sigma off is
+OUTLIER_CHI2 = 25.0
+# either pass judges hits once its state has taken this many: before, it is the seed's or the forward pass's
+_SETTLED = 3
 
 
 class _Material:
@@ -191,12 +204,14 @@ def _ordered(hits: Hits, members: np.ndarray, starts: np.ndarray, to_fit: np.nda
     return grid, n
 
 
-def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, field: float = 2.0) -> pd.DataFrame:
+def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, field: float = 2.0,
+               outlier_chi2: float = OUTLIER_CHI2) -> pd.DataFrame:
     """Fit every track of ``tracks`` (hit_id, track_id) on ``event`` with deepreco's Kalman filter.
 
     Tracks with fewer than ``min_hits`` hits on known modules, or on fewer than three layers, are not fitted
     (their row says ``fitted`` False), nor are those whose filter breaks down (the helix misses a hit's surface,
-    a non-finite state). Returns one row per track id, `deepreco.fit.COLUMNS`, sorted by track_id.
+    a non-finite state). Hits above ``outlier_chi2`` are dropped (module docstring). Returns one row per track id,
+    `deepreco.fit.COLUMNS`, sorted by track_id.
     """
     hits = prepare_hits(event.hits)
     lay = layers()
@@ -232,11 +247,12 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, field: flo
     barrel, pos = lay.barrel[hits.layer[first]], hits.surface[first].copy()
     last = first.copy()  # the hit each track's state was last updated with
 
-    def step(sel, to, inward):
+    def step(sel, to, inward, cut):
         """Carry tracks ``sel`` from their last hit to the hit rows ``to`` (material between) and update with it.
 
-        A hit the helix does not reach, or whose update breaks the state, is passed over: the state stays where it
-        was (a wrong hit of a track, or a step the transport cannot make). Returns (updated, chi2).
+        A hit the helix does not reach, whose update breaks the state, or whose chi2 is above ``cut`` (an outlier), is
+        passed over: the state stays where it was (a wrong hit of a track, or a step the transport cannot make).
+        Returns (updated, chi2, outlier) per track of ``sel``.
         """
         frm = last[sel]
         st, cv, br, ps = state[sel], cov[sel], barrel[sel], pos[sel]
@@ -261,26 +277,35 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, field: flo
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             st, cv, c2 = update(st, cv, hits.meas[to], hits.var[to])
         ok &= np.isfinite(st).all(axis=1) & np.isfinite(cv).all(axis=(1, 2)) & np.isfinite(c2)
+        outlier = ok & (c2 > cut)
+        ok &= ~outlier
         good = sel[ok]
         state[good], cov[good], barrel[good], pos[good] = st[ok], cv[ok], lay.barrel[lt[ok]], hits.surface[to[ok]]
         last[good] = to[ok]
-        return ok, np.where(ok, c2, 0.0)
+        return ok, np.where(ok, c2, 0.0), outlier
 
     # forward, first hit to last: a good state at the last hit
     end = np.zeros(m, np.int64)  # the position in ``grid`` of the last hit taken
+    taken = np.ones(m, np.int64)
+    dropped = np.zeros(grid.shape, bool)  # the forward pass's outliers, not offered to the backward pass
     for j in range(1, grid.shape[1]):
         sel = np.flatnonzero(n > j)
         if len(sel):
-            ok, _ = step(sel, grid[sel, j], inward=False)
+            cut = np.where(taken[sel] >= _SETTLED, outlier_chi2, np.inf)
+            ok, _, out = step(sel, grid[sel, j], False, cut)
             end[sel[ok]] = j
+            taken[sel] += ok
+            dropped[sel[out], j] = True
     # backward, from there to the first hit, from the forward state with a loose covariance
     cov *= _INFLATE
     chi2 = np.zeros(m)
     used = np.ones(m, np.int64)
     for j in range(1, grid.shape[1]):
         sel = np.flatnonzero(end >= j)
+        sel = sel[~dropped[sel, end[sel] - j]]
         if len(sel):
-            ok, c2 = step(sel, grid[sel, end[sel] - j], inward=True)
+            cut = np.where(used[sel] >= _SETTLED, outlier_chi2, np.inf)
+            ok, c2, _ = step(sel, grid[sel, end[sel] - j], True, cut)
             chi2[sel] += c2
             used[sel] += ok
     alive = used >= 3
