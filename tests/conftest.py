@@ -48,3 +48,16 @@ def make_tiny_event(n_particles: int = 3, hits_per_particle: int = 5, n_noise: i
 @pytest.fixture
 def tiny_event() -> Event:
     return make_tiny_event()
+
+
+@pytest.fixture(scope="module")
+def muons(tmp_path_factory):
+    """Three events of 20 muons of both charges, pT 1-20 GeV, |eta| < 2.5, vertices spread 0.1 / 20 mm (the
+    track fits' tests, with and without ACTS); one simulation per test module."""
+    from deepreco.io import read_event
+    from deepreco.simulate.dataset import simulate_dataset
+
+    out = tmp_path_factory.mktemp("muons")
+    simulate_dataset("gun", 3, out, seed=11, format="parquet", n=20, pdg=(13, -13), pt=(1.0, 20.0),
+                     vertex_sigma=(0.1, 20.0))
+    return [read_event(p) for p in sorted(out.glob("*-hits.parquet"))]

@@ -19,20 +19,10 @@ from deepreco.acts.convert import from_acts, to_acts  # noqa: E402
 from deepreco.acts.fit import fit_tracks, fitted_path  # noqa: E402
 from deepreco.acts.geometry import acts_geometry  # noqa: E402
 from deepreco.cli import app  # noqa: E402
-from deepreco.io import read_event, write_submission  # noqa: E402
+from deepreco.io import write_submission  # noqa: E402
 from deepreco.metrics.fit import fit_summary, match_fits  # noqa: E402
-from deepreco.simulate.dataset import simulate_dataset  # noqa: E402
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def muons(tmp_path_factory):
-    """Three events of 20 muons of both charges, pT 1-20 GeV, |eta| < 2.5, vertices spread 0.1 / 20 mm."""
-    out = tmp_path_factory.mktemp("muons")
-    simulate_dataset("gun", 3, out, seed=11, format="parquet", n=20, pdg=(13, -13), pt=(1.0, 20.0),
-                     vertex_sigma=(0.1, 20.0))
-    return [read_event(p) for p in sorted(out.glob("*-hits.parquet"))]
 
 
 def _truth_tracks(event):

@@ -11,21 +11,11 @@ from typer.testing import CliRunner
 from deepreco.cli import app
 from deepreco.errors import DeepRecoError
 from deepreco.fit import COLUMNS, fit_tracks, fitted_path
-from deepreco.io import read_event, write_event, write_submission
+from deepreco.io import write_event, write_submission
 from deepreco.metrics.fit import fit_summary, match_fits, true_perigee
 from deepreco.reconstruct.ckf.fit import perigee_cov
-from deepreco.simulate.dataset import simulate_dataset
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def muons(tmp_path_factory):
-    """Three events of 20 muons of both charges, pT 1-20 GeV, |eta| < 2.5, vertices spread 0.1 / 20 mm."""
-    out = tmp_path_factory.mktemp("muons")
-    simulate_dataset("gun", 3, out, seed=11, format="parquet", n=20, pdg=(13, -13), pt=(1.0, 20.0),
-                     vertex_sigma=(0.1, 20.0))
-    return [read_event(p) for p in sorted(out.glob("*-hits.parquet"))]
 
 
 @pytest.fixture
