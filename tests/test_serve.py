@@ -126,6 +126,7 @@ def test_http_and_grpc_answers_equal_the_in_process_networks(server):
     with torch.no_grad():
         want = load_lstm()(torch.from_numpy(seeds)).numpy()
     got = grpc.infer("lstm", _inputs(grpcclient, (seeds,), ["x"])).as_numpy("y")
+    grpc.close()
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
 
 
@@ -154,6 +155,7 @@ def test_bad_requests_are_client_errors_and_the_server_goes_on(server, protocol)
         # and the next good request is answered
         ok = client.infer("gnn-network", _inputs(module, (x, attr, edges), names, **kw))
         assert ok.as_numpy("logits").shape == (120,)
+    client.close()
     assert proc.poll() is None
 
 

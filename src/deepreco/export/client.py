@@ -19,6 +19,7 @@ a process holds the server or the client, never both.
 from __future__ import annotations
 
 import sys
+import weakref
 
 import numpy as np
 
@@ -85,6 +86,9 @@ class RemoteNetwork:
     def client(self):
         if self._client is None:
             self._client = _grpc().InferenceServerClient(self.address)
+            # closed with this object, or at exit while gRPC is still whole (its own __del__ at interpreter
+            # shutdown prints a traceback)
+            weakref.finalize(self, self._client.close)
         return self._client
 
     def check(self) -> None:
