@@ -67,3 +67,17 @@ def muons(tmp_path_factory):
     simulate_dataset("gun", 3, out, seed=11, format="parquet", n=20, pdg=(13, -13), pt=(1.0, 20.0),
                      vertex_sigma=(0.1, 20.0))
     return [read_event(p) for p in sorted(out.glob("*-hits.parquet"))]
+
+
+@pytest.fixture(scope="module")
+def ttbar_folder(tmp_path_factory):
+    """One simulated ttbar event (no pile-up, seed 3) with its cells, in a folder (the serving clients' tests)."""
+    from typer.testing import CliRunner
+
+    from deepreco.cli import app
+
+    out = tmp_path_factory.mktemp("ttbar")
+    result = CliRunner().invoke(app, ["simulate", "-g", "ttbar", "-n", "1", "--seed", "3", "--pileup", "0",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

@@ -39,13 +39,8 @@ def server(repo):
 
 
 @pytest.fixture(scope="module")
-def ttbar(tmp_path_factory):
-    """One simulated ttbar event (no pile-up) with its cells."""
-    out = tmp_path_factory.mktemp("ttbar")
-    result = runner.invoke(app, ["simulate", "-g", "ttbar", "-n", "1", "--seed", "3", "--pileup", "0",
-                                 "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def ttbar(ttbar_folder):
+    return ttbar_folder
 
 
 @pytest.fixture(scope="module")

@@ -144,15 +144,10 @@ def triton(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ttbar(tmp_path_factory):
-    """One simulated ttbar event (no pile-up) with its cells."""
+def ttbar(ttbar_folder):
     from deepreco.io import open_path
 
-    out = tmp_path_factory.mktemp("ttbar")
-    result = runner.invoke(app, ["simulate", "-g", "ttbar", "-n", "1", "--seed", "3", "--pileup", "0",
-                                 "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return open_path(out)
+    return open_path(ttbar_folder)
 
 
 def _outputs(response) -> dict:
