@@ -47,6 +47,8 @@ COMMANDS = [
     ("bad number", ["simulate", "-g", "ttbar", "--pileup", "5000", "--out", "{tmp}/out"]),
     ("unwritable output", ["reconstruct", "{event}", "-m", "ckf", "--out", "/proc/out"]),
     ("unknown name", ["simulate", "-g", "nope", "--out", "{tmp}/out"]),
+    ("unknown option", ["simulate", "-g", "gun", "--set", "nope=1", "--out", "{tmp}/out"]),
+    ("bad option value", ["simulate", "-g", "gun", "--set", "n=abc", "--out", "{tmp}/out"]),
     ("unknown name", ["reconstruct", "{event}", "-m", "nope", "--out", "{tmp}/out"]),
     ("unknown name", ["evaluate", "{event}", "-m", "nope"]),
     ("unknown name", ["export", "nope", "--out", "{tmp}/out"]),

@@ -231,6 +231,26 @@ def test_a_missing_input_is_one_line_before_pandas_or_torch_is_imported(argv, me
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("argv, code, message", [
+    (["-g", "gun", "--set", "nope=1"], 1, "generator 'gun' has no option nope; it takes n, pdg"),
+    (["-g", "gun", "--set", "n=abc"], 2, "option n=abc of generator 'gun': n takes whole numbers"),
+    (["-g", "ttbar", "--pileup", "20", "--set", "n=2"], 1, "generator 'ttbar' has no option n"),
+])
+def test_a_wrong_generator_option_is_one_line_before_pandas_or_pythia_is_imported(argv, code, message, tmp_path):
+    """`simulate --set` is checked against the generator's own signature before the simulation is imported."""
+    import subprocess
+    import sys
+
+    argv = ["simulate", *argv, "--out", str(tmp_path / "out")]
+    script = (f"import sys\nfrom deepreco.cli import app\ntry:\n    app({argv!r})\nexcept SystemExit as e:\n"
+              "    print('EXIT', e.code)\n"
+              "print('LOADED', sorted(m for m in ('pandas', 'torch', 'numba', 'pythia8mc') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-2:] == [f"EXIT {code}", "LOADED []"], out.stdout + out.stderr
+    assert out.stderr.strip().count("\n") == 0 and message in out.stderr, out.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_score_and_info_tables_fit_80_columns_and_keep_a_long_name_whole(event_dir, tmp_path):
     import os
     import shutil

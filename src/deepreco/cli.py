@@ -368,13 +368,19 @@ def simulate(
         if not sep:
             fail(UsageError(f"--set {item}: expected KEY=VALUE"))
         options[key.strip()] = _option_value(value.strip())
-    from .simulate.dataset import simulate_dataset
-    from .threads import set_threads
-
     if particles is not None:
         options["particles"] = str(particles.resolve())
     if pileup is not None:
         options["pileup"] = pileup
+    from .generate import check_options
+
+    try:
+        check_options(generator, options)  # before pandas, Pythia and the simulation are imported
+    except DeepRecoError as exc:
+        fail(exc)
+    from .simulate.dataset import simulate_dataset
+    from .threads import set_threads
+
     try:
         set_threads(threads)
         ids = simulate_dataset(generator, events, out, seed=seed, format=fmt, workers=workers, scheduler=scheduler,

@@ -25,9 +25,12 @@ deepreco.errors.EventError: ...missing column z...
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: a command's checks run without it
+    import pandas as pd
 
 from .errors import EventError
 
@@ -68,6 +71,8 @@ def _example(values) -> str:
 
 
 def coerce_table(df: pd.DataFrame, part: str, source: str | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     """Check one table's columns and cast them to the TrackML dtypes.
 
     Raises `EventError` naming ``source`` (a file name, or the part) and the first fault found: a missing

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..registry import GENERATORS
@@ -24,6 +23,9 @@ from .gun import particle_gun, pdg_charge
 from .pythia import dijets, ttbar_with_pileup
 from .table import PARTICLE_COLUMNS, GeneratorError, check_particles, particle_table
 from .trackml import trackml_particles
+
+if TYPE_CHECKING:  # pandas comes with the first table: `check_options` runs without it
+    import pandas as pd
 
 # the names are listed in deepreco.registry (a command checks one before pandas is imported)
 for _name, _func in (("ttbar", ttbar_with_pileup), ("dijet", dijets), ("gun", particle_gun),
@@ -41,21 +43,32 @@ def generate(name: str, seed=None, **options) -> pd.DataFrame:
     >>> len(generate("gun", seed=1, n=3))
     3
     """
+    options = check_options(name, options)
+    if "seed" in inspect.signature(GENERATORS[name]).parameters:
+        options["seed"] = seed
+    return GENERATORS[name](**options)
+
+
+def check_options(name: str, options: dict) -> dict:
+    """``options`` as generator ``name`` takes them (the command line's names mapped to its own), or
+    `GeneratorError` / `UsageError` for an unknown generator or option, or a value of the wrong kind. Imports
+    neither pandas nor Pythia: a command checks its options before it starts.
+
+    >>> check_options("ttbar", {"pileup": 20})
+    {'mu': 20}
+    """
     if name not in GENERATORS:
         raise GeneratorError(f"unknown generator {name!r}; expected one of {', '.join(GENERATORS)}")
-    func = GENERATORS[name]
     aliases = _ALIASES.get(name, {})
     options = {aliases.get(k, k): v for k, v in options.items()}
-    accepted = inspect.signature(func).parameters
+    accepted = inspect.signature(GENERATORS[name]).parameters
     unknown = [k for k in options if k not in accepted or k == "seed"]
     if unknown:
         names = [*(p for p in accepted if p != "seed"), *aliases]
         raise GeneratorError(f"generator {name!r} has no option {', '.join(unknown)}; "
                              f"it takes {', '.join(names)}")
     _check_types(name, accepted, options)
-    if "seed" in accepted:
-        options["seed"] = seed
-    return func(**options)
+    return options
 
 
 def _check_types(name: str, accepted, options: dict) -> None:
@@ -77,5 +90,5 @@ def _check_types(name: str, accepted, options: dict) -> None:
                                  + (" (one, or a range as two: LOW,HIGH)" if isinstance(default, tuple) else ""))
 
 
-__all__ = ["GENERATORS", "PARTICLE_COLUMNS", "GeneratorError", "check_particles", "dijets", "generate",
+__all__ = ["GENERATORS", "PARTICLE_COLUMNS", "GeneratorError", "check_options", "check_particles", "dijets", "generate",
            "particle_gun", "particle_table", "pdg_charge", "trackml_particles", "ttbar_with_pileup"]

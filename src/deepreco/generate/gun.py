@@ -8,11 +8,14 @@ Omega and their antiparticles).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .table import GeneratorError, as_rng, particle_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Charge of the particle (positive PDG id); the antiparticle has the opposite one.
 _CHARGES = {

@@ -23,10 +23,14 @@ Initialising Pythia takes seconds, so each configuration is initialised once per
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .table import TRACKER_R_MM, TRACKER_Z_MM, GeneratorError, as_rng, particle_table, pt_eta
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The luminous region of the LHC (HL-LHC-like), as the TrackML events were made with.
 VERTEX_SIGMA_MM = (0.015, 55.0)

@@ -6,8 +6,9 @@ The table is the TrackML ``particles`` table (particle_id, vx, vy, vz [mm], px, 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from ..errors import DeepRecoError, EventError
 from ..event import OPTIONAL_DTYPES, PARTICLES_DTYPES, coerce_table
@@ -19,6 +20,9 @@ TABLE_DTYPES = {**PARTICLES_DTYPES, **OPTIONAL_DTYPES["particles"]}
 # with a margin: a particle made outside it never crosses a module, so it only makes tables bigger.
 TRACKER_R_MM = 1100.0
 TRACKER_Z_MM = 3100.0
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: an option's check runs without it
+    import pandas as pd
 
 
 class GeneratorError(DeepRecoError, ValueError):
@@ -50,6 +54,8 @@ def particle_table(particle_id, vertex, momentum, q, particle_type, **extra) -> 
     }
     out = {c: np.ascontiguousarray(v, dtype=TABLE_DTYPES[c]) for c, v in cols.items()}
     out.update({k: np.asarray(v) for k, v in extra.items()})
+    import pandas as pd
+
     return pd.DataFrame(out, index=pd.RangeIndex(len(vertex)))
 
 
@@ -70,6 +76,8 @@ def check_particles(particles: pd.DataFrame, source: str | None = None, error=Ev
     A missing ``particle_type`` becomes 0 ("unknown"); a missing ``nhits`` becomes 0 (the simulation counts
     the hits).
     """
+    import pandas as pd
+
     where = source or "particles"
     if isinstance(particles, pd.DataFrame) and "nhits" not in particles.columns:
         particles = particles.assign(nhits=0)

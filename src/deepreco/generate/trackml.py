@@ -8,12 +8,13 @@ with the real event; a simulation overwrites it with its own count.
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import FormatError
-from ..io import read_table
 from .table import check_particles
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def trackml_particles(path) -> pd.DataFrame:
@@ -29,5 +30,7 @@ def trackml_particles(path) -> pd.DataFrame:
     >>> len(table), int(table["particle_type"].max())
     (8915, 0)
     """
+    from ..io import read_table
+
     path = Path(path)
     return check_particles(read_table(path, "particles"), str(path), error=FormatError)
