@@ -1,18 +1,12 @@
 """Shared fixtures: a tiny hand-made event with truth, and the real TrackML files when they are there."""
 
-import os
 from pathlib import Path
 
-# numba's parallel loops on one thread in the tests and their subprocesses: with more, a calorimeter training's
-# losses were seen to differ in their last bits between two fresh processes with different Python hash seeds (a
-# known defect, in the README); the tests check the rest to the bit
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+import numpy as np
+import pandas as pd
+import pytest
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from deepreco.event import Event  # noqa: E402
+from deepreco.event import Event
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trackml"
 

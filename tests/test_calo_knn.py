@@ -114,6 +114,24 @@ def test_two_threads_give_the_same_neighbours_and_messages():
     assert torch.equal(one_msg, two_msg)
 
 
+@needs_numba
+def test_numbas_thread_pool_leaves_torchs_thread_count_as_it_was():
+    """numba's pool, started with two threads, set the libgomp torch shares to two: torch then ran on two
+    threads after a kNN whatever ``--threads`` said (a calorimeter training's losses moved in their last bits)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch, numpy as np\ntorch.set_num_threads(1)\n"
+            "from deepreco.calo.models.knn import tree_knn\n"
+            "tree_knn(np.random.default_rng(0).random((200, 4)), 4)\nprint('ONE', torch.get_num_threads())\n"
+            "torch.set_num_threads(2)\ntree_knn(np.random.default_rng(0).random((200, 4)), 4)\n"
+            "print('TWO', torch.get_num_threads())")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.split() == ["ONE", "1", "TWO", "2"], out.stdout + out.stderr
+
+
 def test_knn_bad_input_is_a_clear_error():
     x = torch.randn(20, 3)
     with pytest.raises(ValueError, match="method"):

@@ -130,8 +130,16 @@ def tree_knn(points: np.ndarray, k: int, leaf_size: int | None = None, project_d
 
 
 def use_threads() -> None:
-    """numba's parallel loops take as many threads as torch is set to (``torch.set_num_threads``)."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    """numba's parallel loops take as many threads as torch is set to (``torch.set_num_threads``).
+
+    The first call starts numba's thread pool, which (OpenMP layer) sets the OpenMP thread count of the libgomp
+    that torch shares to NUMBA_NUM_THREADS (the cores): torch then ran on every core whatever ``--threads``
+    said, and a calorimeter training's losses moved in their last bits with the machine's load. torch's count
+    is put back."""
+    n = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 if HAVE_NUMBA:
