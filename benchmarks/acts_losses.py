@@ -19,8 +19,9 @@ import os
 import time
 from pathlib import Path
 
+from real_lists import check_development, real_list_event
+
 RESULTS = Path(__file__).resolve().parent / "results"
-LISTS = Path("/work/shared/data/trackml/train")
 
 
 def _double_majority(hit_particle: dict, particle_nhits, tracks: list) -> set:
@@ -48,8 +49,7 @@ def main() -> None:
     parser.add_argument("--name", default="acts_losses")
     args = parser.parse_args()
     params = json.loads(args.params)
-    if not 1000 <= args.list <= 1009:
-        raise SystemExit("only the development lists 1000-1009")
+    check_development([args.list])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     import numpy as np
@@ -59,13 +59,8 @@ def main() -> None:
     from deepreco.io import read_event
     from deepreco.metrics.tracking import match_particles
     from deepreco.reconstruct import get_method
-    from deepreco.simulate.dataset import simulate_dataset
 
-    out = Path(args.data) / str(args.list)
-    if not any(out.glob("*-hits.parquet")):
-        simulate_dataset("trackml", 1, out, seed=1, format="parquet", first_event_id=args.list,
-                         particles=str(LISTS / f"event00000{args.list}-particles.csv.gz"))
-    event = read_event(next(out.glob("*-hits.parquet")))
+    event = read_event(real_list_event(args.list, Path(args.data) / str(args.list), seed=1))
     truth, particles, hits = event.truth, event.particles, event.hits
 
     start = time.process_time()

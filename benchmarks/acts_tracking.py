@@ -21,8 +21,9 @@ import resource
 import time
 from pathlib import Path
 
+from real_lists import check_development, real_list_event
+
 RESULTS = Path(__file__).resolve().parent / "results"
-LISTS = Path("/work/shared/data/trackml/train")
 
 
 def _run(method: str, path: str, threads: int, queue) -> None:
@@ -47,7 +48,6 @@ def _run(method: str, path: str, threads: int, queue) -> None:
 
 
 def main() -> None:
-    from deepreco.simulate.dataset import simulate_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lists", type=int, nargs="+", default=[1001])
@@ -56,16 +56,11 @@ def main() -> None:
     parser.add_argument("--data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--name", default="acts_tracking")
     args = parser.parse_args()
-    if any(not 1000 <= n <= 1009 for n in args.lists):
-        raise SystemExit("only the development lists 1000-1009")
+    check_development(args.lists)
     rows = []
     ctx = mp.get_context("spawn")
     for number in args.lists:
-        out = Path(args.data) / str(number)
-        if not any(out.glob("*-hits.parquet")):
-            simulate_dataset("trackml", 1, out, seed=1, format="parquet", first_event_id=number,
-                             particles=str(LISTS / f"event00000{number}-particles.csv.gz"))
-        path = str(next(out.glob("*-hits.parquet")))
+        path = str(real_list_event(number, Path(args.data) / str(number), seed=1))
         for method in args.methods:
             queue = ctx.Queue()
             proc = ctx.Process(target=_run, args=(method, path, args.threads, queue))

@@ -20,8 +20,9 @@ import resource
 import time
 from pathlib import Path
 
+from real_lists import check_development, real_list_event
+
 RESULTS = Path(__file__).resolve().parent / "results"
-LISTS = Path("/work/shared/data/trackml/train")
 
 
 def main() -> None:
@@ -33,23 +34,17 @@ def main() -> None:
     parser.add_argument("--data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--name", default="fit")
     args = parser.parse_args()
-    if any(not 1000 <= n <= 1009 for n in args.lists):
-        raise SystemExit("only the development lists 1000-1009")
+    check_development(args.lists)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     from deepreco.fit import fit_tracks
     from deepreco.io import read_event
     from deepreco.metrics.fit import fit_summary, match_fits
     from deepreco.reconstruct import get_method
-    from deepreco.simulate.dataset import simulate_dataset
 
     rows, pulls = [], {}
     for number in args.lists:
-        out = Path(args.data) / str(number)
-        if not any(out.glob("*-hits.parquet")):
-            simulate_dataset("trackml", 1, out, seed=1, format="parquet", first_event_id=number,
-                             particles=str(LISTS / f"event00000{number}-particles.csv.gz"))
-        event = read_event(next(out.glob("*-hits.parquet")))
+        event = read_event(real_list_event(number, Path(args.data) / str(number), seed=1))
         for method in args.methods:
             tracks = get_method(method).reconstruct(event)
             if method == "truth":  # the noise "track" is no track

@@ -29,10 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from real_lists import real_list_event
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("/tmp/deepreco-bench")
-TRACKML = Path("/work/shared/data/trackml/train")
 
 CHILD = r"""
 import json, sys, time
@@ -60,15 +61,8 @@ print(json.dumps(best))
 
 
 def _event(number: int) -> Path:
-    from deepreco.simulate.dataset import simulate_dataset
-
-    if not 1000 <= number <= 1009:
-        raise SystemExit("use the development lists 1000-1009 only")
-    folder = DATA / f"serving-trackml-{number}"
-    if not folder.is_dir() or not any(folder.iterdir()):
-        simulate_dataset("trackml", 1, folder, seed=0, format="parquet", workers=1,
-                         particles=TRACKML / f"event00000{number}-particles.csv.gz")
-    return folder
+    """The folder of list ``number`` simulated with seed 0 as event 0 (the events of benchmarks/serving.py)."""
+    return real_list_event(number, DATA / f"serving-trackml-{number}", seed=0, event_id=0).parent
 
 
 def _run(src: Path, event: Path, threads: int, out: Path, rounds: int) -> dict:

@@ -29,8 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from real_lists import real_list_event
+
 RESULTS = Path(__file__).resolve().parent / "results"
-REAL_LISTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "trackml" / "train"
 
 
 def _child(event: str, method: str, out: str) -> None:
@@ -84,12 +85,8 @@ def _events(args) -> list[tuple[str, Path]]:
             simulate_dataset("ttbar", 1, folder, seed=7, format="parquet", pileup=float(mu))
         events.append((f"ttbar mu={mu:g}", folder / "event000000000"))
     if args.real is not None:
-        folder = data / f"trackml-{args.real}-seed1"
-        if not folder.is_dir() or not any(folder.iterdir()):
-            particles = REAL_LISTS / f"event{args.real:09d}-particles.csv.gz"
-            print(f"simulating the real particle list {particles.name} into {folder} ...", flush=True)
-            simulate_dataset("trackml", 1, folder, seed=1, format="parquet", particles=str(particles))
-        events.append((f"real list {args.real}", folder / "event000000000"))
+        hits = real_list_event(args.real, data / f"trackml-{args.real}-seed1", seed=1, event_id=0)
+        events.append((f"real list {args.real}", hits.parent / hits.name.removesuffix("-hits.parquet")))
     return events
 
 
