@@ -86,6 +86,7 @@ class ActsCKF(Method):
         from . import require
         from .convert import to_acts
         from .geometry import acts_geometry
+        from .sequence import add_inputs, sequencer, start_parameters
 
         acts = require()
         import acts.examples.reconstruction as chain
@@ -102,29 +103,6 @@ class ActsCKF(Method):
             return [acts.examples.IndexSourceLink.fromSourceLink(state.uncalibratedSourceLink).index()
                     for state in track.trackStatesReversed  # from the tip: CKF tracks have no stem
                     if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink]
-
-        class Source(acts.examples.IAlgorithm):
-            def __init__(self):
-                super().__init__("DeepRecoSource", acts.logging.WARNING)
-                self.out = acts.examples.WriteDataHandle(self, acts.examples.MeasurementContainer, "M")
-                self.out.initialize("measurements")
-
-            def execute(self, context):
-                self.out(context, measurements)
-                return acts.examples.ProcessCode.SUCCESS
-
-        class Subset(acts.examples.IAlgorithm):
-            def __init__(self):
-                super().__init__("DeepRecoSubset", acts.logging.WARNING)
-                self.inp = acts.examples.ReadDataHandle(self, acts.examples.MeasurementContainer, "R")
-                self.inp.initialize("measurements")
-                self.out = acts.examples.WriteDataHandle(self, acts.examples.MeasurementSubset, "S")
-                self.out.initialize("measurement_subset")
-
-            def execute(self, context):
-                stored = self.inp(context.eventStore)
-                self.out(context, acts.examples.MeasurementSubset(stored, list(range(len(stored)))))
-                return acts.examples.ProcessCode.SUCCESS
 
         class Sink(acts.examples.IAlgorithm):
             def __init__(self):
@@ -148,10 +126,8 @@ class ActsCKF(Method):
                 return acts.examples.ProcessCode.SUCCESS
 
         level = acts.logging.WARNING
-        s = acts.examples.Sequencer(events=1, numThreads=1, logLevel=level, trackFpes=False)
-        source, subset, sink = Source(), Subset(), Sink()  # alive through the run: the sequencer holds the C++ part
-        s.addAlgorithm(source)
-        s.addAlgorithm(subset)
+        s = sequencer(level)
+        inputs, sink = add_inputs(s, measurements), Sink()  # alive through the run: the sequencer holds the C++ part
         s.addAlgorithm(acts.examples.SpacePointMaker(
             level=level, trackingGeometry=geo.tracking_geometry, inputMeasurements="measurement_subset",
             outputSpacePoints="spacepoints", geometrySelection=[
@@ -171,11 +147,8 @@ class ActsCKF(Method):
             config = acts.examples.SeedsToProtoTracks.Config()
             config.inputSeeds, config.outputProtoTracks = seeds, "seed_prototracks"
             s.addAlgorithm(acts.examples.SeedsToProtoTracks(config, level))
-        s.addAlgorithm(acts.examples.TrackParamsEstimationAlgorithm(
-            level=level, inputSeeds=seeds, outputTrackParameters="estimatedparameters",
-            outputSeeds="estimatedseeds", trackingGeometry=geo.tracking_geometry, magneticField=geo.field,
-            initialSigmas=[1 * u.mm, 1 * u.mm, 1 * u.degree, 1 * u.degree, 0 * u.e / u.GeV, 1 * u.ns],
-            initialSigmaQoverPt=0.1 * u.e / u.GeV, initialSigmaPtRel=0.1, initialVarInflation=[1.0] * 6))
+        s.addAlgorithm(start_parameters(geo, level, inputSeeds=seeds, outputTrackParameters="estimatedparameters",
+                                        outputSeeds="estimatedseeds"))
         selector = acts.TrackSelector.Config()
         selector.ptMin = self.pt_min * u.GeV
         selector.minMeasurements = self.min_measurements
@@ -197,6 +170,7 @@ class ActsCKF(Method):
             maximumSharedHits=self.max_shared, nMeasurementsMin=self.min_measurements, maximumIterations=100000))
         s.addAlgorithm(sink)
         s.run()
+        del inputs  # held through the run
 
         # a measurement in two tracks (a shared hit the resolution allowed) stays with the first, the longer
         track_of = np.full(len(measured), -1, np.int64)

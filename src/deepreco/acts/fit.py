@@ -21,6 +21,7 @@ from ..fit import COLUMNS, PARAMETERS, empty_table, fill_table, fit_event, fitte
 from . import require
 from .convert import to_acts
 from .geometry import acts_geometry
+from .sequence import add_inputs, sequencer, start_parameters
 
 __all__ = ["COLUMNS", "PARAMETERS", "fit_event", "fit_tracks", "fitted_path"]
 
@@ -54,7 +55,6 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
         One row per track id, the columns of ``COLUMNS``, sorted by track_id.
     """
     acts = require()  # with acts.examples imported
-    u = acts.UnitConstants
 
     geo = acts_geometry()
     measured = to_acts(event, geo)
@@ -69,36 +69,6 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
     for t in to_fit:
         proto.append(acts.examples.ProtoTrack(members[starts[t]:starts[t + 1]].tolist()))
     found: dict[int, dict] = {}
-
-    class Source(acts.examples.IAlgorithm):
-        """Puts this event's measurements and proto-tracks on the whiteboard."""
-
-        def __init__(self):
-            super().__init__("DeepRecoSource", acts.logging.WARNING)
-            self.out_measurements = acts.examples.WriteDataHandle(self, acts.examples.MeasurementContainer, "M")
-            self.out_measurements.initialize("measurements")
-            self.out_proto = acts.examples.WriteDataHandle(self, acts.examples.ProtoTrackContainer, "P")
-            self.out_proto.initialize("prototracks")
-
-        def execute(self, context):
-            self.out_measurements(context, measurements)
-            self.out_proto(context, proto)
-            return acts.examples.ProcessCode.SUCCESS
-
-    class Subset(acts.examples.IAlgorithm):
-        """All measurements as a subset (what the space-point maker reads), pointing into the whiteboard's copy."""
-
-        def __init__(self):
-            super().__init__("DeepRecoSubset", acts.logging.WARNING)
-            self.in_measurements = acts.examples.ReadDataHandle(self, acts.examples.MeasurementContainer, "R")
-            self.in_measurements.initialize("measurements")
-            self.out_subset = acts.examples.WriteDataHandle(self, acts.examples.MeasurementSubset, "S")
-            self.out_subset.initialize("measurement_subset")
-
-        def execute(self, context):
-            stored = self.in_measurements(context.eventStore)
-            self.out_subset(context, acts.examples.MeasurementSubset(stored, list(range(len(stored)))))
-            return acts.examples.ProcessCode.SUCCESS
 
     class Sink(acts.examples.IAlgorithm):
         """Reads the fitted tracks back: the measurements of each, to know which proto-track it was."""
@@ -128,40 +98,36 @@ def fit_tracks(event: Event, tracks: pd.DataFrame, min_hits: int = 3, multiple_s
                     "chi2": track.chi2, "ndf": track.nDoF, "n_measurements": track.nMeasurements})
             return acts.examples.ProcessCode.SUCCESS
 
-    sequencer = acts.examples.Sequencer(events=1, numThreads=1, logLevel=acts.logging.WARNING, trackFpes=False)
+    seq = sequencer(acts.logging.WARNING)
     # the Python algorithms must outlive the run: the sequencer holds only their C++ part
-    source, subset, sink = Source(), Subset(), Sink()
-    sequencer.addAlgorithm(source)
-    sequencer.addAlgorithm(subset)
+    inputs, sink = add_inputs(seq, measurements, proto), Sink()
     spacepoints = acts.examples.SpacePointMaker(
         level=acts.logging.WARNING, trackingGeometry=geo.tracking_geometry, inputMeasurements="measurement_subset",
         outputSpacePoints="spacepoints",
         geometrySelection=[acts.GeometryIdentifier(volume=int(v)) for v in np.unique(geo.detector.ids[:, 0])])
-    sequencer.addAlgorithm(spacepoints)
+    seq.addAlgorithm(spacepoints)
     # the seed of each proto-track: its three innermost space points (on three layers), and a helix through them
-    sequencer.addAlgorithm(acts.examples.ProtoTracksToParameters(
+    seq.addAlgorithm(acts.examples.ProtoTracksToParameters(
         level=acts.logging.WARNING, geometry=geo.tracking_geometry, magneticField=geo.field,
         inputProtoTracks="prototracks", inputSpacePoints="spacepoints", outputParameters="seed_parameters",
         outputProtoTracks="seeded_prototracks", outputSeeds="prototrack_seeds",
         spacePointSelection=acts.examples.SeedSpacePointSelection.InnermostTriplet))
     # the starting parameters again, with a loose covariance: the fit keeps its prior, and the tight one of
     # ProtoTracksToParameters pulled theta and z0 to the seed (pulls 3.3 and 2.3 wide on a muon gun, now 0.6 to 0.9)
-    sequencer.addAlgorithm(acts.examples.TrackParamsEstimationAlgorithm(
-        level=acts.logging.WARNING, inputSeeds="prototrack_seeds", inputProtoTracks="seeded_prototracks",
-        outputTrackParameters="start_parameters", outputSeeds="start_seeds", outputProtoTracks="start_prototracks",
-        trackingGeometry=geo.tracking_geometry, magneticField=geo.field,
-        initialSigmas=[1 * u.mm, 1 * u.mm, 1 * u.degree, 1 * u.degree, 0 * u.e / u.GeV, 1 * u.ns],
-        initialSigmaQoverPt=0.1 * u.e / u.GeV, initialSigmaPtRel=0.1, initialVarInflation=[1.0] * 6))
+    seq.addAlgorithm(start_parameters(
+        geo, acts.logging.WARNING, inputSeeds="prototrack_seeds", inputProtoTracks="seeded_prototracks",
+        outputTrackParameters="start_parameters", outputSeeds="start_seeds", outputProtoTracks="start_prototracks"))
     fitter = acts.examples.makeKalmanFitterFunction(
         geo.tracking_geometry, geo.field, multiple_scattering, energy_loss, 0.0, 1.0,
         acts.examples.FreeToBoundCorrection(False), np.inf, False, acts.logging.WARNING)
-    sequencer.addAlgorithm(acts.examples.TrackFittingAlgorithm(
+    seq.addAlgorithm(acts.examples.TrackFittingAlgorithm(
         level=acts.logging.WARNING, inputMeasurements="measurements", inputProtoTracks="start_prototracks",
         inputInitialTrackParameters="start_parameters", outputTracks="fitted_tracks",
         calibrator=acts.examples.makePassThroughCalibrator(), fit=fitter,
         pickTrack=-1))
-    sequencer.addAlgorithm(sink)
-    sequencer.run()
+    seq.addAlgorithm(sink)
+    seq.run()
+    del inputs  # held through the run
 
     # the track of a fit: the proto-track that holds its first measurement (a measurement is in one track)
     owner = np.full(len(measured), -1, np.int64)
