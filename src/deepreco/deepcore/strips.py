@@ -67,7 +67,7 @@ def _check(particles: pd.DataFrame) -> None:
         raise DeepRecoError(f"strip hits: the particles have no column {', '.join(missing)}")
 
 
-def strip_hits(particles: pd.DataFrame, seed, det: StripBarrel | None = None, pt_min: float = 0.3) -> pd.DataFrame:
+def strip_hits(particles: pd.DataFrame, seed, det: StripBarrel | None = None, pt_min: float = 0.1) -> pd.DataFrame:
     """The strip hits of charged particles with pT > ``pt_min`` [GeV]; ``seed``: an int or a numpy Generator (the
     same seed gives the same hits).
 
