@@ -135,3 +135,17 @@ def test_bad_limits_and_strip_tables_are_one_clear_line():
         strip_hits(ev.particles.drop(columns="q"), 1)
     with pytest.raises(DeepRecoError, match="must be finite"):
         strip_hits(ev.particles.assign(px=np.inf), 1)
+
+
+def test_fitted_pt_errors_describe_the_spread_of_the_fitted_pt():
+    n = 36
+    rng = np.random.default_rng(4)
+    eta, phi = rng.uniform(-1.0, 1.0, n), np.linspace(-np.pi, np.pi, n, endpoint=False)
+    muons = [(10.0, e, p, 1 - 2 * (i % 2)) for i, (e, p) in enumerate(zip(eta, phi, strict=True))]
+    jets = pd.DataFrame({"pt": 1500.0, "eta": eta, "phi": phi})
+    ev = simulate(particles(muons), jets, np.zeros(3), np.random.default_rng(2), DET)
+    tracks, _ = build_tracks(ev, strip_hits(ev.particles, 3), jetcore_seeds(ev, DET))
+    assert sorted(tracks["particle_id"]) == list(range(1, n + 1))
+    pull = (tracks["pt"] - 10.0) / tracks["sigma_pt"]
+    assert 0.6 < pull.std() < 1.5 and abs(pull.mean()) < 0.6, (pull.mean(), pull.std())
+    assert (tracks["q"].to_numpy() == 1 - 2 * ((tracks["particle_id"].to_numpy() - 1) % 2)).all()

@@ -149,8 +149,8 @@ def build_tracks(event: JetEvent, strip_table: pd.DataFrame, seeds: pd.DataFrame
     through the event's pixel clusters of layers 3-4 and its strip hits (`strips.strip_hits`).
 
     Returns (tracks, track_hits): tracks has track_id, seed (row in ``seeds``), n_hits, n_pixel, n_strip, chi2,
-    ndf, pt, q, eta, phi (at the innermost hit), particle_id and purity (the particle with most of its hits, and
-    their fraction); track_hits has track_id, kind (``pixel``: row in ``event.clusters``; ``strip``: row in
+    ndf, pt, sigma_pt, q, eta, phi (at the innermost hit), particle_id and purity (the particle with most of its
+    hits, and their fraction); track_hits has track_id, kind (``pixel``: row in ``event.clusters``; ``strip``: row in
     ``strip_table``), index, particle_id.
     """
     config = config or BuildConfig()
@@ -217,8 +217,8 @@ def build_tracks(event: JetEvent, strip_table: pd.DataFrame, seeds: pd.DataFrame
 def _fit_and_select(cand, ti, hi, hits, lay, field, config, n_pix, prow, truth):
     kept = np.unique(ti)
     empty = (pd.DataFrame({c: pd.Series(dtype=float) for c in (
-        "track_id", "seed", "n_hits", "n_pixel", "n_strip", "chi2", "ndf", "pt", "q", "eta", "phi", "particle_id",
-        "purity")}), pd.DataFrame({"track_id": [], "kind": [], "index": [], "particle_id": []}))
+        "track_id", "seed", "n_hits", "n_pixel", "n_strip", "chi2", "ndf", "pt", "sigma_pt", "q", "eta", "phi",
+        "particle_id", "purity")}), pd.DataFrame({"track_id": [], "kind": [], "index": [], "particle_id": []}))
     if len(kept) == 0:
         return empty
     pos_in = np.searchsorted(kept, ti)
@@ -256,6 +256,7 @@ def _fit_and_select(cand, ti, hi, hits, lay, field, config, n_pix, prow, truth):
     tracks = pd.DataFrame({
         "track_id": np.arange(len(kept)), "seed": c.seed // 2, "n_hits": n, "n_pixel": n_pixel,
         "n_strip": n - n_pixel, "chi2": chi2, "ndf": ndf, "pt": 1.0 / np.maximum(np.abs(k), 1e-9),
+        "sigma_pt": np.sqrt(np.maximum(cov[:, 4, 4], 0)) / np.maximum(k * k, 1e-18),
         "q": np.sign(k).astype(np.int64), "eta": np.arcsinh(state[:, 3]), "phi": state[:, 2],
         "particle_id": pairs["p"].reindex(np.arange(len(kept))).to_numpy(np.int64),
         "purity": (pairs["count"].reindex(np.arange(len(kept))) / n).to_numpy()})
