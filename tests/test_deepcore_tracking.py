@@ -56,6 +56,14 @@ def test_strip_hits_are_reproducible_and_measure_what_the_layers_measure():
     assert a.loc[a["particle_id"] == 3, "layer"].max() < 9
 
 
+def test_particles_in_one_strip_make_one_hit():
+    pair = particles([(500.0, 0.3, 1.0, 1), (500.0, 0.3, 1.0 + 2e-6, 1)])  # 0.5 um apart at the first layer
+    h = strip_hits(pair, 2, StripBarrel(efficiency=1.0))
+    assert len(h) == 10 and (h["n_particles"] == 2).all() and (h["particle_id"] == 1).all()
+    apart = strip_hits(particles([(500.0, 0.3, 1.0, 1), (500.0, 0.3, 1.01, 1)]), 2, StripBarrel(efficiency=1.0))
+    assert len(apart) == 20 and (apart["n_particles"] == 1).all()
+
+
 def test_scattering_grows_with_the_material():
     parts = particles([(1.0, 0.0, 0.1 * k, 1) for k in range(60)])
     thin = strip_hits(parts, 3, StripBarrel(x0=(1e-6,) * 10))

@@ -16,12 +16,14 @@ layer. These are a rounding, not a measured fact: chosen so that the strip barre
 0.4 X0 the 2008 paper gives for the whole tracker at eta = 0.
 
 Simplifications (said, not hidden): the layers are cylinders (no modules, no gaps, no overlaps in phi); a hit is
-its strip's centre (one-strip clusters, binary resolution pitch / sqrt(12)); two particles in one strip give two
-hits (no merging); a stereo layer's two sensors sit on one cylinder and its matched hit pairs the particle's own
-two strips (no ghost pairs); mono layers measure z only as the centre of the sensor the hit is on (its length /
-sqrt(12)). Multiple scattering (Highland, a Gaussian kick of the direction) is applied at each strip layer a
-particle crosses; the pixel barrel has no material here, as in `detector` (its pixels are simulated without
-any); no energy loss. Particles are followed outward only, within half a turn, from their production vertex.
+its strip's centre (one-strip clusters, binary resolution pitch / sqrt(12)); particles in one strip (and in one
+stereo strip, or on one mono sensor) make one hit, the first one's (``n_particles`` says how many), but particles
+in neighbouring strips make two (no wider clusters, no shifted centroids); a stereo layer's two sensors sit on
+one cylinder and its matched hit pairs the particle's own two strips (no ghost pairs); mono layers measure z
+only as the centre of the sensor the hit is on (its length / sqrt(12)). Multiple scattering (Highland, a
+Gaussian kick of the direction) is applied at each strip layer a particle crosses; the pixel barrel has no
+material here, as in `detector` (its pixels are simulated without any);
+no energy loss. Particles are followed outward only, within half a turn, from their production vertex.
 """
 
 from __future__ import annotations
@@ -72,8 +74,9 @@ def strip_hits(particles: pd.DataFrame, seed, det: StripBarrel | None = None, pt
     same seed gives the same hits).
 
     Columns: particle_id, layer (0-9: TIB 1-4, TOB 1-6), stereo, x, y, z (true crossing), phi, zm (measured: the
-    strip's azimuth; z from the stereo pair, else the sensor's centre), var_phi, var_z, cov_phi_z, and hit (the
-    row number). All particles step through the layers together, one layer at a time.
+    strip's azimuth; z from the stereo pair, else the sensor's centre), var_phi, var_z, cov_phi_z, n_particles
+    (particles in the strip: one hit, the first one's particle_id), and hit (the row number). All particles step
+    through the layers together, one layer at a time.
     """
     _check(particles)
     det = det or StripBarrel()
@@ -136,10 +139,13 @@ def strip_hits(particles: pd.DataFrame, seed, det: StripBarrel | None = None, pt
             zm = (np.floor((xf[:, 2] + det.half_z[layer]) / length) + 0.5) * length - det.half_z[layer]
             var_z = np.full(len(found), length ** 2 / 12)
             cov = np.zeros(len(found))
-        out.append(pd.DataFrame({
+        frame = pd.DataFrame({
             "particle_id": particles["particle_id"].to_numpy()[sel[found]], "layer": layer,
             "stereo": det.stereo[layer], "x": xf[:, 0], "y": xf[:, 1], "z": xf[:, 2], "phi": u1 / r, "zm": zm,
-            "var_phi": var_u / r ** 2, "var_z": var_z, "cov_phi_z": cov}))
+            "var_phi": var_u / r ** 2, "var_z": var_z, "cov_phi_z": cov})
+        # particles in one strip (and one stereo strip, or one sensor) make one hit: the first particle's
+        frame["n_particles"] = frame.groupby(["phi", "zm"])["layer"].transform("size")
+        out.append(frame[~frame.duplicated(["phi", "zm"])])
     table = pd.concat(out, ignore_index=True)
     table["phi"] = np.mod(table["phi"] + np.pi, 2 * np.pi) - np.pi
     table.insert(0, "hit", np.arange(len(table)))
