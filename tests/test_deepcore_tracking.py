@@ -108,6 +108,9 @@ def test_a_seed_without_compatible_strip_hits_makes_no_track():
     # a seed pointing elsewhere finds neither
     away = seeds.assign(phi=seeds["phi"] + 0.2)
     assert len(build_tracks(ev, strip_hits(ev.particles, 5), away)[0]) == 0
+    # no seeds, no strip hits: no track, empty tables
+    assert len(build_tracks(ev, strip_hits(ev.particles, 5), seeds.iloc[:0])[0]) == 0
+    assert len(build_tracks(ev, other.iloc[:0], seeds)[0]) == 0
 
 
 def test_two_seeds_of_one_muon_give_one_track():
