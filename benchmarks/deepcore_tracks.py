@@ -24,7 +24,9 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +49,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    # a terminated run still ends its busy process (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     import numpy as np
     import torch
