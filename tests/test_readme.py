@@ -65,6 +65,7 @@ SMALL: dict[str, dict] = {
     "client.infer(\"lstm\"": {"server": True, "changes": [("127.0.0.1:8001", "127.0.0.1:{port1}")]},
 }
 SMALL["from deepreco.deepcore.events import make_event"] = {"quick": True, "changes": []}
+SMALL["from deepreco.deepcore.strips import strip_hits"] = {"quick": True, "changes": []}
 # bash helpers the changes above use; background jobs end with the block
 PRELUDE = """trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 wait_for() {  # a port that answers (a server started in the background)
