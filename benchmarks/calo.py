@@ -3,10 +3,12 @@ the DRN's energies, on the same simulated events.
 
     python benchmarks/calo.py                   # 100 events, the distance scan, the time scan up to ~100k hits
     python benchmarks/calo.py --events 20 --quick
+    python benchmarks/calo.py --parts limit isolated close   # issue 23: the limit, isolated particles, pairs
 
-Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png. Timings are one torch thread
-on whatever else runs on the machine at the time, after one warm-up call of each method (numba's kernels load
-once a process, see ``deepreco.calo.evaluate.warm_up``).
+Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png; the issue-23 parts write
+calo_limit.*, calo_isolated.* and calo_close.* (see ``deepreco.calo.limit`` and ``deepreco.calo.isolated``).
+Timings are one torch thread on whatever else runs on the machine at the time, after one warm-up call of each
+method (numba's kernels load once a process, see ``deepreco.calo.evaluate.warm_up``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from deepreco.calo import plots
+from deepreco.calo import isolated, limit, plots
 from deepreco.calo.evaluate import DEFAULT_METHODS, efficiency_vs_distance, evaluate, timing_vs_hits
 from deepreco.calo.methods import get_method
 from deepreco.calo.simulate import gun_events
@@ -63,8 +66,76 @@ def markdown(df) -> str:
     return "\n".join([head, "|" + " --- |" * len(df.columns), *rows])
 
 
+def limit_part(args, log) -> pd.DataFrame:
+    """The perfect clustering's resolution per species and energy, and the fitted terms."""
+    events = limit.isolated_events(n_per=args.limit_per, seed=args.seed)
+    table = limit.limit_table(limit.perfect_particles(events))
+    fits = limit.fits(table)
+    md = (f"The limit: a perfect clustering (each particle's own hits, calibrated), {args.limit_per} isolated "
+          f"particles per species and energy (seed {args.seed}); scale = median deposited / E (the calibration "
+          "it needs), resolution = 68 % half-width / median; a muon's deposit does not follow its energy.\n\n"
+          + markdown(table.pivot(index="energy", columns="species", values="resolution"))
+          + "\n\nScale (median deposited / E):\n\n"
+          + markdown(table.pivot(index="energy", columns="species", values="scale"))
+          + "\n\nFit sigma/E = sqrt(a^2/E + b^2 + c^2/E^2) (E in GeV, quadrature sum), 2-200 GeV:\n\n"
+          + markdown(fits.set_index("species")))
+    (args.out / "calo_limit.md").write_text(md + "\n")
+    (args.out / "calo_limit.json").write_text(json.dumps({"table": table.to_dict("records"),
+                                                          "fits": fits.to_dict("records")}, indent=1))
+    log(md)
+    return table
+
+
+def isolated_part(args, table, log) -> None:
+    """Every method on isolated particles against the limit, and the breakdown of the gun events' losses."""
+    events = limit.isolated_events(n_per=args.isolated_per, seed=args.seed + 1)
+    summary, per_energy = isolated.judge(DEFAULT_METHODS, events, table, args.models_dir)
+    gun = list(gun_events(args.events, seed=args.seed))
+    loss = isolated.breakdown(isolated.losses(("clue", "gravnet", "edgeconv"), gun, args.models_dir))
+    md = (f"Isolated particles: {args.isolated_per} events of one particle per species and energy (2, 5, 10, 20, "
+          f"50, 100, 200 GeV; seed {args.seed + 1}), truth at the level of the shot particle. Efficiency above "
+          "5 GeV:\n\n" + markdown(summary.pivot(index="method", columns="species", values="efficiency"))
+          + "\n\nMedian response of the found particles above 5 GeV:\n\n"
+          + markdown(summary.pivot(index="method", columns="species", values="response"))
+          + "\n\nResolution / the limit's, per energy:\n\n"
+          + markdown(per_energy[per_energy["species"] != "muon"].pivot_table(
+              index=["species", "energy"], columns="method", values="ratio"))
+          + "\n\nEfficiency per energy:\n\n"
+          + markdown(per_energy.pivot_table(index=["species", "energy"], columns="method", values="efficiency"))
+          + f"\n\nWhere the {args.events} gun events (seed {args.seed}) lose particles: muons, secondaries "
+          "(tracker brems, muons' photons), showering primaries with a particle of >= 0.3 of their energy within "
+          "100 mm at the face ('near'), the rest ('alone'):\n\n" + markdown(loss.set_index("method")))
+    (args.out / "calo_isolated.md").write_text(md + "\n")
+    (args.out / "calo_isolated.json").write_text(json.dumps({
+        "summary": summary.to_dict("records"), "per_energy": per_energy.to_dict("records"),
+        "losses": loss.to_dict("records")}, indent=1))
+    log(md)
+
+
+def close_part(args, log) -> None:
+    """The distance scans (two photons; a photon next to a charged pion), every clustering method."""
+    clusterers = ("clue", "gravnet", "edgeconv")
+    distances = (10, 20, 30, 50, 80, 120, 200)
+    parts, md = [], []
+    for label, species in (("two 20 GeV photons", (22, 22)), ("20 GeV photon + 20 GeV pi+", (22, 211))):
+        d = efficiency_vs_distance(clusterers, distances, n_per=args.close_per, seed=args.seed, species=species,
+                                   models_dir=args.models_dir).assign(pair=label)
+        parts.append(d)
+        md.append(f"Efficiency (both particles counted), {label}, {args.close_per} events a distance:\n\n"
+                  + markdown(d.pivot(index="distance_mm", columns="method", values="efficiency")))
+    dist = pd.concat(parts, ignore_index=True)
+    (args.out / "calo_close.md").write_text("\n\n".join(md) + "\n")
+    (args.out / "calo_close.json").write_text(json.dumps(dist.to_dict("records"), indent=1))
+    plots.close_pairs(dist, args.out / "calo_close.png")
+    log("\n\n".join(md))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", default=["main"], choices=["main", "limit", "isolated", "close"])
+    parser.add_argument("--limit-per", type=int, default=100, help="particles per species and energy (limit)")
+    parser.add_argument("--isolated-per", type=int, default=20, help="events per species and energy (methods)")
+    parser.add_argument("--close-per", type=int, default=20, help="events per distance (pairs)")
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller distance and time scans")
@@ -74,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
+    if "limit" in args.parts or "isolated" in args.parts:
+        table = limit_part(args, log)
+        if "isolated" in args.parts:
+            isolated_part(args, table, log)
+    if "close" in args.parts:
+        close_part(args, log)
+    if "main" not in args.parts:
+        return 0
     t0 = time.perf_counter()
     result = evaluate(args.events, args.seed, DEFAULT_METHODS, args.models_dir, log=log)
     clusterers = ("clue", "gravnet", "edgeconv")

@@ -133,7 +133,11 @@ class ClueClustering:
 
     Per layer: d_c = ``dc_em`` / ``dc_had`` mm, rho_c = ``kappa`` x the layer's noise width (as CMSSW's
     HGCAL CLUE); across layers: layer clusters within ``dc_3d`` mm (projected to the face) and
-    ``layer_window`` layers, rho_c = ``rhoc_3d`` GeV.
+    ``layer_window`` layers, rho_c = ``rhoc_3d`` GeV. Then a MIP pass (as TICL's MIP iteration): a MIP's hit is
+    about one MIP, under the per-layer rho_c (``kappa`` = 9 noise widths = 1.35 MIP), so a muon's hits are all
+    outliers above; the hits left out of every cluster, weighted in MIPs, go through CLUE in the same
+    projective 3D space with rho_c = 3 MIPs, and a chain over at least ``mip_layers`` layers is a cluster
+    (0: no MIP pass).
     """
 
     dc_em: float = 13.0
@@ -144,6 +148,7 @@ class ClueClustering:
     layer_window: float = 5.0
     rhoc_3d: float = 1.0
     outlier_3d: float = 2.0
+    mip_layers: int = 10
     geometry: Calorimeter = DEFAULT
     name: str = field(default="clue", init=False, repr=False)
 
@@ -178,7 +183,31 @@ class ClueClustering:
         lab3 = clue(pts, lcs["e"].to_numpy(), 1.0, self.rhoc_3d, self.outlier_3d)
         hit_cluster = np.full(len(hits), -1, dtype=np.int64)
         hit_cluster[ok] = pd.Series(lab3, index=lcs.index).loc[lc[ok]].to_numpy()
+        if self.mip_layers > 0:
+            self._mip_pass(hits, hit_cluster)
         return finish(hits, hit_cluster, self.geometry)
+
+    def _mip_pass(self, hits: pd.DataFrame, hit_cluster: np.ndarray) -> None:
+        """Chains of the hits in no cluster over ``mip_layers`` layers or more become clusters (in place)."""
+        geo = self.geometry
+        free = np.flatnonzero(hit_cluster < 0)
+        if len(free) < self.mip_layers:
+            return
+        layer = hits["layer"].to_numpy(np.int64)[free]
+        z = hits["z"].to_numpy()[free]
+        scale = geo.z_front / np.abs(z) / self.dc_3d
+        pts = np.stack([hits["x"].to_numpy()[free] * scale, hits["y"].to_numpy()[free] * scale,
+                        (layer + np.where(z < 0, 1000, 0)) / self.layer_window], axis=1)
+        # a MIP chain has no density peak: one seed per chain (delta_c of 4 windows), not one per fluctuation
+        lab = clue(pts, hits["energy"].to_numpy()[free] / geo["mip"][layer], 1.0, 3.0, 2.0, delta_c=4.0)
+        ok = lab >= 0
+        if not ok.any():
+            return
+        n_layers = pd.Series(layer[ok]).groupby(lab[ok]).nunique()
+        keep = n_layers.index[n_layers.to_numpy() >= self.mip_layers].to_numpy()
+        chosen = ok & np.isin(lab, keep)
+        base = hit_cluster.max() + 1
+        hit_cluster[free[chosen]] = base + np.searchsorted(keep, lab[chosen])
 
 
 def _empty():

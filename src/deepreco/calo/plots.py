@@ -114,3 +114,17 @@ def time_vs_hits(table: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="hits in the event", ylabel="seconds per event (1 CPU thread)", xscale="log", yscale="log")
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
+
+
+@_styled
+def close_pairs(table: pd.DataFrame, path: Path) -> Path:
+    """Efficiency against distance for each pair (column ``pair``), one panel a pair, a line a method."""
+    plt = _plt()
+    pairs = list(dict.fromkeys(table["pair"]))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.2), squeeze=False)
+    for ax, pair in zip(axes[0], pairs, strict=True):
+        for method, df in table[table["pair"] == pair].groupby("method", sort=False):
+            ax.plot(df["distance_mm"], df["efficiency"], "o-", label=method)
+        ax.set(xlabel="distance at the face [mm]", ylabel="efficiency", ylim=(0, 1.05), title=pair)
+        ax.legend(fontsize=8)
+    return _save(plt, fig, path)

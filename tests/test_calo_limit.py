@@ -1,0 +1,109 @@
+"""The resolution limit (perfect clustering), the primary-particle truth, and isolated particles (issue 23)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepreco.calo import limit
+from deepreco.calo.evaluate import DEFAULT_METHODS
+from deepreco.calo.event import CaloEvent
+from deepreco.calo.methods import get_method
+from deepreco.calo.metrics import particle_table, robust_resolution
+
+
+def hand_made_event() -> CaloEvent:
+    """An electron (1) alone in hits 1-5, its brem photon (5) alone in hits 7-11, both in hit 6 (3 GeV the
+    electron's, 1 the photon's), a noise hit 12. Electron 8 GeV at the face, its photon 2 GeV: the shot
+    electron had 10 GeV; deposits 4 + 3 = 7 and 1 + 1.5 = 2.5 GeV."""
+    hits = pd.DataFrame({"hit_id": np.arange(1, 13), "x": np.arange(12) * 5.0, "y": 0.0, "z": 3300.0, "layer": 3,
+                         "energy": [0.8] * 5 + [4.0] + [0.3] * 5 + [0.01], "time": 0.0})
+    fractions = pd.DataFrame({"hit_id": [1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10, 11],
+                              "particle_id": [1] * 6 + [5] * 6, "fraction": [1.0] * 5 + [0.75, 0.25] + [1.0] * 5,
+                              "energy": [0.8] * 5 + [3.0, 1.0] + [0.3] * 5})
+    truth = pd.DataFrame({"hit_id": np.arange(1, 13), "particle_id": [1] * 6 + [5] * 5 + [0],
+                          "fraction": [1.0] * 5 + [0.75] + [1.0] * 6, "hit_class": [1] * 11 + [0]})
+    particles = pd.DataFrame({"particle_id": [1, 5], "parent_id": [0, 1], "pdg": [11, 22], "kind": [1, 1],
+                              "energy": [8.0, 2.0], "x": [0.0, 40], "y": 0.0, "z": 3200.0, "eta": 2.0, "phi": 0.0,
+                              "deposited": [7.0, 2.5], "n_hits": [6, 6]})
+    return CaloEvent(hits=hits, truth=truth, fractions=fractions, particles=particles, event_id=7)
+
+
+def test_primaries_give_the_shot_particle_its_secondaries_hits_energy_and_deposit():
+    event = limit.primaries(hand_made_event())
+    p = event.particles.set_index("particle_id")
+    assert list(p.index) == [1]
+    assert p.loc[1, "energy"] == pytest.approx(10.0)  # 8 at the face + the 2 it radiated in the tracker
+    assert p.loc[1, "deposited"] == pytest.approx(9.5)  # every hit of both, noise left out
+    assert p.loc[1, "n_hits"] == 11
+    f = event.fractions
+    assert f.loc[f["hit_id"] == 6, "fraction"].tolist() == pytest.approx([1.0])
+    assert event.truth["particle_id"].tolist() == [1] * 11 + [0]
+
+
+def test_a_perfect_clustering_of_the_hand_made_event_finds_the_electron_with_its_deposit():
+    event = limit.primaries(hand_made_event())
+    ht = pd.DataFrame({"hit_id": np.arange(1, 13), "cluster_id": [0] * 11 + [-1]})
+    cl = pd.DataFrame({"cluster_id": [0], "energy": [9.5], "kind": [1], "n_hits": [11], "x": [25.0], "y": [0.0],
+                       "z": [3300.0]})
+    p = particle_table(event, ht, cl)
+    assert p["found"].tolist() == [True]
+    assert p["response"].tolist() == pytest.approx([0.95])
+    perfect = limit.perfect_particles([event])
+    assert perfect["response"].tolist() == pytest.approx([0.95])
+    # the boundary-crossing truth splits it: the one cluster matches the electron, its photon counts as lost
+    p0 = particle_table(hand_made_event(), ht, cl)
+    assert p0.set_index("particle_id")["found"].to_dict() == {1: True, 5: False}
+
+
+def test_the_limit_table_is_the_robust_width_per_species_and_energy_and_the_fit_finds_known_terms():
+    rng = np.random.default_rng(3)
+    rows = []
+    for e in (5.0, 50.0):
+        resp = 0.9 * (1 + rng.normal(0, 0.2 / np.sqrt(e), 400))
+        rows.append(pd.DataFrame({"species": "photon", "energy": e, "n_hits": 10, "response": resp}))
+    table = limit.limit_table(pd.concat(rows))
+    for e, g in zip((5.0, 50.0), rows, strict=True):
+        scale, res = robust_resolution(g["response"].to_numpy())
+        got = table[table["energy"] == e].iloc[0]
+        assert (got["scale"], got["resolution"], got["n"]) == pytest.approx((scale, res, 400))
+        assert got["resolution"] == pytest.approx(0.2 / np.sqrt(e), rel=0.15)
+    energies = np.array([2.0, 5, 10, 20, 50, 100, 200])
+    fit = limit.fit_resolution(energies, limit.resolution_model(energies, 0.21, 0.012, 0.3), np.full(7, 1000))
+    assert (fit["a"], fit["b"], fit["c"]) == pytest.approx((0.21, 0.012, 0.3), rel=1e-3)
+    fit2 = limit.fit_resolution(energies, limit.resolution_model(energies, 0.5, 0.05), np.full(7, 100),
+                                noise_term=False)
+    assert (fit2["a"], fit2["b"], fit2["c"]) == pytest.approx((0.5, 0.05, 0.0), abs=1e-4)
+
+
+def test_the_limit_on_simulated_photons_follows_the_stochastic_term():
+    events = limit.isolated_events(species=(22,), energies=(10.0, 100.0), n_per=30, seed=1)
+    table = limit.limit_table(limit.perfect_particles(events)).set_index("energy")
+    assert table["n"].tolist() == [30, 30]
+    assert table["scale"].to_numpy() == pytest.approx([1.0, 1.0], abs=0.05)
+    # sampling a = 0.22 makes the Gaussian width 0.22 / sqrt(E); the robust width is near it
+    assert 0.03 < table.loc[10.0, "resolution"] < 0.1
+    assert table.loc[100.0, "resolution"] < table.loc[10.0, "resolution"]
+
+
+@pytest.fixture(scope="module")
+def photon_50():
+    return limit.isolated_events(species=(22,), energies=(50.0,), n_per=1, seed=2)[0]
+
+
+# the shipped DRN gives this photon 44.9 GeV after CLUE and 41.6 after GravNet (measured 2026-12-04): its
+# energies are not calibrated for isolated photons (issue 23); strict, so a fixed DRN makes the test say so
+_DRN_LOW = pytest.mark.xfail(strict=True, reason="the shipped DRN's energy of an isolated 50 GeV photon is 10-17 % low")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_DRN_LOW) if n.endswith("+drn") else n
+                                  for n in DEFAULT_METHODS])
+def test_every_method_finds_one_cluster_of_an_isolated_50_gev_photon_within_10_percent(name, photon_50):
+    torch.set_num_threads(1)
+    ht, cl = get_method(name).reconstruct(photon_50)
+    big = cl[cl["energy"] >= 1.0]
+    assert len(big) == 1
+    assert big["energy"].iloc[0] == pytest.approx(50.0, rel=0.10)
+    assert particle_table(photon_50, ht, cl)["found"].tolist() == [True]
