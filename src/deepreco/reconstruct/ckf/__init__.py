@@ -145,14 +145,14 @@ class CKFTracks(Method):
         track_of_hit = np.full(n, -1, np.int64)
         with stage("following", total=len(rounds)) as advance:
             seeds, states, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance)
-        passes = [(self.displaced_d0_max, self.displaced_pt_min, self.displaced_z0_max, None),
-                  (self.outer_d0_max, self.outer_pt_min, self.outer_z0_max, strip_layer_pairs(lay))]
-        for d0_max, pt_min, z0_max, layer_pairs in passes:
+        passes = [("displaced", self.displaced_d0_max, self.displaced_pt_min, self.displaced_z0_max, None),
+                  ("outer", self.outer_d0_max, self.outer_pt_min, self.outer_z0_max, strip_layer_pairs(lay))]
+        for name, d0_max, pt_min, z0_max, layer_pairs in passes:
             if d0_max <= 0:
                 continue
             # a later pass: seeds far from the beam line (then on the strips), on the hits the earlier left free
             free = hits.without(used)
-            with stage("displaced seeding"):
+            with stage(f"{name} seeding"):
                 triplets, quality = find_triplets(free, lay, pt_min=pt_min, z0_max=z0_max, d0_max=d0_max,
                                                   n_sigma=self.seed_sigma, field=self.field, layer_pairs=layer_pairs)
                 rounds = [(triplets[r], quality[r]) for r in _rounds(triplets, quality, len(hits))]
@@ -160,7 +160,7 @@ class CKFTracks(Method):
             finder = Finder(free, lay, field=self.field, chi2_max=self.later_chi2_max, n_branches=self.n_branches,
                             max_candidates=self.max_candidates, max_holes=int(self.later_max_holes))
             clock.append(time.perf_counter())
-            with stage("displaced following", total=len(rounds)) as advance:
+            with stage(f"{name} following", total=len(rounds)) as advance:
                 more, extra, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance,
                                                      n_tracks, self.displaced_min_hits)
             seeds = {k: np.concatenate([seeds[k], more[k]]) for k in seeds}
