@@ -1,6 +1,7 @@
 """`ckf` with and without its later passes (displaced and strip seeds) on realistic and generated events.
 
-    python benchmarks/ckf_passes.py [--lists 1001 1003] [--generated 2]
+    python benchmarks/ckf_passes.py [--lists 1001 1003] [--generated 2] [--kinds lists generated secondaries]
+                                    [--name ckf_passes]
 
 The events: the real particle lists of development events 1001 and 1003 simulated by deepreco (seed 1, the events
 of `benchmarks/acts_tracking.py` and `fit.py`, in /tmp/deepreco-bench/fit-reallists), and the first ``--generated``
@@ -9,7 +10,8 @@ them (`simulate_event(secondaries=True)`); each folder is made when missing. On 
 thread: with the first pass only (``displaced_d0_max=0, outer_d0_max=0``: the `ckf` before issue 20) and with its
 defaults. Per run: the TrackML score, the efficiency and fake rate of `deepreco.metrics.evaluate`, the wall and the
 process CPU seconds of the reconstruction, and the score's weight lost on particles by production radius
-(not found, or found with part of their weight). Results: ``benchmarks/results/ckf_passes.txt`` and ``.json``.
+(not found, or found with part of their weight). Results: ``benchmarks/results/<name>.txt`` and ``.json``,
+written again after each run (``--kinds``: which of the three kinds of events to run, e.g. one per process).
 """
 
 from __future__ import annotations
@@ -33,17 +35,19 @@ CONFIGS = {"first pass only": {"displaced_d0_max": 0.0, "outer_d0_max": 0.0}, "d
 RADII = [-1.0, 1.0, 10.0, 40.0, 100.0, 200.0, 2000.0]
 
 
-def _events(lists: list[int], n_generated: int) -> list[tuple[str, Path]]:
+def _events(lists: list[int], n_generated: int, kinds: list[str]) -> list[tuple[str, Path]]:
     from deepreco.simulate.dataset import simulate_dataset
 
     out = []
-    for number in lists:
+    for number in lists if "lists" in kinds else []:
         folder = BENCH / "fit-reallists" / str(number)
         if not any(folder.glob("*-hits.parquet")):  # as benchmarks/acts_tracking.py makes it
             simulate_dataset("trackml", 1, folder, seed=1, format="parquet", first_event_id=number,
                              particles=str(LISTS / f"event{number:09d}-particles.csv.gz"))
         out.append((f"list {number}", folder))
     for extra, secondaries in (("", False), ("-secondaries-soft", True)):
+        if ("secondaries" if secondaries else "generated") not in kinds:
+            continue
         folder = BENCH / f"ttbar-mu200-seed1000-n{n_generated}{extra}"
         if not folder.is_dir() or not any(folder.iterdir()):
             simulate_dataset("ttbar", n_generated, folder, seed=1000, format="parquet", workers=1, pileup=200,
@@ -75,11 +79,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lists", type=int, nargs="+", default=[1001, 1003])
     parser.add_argument("--generated", type=int, default=2)
+    parser.add_argument("--kinds", nargs="+", default=["lists", "generated", "secondaries"],
+                        choices=["lists", "generated", "secondaries"])
+    parser.add_argument("--name", default="ckf_passes")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
         raise SystemExit("only the development lists 1000-1009")
     rows = []
-    for name, folder in _events(args.lists, args.generated):
+    for name, folder in _events(args.lists, args.generated, args.kinds):
         files = sorted(folder.glob("*-hits.parquet"))
         index = int(name.split()[-1]) if name.startswith("generated") else 0
         event = read_event(files[index])
@@ -95,9 +102,14 @@ def main() -> None:
                    "lost_by_radius": _lost_by_radius(event, tracks)}
             rows.append(row)
             print(f"{name:26s} {config:16s} {row['score']:.4f} cpu {cpu:.1f} s wall {wall:.1f} s", flush=True)
+            _write(args, rows)
+
+
+def _write(args, rows: list[dict]) -> None:
     load = os.getloadavg()[0]
     lines = [f"# python benchmarks/ckf_passes.py --lists {' '.join(map(str, args.lists))} --generated "
-             f"{args.generated} ({time.strftime('%Y-%m-%d %H:%M')}, one thread; load average at the end {load:.1f} "
+             f"{args.generated} --kinds {' '.join(args.kinds)} --name {args.name} "
+             f"({time.strftime('%Y-%m-%d %H:%M')}, one thread; load average at the end {load:.1f} "
              f"on {os.cpu_count()} cores: the wall clock is stretched by other jobs, the CPU seconds are the work)",
              "", f"{'event':26s} {'hits':>7s} {'ckf':16s} {'score':>6s} {'eff.':>6s} {'fakes':>6s} {'tracks':>6s} "
              f"{'CPU s':>6s} {'wall s':>7s}  score lost by production radius (mm) "
@@ -113,9 +125,8 @@ def main() -> None:
                 lines.append(f"mean {kind.strip():22s} {config:16s} score {np.mean([r['score'] for r in sel]):.4f}, "
                              f"CPU {np.mean([r['cpu_s'] for r in sel]):.1f} s an event")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ckf_passes.txt").write_text("\n".join(lines) + "\n")
-    (RESULTS / "ckf_passes.json").write_text(json.dumps(rows, indent=1) + "\n")
-    print("\n".join(lines))
+    (RESULTS / f"{args.name}.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
