@@ -13,9 +13,10 @@ installed, a ttbar event with mu = 200 pile-up (generation and simulation timed 
 ``--generated N``: the material secondaries of N generated ttbar events of mu = 200 (Pythia 8, |eta| <= 4 as
 the TrackML lists, simulated with ``secondaries=True``) against the real particle lists of development events
 1000-1009: the share of particles by production radius, the radius histogram with a two-sample
-Kolmogorov-Smirnov test, the secondaries' pT and eta, their number per event and per primary, their hits.
-Like with like: charged particles of pT >= 0.1 GeV on both sides (the real lists' cut); the real events hold
-fewer primaries than the generated ones (about 7,500 against 11,000), so counts are also given per primary.
+Kolmogorov-Smirnov test, the secondaries' p, pT and eta (two-sample tests too), their number per event and per
+primary, their hits (and the share with hits by momentum). Like with like: charged particles of pT >= 0.1 GeV on
+both sides (the real lists' cut); the real events hold fewer primaries than the generated ones (about 8,800
+against 10,600), so counts are also given per primary.
 Results: ``benchmarks/results/simulate_secondaries.txt`` and ``simulate_secondaries.png``.
 """
 
@@ -149,9 +150,17 @@ def _summary(p: pd.DataFrame, secondary: np.ndarray, nhits: np.ndarray) -> dict:
     r = np.hypot(p["vx"], p["vy"]).to_numpy()[keep]
     sec, pt, nhits = secondary[keep], pt[keep], nhits[keep]
     eta = np.arcsinh(p["pz"].to_numpy()[keep] / pt)
-    return {"n": int(keep.sum()), "primaries": int((~sec).sum()), "secondaries": int(sec.sum()),
+    pmag = np.hypot(pt, p["pz"].to_numpy()[keep])
+    return {"sec_p": pmag[sec], "n": int(keep.sum()), "primaries": int((~sec).sum()), "secondaries": int(sec.sum()),
             "displaced": float(np.mean(r > 1.0)), "r": r, "sec_pt": pt[sec], "sec_eta": eta[sec],
             "sec_nhits": nhits[sec], "sec_with_hits": int((nhits[sec] > 0).sum()), "sec_hits": int(nhits[sec].sum())}
+
+
+def _with_hits(rows: list[dict], lo: float, hi: float) -> float:
+    p = np.concatenate([x["sec_p"] for x in rows])
+    nhits = np.concatenate([x["sec_nhits"] for x in rows])
+    sel = (p >= lo) & (p < hi)
+    return float(np.mean(nhits[sel] > 0))
 
 
 def _generated_case(seed: int, queue) -> None:
@@ -218,11 +227,17 @@ def generated_secondaries(n_generated: int) -> str:
     ks = ks_2samp(d_real, d_gen)
     lines.append(f"two-sample Kolmogorov-Smirnov test of the production radius of the displaced particles: "
                  f"D = {ks.statistic:.3f}, p = {ks.pvalue:.2g} ({d_real.size} real, {d_gen.size} generated)")
-    for key, name in (("sec_pt", "pT (GeV)"), ("sec_eta", "eta"), ("sec_nhits", "nhits")):
+    for key, name in (("sec_p", "p (GeV)"), ("sec_pt", "pT (GeV)"), ("sec_eta", "eta"), ("sec_nhits", "nhits")):
         a, b = cat(real, key), cat(gen, key)
         qa, qb = np.quantile(a, [0.1, 0.5, 0.9]), np.quantile(b, [0.1, 0.5, 0.9])
+        test = ks_2samp(a, b)
         lines.append(f"secondaries' {name}: 10/50/90 % real {qa[0]:.2f} {qa[1]:.2f} {qa[2]:.2f}, "
-                     f"generated {qb[0]:.2f} {qb[1]:.2f} {qb[2]:.2f}; KS D = {ks_2samp(a, b).statistic:.3f}")
+                     f"generated {qb[0]:.2f} {qb[1]:.2f} {qb[2]:.2f}; two-sample KS D = {test.statistic:.3f}, "
+                     f"p = {test.pvalue:.2g} ({a.size} real, {b.size} generated)")
+    # what the soft products' hits depend on: the share with hits by momentum, real against generated
+    lines.append("share of secondaries with hits by p (GeV), real / generated: " + ", ".join(
+        f"{lo:g}-{hi:g} {_with_hits(real, lo, hi):.2f} / {_with_hits(gen, lo, hi):.2f}"
+        for lo, hi in ((0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 1.0), (1.0, 1e3))))
     lines.append(f"simulation with secondaries: {np.mean([x['seconds'] for x in gen]):.1f} s an event "
                  f"({np.mean([x['hits'] for x in gen]):.0f} hits), without: "
                  f"{np.mean([x['seconds_without'] for x in gen]):.1f} s "
@@ -235,7 +250,7 @@ def generated_secondaries(n_generated: int) -> str:
         ax[0, 0].hist(data, edges, histtype="step", density=True, label=label)
     ax[0, 0].set(xlabel="production radius of displaced particles (mm)", ylabel="density", yscale="log")
     ax[0, 0].legend()
-    for (i, j), key, xlabel, rng in (((0, 1), "sec_pt", "secondaries' pT (GeV)", (0.1, 2.0)),
+    for (i, j), key, xlabel, rng in (((0, 1), "sec_pt", "secondaries' pT (GeV)", (0.1, 1.5)),
                                      ((1, 0), "sec_eta", "secondaries' eta", (-4.5, 4.5)),
                                      ((1, 1), "sec_nhits", "secondaries' nhits", (-0.5, 20.5))):
         e = np.arange(-0.5, 21.5) if key == "sec_nhits" else np.linspace(*rng, 51)

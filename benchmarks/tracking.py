@@ -66,7 +66,8 @@ def main() -> None:
     parser.add_argument("--tag", default=None, help="results in tracking_TAG.txt / .json")
     args = parser.parse_args()
 
-    extra = "-secondaries" if args.secondaries else ""
+    # "-soft": the secondaries' second parametrisation (soft, isotropic); a folder of the first is not reused
+    extra = "-secondaries-soft" if args.secondaries else ""
     data = Path(args.data or f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}{extra}")
     if not data.is_dir() or not any(data.iterdir()):
         print(f"simulating {args.events} ttbar + mu = 200 events into {data} ...", flush=True)

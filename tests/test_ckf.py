@@ -94,3 +94,40 @@ def test_no_track_takes_a_hit_twice(muons):
     for cand in found["tracks"]:
         for row, nh in zip(cand.hits, cand.nh, strict=True):
             assert len(np.unique(row[:nh])) == nh
+
+
+def _displaced_pions(n: int = 20, seed: int = 4, radius: float = 40.0) -> pd.DataFrame:
+    """Pions made ``radius`` mm off the beam line (40: between the first two pixel layers), heading 60 degrees off
+    the radial direction: a transverse impact parameter of 0.87 ``radius``, far outside the first pass's 1 mm."""
+    rng = np.random.default_rng(seed)
+    phi_v = rng.uniform(-np.pi, np.pi, n)
+    phi = phi_v + np.where(np.arange(n) % 2 == 0, 1.0, -1.0) * np.pi / 3
+    pt, eta = rng.uniform(1.0, 3.0, n), rng.uniform(-0.8, 0.8, n)
+    return pd.DataFrame({"particle_id": np.arange(1, n + 1), "vx": radius * np.cos(phi_v), "vy": radius * np.sin(phi_v),
+                         "vz": rng.uniform(-20.0, 20.0, n), "px": pt * np.cos(phi), "py": pt * np.sin(phi),
+                         "pz": pt * np.sinh(eta), "q": np.where(np.arange(n) % 4 < 2, 1, -1), "particle_type": 211})
+
+
+def test_displaced_pass_finds_tracks_from_off_the_beam_line():
+    event = simulate_event(_displaced_pions(), seed=6, event_id=1)  # with the real noise rates
+    first = evaluate(event.truth, event.particles,
+                     CKFTracks(displaced_d0_max=0.0, outer_d0_max=0.0).reconstruct(event))
+    both = evaluate(event.truth, event.particles, CKFTracks().reconstruct(event))
+    assert first["efficiency"] < 0.3  # the beam-line seeds miss them
+    assert both["efficiency"] > 0.85 and both["score"] > 0.8
+    # the free seeds line up noise hits too: the later passes' tracks need more hits, tighter gates
+    fakes = [round(r["fake_rate"] * r["n_tracks"]) for r in (first, both)]
+    assert fakes[1] <= fakes[0] + 2, fakes
+
+
+def test_outer_pass_finds_tracks_that_start_beyond_the_pixels():
+    event = simulate_event(_displaced_pions(radius=200.0), seed=7, event_id=1)  # between pixels and strips
+    pixel_only = evaluate(event.truth, event.particles, CKFTracks(outer_d0_max=0.0).reconstruct(event))
+    both = evaluate(event.truth, event.particles, CKFTracks().reconstruct(event))
+    assert pixel_only["efficiency"] < 0.2
+    # 0.45: half of them cross 6 or 7 layers, and the later passes' tracks need 7 hits (6 let noise in: 7 tracks
+    # of noise on a 20-muon gun)
+    assert both["efficiency"] > 0.4 and both["score"] > 0.3
+    # the strip seeds make a few tracks of noise hits an event: 4 here (at most 2 on the noise-only event)
+    fakes = [round(r["fake_rate"] * r["n_tracks"]) for r in (pixel_only, both)]
+    assert fakes[1] <= fakes[0] + 4, fakes

@@ -63,7 +63,8 @@ def gun_event():
     return simulate_event(particles, seed=5, event_id=5, noise_fraction=0.02)
 
 
-@pytest.mark.parametrize("method, stages", [("ckf", ["seeding", "following"]),
+@pytest.mark.parametrize("method, stages", [("ckf", ["seeding", "following", "displaced seeding", "displaced following",
+                                                     "outer seeding", "outer following"]),
                                             ("lstm", ["seeding", "prediction", "assignment"]),
                                             ("gnn", ["graph + filter", "network", "building"])])
 def test_every_tracking_method_marks_its_stages_and_finds_the_same_tracks(gun_event, method, stages):

@@ -214,8 +214,7 @@ def _cascade(table, pdg, mass, hadronic, det, rng_prop, rng_sec, field_tesla, sc
             break
         conv = it.conversion
         nuc_rows, conv_rows = np.flatnonzero(~conv), np.flatnonzero(conv)
-        src_n, mom_n, pdg_n, q_n, _ = nuclear_products(it.momentum[nuc_rows], m[it.particle[nuc_rows]],
-                                                       kind[it.particle[nuc_rows]], rng_sec)
+        src_n, mom_n, pdg_n, q_n = nuclear_products(it.momentum[nuc_rows], rng_sec)
         src_c, mom_c, pdg_c, q_c = conversion_products(it.momentum[conv_rows], rng_sec)
         src = np.concatenate([nuc_rows[src_n], conv_rows[src_c]])
         mom = np.concatenate([mom_n, mom_c])

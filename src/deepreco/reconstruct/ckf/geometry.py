@@ -18,7 +18,7 @@ strip's length included, turned from the module frame into the surface's (phi, z
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -127,6 +127,13 @@ class Hits:
 
     def in_layer(self, layer: int) -> np.ndarray:
         return self.order[self.start[layer]:self.start[layer + 1]]
+
+    def without(self, taken: np.ndarray) -> Hits:
+        """The same hits (the same numbers) with those marked in ``taken`` (bool per hit) left out of the
+        per-layer lookup: what a later pass seeds and follows on."""
+        order = self.order[~taken[self.order]]
+        start = np.searchsorted(self.layer[order], np.arange(len(self.start)))
+        return replace(self, order=order, start=start)
 
 
 def prepare_hits(hits: pd.DataFrame, error_scale: float = 1.0) -> Hits:

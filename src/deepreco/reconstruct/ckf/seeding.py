@@ -66,6 +66,15 @@ def top_layer_pairs(lay: Layers) -> list[tuple[int, int]]:
     return pairs
 
 
+def strip_layer_pairs(lay: Layers) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(bottom, middle) and (middle, top) pairs of the strip barrel layers, each to the next: seeds for tracks
+    that start beyond the pixels (the secondaries of the pixel support and the strip layers)."""
+    barrel = np.flatnonzero(~lay.pixel & lay.barrel)
+    barrel = [int(i) for i in barrel[np.argsort(lay.position[barrel])]]
+    pairs = list(zip(barrel[:-1], barrel[1:], strict=True))
+    return pairs[:-2], pairs[1:-1]
+
+
 def window_pairs(phi, half_width, sorted_phi, sorted_index):
     """All (query, hit) pairs with |phi_hit - phi_query| <= half_width (half_width < pi), by binary search.
 
@@ -193,8 +202,12 @@ def find_seeds(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200
 
 
 def find_triplets(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 200.0, d0_max: float = 1.0,
-                  cot_max: float = 45.0, n_sigma: float = 4.0, field: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+                  cot_max: float = 45.0, n_sigma: float = 4.0, field: float = 2.0,
+                  layer_pairs: tuple[list, list] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The triplets of `find_seeds` before their fit: hit numbers (n, 3) and quality (n,).
+
+    ``layer_pairs``: the (bottom, middle) and (middle, top) layer pairs (None: `pixel_layer_pairs` and
+    `top_layer_pairs`; `strip_layer_pairs` for seeds beyond the pixels).
 
     The triplets grow faster than the hits (1.5 M at 149k hits, 3.9 M at 208k): a caller that follows some of
     them fits only those, when it follows them (`fit_seeds` treats each triplet on its own; a fitted seed holds
@@ -202,8 +215,7 @@ def find_triplets(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 
     """
     cuts = {"kappa": 0.5 / (pt_min / (CURVATURE_PER_TESLA * field)), "pt_min": pt_min, "z0_max": z0_max,
             "d0_max": d0_max, "cot_max": cot_max, "n_sigma": n_sigma, "field": field}
-    pairs = pixel_layer_pairs(lay)
-    top_pairs = top_layer_pairs(lay)
+    pairs, top_pairs = layer_pairs or (pixel_layer_pairs(lay), top_layer_pairs(lay))
     found: list[list[tuple]] = [[] for _ in top_pairs]
     for lm in dict.fromkeys(m for _, m in pairs):  # middle layers, in order of first use
         blocks = [d for lb, m in pairs if m == lm for d in _doublets(hits, lay, lb, lm, cuts)]
