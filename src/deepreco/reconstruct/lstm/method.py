@@ -48,6 +48,16 @@ def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384) -> np
     return out
 
 
+def learned_arcs() -> dict:
+    """The shipped arc hypotheses (`DBSCANTracks` arguments ``curvatures``, ``z0_values``), learned from training
+    events by ``scripts/learn_arcs.py``."""
+    import json
+    from importlib.resources import files
+
+    arcs = json.loads(files("deepreco").joinpath("data/dbscan_arcs.json").read_text())
+    return {"curvatures": tuple(arcs["curvatures"]), "z0_values": tuple(arcs["z0_values"])}
+
+
 @register("lstm")
 class LSTMTracks(Method):
     """DBSCAN seeding + LSTM track extension + k-nearest-neighbour hit fitting (seed 004).
@@ -68,7 +78,11 @@ class LSTMTracks(Method):
     before the LSTM's fitted hits; False: the seed's pipeline as it is, seed + fitted hits only),
     ``complete_inward`` (seed with the outermost five hits of each cluster, complete the track toward the beam
     line with a model trained inward, ``inward_model``, None: ``lstm_tracks_inward.pt`` beside the shipped
-    model, which ``scripts/train_lstm.py --directions outward,inward`` makes; not shipped).
+    model, which ``scripts/train_lstm.py --directions outward,inward`` makes; not shipped), ``arcs`` (the
+    DBSCAN seeding's curvature and z0 hypotheses: ``scan``, `DBSCANTracks`'s even scan, the default;
+    ``learned``, seed 004's arcs learned from training events and shipped, ``data/dbscan_arcs.json`` from
+    ``scripts/learn_arcs.py``: better seeds on mu = 200 events, but its z0 values miss a vertex at z = 0 exactly,
+    and a gun of muons from the origin loses most of them; ``dbscan`` overrides either).
     """
 
     trackml_modules = True
@@ -78,7 +92,7 @@ class LSTMTracks(Method):
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
-                 server: str | None = None, fallback: str | None = None):
+                 server: str | None = None, fallback: str | None = None, arcs: str = "scan"):
         self.model = model
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
@@ -102,6 +116,9 @@ class LSTMTracks(Method):
 
         if seeding not in ("dbscan", "truth"):
             raise DeepRecoError(f"unknown seeding {seeding!r}; expected dbscan or truth")
+        if arcs not in ("learned", "scan"):
+            raise DeepRecoError(f"unknown arcs {arcs!r}; expected learned or scan")
+        self.arcs = arcs
         if fit not in ("path", "point"):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
         cached_model(model)  # a bad model file is reported now, not at the first event
@@ -115,7 +132,7 @@ class LSTMTracks(Method):
         """(S, 5) hit rows of the event's seeds."""
         if self.seeding == "truth":
             return true_seeds(event)
-        finder = DBSCANTracks(**self.dbscan)
+        finder = DBSCANTracks(**self.dbscan_parameters())
         labels = _one_hit_per_module(event.hits, finder.cluster(event.hits))
         self._labels = labels
         seeds = cluster_seeds(event, labels, clean=self.clean_seeds)
@@ -124,6 +141,12 @@ class LSTMTracks(Method):
         first = event.hits[["x", "y"]].to_numpy(np.float64)[seeds[:, 0]]
         return seeds[np.hypot(first[:, 0], first[:, 1]) < self.max_first_radius]
 
+    def dbscan_parameters(self) -> dict:
+        """The DBSCAN seeding's parameters: the learned arcs (``arcs="learned"``) under ``dbscan``."""
+        if self.arcs == "scan":
+            return dict(self.dbscan)
+        return {**learned_arcs(), **self.dbscan}
+
     def _inward_path(self):
         from .model import shipped_model_path
 
@@ -131,7 +154,7 @@ class LSTMTracks(Method):
 
     def outer_seeds(self, event: Event) -> np.ndarray:
         """(S, 5) hit rows: the outermost five hits of each DBSCAN cluster, from the outside in."""
-        finder = DBSCANTracks(**self.dbscan)
+        finder = DBSCANTracks(**self.dbscan_parameters())
         labels = _one_hit_per_module(event.hits, finder.cluster(event.hits))
         return cluster_seeds(event, labels, clean=self.clean_seeds, outermost=True)
 

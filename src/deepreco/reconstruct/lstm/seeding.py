@@ -92,12 +92,38 @@ def true_seeds(event, n: int = N_SEED) -> np.ndarray:
     return cluster_seeds(event, labels, n)
 
 
-def seed_quality(event, seeds: np.ndarray) -> dict:
-    """``perfect``: share of seeds whose hits all come from one particle (not noise); ``n_seeds``; and
-    ``particles``: how many distinct particles the perfect seeds cover."""
-    if event.truth is None or len(seeds) == 0:
-        return {"n_seeds": len(seeds), "perfect": float("nan"), "particles": 0}
+def seed_quality(event, seeds: np.ndarray, min_hits: int = 10) -> dict:
+    """Seed 004's two seeding figures, with their definitions.
+
+    Every seed given is counted (the whole detector; the seed kept only x, y, z > 0, which changes the counts,
+    not the density of hits). A track is a true particle with at least ``min_hits`` hits (10: the tracks the
+    seed trained and tested on). Returns
+
+    - ``n_seeds``;
+    - ``perfect``: the share of seeds whose 5 hits all come from one particle (not noise): the seed's "seed
+      quality" (85.8 %);
+    - ``perfect_first``: the share of seeds that are exactly their particle's first 5 hits outward (one per
+      layer, as `true_seeds`): stricter, what the LSTM was trained on;
+    - ``particles``: distinct particles with a perfect seed; ``tracks``: the event's tracks;
+    - ``seeded``: the share of tracks with at least one perfect seed: the seed's "total seeds per event found"
+      (69 %: 43,820 seeded of 63,810 tracks over its 100 test events).
+    """
+    if event.truth is None:
+        return {"n_seeds": len(seeds), "perfect": float("nan"), "perfect_first": float("nan"), "particles": 0,
+                "tracks": 0, "seeded": float("nan")}
     pid = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"]).to_numpy(np.int64)
+    particle, count = np.unique(pid[pid != 0], return_counts=True)
+    tracks = particle[count >= min_hits]
+    if len(seeds) == 0:
+        return {"n_seeds": 0, "perfect": float("nan"), "perfect_first": float("nan"), "particles": 0,
+                "tracks": len(tracks), "seeded": 0.0 if len(tracks) else float("nan")}
     p = pid[seeds]
     perfect = (p == p[:, :1]).all(axis=1) & (p[:, 0] != 0)
-    return {"n_seeds": len(seeds), "perfect": float(perfect.mean()), "particles": int(len(np.unique(p[perfect, 0])))}
+    first = true_seeds(event)
+    first_of = {int(pid[row[0]]): tuple(np.sort(row)) for row in first}
+    exact = np.array([ok and first_of.get(int(q[0])) == tuple(np.sort(row))
+                      for ok, q, row in zip(perfect, p, seeds, strict=True)], bool)
+    found = np.unique(p[perfect, 0])
+    return {"n_seeds": len(seeds), "perfect": float(perfect.mean()), "perfect_first": float(exact.mean()),
+            "particles": len(found), "tracks": len(tracks),
+            "seeded": float(np.isin(tracks, found).mean()) if len(tracks) else float("nan")}
