@@ -11,14 +11,17 @@ r = 200 mm) is perfect when its 5 hits all come from one particle; "first 5" whe
 particle's first five; a track is seeded when some perfect seed is its. Seed 004 reports 85.8 % perfect and
 69 % of tracks seeded (within a minute an event; its count is over x, y, z > 0, ours over the whole detector).
 "scan": the even curvature scan (11 values from pT = 0.5 GeV, z0 = -60, 0, 60 mm); "learned": the arcs of
-``data/dbscan_arcs.json`` (11 curvature and 3 z0 quantiles of the true tracks of 4 training events,
-`scripts/learn_arcs.py`). Each configuration reconstructs each event once with `lstm` (the seeding's figures
-are those of the seeds it used); ``--truth`` adds the LSTM fed true seeds. One thread; the times are wall
-clock on a machine shared with other jobs. Output: ``benchmarks/results/lstm_seeds.txt``.
+``data/dbscan_arcs.json`` (11 curvature and 9 z0 quantiles of the true tracks of 4 training events,
+`scripts/learn_arcs.py`). "seed fit": no, each cluster's first 5 hits; yes, outlier removal by a helix fit
+(`seeding.fitted_seeds`). Each event is clustered once per arcs, both seedings take their seeds from those
+clusters, and each set of seeds is followed by the shipped LSTM (`LSTMTracks.follow`); ``--truth`` adds the
+LSTM fed true seeds. One thread; the times are wall clock on a machine shared with other
+jobs. Output: ``benchmarks/results/lstm_seeds.txt``.
 """
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -26,14 +29,30 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 LISTS = Path("/work/shared/data/trackml/train")
 
 
-def main() -> None:
+def _row(per_event) -> str:
+    """One table row from each event's (seed figures, scores, (s clustering, s seeds, s extension))."""
     import numpy as np
+
+    quality = [q for q, _, _ in per_event]
+    n_seeds, tracks = sum(q["n_seeds"] for q in quality), sum(q["tracks"] for q in quality)
+    perfect = sum(q["perfect"] * q["n_seeds"] for q in quality if q["n_seeds"]) / max(n_seeds, 1)
+    first = sum(q["perfect_first"] * q["n_seeds"] for q in quality if q["n_seeds"]) / max(n_seeds, 1)
+    seeded = sum(q["seeded"] * q["tracks"] for q in quality) / max(tracks, 1)
+    score = np.mean([r["score"] for _, r, _ in per_event])
+    efficiency = np.mean([r["efficiency"] for _, r, _ in per_event])
+    fakes = np.mean([r["fake_rate"] for _, r, _ in per_event])
+    t = np.mean([s for _, _, s in per_event], axis=0)
+    return (f"{n_seeds} | {perfect:.3f} | {first:.3f} | {tracks} | {seeded:.3f} | {score:.4f} | {efficiency:.4f} | "
+            f"{fakes:.4f} | {t[0]:.1f} | {t[1]:.2f} | {t[2]:.1f}")
+
+
+def main() -> None:
     import torch
 
     from deepreco.io import Dataset, read_event
     from deepreco.metrics import evaluate
     from deepreco.reconstruct import get_method
-    from deepreco.reconstruct.lstm import seed_quality
+    from deepreco.reconstruct.lstm import seed_quality, true_seeds
     from deepreco.simulate.dataset import simulate_dataset
 
     torch.set_num_threads(1)
@@ -56,34 +75,39 @@ def main() -> None:
     if args.lists:
         sets["real lists " + ", ".join(map(str, args.lists))] = [
             read_event(next((Path(args.lists_data) / str(n)).glob("*-hits.parquet"))) for n in args.lists]
-    configs = {"scan": {"arcs": "scan"}, "learned": {"arcs": "learned"}}
-    if args.truth:
-        configs["true seeds"] = {"seeding": "truth"}
-
     lines = [f"tracking events: the first {args.events} of {args.data}; real lists: {args.lists} "
              f"(simulated, seed 1, in {args.lists_data})",
              "seed 004: 85.8 % of seeds perfect, 69 % of tracks seeded, 60 s an event for its seeding", "",
-             "set | seeding | seeds | perfect | first 5 | tracks (>= 10 hits) | seeded | lstm score | efficiency "
-             "| fakes | s seeding / event | s total / event"]
+             "set | arcs | seed fit | seeds | perfect | first 5 | tracks (>= 10 hits) | seeded | lstm score | "
+             "efficiency | fakes | s clustering / event | s seeds / event | s extension / event"]
     for set_name, events in sets.items():
-        for name, params in configs.items():
-            method = get_method("lstm", **params)
-            q, r, times = [], [], []
+        for arcs in ("scan", "learned"):
+            rows = {False: [], True: []}
             for event in events:
-                tracks = method.reconstruct(event)
-                run = method.last_run
-                q.append(seed_quality(event, run["seeds"]))
-                r.append(evaluate(event.truth, event.particles, tracks))
-                times.append((run["seconds_seeding"], run["seconds_seeding"] + run["seconds_extension"]))
-            n_seeds = sum(x["n_seeds"] for x in q)
-            perfect = sum(x["perfect"] * x["n_seeds"] for x in q) / n_seeds
-            first = sum(x["perfect_first"] * x["n_seeds"] for x in q) / n_seeds
-            tracks = sum(x["tracks"] for x in q)
-            seeded = sum(x["seeded"] * x["tracks"] for x in q) / tracks
-            t = np.mean(times, axis=0)
-            lines.append(f"{set_name} | {name} | {n_seeds} | {perfect:.3f} | {first:.3f} | {tracks} | {seeded:.3f} | "
-                         f"{np.mean([x['score'] for x in r]):.4f} | {np.mean([x['efficiency'] for x in r]):.4f} | "
-                         f"{np.mean([x['fake_rate'] for x in r]):.4f} | {t[0]:.1f} | {t[1]:.1f}")
+                start = time.perf_counter()
+                labels = get_method("lstm", arcs=arcs).cluster_labels(event)  # one clustering, both seedings
+                clustered = time.perf_counter() - start
+                for fit in (False, True):
+                    method = get_method("lstm", arcs=arcs, seed_fit=fit)
+                    start = time.perf_counter()
+                    seeds = method.seeds_of_clusters(event, labels)
+                    seeded = time.perf_counter()
+                    tracks = method.follow(event, seeds, labels)
+                    rows[fit].append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
+                                      (clustered, seeded - start, time.perf_counter() - seeded)))
+            for fit, per_event in rows.items():
+                lines.append(f"{set_name} | {arcs} | {'yes' if fit else 'no'} | " + _row(per_event))
+                print(lines[-1], flush=True)
+        if args.truth:
+            method = get_method("lstm", seeding="truth")
+            per_event = []
+            for event in events:
+                seeds = true_seeds(event)
+                start = time.perf_counter()
+                tracks = method.follow(event, seeds)
+                per_event.append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
+                                  (0.0, 0.0, time.perf_counter() - start)))
+            lines.append(f"{set_name} | true seeds | - | " + _row(per_event))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     out = Path(__file__).resolve().parent / "results" / "lstm_seeds.txt"
