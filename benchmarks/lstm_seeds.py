@@ -2,6 +2,7 @@
 arcs, on the tracking benchmark's events and on events simulated from real TrackML particle lists.
 
     python benchmarks/lstm_seeds.py [--data DIR] [--events 3] [--lists 1001 1003] [--truth]
+    python benchmarks/lstm_seeds.py --truth-only   # the LSTM fed true seeds, both fits: lstm_seeds_truth.txt
 
 Events: the first ``--events`` of those `benchmarks/tracking.py` simulated (ttbar + mu = 200, seed 1000), and
 one event simulated (seed 1) from each real development list given (1000-1009 only; 1010-1020 are kept for
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--lists", type=int, nargs="*", default=[1001, 1003])
     parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--truth", action="store_true", help="also the LSTM fed true seeds")
+    parser.add_argument("--truth-only", action="store_true",
+                        help="only the LSTM fed true seeds, with both fits; written to lstm_seeds_truth.txt")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
         parser.error("--lists: development lists 1000 to 1009 only")
@@ -81,7 +84,7 @@ def main() -> None:
              "set | arcs | seed fit | seeds | perfect | first 5 | tracks (>= 10 hits) | seeded | lstm score | "
              "efficiency | fakes | s clustering / event | s seeds / event | s extension / event"]
     for set_name, events in sets.items():
-        for arcs in ("scan", "learned"):
+        for arcs in () if args.truth_only else ("scan", "learned"):
             rows = {False: [], True: []}
             for event in events:
                 start = time.perf_counter()
@@ -98,8 +101,11 @@ def main() -> None:
             for fit, per_event in rows.items():
                 lines.append(f"{set_name} | {arcs} | {'yes' if fit else 'no'} | " + _row(per_event))
                 print(lines[-1], flush=True)
-        if args.truth:
-            method = get_method("lstm", seeding="truth")
+        fits = {"path": "true seeds"}
+        if args.truth_only:
+            fits["point"] = "true seeds, nearest hit to each predicted point (the seed's fit)"
+        for fit, label in fits.items() if args.truth or args.truth_only else ():
+            method = get_method("lstm", seeding="truth", fit=fit)
             per_event = []
             for event in events:
                 seeds = true_seeds(event)
@@ -107,10 +113,11 @@ def main() -> None:
                 tracks = method.follow(event, seeds)
                 per_event.append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
                                   (0.0, 0.0, time.perf_counter() - start)))
-            lines.append(f"{set_name} | true seeds | - | " + _row(per_event))
+            lines.append(f"{set_name} | {label} | - | " + _row(per_event))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    out = Path(__file__).resolve().parent / "results" / "lstm_seeds.txt"
+    name = "lstm_seeds_truth.txt" if args.truth_only else "lstm_seeds.txt"
+    out = Path(__file__).resolve().parent / "results" / name
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, out)
