@@ -59,11 +59,12 @@ class DBSCANTracks(Method):
         self.field = field
         self.min_hits = min_hits
         self.z0_values = tuple(float(v) for v in z0_values)
-        self.fixed_curvatures = None if curvatures is None else np.asarray(curvatures, np.float64)
+        self.curvatures = None if curvatures is None else tuple(float(v) for v in curvatures)
 
-    def curvatures(self) -> np.ndarray:
-        if self.fixed_curvatures is not None:
-            return self.fixed_curvatures
+    def curvature_values(self) -> np.ndarray:
+        """The curvature hypotheses [1/mm]: ``curvatures`` when given, else the even scan."""
+        if self.curvatures is not None:
+            return np.asarray(self.curvatures, np.float64)
         k_max = 0.3 * self.field / (2.0 * 1000.0 * self.pt_min)  # 1 / (2 R) at pt_min, in 1/mm
         return np.linspace(-k_max, k_max, self.n_hypotheses)
 
@@ -76,7 +77,7 @@ class DBSCANTracks(Method):
         best_size = np.zeros(n, np.int64)
         best_label = np.full(n, -1, np.int64)
         offset = 0
-        for k, z0 in ((k, z0) for k in self.curvatures() for z0 in self.z0_values):
+        for k, z0 in ((k, z0) for k in self.curvature_values() for z0 in self.z0_values):
             labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
                 unrolled_features(x, y, z, k, self.z_scale, z0))
             clustered = labels >= 0
