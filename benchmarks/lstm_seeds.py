@@ -1,52 +1,126 @@
-"""Seed 004's pipeline taken apart: DBSCAN seed quality, and the LSTM extension given true seeds.
+"""Seed 004's pipeline taken apart: its two seeding figures and the `lstm` score, with the analytic and the learned
+arcs, on the tracking benchmark's events and on events simulated from real TrackML particle lists.
 
-    python benchmarks/lstm_seeds.py [--data DIR] [--events 3]
+    python benchmarks/lstm_seeds.py [--data DIR] [--events 3] [--lists 1001 1003] [--truth]
+    python benchmarks/lstm_seeds.py --truth-only   # the LSTM fed true seeds, both fits: lstm_seeds_truth.txt
 
-Runs on the events `benchmarks/tracking.py` simulated (ttbar + mu = 200, seed 1000). A seed is perfect when
-its 5 hits all come from one particle (seed 004 reports 85.8 %). "true seeds" feeds the LSTM the first 5
-hits of every particle instead of DBSCAN's, which separates the seeding from the extension, as the seed's
-slides do; the last line uses the seed's assignment (nearest hit to each predicted point) instead of ours
-(the predicted path crossed with each layer). One thread. Output: ``benchmarks/results/lstm_seeds.txt``.
+Events: the first ``--events`` of those `benchmarks/tracking.py` simulated (ttbar + mu = 200, seed 1000), and
+one event simulated (seed 1) from each real development list given (1000-1009 only; 1010-1020 are kept for
+final validation), as `benchmarks/fit.py` makes them. The figures (defined in `seeding.seed_quality`): a track
+is a particle with at least 10 hits; a seed (the first 5 hits outward of a DBSCAN cluster that starts inside
+r = 200 mm) is perfect when its 5 hits all come from one particle; "first 5" when they are exactly that
+particle's first five; a track is seeded when some perfect seed is its. Seed 004 reports 85.8 % perfect and
+69 % of tracks seeded (within a minute an event; its count is over x, y, z > 0, ours over the whole detector).
+"scan": the even curvature scan (11 values from pT = 0.5 GeV, z0 = -60, 0, 60 mm); "learned": the arcs of
+``data/dbscan_arcs.json`` (11 curvature and 9 z0 quantiles of the true tracks of 4 training events,
+`scripts/learn_arcs.py`). "seed fit": no, each cluster's first 5 hits; yes, outlier removal by a helix fit
+(`seeding.fitted_seeds`). Each event is clustered once per arcs, both seedings take their seeds from those
+clusters, and each set of seeds is followed by the shipped LSTM (`LSTMTracks.follow`); ``--truth`` adds the
+LSTM fed true seeds. One thread; the times are wall clock on a machine shared with other
+jobs. Output: ``benchmarks/results/lstm_seeds.txt``.
 """
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+LISTS = Path("/work/shared/data/trackml/train")
+
+
+def _row(per_event) -> str:
+    """One table row from each event's (seed figures, scores, (s clustering, s seeds, s extension))."""
+    import numpy as np
+
+    quality = [q for q, _, _ in per_event]
+    n_seeds, tracks = sum(q["n_seeds"] for q in quality), sum(q["tracks"] for q in quality)
+    perfect = sum(q["perfect"] * q["n_seeds"] for q in quality if q["n_seeds"]) / max(n_seeds, 1)
+    first = sum(q["perfect_first"] * q["n_seeds"] for q in quality if q["n_seeds"]) / max(n_seeds, 1)
+    seeded = sum(q["seeded"] * q["tracks"] for q in quality) / max(tracks, 1)
+    score = np.mean([r["score"] for _, r, _ in per_event])
+    efficiency = np.mean([r["efficiency"] for _, r, _ in per_event])
+    fakes = np.mean([r["fake_rate"] for _, r, _ in per_event])
+    t = np.mean([s for _, _, s in per_event], axis=0)
+    return (f"{n_seeds} | {perfect:.3f} | {first:.3f} | {tracks} | {seeded:.3f} | {score:.4f} | {efficiency:.4f} | "
+            f"{fakes:.4f} | {t[0]:.1f} | {t[1]:.2f} | {t[2]:.1f}")
 
 
 def main() -> None:
-    import numpy as np
     import torch
 
-    from deepreco.io import Dataset
-    from deepreco.reconstruct import evaluate_method, get_method
+    from deepreco.io import Dataset, read_event
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.lstm import seed_quality, true_seeds
+    from deepreco.simulate.dataset import simulate_dataset
 
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="/tmp/deepreco-bench/ttbar-mu200-seed1000-n3")
     parser.add_argument("--events", type=int, default=3)
+    parser.add_argument("--lists", type=int, nargs="*", default=[1001, 1003])
+    parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
+    parser.add_argument("--truth", action="store_true", help="also the LSTM fed true seeds")
+    parser.add_argument("--truth-only", action="store_true",
+                        help="only the LSTM fed true seeds, with both fits; written to lstm_seeds_truth.txt")
     args = parser.parse_args()
-    data = Dataset(args.data)
-    lines = [f"events: {min(args.events, len(data))} of {args.data}", ""]
-    method = get_method("lstm")
-    quality = [method.seed_quality(event) for _, event in zip(range(args.events), data, strict=False)]
-    lines.append("DBSCAN seeds: " + ", ".join(f"{q['n_seeds']} seeds, {q['perfect']:.3f} perfect, covering "
-                                              f"{q['particles']} particles" for q in quality))
-    lines.append(f"perfect seeds, mean over events: {np.mean([q['perfect'] for q in quality]):.3f} "
-                 "(seed 004: 0.858)")
-    lines.append("")
-    for label, params in [("lstm, DBSCAN seeds", {}), ("lstm, true seeds", {"seeding": "truth"}),
-                          ("lstm, true seeds, nearest hit to each predicted point (the seed's fit)",
-                           {"seeding": "truth", "fit": "point"})]:
-        r = evaluate_method(Dataset(args.data), "lstm", n_events=args.events, **params)
-        lines.append(f"{label}:\n    score {r['score']:.4f}  efficiency {r['efficiency']:.4f}  fakes "
-                     f"{r['fake_rate']:.4f}  duplicates {r['duplicate_rate']:.4f}  "
-                     f"{r['seconds_per_event']:.2f} s/event")
+    if any(not 1000 <= n <= 1009 for n in args.lists):
+        parser.error("--lists: development lists 1000 to 1009 only")
+
+    sets = {"tracking events": [e for _, e in zip(range(args.events), Dataset(args.data), strict=False)]}
+    for number in args.lists:
+        out = Path(args.lists_data) / str(number)
+        if not any(out.glob("*-hits.parquet")):
+            simulate_dataset("trackml", 1, out, seed=1, format="parquet", first_event_id=number,
+                             particles=str(LISTS / f"event00000{number}-particles.csv.gz"))
+    if args.lists:
+        sets["real lists " + ", ".join(map(str, args.lists))] = [
+            read_event(next((Path(args.lists_data) / str(n)).glob("*-hits.parquet"))) for n in args.lists]
+    lines = [f"tracking events: the first {args.events} of {args.data}; real lists: {args.lists} "
+             f"(simulated, seed 1, in {args.lists_data})",
+             "seed 004: 85.8 % of seeds perfect, 69 % of tracks seeded, 60 s an event for its seeding", "",
+             "set | arcs | seed fit | seeds | perfect | first 5 | tracks (>= 10 hits) | seeded | lstm score | "
+             "efficiency | fakes | s clustering / event | s seeds / event | s extension / event"]
+    for set_name, events in sets.items():
+        for arcs in () if args.truth_only else ("scan", "learned"):
+            rows = {False: [], True: []}
+            for event in events:
+                start = time.perf_counter()
+                labels = get_method("lstm", arcs=arcs).cluster_labels(event)  # one clustering, both seedings
+                clustered = time.perf_counter() - start
+                for fit in (False, True):
+                    method = get_method("lstm", arcs=arcs, seed_fit=fit)
+                    start = time.perf_counter()
+                    seeds = method.seeds_of_clusters(event, labels)
+                    seeded = time.perf_counter()
+                    tracks = method.follow(event, seeds, labels)
+                    rows[fit].append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
+                                      (clustered, seeded - start, time.perf_counter() - seeded)))
+            for fit, per_event in rows.items():
+                lines.append(f"{set_name} | {arcs} | {'yes' if fit else 'no'} | " + _row(per_event))
+                print(lines[-1], flush=True)
+        fits = {"path": "true seeds"}
+        if args.truth_only:
+            fits["point"] = "true seeds, nearest hit to each predicted point (the seed's fit)"
+        for fit, label in fits.items() if args.truth or args.truth_only else ():
+            method = get_method("lstm", seeding="truth", fit=fit)
+            per_event = []
+            for event in events:
+                seeds = true_seeds(event)
+                start = time.perf_counter()
+                tracks = method.follow(event, seeds)
+                per_event.append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
+                                  (0.0, 0.0, time.perf_counter() - start)))
+            lines.append(f"{set_name} | {label} | - | " + _row(per_event))
+            print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    out = Path(__file__).resolve().parent / "results" / "lstm_seeds.txt"
-    out.write_text(text)
+    name = "lstm_seeds_truth.txt" if args.truth_only else "lstm_seeds.txt"
+    out = Path(__file__).resolve().parent / "results" / name
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
     print(text)
 
 

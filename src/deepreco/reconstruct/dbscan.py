@@ -41,14 +41,15 @@ class DBSCANTracks(Method):
     azimuth, ``max_size`` caps the clusters that can win a hit (no true track has more hits), ``field``
     is the solenoid field [T], ``z0_values`` [mm] the origins along the beam scanned with each curvature (the
     beam spot is long: sigma_z is about 55 mm at the LHC, so z / s from z = 0 smears the tracks of displaced
-    vertices, worst for inner hits).
+    vertices, worst for inner hits). ``curvatures`` [1/mm], when given, replaces the even scan of
+    ``pt_min`` / ``n_hypotheses`` by these values: the arcs learned from training events (`learn_arcs`).
     """
 
     trackml_modules = True
 
     def __init__(self, pt_min: float = 0.5, n_hypotheses: int = 11, eps: float = 0.008, min_samples: int = 3,
                  z_scale: float = 0.2, max_size: int = 20, field: float = 2.0, min_hits: int = 3,
-                 z0_values: tuple[float, ...] = (-60.0, 0.0, 60.0)):
+                 z0_values: tuple[float, ...] = (-60.0, 0.0, 60.0), curvatures: tuple[float, ...] | None = None):
         self.pt_min = pt_min
         self.n_hypotheses = n_hypotheses
         self.eps = eps
@@ -58,8 +59,12 @@ class DBSCANTracks(Method):
         self.field = field
         self.min_hits = min_hits
         self.z0_values = tuple(float(v) for v in z0_values)
+        self.curvatures = None if curvatures is None else tuple(float(v) for v in curvatures)
 
-    def curvatures(self) -> np.ndarray:
+    def curvature_values(self) -> np.ndarray:
+        """The curvature hypotheses [1/mm]: ``curvatures`` when given, else the even scan."""
+        if self.curvatures is not None:
+            return np.asarray(self.curvatures, np.float64)
         k_max = 0.3 * self.field / (2.0 * 1000.0 * self.pt_min)  # 1 / (2 R) at pt_min, in 1/mm
         return np.linspace(-k_max, k_max, self.n_hypotheses)
 
@@ -72,7 +77,7 @@ class DBSCANTracks(Method):
         best_size = np.zeros(n, np.int64)
         best_label = np.full(n, -1, np.int64)
         offset = 0
-        for k, z0 in ((k, z0) for k in self.curvatures() for z0 in self.z0_values):
+        for k, z0 in ((k, z0) for k in self.curvature_values() for z0 in self.z0_values):
             labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
                 unrolled_features(x, y, z, k, self.z_scale, z0))
             clustered = labels >= 0
@@ -114,3 +119,60 @@ def _one_hit_per_module(hits: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
     first[1:] = (lab[order][1:] != lab[order][:-1]) | (module[order][1:] != module[order][:-1])
     labels[idx[order[~first]]] = -1
     return labels
+
+
+def track_arcs(event: Event, min_hits: int = 10) -> pd.DataFrame:
+    """The arc of each true particle with at least ``min_hits`` hits, fitted to its hits: ``curvature`` k [1/mm]
+    (a circle through the origin, x^2 + y^2 = 2 a x + 2 b y by least squares, k = +-1 / (2 R) with the sign
+    that makes phi0 of `unrolled_features` most constant over the hits), ``z0`` [mm] and ``dz_ds`` (a straight
+    line z = z0 + dz_ds s in the transverse arc length s). Needs the event's truth."""
+    from ..errors import DeepRecoError
+
+    if event.truth is None:
+        raise DeepRecoError("learning arcs needs the events' truth")
+    pid = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"]).to_numpy(np.int64)
+    rows = np.flatnonzero(pid != 0)
+    particle, lab, count = np.unique(pid[rows], return_inverse=True, return_counts=True)
+    rows = rows[count[lab] >= min_hits]
+    particle, lab = np.unique(pid[rows], return_inverse=True)
+    x, y, z = (event.hits[c].to_numpy(np.float64)[rows] for c in ("x", "y", "z"))
+    r2 = x * x + y * y
+    sxx, sxy, syy, sxr, syr = (np.bincount(lab, v) for v in (x * x, x * y, y * y, x * r2, y * r2))
+    det = sxx * syy - sxy * sxy
+    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+    radius = np.maximum(0.5 * np.hypot(sxr * syy - syr * sxy, syr * sxx - sxr * sxy) / np.abs(det), 1e-3)
+    r, phi = np.sqrt(r2), np.arctan2(y, x)
+    spread = []
+    for sign in (1.0, -1.0):
+        phi0 = phi + np.arcsin(np.clip(sign / (2.0 * radius[lab]) * r, -1.0, 1.0))
+        spread.append(np.bincount(lab) - np.hypot(np.bincount(lab, np.cos(phi0)), np.bincount(lab, np.sin(phi0))))
+    k = np.where(spread[0] <= spread[1], 1.0, -1.0) / (2.0 * radius)
+    s = np.arcsin(np.clip(k[lab] * r, -1.0, 1.0)) / k[lab]
+    n, ss, sz, sss, ssz = (np.bincount(lab, v) for v in (np.ones_like(s), s, z, s * s, s * z))
+    den = n * sss - ss * ss
+    slope = (n * ssz - ss * sz) / np.where(np.abs(den) < 1e-9, 1e-9, den)
+    return pd.DataFrame({"particle_id": particle, "curvature": k, "z0": (sz - slope * ss) / n, "dz_ds": slope})
+
+
+def learn_arcs(events, n_curvatures: int = 11, n_z0: int = 9, min_hits: int = 10, max_z0: float = 300.0,
+               pt_min: float | None = 0.5, field: float = 2.0) -> dict:
+    """Arc hypotheses for `DBSCANTracks` learned from training events (seed 004's "generate possible arcs
+    using train data"): the true tracks' curvatures and origins along the beam are fitted (`track_arcs`), and
+    the hypotheses are their quantiles, (i + 0.5) / n for i < n, so that they lie densest where the tracks are.
+    Tracks with |z0| > ``max_z0`` (secondaries) are left out, and with ``pt_min`` [GeV] those more curved than
+    a track of that pT in ``field`` [T], as in the even scan of `DBSCANTracks` (without it the many soft
+    tracks' quantiles leave one hypothesis near k = 0 for all tracks above 1 GeV). Returns
+    ``{"curvatures": [...], "z0_values": [...], "n_tracks": N}``, the keyword arguments of `DBSCANTracks`
+    (plus the count)."""
+    arcs = pd.concat([track_arcs(event, min_hits) for event in events], ignore_index=True)
+    keep = np.abs(arcs["z0"]) < max_z0
+    if pt_min is not None:
+        keep &= np.abs(arcs["curvature"]) <= 0.3 * field / (2.0 * 1000.0 * pt_min)
+    arcs = arcs[keep]
+    if len(arcs) == 0:
+        from ..errors import DeepRecoError
+
+        raise DeepRecoError(f"no true track with at least {min_hits} hits to learn arcs from")
+    q = lambda n: (np.arange(n) + 0.5) / n  # noqa: E731
+    return {"curvatures": [float(v) for v in np.quantile(arcs["curvature"], q(n_curvatures))],
+            "z0_values": [round(float(v), 2) for v in np.quantile(arcs["z0"], q(n_z0))], "n_tracks": len(arcs)}

@@ -24,7 +24,7 @@ from ..base import Method, register
 from ..dbscan import DBSCANTracks, _one_hit_per_module
 from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hits, query_layers, resolve
 from .features import N_OUT, N_SEED, cartesian, model_inputs
-from .seeding import cluster_seeds, seed_quality, true_seeds
+from .seeding import cluster_seeds, fitted_seeds, seed_quality, true_seeds
 
 
 def cached_model(path=None):
@@ -48,6 +48,16 @@ def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384) -> np
     return out
 
 
+def learned_arcs() -> dict:
+    """The shipped arc hypotheses (`DBSCANTracks` arguments ``curvatures``, ``z0_values``), learned from training
+    events by ``scripts/learn_arcs.py``."""
+    import json
+    from importlib.resources import files
+
+    arcs = json.loads(files("deepreco").joinpath("data/dbscan_arcs.json").read_text())
+    return {"curvatures": tuple(arcs["curvatures"]), "z0_values": tuple(arcs["z0_values"])}
+
+
 @register("lstm")
 class LSTMTracks(Method):
     """DBSCAN seeding + LSTM track extension + k-nearest-neighbour hit fitting (seed 004).
@@ -68,7 +78,13 @@ class LSTMTracks(Method):
     before the LSTM's fitted hits; False: the seed's pipeline as it is, seed + fitted hits only),
     ``complete_inward`` (seed with the outermost five hits of each cluster, complete the track toward the beam
     line with a model trained inward, ``inward_model``, None: ``lstm_tracks_inward.pt`` beside the shipped
-    model, which ``scripts/train_lstm.py --directions outward,inward`` makes; not shipped).
+    model, which ``scripts/train_lstm.py --directions outward,inward`` makes; not shipped), ``arcs`` (the
+    DBSCAN seeding's curvature and z0 hypotheses: ``scan``, `DBSCANTracks`'s even scan, the default;
+    ``learned``, seed 004's arcs learned from training events and shipped, ``data/dbscan_arcs.json`` from
+    ``scripts/learn_arcs.py``: better seeds on mu = 200 events, but its z0 values miss a vertex at z = 0 exactly,
+    and a gun of muons from the origin loses most of them; ``dbscan`` overrides either), ``seed_fit`` (outlier
+    removal by a helix fit: each cluster's earliest 5 of its first 7 hits that one helix from the beam line
+    fits, see `seeding.fitted_seeds`; False: the first 5 as they are).
     """
 
     trackml_modules = True
@@ -78,7 +94,8 @@ class LSTMTracks(Method):
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
-                 server: str | None = None, fallback: str | None = None):
+                 server: str | None = None, fallback: str | None = None, arcs: str = "scan",
+                 seed_fit: bool = False):
         self.model = model
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
@@ -102,6 +119,10 @@ class LSTMTracks(Method):
 
         if seeding not in ("dbscan", "truth"):
             raise DeepRecoError(f"unknown seeding {seeding!r}; expected dbscan or truth")
+        if arcs not in ("learned", "scan"):
+            raise DeepRecoError(f"unknown arcs {arcs!r}; expected learned or scan")
+        self.arcs = arcs
+        self.seed_fit = seed_fit
         if fit not in ("path", "point"):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
         cached_model(model)  # a bad model file is reported now, not at the first event
@@ -115,14 +136,43 @@ class LSTMTracks(Method):
         """(S, 5) hit rows of the event's seeds."""
         if self.seeding == "truth":
             return true_seeds(event)
-        finder = DBSCANTracks(**self.dbscan)
-        labels = _one_hit_per_module(event.hits, finder.cluster(event.hits))
+        labels = self.cluster_labels(event)
         self._labels = labels
-        seeds = cluster_seeds(event, labels, clean=self.clean_seeds)
+        return self.seeds_of_clusters(event, labels)
+
+    def cluster_labels(self, event: Event) -> np.ndarray:
+        """The DBSCAN seeding's cluster of each hit (-1: none), one hit per module and cluster."""
+        finder = DBSCANTracks(**self.dbscan_parameters())
+        return _one_hit_per_module(event.hits, finder.cluster(event.hits))
+
+    def seeds_of_clusters(self, event: Event, labels: np.ndarray) -> np.ndarray:
+        """(S, 5) hit rows: the seeds of clusters (`cluster_labels`), with ``seed_fit`` and ``clean_seeds``."""
+        seeds = fitted_seeds(event, labels) if self.seed_fit else cluster_seeds(event, labels, clean=self.clean_seeds)
         # A track from the beam line starts in the pixel layers; clusters that start farther out are mostly
         # chance alignments of noise hits in the strips.
         first = event.hits[["x", "y"]].to_numpy(np.float64)[seeds[:, 0]]
         return seeds[np.hypot(first[:, 0], first[:, 1]) < self.max_first_radius]
+
+    def follow(self, event: Event, seeds: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
+        """The tracks of given seeds ((S, 5) hit rows of ``event``): LSTM extension, fitting and assignment, the
+        pipeline after its seeding. ``labels``: the clusters whose rest DBSCAN seeds claim (``keep_clusters``;
+        None: those of the method's last seeding of this event)."""
+        hit_ids = event.hits["hit_id"].to_numpy(np.int64)
+        start = time.perf_counter()
+        if labels is not None:
+            self._labels = labels
+        self._last = {"seeds": seeds, "seconds_seeding": 0.0, "seconds_extension": 0.0}
+        if len(seeds) == 0:
+            return pd.DataFrame({"hit_id": np.zeros(0, np.int64), "track_id": np.zeros(0, np.int64)})
+        index = LayerIndex(event.hits, along_weight=self.along_weight)
+        track, cost = self.extend(event, seeds, index)
+        return self._assign(event, seeds, index, track, cost, False, hit_ids, start)
+
+    def dbscan_parameters(self) -> dict:
+        """The DBSCAN seeding's parameters: the learned arcs (``arcs="learned"``) under ``dbscan``."""
+        if self.arcs == "scan":
+            return dict(self.dbscan)
+        return {**learned_arcs(), **self.dbscan}
 
     def _inward_path(self):
         from .model import shipped_model_path
@@ -131,7 +181,7 @@ class LSTMTracks(Method):
 
     def outer_seeds(self, event: Event) -> np.ndarray:
         """(S, 5) hit rows: the outermost five hits of each DBSCAN cluster, from the outside in."""
-        finder = DBSCANTracks(**self.dbscan)
+        finder = DBSCANTracks(**self.dbscan_parameters())
         labels = _one_hit_per_module(event.hits, finder.cluster(event.hits))
         return cluster_seeds(event, labels, clean=self.clean_seeds, outermost=True)
 

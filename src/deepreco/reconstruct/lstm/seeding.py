@@ -5,6 +5,8 @@ Seed quality as the seed reports it: the share of seeds whose five hits all come
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .features import N_SEED, outward_order
@@ -80,6 +82,63 @@ def remove_outliers(event, labels: np.ndarray, layer: np.ndarray, max_residual: 
     return labels
 
 
+def helix_residuals(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For (..., n, 3) points, how well one helix from the beam line fits them: a circle through the origin in
+    x-y (x^2 + y^2 = 2 a x + 2 b y, least squares) and z a straight line in the arc length s along it. Returns
+    the largest distance of a point from the circle [mm] and the largest z residual [mm], per point set."""
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    a_ = np.stack([2.0 * x, 2.0 * y], axis=-1)
+    normal = np.einsum("...ni,...nj->...ij", a_, a_) + 1e-9 * np.eye(2)
+    ab = np.linalg.solve(normal, np.einsum("...ni,...n->...i", a_, x * x + y * y)[..., None])[..., 0]
+    a, b = ab[..., :1], ab[..., 1:]
+    radius = np.hypot(a, b)
+    across = np.abs(np.hypot(x - a, y - b) - radius).max(axis=-1)
+    turn = np.angle(np.exp(1j * (np.arctan2(y - b, x - a) - np.arctan2(-b, -a))))
+    s = radius * np.abs(turn)
+    ds, dz = s - s.mean(axis=-1, keepdims=True), z - z.mean(axis=-1, keepdims=True)
+    slope = (ds * dz).sum(axis=-1, keepdims=True) / np.maximum((ds * ds).sum(axis=-1, keepdims=True), 1e-9)
+    return across, np.abs(dz - slope * ds).max(axis=-1)
+
+
+def fitted_seeds(event, labels: np.ndarray, n: int = N_SEED, window: int = 7, max_across: float = 0.5,
+                 max_z: float = 2.0) -> np.ndarray:
+    """Seeds after outlier removal by a helix fit: of each cluster's first ``window`` hits outward (one per
+    layer), the earliest ``n`` (in the order of `itertools.combinations`) that one helix from the beam line fits
+    within ``max_across`` [mm] across and ``max_z`` [mm] in z (`helix_residuals`); a cluster with no such
+    ``n`` gives no seed.
+
+    Why: a cluster of DBSCAN in (phi0, z / s) mixes tracks where a wrong z0 hypothesis moves the inner hits by
+    more than eps (at s = 32 mm a z0 off by 1.3 mm is enough) and where noise hits fall in; five hits of one
+    particle lie on one helix to a fraction of a mm (on a mu = 200 event: 95 % of the perfect seeds within
+    0.20 mm across and 1.5 mm in z, the others' medians 1.7 mm and 10 mm).
+    """
+    xyz = np.column_stack(_xyz(event))
+    layer = event.hits["volume_id"].to_numpy(np.int64) * 1000 + event.hits["layer_id"].to_numpy(np.int64)
+    rows = np.flatnonzero(np.asarray(labels) >= 0)
+    if len(rows) == 0:
+        return np.zeros((0, n), np.int64)
+    order = rows[np.lexsort((outward_order(*xyz[rows].T), labels[rows]))]
+    lab, lay = labels[order], layer[order]
+    again = np.zeros(len(order), bool)
+    again[1:] = (lab[1:] == lab[:-1]) & (lay[1:] == lay[:-1])
+    order = order[~again]
+    _, start, count = np.unique(labels[order], return_index=True, return_counts=True)
+    enough = count >= n
+    start, count = start[enough], np.minimum(count[enough], window)
+    hits = np.full((len(start), window), -1, np.int64)
+    inside = np.arange(window)[None, :] < count[:, None]
+    hits[inside] = order[(start[:, None] + np.arange(window))[inside]]
+    combos = np.array(list(itertools.combinations(range(window), n)))
+    chosen = np.full(len(start), -1)
+    for c, combo in enumerate(combos):
+        todo = np.flatnonzero((chosen < 0) & (combo[-1] < count))
+        if len(todo):
+            across, dz = helix_residuals(xyz[hits[todo][:, combo]])
+            chosen[todo[(across < max_across) & (dz < max_z)]] = c
+    found = np.flatnonzero(chosen >= 0)
+    return hits[found[:, None], combos[chosen[found]]]
+
+
 def true_seeds(event, n: int = N_SEED) -> np.ndarray:
     """The first ``n`` hits (outward) of each true particle with at least ``n`` hits: seeding done perfectly."""
     if event.truth is None:
@@ -92,12 +151,38 @@ def true_seeds(event, n: int = N_SEED) -> np.ndarray:
     return cluster_seeds(event, labels, n)
 
 
-def seed_quality(event, seeds: np.ndarray) -> dict:
-    """``perfect``: share of seeds whose hits all come from one particle (not noise); ``n_seeds``; and
-    ``particles``: how many distinct particles the perfect seeds cover."""
-    if event.truth is None or len(seeds) == 0:
-        return {"n_seeds": len(seeds), "perfect": float("nan"), "particles": 0}
+def seed_quality(event, seeds: np.ndarray, min_hits: int = 10) -> dict:
+    """Seed 004's two seeding figures, with their definitions.
+
+    Every seed given is counted (the whole detector; the seed kept only x, y, z > 0, which changes the counts,
+    not the density of hits). A track is a true particle with at least ``min_hits`` hits (10: the tracks the
+    seed trained and tested on). Returns
+
+    - ``n_seeds``;
+    - ``perfect``: the share of seeds whose 5 hits all come from one particle (not noise): the seed's "seed
+      quality" (85.8 %);
+    - ``perfect_first``: the share of seeds that are exactly their particle's first 5 hits outward (one per
+      layer, as `true_seeds`): stricter, what the LSTM was trained on;
+    - ``particles``: distinct particles with a perfect seed; ``tracks``: the event's tracks;
+    - ``seeded``: the share of tracks with at least one perfect seed: the seed's "total seeds per event found"
+      (69 %: 43,820 seeded of 63,810 tracks over its 100 test events).
+    """
+    if event.truth is None:
+        return {"n_seeds": len(seeds), "perfect": float("nan"), "perfect_first": float("nan"), "particles": 0,
+                "tracks": 0, "seeded": float("nan")}
     pid = event.truth.set_index("hit_id")["particle_id"].reindex(event.hits["hit_id"]).to_numpy(np.int64)
+    particle, count = np.unique(pid[pid != 0], return_counts=True)
+    tracks = particle[count >= min_hits]
+    if len(seeds) == 0:
+        return {"n_seeds": 0, "perfect": float("nan"), "perfect_first": float("nan"), "particles": 0,
+                "tracks": len(tracks), "seeded": 0.0 if len(tracks) else float("nan")}
     p = pid[seeds]
     perfect = (p == p[:, :1]).all(axis=1) & (p[:, 0] != 0)
-    return {"n_seeds": len(seeds), "perfect": float(perfect.mean()), "particles": int(len(np.unique(p[perfect, 0])))}
+    first = true_seeds(event)
+    first_of = {int(pid[row[0]]): tuple(np.sort(row)) for row in first}
+    exact = np.array([ok and first_of.get(int(q[0])) == tuple(np.sort(row))
+                      for ok, q, row in zip(perfect, p, seeds, strict=True)], bool)
+    found = np.unique(p[perfect, 0])
+    return {"n_seeds": len(seeds), "perfect": float(perfect.mean()), "perfect_first": float(exact.mean()),
+            "particles": len(found), "tracks": len(tracks),
+            "seeded": float(np.isin(tracks, found).mean()) if len(tracks) else float("nan")}
