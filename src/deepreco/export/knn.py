@@ -31,8 +31,9 @@ it missed true neighbours where more than 8 points tied at the k-th distance, an
 where that form loses the digits of small distances beside large norms.)
 
 Memory is ``chunk`` x n numbers a few times a step (16 x 100,000 float64: 13 MB) whatever the event's size;
-16 queries a step keep a step's arrays in a CPU core's cache up to some 30,000 points (16 was 1.4 times
-faster than 64 at 20,000 points, 8 a little faster still but twice the steps). The work is n^2 d, which a
+16 queries a step keep a step's float32 arrays in a CPU core's 2 MB cache up to some 30,000 points (in
+exploratory runs on the loaded machine, not kept as a benchmark, 16 was 1.4 times faster than 64 at 20,000
+points and 8 a little faster still, at twice the steps). The work is n^2 d, which a
 GPU does fast and a CPU core slowly at 100,000 hits: a CPU server takes the in-process tree instead
 (``deepreco export --triton REPO --knn tree``, `deepreco.export.pybackend`).
 In-graph was chosen over an ONNX custom op because it is one self-contained ONNX file per network that
