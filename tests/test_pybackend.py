@@ -111,8 +111,8 @@ def triton(tmp_path_factory):
     root = tmp_path_factory.mktemp("triton")
     repo = root / "repo"
     repo.mkdir()
-    for name in ("gnn", "gravnet"):
-        result = runner.invoke(app, ["export", name, "--triton", str(root / name)])
+    for name in ("gnn", "gravnet"):  # GravNet in ONNX: the stand-in's BLS runs model.onnx files
+        result = runner.invoke(app, ["export", name, "--triton", str(root / name), "--knn", "graph"])
         assert result.exit_code == 0, result.output
         for folder in (root / name).iterdir():
             folder.rename(repo / folder.name)
@@ -233,6 +233,22 @@ def test_a_python_model_is_refused_as_an_onnx_file(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: gravnet is a Triton Python-backend model")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_knn_auto_is_the_tree_without_a_gpu_and_the_graph_with_one(tmp_path, monkeypatch):
+    """``export --triton`` without ``--knn`` (auto): a calorimeter network is the tree's Python-backend model
+    where torch sees no CUDA GPU, the ONNX graph where it sees one."""
+    import torch
+
+    from deepreco.export.pybackend import resolve_knn
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = runner.invoke(app, ["export", "calo-gravnet", "--triton", str(tmp_path / "repo")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "repo" / "calo-gravnet" / "1").iterdir()) == ["model.pt", "model.py"]
+    assert resolve_knn("auto") == "tree" and resolve_knn("graph") == "graph"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_knn("auto") == "graph" and resolve_knn("tree") == "tree"
 
 
 def test_a_knn_tree_network_model_is_the_in_process_network(tmp_path, monkeypatch):

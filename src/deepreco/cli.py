@@ -436,9 +436,10 @@ def export_cmd(
                                                            "NAME/1/model.onnx)", callback=output_folder),
         model: Path = typer.Option(None, "--model", help="the model file to export (default: the shipped one)",
                                    callback=model_file),
-        knn: str = typer.Option("graph", "--knn", help="--triton: the calorimeter networks' neighbour search, "
-                                                       "graph (in the ONNX graph, n^2: for a GPU) or tree "
-                                                       "(Python backend, the in-process tree: for a CPU)")):
+        knn: str = typer.Option("auto", "--knn", help="--triton: the calorimeter networks' neighbour search, "
+                                                      "graph (in the ONNX graph, n^2: for a GPU), tree (Python "
+                                                      "backend, the in-process tree: for a CPU) or auto (graph "
+                                                      "where torch sees a CUDA GPU, else tree)")):
     """Export networks to ONNX (--out) or as a Triton model repository (--triton), each checked by onnxruntime
     against PyTorch on several sizes and permuted rows."""
     if (out is None) == (triton is None):  # before torch is imported
@@ -458,7 +459,7 @@ def export_cmd(
 
     try:
         if out is not None:
-            if knn != "graph":
+            if knn == "tree":
                 raise UsageError(f"--knn {knn} is for --triton (a Python-backend model has no ONNX file)")
             export_networks(name, out, model, on_done=done)
         else:

@@ -60,6 +60,15 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:240] if text else type(exc).__name__
 
 
+def _let_go(box: list) -> None:
+    """Close the gRPC client in ``box`` and drop it, with its `RemoteNetwork` or at exit while gRPC is whole.
+    Dropped, not only closed: tritonclient's ``__del__`` closes again, and run at interpreter teardown (a
+    RemoteNetwork kept alive to the end by a reference cycle, e.g. a test's frame held by its own
+    ``pytest.raises``) it finds grpc's module globals gone and prints an AttributeError traceback."""
+    while box:
+        box.pop().close()
+
+
 class RemoteNetwork:
     """The network ``name`` (an `deepreco.export.NETWORKS` name) on the server at ``url``.
 
@@ -73,23 +82,21 @@ class RemoteNetwork:
         self.address = grpc_address(url)
         self.spec = get_network(name)
         self.fallback, self.model = fallback, model
-        self._client = None
+        self._box = []  # the gRPC client, once opened: its only reference (`_let_go`)
         self._local = None  # the in-process network, once the server has stopped answering (fallback local)
 
     def __getstate__(self):
-        return {**self.__dict__, "_client": None, "_local": None}
+        return {**self.__dict__, "_box": [], "_local": None}
 
     def __repr__(self) -> str:
         return f"RemoteNetwork({self.name!r} at {self.address})"
 
     @property
     def client(self):
-        if self._client is None:
-            self._client = _grpc().InferenceServerClient(self.address)
-            # closed with this object, or at exit while gRPC is still whole (its own __del__ at interpreter
-            # shutdown prints a traceback)
-            weakref.finalize(self, self._client.close)
-        return self._client
+        if not self._box:
+            self._box.append(_grpc().InferenceServerClient(self.address))
+            weakref.finalize(self, _let_go, self._box)
+        return self._box[0]
 
     def check(self) -> None:
         """`DeepRecoError` unless the server is up and serves this network."""

@@ -26,6 +26,7 @@ from .pybackend import (
     model_py_text,
     model_source,
     network_model_py_text,
+    resolve_knn,
     tree_network,
 )
 
@@ -139,9 +140,10 @@ def write_repository(name: str, repo, model=None, on_done=None, knn: str = "grap
     complete or absent; an existing folder is refused. ``knn``: ``graph`` exports the calorimeter networks
     to ONNX with the exact search inside the graph (n^2 work: a GPU's); ``tree`` writes them as Python-backend
     models running the in-process network and its tree search (n log n: a CPU server's), same names, inputs
-    and outputs."""
+    and outputs; ``auto``: ``graph`` where torch sees a CUDA GPU, ``tree`` otherwise (`resolve_knn`)."""
     if knn not in KNN_CHOICES:
-        raise DeepRecoError(f"unknown neighbour search {knn!r}; expected {' or '.join(KNN_CHOICES)}")
+        raise DeepRecoError(f"unknown neighbour search {knn!r}; expected {', '.join(KNN_CHOICES)}")
+    knn = resolve_knn(knn)
     nets, pys = repository_names(name, model)
     require_onnx()
     with new_folder(repo, "write the repository to a new folder") as tmp:
