@@ -33,12 +33,13 @@ def main() -> None:
     start = GNNModel.load(settings["start_from"]) if settings["start_from"] else None
     filt = start.filter if start else EdgeFilter(int(settings["filter_hidden"]))
     gnn = start.gnn if start else InteractionNetwork(int(settings["hidden"]), int(settings["iterations"]))
-    filt.load_state_dict({k[len("net.filter."):]: v for k, v in state.items() if k.startswith("net.filter.")})
-    gnn.load_state_dict({k[len("net.gnn."):]: v for k, v in state.items() if k.startswith("net.gnn.")})
-    module_map = ModuleMap.read(io.BytesIO(state["net.module_map"].numpy().tobytes()), str(args.checkpoint))
+    # the best epoch's state is the pipeline's own (`Stages`: keys without the trainer's "net." prefix)
+    filt.load_state_dict({k[len("filter."):]: v for k, v in state.items() if k.startswith("filter.")})
+    gnn.load_state_dict({k[len("gnn."):]: v for k, v in state.items() if k.startswith("gnn.")})
+    module_map = ModuleMap.read(io.BytesIO(state["module_map"].numpy().tobytes()), str(args.checkpoint))
     info = {"checkpoint": str(args.checkpoint), "best_epoch": int(best_epoch), "best_val_loss": float(best_loss),
             **{k: list(v) for k, v in meta["history"].items()}, "seconds": float(meta["seconds"])}
-    model = GNNModel(module_map, filt.eval(), gnn.eval(), float(state["net.filter_threshold"]), 0.5, info, settings)
+    model = GNNModel(module_map, filt.eval(), gnn.eval(), float(state["filter_threshold"]), 0.5, info, settings)
     model.save(args.out)
     tuned = tune_edge_threshold(args.out, settings["data"], events=int(args.val or settings["val"]))
     print(f"wrote {args.out}: epoch {best_epoch} of {len(meta['history']['val_loss'])} (validation loss "
