@@ -240,6 +240,22 @@ def one_thread():
         torch.set_num_threads(before)
 
 
+def test_the_union_of_two_module_maps_keeps_what_either_connects(gun_events):
+    a, b = ModuleMap.fit(gun_events[:3]), ModuleMap.fit(gun_events[3:6])
+    u = a.union(b)
+    for m in (a, b):
+        rows = np.searchsorted(u.layer_pairs[:, 0] * 100 + u.layer_pairs[:, 1],
+                               m.layer_pairs[:, 0] * 100 + m.layer_pairs[:, 1])
+        assert (u.lo[rows] <= m.lo).all() and (u.hi[rows] >= m.hi).all()
+    assert len(u.pairs) == len(np.unique(np.concatenate([a.pairs, b.pairs]), axis=0)) > max(len(a.pairs), len(b.pairs))
+    assert u.n_events == 6
+    for event in gun_events[6:]:  # the union's graph holds both maps' graphs
+        n = event.n_hits
+        keys = [g[0] * n + g[1] for g in (a.build(event), b.build(event), u.build(event))]
+        assert np.isin(keys[0], keys[2]).all() and np.isin(keys[1], keys[2]).all()
+    assert np.array_equal(a.union(a).pairs, a.pairs) and np.array_equal(a.union(a).hi, a.hi)
+
+
 @pytest.fixture(scope="module")
 def tiny_model(gun_events, tmp_path_factory):
     from deepreco.reconstruct.gnn import train_gnn
@@ -278,6 +294,26 @@ def test_training_reports_each_stage_and_writes_a_model(tiny_model):
     assert again["edge_threshold"] == figures["edge_threshold"]
     assert again["val_score"] == pytest.approx(figures["val_score"])
     assert GNNModel.load(out).edge_threshold == figures["edge_threshold"]
+
+
+def test_map_from_unites_the_map_learnt_from_the_data_with_a_models(tiny_model, gun_events, tmp_path):
+    from deepreco.reconstruct.gnn import train_gnn
+    from deepreco.reconstruct.gnn.train import prepare
+    from deepreco.training import settings_for
+
+    out, _, _ = tiny_model
+    for event in gun_events[:3]:
+        write_event(event, tmp_path / "few", format="parquet")
+    few = {"data": str(tmp_path / "few"), "val": 1, "network_events": 1}
+    learnt = prepare(settings_for("gnn", None, few))["map"]
+    united = prepare(settings_for("gnn", None, {**few, "map_from": str(out)}))
+    old = GNNModel.load(out).module_map
+    assert united["figures"]["map_from"] == str(out)
+    assert np.array_equal(united["map"].pairs, learnt.union(old).pairs)
+    assert len(united["map"].pairs) > len(learnt.pairs)
+    with pytest.raises(DeepRecoError, match="start_from .* map_from"):
+        train_gnn(tmp_path / "x.pt", overrides={**few, "map_from": str(out), "start_from": str(out)}, progress=False)
+    assert not (tmp_path / "x.pt").exists()
 
 
 def _killed_run(data, out, stage: str, epoch: int, batch: int):

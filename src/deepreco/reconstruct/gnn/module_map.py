@@ -147,6 +147,23 @@ class ModuleMap:
         layer_pairs = np.column_stack([ukey // _N_MAX_LAYERS, ukey % _N_MAX_LAYERS])
         return cls(pairs, layer_pairs, lo, hi, n)
 
+    def union(self, other: ModuleMap) -> ModuleMap:
+        """The map that connects what either map connects: the union of the module pairs and of the layer pairs,
+        each layer pair's ranges the hull of both maps' (a map learnt from new events added to an older one
+        without re-reading the old events)."""
+        key = np.unique(np.concatenate([self.pairs[:, 0] * len(_detector()) + self.pairs[:, 1],
+                                        other.pairs[:, 0] * len(_detector()) + other.pairs[:, 1]]))
+        pairs = np.column_stack([key // len(_detector()), key % len(_detector())])
+        keys = [m.layer_pairs[:, 0] * _N_MAX_LAYERS + m.layer_pairs[:, 1] for m in (self, other)]
+        ukey = np.unique(np.concatenate(keys))
+        lo = np.full((len(ukey), len(FEATURES)), np.inf, np.float32)
+        hi = np.full_like(lo, -np.inf)
+        for m, k in zip((self, other), keys, strict=True):
+            i = np.searchsorted(ukey, k)
+            lo[i], hi[i] = np.minimum(lo[i], m.lo), np.maximum(hi[i], m.hi)
+        layer_pairs = np.column_stack([ukey // _N_MAX_LAYERS, ukey % _N_MAX_LAYERS])
+        return ModuleMap(pairs, layer_pairs, lo, hi, self.n_events + other.n_events)
+
     # ---- use ------------------------------------------------------------------------------------------------
     def build(self, event: Event, max_chunk: int = 250_000, threads: int = 1) -> np.ndarray:
         """(2, E) hit rows (inner, outer): the event's graph, the concatenation of `build_blocks`."""

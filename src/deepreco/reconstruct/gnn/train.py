@@ -157,6 +157,8 @@ def _check(settings: dict) -> None:
         raise DeepRecoError("gnn: need 0 < negative_fraction <= 1 and 0 < filter_efficiency <= 1")
     if settings["start_from"] and settings["init_gnn"]:
         raise DeepRecoError("give either start_from (the whole model) or init_gnn (its network only), not both")
+    if settings["start_from"] and settings["map_from"]:
+        raise DeepRecoError("give either start_from (its module map kept) or map_from (a map extended), not both")
 
 
 def _global_steps(n: int, batch_size: int) -> int:
@@ -201,6 +203,9 @@ def prepare(settings: dict, map_bytes: torch.Tensor | None = None, log=None, pro
         with bar("module map", len(train_names)) as advance:
             module_map = ModuleMap.fit((dataset.read(n) for n in train_names),
                                        progress=(lambda n: advance()) if advance else None)
+        if settings["map_from"]:  # what the new events need, added to what another model's map connects
+            module_map = module_map.union(GNNModel.load(settings["map_from"]).module_map)
+            figures["map_from"] = str(settings["map_from"])
         map_bytes = _map_bytes(module_map)
     else:
         import io
