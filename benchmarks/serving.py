@@ -54,6 +54,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from real_lists import real_list_event
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # (network, size given to its example inputs, what that size means)
@@ -479,22 +481,10 @@ def methods(args) -> None:
 
 
 # ---- the gnn served on events of real TrackML particle lists -------------------------------------------------------
-TRACKML = Path("/work/shared/data/trackml/train")
-
-
 def _trackml_events(lists) -> list[Path]:
-    from deepreco.simulate.dataset import simulate_dataset
-
-    out = []
-    for number in lists:
-        if not 1000 <= number <= 1009:
-            raise SystemExit("use the development lists 1000-1009 only")
-        folder = DATA / f"serving-trackml-{number}"
-        if not folder.is_dir() or not any(folder.iterdir()):
-            simulate_dataset("trackml", 1, folder, seed=0, format="parquet", workers=1,
-                             particles=TRACKML / f"event00000{number}-particles.csv.gz")
-        out.append(folder)
-    return out
+    """The folders of the lists simulated with seed 0 as event 0 (benchmarks/gnn_speed.py reads the same)."""
+    return [real_list_event(number, DATA / f"serving-trackml-{number}", seed=0, event_id=0).parent
+            for number in lists]
 
 
 def _trackml_run(threads: int, address: str, folders: list[str], lists: list[int], queue) -> None:
