@@ -146,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
     if "limit" in args.parts or "isolated" in args.parts:
-        table = limit_part(args, log)
+        limits = limit_part(args, log)
         if "isolated" in args.parts:
-            isolated_part(args, table, log)
+            isolated_part(args, limits, log)
     if "close" in args.parts:
         close_part(args, log)
     if "main" not in args.parts:
