@@ -134,6 +134,19 @@ def line_crossings(det: PixelBarrel, layer: int, origin: np.ndarray, direction: 
     return pd.DataFrame({"ladder": np.where(ok, cand[rows, bb], -1), "u": u[rows, bb], "v": v[rows, bb], "ok": ok})
 
 
+def cylinder_path(x0, t0, omega, r0, r, txy, steps=_NEWTON_STEPS):
+    """Path length s at which helices from x0 (radius r0, transverse direction length txy) meet the cylinder of
+    radius r: Newton on |xy(s)|^2 = r^2, started from the straight line's crossing."""
+    b = (x0[:, 0] * t0[:, 0] + x0[:, 1] * t0[:, 1]) / txy
+    s = (-b + np.sqrt(np.maximum(b * b - (r0 ** 2 - r * r), 0))) / txy
+    for _ in range(steps):
+        pos, tan = _helix(x0, t0, omega, s)
+        g = pos[:, 0] ** 2 + pos[:, 1] ** 2 - r * r
+        dg = 2 * (pos[:, 0] * tan[:, 0] + pos[:, 1] * tan[:, 1])
+        s = s - g / np.where(np.abs(dg) > 1e-9, dg, 1e-9)
+    return s
+
+
 def _helix(x0, t0, omega, s):
     """Position and unit direction after path s (arrays broadcast together); omega -> 0 is the straight line."""
     ws = omega * s
@@ -168,15 +181,8 @@ def helix_crossings(det: PixelBarrel, particles: pd.DataFrame, pt_min: float = 0
     out = []
     for layer in range(det.n_layers):
         r = det.radii[layer]
-        # where the helix meets the cylinder: Newton on |xy(s)|^2 = r^2 from the straight line
-        txy = np.hypot(t0[:, 0], t0[:, 1])
-        b = (x0[:, 0] * t0[:, 0] + x0[:, 1] * t0[:, 1]) / txy
-        s = (-b + np.sqrt(np.maximum(b * b - (r0 ** 2 - r * r), 0))) / txy
-        for _ in range(_NEWTON_STEPS):
-            pos, tan = _helix(x0, t0, omega, s)
-            g = pos[:, 0] ** 2 + pos[:, 1] ** 2 - r * r
-            dg = 2 * (pos[:, 0] * tan[:, 0] + pos[:, 1] * tan[:, 1])
-            s = s - g / np.where(np.abs(dg) > 1e-9, dg, 1e-9)
+        # where the helix meets the cylinder
+        s = cylinder_path(x0, t0, omega, r0, r, np.hypot(t0[:, 0], t0[:, 1]))
         pos, _ = _helix(x0, t0, omega, s)
         reach = (r0 < r - 1.0) & (np.abs(np.hypot(pos[:, 0], pos[:, 1]) - r) < 1.0) & (s > 0)
         idx = np.flatnonzero(reach)

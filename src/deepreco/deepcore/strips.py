@@ -36,7 +36,7 @@ import pandas as pd
 from ..errors import DeepRecoError
 from ..generate.table import as_rng
 from ..reconstruct.ckf.seeding import highland
-from .detector import C_LIGHT, _helix
+from .detector import C_LIGHT, _helix, cylinder_path
 
 __all__ = ["StripBarrel", "strip_hits"]
 
@@ -97,13 +97,7 @@ def strip_hits(particles: pd.DataFrame, seed, det: StripBarrel | None = None, pt
     for layer, r in enumerate(det.radii):
         r0 = np.hypot(pos[:, 0], pos[:, 1])
         txy = np.maximum(np.hypot(tan[:, 0], tan[:, 1]), 1e-12)
-        b = (pos[:, 0] * tan[:, 0] + pos[:, 1] * tan[:, 1]) / txy
-        s = (-b + np.sqrt(np.maximum(b * b - (r0 ** 2 - r * r), 0))) / txy
-        for _ in range(_NEWTON_STEPS):
-            x, t = _helix(pos, tan, omega, s)
-            g = x[:, 0] ** 2 + x[:, 1] ** 2 - r * r
-            dg = 2 * (x[:, 0] * t[:, 0] + x[:, 1] * t[:, 1])
-            s = s - g / np.where(np.abs(dg) > 1e-9, dg, 1e-9)
+        s = cylinder_path(pos, tan, omega, r0, r, txy, steps=_NEWTON_STEPS)
         x, t = _helix(pos, tan, omega, s)
         hit = (alive & (r0 < r) & (s > 0) & (np.abs(np.hypot(x[:, 0], x[:, 1]) - r) < 1e-3)
                & (turned + np.abs(omega * s) < np.pi) & (np.abs(x[:, 2]) < det.half_z[layer]))
