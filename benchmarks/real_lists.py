@@ -38,3 +38,18 @@ def real_list_event(number: int, folder: Path, seed: int = 1, event_id: int | No
                          particles=str(LISTS / f"event{number:09d}-particles.csv.gz"))
         found = sorted(folder.glob("*-hits.parquet"))
     return found[0]
+
+
+def real_list_folder(numbers, folder: Path, seed: int = 1) -> Path:
+    """A folder holding lists ``numbers``, each simulated with ``seed`` as event id ``number`` (the same hits as
+    `real_list_event` with that seed); lists already there are read back, not simulated again."""
+    from deepreco.simulate.dataset import simulate_dataset
+
+    check_development(numbers)
+    folder = Path(folder)
+    for number in numbers:
+        if not (folder / f"event{number:09d}-hits.parquet").exists():
+            print(f"simulating the real particle list {number} (seed {seed}) into {folder} ...", flush=True)
+            simulate_dataset("trackml", 1, folder, seed=seed, format="parquet", first_event_id=number, resume=True,
+                             particles=str(LISTS / f"event{number:09d}-particles.csv.gz"))
+    return folder

@@ -2,6 +2,7 @@
 
     python benchmarks/tracking.py [--events 3] [--seed 1000] [--methods dbscan ckf lstm] [--data DIR] [--threads N]
     python benchmarks/tracking.py --secondaries --events 2 --methods ckf gnn   # events with material secondaries
+    python benchmarks/tracking.py --lists 1000 1001 ... 1009                 # the real development lists
     python benchmarks/tracking.py --data DIR --tag NAME ...                    # any folder of events
 
 The events are simulated once (Pythia 8 ttbar + Poisson(200) pile-up, the real TrackML detector, real noise
@@ -13,7 +14,9 @@ rows (each row says its thread count) and keeps the other methods' rows when the
 events. ``--secondaries`` simulates the events with the secondaries of nuclear interactions
 (``simulate_event(secondaries=True)``) and writes ``tracking_secondaries.txt`` and ``.json`` instead; ``--tag
 NAME`` writes ``tracking_NAME.*`` (for a ``--data`` folder of other events, e.g. real TrackML lists simulated
-with ``deepreco simulate -g trackml``).
+with ``deepreco simulate -g trackml``). ``--lists N ...`` runs on TrackML's real particle lists of those development
+events (1000-1009; never 1010-1020), each simulated with seed 1 (`real_lists.real_list_folder`), and writes
+``tracking_lists.*`` (the README's headline figures).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _run(method: str, data: str, n_events: int, threads: int, queue) -> None:
@@ -64,7 +69,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per method (torch, BLAS)")
     parser.add_argument("--secondaries", action="store_true", help="events with material secondaries")
     parser.add_argument("--tag", default=None, help="results in tracking_TAG.txt / .json")
+    parser.add_argument("--lists", type=int, nargs="+", default=None,
+                        help="real development particle lists (1000-1009) instead of generated events")
     args = parser.parse_args()
+    if args.lists:
+        from real_lists import real_list_folder
+
+        if args.secondaries or args.data:
+            raise SystemExit("--lists: not with --secondaries or --data")
+        folder = Path("/tmp/deepreco-bench/lists-seed1-" + "_".join(map(str, args.lists)))
+        args.data = str(real_list_folder(args.lists, folder))
+        args.events = len(args.lists)
+        args.tag = args.tag or "lists"
 
     # "-soft": the secondaries' second parametrisation (soft, isotropic); a folder of the first is not reused
     extra = "-secondaries-soft" if args.secondaries else ""
