@@ -110,7 +110,7 @@ def main() -> None:
     lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs; python {platform.python_version()}",
              f"events: {events}", "",
              f"{'method':8s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} "
-             f"{'s/event':>8s} {'s/10k tr.':>9s} {'peak MB':>8s} {'threads':>7s}"]
+             f"{'s/event':>8s} {'CPU s/ev':>8s} {'s/10k tr.':>9s} {'peak MB':>8s} {'threads':>7s}"]
     lines += [_row(m, results[m]) for m in sorted(results)]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
@@ -121,6 +121,7 @@ def main() -> None:
 def _row(method: str, r: dict) -> str:
     return (f"{method:8s} {r['score']:7.4f} {r['efficiency']:7.4f} {r['efficiency_perfect']:7.4f} "
             f"{r['fake_rate']:7.4f} {r['duplicate_rate']:7.4f} {r['seconds_per_event']:8.2f} "
+            f"{r.get('cpu_seconds_per_event', float('nan')):8.2f} "
             f"{r['seconds_per_10k_tracks']:9.2f} {r['peak_memory_mb']:8.0f} {r.get('threads', 1):7d}")
 
 

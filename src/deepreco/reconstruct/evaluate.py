@@ -83,14 +83,14 @@ def _evaluate_one(method, params: dict, pt_min: float, item, fit: bool = False, 
         name = event.sources.get("hits", f"event {event.event_id}")
         raise DeepRecoError(f"{name}: has no truth and particles, so it cannot be scored")
     algo = _method(method, params)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     tracks = algo.reconstruct(event)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     with stage("scoring"):
         result = evaluate(event.truth, event.particles, tracks, pt_min=pt_min)
     pids = event.truth["particle_id"].to_numpy()
     _, counts = np.unique(pids[pids != 0], return_counts=True)
-    row = {"event_id": event.event_id, "seconds": seconds, "n_hits": event.n_hits,
+    row = {"event_id": event.event_id, "seconds": seconds, "cpu_seconds": cpu_seconds, "n_hits": event.n_hits,
            "n_reconstructable": int((counts >= 4).sum()), **result}
     if fit:
         row["fit"] = _fit_rows(event, tracks, fitter)
@@ -102,17 +102,18 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
                     runner=None, fit: bool = False, fitter: str | None = None, **params) -> dict:
     """Reconstruct and score up to ``n_events`` events; pooled figures over them.
 
-    ``events``: a `Dataset` (each worker reads its own events) or any iterable of events. They run on
-    ``workers`` local processes or on the Dask cluster at ``scheduler``, or on an open
-    `deepreco.distributed.EventRunner` (``runner``; to run several methods on one cluster); the figures are the
-    same every way. Returns ``score`` (mean of the per-event TrackML scores, as the challenge averaged them),
-    ``efficiency`` and ``efficiency_perfect`` (pooled over the selected particles of all events), ``fake_rate``
-    and ``duplicate_rate`` (pooled over all tracks), ``seconds_per_event`` (reconstruction only, wall clock),
-    ``n_events``, ``n_tracks``, ``n_particles``, and ``events``, the per-event figures (with
-    ``n_reconstructable``, the particles with at least 4 hits). ``fit``: the tracks are also fitted with a Kalman
-    filter (``fitter``: ``"acts"``, the ``acts`` extra, or ``"deepreco"``; None: ACTS's when installed) and
-    ``fit`` holds `deepreco.metrics.fit.fit_summary` pooled over the events (failed-fit fraction, pull widths,
-    resolutions against pT and |eta|).
+    ``events``: a `Dataset` (each worker reads its own events) or any iterable of events. They run on ``workers``
+    local processes or on the Dask cluster at ``scheduler``, or on an open `deepreco.distributed.EventRunner`
+    (``runner``; to run several methods on one cluster); the figures are the same every way. Returns ``score`` (mean
+    of the per-event TrackML scores, as the challenge averaged them), ``efficiency`` and ``efficiency_perfect``
+    (pooled over the selected particles of all events), ``fake_rate`` and ``duplicate_rate`` (pooled over all
+    tracks), ``seconds_per_event`` (reconstruction only, wall clock), ``cpu_seconds_per_event`` (the same, CPU time
+    of the process, all its threads: on a loaded machine it says what the wall clock cannot), ``n_events``,
+    ``n_tracks``, ``n_particles``, and ``events``, the per-event figures (with ``n_reconstructable``, the particles
+    with at least 4 hits). ``fit``: the tracks are also fitted with a Kalman filter (``fitter``: ``"acts"``, the
+    ``acts`` extra, or ``"deepreco"``; None: ACTS's when installed) and ``fit`` holds
+    `deepreco.metrics.fit.fit_summary` pooled over the events (failed-fit fraction, pull widths, resolutions against
+    pT and |eta|).
     """
     from ..distributed import EventRunner
 
@@ -158,6 +159,7 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
         "fake_rate": pooled("fake_rate", n_tracks),
         "duplicate_rate": pooled("duplicate_rate", n_tracks),
         "seconds_per_event": float(np.mean([r["seconds"] for r in rows])),
+        "cpu_seconds_per_event": float(np.mean([r["cpu_seconds"] for r in rows])),
         "n_events": len(rows),
         "n_tracks": int(n_tracks.sum()),
         "n_particles": int(n_particles.sum()),
