@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepreco.errors import DeepRecoError
 from deepreco.event import Event
 from deepreco.generate import particle_gun
 from deepreco.metrics import evaluate
@@ -131,3 +132,15 @@ def test_outer_pass_finds_tracks_that_start_beyond_the_pixels():
     # the strip seeds make a few tracks of noise hits an event: 4 here (at most 2 on the noise-only event)
     fakes = [round(r["fake_rate"] * r["n_tracks"]) for r in (pixel_only, both)]
     assert fakes[1] <= fakes[0] + 4, fakes
+
+
+def test_extend_adds_the_later_passes_to_another_methods_tracks():
+    # the first pass's tracks, extended, are the whole ckf's: the later passes run on the hits a method left free
+    event = simulate_event(_displaced_pions(), seed=6, event_id=1)
+    first = CKFTracks(displaced_d0_max=0.0, outer_d0_max=0.0).find(event)["track_of_hit"]
+    extended = CKFTracks().extend(event, first)
+    whole = CKFTracks().find(event)["track_of_hit"]
+    assert np.array_equal(extended[first >= 0], first[first >= 0])  # the method's tracks stay as they were
+    assert np.array_equal(extended, whole) and extended.max() > first.max()
+    with pytest.raises(DeepRecoError, match="one label per hit"):
+        CKFTracks().extend(event, first[:-1])

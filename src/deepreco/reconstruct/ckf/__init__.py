@@ -43,6 +43,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ...errors import DeepRecoError
 from ...event import Event
 from ...progress import stage
 from ..base import Method, register
@@ -145,8 +146,18 @@ class CKFTracks(Method):
         track_of_hit = np.full(n, -1, np.int64)
         with stage("following", total=len(rounds)) as advance:
             seeds, states, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance)
+        more, extra, n_tracks = self._later_passes(hits, lay, used, track_of_hit, clock, n_tracks)
+        seeds = {k: np.concatenate([seeds[k], *[m[k] for m in more]]) for k in seeds}
+        states += extra
+        return {"hits": hits, "seeds": seeds, "track_of_hit": track_of_hit, "n_tracks": n_tracks, "tracks": states,
+                "seconds": np.diff(clock)}
+
+    def _later_passes(self, hits, lay, used, track_of_hit, clock, n_tracks):
+        """The displaced and outer passes on the hits ``used`` leaves free (filling ``used`` and
+        ``track_of_hit``); returns the seeds of each pass, their tracks and the number of tracks."""
         passes = [("displaced", self.displaced_d0_max, self.displaced_pt_min, self.displaced_z0_max, None),
                   ("outer", self.outer_d0_max, self.outer_pt_min, self.outer_z0_max, strip_layer_pairs(lay))]
+        seeds, states = [], []
         for name, d0_max, pt_min, z0_max, layer_pairs in passes:
             if d0_max <= 0:
                 continue
@@ -163,10 +174,23 @@ class CKFTracks(Method):
             with stage(f"{name} following", total=len(rounds)) as advance:
                 more, extra, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance,
                                                      n_tracks, self.displaced_min_hits)
-            seeds = {k: np.concatenate([seeds[k], more[k]]) for k in seeds}
+            seeds.append(more)
             states += extra
-        return {"hits": hits, "seeds": seeds, "track_of_hit": track_of_hit, "n_tracks": n_tracks, "tracks": states,
-                "seconds": np.diff(clock)}
+        return seeds, states, n_tracks
+
+    def extend(self, event: Event, labels: np.ndarray) -> np.ndarray:
+        """Another method's track label per hit row (-1: no track) with the tracks of the displaced and outer
+        passes added on the hits it left free (new labels after its largest): what those passes find that the
+        method missed, e.g. `gnn`'s graph, which holds few edges of particles made far from the beam line."""
+        labels = np.asarray(labels, np.int64)
+        if labels.shape != (event.n_hits,):
+            raise DeepRecoError(f"ckf extend: need one label per hit ({event.n_hits}), got shape {labels.shape}")
+        hits = prepare_hits(event.hits, self.error_scale)
+        track_of_hit = labels.copy()
+        used = track_of_hit >= 0
+        self._later_passes(hits, layers(), used, track_of_hit, [time.perf_counter()],
+                           int(track_of_hit.max(initial=-1)) + 1)
+        return track_of_hit
 
     def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance, n_tracks=0, min_hits=None):
         """Follow the triplets of each round (hit numbers, quality) in turn; fills ``used`` and ``track_of_hit``,
