@@ -48,6 +48,15 @@ def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384) -> np
     return out
 
 
+def predict_mean(members, seed_xyz: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+    """`predict_next` of an ensemble, ``members`` a list of (net, normalisation): the mean of the members'
+    predicted positions. Each member is trained on a squared error, so it predicts the conditional mean of the
+    next hits; the mean of several such estimates keeps that target and averages their independent errors
+    (mean squared error never above the members' average). A median would need three members to differ from it."""
+    points = [predict_next(net, norm, seed_xyz, batch_size) for net, norm in members]
+    return points[0] if len(points) == 1 else np.mean(points, axis=0)
+
+
 def learned_arcs() -> dict:
     """The shipped arc hypotheses (`DBSCANTracks` arguments ``curvatures``, ``z0_values``), learned from training
     events by ``scripts/learn_arcs.py``."""
@@ -62,7 +71,9 @@ def learned_arcs() -> dict:
 class LSTMTracks(Method):
     """DBSCAN seeding + LSTM track extension + k-nearest-neighbour hit fitting (seed 004).
 
-    Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``seeding`` (``dbscan``, or
+    Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``models`` (several model files,
+    an ensemble: each track's next points are the mean of the models' predictions, see `predict_mean`; instead of
+    ``model``), ``seeding`` (``dbscan``, or
     ``truth`` for the first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters
     of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
     fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
@@ -89,7 +100,7 @@ class LSTMTracks(Method):
 
     trackml_modules = True
 
-    def __init__(self, model=None, seeding: str = "dbscan", dbscan: dict | None = None, n_rounds: int = 3,
+    def __init__(self, model=None, models=None, seeding: str = "dbscan", dbscan: dict | None = None, n_rounds: int = 3,
                  max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
@@ -97,6 +108,7 @@ class LSTMTracks(Method):
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
                  seed_fit: bool = False):
         self.model = model
+        self.models = [str(m) for m in models] if models is not None else None
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
         self.n_rounds = n_rounds
@@ -125,7 +137,12 @@ class LSTMTracks(Method):
         self.seed_fit = seed_fit
         if fit not in ("path", "point"):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
-        cached_model(model)  # a bad model file is reported now, not at the first event
+        if self.models is not None and (model is not None or not self.models):
+            raise DeepRecoError("lstm: give one model file (model) or a non-empty list of them (models), not both")
+        if self.models is not None and server is not None:
+            raise DeepRecoError("lstm: an ensemble (models) runs in-process only; no served network")
+        for path in self.models or [model]:
+            cached_model(path)  # a bad model file is reported now, not at the first event
         if complete_inward and server is not None:
             raise DeepRecoError("the inward lstm has no served network: complete_inward runs in-process only")
         if complete_inward:
@@ -192,9 +209,12 @@ class LSTMTracks(Method):
                ) -> tuple[np.ndarray, np.ndarray]:
         """Follow each seed with ``model`` (None: the method's): (S, T) hit rows of each track (-1 padded)
         and the matching costs."""
-        net, norm, _ = cached_model(self.model if model is None else model)
+        if model is None and self.models is not None:
+            members = [cached_model(path)[:2] for path in self.models]
+        else:
+            members = [cached_model(self.model if model is None else model)[:2]]
         if model is None and "lstm" in self._remote:
-            net = self._remote["lstm"]
+            members = [(self._remote["lstm"], members[0][1])]
         index = index or LayerIndex(event.hits, along_weight=self.along_weight)
         n_new = N_OUT - N_SEED
         n = len(seeds)
@@ -207,10 +227,10 @@ class LSTMTracks(Method):
         length = np.full(n, N_SEED)
         active = np.ones(n, bool)
         with stage("prediction", total=self.n_rounds) as advance:
-            self._rounds(net, norm, index, track, cost, length, active, advance)
+            self._rounds(members, index, track, cost, length, active, advance)
         return track, cost
 
-    def _rounds(self, net, norm, index, track, cost, length, active, advance) -> None:
+    def _rounds(self, members, index, track, cost, length, active, advance) -> None:
         """The rounds of `extend`: predict each active track's next hits, match them, grow ``track``/``cost``."""
         n_new = N_OUT - N_SEED
         per_round = max(1, min(self.hits_per_round, n_new))
@@ -222,7 +242,7 @@ class LSTMTracks(Method):
                 break
             last_rows = track[idx[:, None], length[idx, None] - N_SEED + np.arange(N_SEED)]
             last = index.xyz[last_rows]
-            points = predict_next(net, norm, last, self.batch_size)
+            points = predict_mean(members, last, self.batch_size)
             if self.fit == "point":
                 which = np.repeat(np.arange(len(idx)), n_new)
                 hit, dist = match(index, points.reshape(-1, 3), track[idx[which]], self.max_distance)

@@ -62,9 +62,11 @@ class TrackLSTM(nn.Module):
 
 
 def build_model(model: str = "lstm", hidden: tuple[int, ...] | None = None) -> TrackLSTM:
-    """``model`` is ``lstm``, ``bilstm`` or a preset of the seed's sizes (then ``hidden`` is ignored)."""
+    """``model`` is ``lstm``, ``bilstm`` or a preset of the seed's sizes; ``hidden`` (None: the model's sizes)
+    replaces the sizes, so that a test can train a preset's kind of network at a small size."""
     if model in PRESETS:
-        model, hidden = PRESETS[model]
+        model, sizes = PRESETS[model]
+        hidden = hidden or sizes
     if model not in ARCHITECTURES:
         raise FormatError(f"unknown LSTM model {model!r}; expected one of {', '.join((*ARCHITECTURES, *PRESETS))}")
     hidden = tuple(hidden) if hidden else DEFAULT_HIDDEN[model]
