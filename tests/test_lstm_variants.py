@@ -121,3 +121,27 @@ def test_ensemble_arguments_are_checked(tmp_path, two_models):
     with pytest.raises(DeepRecoError, match="in-process only"):
         LSTMTracks(models=[a, b], server="localhost:1")
 
+
+
+def test_cli_names_an_ensemble_with_repeated_model_options(muons, two_models, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from deepreco.cli import app
+
+    a, b, _ = two_models
+    write_event(muons, tmp_path / "ev")
+    runner = CliRunner()
+
+    def score(*models):
+        args = ["evaluate", str(tmp_path / "ev"), "-m", "lstm", "--json"]
+        result = runner.invoke(app, args + [x for m in models for x in ("--model", str(m))])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["lstm"]["score"]
+
+    one = score(a)
+    assert one > 0.5 and score(a, b) == one
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "ev"), "-m", "lstm", "--model", str(a), "--model",
+                                 str(tmp_path / "absent.pt")])
+    assert result.exit_code != 0 and "absent.pt: no such model file" in result.output

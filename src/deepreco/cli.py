@@ -18,6 +18,8 @@ from .validate import (
     finite,
     known,
     model_file,
+    model_files,
+    model_parameters,
     model_repository,
     one_of,
     output_file,
@@ -211,8 +213,8 @@ def reconstruct_cmd(
                                    callback=known(TRACKING)),
         out: Path = typer.Option(..., "--out", help="folder for the submissions, one CSV an event",
                                  callback=output_folder),
-        model: Path = typer.Option(None, "--model", help="model file for a learned method (default: shipped)",
-                                   callback=model_file),
+        model: list[Path] = typer.Option(None, "--model", help="model file for a learned method (default: shipped; "
+                                         "lstm: repeat for an ensemble)", callback=model_files),
         events: int = typer.Option(None, "--events", "-n", min=1, help="at most this many events"),
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
@@ -220,14 +222,14 @@ def reconstruct_cmd(
         server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
-    need(events=[inputs], files={"model file": model})
+    need(events=[inputs])
     from .reconstruct import reconstruct_dataset
     from .threads import set_threads
 
     try:
         set_threads(threads)
         evs, _ = _events(inputs)
-        params = {"model": str(model.resolve())} if model is not None else {}
+        params = model_parameters(model)
         if server is not None or fallback is not None:  # a method without networks refuses them
             params.update(server=server, fallback=fallback)
         written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
@@ -275,8 +277,8 @@ def evaluate_cmd(
         methods: list[str] = typer.Option(..., "--method", "-m", callback=known(TRACKING),
                                           help=f"method ({', '.join(TRACKING)}); repeat to compare"),
         events: int = typer.Option(None, "--events", "-n", min=1, help="at most this many events"),
-        model: Path = typer.Option(None, "--model", help="model file for the learned method(s) (default: shipped)",
-                                   callback=model_file),
+        model: list[Path] = typer.Option(None, "--model", help="model file for the learned method(s) (default: "
+                                         "shipped; lstm: repeat for an ensemble)", callback=model_files),
         pt_min: float = typer.Option(1.0, help=PT_HELP, callback=finite(0)),
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
@@ -285,7 +287,7 @@ def evaluate_cmd(
         fitter: str = typer.Option(None, "--fitter", help=FITTER_HELP),
         server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
-    need(events=[inputs], files={"model file": model})
+    need(events=[inputs])
     from .distributed import EventRunner
     from .reconstruct import METHODS, evaluate_method
     from .threads import set_threads
@@ -294,7 +296,7 @@ def evaluate_cmd(
     try:
         set_threads(threads)
         evs, _ = _events(inputs)
-        params = {"model": str(model.resolve())} if model is not None else {}
+        params = model_parameters(model)
         with EventRunner(workers, scheduler, progress=not as_json) as runner:
             for name in methods:
                 # the methods with networks run them on the server; the others (ckf, dbscan, truth) here

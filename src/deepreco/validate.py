@@ -174,6 +174,19 @@ def model_file(value: Path | None) -> Path | None:
     return check_torch_file(value, "model")
 
 
+def model_files(values: list[Path] | None) -> list[Path] | None:
+    """Callback of a repeatable --model option (several: an ensemble, for the methods that take ``models``)."""
+    return [model_file(v) for v in values] if values else None
+
+
+def model_parameters(values: list[Path] | None) -> dict:
+    """A method's parameters for the files of a repeatable --model: none, ``model`` for one, ``models`` for more."""
+    if not values:
+        return {}
+    paths = [str(Path(v).resolve()) for v in values]
+    return {"model": paths[0]} if len(paths) == 1 else {"models": paths}
+
+
 def checkpoint_file(value: Path | None) -> Path | None:
     """Callback of a --resume option."""
     return check_torch_file(value, "checkpoint")
