@@ -1,20 +1,20 @@
 """Train seed 004's four LSTM variants (the presets ``bilstm-seed``, ``lstm-2048``, ``lstm-1024``,
 ``lstm-256-512-1024``) on one set of training events, each with its own share of the events, so that the four fit
-in about an hour of one CPU core. Anyone can re-run it:
+in under half an hour of one CPU core. Anyone can re-run it:
 
-    OMP_NUM_THREADS=1 nice -n 5 python scripts/train_lstm_variants.py --out /tmp/lstm-variants   # ~45 min
+    OMP_NUM_THREADS=1 nice -n 5 python scripts/train_lstm_variants.py --out /tmp/lstm-variants   # 27 min
 
 Training events, simulated once into ``--data`` (one folder, interleaved so that any first N mix both kinds):
-Pythia 8 ttbar + mu = 200 (seed ``20240004 + k``, as `scripts/train_lstm.py`'s) and the real TrackML development
+Pythia 8 ttbar + mu = 200 (seeds ``20240004 + k``, apart from the benchmarks' 1000) and the real TrackML development
 particle lists 1000, 1002, 1004-1009 simulated with seed 11 (1001 and 1003 are left out: the benchmarks test on
 them; 1010-1020 are never read). All tracks with >= 10 hits over the whole detector (no x, y, z > 0 cut: the
 features are taken relative to each track's first azimuth, so every octant teaches the same thing).
 
-Each variant trains ``--epochs`` epochs on the first ``events`` of the folder (``--events`` per variant, chosen
-from each preset's measured speed on one thread so that each takes 8-12 minutes), with the shipped settings
-(``data/configs/lstm.yaml``) otherwise. Checkpoints are kept in ``<out>/<variant>.pt.checkpoints`` (``--resume``
-goes on from them); the record of each run (losses, seconds, threads) is in its model file and in
-``<out>/variants.json``. The model files (up to 67 MB) are not committed.
+Each variant trains ``--epochs`` epochs on the first N events of the folder (N: ``EVENTS`` of the variant times
+``--scale``, chosen from each preset's measured speed on one thread so that each takes about 5 minutes), with
+the shipped settings (``data/configs/lstm.yaml``) otherwise. Checkpoints are kept in
+``<out>/<variant>.pt.checkpoints`` (``--resume`` goes on from them); the record of each run (losses, seconds,
+threads) is in its model file and in ``<out>/variants.json``. The model files (up to 67 MB) are not committed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ LISTS = ROOT.parent / "shared" / "data" / "trackml" / "train"  # beside the chec
 TRAIN_LISTS = (1000, 1002, 1004, 1005, 1006, 1007, 1008, 1009)  # development lists, not the benchmarks' 1001, 1003
 DATA_SEED = 20240004
 LIST_SEED = 11
-# events per variant: one epoch of ~20k windows an event at the preset's measured samples/s on one thread
+# events per variant: one epoch (about 5,500 windows an event) in about 5 minutes at the preset's speed on one thread
 EVENTS = {"bilstm-seed": 6, "lstm-1024": 5, "lstm-256-512-1024": 3, "lstm-2048": 2}
 
 
