@@ -2,7 +2,7 @@
 predicted hits per position 5-9 with true and with clustered seeds, the `lstm` score with true seeds, and the
 time per 10k tracks by stage.
 
-    python benchmarks/lstm_variants.py --models DIR                 # accuracy and scores: lstm_variants.txt
+    python benchmarks/lstm_variants.py --models DIR [--score shipped ...]   # accuracy (and scores): lstm_variants.txt
     python benchmarks/lstm_variants.py --models DIR --timing --threads 1   # lstm_variants_timing_1thread.txt
     python benchmarks/lstm_variants.py --models DIR --timing --threads 2   # lstm_variants_timing_2threads.txt
 
@@ -26,8 +26,8 @@ with at least 10 hits, at most ``--max-seeds`` of them an event (a fixed random 
 DBSCAN seeds of the `lstm` method as main has it (``get_method("lstm").seeds``), every seed, at most
 ``--max-seeds`` an event.
 
-Score: `lstm` with true seeds (``seeding="truth"``, the whole pipeline after seeding: 3 rounds, path fit,
-assignment), the TrackML score of the event.
+Score (of the models named by ``--score``): `lstm` with true seeds (``seeding="truth"``, the whole pipeline
+after seeding: 3 rounds, path fit, assignment), the TrackML score of the event.
 
 Timing (``--timing``): per 10k tracks, on ``--threads`` torch / numba threads, wall clock: seeding (the DBSCAN
 seeding of the first tracking event, scaled from its number of seeds to 10k), each model's prediction of the next
@@ -183,7 +183,7 @@ def figures(args) -> None:
         for name, paths in sets.items():
             members = [cached_model(p)[:2] for p in paths]
             score = None
-            if args.score:
+            if name in args.score:
                 start = time.perf_counter()
                 kwargs = {"model": paths[0]} if len(paths) == 1 else {"models": paths}
                 method = get_method("lstm", seeding="truth", **kwargs)
@@ -261,7 +261,8 @@ def main() -> None:
     parser.add_argument("--lists", type=int, nargs="*", default=[1001])
     parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--max-seeds", type=int, default=2000)
-    parser.add_argument("--score", action="store_true", help="also the lstm score with true seeds (slow)")
+    parser.add_argument("--score", nargs="*", default=[], help="models (by name) whose lstm score with true seeds "
+                        "is also measured (slow for the large ones)")
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--threads", default="1")
     parser.add_argument("--out", default=None, help="file name in benchmarks/results (default: by the mode)")
