@@ -155,8 +155,9 @@ def hypothesis_seeds(event, per_hypothesis, n: int = N_SEED, max_first_radius: f
     a seed is kept when none of its hits is in a seed kept before (duplicates of one track from several
     hypotheses merge into the first). A hit of the kept seeds' clusters is labelled with the first kept seed
     whose cluster holds it. On the first tracking event (learned arcs) 38.5 % of the tracks seeded at 94.2 %
-    perfect (0.5 / 2.0 mm: 37.3 % at 77.3 %); on list 1001 49.3 % at 94.3 %. What is still lost there: 37 % of
-    the tracks have 5 hits in one cluster in no hypothesis (the arcs and eps, not the seeding from clusters).
+    perfect (0.5 / 2.0 mm: 37.3 % at 77.3 %; the final labelling's seeds 26.0 % at 92.2 %). What is still lost
+    there: 37 % of the tracks have 5 hits in one cluster in no hypothesis (the arcs and eps, not the seeding from
+    clusters; ``benchmarks/lstm_seed_losses.py``).
     """
     from ..dbscan import _one_hit_per_module
 
