@@ -3,6 +3,7 @@ arcs, on the tracking benchmark's events and on events simulated from real Track
 
     python benchmarks/lstm_seeds.py [--data DIR] [--events 3] [--lists 1001 1003] [--truth]
     python benchmarks/lstm_seeds.py --truth-only   # the LSTM fed true seeds, both fits: lstm_seeds_truth.txt
+    python benchmarks/lstm_seeds.py --seedings     # the seedings of the lstm method: lstm_seeds_seedings.txt
 
 Events: the first ``--events`` of those `benchmarks/tracking.py` simulated (ttbar + mu = 200, seed 1000), and
 one event simulated (seed 1) from each real development list given (1000-1009 only; 1010-1020 are kept for
@@ -18,6 +19,12 @@ particle's first five; a track is seeded when some perfect seed is its. Seed 004
 clusters, and each set of seeds is followed by the shipped LSTM (`LSTMTracks.follow`); ``--truth`` adds the
 LSTM fed true seeds. One thread; the times are wall clock on a machine shared with other
 jobs. Output: ``benchmarks/results/lstm_seeds.txt``.
+
+``--seedings`` (issue 22): with the learned arcs, each event clustered once (keeping every hypothesis's
+labels), the seedings of the method side by side, each followed by the shipped LSTM: ``dbscan`` (the final
+labelling's clusters with the seed fit, as above: the before), ``hypotheses`` (every hypothesis's clusters,
+`seeding.hypothesis_seeds`; its "s seeds" is the seeding from the clusters, its clustering the same), ``ckf``
+(the first five hits of each ckf track; "s clustering" is then ckf's whole run). The truth row as above.
 """
 
 import argparse
@@ -47,6 +54,39 @@ def _row(per_event) -> str:
             f"{fakes:.4f} | {t[0]:.1f} | {t[1]:.2f} | {t[2]:.1f}")
 
 
+def _seedings(events) -> dict:
+    """Each seeding's per-event (seed figures, scores, seconds) on ``events`` (see ``--seedings``)."""
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.dbscan import DBSCANTracks, _one_hit_per_module
+    from deepreco.reconstruct.lstm import seed_quality
+    from deepreco.reconstruct.lstm.seeding import hypothesis_seeds
+
+    rows = {"dbscan": [], "hypotheses": [], "ckf": []}
+    for event in events:
+        base = get_method("lstm", arcs="learned", seed_fit=True)
+        start = time.perf_counter()
+        per_hypothesis = []
+        labels = _one_hit_per_module(event.hits, DBSCANTracks(**base.dbscan_parameters()).cluster(
+            event.hits, per_hypothesis))
+        clustered = time.perf_counter() - start
+        for name in rows:
+            method = get_method("lstm", arcs="learned", seed_fit=True, seeding=name)
+            start = time.perf_counter()
+            if name == "dbscan":
+                seeds, own = method.seeds_of_clusters(event, labels), labels
+            elif name == "hypotheses":
+                seeds, own = hypothesis_seeds(event, per_hypothesis)
+            else:
+                seeds, own = method.seeds(event), None
+            seeded = time.perf_counter()
+            tracks = method.follow(event, seeds, own)
+            seconds = (clustered, seeded - start) if name != "ckf" else (seeded - start, 0.0)
+            rows[name].append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
+                               (*seconds, time.perf_counter() - seeded)))
+    return rows
+
+
 def main() -> None:
     import torch
 
@@ -63,6 +103,8 @@ def main() -> None:
     parser.add_argument("--lists", type=int, nargs="*", default=[1001, 1003])
     parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--truth", action="store_true", help="also the LSTM fed true seeds")
+    parser.add_argument("--seedings", action="store_true",
+                        help="the dbscan, hypotheses and ckf seedings; written to lstm_seeds_seedings.txt")
     parser.add_argument("--truth-only", action="store_true",
                         help="only the LSTM fed true seeds, with both fits; written to lstm_seeds_truth.txt")
     args = parser.parse_args()
@@ -81,10 +123,14 @@ def main() -> None:
     lines = [f"tracking events: the first {args.events} of {args.data}; real lists: {args.lists} "
              f"(simulated, seed 1, in {args.lists_data})",
              "seed 004: 85.8 % of seeds perfect, 69 % of tracks seeded, 60 s an event for its seeding", "",
-             "set | arcs | seed fit | seeds | perfect | first 5 | tracks (>= 10 hits) | seeded | lstm score | "
+             f"set | arcs | {'seeding' if args.seedings else 'seed fit'} | seeds | perfect | first 5 | "
+             "tracks (>= 10 hits) | seeded | lstm score | "
              "efficiency | fakes | s clustering / event | s seeds / event | s extension / event"]
     for set_name, events in sets.items():
-        for arcs in () if args.truth_only else ("scan", "learned"):
+        if args.seedings:
+            lines += [f"{set_name} | learned | {name} | " + _row(rows) for name, rows in _seedings(events).items()]
+            print("\n".join(lines[-3:]), flush=True)
+        for arcs in () if args.truth_only or args.seedings else ("scan", "learned"):
             rows = {False: [], True: []}
             for event in events:
                 start = time.perf_counter()
@@ -104,7 +150,7 @@ def main() -> None:
         fits = {"path": "true seeds"}
         if args.truth_only:
             fits["point"] = "true seeds, nearest hit to each predicted point (the seed's fit)"
-        for fit, label in fits.items() if args.truth or args.truth_only else ():
+        for fit, label in fits.items() if args.truth or args.truth_only or args.seedings else ():
             method = get_method("lstm", seeding="truth", fit=fit)
             per_event = []
             for event in events:
@@ -116,7 +162,8 @@ def main() -> None:
             lines.append(f"{set_name} | {label} | - | " + _row(per_event))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    name = "lstm_seeds_truth.txt" if args.truth_only else "lstm_seeds.txt"
+    name = "lstm_seeds_truth.txt" if args.truth_only else "lstm_seeds_seedings.txt" if args.seedings else \
+        "lstm_seeds.txt"
     out = Path(__file__).resolve().parent / "results" / name
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)

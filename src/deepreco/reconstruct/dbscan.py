@@ -68,18 +68,25 @@ class DBSCANTracks(Method):
         k_max = 0.3 * self.field / (2.0 * 1000.0 * self.pt_min)  # 1 / (2 R) at pt_min, in 1/mm
         return np.linspace(-k_max, k_max, self.n_hypotheses)
 
-    def cluster(self, hits: pd.DataFrame) -> np.ndarray:
-        """A cluster label per hit (-1: in no cluster), from the scan over curvature."""
+    def hypotheses(self, hits: pd.DataFrame):
+        """DBSCAN's labels (one per hit, -1: noise) for each (curvature, z0) hypothesis in turn (a generator)."""
         from sklearn.cluster import DBSCAN
 
         x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
-        n = len(x)
+        for k, z0 in ((k, z0) for k in self.curvature_values() for z0 in self.z0_values):
+            yield DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
+                unrolled_features(x, y, z, k, self.z_scale, z0))
+
+    def cluster(self, hits: pd.DataFrame, per_hypothesis: list | None = None) -> np.ndarray:
+        """A cluster label per hit (-1: in no cluster), from the scan over curvature. ``per_hypothesis``, a
+        list, receives each hypothesis's own labels (`hypotheses`), for seeds from all of them."""
+        n = len(hits)
         best_size = np.zeros(n, np.int64)
         best_label = np.full(n, -1, np.int64)
         offset = 0
-        for k, z0 in ((k, z0) for k in self.curvature_values() for z0 in self.z0_values):
-            labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
-                unrolled_features(x, y, z, k, self.z_scale, z0))
+        for labels in self.hypotheses(hits):
+            if per_hypothesis is not None:
+                per_hypothesis.append(labels)
             clustered = labels >= 0
             sizes = np.bincount(labels[clustered], minlength=1)
             size = np.where(clustered, sizes[np.maximum(labels, 0)], 0)

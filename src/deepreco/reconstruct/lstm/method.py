@@ -24,7 +24,7 @@ from ..base import Method, register
 from ..dbscan import DBSCANTracks, _one_hit_per_module
 from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hits, query_layers, resolve
 from .features import N_OUT, N_SEED, cartesian, model_inputs
-from .seeding import cluster_seeds, fitted_seeds, seed_quality, true_seeds
+from .seeding import cluster_seeds, fitted_seeds, hypothesis_seeds, seed_quality, true_seeds
 
 
 def cached_model(path=None):
@@ -67,14 +67,19 @@ def learned_arcs() -> dict:
     return {"curvatures": tuple(arcs["curvatures"]), "z0_values": tuple(arcs["z0_values"])}
 
 
+SEEDINGS = ("dbscan", "hypotheses", "ckf", "truth")
+
+
 @register("lstm")
 class LSTMTracks(Method):
     """DBSCAN seeding + LSTM track extension + k-nearest-neighbour hit fitting (seed 004).
 
     Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``models`` (several model files,
     an ensemble: each track's next points are the mean of the models' predictions, see `predict_mean`; instead of
-    ``model``), ``seeding`` (``dbscan``, or
-    ``truth`` for the first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters
+    ``model``), ``seeding`` (``dbscan``: the
+    seeds of the final DBSCAN labelling; ``hypotheses``: of every arc hypothesis's clusters, duplicates merged,
+    `seeding.hypothesis_seeds`; ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``truth``: the
+    first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters
     of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
     fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
     ``min_found`` (a round that fits fewer hits ends the track),
@@ -95,7 +100,8 @@ class LSTMTracks(Method):
     ``scripts/learn_arcs.py``: better seeds on mu = 200 events, but its z0 values miss a vertex at z = 0 exactly,
     and a gun of muons from the origin loses most of them; ``dbscan`` overrides either), ``seed_fit`` (outlier
     removal by a helix fit: each cluster's earliest 5 of its first 7 hits that one helix from the beam line
-    fits, see `seeding.fitted_seeds`; False: the first 5 as they are).
+    fits, see `seeding.fitted_seeds`; False: the first 5 as they are), ``ckf`` (parameters of `ckf` for
+    ``seeding="ckf"``).
     """
 
     trackml_modules = True
@@ -106,11 +112,12 @@ class LSTMTracks(Method):
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
-                 seed_fit: bool = False):
+                 seed_fit: bool = False, ckf: dict | None = None):
         self.model = model
         self.models = [str(m) for m in models] if models is not None else None
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
+        self.ckf = dict(ckf or {})
         self.n_rounds = n_rounds
         self.max_distance = max_distance
         self.min_found = min_found
@@ -129,8 +136,8 @@ class LSTMTracks(Method):
         from ...errors import DeepRecoError
         from ...export.client import connect
 
-        if seeding not in ("dbscan", "truth"):
-            raise DeepRecoError(f"unknown seeding {seeding!r}; expected dbscan or truth")
+        if seeding not in SEEDINGS:
+            raise DeepRecoError(f"unknown seeding {seeding!r}; expected one of {', '.join(SEEDINGS)}")
         if arcs not in ("learned", "scan"):
             raise DeepRecoError(f"unknown arcs {arcs!r}; expected learned or scan")
         self.arcs = arcs
@@ -153,9 +160,25 @@ class LSTMTracks(Method):
         """(S, 5) hit rows of the event's seeds."""
         if self.seeding == "truth":
             return true_seeds(event)
+        if self.seeding == "ckf":
+            return self.ckf_seeds(event)
+        if self.seeding == "hypotheses":
+            per_hypothesis = []
+            DBSCANTracks(**self.dbscan_parameters()).cluster(event.hits, per_hypothesis)
+            seeds, self._labels = hypothesis_seeds(event, per_hypothesis, max_first_radius=self.max_first_radius)
+            return seeds
         labels = self.cluster_labels(event)
         self._labels = labels
         return self.seeds_of_clusters(event, labels)
+
+    def ckf_seeds(self, event: Event) -> np.ndarray:
+        """(S, 5) hit rows: the first five hits (outward, one per layer) of each track of `ckf` (its triplet
+        seeds followed by its Kalman filter), with the method's ``ckf`` parameters; the rest of its tracks is
+        not used: the LSTM extends the five hits."""
+        from ..ckf import CKFTracks
+
+        found = CKFTracks(**self.ckf).find(event)
+        return cluster_seeds(event, found["track_of_hit"])
 
     def cluster_labels(self, event: Event) -> np.ndarray:
         """The DBSCAN seeding's cluster of each hit (-1: none), one hit per module and cluster."""
@@ -306,7 +329,7 @@ class LSTMTracks(Method):
         claim_track, claim_pos = np.nonzero(track >= 0)
         claim_hit = track[claim_track, claim_pos]
         claim_cost = cost[claim_track, claim_pos]
-        if self.keep_clusters and self.seeding == "dbscan" and not inward:
+        if self.keep_clusters and self.seeding in ("dbscan", "hypotheses") and not inward:
             # the rest of each seed's DBSCAN cluster, claimed after the seed hits and before the LSTM's
             labels = self._labels
             seed_label = labels[seeds[:, 0]]
