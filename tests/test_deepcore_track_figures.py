@@ -105,6 +105,9 @@ def test_cli_evaluate_tracks_gives_track_figures_for_every_method():
         assert r["iteration_seconds_per_event"] == pytest.approx(r["seeding_seconds_per_event"]
                                                                  + r["building_seconds_per_event"])
         assert r["building_seconds_per_event"] > 0
+    raw = out["deepcore"]["before_cleaning"]  # DeepCore's seeds before cleaning, built too
+    assert 0 <= raw["track_duplicate_rate"] <= 1 and raw["reco_tracks"] >= out["deepcore"]["reco_tracks"] - 2
+    assert raw["seeding_seconds_per_event"] < out["deepcore"]["seeding_seconds_per_event"]
     # DeepCore's tracks find most of the core's tracks on this event
     assert out["deepcore"]["track_efficiency"] > 0.7
     # without --tracks, no track keys
