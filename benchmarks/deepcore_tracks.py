@@ -174,13 +174,17 @@ def figures(args) -> None:
                          f"{fmt(b['track_efficiency'])}): {'met' if eff_ok else 'not met'}; fakes at most half "
                          f"({fmt(d['track_fake_rate'])} vs {fmt(b['track_fake_rate'])}): "
                          f"{'met' if fake_ok else 'not met'}")
-    # efficiency against jet pT, all slices, for the table
-    edges = np.array([300, 500, 700, 1000, 1400, 1800, 2200, 3000])
-    idx = np.digitize(sims["jet_pt"].to_numpy(), edges) - 1
-    lines += ["", "track efficiency against jet pT (all slices): " + ", ".join(
-        f"{edges[i]:g}-{edges[i + 1]:g} GeV ({int((idx == i).sum())} tracks) " + " / ".join(
+    # efficiency against jet pT, the distance to the axis and the track's pT, all slices, for the table
+    lines.append("")
+    for var, label, edges in (("jet_pt", "jet pT [GeV]", [300, 500, 700, 1000, 1400, 1800, 2200, 3000]),
+                              ("dr", "DeltaR(track, jet axis)", [0, 0.02, 0.04, 0.06, 0.08, 0.1]),
+                              ("pt", "track pT [GeV]", [0.9, 1.5, 3, 10, 30, 100, 10000])):
+        edges = np.asarray(edges, float)
+        idx = np.digitize(sims[var].to_numpy(), edges) - 1
+        lines.append(f"track efficiency against {label} (all slices; {' / '.join(METHODS)}):")
+        lines += [f"  {edges[i]:g}-{edges[i + 1]:g} ({int((idx == i).sum())} tracks): " + " / ".join(
             f"{sims.loc[idx == i, f'found_{m}'].mean():.3f}" for m in METHODS)
-        for i in range(len(edges) - 1) if (idx == i).any()) + f" ({' / '.join(METHODS)})"]
+            for i in range(len(edges) - 1) if (idx == i).any()]
     RESULTS.mkdir(exist_ok=True)
     _write(RESULTS / "deepcore_track_figures.txt", "\n".join(lines) + "\n")
     _write(RESULTS / "deepcore_track_figures.json", json.dumps(
