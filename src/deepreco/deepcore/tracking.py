@@ -158,7 +158,8 @@ def build_tracks(event: JetEvent, strip_table: pd.DataFrame, seeds: pd.DataFrame
 
     Returns (tracks, track_hits): tracks has track_id, seed (row in ``seeds``), n_hits, n_pixel, n_strip, chi2,
     ndf, pt, sigma_pt, q, eta, phi (at the innermost hit), particle_id and purity (the particle with most of its
-    hits, and their fraction); track_hits has track_id, kind (``pixel``: row in ``event.clusters``; ``strip``: row in
+    hits, and their fraction), the fitted state on the seeds' layer (`REF_COLUMNS`) and its covariance
+    (`cov_columns`); track_hits has track_id, kind (``pixel``: row in ``event.clusters``; ``strip``: row in
     ``strip_table``), index, particle_id.
     """
     config = config or BuildConfig()
