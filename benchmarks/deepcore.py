@@ -3,6 +3,7 @@
     python benchmarks/deepcore.py [--events 100] [--seed 0] [--model PATH] [--clean-xy MM] [--clean-angle A]
                                   [--variant-angle A]
     python benchmarks/deepcore.py --tune 200 [--tune-seed 500000]
+    python benchmarks/deepcore.py --tune-tracks 40 [--tune-seed 500000]
 
 Events: Pythia 8 QCD dijets, pT-hat 1.8 to 2.4 TeV, seeds ``--seed`` onwards (the shipped model was trained on
 seeds 1,000,000 onwards). Jets: anti-kt 0.4, smeared, pT > 1 TeV, |eta| < 1.4. Writes
@@ -18,6 +19,12 @@ with the angle cut ``--variant-angle`` (0 for none), chosen on the tuning events
 overlap neither the evaluation's nor the training's): how far apart two seeds of one particle are (from two
 windows, from one window) against two seeds of different particles, the seeds' residuals to the truth, and the
 efficiency, fake and duplicate rates for a grid of cleaning cuts. Writes ``deepcore_cleaning.txt`` and ``.json``.
+
+``--tune-tracks N`` carries the cleaning choices to tracks (issue 26, item 4), on the first N tuning events: DeepCore's
+seeds before cleaning and after each cleaning of `TRACK_CLEANINGS` go through the same track building, scored with
+the seed's track-level definitions (`deepreco.deepcore.evaluate`, ``tracks=True``): seeds, seed- and track-level
+efficiency, fake and duplicate rates, seconds of seeding and building per event (one thread). Adds the section
+``tracks`` to ``deepcore_cleaning.json`` and its table to ``deepcore_cleaning.txt`` (replacing an earlier one).
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TUNE_XY = (0.02, 0.03, 0.04, 0.05, 0.07, 0.10)
 TUNE_ANGLE = (0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020)
 QUANTILES = (0.25, 0.5, 0.68, 0.9, 0.95)
+# (dxy [mm], dangle) of the cleanings carried to tracks; the first is the seed's
+TRACK_CLEANINGS = ((0.05, 0.002), (0.03, 0.006), (0.05, 0.015), (0.10, 0.015))
+TRACKS_MARK = "\n--- cleaning carried to tracks"
 
 
 def _machine() -> str:
@@ -139,6 +149,54 @@ def tune(args, model_path: Path) -> None:
     print(text)
 
 
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def tune_tracks(args, model_path: Path) -> None:
+    """The cleanings of `TRACK_CLEANINGS` carried to tracks on the tuning events (module docstring)."""
+    from deepreco.deepcore.evaluate import evaluate
+    from deepreco.deepcore.train import load_model
+
+    _, info = load_model(model_path)
+    train0, n_train = int(info.get("first_seed", 1_000_000)), int(info.get("events", 0))
+    for name, (a0, n_a) in (("evaluation", (args.seed, args.events)), ("training", (train0, n_train))):
+        if _overlap(args.tune_seed, args.tune_tracks, a0, n_a):
+            sys.exit(f"error: tuning seeds {args.tune_seed}..{args.tune_seed + args.tune_tracks - 1} overlap the "
+                     f"{name} seeds {a0}..{a0 + n_a - 1}")
+    first, *others = TRACK_CLEANINGS
+    variants = {f"xy{dxy:g}_ang{da:g}": (dxy, da) for dxy, da in others}
+    r = evaluate(args.tune_tracks, args.tune_seed, model_path, clean_xy=first[0], clean_angle=first[1],
+                 variants=variants, tracks=True)
+    rows = {"none": r["deepcore"]["before_cleaning"], f"xy{first[0]:g}_ang{first[1]:g} (seed's)": r["deepcore"],
+            **{k: r[k] for k in variants}, "pairs + K-means": r["baseline_kmeans"]}
+
+    def f(x):
+        return f"{x:.3f}" if x is not None else "n/a"
+
+    lines = [TRACKS_MARK.strip() + f" (--tune-tracks {args.tune_tracks}: events {args.tune_seed}.."
+             f"{args.tune_seed + args.tune_tracks - 1}, {r['tracks']} seed-level tracks pT > 1 GeV, "
+             f"{r['track_level']['sim_tracks']} track-level pT > 0.9 GeV; one thread, shared machine) ---",
+             f"{'cleaning':<26}{'seeds':>7}{'seed eff':>9}{'fake':>7}{'dup':>7}{'track eff':>10}{'fake':>7}{'dup':>7}"
+             f"{'tracks':>7}{'seeding s':>10}{'building s':>11}"]
+    for name, x in rows.items():
+        lines.append(f"{name:<26}{x['seeds']:>7d}{f(x['efficiency']):>9}{f(x['fake_rate']):>7}"
+                     f"{f(x['duplicate_rate']):>7}{f(x['track_efficiency']):>10}{f(x['track_fake_rate']):>7}"
+                     f"{f(x['track_duplicate_rate']):>7}{x['reco_tracks']:>7d}"
+                     f"{x['seeding_seconds_per_event']:>10.4f}{x['building_seconds_per_event']:>11.4f}")
+    path = RESULTS / "deepcore_cleaning.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["tracks"] = {"events": args.tune_tracks, "first_seed": args.tune_seed, "machine": _machine(),
+                      "rows": {k: {c: v for c, v in x.items() if c != "before_cleaning"} for k, x in rows.items()}}
+    _write(path, json.dumps(data, indent=1))
+    txt = RESULTS / "deepcore_cleaning.txt"
+    old = txt.read_text().split(TRACKS_MARK)[0] if txt.exists() else ""
+    _write(txt, old.rstrip("\n") + "\n" + "\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     from deepreco.deepcore.evaluate import SHIPPED_MODEL
     from deepreco.deepcore.seeds import CLEAN_ANGLE, CLEAN_XY
@@ -155,9 +213,11 @@ def main() -> None:
                         help="also clean with this angle cut (chosen with --tune on other events); 0: no variant")
     parser.add_argument("--tune", type=int, default=0, metavar="N", help="run the cleaning study on N events")
     parser.add_argument("--tune-seed", type=int, default=500_000, help="first event seed of the cleaning study")
+    parser.add_argument("--tune-tracks", type=int, default=0, metavar="N",
+                        help="carry the cleanings to tracks on the first N tuning events")
     args = parser.parse_args()
-    if args.events < 1 or args.tune < 0:
-        parser.error("--events must be at least 1 and --tune at least 0")
+    if args.events < 1 or args.tune < 0 or args.tune_tracks < 0:
+        parser.error("--events must be at least 1, --tune and --tune-tracks at least 0")
     if not (args.clean_xy > 0 and args.clean_angle > 0 and args.variant_angle >= 0):
         parser.error("--clean-xy and --clean-angle must be positive, --variant-angle positive or 0")
 
@@ -166,8 +226,11 @@ def main() -> None:
 
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if args.tune:
-        tune(args, args.model)
+    if args.tune or args.tune_tracks:
+        if args.tune:
+            tune(args, args.model)
+        if args.tune_tracks:
+            tune_tracks(args, args.model)
         return
 
     from deepreco.deepcore.evaluate import HEADER, evaluate, format_row

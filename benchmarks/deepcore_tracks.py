@@ -1,6 +1,8 @@
-"""Time per event of the jet-core seeding and of track building through the strips, from each seed list.
+"""Time per event of the jet-core seeding and of track building through the strips, from each seed list; and
+(``--figures``) the whole jet-core iteration scored on tracks with the seed's definitions.
 
     python benchmarks/deepcore_tracks.py [--events 10] [--seed 0] [--repeat 3]
+    python benchmarks/deepcore_tracks.py --figures [--events 30] [--low-events 15] [--seed 0] [--resume]
 
 Events: Pythia 8 QCD dijets as in ``benchmarks/deepcore.py`` (pT-hat 1.8 to 2.4 TeV, jets pT > 1 TeV, |eta| <
 1.4; seeds ``--seed`` onwards, none of the shipped model's training seeds), their strip hits
@@ -16,6 +18,17 @@ of its hits, when it has at least 75 % of them). These are counts, not the issue
 that, with the seed's cuts): here, tracks are what each seed list lets the building find.
 
 Writes ``benchmarks/results/deepcore_tracks.txt`` and ``.json``.
+
+``--figures``: `deepreco.deepcore.evaluate.evaluate` with ``tracks=True`` (one thread) on three pT-hat slices
+(`SLICES`): the seed's 1.8-2.4 TeV with jets above 1 TeV (``--events`` events, seeds ``--seed`` onwards, the
+events of ``benchmarks/deepcore.py``), and 0.9-1.8 TeV and 0.3-0.9 TeV with jets above 0.3 TeV (``--low-events``
+each, seeds 200,000 and 300,000 onwards: neither the training's 1,000,000 nor the cleaning study's 500,000), so
+that the jets span 0.3 to 3 TeV. Per slice and pooled: track efficiency, fake and duplicate rates, tracks, and the
+seconds per event of each stage (DeepCore: windows, network, extraction, cleaning; pairs: selection, K-means,
+pairs) and of building; the iteration's time as a fraction of the pair seeds' iterations, beside the seed's
+2.5 s / 16.6 s = 15 %. The events run in chunks of 5 whose results are kept in ``build/deepcore_track_figures/``
+(``--resume`` reuses them). Writes ``deepcore_track_figures.txt`` / ``.json`` and ``deepcore_track_efficiency.png``
+(track efficiency against the distance to the jet axis and against jet pT, all slices pooled).
 """
 
 from __future__ import annotations
@@ -43,12 +56,156 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+# (name, first event seed offset, pT-hat min, max [GeV], jet pT min [GeV])
+SLICES = (("1.8-2.4 TeV", 0, 1800.0, 2400.0, 1000.0), ("0.9-1.8 TeV", 200_000, 900.0, 1800.0, 300.0),
+          ("0.3-0.9 TeV", 300_000, 300.0, 900.0, 300.0))
+METHODS = ("deepcore", "baseline", "baseline_kmeans")
+CHUNK = 5
+SEED_RATIO = 2.5 / 16.6
+
+
+def _chunk(work: Path, name: str, first: int, n: int, options: dict, resume: bool) -> dict:
+    """evaluate(tracks=True) on events first .. first + n - 1, kept in ``work`` (pickled, written atomically)."""
+    import pandas as pd
+
+    from deepreco.deepcore.evaluate import evaluate
+
+    path = work / f"{name.split()[0]}_{first}_{n}.pkl"
+    if resume and path.exists():
+        return pd.read_pickle(path)
+    r = evaluate(n, first, tracks=True, keep=True, **options)
+    records = r.pop("records")
+    sims = records["sims"]
+    r["sims"] = sims.loc[sims["selected"], ["event", "particle_id", "dr", "jet_pt", "pt",
+                                            *(f"found_{m}" for m in METHODS)]].drop_duplicates(["event",
+                                                                                              "particle_id"])
+    tmp = path.with_name(path.name + ".tmp")
+    pd.to_pickle(r, tmp)
+    tmp.replace(path)
+    return r
+
+
+def _pool(chunks: list[dict]) -> dict:
+    """Track-level figures and seconds per event of several chunks' results together."""
+    import pandas as pd
+
+    n = sum(c["events"] for c in chunks)
+    sims = pd.concat([c["sims"] for c in chunks], ignore_index=True)
+    out = {"events": n, "jets": sum(c["jets"] for c in chunks), "sim_tracks": len(sims)}
+    for m in METHODS:
+        reco = sum(c[m]["reco_tracks"] for c in chunks)
+        fakes = sum(round((c[m]["track_fake_rate"] or 0) * c[m]["reco_tracks"]) for c in chunks)
+        dups = sum(round((c[m]["track_duplicate_rate"] or 0) * c[m]["reco_tracks"]) for c in chunks)
+        row = {"track_efficiency": float(sims[f"found_{m}"].mean()) if len(sims) else None,
+               "track_fake_rate": fakes / reco if reco else None, "track_duplicate_rate": dups / reco if reco else None,
+               "reco_tracks": reco}
+        for key in ("seeding_seconds_per_event", "building_seconds_per_event", "iteration_seconds_per_event"):
+            row[key] = sum(c[m][key] * c["events"] for c in chunks) / n
+        if m == "deepcore":
+            row["stages"] = {k: sum(c[m]["stages"][k] * c["events"] for c in chunks) / n
+                             for k in chunks[0][m]["stages"]}
+        out[m] = row
+    return out, sims
+
+
+def figures(args) -> None:
+    """The --figures run (module docstring)."""
+    import numpy as np
+    import torch
+
+    from deepreco.deepcore.evaluate import TRACK_HEADER, format_track_row
+    from deepreco.deepcore.plots import plot_efficiency
+
+    torch.set_num_threads(1)
+    work = Path(__file__).resolve().parents[1] / "build" / "deepcore_track_figures"
+    work.mkdir(parents=True, exist_ok=True)
+    per_slice, all_chunks = {}, []
+    for name, offset, lo, hi, jet_min in SLICES:
+        n_events = args.events if offset == 0 else args.low_events
+        first0 = args.seed + offset
+        options = {"pthat_min": lo, "pthat_max": hi, "jet_pt_min": jet_min}
+        chunks = []
+        for first in range(first0, first0 + n_events, CHUNK):
+            n = min(CHUNK, first0 + n_events - first)
+            chunks.append(_chunk(work, name, first, n, options, args.resume))
+            print(f"{name}: events {first}..{first + n - 1} done (load {os.getloadavg()[0]:.1f})", flush=True)
+        if chunks:
+            per_slice[name] = {"first_seed": first0, "pthat": [lo, hi], "jet_pt_min": jet_min,
+                               **_pool(chunks)[0]}
+            all_chunks += chunks
+    pooled, sims = _pool(all_chunks)
+    plot_efficiency(sims.assign(selected=True), RESULTS / "deepcore_track_efficiency.png",
+                    title=f"{pooled['events']} dijet events, {pooled['jets']} jets (0.3-3 TeV), "
+                          f"{pooled['sim_tracks']} tracks pT > 0.9 GeV, DeltaR < 0.1",
+                    ylabel="track efficiency", pt_edges=[300, 500, 700, 1000, 1400, 1800, 2200, 3000])
+
+    def fmt(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    loads = os.getloadavg()
+    lines = [f"# python benchmarks/deepcore_tracks.py --figures --events {args.events} --low-events "
+             f"{args.low_events} --seed {args.seed}",
+             f"# {platform.platform()}, {len(os.sched_getaffinity(0))} usable cores shared with other jobs, one "
+             f"thread (load average at the end {loads[0]:.1f}, {loads[1]:.1f}, {loads[2]:.1f})",
+             "# simulated tracks: pT > 0.9 GeV, |eta| < 2.5, r_prod < 3 cm, |z_prod| < 30 cm, DeltaR < 0.1 of a "
+             "jet axis, crossing layer 2; a track is associated when chi2 < 25 on its 5 fitted parameters at "
+             "r = 68 mm with its fit's covariance",
+             "# seconds per event, one thread: seeding (DeepCore: windows + network + extraction + cleaning; pairs: "
+             "cluster selection [+ K-means] + pairs) + building (the same track building for every list)"]
+    blocks = [*per_slice.items(), ("all slices", pooled)]
+    for name, r in blocks:
+        extra = (f", pT-hat {r['pthat'][0]:g}-{r['pthat'][1]:g} GeV, jets > {r['jet_pt_min']:g} GeV, seeds "
+                 f"{r['first_seed']}.." if "pthat" in r else "")
+        lines += ["", f"{name}: {r['events']} events, {r['jets']} jets, {r['sim_tracks']} simulated tracks{extra}",
+                  TRACK_HEADER]
+        lines += [format_track_row(m, r[m]) for m in METHODS]
+        st = r["deepcore"]["stages"]
+        lines.append("  deepcore seeding: " + " + ".join(f"{k} {v:.4f}" for k, v in st.items()))
+        for ref in ("baseline", "baseline_kmeans"):
+            ratio = r["deepcore"]["iteration_seconds_per_event"] / r[ref]["iteration_seconds_per_event"]
+            lines.append(f"  deepcore iteration / {ref} iteration: {ratio:.2f} (the seed, CMS: 2.5 s / 16.6 s = "
+                         f"{SEED_RATIO:.2f}; aim <= 0.30)")
+        d = r["deepcore"]
+        for ref in ("baseline", "baseline_kmeans"):
+            b = r[ref]
+            eff_ok = d["track_efficiency"] is not None and d["track_efficiency"] > b["track_efficiency"]
+            fake_ok = d["track_fake_rate"] is not None and d["track_fake_rate"] <= 0.5 * b["track_fake_rate"]
+            lines.append(f"  aims against {ref}: efficiency above ({fmt(d['track_efficiency'])} vs "
+                         f"{fmt(b['track_efficiency'])}): {'met' if eff_ok else 'not met'}; fakes at most half "
+                         f"({fmt(d['track_fake_rate'])} vs {fmt(b['track_fake_rate'])}): "
+                         f"{'met' if fake_ok else 'not met'}")
+    # efficiency against jet pT, the distance to the axis and the track's pT, all slices, for the table
+    lines.append("")
+    for var, label, edges in (("jet_pt", "jet pT [GeV]", [300, 500, 700, 1000, 1400, 1800, 2200, 3000]),
+                              ("dr", "DeltaR(track, jet axis)", [0, 0.02, 0.04, 0.06, 0.08, 0.1]),
+                              ("pt", "track pT [GeV]", [0.9, 1.5, 3, 10, 30, 100, 10000])):
+        edges = np.asarray(edges, float)
+        idx = np.digitize(sims[var].to_numpy(), edges) - 1
+        lines.append(f"track efficiency against {label} (all slices; {' / '.join(METHODS)}):")
+        lines += [f"  {edges[i]:g}-{edges[i + 1]:g} ({int((idx == i).sum())} tracks): " + " / ".join(
+            f"{sims.loc[idx == i, f'found_{m}'].mean():.3f}" for m in METHODS)
+            for i in range(len(edges) - 1) if (idx == i).any()]
+    RESULTS.mkdir(exist_ok=True)
+    _write(RESULTS / "deepcore_track_figures.txt", "\n".join(lines) + "\n")
+    _write(RESULTS / "deepcore_track_figures.json", json.dumps(
+        {"slices": per_slice, "pooled": pooled, "seed_ratio": SEED_RATIO}, indent=1, default=float) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--figures", action="store_true", help="the track-level figures (module docstring)")
+    parser.add_argument("--low-events", type=int, default=15, help="--figures: events of each lower pT-hat slice")
+    parser.add_argument("--resume", action="store_true", help="--figures: reuse the chunks already done")
     args = parser.parse_args()
+    if args.events < 1 or args.low_events < 0:
+        parser.error("--events must be at least 1 and --low-events at least 0")
+    if args.figures:
+        figures(args)
+        return
     # a terminated run still ends its busy process (the finally below)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 

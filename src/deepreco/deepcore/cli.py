@@ -100,6 +100,9 @@ def evaluate(
     server: Server = None,
     fallback: Fallback = None,
     threads: Threads = None,
+    tracks: Annotated[bool, typer.Option("--tracks", help="also build tracks from each method's seeds through the "
+                                         "strips and score them (track efficiency, fake and duplicate rates, "
+                                         "seconds of the whole iteration)")] = False,
 ):
     """DeepCore and the jet-core baseline on the same events: efficiency, fake and duplicate rates, time."""
     need(files={"model file": model})  # before torch is imported
@@ -111,7 +114,7 @@ def evaluate(
         cuts = {k: v for k, v in (("clean_xy", clean_xy), ("clean_angle", clean_angle)) if v is not None}
         result = run_evaluation(events, seed, model, keep=plots is not None, pileup=pileup, workers=workers,
                                 scheduler=scheduler, progress=not as_json, server=server, fallback=fallback,
-                                **cuts)
+                                tracks=tracks, **cuts)
     except (DeepRecoError, ValueError) as exc:
         fail(exc)
     records = result.pop("records", None)
@@ -135,5 +138,13 @@ def evaluate(
     console.print(HEADER, highlight=False)
     for name in ("deepcore", "baseline", "baseline_kmeans"):
         console.print(format_row(name, result[name]), highlight=False)
+    if tracks:
+        from .evaluate import TRACK_HEADER, format_track_row
+
+        console.print(f"tracks: {result['track_level']['sim_tracks']} simulated (pT > 0.9 GeV, DeltaR < 0.1); "
+                      "seconds per event", highlight=False)
+        console.print(TRACK_HEADER, highlight=False)
+        for name in ("deepcore", "baseline", "baseline_kmeans"):
+            console.print(format_track_row(name, result[name]), highlight=False)
     for path in written:
         console.print(f"wrote {path}", highlight=False)

@@ -23,6 +23,25 @@ for the whole jet-core iteration, track building included, which this pixel-only
 
 DeepCore is also scored before cleaning (``before_cleaning``) and, with ``variants``, with other cleaning cuts
 applied to the same network output (each variant's time = the shared stages + its own cleaning).
+
+Tracks (``tracks=True``, issue 26): each method's seeds (``deepcore``, ``baseline``, ``baseline_kmeans``, the
+cleaning variants, and DeepCore's seeds before cleaning) go through the same track building
+(`tracking.build_tracks`, default limits) on the event's strip hits, and the tracks are scored with the seed's
+track-level definitions. Simulated tracks: pT > 0.9 GeV, |eta| < 2.5, r_prod < 3 cm, |z_prod| < 30 cm, within
+DeltaR < 0.1 of a jet axis, crossing layer 2. A track is associated with the simulated particle of lowest
+
+    chi2 = d^T C^-1 d < 25,   d = the 5 helix parameters (azimuth of the point, z, azimuth of the direction,
+                                  cot(theta), q / pT) on the cylinder r = 68 mm (layer 2's mean radius)
+
+with C the covariance of the track's final fit carried to that cylinder (`tracking.REF_COLUMNS`), the particle's
+parameters its own helix from its layer-2 crossing to the same cylinder; candidates are all charged particles
+crossing layer 2 (any pT).
+
+- track efficiency = simulated tracks with an associated track / simulated tracks;
+- track fake rate = tracks associated with no particle / tracks;
+- track duplicate rate = tracks beyond the first associated with one particle / tracks.
+
+Seconds per event for the iteration = seeding (as above) + building; the strip hits' simulation is not counted.
 """
 
 from __future__ import annotations
@@ -35,17 +54,23 @@ import pandas as pd
 import torch
 
 from ..progress import stage
+from ..reconstruct.ckf.helix import propagate, wrap
 from .detector import PixelBarrel
 from .events import JetEvent, make_event
 from .seeders import SEEDERS
 from .seeds import CLEAN_ANGLE, CLEAN_XY, SIGMA, clean_seeds, extract_seeds
+from .strips import strip_hits
+from .tracking import REF_COLUMNS, build_tracks, cov_columns
 from .train import load_model
 from .windows import build_windows
 
-__all__ = ["HEADER", "format_row", "associate", "deepcore_seeds", "evaluate", "pair_differences", "rates",
-           "raw_deepcore_seeds", "sim_tracks"]
+__all__ = ["HEADER", "TRACK_HEADER", "format_row", "format_track_row", "associate", "associate_tracks",
+           "deepcore_seeds", "evaluate", "pair_differences", "rates", "raw_deepcore_seeds", "sim_states",
+           "sim_tracks", "track_rates"]
 
 CHI2_MAX = 25.0
+TRACK_PT_MIN = 0.9
+STRIP_STREAM = 26  # the strip hits of event s are drawn from the generator seeded with (s, 26)
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "models" / "deepcore.pt"
 
 
@@ -102,6 +127,59 @@ def rates(seed_pid: np.ndarray, tracks: pd.DataFrame) -> dict:
     return {"efficiency": float(found.mean()) if len(wanted) else None,
             "fake_rate": float((seed_pid < 0).mean()) if n else None,
             "duplicate_rate": n_dup / n if n else None, "tracks": int(len(wanted)), "seeds": int(n)}
+
+
+def sim_states(sims: pd.DataFrame, radius: float, field: float) -> np.ndarray:
+    """(n, 5) helix parameters (as `tracking.REF_COLUMNS`) of each simulated layer-2 crossing (``sim_tracks`` rows:
+    x, y, z, phi of the direction, eta, pt, q) carried along its helix to the cylinder r = ``radius`` [mm], in
+    ``field`` [T]; NaN where it does not reach it."""
+    x, y, z = (sims[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+    state = np.column_stack([np.arctan2(y, x), z, sims["phi"].to_numpy(np.float64),
+                             np.sinh(sims["eta"].to_numpy(np.float64)),
+                             sims["q"].to_numpy(np.float64) / sims["pt"].to_numpy(np.float64)])
+    every = np.ones(len(sims), bool)
+    out, ok, _ = propagate(state, every, np.hypot(x, y), every, np.full(len(sims), float(radius)), field)
+    out[~ok] = np.nan
+    return out
+
+
+def associate_tracks(tracks: pd.DataFrame, states: np.ndarray, particle_id: np.ndarray) -> tuple[np.ndarray,
+                                                                                               np.ndarray]:
+    """Per track (`tracking.build_tracks` table), the ``particle_id`` of the simulated state (``states``, from
+    `sim_states`) of lowest chi2 with the track's fitted covariance, -1 when none is below 25; and that chi2."""
+    n = len(tracks)
+    if n == 0 or len(states) == 0:
+        return np.full(n, -1, np.int64), np.full(n, np.inf)
+    ref = tracks[list(REF_COLUMNS)].to_numpy(np.float64)
+    cov = np.zeros((n, 5, 5))
+    iu, ju = np.triu_indices(5)
+    cov[:, iu, ju] = cov[:, ju, iu] = tracks[cov_columns()].to_numpy(np.float64)
+    good = np.isfinite(ref).all(1) & np.isfinite(cov).all((1, 2))
+    good[good] &= np.linalg.det(cov[good]) > 0
+    weight = np.zeros_like(cov)
+    weight[good] = np.linalg.inv(cov[good])
+    d = states[None] - ref[:, None]
+    d[..., 0], d[..., 2] = wrap(d[..., 0]), wrap(d[..., 2])
+    with np.errstate(invalid="ignore"):
+        chi2 = np.einsum("nmi,nij,nmj->nm", d, weight, d)
+    chi2 = np.where(np.isfinite(chi2) & good[:, None], chi2, np.inf)
+    best = np.argmin(chi2, axis=1)
+    best_chi2 = chi2[np.arange(n), best]
+    pid = np.where(best_chi2 < CHI2_MAX, np.asarray(particle_id)[best], -1)
+    return pid.astype(np.int64), best_chi2
+
+
+def track_rates(track_pid: np.ndarray, sims: pd.DataFrame) -> dict:
+    """Track efficiency, fake and duplicate rates (module docstring) from each track's associated particle (-1:
+    none) and the simulated tracks (``particle_id``, ``selected``); one event or many (ids unique over them)."""
+    track_pid = np.asarray(track_pid)
+    wanted = np.unique(sims.loc[sims["selected"], "particle_id"].to_numpy())
+    assoc = track_pid[track_pid >= 0]
+    n = len(track_pid)
+    return {"track_efficiency": float(np.isin(wanted, assoc).mean()) if len(wanted) else None,
+            "track_fake_rate": float((track_pid < 0).mean()) if n else None,
+            "track_duplicate_rate": (len(assoc) - len(np.unique(assoc))) / n if n else None,
+            "reco_tracks": int(n), "sim_tracks": int(len(wanted))}
 
 
 def raw_deepcore_seeds(event: JetEvent, model, det: PixelBarrel | None = None,
@@ -180,9 +258,10 @@ def _model(path: Path):
 
 
 def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, event_options: dict,
-                    event_seed: int, remote=None) -> dict:
+                    event_seed: int, remote=None, with_tracks: bool = False) -> dict:
     """Every method on the event of ``event_seed``: its tracks, each method's associated seeds and seconds
-    (``remote``: the served network instead of the file's)."""
+    (``remote``: the served network instead of the file's); ``with_tracks``: also each method's built tracks,
+    associated, with the building seconds."""
     det = det or _detector()
     model = remote or _model(model_path)[0]
     baselines = {"baseline": SEEDERS.get("jetcore", detector=det),
@@ -209,7 +288,29 @@ def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, 
     for name, s in found.items():
         pid, chi2 = associate(s, tracks)
         seeds[name] = s.assign(particle_id=pid, chi2=chi2)
-    return {"jets": len(ev.jets), "tracks": tracks, "seeds": seeds, "stages": stages, "times": times}
+    out = {"jets": len(ev.jets), "tracks": tracks, "seeds": seeds, "stages": stages, "times": times}
+    if with_tracks:
+        out.update(_build_event(ev, det, found, event_seed))
+    return out
+
+
+def _build_event(ev: JetEvent, det: PixelBarrel, found: dict, event_seed: int) -> dict:
+    """Each method's seeds through track building on the event's strip hits; its tracks associated with the
+    simulated particles (module docstring), and the building seconds."""
+    with stage("simulating strips"):
+        strips = strip_hits(ev.particles, np.random.default_rng((event_seed, STRIP_STREAM)))
+    sims = sim_tracks(ev, pt_min=TRACK_PT_MIN)
+    sims["event"] = ev.event_id
+    states = sim_states(sims, det.radii[1], det.field_t)
+    built, building = {}, {}
+    for name in found:  # every list: DeepCore before cleaning, its cleanings, the baselines
+        t0 = time.perf_counter()
+        with stage(f"building {name}"):
+            trk, _ = build_tracks(ev, strips, found[name], pixel=det)
+        building[name] = time.perf_counter() - t0
+        pid, chi2 = associate_tracks(trk, states, sims["particle_id"].to_numpy())
+        built[name] = trk.assign(event=ev.event_id, sim_particle=pid, sim_chi2=chi2)
+    return {"sims": sims, "built": built, "building": building}
 
 
 def _detector() -> PixelBarrel:
@@ -222,7 +323,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
              keep: bool = False, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
              variants: dict[str, tuple[float, float]] | None = None, workers: int = 1,
              scheduler: str | None = None, progress: bool = False, server: str | None = None,
-             fallback: str | None = None, **event_options) -> dict:
+             fallback: str | None = None, tracks: bool = False, **event_options) -> dict:
     """DeepCore and the baseline(s) on the same ``n_events`` events (seeds seed .. seed + n - 1), event by
     event on ``workers`` local processes or the Dask cluster at ``scheduler`` (`deepreco.distributed`; the same
     figures every way but the times).
@@ -232,7 +333,10 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     applied to the same network output. Returns the JSON-ready summary (keys ``deepcore``, ``baseline``,
     ``baseline_kmeans``, the variants, ``events``, ``jets``, ...); with ``keep``, also ``records``: per-track and
     per-seed tables for the plots (not JSON). ``server``: the network runs on that server
-    (`deepreco.export.client`), ``fallback`` ``local``: in-process when it does not answer.
+    (`deepreco.export.client`), ``fallback`` ``local``: in-process when it does not answer. ``tracks``: also
+    build tracks from each method's seeds and add, per method, ``track_efficiency``, ``track_fake_rate``,
+    ``track_duplicate_rate``, ``reco_tracks`` and the seconds per event of ``seeding``, ``building`` and the whole
+    ``iteration`` (``track_level``: the simulated tracks and the definitions; with ``keep``, records ``sims``).
     """
     from functools import partial
 
@@ -241,6 +345,8 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
 
     if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 1:
         raise ValueError(f"evaluate: n_events must be a positive integer, got {n_events!r}")
+    if not isinstance(tracks, bool):
+        raise ValueError(f"evaluate: tracks must be True or False, got {tracks!r}")
     cleanings = {"deepcore": _check_cuts("deepcore", (clean_xy, clean_angle))}
     for name, cuts in (variants or {}).items():
         if name in ("deepcore", "baseline", "baseline_kmeans"):
@@ -251,7 +357,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     remote = connect(server, ("deepcore",), fallback, what="deepcore", model=model_path)
     names = ["deepcore_raw", *cleanings, "baseline", "baseline_kmeans"]
     task = partial(_evaluate_event, model_path, det, cleanings, event_options,
-                   remote=remote["deepcore"] if remote else None)
+                   remote=remote["deepcore"] if remote else None, with_tracks=tracks)
     with EventRunner(workers, scheduler, progress) as runner:
         per_event = runner.run(task, [seed + i for i in range(n_events)], label="events")
     seeds_all = {m: [e["seeds"][m] for e in per_event] for m in names}
@@ -260,7 +366,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     for e in per_event:
         for key, dt in e["stages"].items():
             stages[key] = stages.get(key, 0.0) + dt
-    tracks_all = [e["tracks"] for e in per_event]
+    with_tracks, tracks_all = tracks, [e["tracks"] for e in per_event]
     n_jets = sum(e["jets"] for e in per_event)
     baselines = ("baseline", "baseline_kmeans")
     shared = sum(stages.values())
@@ -286,14 +392,60 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
         result[name] = r
     for name in baselines:
         result[name] = {**scored[name], "seconds_per_event": times[name] / n_events}
+    sims = _score_tracks(per_event, result, n_events) if with_tracks else None
     if keep:
         del per_track["deepcore_raw"]
         result["records"] = {"tracks": tracks.assign(**{f"found_{m}": f for m, f in per_track.items()}),
                              "seeds": seeds_all}
+        if sims is not None:
+            result["records"]["sims"] = sims
     return result
 
 
+def _score_tracks(per_event: list[dict], result: dict, n_events: int) -> pd.DataFrame:
+    """Pools the events' built tracks, adds each method's track-level figures and seconds to ``result``; returns
+    the simulated tracks with ``found_<method>`` (for the plots)."""
+    sims = pd.concat([e["sims"] for e in per_event], ignore_index=True)
+    sims["uid"] = sims["event"].to_numpy(np.int64) * (1 << 40) + sims["particle_id"].to_numpy()
+    pooled = sims.assign(particle_id=sims["uid"])
+    found = {}
+    for name in per_event[0]["built"]:
+        trk = pd.concat([e["built"][name] for e in per_event], ignore_index=True)
+        pid = trk["sim_particle"].to_numpy(np.int64)
+        uid = np.where(pid >= 0, trk["event"].to_numpy(np.int64) * (1 << 40) + pid, -1)
+        r = track_rates(uid, pooled)
+        if name == "deepcore_raw":  # its row is deepcore's before_cleaning; its seeding stops before cleaning
+            target = result["deepcore"]["before_cleaning"]
+            seeding = result["deepcore"]["seconds_per_event"] - result["deepcore"]["stages"]["cleaning"]
+        else:
+            target = result[name]
+            seeding = target["seconds_per_event"]
+        building = sum(e["building"][name] for e in per_event) / n_events
+        target.update({k: v for k, v in r.items() if k != "sim_tracks"}, seeding_seconds_per_event=seeding,
+                      building_seconds_per_event=building, iteration_seconds_per_event=seeding + building)
+        found[f"found_{name}"] = np.isin(sims["uid"].to_numpy(), uid[uid >= 0])
+    result["track_level"] = {
+        "sim_tracks": int(sims.loc[sims["selected"], "uid"].nunique()), "pt_min": TRACK_PT_MIN,
+        "association": "chi2 < 25 on (phi, z, psi, cot theta, q/pT) at r = 68 mm with the fitted covariance",
+        "strip_hits": f"strip_hits(particles, numpy.random.default_rng((event seed, {STRIP_STREAM})))"}
+    return sims.assign(**found)
+
+
 HEADER = f"{'method':<18}{'efficiency':>11}{'fake':>8}{'duplicate':>11}{'seeds':>8}{'s/event':>10}"
+
+
+TRACK_HEADER = (f"{'method':<16}{'efficiency':>11}{'fake':>7}{'duplicate':>10}{'tracks':>7}{'seeding':>8}"
+                f"{'building':>9}{'total':>8}")
+
+
+def format_track_row(name: str, r: dict) -> str:
+    """One line of the track-level table (seconds per event)."""
+    def fmt(x, width):
+        return f"{x:>{width}.3f}" if x is not None else f"{'n/a':>{width}}"
+
+    return (f"{name:<16}{fmt(r['track_efficiency'], 11)}{fmt(r['track_fake_rate'], 7)}"
+            f"{fmt(r['track_duplicate_rate'], 10)}{r['reco_tracks']:>7d}{r['seeding_seconds_per_event']:>8.4f}"
+            f"{r['building_seconds_per_event']:>9.4f}{r['iteration_seconds_per_event']:>8.4f}")
 
 
 def format_row(name: str, r: dict) -> str:

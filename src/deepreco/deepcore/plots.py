@@ -32,14 +32,16 @@ def _binned(x: np.ndarray, found: np.ndarray, edges: np.ndarray):
     return 0.5 * (edges[1:] + edges[:-1]), eff, err
 
 
-def plot_efficiency(tracks: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Efficiency against DeltaR(track, jet) and against jet pT, one curve per method; ``title`` above. In the
-    field's style (`deepreco.plotstyle`)."""
+def plot_efficiency(tracks: pd.DataFrame, path: Path, title: str = "", ylabel: str = "seeding efficiency",
+                    pt_edges=None) -> Path:
+    """Efficiency against DeltaR(track, jet) and against jet pT (bins ``pt_edges`` [GeV], default 1 to 2.6 TeV),
+    one curve per method; ``title`` above. In the field's style (`deepreco.plotstyle`)."""
     with hep_style():
-        return _plot_efficiency(tracks, path, title)
+        return _plot_efficiency(tracks, path, title, ylabel,
+                                np.linspace(1000, 2600, 9) if pt_edges is None else np.asarray(pt_edges, float))
 
 
-def _plot_efficiency(tracks: pd.DataFrame, path: Path, title: str) -> Path:
+def _plot_efficiency(tracks: pd.DataFrame, path: Path, title: str, ylabel: str, pt_edges: np.ndarray) -> Path:
     sel = tracks[tracks["selected"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for name, label in LABELS.items():
@@ -47,13 +49,13 @@ def _plot_efficiency(tracks: pd.DataFrame, path: Path, title: str) -> Path:
         if col not in sel:
             continue
         for ax, var, edges in ((axes[0], "dr", np.linspace(0, 0.1, 11)),
-                               (axes[1], "jet_pt", np.linspace(1000, 2600, 9))):
+                               (axes[1], "jet_pt", pt_edges)):
             x, eff, err = _binned(sel[var].to_numpy(), sel[col].to_numpy(), edges)
             ax.errorbar(x, eff, yerr=err, marker="o", capsize=2, label=label)
     axes[0].set_xlabel(r"$\Delta R$(track, jet axis)")
     axes[1].set_xlabel(r"jet $p_T$ [GeV]")
     for ax in axes:
-        ax.set_ylabel("seeding efficiency")
+        ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1.05)
         ax.legend(fontsize=9)
     if title:

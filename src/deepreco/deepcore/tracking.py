@@ -42,11 +42,19 @@ from .events import JetEvent
 from .seeds import SIGMA
 from .strips import StripBarrel
 
-__all__ = ["BuildConfig", "build_tracks"]
+__all__ = ["REF_COLUMNS", "BuildConfig", "build_tracks", "cov_columns"]
 
 SEED_LAYER = 1  # 0-based pixel layer the seeds sit on
 PIXEL_LAYERS = (2, 3)  # the pixel layers outside it
 SEED_COLUMNS = ("x", "y", "z", "phi", "eta", "inv_pt")
+#: the fitted track state on the cylinder r = radius of the seeds' layer: azimuth of the point, z [mm], azimuth of
+#: the direction, cot(theta), q / pT [1/GeV] (`reconstruct.ckf.helix`'s barrel parameters)
+REF_COLUMNS = ("ref_phi", "ref_z", "ref_psi", "ref_cot", "ref_qpt")
+
+
+def cov_columns() -> list[str]:
+    """Names of the 15 independent entries of the reference state's covariance, cov_ij with i <= j."""
+    return [f"cov_{i}{j}" for i in range(5) for j in range(i, 5)]
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,8 @@ def build_tracks(event: JetEvent, strip_table: pd.DataFrame, seeds: pd.DataFrame
 
     Returns (tracks, track_hits): tracks has track_id, seed (row in ``seeds``), n_hits, n_pixel, n_strip, chi2,
     ndf, pt, sigma_pt, q, eta, phi (at the innermost hit), particle_id and purity (the particle with most of its
-    hits, and their fraction); track_hits has track_id, kind (``pixel``: row in ``event.clusters``; ``strip``: row in
+    hits, and their fraction), the fitted state on the seeds' layer (`REF_COLUMNS`) and its covariance
+    (`cov_columns`); track_hits has track_id, kind (``pixel``: row in ``event.clusters``; ``strip``: row in
     ``strip_table``), index, particle_id.
     """
     config = config or BuildConfig()
@@ -211,14 +220,16 @@ def build_tracks(event: JetEvent, strip_table: pd.DataFrame, seeds: pd.DataFrame
     cand = cand.take(best)
     rows, nh = cand.hits[:, 1:], cand.nh - 1
     ti, hi = resolve(rows, nh, cand.chi2, len(hits), min_hits=config.min_hits, min_free=0.5)
-    return _fit_and_select(cand, ti, hi, hits, lay, finder.field, config, n_pix, prow, truth)
+    return _fit_and_select(cand, ti, hi, hits, lay, finder.field, config, n_pix, prow, truth,
+                           pixel.radii[SEED_LAYER])
 
 
-def _fit_and_select(cand, ti, hi, hits, lay, field, config, n_pix, prow, truth):
+def _fit_and_select(cand, ti, hi, hits, lay, field, config, n_pix, prow, truth, ref_radius):
     kept = np.unique(ti)
     empty = (pd.DataFrame({c: pd.Series(dtype=float) for c in (
         "track_id", "seed", "n_hits", "n_pixel", "n_strip", "chi2", "ndf", "pt", "sigma_pt", "q", "eta", "phi",
-        "particle_id", "purity")}), pd.DataFrame({"track_id": [], "kind": [], "index": [], "particle_id": []}))
+        "particle_id", "purity", *REF_COLUMNS, *cov_columns())}),
+        pd.DataFrame({"track_id": [], "kind": [], "index": [], "particle_id": []}))
     if len(kept) == 0:
         return empty
     pos_in = np.searchsorted(kept, ti)
@@ -253,13 +264,20 @@ def _fit_and_select(cand, ti, hi, hits, lay, field, config, n_pix, prow, truth):
     pairs = pairs.sort_values(["t", "count", "p"], ascending=[True, False, True], kind="stable")
     pairs = pairs.drop_duplicates("t").set_index("t")
     k = state[:, 4]
+    # inward to the seeds' layer, no material in between (the pixel layers have none); NaN where it fails
+    every = np.ones(len(kept), bool)
+    ref, ref_cov, ref_ok, _ = transport(state, cov, every, pos, every, np.full(len(kept), float(ref_radius)), field)
+    ref[~ref_ok] = np.nan
+    iu, ju = np.triu_indices(5)
     tracks = pd.DataFrame({
         "track_id": np.arange(len(kept)), "seed": c.seed // 2, "n_hits": n, "n_pixel": n_pixel,
         "n_strip": n - n_pixel, "chi2": chi2, "ndf": ndf, "pt": 1.0 / np.maximum(np.abs(k), 1e-9),
         "sigma_pt": np.sqrt(np.maximum(cov[:, 4, 4], 0)) / np.maximum(k * k, 1e-18),
         "q": np.sign(k).astype(np.int64), "eta": np.arcsinh(state[:, 3]), "phi": state[:, 2],
         "particle_id": pairs["p"].reindex(np.arange(len(kept))).to_numpy(np.int64),
-        "purity": (pairs["count"].reindex(np.arange(len(kept))) / n).to_numpy()})
+        "purity": (pairs["count"].reindex(np.arange(len(kept))) / n).to_numpy(),
+        **{c: ref[:, i] for i, c in enumerate(REF_COLUMNS)},
+        **{c: ref_cov[:, i, j] for c, i, j in zip(cov_columns(), iu, ju, strict=True)}})
     select = (ok & (n >= config.min_hits) & (tracks["n_strip"].to_numpy() >= config.min_strip_hits)
               & (chi2 / np.maximum(ndf, 1) < config.max_chi2_ndf))
     if not select.any():
