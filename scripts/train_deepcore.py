@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--lr-scale", type=float, default=5.0, help="multiplies every step of the LR schedule")
     parser.add_argument("--recipe", action="store_true", help="the seed's recipe: the new loss from epoch 191 of "
                         "246, windows on merged clusters only and on the jet axis")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many batches (the schedule "
+                        "and the new loss then fit into them)")
     parser.add_argument("--checkpoint-every-steps", type=int, default=None)
     parser.add_argument("--resume", type=Path, default=None, help="go on from this checkpoint")
     parser.add_argument("--threads", type=int, default=1)
@@ -51,7 +53,8 @@ def main() -> None:
                     overrides={"events": args.events, "first_seed": FIRST_SEED, "val_events": 0,
                                "events_per_shard": 20, "work": str(args.work), "epochs": args.epochs,
                                "batch_size": args.batch_size, "lr_scale": args.lr_scale,
-                               "checkpoint_every_steps": args.checkpoint_every_steps, **recipe})
+                               "checkpoint_every_steps": args.checkpoint_every_steps, "max_steps": args.max_steps,
+                               **recipe})
     shutil.rmtree(r["checkpoints"], ignore_errors=True)  # the shipped file is the model, not the checkpoints
     print(json.dumps({k: r[k] for k in ("samples", "steps", "train_loss", "seconds", "threads", "processes")}))
     print(f"wrote {args.out}")
