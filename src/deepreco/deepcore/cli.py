@@ -48,6 +48,14 @@ def train(
     lr_scale: Annotated[float | None, typer.Option("--lr-scale", help="multiplies the stepped learning rate",
                                                    callback=finite(0, low_open=True))] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="stop after this many batches")] = None,
+    new_loss_from: Annotated[float | None, typer.Option("--new-loss-from", help="the seed's new loss (BCE with "
+                                                        "weight 0 outside the NCP) from this fraction of the run on "
+                                                        "(the seed: 0.7764, epoch 191 of 246)",
+                                                        callback=finite(0, 1))] = None,
+    merged_only: Annotated[bool | None, typer.Option("--merged-only/--all-clusters", help="windows on merged "
+                                                     "clusters only (charge > 1.5 one-track charges) [all]")] = None,
+    jet_axis: Annotated[bool | None, typer.Option("--jet-axis/--no-jet-axis", help="the jet axis as one more "
+                                                  "window direction per jet [no]")] = None,
     threads: Threads = None,
 ):
     """Simulate events, write their windows as shards, train the CNN on them (the one trainer: checkpoints in
@@ -57,7 +65,8 @@ def train(
 
     overrides = {"events": events, "val_events": val_events, "epochs": epochs, "first_seed": seed,
                  "work": None if work is None else str(work), "batch_size": batch_size, "lr_scale": lr_scale,
-                 "max_steps": max_steps}
+                 "max_steps": max_steps, "new_loss_from": new_loss_from, "merged_only": merged_only,
+                 "jet_axis": jet_axis}
     try:
         set_threads(threads)
         r = train_model(out, config, overrides, resume=resume)

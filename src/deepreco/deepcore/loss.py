@@ -9,7 +9,9 @@ and over the (pixel, overlap) slots holding a TCP or NCP target (N_TCP+NCP of th
 
     L_MSE = sum_{slots in TCP, NCP} sum_{k=1..5} min[(P_k - T_k)^2, 25] / (5 N_TCP+NCP)
 
-The total is L_BCE + L_MSE ("same weight"). BCE is computed from the logits (same value, no overflow).
+The total is L_BCE + L_MSE ("same weight"). BCE is computed from the logits (same value, no overflow). The
+seed's "new loss", its last training phase, is the BCE with weight 0 outside the TCP and NCP pixels
+(``other_weight=0``): the network then learns only where tracks cross, not the empty rest of the window.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ CLIP = 25.0
 
 
 def deepcore_loss(logits: torch.Tensor, params: torch.Tensor, flags: torch.Tensor, kinds: torch.Tensor,
-                  target_params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, bce, mse). kinds: 2 TCP, 1 NCP, 0 other, shaped like the logits (B, 3, 30, 30)."""
-    weight = torch.full_like(logits, WEIGHTS["other"])
+                  target_params: torch.Tensor, other_weight: float | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, bce, mse). kinds: 2 TCP, 1 NCP, 0 other, shaped like the logits (B, 3, 30, 30); ``other_weight``
+    replaces the BCE weight of the other pixels (0: the new loss)."""
+    weight = torch.full_like(logits, WEIGHTS["other"] if other_weight is None else float(other_weight))
     weight = torch.where(kinds == 1, WEIGHTS["ncp"], weight)
     weight = torch.where(kinds == 2, WEIGHTS["tcp"], weight)
     bce = F.binary_cross_entropy_with_logits(logits, flags, weight=weight, reduction="mean")

@@ -1,8 +1,17 @@
 """Training DeepCore: make the shards, stream them, Adam with the stepped learning rate; save and load models.
 
-The learning rate steps down as on the slides (2e-4 -> 1e-4 -> 7e-5 -> 1e-6 -> 1e-7 at epochs 11, 40, 200,
-239 of 246); :data:`LR_STEPS` keeps those epochs as fractions of the run, so a short run goes through the same
-steps. The model file is deepreco's one format (`deepreco.modelfile`, kind ``deepcore``).
+The seed's training recipe (seed 000, "details of the training"), each part a setting:
+
+- the learning rate steps down as on the slides, 2e-4 (epochs 0-11) -> 1e-4 (11-40) -> 7e-5 (40-200) -> 1e-6
+  (200-239) -> 1e-7 (239-246); :data:`LR_STEPS` keeps those epochs as fractions of the run, so a short run goes
+  through the same steps at the same fractions (``lr_scale`` multiplies them all);
+- ``new_loss_from``: from this fraction of the run on (the seed: epoch 191 of 246, :data:`NEW_LOSS_FROM`) the
+  "new loss", the BCE with weight 0 outside the TCP and NCP pixels (:func:`.loss.deepcore_loss`);
+- ``merged_only`` and ``jet_axis``: the windows of merged clusters only, and the jet axis as one more direction
+  (:func:`.windows.directions`). The shards of each choice go to their own subfolder of ``work``, and the model
+  file records the choice in its settings (a file without it was trained on every cluster, no axis).
+
+The model file is deepreco's one format (`deepreco.modelfile`, kind ``deepcore``).
 """
 
 from __future__ import annotations
@@ -20,11 +29,12 @@ from .loss import deepcore_loss
 from .model import DeepCoreNet
 from .windows import _position, build_windows, concat, dense_targets, read_shard, write_shard
 
-__all__ = ["KIND", "LR_STEPS", "ShardSamples", "learning_rate", "load_model", "make_shards", "save_model", "train",
-           "train_model"]
+__all__ = ["KIND", "LR_STEPS", "NEW_LOSS_FROM", "ShardSamples", "learning_rate", "load_model", "make_shards",
+           "save_model", "train", "train_model", "window_options"]
 
 KIND = "deepcore"
 LR_STEPS = ((0 / 246, 2e-4), (11 / 246, 1e-4), (40 / 246, 7e-5), (200 / 246, 1e-6), (239 / 246, 1e-7))
+NEW_LOSS_FROM = 191 / 246
 
 
 def learning_rate(progress: float, steps=LR_STEPS, scale: float = 1.0) -> float:
@@ -36,9 +46,16 @@ def learning_rate(progress: float, steps=LR_STEPS, scale: float = 1.0) -> float:
     return lr * scale
 
 
+def window_options(settings: dict) -> dict:
+    """The window choices of a training's (or a model file's) settings: ``merged_only``, ``jet_axis`` (False
+    where absent: the files and runs from before they existed)."""
+    return {k: bool(settings.get(k) or False) for k in ("merged_only", "jet_axis")}
+
+
 def make_shards(out_dir: Path, seeds: list[int], events_per_shard: int = 25, log: Callable | None = None,
-                **event_options) -> list[Path]:
-    """Simulate events with these seeds and write their windows, ``events_per_shard`` events a shard."""
+                windows: dict | None = None, **event_options) -> list[Path]:
+    """Simulate events with these seeds and write their windows (``windows``: the options of
+    :func:`.windows.build_windows`), ``events_per_shard`` events a shard."""
     from ..console import counted
 
     out_dir = Path(out_dir)
@@ -48,10 +65,11 @@ def make_shards(out_dir: Path, seeds: list[int], events_per_shard: int = 25, log
         path = out_dir / f"shard-{chunk[0]:06d}-{chunk[-1]:06d}.npz"
         if not path.exists():
             label = f"events of {path.name}"
-            windows = concat([build_windows(make_event(s, **event_options)) for s in counted(chunk, label)])
-            write_shard(path, windows)
+            made = concat([build_windows(make_event(s, **event_options), **(windows or {}))
+                           for s in counted(chunk, label)])
+            write_shard(path, made)
             if log:
-                log(f"wrote {path.name}: {len(windows.inputs)} windows from {len(chunk)} events")
+                log(f"wrote {path.name}: {len(made.inputs)} windows from {len(chunk)} events")
         paths.append(path)
     return paths
 
@@ -101,14 +119,10 @@ class ShardSamples:
         return tuple(torch.from_numpy(np.concatenate(p)) for p in zip(*parts, strict=True))
 
 
-def _loss(net, maps, jet, flags, kinds, params) -> torch.Tensor:
-    logits, pred = net(maps, jet)
-    return deepcore_loss(logits, pred, flags, kinds, params)[0]
-
-
 def make_task(settings: dict, shards: list[Path], val_shards: list[Path], model: DeepCoreNet | None = None):
     """The trainer's `Task` for DeepCore on these shards; the learning rate of step k is
-    ``learning_rate(k / total_steps, scale=lr_scale)``."""
+    ``learning_rate(k / total_steps, scale=lr_scale)``, and from step ``new_loss_from x total_steps`` on the loss
+    is the new loss."""
     from ..training import Task
 
     train_set = ShardSamples(shards)
@@ -117,12 +131,23 @@ def make_task(settings: dict, shards: list[Path], val_shards: list[Path], model:
         raise DeepRecoError("DeepCore: the training events hold no windows")
     batch_size, scale = int(settings["batch_size"]), float(settings["lr_scale"])
     total = int(settings.get("max_steps") or -(-len(train_set) // batch_size) * int(settings["epochs"]))
+    new_from = settings.get("new_loss_from")
+    if new_from is not None and not 0 <= float(new_from) <= 1:
+        raise DeepRecoError(f"new_loss_from is a fraction of the run in [0, 1], got {new_from!r}")
     net = model or DeepCoreNet()
+    state: dict = {}
 
     def optimizer(net):
         opt = torch.optim.Adam(net.parameters(), lr=1.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: learning_rate(step / total, scale=scale))
+        state["scheduler"] = sched  # its step count (restored on --resume) tells the loss its phase
         return opt, {"scheduler": sched, "interval": "step"}
+
+    def loss(net, maps, jet, flags, kinds, params):
+        step = state["scheduler"].last_epoch if "scheduler" in state else 0
+        new = new_from is not None and step >= float(new_from) * total
+        logits, pred = net(maps, jet)
+        return deepcore_loss(logits, pred, flags, kinds, params, other_weight=0.0 if new else None)[0]
 
     def write(net, path, settings, record):
         save_model(net, path, record, settings)
@@ -130,7 +155,7 @@ def make_task(settings: dict, shards: list[Path], val_shards: list[Path], model:
     def batch(split, idx):
         return (train_set if split == "train" else val_set).batch(idx)
 
-    return Task(net, len(train_set), len(val_set) if val_set else 0, batch, _loss, optimizer, write, keep_best=False,
+    return Task(net, len(train_set), len(val_set) if val_set else 0, batch, loss, optimizer, write, keep_best=False,
                 info={"samples": len(train_set), "val_samples": len(val_set) if val_set else 0},
                 order=lambda epoch: train_set.order(int(settings["seed"]), epoch))
 
@@ -140,9 +165,13 @@ def task(settings: dict):
     first, n, n_val = int(settings["first_seed"]), int(settings["events"]), int(settings["val_events"])
     if n < 1 or n_val < 0:
         raise DeepRecoError(f"need events >= 1 and val_events >= 0, got {n} and {n_val}")
-    work, per_shard = Path(settings["work"]), int(settings["events_per_shard"])
-    shards = make_shards(work, list(range(first, first + n)), events_per_shard=per_shard)
-    val = make_shards(work / "val", list(range(first + n, first + n + n_val)), events_per_shard=per_shard)
+    per_shard, options = int(settings["events_per_shard"]), window_options(settings)
+    work = Path(settings["work"]) / "-".join(["windows"] + [k.replace("_", "-") for k, v in options.items() if v])
+    if not any(options.values()):
+        work = Path(settings["work"])  # every cluster, no axis: the folder of the shards made before the options
+    shards = make_shards(work, list(range(first, first + n)), events_per_shard=per_shard, windows=options)
+    val = make_shards(work / "val", list(range(first + n, first + n + n_val)), events_per_shard=per_shard,
+                      windows=options)
     return make_task(settings, shards, val)
 
 
@@ -158,13 +187,15 @@ def train_model(out, config=None, overrides: dict | None = None, resume=None, pr
 
 
 def train(shards: list[Path], epochs: int = 4, batch_size: int = 32, seed: int = 0, lr_scale: float = 1.0,
-          model: DeepCoreNet | None = None, max_steps: int | None = None) -> tuple[DeepCoreNet, dict]:
+          model: DeepCoreNet | None = None, max_steps: int | None = None,
+          new_loss_from: float | None = None) -> tuple[DeepCoreNet, dict]:
     """Train on these shards with the one trainer, without validation, model file or checkpoints; returns the
     model and a history (``loss`` per epoch, ``samples``, ``steps``, ``seconds``)."""
     from ..training import fit, settings_for
 
     settings = settings_for(KIND, overrides={"epochs": epochs, "batch_size": batch_size, "seed": seed,
-                                             "lr_scale": lr_scale, "max_steps": max_steps, "val_events": 0})
+                                             "lr_scale": lr_scale, "max_steps": max_steps, "val_events": 0,
+                                             "new_loss_from": new_loss_from})
     r = fit(KIND, settings, None, progress=False, make_task=lambda s: make_task(s, shards, [], model))
     history = {"loss": r["train_loss"], "samples": r["samples"], "epochs": epochs, "batch_size": batch_size,
                "steps": r["steps"], "seconds": r["seconds"]}
@@ -188,6 +219,9 @@ def save_model(model: DeepCoreNet, path: Path, info: dict | None = None, setting
 def load_model(path: Path) -> tuple[DeepCoreNet, dict]:
     """The model in ``path`` and what made it (its training settings, then its record: ``events``,
     ``first_seed``, ``epochs``, ``samples``, ``seconds``, ...); one-line errors for a missing, corrupt or foreign
-    file."""
+    file. The net's ``windows`` are the window options it was trained on (:func:`window_options`), those the
+    seeding should build."""
     mf = load(path, KIND)
-    return mf.load_into("net", DeepCoreNet()), {**mf.settings, **mf.record}
+    net = mf.load_into("net", DeepCoreNet())
+    net.windows = window_options(mf.settings)
+    return net, {**mf.settings, **mf.record}

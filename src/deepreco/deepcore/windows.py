@@ -1,10 +1,15 @@
 """DeepCore's inputs and targets, as seed 000 defines them, and the shards they are written to.
 
 Directions: for each jet, the layer-1 clusters within DeltaR < 0.1 of the jet axis, seen from the primary
-vertex (the layer-2 clusters when layer 1 has none there). Inputs, per direction: on each of the 4 layers a
-window of 30 x 30 pixels (u along r-phi first, v along z second) centred on the pixel where the straight line
-from the primary vertex through the cluster crosses the layer, holding charge / 14,000 e; plus the jet eta and
-pT (in TeV, to be of order 1).
+vertex (the layer-2 clusters when layer 1 has none there). Two options of the seed's training recipe:
+``merged_only`` keeps the merged clusters alone, a cluster being "merged" when its charge exceeds
+``MERGED_FRACTION`` (1.5) times the most probable charge of one track from the vertex at that eta (21,700 e x
+cosh(eta): the path through the 285 um of silicon grows as cosh(eta) in the barrel); ``jet_axis`` adds the jet
+axis itself as one more direction per jet (``from_layer`` -1 in the window's meta), as the seed's inputs do.
+
+Inputs, per direction: on each of the 4 layers a window of 30 x 30 pixels (u along r-phi first, v along z
+second) centred on the pixel where the straight line from the primary vertex through the cluster (or along the
+axis) crosses the layer, holding charge / 14,000 e; plus the jet eta and pT (in TeV, to be of order 1).
 
 Target, on the layer-2 window, per pixel and for up to 3 overlapping tracks (charged particles with
 pT > 1 GeV crossing layer 2 on the window's ladder):
@@ -39,8 +44,8 @@ from .detector import PixelBarrel, line_crossings
 from .events import JetEvent
 from .pixelsim import pixel_keys
 
-__all__ = ["WINDOW", "Windows", "build_windows", "dense_targets", "directions", "read_shard", "ShardStream",
-           "write_shard"]
+__all__ = ["MERGED_FRACTION", "WINDOW", "Windows", "build_windows", "dense_targets", "directions", "merged",
+           "read_shard", "ShardStream", "write_shard"]
 
 WINDOW = 30
 HALF = WINDOW // 2
@@ -53,6 +58,8 @@ NCP_RADIUS = 2
 POS_UNIT = 0.1  # mm (0.01 cm)
 ANGLE_UNIT = 0.01
 PT_SCALE = 10.0  # parameter 5 = PT_SCALE / pT
+MERGED_FRACTION = 1.5  # a cluster above 1.5 one-track charges is merged (the Landau tail of one track rarely is)
+AXIS = -1  # from_layer of the jet-axis direction
 _SHARD_KEYS = ("inputs", "jet", "t_index", "t_kind", "t_params", "meta")
 META_COLUMNS = ("event", "jet", "eta", "phi", "from_layer", "ladder2", "iu2", "iv2", "layer2_missing")
 
@@ -61,22 +68,40 @@ def _wrap(a):
     return np.mod(np.asarray(a) + np.pi, 2 * np.pi) - np.pi
 
 
-def directions(event: JetEvent, cone: float = CONE) -> pd.DataFrame:
-    """Per jet, the directions from the primary vertex through its core clusters (layer 1, else layer 2)."""
+def merged(clusters: pd.DataFrame, eta: np.ndarray, det: PixelBarrel | None = None,
+           fraction: float = MERGED_FRACTION) -> np.ndarray:
+    """Which clusters are merged: charge > fraction x the most probable charge of one track from the vertex at
+    ``eta`` (its path through the sensor is thickness x cosh(eta) in the barrel)."""
+    from .pixelsim import E_PER_UM
+
+    det = det or PixelBarrel()
+    one_track = E_PER_UM * det.thickness * 1000.0 * np.cosh(eta)
+    return clusters["charge"].to_numpy(float) > fraction * one_track
+
+
+def directions(event: JetEvent, cone: float = CONE, merged_only: bool = False,
+               jet_axis: bool = False) -> pd.DataFrame:
+    """Per jet, the directions from the primary vertex through its core clusters (layer 1, else layer 2); with
+    ``merged_only`` its merged clusters alone, with ``jet_axis`` the jet axis too (``cluster`` -1)."""
     cl = event.clusters
     d = cl[["x", "y", "z"]].to_numpy() - event.vertex
     eta = np.arcsinh(d[:, 2] / np.hypot(d[:, 0], d[:, 1]))
     phi = np.arctan2(d[:, 1], d[:, 0])
+    usable = merged(cl, eta) if merged_only else np.ones(len(cl), bool)
     rows = []
     for j, jet in enumerate(event.jets.itertuples()):
         dr = np.hypot(eta - jet.eta, _wrap(phi - jet.phi))
         for layer in (0, 1):  # layer 2 only when layer 1 has nothing in the cone (a broken module)
             pick = np.flatnonzero((dr < cone) & (cl["layer"].to_numpy() == layer))
             if len(pick):
+                pick = pick[usable[pick]]
                 rows.append(pd.DataFrame({"jet": j, "jet_pt": jet.pt, "jet_eta": jet.eta, "jet_phi": jet.phi,
                                           "cluster": pick, "eta": eta[pick], "phi": phi[pick],
                                           "from_layer": layer}))
                 break
+        if jet_axis:
+            rows.append(pd.DataFrame({"jet": [j], "jet_pt": jet.pt, "jet_eta": jet.eta, "jet_phi": jet.phi,
+                                      "cluster": -1, "eta": jet.eta, "phi": jet.phi, "from_layer": AXIS}))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in ("jet", "jet_pt", "jet_eta", "jet_phi", "cluster",
                                                                   "eta", "phi", "from_layer")})
@@ -174,10 +199,12 @@ def _targets(det: PixelBarrel, crossings: pd.DataFrame, meta: pd.DataFrame):
     return np.stack([sample, a, b, slot], 1).astype(np.int64), kind, params
 
 
-def build_windows(event: JetEvent, det: PixelBarrel | None = None, truth: bool = True) -> Windows:
-    """Inputs (and targets, when ``truth``) for every direction of every jet of the event, in one batch."""
+def build_windows(event: JetEvent, det: PixelBarrel | None = None, truth: bool = True, merged_only: bool = False,
+                  jet_axis: bool = False) -> Windows:
+    """Inputs (and targets, when ``truth``) for every direction of every jet of the event, in one batch
+    (``merged_only``, ``jet_axis``: see :func:`directions`)."""
     det = det or PixelBarrel()
-    dirs = directions(event)
+    dirs = directions(event, merged_only=merged_only, jet_axis=jet_axis)
     n = len(dirs)
     eta, phi = dirs["eta"].to_numpy(float), dirs["phi"].to_numpy(float)
     unit = np.stack([np.cos(phi), np.sin(phi), np.sinh(eta)], 1)
