@@ -108,6 +108,18 @@ def test_brem_photon_is_its_own_particle_above_the_threshold():
     assert np.isclose(soft.particles["energy"].sum(), hard.particles["energy"].sum())
 
 
+def test_a_muons_folded_photons_are_not_counted_twice_in_its_energy():
+    # a muon radiates its photons inside the calorimeter, out of its own energy: folded into it (a threshold no
+    # photon reaches), they add hits and deposit but not energy
+    table = fixed([13], [200.0], [2.2], [0.3])
+    deposits = []
+    for seed in range(6):
+        ev = simulate(table, seed=seed, brem_threshold=1e9, noise=False)
+        assert ev.particles["energy"].tolist() == pytest.approx([200.0])
+        deposits.append(float(ev.particles["deposited"].iloc[0]))
+    assert max(deposits) > 5.0 > min(deposits)  # some seeds did radiate (a bare MIP track leaves about 2 GeV)
+
+
 def test_same_seed_same_event():
     a, b = simulate_gun(n=2, seed=11), simulate_gun(n=2, seed=11)
     pd.testing.assert_frame_equal(a.hits, b.hits)
