@@ -17,6 +17,7 @@ import torch
 
 from ..errors import DeepRecoError
 from ..registry import CALO
+from .calibration import apply, read
 from .clue import ClueClustering, finish, hit_classes
 from .condensation import condense
 from .features import hit_features
@@ -52,7 +53,7 @@ class OCClustering:
         energy = e_sum * np.exp(out["energy"].numpy()[alphas])
         kind = logits[alphas][:, 1:].argmax(1) + 1
         ht, cl = finish(hits, labels, self.geometry, kind=dict(enumerate(kind)), energy=dict(enumerate(energy)))
-        return _with_class(ht, cl, hit_class)
+        return _with_class(ht, _calibrate(self, cl), hit_class)
 
 
 @CALO_METHODS.register("clue")
@@ -62,7 +63,7 @@ class ClueMethod(ClueClustering):
 
     def reconstruct(self, event):
         ht, cl = super().reconstruct(event)
-        return _with_class(ht, cl, hit_classes(ht, cl))
+        return _with_class(ht, _calibrate(self, cl), hit_classes(ht, cl))
 
 
 class _Network(OCClustering):
@@ -137,7 +138,16 @@ class DRNCorrected:
             energy = cl["energy"].to_numpy().copy()
             energy[rows] = np.array([s[1] for s in samples]) * np.exp(corr)
             cl = cl.assign(energy=energy)
-        return ht, cl
+        return ht, _calibrate(self, cl)
+
+
+def _calibrate(method, clusters: pd.DataFrame) -> pd.DataFrame:
+    """The clusters with their energies through the method's ``calibration`` curves, when `get_method` gave it
+    some (`deepreco.calo.calibration`)."""
+    curves = getattr(method, "calibration", None)
+    if not curves or len(clusters) == 0:
+        return clusters
+    return clusters.assign(energy=apply(curves, clusters["energy"].to_numpy(), clusters["kind"].to_numpy()))
 
 
 def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
@@ -145,10 +155,12 @@ def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
 
 
 def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter = DEFAULT,
-               server: str | None = None, fallback: str | None = None):
+               server: str | None = None, fallback: str | None = None, calibrated: bool = True):
     """A method by name: a registered one (clue, gravnet, edgeconv), optionally followed by ``+drn``; networks
     come from ``models_dir`` (the shipped models by default) as calo_<name>.pt; with ``server`` they run on
-    that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer)."""
+    that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer). Its
+    energies are calibrated (`deepreco.calo.calibration`) when the calo_calibration.json of that folder has the
+    name's curve, unless ``calibrated`` is False or the geometry is not the default (the one it was learned in)."""
     from ..export.client import connect
 
     base_name, plus, suffix = name.partition("+")
@@ -165,4 +177,6 @@ def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter 
         remote = connect(server, ("calo-drn",), fallback, what="drn",
                          model=Path(models_dir or SHIPPED) / "calo_drn.pt")
         method = DRNCorrected(method, remote["calo-drn"] if remote else drn)
+    if calibrated and geometry == DEFAULT:
+        method.calibration = read(Path(models_dir or SHIPPED)).get(name)
     return method
