@@ -329,6 +329,19 @@ def test_drn_trains_on_the_trainer_and_its_loss_falls(small_event):
     assert r["net"](x, batch, log_e).shape == (3,)
 
 
+def test_the_drn_may_learn_from_isolated_particles_over_a_wider_energy_range():
+    from deepreco.calo.train import drn_samples, isolated_samples
+
+    samples = isolated_samples(2, seed=0)  # 2 each of photon, electron, pion
+    assert len(samples) == 6
+    e_true = np.array([s[2] for s in samples])
+    assert ((e_true > 1.5) & (e_true < 250)).all()
+    ratio = e_true / np.array([s[1] for s in samples])
+    assert ratio[4:].min() > 1.15 > ratio[:4].max()  # a pion's deposit reads h/e low; EM showers near 1
+    with_them, _ = drn_samples({"isolated": 2, "seed": 0, "cluster_sources": []}, [])
+    assert [s[2] for s in with_them] == e_true.tolist()
+
+
 @pytest.fixture(scope="module")
 def tiny_config(tmp_path_factory):
     """A GravNet training of seconds: 3 events, 1 validation event, 10 steps, a checkpoint every 2 steps."""
