@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     drn, record = load_model(args.model, kinds=("drn",))
     rows = []
     for event in limit.isolated_events(species=(22, 11, 211), energies=ENERGIES, n_per=args.per, seed=args.seed):
-        gun = event.particles[event.particles["gun"]].iloc[0]
-        samples = [s for s in cluster_samples(event) if np.isclose(s[2], gun["energy"])]
-        if not samples:
+        gun = event.particles[event.particles["gun"]]
+        samples = [s for s in cluster_samples(event) if len(gun) and np.isclose(s[2], gun["energy"].iloc[0])]
+        if not samples:  # nothing of it reached the face, or too little to make a cluster
             continue
+        gun = gun.iloc[0]
         x, batch, log_e, _ = batch_clusters(samples[:1])
         with torch.no_grad():
             corr = float(drn(x, batch, log_e)[0])

@@ -152,3 +152,14 @@ def test_get_method_applies_the_calibration_file_beside_the_models_by_default(tm
     (tmp_path / calibration.FILE).write_text("{not json")
     with pytest.raises(FormatError, match="not a calorimeter calibration file"):
         get_method("clue", tmp_path)
+
+
+def test_clue_links_the_pieces_of_a_pions_shower():
+    from deepreco.calo.methods import ClueMethod
+
+    events = limit.isolated_events(species=(211,), energies=(100.0,), n_per=6, seed=9)
+    for i in (2, 5):  # 100 GeV pions CLUE cut into 5 clusters, none with half of the deposit
+        apart, linked = (particle_table(events[i], *ClueMethod(link_mm=mm).reconstruct(events[i])).iloc[0]
+                         for mm in (0.0, 150.0))
+        assert not apart["found"] and linked["found"]
+        assert linked["reco_energy"] > 0.8 * linked["deposited"]

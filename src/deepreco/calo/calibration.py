@@ -3,15 +3,18 @@
 A method's cluster energy E_reco is not the shot particle's energy E: a hadronic shower reads h/e low (0.6-0.85
 of E in this calorimeter), a network's energy head or the DRN pulls some energies up or down. The calibration is
 learned on isolated photons, electrons and charged pions (`calibration_events`: energies flat in log E from 1.5 to
-250 GeV, seeds (3000 + seed, pdg, i), none of the benchmarks'), per kind of cluster the method reports (EM,
-hadronic, each learned on the particles of that kind the method called so; a MIP's energy is not what a
-calorimeter measures and is left as it is):
+250 GeV, seeds (3000 + seed, pdg, i), none of the benchmarks'), per class of cluster by its shape (`shape_class`:
+EM when 90 % of its energy lies in CE-E, hadronic otherwise; the same rule for every method, since the networks'
+class heads call many pions EM), the EM curve learned on photons and electrons in EM clusters, the hadronic one
+on pions in hadronic clusters; a cluster the method calls a MIP keeps its energy (a muon's is not what a
+calorimeter measures):
 
     per bin of log E (equal counts): x_b = median log E, y_b = x_b + median log(E_reco / E)
     E_cal = E_reco exp(interp(log E_reco; y_b -> x_b - y_b))     (the ratio held beyond the first and last bin)
 
 The median commutes with a monotone map, so on the calibration set each bin's median E_cal / E is 1 (y_b is
-made increasing first). It depends on energy and kind only: a pion the method calls EM gets the EM curve.
+made increasing first). It knows energy and shape only: a pion whose shower stays in CE-E gets the EM curve, and
+an electron, whose tracker bremsstrahlung may land away from its cluster, the curve shared with photons.
 
 The curves of every method live in one file beside the models, ``calo_calibration.json`` (the shipped one in
 deepreco's model folder); `deepreco.calo.methods.get_method` gives a method the curves of its full name
@@ -29,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DeepRecoError, FormatError
+from .geometry import DEFAULT, Calorimeter
 from .limit import one_particle
 from .metrics import particle_table
-from .showers import EM, HAD
+from .showers import EM, HAD, MIP
 from .truth import kind_of
 
 FILE = "calo_calibration.json"
@@ -53,14 +57,29 @@ def calibration_events(n_per_species: int = 150, seed: int = 0, energy: tuple[fl
     return events
 
 
+def shape_class(hits: pd.DataFrame, hit_table: pd.DataFrame, clusters: pd.DataFrame,
+                geometry: Calorimeter = DEFAULT) -> np.ndarray:
+    """Per cluster (row of ``clusters``): the method's MIP kind kept, else EM when 90 % of its hits' energy lies
+    in CE-E, hadronic otherwise."""
+    cid = hit_table["cluster_id"].to_numpy()
+    ok = cid >= 0
+    e = hits["energy"].to_numpy()[ok]
+    em = e * geometry["is_em"][hits["layer"].to_numpy(np.int64)[ok]]
+    total = pd.Series(e).groupby(cid[ok]).sum()
+    frac = (pd.Series(em).groupby(cid[ok]).sum() / total).reindex(clusters["cluster_id"].to_numpy()).to_numpy()
+    shape = np.where(frac >= 0.9, EM, HAD)
+    return np.where(clusters["kind"].to_numpy() == MIP, MIP, shape)
+
+
 def responses(method, events) -> pd.DataFrame:
-    """Per shot particle a method found: the kind of its cluster, its true and its reconstructed energy."""
+    """Per shot particle a method found: the class of its cluster (`shape_class`), its true and its reconstructed
+    energy."""
     rows = []
     for event in events:
         ht, cl = method.reconstruct(event)
         p = particle_table(event, ht, cl)
         p = p[p["found"] & p["gun"]] if "gun" in p else p[p["found"]]
-        kind = pd.Series(cl["kind"].to_numpy(), index=cl["cluster_id"].to_numpy())
+        kind = pd.Series(shape_class(event.hits, ht, cl), index=cl["cluster_id"].to_numpy())
         rows.append(pd.DataFrame({"pdg": p["pdg"].to_numpy(), "kind": kind.reindex(p["cluster_id"]).to_numpy(),
                                   "energy": p["energy"].to_numpy(), "reco_energy": p["reco_energy"].to_numpy()}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
@@ -68,9 +87,9 @@ def responses(method, events) -> pd.DataFrame:
 
 
 def fit_curves(table: pd.DataFrame, n_bins: int = 8, min_per_bin: int = 10) -> dict:
-    """The curve of each kind (EM, hadronic) from `responses`, learned on the particles of that kind whose
-    cluster the method called so (photons and electrons in EM clusters, pions in hadronic ones: a pion called EM
-    would pull the photons' curve): {kind: {"log_reco", "log_true", "n"}}; a kind with fewer than
+    """The curve of each class (EM, hadronic) from `responses`, learned on the particles of that kind in clusters
+    of that class (photons and electrons in EM clusters, pions in hadronic ones: a pion in an EM cluster would
+    pull the photons' curve): {class: {"log_reco", "log_true", "n"}}; a class with fewer than
     2 x ``min_per_bin`` particles gets none (its energies stay as they are)."""
     curves = {}
     ok = (table["energy"] > 0) & (table["reco_energy"] > 0)
@@ -92,7 +111,8 @@ def fit_curves(table: pd.DataFrame, n_bins: int = 8, min_per_bin: int = 10) -> d
 
 
 def apply(curves: dict, energy: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """Calibrated energies: each cluster's energy through the curve of its kind (unchanged without one)."""
+    """Calibrated energies: each cluster's energy through the curve of its class (`shape_class`; unchanged
+    without one)."""
     energy = np.asarray(energy, dtype=np.float64)
     kind = np.asarray(kind)
     out = energy.copy()

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import DeepRecoError
 from ..registry import CALO
-from .calibration import apply, read
+from .calibration import apply, read, shape_class
 from .clue import ClueClustering, finish, hit_classes
 from .condensation import condense
 from .features import hit_features
@@ -53,7 +53,7 @@ class OCClustering:
         energy = e_sum * np.exp(out["energy"].numpy()[alphas])
         kind = logits[alphas][:, 1:].argmax(1) + 1
         ht, cl = finish(hits, labels, self.geometry, kind=dict(enumerate(kind)), energy=dict(enumerate(energy)))
-        return _with_class(ht, _calibrate(self, cl), hit_class)
+        return _with_class(ht, _calibrate(self, hits, ht, cl), hit_class)
 
 
 @CALO_METHODS.register("clue")
@@ -63,7 +63,7 @@ class ClueMethod(ClueClustering):
 
     def reconstruct(self, event):
         ht, cl = super().reconstruct(event)
-        return _with_class(ht, _calibrate(self, cl), hit_classes(ht, cl))
+        return _with_class(ht, _calibrate(self, event.hits, ht, cl), hit_classes(ht, cl))
 
 
 class _Network(OCClustering):
@@ -138,16 +138,17 @@ class DRNCorrected:
             energy = cl["energy"].to_numpy().copy()
             energy[rows] = np.array([s[1] for s in samples]) * np.exp(corr)
             cl = cl.assign(energy=energy)
-        return ht, _calibrate(self, cl)
+        return ht, _calibrate(self, hits, ht, cl)
 
 
-def _calibrate(method, clusters: pd.DataFrame) -> pd.DataFrame:
+def _calibrate(method, hits: pd.DataFrame, hit_table: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
     """The clusters with their energies through the method's ``calibration`` curves, when `get_method` gave it
     some (`deepreco.calo.calibration`)."""
     curves = getattr(method, "calibration", None)
     if not curves or len(clusters) == 0:
         return clusters
-    return clusters.assign(energy=apply(curves, clusters["energy"].to_numpy(), clusters["kind"].to_numpy()))
+    # get_method gives curves only in the default geometry, the one they were learned in
+    return clusters.assign(energy=apply(curves, clusters["energy"].to_numpy(), shape_class(hits, hit_table, clusters)))
 
 
 def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
