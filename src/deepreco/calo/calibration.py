@@ -4,10 +4,10 @@ A method's cluster energy E_reco is not the shot particle's energy E: a hadronic
 of E in this calorimeter), a network's energy head or the DRN pulls some energies up or down. The calibration is
 learned on isolated photons, electrons and charged pions (`calibration_events`: energies flat in log E from 1.5 to
 250 GeV, seeds (3000 + seed, pdg, i), none of the benchmarks'), per class of cluster by its shape (`shape_class`:
-EM when 90 % of its energy lies in CE-E, hadronic otherwise; the same rule for every method, since the networks'
-class heads call many pions EM), the EM curve learned on photons and electrons in EM clusters, the hadronic one
-on pions in hadronic clusters; a cluster the method calls a MIP keeps its energy (a muon's is not what a
-calorimeter measures):
+EM when 90 % of its energy lies in CE-E, hadronic otherwise, MIP for a muon's track; the same rule for every
+method, since the networks' class heads call many pions EM or MIP), the EM curve learned on photons and electrons
+in EM clusters, the hadronic one on pions in hadronic clusters; a MIP cluster keeps its energy (a muon's is not
+what a calorimeter measures):
 
     per bin of log E (equal counts): x_b = median log E, y_b = x_b + median log(E_reco / E)
     E_cal = E_reco exp(interp(log E_reco; y_b -> x_b - y_b))     (the ratio held beyond the first and last bin)
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DeepRecoError, FormatError
+from .clue import shape_kind
 from .geometry import DEFAULT, Calorimeter
 from .limit import one_particle
 from .metrics import particle_table
@@ -59,16 +60,11 @@ def calibration_events(n_per_species: int = 150, seed: int = 0, energy: tuple[fl
 
 def shape_class(hits: pd.DataFrame, hit_table: pd.DataFrame, clusters: pd.DataFrame,
                 geometry: Calorimeter = DEFAULT) -> np.ndarray:
-    """Per cluster (row of ``clusters``): the method's MIP kind kept, else EM when 90 % of its hits' energy lies
-    in CE-E, hadronic otherwise."""
-    cid = hit_table["cluster_id"].to_numpy()
-    ok = cid >= 0
-    e = hits["energy"].to_numpy()[ok]
-    em = e * geometry["is_em"][hits["layer"].to_numpy(np.int64)[ok]]
-    total = pd.Series(e).groupby(cid[ok]).sum()
-    frac = (pd.Series(em).groupby(cid[ok]).sum() / total).reindex(clusters["cluster_id"].to_numpy()).to_numpy()
-    shape = np.where(frac >= 0.9, EM, HAD)
-    return np.where(clusters["kind"].to_numpy() == MIP, MIP, shape)
+    """Per cluster (row of ``clusters``), by its hits alone (`clue.shape_kind`): MIP for a long thin track of
+    MIP-sized hits, EM when 90 % of its energy lies in CE-E, hadronic otherwise. Not the method's own class: the
+    networks' class heads call many pions EM or MIP."""
+    kind = shape_kind(hits, hit_table["cluster_id"].to_numpy(), geometry)
+    return kind.reindex(clusters["cluster_id"].to_numpy()).fillna(MIP).to_numpy(np.int64)
 
 
 def responses(method, events) -> pd.DataFrame:

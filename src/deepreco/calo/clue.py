@@ -303,4 +303,4 @@ def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "clue_package", "finish",
-           "hit_classes"]
+           "hit_classes", "link_hadronic"]

@@ -18,7 +18,7 @@ import torch
 from ..errors import DeepRecoError
 from ..registry import CALO
 from .calibration import apply, read, shape_class
-from .clue import ClueClustering, finish, hit_classes
+from .clue import ClueClustering, finish, hit_classes, link_hadronic
 from .condensation import condense
 from .features import hit_features
 from .geometry import DEFAULT, Calorimeter
@@ -37,6 +37,7 @@ class OCClustering:
     t_d: float = 0.5
     name: str = "gravnet"
     geometry: Calorimeter = DEFAULT
+    link_mm: float = 150.0  # `clue.link_hadronic` after the condensation (0: not)
 
     @torch.no_grad()
     def reconstruct(self, event) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,6 +53,14 @@ class OCClustering:
         e_sum = np.bincount(labels[labels >= 0], weights=e[labels >= 0], minlength=len(alphas))
         energy = e_sum * np.exp(out["energy"].numpy()[alphas])
         kind = logits[alphas][:, 1:].argmax(1) + 1
+        if self.link_mm > 0 and len(alphas) > 1:
+            # a hadron's pieces, as CLUE links them; a piece brings its own corrected energy
+            linked = labels.copy()
+            link_hadronic(hits, linked, self.geometry, self.link_mm)
+            into = np.arange(len(alphas))
+            into[labels[labels >= 0]] = linked[labels >= 0]
+            energy = np.bincount(into, weights=energy, minlength=len(alphas))
+            labels = linked
         ht, cl = finish(hits, labels, self.geometry, kind=dict(enumerate(kind)), energy=dict(enumerate(energy)))
         return _with_class(ht, _calibrate(self, hits, ht, cl), hit_class)
 
