@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = simulate(table, seed=rng)
             event = limit.primaries(raw)
             p = raw.particles.set_index("particle_id")
+            if 1 not in p.index:  # the electron itself bent out of the calorimeter's face: no electron to find
+                continue
             brems = p[p["parent_id"] == 1]
             share = float(brems["energy"].sum() / energy)
             far = float(np.hypot(brems["x"] - p.loc[1, "x"], brems["y"] - p.loc[1, "y"]).max()) if len(brems) else 0.0
