@@ -221,7 +221,8 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
     clusters of them 50-170 mm apart at the face (measured on isolated pions). Largest first, a cluster with at
     least ``absorber_had`` of its energy in CE-H takes every smaller cluster of the same endcap with at least
     ``piece_had`` in CE-H whose centre, projected to the face, lies within ``radius_mm``. A photon's or an
-    electron's cluster (all in CE-E) neither takes nor is taken."""
+    electron's cluster (all in CE-E) neither takes nor is taken, nor does a muon's track (`shape_kind` MIP: it
+    crosses CE-H whole, and a network's muon cluster next to a hadron was taken, measured on gun events)."""
     ok = np.flatnonzero(hit_cluster >= 0)
     if len(ok) == 0:
         return
@@ -238,7 +239,7 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
     xy = np.stack([g["fx"] / g["e"], g["fy"] / g["e"]], axis=1)
     side = np.sign(g["side"].to_numpy())
     target = ids.copy()
-    taken = np.zeros(len(ids), dtype=bool)
+    taken = (shape_kind(hits, hit_cluster, geo).reindex(ids) == MIP).to_numpy().copy()  # never taken nor takes
     for i in np.argsort(-energy, kind="stable"):
         if taken[i] or had[i] < absorber_had:
             continue
