@@ -4,6 +4,7 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py                   # 100 events, the distance scan, the time scan up to ~100k hits
     python benchmarks/calo.py --events 20 --quick
     python benchmarks/calo.py --parts limit isolated close   # issue 23: the limit, isolated particles, pairs
+    python benchmarks/calo.py --parts isolated               # against the limit in results/calo_limit.json
 
 Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png; the issue-23 parts write
 calo_limit.*, calo_isolated.* and calo_close.* (see ``deepreco.calo.limit`` and ``deepreco.calo.isolated``).
@@ -146,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
     if "limit" in args.parts or "isolated" in args.parts:
-        limits = limit_part(args, log)
+        # the isolated part alone judges against the limit written before (calo_limit.json)
+        limits = limit_part(args, log) if "limit" in args.parts else pd.DataFrame(
+            json.loads((args.out / "calo_limit.json").read_text())["table"])
         if "isolated" in args.parts:
             isolated_part(args, limits, log)
     if "close" in args.parts:

@@ -108,6 +108,18 @@ def test_brem_photon_is_its_own_particle_above_the_threshold():
     assert np.isclose(soft.particles["energy"].sum(), hard.particles["energy"].sum())
 
 
+def test_a_muons_folded_photons_are_not_counted_twice_in_its_energy():
+    # a muon radiates its photons inside the calorimeter, out of its own energy: folded into it (a threshold no
+    # photon reaches), they add hits and deposit but not energy
+    table = fixed([13], [200.0], [2.2], [0.3])
+    deposits = []
+    for seed in range(6):
+        ev = simulate(table, seed=seed, brem_threshold=1e9, noise=False)
+        assert ev.particles["energy"].tolist() == pytest.approx([200.0])
+        deposits.append(float(ev.particles["deposited"].iloc[0]))
+    assert max(deposits) > 5.0 > min(deposits)  # some seeds did radiate (a bare MIP track leaves about 2 GeV)
+
+
 def test_same_seed_same_event():
     a, b = simulate_gun(n=2, seed=11), simulate_gun(n=2, seed=11)
     pd.testing.assert_frame_equal(a.hits, b.hits)
@@ -315,6 +327,19 @@ def test_drn_trains_on_the_trainer_and_its_loss_falls(small_event):
     assert r["steps"] == 40 and r["train_loss"][-1] < 0.7 * r["train_loss"][0]
     x, batch, log_e, _ = batch_clusters(samples[:3])
     assert r["net"](x, batch, log_e).shape == (3,)
+
+
+def test_the_drn_may_learn_from_isolated_particles_over_a_wider_energy_range():
+    from deepreco.calo.train import drn_samples, isolated_samples
+
+    samples = isolated_samples(2, seed=0)  # 2 each of photon, electron, pion
+    assert len(samples) == 6
+    e_true = np.array([s[2] for s in samples])
+    assert ((e_true > 1.5) & (e_true < 250)).all()
+    ratio = e_true / np.array([s[1] for s in samples])
+    assert ratio[4:].min() > 1.15 > ratio[:4].max()  # a pion's deposit reads h/e low; EM showers near 1
+    with_them, _ = drn_samples({"isolated": 2, "seed": 0, "cluster_sources": []}, [])
+    assert [s[2] for s in with_them] == e_true.tolist()
 
 
 @pytest.fixture(scope="module")

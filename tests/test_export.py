@@ -148,7 +148,7 @@ class OnnxOC:
 def test_exported_gravnet_gives_the_in_process_clusters_hit_for_hit(exported):
     event = simulate(fixed([22, 211, 11, 22], [20, 30, 15, 40], [2.0, 2.1, 2.05, 2.6], [0.3, 0.4, 0.25, -1.0]),
                      seed=5)
-    method = get_method("gravnet")
+    method = get_method("gravnet", calibrated=False)  # the exported network: energies before calibration
     served = OCClustering(OnnxOC(exported / "calo-gravnet" / "calo-gravnet.onnx"), method.t_beta, method.t_d,
                           method.name, method.geometry)
     for rows in (np.arange(len(event.hits)), np.random.default_rng(3).permutation(len(event.hits))):
@@ -169,7 +169,7 @@ def test_exported_gravnet_same_clusters_on_a_pileup_event(exported):
 
     event = gun_event(0, seed=0, source="tau", pileup=2)
     assert len(event.hits) > 9000
-    method = get_method("gravnet")
+    method = get_method("gravnet", calibrated=False)  # the exported network: energies before calibration
     served = OCClustering(OnnxOC(exported / "calo-gravnet" / "calo-gravnet.onnx"), method.t_beta, method.t_d,
                           method.name, method.geometry)
     hits_a, clusters_a = method.reconstruct(event)

@@ -169,7 +169,7 @@ def test_gravnet_method_in_one_request_gives_the_in_process_clusters(triton):
     _, _, load, execute = triton
     event = gun_event(0, seed=0, source="tau", pileup=1)
     hits = event.hits[list(CALO_HITS)].to_numpy(np.float64)
-    method = calo_method("gravnet")
+    method = calo_method("gravnet", calibrated=False)  # the served method: energies before calibration
     hit_table, clusters = method.reconstruct(event)
     out = _outputs(execute("gravnet", load("gravnet"), hits=hits))
     np.testing.assert_array_equal(out["cluster_id"], hit_table["cluster_id"].to_numpy())

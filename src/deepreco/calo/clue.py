@@ -137,7 +137,9 @@ class ClueClustering:
     about one MIP, under the per-layer rho_c (``kappa`` = 9 noise widths = 1.35 MIP), so a muon's hits are all
     outliers above; the hits left out of every cluster, weighted in MIPs, go through CLUE in the same
     projective 3D space with rho_c = 3 MIPs, and a chain over at least ``mip_layers`` layers is a cluster
-    (0: no MIP pass).
+    (0: no MIP pass). Before it, a hadron's pieces within ``link_mm`` at the face are linked (`link_hadronic`;
+    0: not linked): on isolated pions of 10-200 GeV the efficiency went from 0.80 to 0.93 and the share of the
+    deposit in the found cluster from 0.78 to 0.86 (30 pions), photons and electrons unchanged.
     """
 
     dc_em: float = 13.0
@@ -149,6 +151,7 @@ class ClueClustering:
     rhoc_3d: float = 1.0
     outlier_3d: float = 2.0
     mip_layers: int = 10
+    link_mm: float = 150.0
     geometry: Calorimeter = DEFAULT
     name: str = field(default="clue", init=False, repr=False)
 
@@ -183,6 +186,8 @@ class ClueClustering:
         lab3 = clue(pts, lcs["e"].to_numpy(), 1.0, self.rhoc_3d, self.outlier_3d)
         hit_cluster = np.full(len(hits), -1, dtype=np.int64)
         hit_cluster[ok] = pd.Series(lab3, index=lcs.index).loc[lc[ok]].to_numpy()
+        if self.link_mm > 0:
+            link_hadronic(hits, hit_cluster, self.geometry, self.link_mm)
         if self.mip_layers > 0:
             self._mip_pass(hits, hit_cluster)
         return finish(hits, hit_cluster, self.geometry)
@@ -208,6 +213,42 @@ class ClueClustering:
         chosen = ok & np.isin(lab, keep)
         base = hit_cluster.max() + 1
         hit_cluster[free[chosen]] = base + np.searchsorted(keep, lab[chosen])
+
+
+def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, radius_mm: float,
+                  absorber_had: float = 0.1, piece_had: float = 0.5) -> None:
+    """Join the pieces of a hadron's shower (in place): its sub-showers start apart and tilt, and CLUE makes
+    clusters of them 50-170 mm apart at the face (measured on isolated pions). Largest first, a cluster with at
+    least ``absorber_had`` of its energy in CE-H takes every smaller cluster of the same endcap with at least
+    ``piece_had`` in CE-H whose centre, projected to the face, lies within ``radius_mm``. A photon's or an
+    electron's cluster (all in CE-E) neither takes nor is taken, nor does a muon's track (`shape_kind` MIP: it
+    crosses CE-H whole, and a network's muon cluster next to a hadron was taken, measured on gun events)."""
+    ok = np.flatnonzero(hit_cluster >= 0)
+    if len(ok) == 0:
+        return
+    layer = hits["layer"].to_numpy(np.int64)[ok]
+    e = hits["energy"].to_numpy()[ok]
+    z = hits["z"].to_numpy()[ok]
+    scale = geo.z_front / np.abs(z)
+    df = pd.DataFrame({"c": hit_cluster[ok], "e": e, "had": e * ~geo["is_em"][layer],
+                       "fx": e * hits["x"].to_numpy()[ok] * scale, "fy": e * hits["y"].to_numpy()[ok] * scale,
+                       "side": e * np.sign(z)})
+    g = df.groupby("c").sum()
+    ids = g.index.to_numpy()
+    energy, had = g["e"].to_numpy(), g["had"].to_numpy() / g["e"].to_numpy()
+    xy = np.stack([g["fx"] / g["e"], g["fy"] / g["e"]], axis=1)
+    side = np.sign(g["side"].to_numpy())
+    target = ids.copy()
+    taken = (shape_kind(hits, hit_cluster, geo).reindex(ids) == MIP).to_numpy().copy()  # never taken nor takes
+    for i in np.argsort(-energy, kind="stable"):
+        if taken[i] or had[i] < absorber_had:
+            continue
+        near = (~taken & (energy < energy[i]) & (had >= piece_had) & (side == side[i])
+                & (np.hypot(*(xy - xy[i]).T) < radius_mm))
+        near[i] = False
+        target[near] = ids[i]
+        taken[near] = True
+    hit_cluster[ok] = pd.Series(target, index=ids).loc[hit_cluster[ok]].to_numpy()
 
 
 def _empty():
@@ -263,4 +304,4 @@ def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "clue_package", "finish",
-           "hit_classes"]
+           "hit_classes", "link_hadronic"]

@@ -91,15 +91,21 @@ def isolated_events(species: Sequence[int] = tuple(SPECIES_NAMES), energies: Seq
         for energy in energies:
             for i in range(n_per):
                 rng = np.random.default_rng([seed, int(pdg), int(round(energy * 1000)), i])
-                table = fixed([int(pdg) * (1 if rng.uniform() < 0.5 or pdg == 22 else -1)], [float(energy)],
-                              [rng.uniform(*eta)], [rng.uniform(-np.pi, np.pi)])
-                event = primaries(simulate(table, seed=rng))
-                gun = event.particles["particle_id"].to_numpy() == 1
-                event.particles = event.particles.assign(
-                    gun=gun, energy=np.where(gun, float(energy), event.particles["energy"]))
-                event.event_id = len(events)
-                events.append(event)
+                events.append(one_particle(pdg, energy, rng, eta, event_id=len(events)))
     return events
+
+
+def one_particle(pdg: int, energy: float, rng, eta: tuple[float, float] = (1.7, 2.8), event_id: int = 0
+                 ) -> CaloEvent:
+    """One event of one particle of ``pdg`` (its sign at random, but for photons) and ``energy`` GeV, direction
+    flat in ``eta`` and phi, all drawn from ``rng``; truth at primary level, the shot particle marked ``gun``."""
+    table = fixed([int(pdg) * (1 if rng.uniform() < 0.5 or pdg == 22 else -1)], [float(energy)],
+                  [rng.uniform(*eta)], [rng.uniform(-np.pi, np.pi)])
+    event = primaries(simulate(table, seed=rng))
+    gun = event.particles["particle_id"].to_numpy() == 1
+    event.particles = event.particles.assign(gun=gun, energy=np.where(gun, float(energy), event.particles["energy"]))
+    event.event_id = event_id
+    return event
 
 
 def species_name(pdg) -> np.ndarray:

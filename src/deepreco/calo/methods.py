@@ -17,7 +17,8 @@ import torch
 
 from ..errors import DeepRecoError
 from ..registry import CALO
-from .clue import ClueClustering, finish, hit_classes
+from .calibration import apply, read, shape_class
+from .clue import ClueClustering, finish, hit_classes, link_hadronic
 from .condensation import condense
 from .features import hit_features
 from .geometry import DEFAULT, Calorimeter
@@ -36,6 +37,7 @@ class OCClustering:
     t_d: float = 0.5
     name: str = "gravnet"
     geometry: Calorimeter = DEFAULT
+    link_mm: float = 150.0  # `clue.link_hadronic` after the condensation (0: not)
 
     @torch.no_grad()
     def reconstruct(self, event) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -51,8 +53,16 @@ class OCClustering:
         e_sum = np.bincount(labels[labels >= 0], weights=e[labels >= 0], minlength=len(alphas))
         energy = e_sum * np.exp(out["energy"].numpy()[alphas])
         kind = logits[alphas][:, 1:].argmax(1) + 1
+        if self.link_mm > 0 and len(alphas) > 1:
+            # a hadron's pieces, as CLUE links them; a piece brings its own corrected energy
+            linked = labels.copy()
+            link_hadronic(hits, linked, self.geometry, self.link_mm)
+            into = np.arange(len(alphas))
+            into[labels[labels >= 0]] = linked[labels >= 0]
+            energy = np.bincount(into, weights=energy, minlength=len(alphas))
+            labels = linked
         ht, cl = finish(hits, labels, self.geometry, kind=dict(enumerate(kind)), energy=dict(enumerate(energy)))
-        return _with_class(ht, cl, hit_class)
+        return _with_class(ht, _calibrate(self, hits, ht, cl), hit_class)
 
 
 @CALO_METHODS.register("clue")
@@ -62,7 +72,7 @@ class ClueMethod(ClueClustering):
 
     def reconstruct(self, event):
         ht, cl = super().reconstruct(event)
-        return _with_class(ht, cl, hit_classes(ht, cl))
+        return _with_class(ht, _calibrate(self, event.hits, ht, cl), hit_classes(ht, cl))
 
 
 class _Network(OCClustering):
@@ -137,7 +147,17 @@ class DRNCorrected:
             energy = cl["energy"].to_numpy().copy()
             energy[rows] = np.array([s[1] for s in samples]) * np.exp(corr)
             cl = cl.assign(energy=energy)
-        return ht, cl
+        return ht, _calibrate(self, hits, ht, cl)
+
+
+def _calibrate(method, hits: pd.DataFrame, hit_table: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """The clusters with their energies through the method's ``calibration`` curves, when `get_method` gave it
+    some (`deepreco.calo.calibration`)."""
+    curves = getattr(method, "calibration", None)
+    if not curves or len(clusters) == 0:
+        return clusters
+    # get_method gives curves only in the default geometry, the one they were learned in
+    return clusters.assign(energy=apply(curves, clusters["energy"].to_numpy(), shape_class(hits, hit_table, clusters)))
 
 
 def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
@@ -145,10 +165,12 @@ def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
 
 
 def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter = DEFAULT,
-               server: str | None = None, fallback: str | None = None):
+               server: str | None = None, fallback: str | None = None, calibrated: bool = True):
     """A method by name: a registered one (clue, gravnet, edgeconv), optionally followed by ``+drn``; networks
     come from ``models_dir`` (the shipped models by default) as calo_<name>.pt; with ``server`` they run on
-    that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer)."""
+    that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer). Its
+    energies are calibrated (`deepreco.calo.calibration`) when the calo_calibration.json of that folder has the
+    name's curve, unless ``calibrated`` is False or the geometry is not the default (the one it was learned in)."""
     from ..export.client import connect
 
     base_name, plus, suffix = name.partition("+")
@@ -165,4 +187,6 @@ def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter 
         remote = connect(server, ("calo-drn",), fallback, what="drn",
                          model=Path(models_dir or SHIPPED) / "calo_drn.pt")
         method = DRNCorrected(method, remote["calo-drn"] if remote else drn)
+    if calibrated and geometry == DEFAULT:
+        method.calibration = read(Path(models_dir or SHIPPED)).get(name)
     return method

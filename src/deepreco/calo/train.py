@@ -235,16 +235,27 @@ def _drn_loss(net, x, batch, log_e, target) -> torch.Tensor:
     return F.huber_loss(net(x, batch, log_e), target, delta=0.5)
 
 
+def isolated_samples(n_per_species: int, seed: int = 0) -> list:
+    """The truth clusters of ``n_per_species`` isolated photons, electrons and charged pions, 1.5-250 GeV flat in
+    log E (`calibration.calibration_events`, seeds (4000 + seed, pdg, i): not the calibration's own)."""
+    from .calibration import calibration_events
+
+    return [s for e in calibration_events(n_per_species, seed=1000 + seed) for s in cluster_samples(e)]
+
+
 def drn_samples(settings: dict, events: list) -> tuple[list, list[str]]:
-    """The DRN's samples of ``events``: the truth clusters, and the clusters of each of ``cluster_sources`` that
-    found a showering particle (so that the DRN learns the corrections reconstructed clusters need); a network
-    whose calo_<name>.pt is not in ``models_dir`` (null: the shipped models) is left out. Returns the samples
-    and the sources used."""
+    """The DRN's samples of ``events``: the truth clusters, those of ``isolated`` isolated particles of each
+    species (`isolated_samples`: an energy range wider than the gun's, EM and hadronic alike), and the clusters
+    of each of ``cluster_sources`` that found a showering particle (so that the DRN learns the corrections
+    reconstructed clusters need); a network whose calo_<name>.pt is not in ``models_dir`` (null: the shipped
+    models) is left out. Returns the samples and the sources used."""
     from ..modelfile import SHIPPED
     from .methods import get_method
 
     samples = [s for e in events for s in cluster_samples(e)]
     used = []
+    if int(settings.get("isolated") or 0) > 0:
+        samples += isolated_samples(int(settings["isolated"]), int(settings["seed"]))
     models_dir = Path(settings["models_dir"]) if settings.get("models_dir") else None
     for source in settings.get("cluster_sources") or ():
         if source != "clue" and not (Path(models_dir or SHIPPED) / f"calo_{source}.pt").exists():
@@ -265,7 +276,8 @@ def drn_task(settings: dict, samples: list | None = None, val_samples: list | No
     info = {}
     if samples is None:
         samples, used = drn_samples(settings, simulated_events(settings, "train"))
-        info["trained_on"] = f"truth clusters and clusters of {', '.join(used) or 'no method'} on {_what(settings)}"
+        info["trained_on"] = f"truth clusters and clusters of {', '.join(used) or 'no method'} on {_what(settings)}" \
+            + (f", and {settings['isolated']} isolated particles per species" if settings.get("isolated") else "")
     if val_samples is None:
         val_samples = [s for e in simulated_events(settings, "val") for s in cluster_samples(e)]
     samples = [s for s in samples if np.isfinite(s[2]) and s[2] > 0]

@@ -3,7 +3,8 @@
 The truth definition follows the seed's backup slides ("boundary crossing"): the particle of a hit is the
 object that crossed into the calorimeter. A bremsstrahlung photon that crosses on its own with more than
 ``brem_threshold`` GeV is its own particle (parent_id = its electron or muon); a softer one is folded into its
-parent, whose true energy then includes it.
+parent: an electron's true energy (at the face) then includes it, a muon's (which radiated it inside the
+calorimeter, out of its own energy) does not.
 
 Each cell sums its spots per particle and per class; the electronics add Gaussian noise of ``noise_mips`` x
 the layer's MIP energy; cells above ``threshold_mips`` x MIP are hits. Empty cells fire with the Gaussian
@@ -124,8 +125,11 @@ def digitise(spots: Spots, objects: pd.DataFrame, geo: Calorimeter, rng, brem_th
 
 def _particles(objects: pd.DataFrame, owner_of: dict, frac: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
     obj = objects.assign(owner=objects["obj"].map(owner_of))
-    energy = obj.groupby("owner")["energy"].sum()
     own = obj[obj["obj"] == obj["owner"]].set_index("obj")
+    # an electron's folded brems left it in the tracker, so its energy at the face lacks theirs: add them; a
+    # muon's photons were radiated inside the calorimeter, out of the energy it already holds: do not
+    muon_owned = np.abs(own["pdg"].reindex(obj["owner"]).to_numpy()) == 13
+    energy = obj[(obj["obj"] == obj["owner"]) | ~muon_owned].groupby("owner")["energy"].sum()
     e_hit = hits.set_index("hit_id")["energy"]
     deposited = (frac["fraction"] * e_hit.loc[frac["hit_id"].to_numpy()].to_numpy()).groupby(
         frac["particle_id"].to_numpy()).sum()

@@ -1,0 +1,47 @@
+"""Learn the energy calibration of the calorimeter methods (`deepreco.calo.calibration`) and ship it.
+
+    python scripts/calibrate_calo.py                      # every method, into src/deepreco/data/models/
+    python scripts/calibrate_calo.py --methods clue --per 50 --out /tmp/models --models-dir /tmp/models
+
+Writes calo_calibration.json beside the models (the entries of methods not named are kept) and a JSON report
+(benchmarks/results/calo_calibration.json by default): the curves and each method's median response per species
+on the calibration set before and after. One torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from deepreco.calo.calibration import calibrate
+from deepreco.calo.evaluate import DEFAULT_METHODS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    parser.add_argument("--per", type=int, default=120, help="isolated particles per species")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models-dir", type=Path, default=None, help="calo_<name>.pt (default: shipped)")
+    parser.add_argument("--out", type=Path, default=ROOT / "src" / "deepreco" / "data" / "models")
+    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "calo_calibration.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    written = calibrate(args.methods.split(","), args.models_dir, args.out, args.per, args.seed,
+                        log=lambda s: print(s, file=sys.stderr, flush=True))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps({"command": "python scripts/calibrate_calo.py " + " ".join(argv or sys.argv[1:]),
+                                       "seconds": time.perf_counter() - t0, "methods": written}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
