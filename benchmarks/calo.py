@@ -4,9 +4,11 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py                   # 100 events, the distance scan, the time scan up to ~100k hits
     python benchmarks/calo.py --events 20 --quick
     python benchmarks/calo.py --parts limit isolated close   # issue 23: the limit, isolated particles, pairs
+    python benchmarks/calo.py --parts taus --tau-events 10 6 3 3   # taus at mu = 0, 50, 140, 200
 
 Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png; the issue-23 parts write
-calo_limit.*, calo_isolated.* and calo_close.* (see ``deepreco.calo.limit`` and ``deepreco.calo.isolated``).
+calo_limit.*, calo_isolated.*, calo_close.* and calo_taus.* (see ``deepreco.calo.limit``, ``deepreco.calo.isolated``
+and ``deepreco.calo.pileup``).
 Timings are one torch thread on whatever else runs on the machine at the time, after one warm-up call of each
 method (numba's kernels load once a process, see ``deepreco.calo.evaluate.warm_up``).
 """
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepreco.calo import isolated, limit, plots
+from deepreco.calo import isolated, limit, pileup, plots
 from deepreco.calo.evaluate import DEFAULT_METHODS, efficiency_vs_distance, evaluate, timing_vs_hits
 from deepreco.calo.methods import get_method
 from deepreco.calo.simulate import gun_events
@@ -130,12 +132,53 @@ def close_part(args, log) -> None:
     log("\n\n".join(md))
 
 
+def taus_part(args, log) -> None:
+    """Hadronic taus at each pile-up mu: the hard particles' efficiency, fakes, resolution, time (one thread)."""
+    mus = tuple(args.mus)
+    events_at = dict(zip(mus, args.tau_events, strict=True)) if len(args.tau_events) > 1 else None
+    parts = []
+    for mu in mus:  # the files are written after each mu: a run stopped at a high mu keeps the lower ones
+        parts.append(pileup.evaluate(args.tau_methods, (mu,), args.tau_events[0], args.seed, args.models_dir,
+                                     events_at=events_at, log=log, max_mu={"edgeconv": args.edgeconv_max_mu}))
+        summary, per_event = (pd.concat(p, ignore_index=True) for p in zip(*parts, strict=True))
+        _write_taus(args, summary, per_event, log)
+
+
+def _write_taus(args, summary, per_event, log) -> None:
+    cols = ["efficiency", "fakes_per_event", "pileup_clusters_per_event", "response", "resolution",
+            "em_resolution", "had_resolution", "seconds_per_event", "cpu_seconds_per_event"]
+    counts = summary.groupby("mu").agg(events=("events", "first"), hits=("hits_per_event", "first"),
+                                       hard=("hard_particles", "first"))
+    md = [f"Hadronic taus (2-4 an event, 10-100 GeV, both endcaps) with Poisson(mu) Pythia 8 pile-up (seed "
+          f"{args.seed}; the same taus at every mu); the figures are for the hard particles (the tau decay "
+          f"products) of >= {pileup.HARD_MIN_ENERGY:g} GeV, fakes are clusters of >= {pileup.FAKE_MIN_ENERGY:g} GeV "
+          "that found no particle at all, pile-up clusters those that found a pile-up particle "
+          "(`deepreco.calo.pileup`). Times: one thread, on a machine shared with other jobs; edgeconv only up to "
+          f"mu = {args.edgeconv_max_mu:g} ('-': not run).", "",
+          "Events, hits an event, hard particles:", "", markdown(counts)]
+    for col in cols:
+        md += ["", f"{col}:", "", markdown(summary.pivot(index="mu", columns="method", values=col)[
+            [m for m in args.tau_methods if m in set(summary["method"])]])]
+    text = "\n".join(md)
+    (args.out / "calo_taus.md").write_text(text + "\n")
+    (args.out / "calo_taus.json").write_text(json.dumps({
+        "seed": args.seed, "mus": summary["mu"].unique().tolist(), "summary": summary.to_dict("records"),
+        "per_event": per_event.to_dict("records")}, indent=1))
+    log(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["main"], choices=["main", "limit", "isolated", "close"])
+    parser.add_argument("--parts", nargs="+", default=["main"], choices=["main", "limit", "isolated", "close", "taus"])
     parser.add_argument("--limit-per", type=int, default=100, help="particles per species and energy (limit)")
     parser.add_argument("--isolated-per", type=int, default=20, help="events per species and energy (methods)")
     parser.add_argument("--close-per", type=int, default=20, help="events per distance (pairs)")
+    parser.add_argument("--mus", type=float, nargs="+", default=list(pileup.MUS), help="pile-up mu (taus)")
+    parser.add_argument("--tau-events", type=int, nargs="+", default=[10],
+                        help="tau events at every mu, or one count per --mus")
+    parser.add_argument("--tau-methods", nargs="+", default=list(DEFAULT_METHODS))
+    parser.add_argument("--edgeconv-max-mu", type=float, default=50,
+                        help="edgeconv only up to this mu (106 s an event at mu = 50 on a loaded core)")
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller distance and time scans")
@@ -151,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             isolated_part(args, limits, log)
     if "close" in args.parts:
         close_part(args, log)
+    if "taus" in args.parts:
+        taus_part(args, log)
     if "main" not in args.parts:
         return 0
     t0 = time.perf_counter()
