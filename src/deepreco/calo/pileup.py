@@ -204,16 +204,13 @@ def evaluate(methods: Sequence[str], mus: Sequence[float] = MUS, n_events: int =
     return pd.DataFrame(rows), pd.DataFrame(per_event)
 
 
-def time_against_pileup(methods: Sequence[str], mus: Sequence[float] = MUS, events: int = 1, seed: int = 0,
-                        models_dir=None, repeat: int = 1) -> pd.DataFrame:
+def time_against_pileup(methods: Sequence[str], events: dict, models_dir=None, repeat: int = 1) -> pd.DataFrame:
     """Seconds per event of each method against mu on this process's threads (set them before): ``events``
-    tau events at each mu, each run ``repeat`` times after a warm-up; one row per (mu, event, method, run)."""
+    {mu: tau event} (`tau_event`), each run ``repeat`` times after a warm-up; a row per (mu, method, run)."""
     rows = []
-    for mu in mus:
-        for i in range(events):
-            event = tau_event(i, seed=seed, mu=mu)
-            for run in range(repeat):
-                for name, r in run_methods(methods, event, models_dir).items():
-                    rows.append({"mu": mu, "event": i, "run": run, "hits": len(event.hits), "method": name,
-                                 "seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"]})
+    for mu, event in events.items():
+        for run in range(repeat):
+            for name, r in run_methods(methods, event, models_dir).items():
+                rows.append({"mu": mu, "event": event.event_id, "run": run, "hits": len(event.hits),
+                             "method": name, "seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"]})
     return pd.DataFrame(rows)
