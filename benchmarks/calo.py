@@ -5,9 +5,11 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py --events 20 --quick
     python benchmarks/calo.py --parts limit isolated close   # issue 23: the limit, isolated particles, pairs
     python benchmarks/calo.py --parts isolated               # against the limit in results/calo_limit.json
+    python benchmarks/calo.py --parts taus --tau-events 10 3 1 1   # taus at mu = 0, 50, 140, 200 [--resume]
 
 Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png; the issue-23 parts write
-calo_limit.*, calo_isolated.* and calo_close.* (see ``deepreco.calo.limit`` and ``deepreco.calo.isolated``).
+calo_limit.*, calo_isolated.*, calo_close.*, calo_taus.* and calo_taus_time.* (see ``deepreco.calo.limit``,
+``deepreco.calo.isolated`` and ``deepreco.calo.pileup``).
 Timings are one torch thread on whatever else runs on the machine at the time, after one warm-up call of each
 method (numba's kernels load once a process, see ``deepreco.calo.evaluate.warm_up``).
 """
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepreco.calo import isolated, limit, plots
+from deepreco.calo import isolated, limit, pileup, plots
 from deepreco.calo.evaluate import DEFAULT_METHODS, efficiency_vs_distance, evaluate, timing_vs_hits
 from deepreco.calo.methods import get_method
 from deepreco.calo.simulate import gun_events
@@ -131,12 +133,137 @@ def close_part(args, log) -> None:
     log("\n\n".join(md))
 
 
+def taus_part(args, log) -> None:
+    """Hadronic taus at each pile-up mu: the hard particles' efficiency, fakes, resolution, time (one thread)."""
+    mus = tuple(args.mus)
+    events_at = dict(zip(mus, args.tau_events, strict=True)) if len(args.tau_events) > 1 else None
+    parts = []
+    done = _taus_done(args) if args.resume else {}
+    for mu in mus:  # the files are written after each mu: a run stopped at a high mu keeps the lower ones
+        if mu in done:
+            log(f"mu {mu:g}: the figures of the earlier run ({args.out / 'calo_taus.json'})")
+            parts.append(done[mu])
+            continue
+        parts.append(pileup.evaluate(args.tau_methods, (mu,), args.tau_events[0], args.seed, args.models_dir,
+                                     events_at=events_at, log=log, max_mu={"edgeconv": args.edgeconv_max_mu}))
+        summary, per_event = (pd.concat(p, ignore_index=True) for p in zip(*parts, strict=True))
+        _write_taus(args, summary, per_event, log)
+
+
+def _taus_done(args) -> dict:
+    """{mu: (summary, per_event)} of an earlier run's calo_taus.json with this seed, these methods and as many
+    events at that mu as asked (--resume): the events depend on (seed, index) alone, so they are the same."""
+    path = args.out / "calo_taus.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    summary, per_event = pd.DataFrame(old["summary"]), pd.DataFrame(old["per_event"])
+    if old.get("seed") != args.seed or not len(summary):
+        return {}
+    wanted = dict(zip(args.mus, args.tau_events, strict=True)) if len(args.tau_events) > 1 else {}
+    done = {}
+    for mu, rows in summary.groupby("mu", sort=False):
+        expected = {m for m in args.tau_methods if mu <= args.edgeconv_max_mu or not m.startswith("edgeconv")}
+        if set(rows["method"]) == expected and (rows["events"] == wanted.get(mu, args.tau_events[0])).all():
+            done[mu] = (rows, per_event[per_event["mu"] == mu])
+    return done
+
+
+def _write_taus(args, summary, per_event, log) -> None:
+    cols = ["efficiency", "fakes_per_event", "pileup_clusters_per_event", "response", "resolution",
+            "em_resolution", "had_resolution", "seconds_per_event", "cpu_seconds_per_event"]
+    counts = summary.groupby("mu").agg(events=("events", "first"), hits=("hits_per_event", "first"),
+                                       hard=("hard_particles", "first"))
+    md = [f"Hadronic taus (2-4 an event, 10-100 GeV, both endcaps) with Poisson(mu) Pythia 8 pile-up (seed "
+          f"{args.seed}; the same taus at every mu); the figures are for the hard particles (the tau decay "
+          f"products) of >= {pileup.HARD_MIN_ENERGY:g} GeV, fakes are clusters of >= {pileup.FAKE_MIN_ENERGY:g} GeV "
+          "that found no particle at all, pile-up clusters those that found a pile-up particle "
+          "(`deepreco.calo.pileup`). Times: one thread, on a machine shared with other jobs; edgeconv only up to "
+          f"mu = {args.edgeconv_max_mu:g} ('-': not run).", "",
+          "Events, hits an event, hard particles:", "", markdown(counts)]
+    for col in cols:
+        md += ["", f"{col}:", "", markdown(summary.pivot(index="mu", columns="method", values=col)[
+            [m for m in args.tau_methods if m in set(summary["method"])]])]
+    text = "\n".join(md)
+    (args.out / "calo_taus.md").write_text(text + "\n")
+    (args.out / "calo_taus.json").write_text(json.dumps({
+        "seed": args.seed, "mus": summary["mu"].unique().tolist(), "summary": summary.to_dict("records"),
+        "per_event": per_event.to_dict("records")}, indent=1))
+    log(text)
+
+
+def _time_worker(threads: int, methods, events_file, models_dir, queue) -> None:
+    """One timing run in a process of its own, so that torch and numba take ``threads`` from the start."""
+    import pickle
+
+    from deepreco.threads import set_threads
+
+    set_threads(threads)
+    events = pickle.loads(Path(events_file).read_bytes())
+    queue.put(pileup.time_against_pileup(methods, events, models_dir=models_dir).to_dict("records"))
+
+
+def taus_time_part(args, log) -> None:
+    """Seconds per tau event against mu: one thread, two, and two with a process spinning on one core."""
+    import multiprocessing as mp
+    import os
+    import pickle
+    import subprocess
+    import tempfile
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        events_file = Path(tmp) / "events.pickle"  # simulated once, the same events for every setting
+        events_file.write_bytes(pickle.dumps({mu: pileup.tau_event(0, seed=args.seed, mu=mu) for mu in args.time_mus}))
+        for label, threads, busy in (("1 thread", 1, False), ("2 threads", 2, False),
+                                     ("2 threads, other core busy", 2, True)):
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                load = os.getloadavg()[0]
+                queue = ctx.Queue()
+                proc = ctx.Process(target=_time_worker, args=(threads, args.tau_time_methods, events_file,
+                                                              args.models_dir, queue))
+                proc.start()
+                part = pd.DataFrame(queue.get())
+                proc.join()
+            finally:
+                if spinner is not None:
+                    spinner.kill()
+                    spinner.wait()
+            rows.append(part.assign(setting=label, load_at_start=load, load_at_end=os.getloadavg()[0]))
+            log(f"{label} (load average {load:.1f}):\n" + markdown(part.pivot_table(
+                index=["mu", "hits"], columns="method", values="seconds", sort=False)))
+    table = pd.concat(rows, ignore_index=True)
+    md = [f"Wall seconds for one tau event (seed {args.seed}, event 0) at each mu, after a warm-up; the machine was "
+          "shared with other jobs (load average at the start of each setting in the JSON); CPU seconds there too."]
+    for label, part in table.groupby("setting", sort=False):
+        md += ["", f"{label} (load average at start {part['load_at_start'].iloc[0]:.1f}):", "",
+               markdown(part.pivot_table(index=["mu", "hits"], columns="method", values="seconds", sort=False)),
+               "", "CPU seconds of the process:", "",
+               markdown(part.pivot_table(index=["mu", "hits"], columns="method", values="cpu_seconds", sort=False))]
+    (args.out / "calo_taus_time.md").write_text("\n".join(md) + "\n")
+    (args.out / "calo_taus_time.json").write_text(json.dumps(table.to_dict("records"), indent=1))
+    plots.time_vs_pileup(table, args.out / "calo_time_vs_pileup.png")
+    log("\n".join(md))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["main"], choices=["main", "limit", "isolated", "close"])
+    parser.add_argument("--parts", nargs="+", default=["main"],
+                        choices=["main", "limit", "isolated", "close", "taus", "taus_time"])
     parser.add_argument("--limit-per", type=int, default=100, help="particles per species and energy (limit)")
     parser.add_argument("--isolated-per", type=int, default=20, help="events per species and energy (methods)")
     parser.add_argument("--close-per", type=int, default=20, help="events per distance (pairs)")
+    parser.add_argument("--mus", type=float, nargs="+", default=list(pileup.MUS), help="pile-up mu (taus)")
+    parser.add_argument("--tau-events", type=int, nargs="+", default=[10],
+                        help="tau events at every mu, or one count per --mus")
+    parser.add_argument("--tau-methods", nargs="+", default=list(DEFAULT_METHODS))
+    parser.add_argument("--tau-time-methods", nargs="+", default=["clue", "gravnet", "clue+drn", "gravnet+drn"])
+    parser.add_argument("--time-mus", type=float, nargs="+", default=[0, 50, 200], help="mu values (taus_time)")
+    parser.add_argument("--resume", action="store_true", help="taus: keep the mu values calo_taus.json has")
+    parser.add_argument("--edgeconv-max-mu", type=float, default=50,
+                        help="edgeconv only up to this mu (106 s an event at mu = 50 on a loaded core)")
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller distance and time scans")
@@ -154,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             isolated_part(args, limits, log)
     if "close" in args.parts:
         close_part(args, log)
+    if "taus" in args.parts:
+        taus_part(args, log)
+    if "taus_time" in args.parts:
+        taus_time_part(args, log)
     if "main" not in args.parts:
         return 0
     t0 = time.perf_counter()

@@ -184,12 +184,17 @@ def taus(n: int = 1, energy: tuple[float, float] = (5.0, 100.0), spread: float =
 
 
 PILEUP_ID_OFFSET = 1 << 32  # pile-up collision c (1, 2, ...) has ids c << 32 | line, as in deepreco.generate
+# rms of the collision times in an HL-LHC bunch crossing (the luminous region's time spread, about 180 ps: CMS
+# MIP timing detector TDR, CERN-LHCC-2019-003); the hard interaction is at t = 0
+PILEUP_TIME_SPREAD_NS = 0.18
 
 
 def with_pileup(particles: pd.DataFrame, mu: float, seed=None) -> pd.DataFrame:
     """``particles`` (ids below 2^32) and the final-state particles of Poisson(``mu``) inelastic minimum-bias
     collisions at 14 TeV from Pythia 8 (``deepreco.generate.pythia.pileup_event``: vertices spread over the
-    luminous region, neutrinos dropped); those that reach an endcap make showers. ``mu`` = 0 adds nothing."""
+    luminous region, neutrinos dropped); those that reach an endcap make showers. Each collision happens at a
+    time drawn from N(0, ``PILEUP_TIME_SPREAD_NS``), the column ``vt`` [ns] (0 for ``particles``), which the
+    simulation adds to the hits' times. ``mu`` = 0 adds nothing."""
     if not (np.isfinite(mu) and mu >= 0):
         raise EventError(f"pile-up mu must be a finite number >= 0, got {mu}")
     if mu == 0:
@@ -198,6 +203,12 @@ def with_pileup(particles: pd.DataFrame, mu: float, seed=None) -> pd.DataFrame:
         raise EventError(f"pile-up: the event's particle ids must be below 2^32, got {particles['particle_id'].max()}")
     from deepreco.generate.pythia import pileup_event
 
-    pileup = pileup_event(None, mu, seed=seed)
+    rng = as_rng(seed)
+    pileup = pileup_event(None, mu, seed=rng)
     pileup["particle_id"] += PILEUP_ID_OFFSET
+    collision = pileup["particle_id"].to_numpy() >> 32
+    times = rng.normal(0.0, PILEUP_TIME_SPREAD_NS, int(collision.max()) + 1 if len(collision) else 0)
+    pileup["vt"] = times[collision] if len(collision) else np.zeros(0)
+    if "vt" not in particles:
+        particles = particles.assign(vt=0.0)
     return pd.concat([particles, pileup], ignore_index=True)

@@ -128,3 +128,20 @@ def close_pairs(table: pd.DataFrame, path: Path) -> Path:
         ax.set(xlabel="distance at the face [mm]", ylabel="efficiency", ylim=(0, 1.05), title=pair)
         ax.legend(fontsize=8)
     return _save(plt, fig, path)
+
+
+@_styled
+def time_vs_pileup(table: pd.DataFrame, path: Path) -> Path:
+    """Seconds per event against pile-up mu (columns mu, method, setting, seconds): a panel a setting (threads,
+    load), a line a method; the hits an event on the top axis of the first."""
+    plt = _plt()
+    settings = list(dict.fromkeys(table["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(5 * len(settings), 4.2), squeeze=False, sharey=True)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        for method, df in table[table["setting"] == setting].groupby("method", sort=False):
+            df = df.groupby("mu", as_index=False)["seconds"].median()
+            ax.plot(df["mu"], df["seconds"], "o-", label=method)
+        ax.set(xlabel="pile-up mu", yscale="log", title=setting)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("seconds per event (wall)")
+    return _save(plt, fig, path)

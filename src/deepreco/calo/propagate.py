@@ -59,6 +59,8 @@ def to_face(particles: pd.DataFrame, geo: Calorimeter, rng, b_tesla: float = 3.8
     q = particles["q"].to_numpy()
     pdg = particles["particle_type"].to_numpy() if "particle_type" in particles else np.zeros(len(pid), int)
     energy = np.linalg.norm(mom, axis=1)
+    # a production time [ns] (pile-up collisions spread in time, `guns.with_pileup`); 0 when absent
+    t_vtx = particles["vt"].to_numpy(np.float64) if "vt" in particles else np.zeros(len(pid))
     next_obj = int(pid.max()) + 1 if len(pid) else 1
     r_lo = geo["r_min"][0] * 0.9
     r_hi = geo["r_max"][0] * 1.02
@@ -96,6 +98,6 @@ def to_face(particles: pd.DataFrame, geo: Calorimeter, rng, b_tesla: float = 3.8
             r = np.hypot(pos[0], pos[1])
             if not (r_lo <= r <= r_hi) or d[2] * side <= 0:
                 continue
-            rows.append((obj, parent, code, charge, e, *pos, *d, t0))
+            rows.append((obj, parent, code, charge, e, *pos, *d, t0 + t_vtx[i]))
     out = pd.DataFrame(rows, columns=list(OBJECT_COLUMNS))
     return out.astype({"obj": np.int64, "parent": np.int64, "pdg": np.int64, "q": np.int64})

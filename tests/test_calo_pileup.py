@@ -1,0 +1,119 @@
+"""Taus under pile-up (`deepreco.calo.pileup`): the events, the hard-particle figures, the pile-up's time spread,
+and a network trained a few steps on pile-up events."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepreco.calo import pileup
+from deepreco.calo.clue import finish
+from deepreco.calo.geometry import DEFAULT
+from deepreco.calo.guns import PILEUP_ID_OFFSET, PILEUP_TIME_SPREAD_NS, fixed, with_pileup
+from deepreco.calo.methods import get_method
+from deepreco.calo.propagate import to_face
+from deepreco.calo.train import clustering_task
+from deepreco.training import fit, settings_for
+
+pytest.importorskip("pythia8mc")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def piled():
+    return pileup.tau_event(0, seed=3, mu=4)
+
+
+def _clustered(event, labels):
+    return finish(event.hits, np.asarray(labels, dtype=np.int64), DEFAULT)
+
+
+def test_tau_events_have_taus_in_both_endcaps_and_the_same_taus_at_every_mu(piled):
+    table = pileup.tau_table(8, seed=1)
+    assert (table["particle_id"] < PILEUP_ID_OFFSET).all() and table["particle_id"].is_unique
+    visible = table[~table["particle_type"].abs().isin([12, 14, 16])]
+    assert (visible["pz"] > 0).any() and (visible["pz"] < 0).any()
+    alone = pileup.tau_event(0, seed=3, mu=0)
+    hard = pileup.is_hard(piled.particles)
+    assert hard.sum() < len(piled.particles) and (piled.particles.loc[~hard, "particle_id"] >= PILEUP_ID_OFFSET).all()
+    primaries = piled.particles[hard & (piled.particles["parent_id"] == 0)]
+    assert set(primaries["particle_id"]) == set(alone.particles.loc[alone.particles["parent_id"] == 0, "particle_id"])
+    assert len(piled.hits) > len(alone.hits)
+
+
+def test_pileup_collisions_are_spread_in_time_and_the_hits_follow():
+    signal = fixed([22], [20.0], [2.0], [0.1])
+    both = with_pileup(signal, 60, seed=2)
+    assert (both.loc[both["particle_id"] < PILEUP_ID_OFFSET, "vt"] == 0).all()
+    per_collision = both[both["particle_id"] >= PILEUP_ID_OFFSET].groupby(both["particle_id"] // PILEUP_ID_OFFSET)["vt"]
+    assert (per_collision.nunique() == 1).all()  # one time a collision
+    assert 0.6 * PILEUP_TIME_SPREAD_NS < per_collision.first().std() < 1.4 * PILEUP_TIME_SPREAD_NS
+    late = signal.assign(vt=1.5)
+    t_on_time = to_face(signal, DEFAULT, np.random.default_rng(0))["t0"].to_numpy()
+    t_late = to_face(late, DEFAULT, np.random.default_rng(0))["t0"].to_numpy()
+    np.testing.assert_allclose(t_late - t_on_time, 1.5)
+
+
+def test_hard_figures_of_the_perfect_clustering_and_of_one_big_cluster(piled):
+    truth = piled.truth["particle_id"].to_numpy()
+    ids, labels = np.unique(truth, return_inverse=True)
+    labels = np.where(truth > 0, labels, -1)  # each particle's own hits a cluster, noise in none
+    counts, table = pileup.hard_figures(piled, *_clustered(piled, labels))
+    expected = piled.particles[pileup.is_hard(piled.particles) & (piled.particles["energy"] >= 10)
+                               & (piled.particles["n_hits"] >= 5)]
+    assert counts["hard"] == len(expected) >= 2 and counts["found"] == counts["hard"] and counts["fakes"] == 0
+    assert table["response"].between(0.5, 1.5).all()  # calibrated hits: a particle's own hits hold its energy
+    big = piled.particles.set_index("particle_id")["energy"]
+    assert counts["pileup_clusters"] <= int((big[big.index >= PILEUP_ID_OFFSET] >= 5).sum())
+    one = np.zeros(len(piled.hits), dtype=np.int64)  # every hit in one cluster: no hard particle has half of it
+    counts, table = pileup.hard_figures(piled, *_clustered(piled, one))
+    assert counts == {"hard": len(expected), "found": 0, "big_clusters": 1, "fakes": 1, "pileup_clusters": 0}
+    s = pileup.summarise([counts, counts], table)
+    assert s["efficiency"] == 0 and s["fakes_per_event"] == 1 and np.isnan(s["resolution"])
+
+
+def test_a_drn_method_on_the_replayed_clusters_equals_the_method_run_alone(piled):
+    runs = pileup.run_methods(["clue", "clue+drn"], piled)
+    alone = get_method("clue+drn").reconstruct(piled)
+    _, cl = alone
+    replayed = runs["clue+drn"]["particles"].set_index("particle_id")["reco_energy"]
+    direct = pileup.hard_figures(piled, *alone)[1].set_index("particle_id")["reco_energy"]
+    pd.testing.assert_series_equal(replayed, direct)
+    assert runs["clue+drn"]["seconds"] > runs["clue"]["seconds"] and len(cl) > 0
+
+
+def test_evaluate_gives_a_row_per_mu_and_method():
+    summary, per_event = pileup.evaluate(["clue"], mus=(0, 3), n_events=1, seed=3)
+    assert summary[["mu", "method"]].values.tolist() == [[0, "clue"], [3, "clue"]]
+    assert summary.loc[1, "hits_per_event"] > summary.loc[0, "hits_per_event"]
+    assert (summary["hard_particles"] >= 2).all() and summary["efficiency"].between(0, 1).all()
+    assert len(per_event) == 2 and (per_event["seconds"] > 0).all()
+
+
+def test_a_network_trained_on_tau_and_pileup_events_a_few_steps_lowers_its_loss(piled):
+    settings = settings_for("calo-gravnet", overrides={"network": {"hidden": 16, "blocks": 2, "k": 8},
+                                                       "t_beta": 0.3, "t_d": 0.5, "max_steps": 30,
+                                                       "learning_rate": 3e-3, "seed": 0})
+    torch.manual_seed(0)
+    r = fit("calo-gravnet", settings, None, progress=False,
+            make_task=lambda s: clustering_task("gravnet", s, [piled] * 5, [piled]))
+    losses = r["train_loss"]
+    assert r["steps"] == 30 and len(losses) == 6
+    assert losses[-1] < 0.8 * losses[0] and r["val_loss"][-1] < r["val_loss"][0]
+
+
+def test_clue_nearest_higher_by_knn_queries_equals_the_search_over_all_pairs():
+    from scipy.spatial import cKDTree
+
+    from deepreco.calo.clue import _nearest_higher
+
+    rng = np.random.default_rng(4)
+    points = rng.uniform(0, 10, (600, 3))  # continuous: no two distances equal
+    rank = rng.permutation(600)
+    nh, delta = _nearest_higher(cKDTree(points), points, rank, 8.0)
+    d = np.linalg.norm(points[:, None] - points[None], axis=2)
+    d[(rank[None, :] <= rank[:, None]) | (d >= 8.0)] = np.inf
+    expected = np.where(np.isfinite(d.min(1)), d.argmin(1), -1)
+    np.testing.assert_array_equal(nh, expected)
+    np.testing.assert_allclose(delta, d.min(1))
+    assert (nh == -1).sum() >= 1 and (nh >= 0).sum() > 500
