@@ -192,6 +192,9 @@ def _write_taus(args, summary, per_event, log) -> None:
     log(text)
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
 def _time_worker(threads: int, methods, events_file, models_dir, queue) -> None:
     """One timing run in a process of its own, so that torch and numba take ``threads`` from the start."""
     import pickle
@@ -219,6 +222,10 @@ def taus_time_part(args, log) -> None:
         for label, threads, busy in (("1 thread", 1, False), ("2 threads", 2, False),
                                      ("2 threads, other core busy", 2, True)):
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            # the child imports numpy and torch (this module) before it runs: their thread pools (OpenBLAS
+            # too) must see the count in the environment it starts with
+            saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+            os.environ.update({v: str(threads) for v in _THREAD_VARS})
             try:
                 load = os.getloadavg()[0]
                 queue = ctx.Queue()
@@ -228,6 +235,8 @@ def taus_time_part(args, log) -> None:
                 part = pd.DataFrame(queue.get())
                 proc.join()
             finally:
+                for v, value in saved.items():
+                    os.environ.pop(v) if value is None else os.environ.update({v: value})
                 if spinner is not None:
                     spinner.kill()
                     spinner.wait()
