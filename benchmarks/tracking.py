@@ -27,8 +27,10 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import signal
 import sys
 from pathlib import Path
+from queue import Empty
 
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,11 +100,26 @@ def main() -> None:
     previous = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
     results = {m: r for m, r in previous.items() if r.get("events_run") == events and m not in args.methods}
     ctx = mp.get_context("spawn")
+    # a stopped benchmark (Ctrl-C, kill) takes its method's process with it: SIGTERM ends this one through the
+    # except below, as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     for method in args.methods:
         queue = ctx.Queue()
         proc = ctx.Process(target=_run, args=(method, str(data), args.events, args.threads, queue))
         proc.start()
-        result = queue.get()
+        try:
+            result = None
+            while result is None:
+                try:
+                    result = queue.get(timeout=5)
+                except Empty:
+                    if not proc.is_alive():  # it failed (its traceback is above): say so instead of waiting forever
+                        raise SystemExit(f"{method}: its process ended (exit code {proc.exitcode}) without a "
+                                         "result") from None
+        except BaseException:  # KeyboardInterrupt, or SystemExit from SIGTERM
+            proc.terminate()
+            proc.join()
+            raise
         proc.join()
         result.pop("events")
         results[method] = {**result, "events_run": events}
