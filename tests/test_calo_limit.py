@@ -159,3 +159,13 @@ def test_clue_links_the_pieces_of_a_pions_shower():
                          for mm in (0.0, 150.0))
         assert not apart["found"] and linked["found"]
         assert linked["reco_energy"] > 0.8 * linked["deposited"]
+
+
+def test_a_floor_on_the_pieces_energy_keeps_small_pieces_apart():
+    from deepreco.calo.methods import ClueMethod
+
+    event = limit.isolated_events(species=(211,), energies=(100.0,), n_per=6, seed=9)[2]
+    n = {f: len(ClueMethod(link_min_fraction=f).reconstruct(event)[1]) for f in (0.0, 0.2, 1.0)}
+    apart = len(ClueMethod(link_mm=0.0).reconstruct(event)[1])
+    # 0: every piece within reach is linked; 1: none is (no piece is as large as the cluster taking it)
+    assert n[1.0] == apart and n[0.0] < apart and n[0.0] <= n[0.2] <= n[1.0]

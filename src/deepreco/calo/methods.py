@@ -38,6 +38,7 @@ class OCClustering:
     name: str = "gravnet"
     geometry: Calorimeter = DEFAULT
     link_mm: float = 150.0  # `clue.link_hadronic` after the condensation (0: not)
+    link_min_fraction: float = 0.0  # its ``min_fraction``
 
     @torch.no_grad()
     def reconstruct(self, event) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -56,7 +57,7 @@ class OCClustering:
         if self.link_mm > 0 and len(alphas) > 1:
             # a hadron's pieces, as CLUE links them; a piece brings its own corrected energy
             linked = labels.copy()
-            link_hadronic(hits, linked, self.geometry, self.link_mm)
+            link_hadronic(hits, linked, self.geometry, self.link_mm, min_fraction=self.link_min_fraction)
             into = np.arange(len(alphas))
             into[labels[labels >= 0]] = linked[labels >= 0]
             energy = np.bincount(into, weights=energy, minlength=len(alphas))
