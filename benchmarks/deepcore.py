@@ -56,6 +56,16 @@ def _overlap(a0: int, n_a: int, b0: int, n_b: int) -> bool:
     return a0 < b0 + n_b and b0 < a0 + n_a
 
 
+def _check_tuning_seeds(args, info: dict, n_tune: int) -> None:
+    """Exit with one line when the ``n_tune`` tuning events share seeds with the evaluation or the model's
+    training events (``info``: the model file's record)."""
+    train0, n_train = int(info.get("first_seed", 1_000_000)), int(info.get("events", 0))
+    for name, (a0, n_a) in (("evaluation", (args.seed, args.events)), ("training", (train0, n_train))):
+        if _overlap(args.tune_seed, n_tune, a0, n_a):
+            sys.exit(f"error: tuning seeds {args.tune_seed}..{args.tune_seed + n_tune - 1} overlap the "
+                     f"{name} seeds {a0}..{a0 + n_a - 1}")
+
+
 def tune(args, model_path: Path) -> None:
     """The cleaning study on the tuning events (see the module docstring)."""
     import numpy as np
@@ -68,11 +78,7 @@ def tune(args, model_path: Path) -> None:
     from deepreco.deepcore.train import load_model
 
     model, info = load_model(model_path)
-    train0, n_train = int(info.get("first_seed", 1_000_000)), int(info.get("events", 0))
-    for name, (a0, n_a) in (("evaluation", (args.seed, args.events)), ("training", (train0, n_train))):
-        if _overlap(args.tune_seed, args.tune, a0, n_a):
-            sys.exit(f"error: tuning seeds {args.tune_seed}..{args.tune_seed + args.tune - 1} overlap the "
-                     f"{name} seeds {a0}..{a0 + n_a - 1}")
+    _check_tuning_seeds(args, info, args.tune)
     det = PixelBarrel()
     seeds, tracks = [], []
     for i in range(args.tune):
@@ -161,11 +167,7 @@ def tune_tracks(args, model_path: Path) -> None:
     from deepreco.deepcore.train import load_model
 
     _, info = load_model(model_path)
-    train0, n_train = int(info.get("first_seed", 1_000_000)), int(info.get("events", 0))
-    for name, (a0, n_a) in (("evaluation", (args.seed, args.events)), ("training", (train0, n_train))):
-        if _overlap(args.tune_seed, args.tune_tracks, a0, n_a):
-            sys.exit(f"error: tuning seeds {args.tune_seed}..{args.tune_seed + args.tune_tracks - 1} overlap the "
-                     f"{name} seeds {a0}..{a0 + n_a - 1}")
+    _check_tuning_seeds(args, info, args.tune_tracks)
     first, *others = TRACK_CLEANINGS
     variants = {f"xy{dxy:g}_ang{da:g}": (dxy, da) for dxy, da in others}
     r = evaluate(args.tune_tracks, args.tune_seed, model_path, clean_xy=first[0], clean_angle=first[1],

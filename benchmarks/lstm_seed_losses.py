@@ -15,7 +15,8 @@ Output: ``benchmarks/results/lstm_seed_losses.txt``.
 import argparse
 import os
 import time
-from pathlib import Path
+
+from lstm_seeds import write_result
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -87,10 +88,7 @@ def main() -> None:
               "tracks with a perfect candidate seed before the greedy merge (helix fit 0.3 / 1.0 mm):"]
     lines += [f"  {name}: {len(set(tracks.tolist()) & pool) / len(tracks):.3f}" for name, pool in pools.items()]
     text = "\n".join(lines) + "\n"
-    out = Path(__file__).resolve().parent / "results" / "lstm_seed_losses.txt"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    write_result("lstm_seed_losses.txt", text)
     print(text)
 
 

@@ -164,11 +164,16 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     name = "lstm_seeds_truth.txt" if args.truth_only else "lstm_seeds_seedings.txt" if args.seedings else \
         "lstm_seeds.txt"
+    write_result(name, text)
+    print(text)
+
+
+def write_result(name: str, text: str) -> None:
+    """``text`` as benchmarks/results/``name``, whole or not at all."""
     out = Path(__file__).resolve().parent / "results" / name
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, out)
-    print(text)
 
 
 if __name__ == "__main__":

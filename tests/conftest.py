@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny hand-made event with truth, and the real TrackML files when they are there."""
+"""Shared fixtures: a tiny hand-made event with truth, simulated muons (a folder of
+three events; one gun event) and pions, and the real TrackML files when
+they are there."""
 
 from pathlib import Path
 
@@ -7,6 +9,9 @@ import pandas as pd
 import pytest
 
 from deepreco.event import Event
+from deepreco.generate import particle_gun
+from deepreco.io import write_event
+from deepreco.simulate import simulate_event
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trackml"
 
@@ -75,3 +80,19 @@ def ttbar_folder(tmp_path_factory):
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="module")
+def muon_gun():
+    """One event: 20 muons of 1 to 10 GeV from the origin, with the real noise rates of TrackML events."""
+    return simulate_event(particle_gun(n=20, pdg=13, pt=(1.0, 10.0), seed=5), seed=5, event_id=1)
+
+
+@pytest.fixture(scope="module")
+def pion_set(tmp_path_factory):
+    """Two small events of 60 pions each, written as a dataset to train on (about 100 training windows)."""
+    folder = tmp_path_factory.mktemp("pions")
+    for i in range(2):
+        particles = particle_gun(n=60, pdg=211, pt=(1.0, 10.0), seed=100 + i)
+        write_event(simulate_event(particles, seed=100 + i, event_id=i, noise_fraction=0.0), folder)
+    return folder

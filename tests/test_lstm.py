@@ -10,7 +10,6 @@ from deepreco.deepcore.train import save_model as save_deepcore
 from deepreco.errors import FormatError, MissingFileError
 from deepreco.event import Event
 from deepreco.generate import particle_gun
-from deepreco.io import write_event
 from deepreco.metrics import evaluate
 from deepreco.reconstruct import get_method, reconstruct
 from deepreco.reconstruct.lstm import LSTMTracks, build_model, load_model, seed_quality, train_lstm, true_seeds
@@ -21,24 +20,8 @@ from deepreco.simulate import simulate_event
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def muons():
-    """20 muons of 1 to 10 GeV from the origin, with the real noise rates of TrackML events."""
-    return simulate_event(particle_gun(n=20, pdg=13, pt=(1.0, 10.0), seed=5), seed=5, event_id=1)
-
-
-@pytest.fixture(scope="module")
-def pion_set(tmp_path_factory):
-    """Two small events of 60 pions each, written as a dataset to train on."""
-    folder = tmp_path_factory.mktemp("pions")
-    for i in range(2):
-        particles = particle_gun(n=60, pdg=211, pt=(1.0, 10.0), seed=100 + i)
-        write_event(simulate_event(particles, seed=100 + i, event_id=i, noise_fraction=0.0), folder)
-    return folder
-
-
-def test_training_windows_are_true_tracks_ordered_outward(muons):
-    windows, track = training_windows(muons, max_windows=1)
+def test_training_windows_are_true_tracks_ordered_outward(muon_gun):
+    windows, track = training_windows(muon_gun, max_windows=1)
     assert windows.shape[1:] == (N_OUT, 3) and len(windows) == len(track) >= 15
     distance = np.linalg.norm(windows, axis=2)
     assert (np.diff(distance, axis=1) >= 0).all()
@@ -72,39 +55,39 @@ def test_bidirectional_and_seed_sized_models_build():
     # nearest the prediction costs it a muon now and then (simulation seeds 5 to 8: 18, 19, 19, 16 of 20)
     ({"keep_clusters": False, "fit": "point", "overlap_distance": 0.0}, 0.85),
 ])
-def test_shipped_model_finds_a_muon_gun(muons, params, efficiency):
-    tracks = reconstruct(muons, "lstm", **params)
+def test_shipped_model_finds_a_muon_gun(muon_gun, params, efficiency):
+    tracks = reconstruct(muon_gun, "lstm", **params)
     assert tracks["hit_id"].is_unique
-    result = evaluate(muons.truth, muons.particles, tracks)
+    result = evaluate(muon_gun.truth, muon_gun.particles, tracks)
     assert result["efficiency"] > efficiency
     assert result["score"] > 0.7
 
 
-def test_seeds_of_a_muon_gun_are_perfect(muons):
+def test_seeds_of_a_muon_gun_are_perfect(muon_gun):
     method = LSTMTracks()
-    seeds = method.seeds(muons)
-    quality = seed_quality(muons, seeds)
+    seeds = method.seeds(muon_gun)
+    quality = seed_quality(muon_gun, seeds)
     assert quality["particles"] >= 19 and quality["perfect"] > 0.3
     # the rest are chance alignments with noise (about 1,350 noise hits in the innermost pixel barrel alone):
     # no seed mixes two muons
-    pid = muons.truth.set_index("hit_id")["particle_id"].reindex(muons.hits["hit_id"]).to_numpy()[seeds]
+    pid = muon_gun.truth.set_index("hit_id")["particle_id"].reindex(muon_gun.hits["hit_id"]).to_numpy()[seeds]
     assert ((pid == pid[:, :1]).all(axis=1) | (pid == 0).any(axis=1)).all()
-    assert seed_quality(muons, true_seeds(muons))["perfect"] == 1.0
+    assert seed_quality(muon_gun, true_seeds(muon_gun))["perfect"] == 1.0
 
 
-def test_inference_is_batched_and_batch_size_does_not_matter(muons):
+def test_inference_is_batched_and_batch_size_does_not_matter(muon_gun):
     net, norm, _ = load_model()
-    seeds = muons.hits[["x", "y", "z"]].to_numpy(np.float64)[true_seeds(muons)]
+    seeds = muon_gun.hits[["x", "y", "z"]].to_numpy(np.float64)[true_seeds(muon_gun)]
     assert np.allclose(predict_next(net, norm, seeds, batch_size=7), predict_next(net, norm, seeds), atol=1e-4)
 
 
-def test_true_seeding_separates_seeding_from_extension(muons):
-    tracks = reconstruct(muons, "lstm", seeding="truth")
-    assert evaluate(muons.truth, muons.particles, tracks)["efficiency"] > 0.95
+def test_true_seeding_separates_seeding_from_extension(muon_gun):
+    tracks = reconstruct(muon_gun, "lstm", seeding="truth")
+    assert evaluate(muon_gun.truth, muon_gun.particles, tracks)["efficiency"] > 0.95
 
 
-def test_event_without_truth_reconstructs(muons):
-    tracks = reconstruct(Event(hits=muons.hits, event_id=1), "lstm")
+def test_event_without_truth_reconstructs(muon_gun):
+    tracks = reconstruct(Event(hits=muon_gun.hits, event_id=1), "lstm")
     assert len(np.unique(tracks["track_id"])) >= 19
 
 
@@ -139,10 +122,10 @@ def pions():
     return simulate_event(gun, seed=7, event_id=1, noise_fraction=0.1)
 
 
-def test_arcs_fitted_to_true_tracks_are_their_helices(muons):
+def test_arcs_fitted_to_true_tracks_are_their_helices(muon_gun):
     from deepreco.reconstruct.dbscan import track_arcs
 
-    arcs = track_arcs(muons).merge(muons.particles, on="particle_id")
+    arcs = track_arcs(muon_gun).merge(muon_gun.particles, on="particle_id")
     assert len(arcs) >= 15
     pt = np.hypot(arcs["px"], arcs["py"])
     expected = 0.3 * 2.0 / (2.0 * 1000.0 * pt)  # 1 / (2 R) in 1/mm at 2 T
@@ -151,17 +134,17 @@ def test_arcs_fitted_to_true_tracks_are_their_helices(muons):
     assert np.median(np.abs(arcs["z0"] - arcs["vz"])) < 1.0
 
 
-def test_learned_arcs_are_quantiles_and_need_truth(muons):
+def test_learned_arcs_are_quantiles_and_need_truth(muon_gun):
     from deepreco.errors import DeepRecoError
     from deepreco.reconstruct.dbscan import learn_arcs, track_arcs
 
-    arcs = learn_arcs([muons], n_curvatures=5, n_z0=3)
-    k = track_arcs(muons)["curvature"]
+    arcs = learn_arcs([muon_gun], n_curvatures=5, n_z0=3)
+    k = track_arcs(muon_gun)["curvature"]
     assert len(arcs["curvatures"]) == 5 and len(arcs["z0_values"]) == 3
     assert np.all(np.diff(arcs["curvatures"]) >= 0)
     assert k.min() <= arcs["curvatures"][0] <= arcs["curvatures"][-1] <= k.max()
     with pytest.raises(DeepRecoError, match="truth"):
-        learn_arcs([Event(hits=muons.hits, event_id=1)])
+        learn_arcs([Event(hits=muon_gun.hits, event_id=1)])
 
 
 def test_seeding_figures_and_score_on_a_small_event_are_above_floors(pions):

@@ -8,14 +8,12 @@ import pytest
 import torch
 
 from deepreco.errors import DeepRecoError, MissingFileError
-from deepreco.generate import particle_gun
 from deepreco.io import write_event
 from deepreco.reconstruct import reconstruct
 from deepreco.reconstruct.lstm import build_model, load_model, save_model, train_lstm, true_seeds
 from deepreco.reconstruct.lstm.features import Normaliser, training_windows, window_features
 from deepreco.reconstruct.lstm.method import LSTMTracks, predict_mean, predict_next
 from deepreco.reconstruct.lstm.model import shipped_model_path
-from deepreco.simulate import simulate_event
 
 torch.set_num_threads(1)
 VARIANTS = {  # the seed's four, and small sizes of the same kinds of network for the trainer's test
@@ -23,21 +21,7 @@ VARIANTS = {  # the seed's four, and small sizes of the same kinds of network fo
 
 
 @pytest.fixture(scope="module")
-def muons():
-    return simulate_event(particle_gun(n=20, pdg=13, pt=(1.0, 10.0), seed=5), seed=5, event_id=1)
-
-
-@pytest.fixture(scope="module")
-def pion_set(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pions")
-    for i in range(2):
-        particles = particle_gun(n=60, pdg=211, pt=(1.0, 10.0), seed=100 + i)
-        write_event(simulate_event(particles, seed=100 + i, event_id=i, noise_fraction=0.0), folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def two_models(tmp_path_factory, muons):
+def two_models(tmp_path_factory, muon_gun):
     """The shipped model under two names, and a second, different model (its weights perturbed)."""
     folder = tmp_path_factory.mktemp("ensemble")
     a, b = folder / "a.pt", folder / "b.pt"
@@ -53,10 +37,10 @@ def two_models(tmp_path_factory, muons):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_each_variant_at_its_own_size_learns_a_batch(variant, muons):
+def test_each_variant_at_its_own_size_learns_a_batch(variant, muon_gun):
     """The preset as the seed sized it: seven Adam steps on one batch of true windows lower its loss."""
     torch.manual_seed(0)
-    windows, _ = training_windows(muons, max_windows=2)
+    windows, _ = training_windows(muon_gun, max_windows=2)
     features = window_features(windows[:24])
     norm = Normaliser.fit(features)
     x, y = torch.from_numpy(norm.inputs(features)), torch.from_numpy(norm.targets(features))
@@ -87,26 +71,26 @@ def test_each_variant_trains_on_the_trainer_and_its_loss_falls(variant, pion_set
     assert net.hidden == VARIANTS[variant] and net.bidirectional == (variant == "bilstm-seed")
 
 
-def test_ensemble_of_two_identical_models_equals_one_model(muons, two_models):
+def test_ensemble_of_two_identical_models_equals_one_model(muon_gun, two_models):
     a, b, _ = two_models
-    one = reconstruct(muons, "lstm", model=a, seeding="truth")
-    both = reconstruct(muons, "lstm", models=[a, b], seeding="truth")
+    one = reconstruct(muon_gun, "lstm", model=a, seeding="truth")
+    both = reconstruct(muon_gun, "lstm", models=[a, b], seeding="truth")
     pd.testing.assert_frame_equal(one, both)
-    seeds = muons.hits[["x", "y", "z"]].to_numpy(np.float64)[true_seeds(muons)]
+    seeds = muon_gun.hits[["x", "y", "z"]].to_numpy(np.float64)[true_seeds(muon_gun)]
     net, norm, _ = load_model(a)
     assert np.array_equal(predict_mean([(net, norm), (net, norm)], seeds), predict_next(net, norm, seeds))
     assert len(both) > 0
 
 
-def test_ensemble_of_two_models_is_the_mean_of_their_points(muons, two_models):
+def test_ensemble_of_two_models_is_the_mean_of_their_points(muon_gun, two_models):
     a, _, c = two_models
-    seeds = muons.hits[["x", "y", "z"]].to_numpy(np.float64)[true_seeds(muons)]
+    seeds = muon_gun.hits[["x", "y", "z"]].to_numpy(np.float64)[true_seeds(muon_gun)]
     (na, ma, _), (nc, mc, _) = load_model(a), load_model(c)
     pa, pc = predict_next(na, ma, seeds), predict_next(nc, mc, seeds)
     assert np.abs(pa - pc).max() > 1.0  # the two models differ
     assert np.allclose(predict_mean([(na, ma), (nc, mc)], seeds), (pa + pc) / 2, rtol=0, atol=1e-9)
-    one = reconstruct(muons, "lstm", model=a, seeding="truth")
-    mixed = reconstruct(muons, "lstm", models=[a, c], seeding="truth")
+    one = reconstruct(muon_gun, "lstm", model=a, seeding="truth")
+    mixed = reconstruct(muon_gun, "lstm", models=[a, c], seeding="truth")
     assert len(mixed) > 0 and not one.equals(mixed)
 
 
@@ -123,7 +107,7 @@ def test_ensemble_arguments_are_checked(tmp_path, two_models):
 
 
 
-def test_cli_names_an_ensemble_with_repeated_model_options(muons, two_models, tmp_path):
+def test_cli_names_an_ensemble_with_repeated_model_options(muon_gun, two_models, tmp_path):
     import json
 
     from typer.testing import CliRunner
@@ -131,7 +115,7 @@ def test_cli_names_an_ensemble_with_repeated_model_options(muons, two_models, tm
     from deepreco.cli import app
 
     a, b, _ = two_models
-    write_event(muons, tmp_path / "ev")
+    write_event(muon_gun, tmp_path / "ev")
     runner = CliRunner()
 
     def score(*models):

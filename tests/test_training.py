@@ -14,10 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from deepreco.cli import app
-from deepreco.generate import particle_gun
-from deepreco.io import write_event
 from deepreco.modelfile import load
-from deepreco.simulate import simulate_event
 from deepreco.training import GlobalBatches, fit, seeded_order, settings_for
 
 pytest.importorskip("lightning")
@@ -28,19 +25,9 @@ SHIPPED_GNN = Path(__file__).parents[1] / "src" / "deepreco" / "data" / "models"
 
 
 @pytest.fixture(scope="module")
-def pions(tmp_path_factory):
-    """Two small events of 60 pions each: about 100 training windows."""
-    folder = tmp_path_factory.mktemp("pions")
-    for i in range(2):
-        particles = particle_gun(n=60, pdg=211, pt=(1.0, 10.0), seed=100 + i)
-        write_event(simulate_event(particles, seed=100 + i, event_id=i, noise_fraction=0.0), folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def config(pions, tmp_path_factory):
+def config(pion_set, tmp_path_factory):
     path = tmp_path_factory.mktemp("config") / "lstm.yaml"
-    path.write_text(yaml.safe_dump({**SETTINGS, "data": str(pions)}))
+    path.write_text(yaml.safe_dump({**SETTINGS, "data": str(pion_set)}))
     return path
 
 
@@ -143,7 +130,7 @@ def _one_line_and_nothing_written(result, out, message):
     assert not out.exists() and not out.with_name(out.name + ".checkpoints").exists()
 
 
-def test_bad_checkpoints_model_files_and_settings_give_one_line(pions, tmp_path):
+def test_bad_checkpoints_model_files_and_settings_give_one_line(pion_set, tmp_path):
     out = tmp_path / "m.pt"
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"PK\x03\x04 not a checkpoint")
@@ -160,13 +147,13 @@ def test_bad_checkpoints_model_files_and_settings_give_one_line(pions, tmp_path)
     unknown.write_text("epochz: 3\n")
     cases.append((["--config", str(unknown)], "unknown.yaml: unknown lstm setting epochz"))
     for args, message in cases:
-        result = runner.invoke(app, ["train", "lstm", "--data", str(pions), "--out", str(out), *args])
+        result = runner.invoke(app, ["train", "lstm", "--data", str(pion_set), "--out", str(out), *args])
         _one_line_and_nothing_written(result, out, message)
     # a model file of another kind, a broken one and a missing one where a model is read
     for model, message in [(SHIPPED_GNN, "gnn_tracks.pt: a model of kind 'gnn', expected kind 'lstm'"),
                            (broken, "broken.ckpt: not a deepreco model file"),
                            (tmp_path / "absent.pt", "absent.pt: no such model file")]:
-        result = runner.invoke(app, ["reconstruct", str(pions), "-m", "lstm", "--model", str(model), "--out",
+        result = runner.invoke(app, ["reconstruct", str(pion_set), "-m", "lstm", "--model", str(model), "--out",
                                      str(out)])
         _one_line_and_nothing_written(result, out, message)
 
