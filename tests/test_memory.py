@@ -90,10 +90,10 @@ def pions():
 
 
 def test_ckf_tracks_do_not_depend_on_the_chunks(pions, monkeypatch):
-    """The seeds followed in parts of 16 and the finished candidates cut to the best of each seed at 40 give the
-    same tracks, states and covariances as one part."""
+    """The seeds followed in parts of 64 (ten or more parts) and the finished candidates cut to the best of each
+    seed at 40 give the same tracks, states and covariances as one part."""
     whole = CKFTracks().find(pions)
-    assert len(whole["seeds"]["hits"]) > 40 * 16 and whole["n_tracks"] > 200
+    assert len(whole["seeds"]["hits"]) > 10 * 64 and whole["n_tracks"] > 200
     cuts = []
 
     def spy(finished):
@@ -102,7 +102,7 @@ def test_ckf_tracks_do_not_depend_on_the_chunks(pions, monkeypatch):
         return out
 
     cut = kalman._cut_finished
-    monkeypatch.setattr(kalman, "SEED_CHUNK", 16)
+    monkeypatch.setattr(kalman, "SEED_CHUNK", 64)
     monkeypatch.setattr(kalman, "FINISHED_CUT", 40)
     monkeypatch.setattr(kalman, "_cut_finished", spy)
     parts = CKFTracks().find(pions)
