@@ -13,10 +13,10 @@ on one thread (``intra_op_num_threads = 1``, as `reconstruct.gnn.runtime` runs t
 4,096 edges, and the largest difference of their outputs. The method runs the edge networks 8 times an event
 (encoder, 6 rounds, classifier) over the filtered edges, in chunks of 4,096.
 Part 3: the whole interaction network on the event's filtered edges (part 1's) with torch on 1 or 2 threads,
-the chunks shared among 1 or 2 Python threads (what ``classify_edges`` did with ``--threads 2`` before it ran
-the network on one thread: torch on one thread, the chunks shared), and chunks of 4,096 or 16,384 edges: best
-wall and CPU seconds of 2 runs, and the largest difference from the first setting's logits. ``--busy``: a
-``yes > /dev/null`` process keeps one core busy during part 3, as another job would.
+the chunks shared among 1 or 2 Python threads (what ``classify_edges`` does with ``--threads 2``: torch on one
+thread, the chunks shared), and chunks of 4,096 or 16,384 edges: best wall and CPU seconds of 2 runs, and the
+largest difference from the first setting's logits. ``--busy``: a ``yes > /dev/null`` process keeps one core
+busy during part 3, as another job would.
 Results go to ``benchmarks/results/gnn_profile_<N>thread[s][_busy].txt``; the load average before each part is
 printed (the machine may be shared).
 """
@@ -162,40 +162,6 @@ def edge_network_runtimes() -> list[str]:
     return lines
 
 
-def _shared_forward(net, x, edge_attr, edges, chunk: int, threads: int):
-    """The interaction network's chunked inference with the chunks of each edge network shared among
-    ``threads`` Python threads (`module_map.ordered_map`), the sums still added in the edges' order: what the
-    method did with ``--threads 2`` before it ran the network on one thread."""
-    import torch
-
-    from deepreco.reconstruct.gnn.model import edge_mlp, project
-    from deepreco.reconstruct.gnn.module_map import ordered_map
-
-    src, dst = edges
-    parts = [(slice(i, i + chunk), src[i:i + chunk], dst[i:i + chunk]) for i in range(0, len(src), chunk)]
-
-    def each(mlp, nodes, inputs):
-        return ordered_map(lambda p: edge_mlp(mlp, nodes, inputs[p[0]], p[1], p[2]), parts, threads)
-
-    h = net.node_encoder(x)
-    e = torch.empty((len(src), net.hparams["hidden"]), dtype=x.dtype)
-    for (c, _, _), out in zip(parts, each(net.edge_encoder, project(net.edge_encoder, x, x), edge_attr),
-                              strict=True):
-        e[c] = out
-    for _ in range(net.n_iterations):
-        incoming, outgoing = torch.zeros_like(h), torch.zeros_like(h)
-        for (c, s, d), update in zip(parts, each(net.edge_network, project(net.edge_network, h, h), e),
-                                     strict=True):
-            e[c] += update
-            incoming.index_add_(0, d, e[c])
-            outgoing.index_add_(0, s, e[c])
-        h = h + net.node_network(torch.cat([h, incoming, outgoing], dim=1))
-    out = torch.empty(len(src), dtype=x.dtype)
-    for (c, _, _), logits in zip(parts, each(net.classifier, project(net.classifier, h, h), e), strict=True):
-        out[c] = logits.squeeze(1)
-    return out
-
-
 SETTINGS = [(1, 1, 4096), (1, 1, 16384), (1, 2, 4096), (1, 2, 16384), (2, 1, 4096), (2, 1, 16384)]
 
 
@@ -231,8 +197,7 @@ def network_threads(method, event, busy: bool) -> list[str]:
             with torch.no_grad():
                 for _ in range(2):
                     wall, cpu = time.perf_counter(), time.process_time()
-                    logits = net(*inputs, chunk=chunk) if python_threads == 1 else \
-                        _shared_forward(net, *inputs, chunk, python_threads)
+                    logits = net(*inputs, chunk=chunk, threads=python_threads)
                     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                     best = (wall, cpu) if best is None or wall < best[0] else best
             reference = logits if reference is None else reference

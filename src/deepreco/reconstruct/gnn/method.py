@@ -116,12 +116,7 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int 
     edges at a time and its edge networks run ``network_chunk`` edges at a time (bounded memory: the features
     of all edges at once took 300 bytes an edge; the same scores; a chunk's intermediates of 4096 x 32 floats
     stay in the core's cache: 4096 took 3.05 s of CPU on the 1.16 M edges of an event of list 1001 where
-    50,000 took 3.8 s); ``remote``: the served network's scores instead. On the CPU the network computes on
-    one thread whatever torch's thread count: neither a second torch thread nor the chunks shared between two
-    threads made it faster without a cost (`benchmarks/gnn_profile.py`, part 3: on that event 3.26 s on one
-    thread, 3.32 s with the chunks shared between two and 5.7 CPU s; with the other core busy 3.35 s against
-    4.83 s shared, and 6.5 to 7.7 s on two torch threads, which took 2.06 s on an idle machine with chunks of
-    16,384); the other stages use the threads."""
+    50,000 took 3.8 s); ``remote``: the served network's scores instead."""
     import torch
 
     device = device or torch.device("cpu")
@@ -134,12 +129,12 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int 
         return torch.sigmoid(torch.from_numpy(remote.run(x, attr, edges)[0])).numpy()
     net = model.gnn.to(device)
     threads = torch.get_num_threads() if device.type == "cpu" else 1
-    if threads > 1:  # one thread computes the network (see above)
+    if threads > 1:  # the chunks are shared among the threads, each op on one (see InteractionNetwork)
         torch.set_num_threads(1)
     try:
         with torch.no_grad():
             logits = net(torch.from_numpy(x).to(device), torch.from_numpy(attr).to(device),
-                         torch.from_numpy(edges).to(device), chunk=network_chunk)
+                         torch.from_numpy(edges).to(device), chunk=network_chunk, threads=threads)
     finally:
         if threads > 1:
             torch.set_num_threads(threads)

@@ -23,7 +23,7 @@ from torch import nn
 from ...errors import FormatError
 from ...modelfile import ModelFile, load, save, shipped
 from .features import N_EDGE, N_NODE
-from .module_map import ModuleMap
+from .module_map import ModuleMap, ordered_map
 
 
 def mlp(n_in: int, hidden: int, n_out: int, n_layers: int = 2, norm: bool = True) -> nn.Sequential:
@@ -88,12 +88,14 @@ class InteractionNetwork(nn.Module):
         self.n_iterations = n_iterations
 
     def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edges: torch.Tensor,
-                chunk: int | None = None) -> torch.Tensor:
+                chunk: int | None = None, threads: int = 1) -> torch.Tensor:
         """One logit per edge. With ``chunk`` (inference only) the edge networks run ``chunk`` edges at a time:
-        the same result, in memory that grows with the number of edges by 32 floats each, not by hundreds; the
-        sums over each node's edges are added in the edges' order."""
+        the same result, in memory that grows with the number of edges by 32 floats each, not by hundreds;
+        ``threads`` threads share the chunks (the caller sets torch's own threads to 1: no thread waits on a
+        parallel step whose other half waits for a core), and the sums over each node's edges are added in the
+        edges' order, as on one thread."""
         if chunk is not None and not torch.is_grad_enabled():
-            return self._forward_chunked(x, edge_attr, edges, chunk)
+            return self._forward_chunked(x, edge_attr, edges, chunk, threads)
         src, dst = edges
         h = self.node_encoder(x)
         e = edge_mlp(self.edge_encoder, project(self.edge_encoder, x, x), edge_attr, src, dst)
@@ -104,13 +106,13 @@ class InteractionNetwork(nn.Module):
             h = h + self.node_network(torch.cat([h, incoming, outgoing], dim=1))
         return edge_mlp(self.classifier, project(self.classifier, h, h), e, src, dst).squeeze(1)
 
-    def _forward_chunked(self, x, edge_attr, edges, chunk: int) -> torch.Tensor:
+    def _forward_chunked(self, x, edge_attr, edges, chunk: int, threads: int = 1) -> torch.Tensor:
         src, dst = edges
         parts = [(slice(i, i + chunk), src[i:i + chunk], dst[i:i + chunk]) for i in range(0, len(src), chunk)]
 
         def each(net, nodes, inputs):
-            """``edge_mlp`` of every chunk, in order."""
-            return (edge_mlp(net, nodes, inputs[c], s, d) for c, s, d in parts)
+            """``edge_mlp`` of every chunk, in order; a chunk's result is only read, never written, by others."""
+            return ordered_map(lambda p: edge_mlp(net, nodes, inputs[p[0]], p[1], p[2]), parts, threads)
 
         h = self.node_encoder(x)
         e = torch.empty((len(src), self.hparams["hidden"]), dtype=x.dtype, device=x.device)
