@@ -14,7 +14,7 @@ its threads). "busy": a ``yes > /dev/null`` process keeps one more core busy. Ea
 back on each event and setting, so that both meet the same load; the load average before each run is shown:
 the machine is shared with other jobs. The TrackML score of each submission, and how many hits the two
 submissions put in different tracks, say whether the speed cost any of the result.
-Results go to ``benchmarks/results/gnn_speed.txt`` and ``.json``.
+Results go to ``benchmarks/results/gnn_speed.txt`` and ``.json`` (``--tag T``: ``gnn_speed_T.txt``, ``.json``).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--lists", default="1001,1003")
     parser.add_argument("--before", default="69b2e15", help="the earlier commit (default: before this work)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--tag", default="", help="results to gnn_speed_TAG.txt / .json")
     args = parser.parse_args()
     lists = [int(n) for n in args.lists.split(",")]
     events = {n: _event(n) for n in lists}
@@ -100,7 +101,8 @@ def main() -> None:
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True,
                            text=True, check=True).stdout.strip()
     rows = []
-    lines = [f"# benchmarks/gnn_speed.py --lists {args.lists} --before {args.before} --rounds {args.rounds}",
+    lines = [f"# benchmarks/gnn_speed.py --lists {args.lists} --before {args.before} --rounds {args.rounds}"
+             f"{' --tag ' + args.tag if args.tag else ''}",
              f"# {platform.machine()}, {len(os.sched_getaffinity(0))} usable cores, Python "
              f"{platform.python_version()}; the machine is shared with other jobs (load average before each run)",
              f"# before: {args.before}; after: {head}{' + uncommitted changes' if dirty else ''}",
@@ -143,8 +145,9 @@ def main() -> None:
                     hog.wait()
             time.sleep(1.0)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gnn_speed.txt").write_text("\n".join(lines) + "\n")
-    (RESULTS / "gnn_speed.json").write_text(json.dumps(rows, indent=1) + "\n")
+    name = f"gnn_speed_{args.tag}" if args.tag else "gnn_speed"
+    (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     print("\n".join(lines))
 
 

@@ -111,12 +111,17 @@ def filter_graph(model, x, coords, edges, threshold: float, chunk: int = 200_000
 
 
 def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int = 50_000,
-                   remote=None, network_chunk: int = 4096) -> np.ndarray:
+                   remote=None, network_chunk: int = 4096, free_chunk: int = 16384) -> np.ndarray:
     """The interaction network's score of every edge of the (filtered) graph, its edge features made ``chunk``
     edges at a time and its edge networks run ``network_chunk`` edges at a time (bounded memory: the features
     of all edges at once took 300 bytes an edge; the same scores; a chunk's intermediates of 4096 x 32 floats
     stay in the core's cache: 4096 took 3.05 s of CPU on the 1.16 M edges of an event of list 1001 where
-    50,000 took 3.8 s); ``remote``: the served network's scores instead."""
+    50,000 took 3.8 s); ``remote``: the served network's scores instead. With more than one torch thread on the
+    CPU: when no other process keeps a core busy (`deepreco.threads.busy_elsewhere`), torch's own threads on
+    chunks of ``free_chunk`` edges (on list 1001's 1.16 M edges 2.2-2.5 s on two threads against 3.2-3.8 s on one,
+    `benchmarks/gnn_profile.py`, part 3); otherwise the chunks shared among the threads, each operation on one
+    thread (torch's threads would wait for the busy core at every step: 7.9 s there, the shared chunks 4.7-5.9 s).
+    The scores are the same either way (each chunk's rows are computed alone, the sums added in edge order)."""
     import torch
 
     device = device or torch.device("cpu")
@@ -128,7 +133,13 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int 
     if remote is not None:
         return torch.sigmoid(torch.from_numpy(remote.run(x, attr, edges)[0])).numpy()
     net = model.gnn.to(device)
+    from ...threads import busy_elsewhere
+
     threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if threads > 1 and busy_elsewhere() == 0:  # free cores: torch's own threads (see above)
+        with torch.no_grad():
+            logits = net(torch.from_numpy(x), torch.from_numpy(attr), torch.from_numpy(edges), chunk=free_chunk)
+        return torch.sigmoid(logits).numpy()
     if threads > 1:  # the chunks are shared among the threads, each op on one (see InteractionNetwork)
         torch.set_num_threads(1)
     try:
