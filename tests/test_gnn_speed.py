@@ -101,7 +101,7 @@ def test_interaction_network_inference_in_chunks_is_its_training_forward():
 def test_network_scores_are_the_same_on_any_threads_free_cores_or_not(inputs, monkeypatch):
     """classify_edges on one thread, on two with the cores free (torch's own threads, larger chunks) and on two
     with a core busy (the chunks shared between two threads): the same scores, bit for bit where the chunks are
-    shared; torch's own threads round a few of 21,622 edges otherwise in the last bits (1.6e-9 measured)."""
+    shared; torch's own threads may round a few of the 21,622 edges otherwise in the last bits."""
     from deepreco import threads
     from deepreco.reconstruct.gnn.method import classify_edges
 

@@ -121,8 +121,11 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int 
     chunks of ``free_chunk`` edges (on list 1001's 1.16 M edges 2.2-2.5 s on two threads against 3.2-3.8 s on one,
     `benchmarks/gnn_profile.py`, part 3); otherwise the chunks shared among the threads, each operation on one
     thread (torch's threads would wait for the busy core at every step: 7.9 s there, the shared chunks 4.7-5.9 s).
-    The scores are the same either way (each chunk's rows are computed alone, the sums added in edge order)."""
+    The shared chunks give one thread's scores bit for bit (each chunk's rows computed alone, the sums added in
+    edge order); torch's own threads may round a few edges' scores otherwise in the last bits."""
     import torch
+
+    from ...threads import busy_elsewhere
 
     device = device or torch.device("cpu")
     if edges.shape[1] == 0:
@@ -133,21 +136,18 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int 
     if remote is not None:
         return torch.sigmoid(torch.from_numpy(remote.run(x, attr, edges)[0])).numpy()
     net = model.gnn.to(device)
-    from ...threads import busy_elsewhere
-
     threads = torch.get_num_threads() if device.type == "cpu" else 1
-    if threads > 1 and busy_elsewhere() == 0:  # free cores: torch's own threads (see above)
-        with torch.no_grad():
-            logits = net(torch.from_numpy(x), torch.from_numpy(attr), torch.from_numpy(edges), chunk=free_chunk)
-        return torch.sigmoid(logits).numpy()
-    if threads > 1:  # the chunks are shared among the threads, each op on one (see InteractionNetwork)
+    free = threads > 1 and busy_elsewhere() == 0  # torch's own threads (see above); else the chunks shared
+    shared = threads if threads > 1 and not free else 1
+    if shared > 1:  # each op on one thread (see InteractionNetwork)
         torch.set_num_threads(1)
     try:
         with torch.no_grad():
             logits = net(torch.from_numpy(x).to(device), torch.from_numpy(attr).to(device),
-                         torch.from_numpy(edges).to(device), chunk=network_chunk, threads=threads)
+                         torch.from_numpy(edges).to(device), chunk=free_chunk if free else network_chunk,
+                         threads=shared)
     finally:
-        if threads > 1:
+        if shared > 1:
             torch.set_num_threads(threads)
     return torch.sigmoid(logits).cpu().numpy()
 
