@@ -9,9 +9,11 @@ from deepreco.event import Event
 from deepreco.generate import particle_gun
 from deepreco.metrics import evaluate
 from deepreco.reconstruct.ckf import CKFTracks
+from deepreco.reconstruct.ckf.ambiguity import best_per_seed
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.helix import propagate
-from deepreco.reconstruct.ckf.seeding import find_seeds
+from deepreco.reconstruct.ckf.kalman import Finder
+from deepreco.reconstruct.ckf.seeding import find_seeds, fit_seeds
 from deepreco.simulate import simulate_event
 
 
@@ -61,6 +63,31 @@ def test_kalman_fit_of_a_noiseless_muon_agrees_with_the_truth():
         assert np.sign(state[4]) == q
         assert abs(state[3] - np.sinh(eta)) < 0.01
         assert (found["track_of_hit"] >= 0).sum() == len(event.hits)  # every hit of the muon on the track
+
+
+@pytest.mark.parametrize("pt, eta", [(3.0, 0.4), (0.5, 0.2), (1.0, 2.0), (0.6, -2.4)])
+def test_inward_search_finds_the_hits_inside_a_late_seed(pt, eta):
+    # a muon seeded on its 3rd to 5th layers: the search from the seed back towards the beam line finds its two
+    # innermost hits, and does not go on past the beam line onto the hits of a muon where its helix continues
+    mirror = _muon(pt, -eta, 1.0 + np.pi, q=1).assign(particle_id=2)
+    event = simulate_event(pd.concat([_muon(pt, eta, 1.0), mirror]), seed=2, noise_fraction=0.0)
+    hits = prepare_hits(event.hits)
+    rows = np.flatnonzero((hits.layer >= 0) & (np.sign(hits.z) == np.sign(eta)))
+    rows = rows[np.argsort(np.hypot(hits.r[rows], hits.z[rows]))]
+    one_per_layer = rows[np.unique(hits.layer[rows], return_index=True)[1]]
+    one_per_layer = one_per_layer[np.argsort(np.hypot(hits.r[one_per_layer], hits.z[one_per_layer]))]
+    triplet = one_per_layer[2:5]
+    taken = np.zeros(len(hits), bool)
+    taken[triplet] = True
+    finder = Finder(hits.without(taken), layers(), chi2_max=8.0, inward=True)
+    cand = finder.run(fit_seeds(hits, triplet[None, :], np.zeros(1)))
+    best = cand.take(best_per_seed(cand.seed, cand.nh, cand.chi2))
+    found = set(best.hits[0, :best.nh[0]].tolist())
+    assert set(one_per_layer[:2].tolist()) <= found
+    assert np.all(np.sign(hits.z[list(found)]) == np.sign(eta))
+    # outward, the same seed never goes back to them
+    outward = Finder(hits.without(taken), layers(), chi2_max=8.0).run(fit_seeds(hits, triplet[None, :], np.zeros(1)))
+    assert not set(one_per_layer[:2].tolist()) & set(outward.hits[outward.hits >= 0].tolist())
 
 
 def test_muon_gun_with_noise(muons):

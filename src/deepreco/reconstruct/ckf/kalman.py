@@ -26,6 +26,10 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
    at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more than
    ``max_holes`` holes, or that leave the detector, are finished.
 
+Inward (``Finder(inward=True)``, to extend tracks towards the beam line): the seeds are started as above, carried
+back to their first hit's surface, and navigation then goes back along the helix (negative paths) to the layers
+nearer the beam line, never past the point of closest approach to it (the helix's other side).
+
 A seed starts at its first hit with the triplet's parameters; the direction's uncertainty is 0.02 rad in psi and,
 in theta, three times the scattering in a pixel layer at the seed's momentum plus 2 mrad (a steep track's theta
 is far better known than its pT alone says).
@@ -111,33 +115,41 @@ def chi2_of(state, cov, meas, var):
     return (res[:, 0] ** 2 * s[:, 1, 1] - 2 * res[:, 0] * res[:, 1] * s[:, 0, 1] + res[:, 1] ** 2 * s[:, 0, 0]) / det
 
 
-def next_layer(cand: Candidates, lay: Layers, field: float):
-    """The next layer each candidate's helix crosses (-1: none) with the path length to it."""
+def next_layer(cand: Candidates, lay: Layers, field: float, inward: bool = False):
+    """The next layer each candidate's helix crosses (-1: none) with the path length to it.
+
+    ``inward``: the next layer back along the helix, towards the beam line (the path is then negative).
+    """
     n = len(cand)
     x, y, z = to_global(cand.state, cand.barrel, cand.pos)
     psi, t, k = cand.state[:, 2], cand.state[:, 3], cand.state[:, 4]
     h = -CURVATURE_PER_TESLA * field * k
     r = np.hypot(x, y)
+    sign = -1.0 if inward else 1.0  # the direction of the path: the distances below are sign * s > 0
     best_s = np.full(n, np.inf)
     best = np.full(n, -1, np.int64)
     for L in np.flatnonzero(lay.barrel):
-        sel = np.flatnonzero((lay.position[L] > r + 0.5) & (cand.layer != L))
+        ahead = lay.position[L] < r - 0.5 if inward else lay.position[L] > r + 0.5
+        sel = np.flatnonzero(ahead & (cand.layer != L))
         if len(sel) == 0:
             continue
         s, ok = path_to_cylinder(x[sel], y[sel], psi[sel], h[sel], lay.position[L])
         zc = z[sel] + t[sel] * s
+        s = sign * s
         good = ok & (s > 0) & (zc >= lay.lo[L]) & (zc <= lay.hi[L]) & (s < best_s[sel])
         best_s[sel[good]] = s[good]
         best[sel[good]] = L
     disks = np.flatnonzero(~lay.barrel)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = (lay.position[disks][None, :] - z[:, None]) / t[:, None]
+        s = sign * (lay.position[disks][None, :] - z[:, None]) / t[:, None]
     ok = np.isfinite(s) & (s > 0) & (np.abs(h[:, None] * s) < 0.5 * np.pi) & (cand.layer[:, None] != disks[None, :])
     ok &= s < best_s[:, None]
+    if inward:  # not past the point of closest approach to the beam line (the track's other side)
+        ok &= s < (x * np.cos(psi) + y * np.sin(psi))[:, None]
     rows, cols = np.nonzero(ok)
     if len(rows):
         ss = s[rows, cols]
-        sa, ca = _arcs(h[rows], ss)
+        sa, ca = _arcs(h[rows], sign * ss)
         c, sn = np.cos(psi[rows]), np.sin(psi[rows])
         rr = np.hypot(x[rows] + c * sa - sn * ca, y[rows] + sn * sa + c * ca)
         L = disks[cols]
@@ -159,11 +171,12 @@ class Finder:
 
     def __init__(self, hits: Hits, lay: Layers, field: float = 2.0, chi2_max: float = 15.0, n_sigma: float = 5.0,
                  n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2, overlaps: int = 2,
-                 max_steps: int = 40):
+                 max_steps: int = 40, inward: bool = False):
         self.hits, self.lay, self.field = hits, lay, field
         self.chi2_max, self.n_sigma = chi2_max, n_sigma
         self.n_branches, self.max_candidates, self.max_holes = n_branches, max_candidates, max_holes
         self.overlaps, self.max_steps = overlaps, max_steps
+        self.inward = inward
         self._grids: dict[int, Grid] = {}
 
     def grid(self, layer: int) -> Grid:
@@ -213,6 +226,18 @@ class Finder:
             cand = self.overlap_all(cand)
             add_scattering(cand, lay, cand.layer)
         return cand
+
+    def _back_to_first(self, cand: Candidates, first: np.ndarray) -> Candidates:
+        """Started candidates carried back along their helices to their first hit's surface (``first``: its hit
+        number), with the three hits' state: where an inward search begins (the path is negative)."""
+        lay, hits = self.lay, self.hits
+        layer = hits.layer[first]
+        st, cv, ok, _ = transport(cand.state, cand.cov, cand.barrel, cand.pos, lay.barrel[layer], hits.surface[first],
+                                  self.field)
+        ok &= np.isfinite(st).all(axis=1)
+        cand.state, cand.cov = st, cv
+        cand.barrel, cand.pos, cand.layer = lay.barrel[layer], hits.surface[first], layer
+        return cand.take(np.flatnonzero(ok))
 
     # ------------------------------------------------------------------ search
 
@@ -351,7 +376,7 @@ class Finder:
     def _advance(self, active: Candidates, finished: list[Candidates]) -> Candidates:
         """One step of ``active``: to the next layer, search, branch, update (not pruned); the candidates that
         leave the detector, are lost or have too many holes go to ``finished``."""
-        nl, _ = next_layer(active, self.lay, self.field)
+        nl, _ = next_layer(active, self.lay, self.field, self.inward)
         done = nl < 0
         if done.any():
             finished.append(active.take(np.flatnonzero(done)))
@@ -392,6 +417,8 @@ class Finder:
         for a in range(0, n, SEED_CHUNK):
             part = self.start({k: v[a:a + SEED_CHUNK] for k, v in seeds.items()})
             part.seed = part.seed + a
+            if self.inward:
+                part = self._back_to_first(part, seeds["hits"][part.seed, 0])
             if len(part):
                 active.append(part)
         finished: list[Candidates] = []
