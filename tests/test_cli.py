@@ -105,14 +105,14 @@ def test_display_by_track_and_particle(event_dir, tmp_path):
     sub = sub[sub["track_id"] >= 0]
     path = write_submission(sub, tmp_path / "sub.csv")
     for extra in ([], ["--tracks", str(path)]):
-        out = tmp_path / f"d{len(extra)}.png"
+        out = tmp_path / "new" / f"d{len(extra)}.png"  # a folder made for it
         result = runner.invoke(app, ["display", str(event_dir), "--out", str(out), *extra])
         assert result.exit_code == 0, result.output
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_runs_the_whole_chain(tmp_path):
-    out = tmp_path / "demo.png"
+    out = tmp_path / "new" / "demo.png"  # its folder made when missing
     result = runner.invoke(app, ["demo", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["methods"]

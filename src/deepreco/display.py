@@ -127,6 +127,7 @@ def save_display(event: Event, path, tracks: pd.DataFrame | None = None, colour_
     goes above the default one (event, hits, what the colours are)."""
     path = Path(path)
     fig = draw_event(event, tracks, colour_by, title=title)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the command line checked that it may be made
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
