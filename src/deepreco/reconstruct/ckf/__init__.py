@@ -18,7 +18,8 @@ At the end of each pass its tracks are extended inward of their seeds (``inward`
 back to its first hit, then the CKF towards the beam line on the free hits (`kalman.Finder` with ``inward``), with
 the pass's gate. A particle whose innermost hits made no seed otherwise starts its track a layer or two late: on
 list 1001 (seed 1) the tracks of prompt particles missed 0.009 of the score's weight in free hits inward of their
-first hit; the extension scores 0.862 against 0.852 there, 0.855 against 0.847 on list 1003.
+first hit (0.004 with the extension), and `ckf` scores 0.867 with it, 0.857 without; on list 1003 0.861 and 0.852
+(`benchmarks/ckf_losses.py`).
 
 Two more passes follow on the hits the earlier ones left free (issue 20): in realistic events (simulated from
 the real TrackML lists) 29 % of the particles start more than 1 mm off the beam line, the material secondaries,
@@ -30,9 +31,8 @@ the strip layers. Free seeds line up noise hits: the tracks of these passes need
 ``later_chi2_max``, stop at the second layer crossed without a hit (``later_max_holes``), and need
 ``displaced_min_hits`` (6) hits when they fit well (a mean chi2 per hit below ``short_chi2_max``) and crossed no
 layer without a hit, one hit more otherwise. With the first pass's cuts they made 40 tracks of noise on a 20-muon
-gun with the real noise rates; with 6 hits whatever the fit, 7 tracks of noise there against 1, and on list 1001
-(seed 1) a score of 0.870 with a fake rate of 0.036; with the rule 0.867 and 0.030; with 7 hits always 0.862 and
-0.031.
+gun with the real noise rates; with 6 hits whatever the fit, tracks of noise again. On list 1001 (seed 1) the rule
+scores 0.867 with a fake rate of 0.030, 7 hits always 0.861 and 0.031 (`benchmarks/ckf_losses.py`).
 
 ``pt_min`` sets what is found and what it costs: 39 % of the TrackML weight is on particles below 0.5 GeV. On
 simulated ttbar with mu = 200 (the first event of `benchmarks/tracking.py`, 139k hits, one core), pt_min =
@@ -40,7 +40,7 @@ simulated ttbar with mu = 200 (the first event of `benchmarks/tracking.py`, 139k
 default 0.15 GeV 0.846 in 41 s and 1.8 GB (over the benchmark's three events: 0.848, 39 s, 2.0 GB). The efficiency
 above 1 GeV (0.92) is the same for all. What is lost at 0.15 GeV: particles made away from the beam line (r > 1
 cm, 6 % of the weight, 15 % of them found), |eta| > 4 (9 %, 61 % found) and with at most 6 hits; and on found
-particles, mostly their first pixel hits (the track starts a layer late).
+particles, mostly their first pixel hits (the track starts a layer late: the inward extension above recovers half).
 
 >>> from deepreco.reconstruct import get_method
 >>> tracks = get_method("ckf", pt_min=0.5).reconstruct(event)          # doctest: +SKIP
