@@ -1,10 +1,11 @@
 """Where `ckf` loses the TrackML score on realistic events: unfound particles and the hits found particles miss.
 
-    python benchmarks/ckf_losses.py [--lists 1001 1003] [--configs default no-inward] [--name ckf_losses]
+    python benchmarks/ckf_losses.py [--lists 1001 1003] [--configs default no-completion] [--name ckf_losses]
 
 The events: the real particle lists of development events (1000-1009 only) simulated by deepreco with seed 1 (the
 events of `benchmarks/ckf_passes.py`, in /tmp/deepreco-bench/fit-reallists, made when missing). `ckf` runs on one
-thread per configuration (``default``; ``no-inward``: ``inward=False``, tracks not extended inward of their seeds;
+thread per configuration (``default``; ``no-completion``: ``inward=False, gaps=False``, tracks not completed near
+their seeds; ``no-gaps``: ``gaps=False``, extended inward of their seeds but not on the layers their seeds skip;
 ``later-7``: ``short_chi2_max=0``, so that every track of the later passes needs a hit more than
 ``displaced_min_hits``, 7, as before the rule for their shortest tracks; ``first-pass``: no later passes;
 ``min-hits-4``: the first pass's tracks may have 4 hits). Per run, the score's weight lost (fractions of the
@@ -35,7 +36,8 @@ import pandas as pd  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 LISTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "trackml" / "train"
 BENCH = Path("/tmp/deepreco-bench")
-CONFIGS = {"default": {}, "no-inward": {"inward": False}, "later-7": {"short_chi2_max": 0.0},
+CONFIGS = {"default": {}, "no-completion": {"inward": False, "gaps": False}, "no-gaps": {"gaps": False},
+           "later-7": {"short_chi2_max": 0.0},
            "first-pass": {"displaced_d0_max": 0.0, "outer_d0_max": 0.0}, "min-hits-4": {"min_hits": 4}}
 WHERE = ["inward", "hole", "outward", "same layer"]
 
@@ -101,7 +103,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lists", type=int, nargs="+", default=[1001, 1003])
-    parser.add_argument("--configs", nargs="+", default=["default", "no-inward"], choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=["default", "no-completion"], choices=list(CONFIGS))
     parser.add_argument("--name", default="ckf_losses")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):

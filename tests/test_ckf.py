@@ -90,6 +90,25 @@ def test_inward_search_finds_the_hits_inside_a_late_seed(pt, eta):
     assert not set(one_per_layer[:2].tolist()) & set(outward.hits[outward.hits >= 0].tolist())
 
 
+def test_search_from_the_first_hit_finds_the_layer_a_seed_skips():
+    # a muon seeded on its 1st, 3rd and 4th layers: started from the seed's first hit with the three hits' state, the
+    # search outward finds its hit on the 2nd layer, which following the seed from its last hit never sees
+    event = simulate_event(_muon(0.8, 1.2, 1.0), seed=3, noise_fraction=0.0)
+    hits = prepare_hits(event.hits)
+    rows = np.flatnonzero(hits.layer >= 0)
+    rows = rows[np.argsort(np.hypot(hits.r[rows], hits.z[rows]))]
+    one_per_layer = rows[np.unique(hits.layer[rows], return_index=True)[1]]
+    one_per_layer = one_per_layer[np.argsort(np.hypot(hits.r[one_per_layer], hits.z[one_per_layer]))]
+    triplet = one_per_layer[[0, 2, 3]]
+    taken = np.zeros(len(hits), bool)
+    taken[triplet] = True
+    seeds = fit_seeds(hits, triplet[None, :], np.zeros(1))
+    found = Finder(hits.without(taken), layers(), chi2_max=8.0, from_first=True).run(seeds)
+    assert one_per_layer[1] in set(found.hits[found.hits >= 0].tolist())
+    followed = Finder(hits.without(taken), layers(), chi2_max=8.0).run(seeds)
+    assert one_per_layer[1] not in set(followed.hits[followed.hits >= 0].tolist())
+
+
 def test_muon_gun_with_noise(muons):
     tracks = CKFTracks().reconstruct(muons)
     result = evaluate(muons.truth, muons.particles, tracks)

@@ -27,8 +27,9 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
    ``max_holes`` holes, or that leave the detector, are finished.
 
 Inward (``Finder(inward=True)``, to extend tracks towards the beam line): the seeds are started as above, carried
-back to their first hit's surface, and navigation then goes back along the helix (negative paths) to the layers
-nearer the beam line, never past the point of closest approach to it (the helix's other side).
+back to their first hit's surface (``from_first``, which is also how the layers a seed skips are searched, outward),
+and navigation then goes back along the helix (negative paths) to the layers nearer the beam line, never past the
+point of closest approach to it (the helix's other side).
 
 A seed starts at its first hit with the triplet's parameters; the direction's uncertainty is 0.02 rad in psi and,
 in theta, three times the scattering in a pixel layer at the seed's momentum plus 2 mrad (a steep track's theta
@@ -171,12 +172,13 @@ class Finder:
 
     def __init__(self, hits: Hits, lay: Layers, field: float = 2.0, chi2_max: float = 15.0, n_sigma: float = 5.0,
                  n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2, overlaps: int = 2,
-                 max_steps: int = 40, inward: bool = False):
+                 max_steps: int = 40, inward: bool = False, from_first: bool | None = None):
         self.hits, self.lay, self.field = hits, lay, field
         self.chi2_max, self.n_sigma = chi2_max, n_sigma
         self.n_branches, self.max_candidates, self.max_holes = n_branches, max_candidates, max_holes
         self.overlaps, self.max_steps = overlaps, max_steps
         self.inward = inward
+        self.from_first = inward if from_first is None else from_first
         self._grids: dict[int, Grid] = {}
 
     def grid(self, layer: int) -> Grid:
@@ -417,7 +419,7 @@ class Finder:
         for a in range(0, n, SEED_CHUNK):
             part = self.start({k: v[a:a + SEED_CHUNK] for k, v in seeds.items()})
             part.seed = part.seed + a
-            if self.inward:
+            if self.from_first:
                 part = self._back_to_first(part, seeds["hits"][part.seed, 0])
             if len(part):
                 active.append(part)
