@@ -231,7 +231,8 @@ class Finder:
 
     def _back_to_first(self, cand: Candidates, first: np.ndarray) -> Candidates:
         """Started candidates carried back along their helices to their first hit's surface (``first``: its hit
-        number), with the three hits' state: where an inward search begins (the path is negative)."""
+        number), with the three hits' state (a negative path): where the search towards the beam line
+        (``inward``), or through the layers between the seed's hits (outward), begins."""
         lay, hits = self.lay, self.hits
         layer = hits.layer[first]
         st, cv, ok, _ = transport(cand.state, cand.cov, cand.barrel, cand.pos, lay.barrel[layer], hits.surface[first],
