@@ -240,26 +240,27 @@ class CKFTracks(Method):
             ti, hi = resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=need, used=used)
             kept, new_id = np.unique(ti, return_inverse=True)
             track_of_hit[hi] = new_id + n_tracks
-            extend.append(seeds["hits"][cand.seed[kept]])
+            extend.append({k: v[cand.seed[kept]] for k, v in seeds.items()})
             states.append(cand.take(kept))
             n_tracks += len(kept)
             clock.append(time.perf_counter())
         if (self.inward or self.gaps) and extend:
-            self._complete(hits, np.concatenate(extend), first_id, used, track_of_hit, finder)
+            self._complete(hits, {k: np.concatenate([e[k] for e in extend]) for k in extend[0]}, first_id, used,
+                           track_of_hit, finder)
         seeds = {k: np.concatenate([f[k] for f in followed]) for k in followed[0]} if followed else \
             fit_seeds(hits, np.zeros((0, 3), np.int64), np.zeros(0), self.field)
         return seeds, states, n_tracks
 
-    def _complete(self, hits, triplets, first_id, used, track_of_hit, outward: Finder) -> None:
-        """Tracks ``first_id``, ``first_id + 1``, ... (seeded by ``triplets``) completed near their seeds, on the
-        free hits, with the gate and holes of the pass's ``outward`` finder: each triplet's state carried back to
-        its first hit, then the CKF towards the beam line (``inward``: a particle whose innermost hits made no seed
-        starts its track a layer or two late) and outward up to the seed's last hit (``gaps``: the layers a seed
-        skips, which the seed's start never searches). Each hit found goes to the first track that found it;
-        fills ``used`` and ``track_of_hit``."""
+    def _complete(self, hits, seeds, first_id, used, track_of_hit, outward: Finder) -> None:
+        """Tracks ``first_id``, ``first_id + 1``, ... completed near their ``seeds`` (the fitted triplets, as
+        `fit_seeds` gives them), on the free hits, with the gate and holes of the pass's ``outward`` finder: each
+        triplet's state carried back to its first hit, then the CKF towards the beam line (``inward``: a particle
+        whose innermost hits made no seed starts its track a layer or two late) and outward up to the seed's last
+        hit (``gaps``: the layers a seed skips, which the seed's start never searches). Each hit found goes to the
+        first track that found it; fills ``used`` and ``track_of_hit``."""
+        triplets = seeds["hits"]
         if len(triplets) == 0:
             return
-        seeds = fit_seeds(hits, triplets, np.zeros(len(triplets)), self.field)
         reach = np.hypot(hits.r, hits.z)
         for inward in [True] * self.inward + [False] * self.gaps:
             finder = Finder(hits.without(used), outward.lay, field=self.field, chi2_max=outward.chi2_max,
