@@ -89,6 +89,25 @@ def _rounds(triplets: np.ndarray, quality: np.ndarray, n_hits: int, per_pair: in
     return [np.flatnonzero(up & ~down), np.flatnonzero(down), np.flatnonzero(~up & ~down & keep)]
 
 
+def _first_triplets(labels: np.ndarray, reach: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """(T, 3) hit rows: of each track (``labels`` >= 0) with hits on three layers or more, its first hit on each
+    of its three innermost layers, the hits ordered by ``reach`` (distance from the origin)."""
+    rows = np.flatnonzero(labels >= 0)
+    order = rows[np.lexsort((reach[rows], labels[rows]))]
+    lab, lay = labels[order], layer[order]
+    new_track = np.r_[True, lab[1:] != lab[:-1]] if len(order) else np.zeros(0, bool)
+    new_layer = new_track | np.r_[True, lay[1:] != lay[:-1]] if len(order) else new_track
+    count = np.cumsum(new_layer)
+    start = np.maximum.accumulate(np.where(new_track, np.arange(len(order)), 0))
+    rank = count - count[start] if len(order) else count
+    n_labels = int(labels.max(initial=-1)) + 1
+    out = np.full((n_labels, 3), -1, np.int64)
+    for k in range(3):
+        first = new_layer & (rank == k)
+        out[lab[first], k] = order[first]
+    return out[(out >= 0).all(axis=1)]
+
+
 @register("ckf")
 class CKFTracks(Method):
     """Combinatorial Kalman filter track finding.
@@ -207,6 +226,45 @@ class CKFTracks(Method):
         used = track_of_hit >= 0
         self._later_passes(hits, layers(), used, track_of_hit, [time.perf_counter()],
                            int(track_of_hit.max(initial=-1)) + 1)
+        return track_of_hit
+
+    def follow(self, event: Event, labels: np.ndarray, keep: int = 3, later: bool = False) -> np.ndarray:
+        """Another method's tracks (a label per hit row, -1: none) followed again by this Kalman filter: each
+        track's three innermost hits on distinct layers (by distance from the origin) are a seed, followed and
+        completed as the first pass's seeds are (the same gate, branching, ambiguity resolution, ``min_hits``,
+        inward and gap completion; the collinear triplets, which fit no circle, are not seeds); then each track
+        the filter did not make whole keeps its hits the filter's tracks left free, when there are at least
+        ``keep``. ``later``: the displaced and outer passes follow on the hits still free. Returns a new label per
+        hit row. What it mends (`benchmarks/gnn_kalman.py`): `gnn` splits particles into pieces and gives
+        pieces hits of other particles, which a seed followed along its helix does not."""
+        labels = np.asarray(labels, np.int64)
+        if labels.shape != (event.n_hits,):
+            raise DeepRecoError(f"ckf follow: need one label per hit ({event.n_hits}), got shape {labels.shape}")
+        clock = [time.perf_counter()]
+        hits = prepare_hits(event.hits, self.error_scale)
+        lay = layers()
+        n = len(hits)
+        triplets = _first_triplets(labels, np.hypot(hits.r, hits.z), hits.layer)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fits = fit_seeds(hits, triplets, np.zeros(len(triplets)), self.field)
+        finite = np.all([np.isfinite(fits[k]) for k in ("phi0", "d0", "z0", "cot", "qpt", "psi")], axis=0)
+        triplets = triplets[finite]
+        finder = Finder(hits, lay, field=self.field, chi2_max=self.chi2_max, n_branches=self.n_branches,
+                        max_candidates=self.max_candidates, max_holes=self.max_holes)
+        used = np.zeros(n, bool)
+        track_of_hit = np.full(n, -1, np.int64)
+        n_tracks = 0
+        if len(triplets):
+            with stage("kalman following", total=1) as advance:
+                _, _, n_tracks = self._follow(hits, [(triplets, np.zeros(len(triplets)))], finder, used,
+                                              track_of_hit, clock, advance)
+        left = np.where(used, -1, labels)
+        count = np.bincount(left[left >= 0], minlength=int(labels.max(initial=-1)) + 1)
+        kept = (left >= 0) & (count[np.maximum(left, 0)] >= keep)
+        track_of_hit[kept] = n_tracks + np.unique(left[kept], return_inverse=True)[1]
+        used |= kept
+        if later:
+            self._later_passes(hits, lay, used, track_of_hit, clock, int(track_of_hit.max(initial=-1)) + 1)
         return track_of_hit
 
     def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance, n_tracks=0, min_hits=None):

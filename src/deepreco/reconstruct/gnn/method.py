@@ -10,7 +10,7 @@ import pandas as pd
 from ...errors import DeepRecoError, EventError
 from ...event import Event
 from ...progress import stage
-from ..base import Method, register
+from ..base import Method, get_method, register
 from .build import build_tracks
 from .features import N_EDGE, edge_features, node_features
 from .module_map import hit_coordinates, ordered_map
@@ -182,7 +182,12 @@ class GNNTracks(Method):
     ``gnn-network``, `deepreco.export.client`: the two networks run there, the module map and the track
     building here; it must serve the networks of ``model``), ``fallback`` (``local``: in-process when the
     server does not answer), ``runtime`` (who runs the edge filter in-process on the CPU: ``onnxruntime``,
-    ``torch``, or None: onnxruntime when it is installed, else torch; `deepreco.reconstruct.gnn.runtime`).
+    ``torch``, or None: onnxruntime when it is installed, else torch; `deepreco.reconstruct.gnn.runtime`),
+    ``kalman`` (the tracks followed again by `ckf`'s Kalman filter from their three innermost hits,
+    `CKFTracks.follow`: the pieces a particle was split into become one track, hits of other particles drop
+    out; the tracks it does not make are kept as built, on the hits left free, when at least ``min_hits``),
+    ``later_passes`` (`ckf`'s displaced and outer passes on the hits left free), ``ckf`` (parameters of the
+    `CKFTracks` of both).
     """
 
     trackml_modules = True
@@ -190,8 +195,13 @@ class GNNTracks(Method):
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
                  min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,
                  device: str | None = None, server: str | None = None, fallback: str | None = None,
-                 runtime: str | None = None):
+                 runtime: str | None = None, kalman: bool = False, later_passes: bool = False,
+                 ckf: dict | None = None):
         self.model = model
+        self.kalman, self.later_passes = bool(kalman), bool(later_passes)
+        self.ckf = dict(ckf or {})
+        if self.kalman or self.later_passes:
+            self._ckf = get_method("ckf", **self.ckf)  # a bad parameter is reported now, in one line
         self.filter_threshold = filter_threshold
         self.edge_threshold = edge_threshold
         self.min_hits = min_hits
@@ -267,8 +277,13 @@ class GNNTracks(Method):
             labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
                                   layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
                                   reserve=out["reserve"])
+        t1 = time.perf_counter()
+        if self.kalman:
+            labels = self._ckf.follow(event, labels, keep=self.min_hits, later=self.later_passes)
+        elif self.later_passes:
+            labels = self._ckf.extend(event, labels)
         self._last = {"graph_edges": out["graph_edges"], "filtered_edges": out["edges"].shape[1],
                       **{k: v for k, v in out.items() if k.startswith("seconds")},
-                      "seconds_build": time.perf_counter() - t0}
+                      "seconds_build": t1 - t0, "seconds_kalman": time.perf_counter() - t1}
         rows = np.flatnonzero(labels >= 0)
         return pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy(np.int64)[rows], "track_id": labels[rows]})

@@ -1,0 +1,121 @@
+"""`gnn`'s tracks followed again by `ckf`'s Kalman filter (`CKFTracks.follow`), and `ckf`'s later passes after them.
+
+    python benchmarks/gnn_kalman.py [--lists 1000 ... 1009] [--generated 3] [--threads 1]
+
+On each event the shipped `gnn` model runs once (its tracks as the method builds them, ``min_hits`` 3); then, from
+those tracks, one thread each (NumPy):
+
+* ``gnn``: the tracks as they are;
+* ``+ later``: `ckf`'s displaced and outer passes on the hits they leave free (``GNNTracks(later_passes=True)``);
+* ``+ kalman``: each track's three innermost hits followed as a seed by `ckf`'s filter, the tracks it does not
+  make kept on the hits left free when they have at least 3 (``GNNTracks(kalman=True)``);
+* ``+ kalman + later``: both (``GNNTracks(kalman=True, later_passes=True)``).
+
+Events: TrackML's real particle lists of development events ``--lists`` (1000-1009; never 1010-1020), simulated
+with seed 1 (`real_lists.real_list_folder`, the events of ``benchmarks/tracking.py --lists``), and the first
+``--generated`` events of ``benchmarks/tracking.py``'s generated ttbar + mu = 200 (seed 1000). Per set: TrackML
+score, efficiency (pT > 1 GeV), perfect efficiency, fake and duplicate rates, and seconds per event: the gnn's
+(everything up to its tracks) and each variant's own step. Results: ``benchmarks/results/gnn_kalman.txt`` / ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+VARIANTS = ("gnn", "+ later", "+ kalman", "+ kalman + later")
+
+
+def _variants(event, labels, ckf):
+    """(name, labels, seconds of its own step) for each of `VARIANTS`."""
+    yield "gnn", labels, 0.0
+    for name, run in (("+ later", lambda: ckf.extend(event, labels)),
+                      ("+ kalman", lambda: ckf.follow(event, labels, keep=3)),
+                      ("+ kalman + later", lambda: ckf.follow(event, labels, keep=3, later=True))):
+        t = time.perf_counter()
+        out = run()
+        yield name, out, time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lists", type=int, nargs="*", default=list(range(1000, 1010)))
+    parser.add_argument("--generated", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    if any(not 1000 <= n <= 1009 for n in args.lists):
+        raise SystemExit("--lists: development events 1000-1009 only (1010-1020 are for final checks)")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from deepreco.io import Dataset
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.ckf import CKFTracks
+
+    torch.set_num_threads(args.threads)
+    sets = []
+    if args.lists:
+        from real_lists import real_list_folder
+
+        folder = Path("/tmp/deepreco-bench/lists-seed1-" + "_".join(map(str, args.lists)))
+        sets.append((f"real lists {args.lists[0]}-{args.lists[-1]}" if len(args.lists) > 1 else
+                     f"real list {args.lists[0]}", Dataset(real_list_folder(args.lists, folder)), len(args.lists)))
+    if args.generated:
+        data = Path(f"/tmp/deepreco-bench/ttbar-mu200-seed1000-n{args.generated}")
+        if not data.is_dir() or not any(data.iterdir()):
+            raise SystemExit(f"{data}: run `python benchmarks/tracking.py --events {args.generated}` first (it "
+                             "simulates the events)")
+        sets.append((f"generated ttbar mu = 200 (seed 1000), {args.generated} events",
+                     Dataset(data), args.generated))
+    gnn, ckf = get_method("gnn"), CKFTracks()
+    out = {}
+    lines = [f"# python benchmarks/gnn_kalman.py --lists {' '.join(map(str, args.lists))} --generated "
+             f"{args.generated} --threads {args.threads}",
+             f"# {platform.machine()}, {os.cpu_count()} usable cores, {args.threads} thread(s); the shipped gnn model; "
+             "s = seconds per event: gnn = everything up to its tracks, the others their own step after it; "
+             f"load before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}"]
+    for title, events, n_events in sets:
+        rows = {v: [] for v in VARIANTS}
+        for i, event in enumerate(events):  # read one at a time
+            if i == n_events:
+                break
+            t = time.perf_counter()
+            tracks = gnn.reconstruct(event)
+            gnn_s = time.perf_counter() - t
+            ids = pd.Series(tracks["track_id"].to_numpy(), index=tracks["hit_id"].to_numpy())
+            labels = ids.reindex(event.hits["hit_id"].to_numpy()).fillna(-1).astype(np.int64).to_numpy()
+            for name, lab, seconds in _variants(event, labels, ckf):
+                keep = np.flatnonzero(lab >= 0)
+                sub = pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy()[keep], "track_id": lab[keep]})
+                r = evaluate(event.truth, event.particles, sub)
+                rows[name].append({k: float(r[k]) for k in ("score", "efficiency", "efficiency_perfect", "fake_rate",
+                                                            "duplicate_rate")} | {"seconds": gnn_s if name == "gnn"
+                                                                                   else seconds})
+            print(f"{title} event {i}: " + ", ".join(f"{v} {rows[v][-1]['score']:.4f} ({rows[v][-1]['seconds']:.1f} s)"
+                                                      for v in VARIANTS), flush=True)
+        mean = {v: {k: float(np.mean([r[k] for r in rows[v]])) for k in rows[v][0]} for v in VARIANTS}
+        out[title] = {"events": n_events, "mean": mean, "per_event": rows}
+        lines += ["", f"## {title}: {n_events} event(s)",
+                  f"{'tracks':18s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
+        lines += [f"{v:18s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
+                  f"{m['fake_rate']:7.4f} {m['duplicate_rate']:7.4f} {m['seconds']:6.2f}" for v, m in mean.items()]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "gnn_kalman.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / "gnn_kalman.json").write_text(json.dumps(out, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
