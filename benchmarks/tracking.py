@@ -4,6 +4,7 @@
     python benchmarks/tracking.py --secondaries --events 2 --methods ckf gnn   # events with material secondaries
     python benchmarks/tracking.py --lists 1000 1001 ... 1009                 # the real development lists
     python benchmarks/tracking.py --data DIR --tag NAME ...                    # any folder of events
+    python benchmarks/tracking.py --methods gnn gnn:kalman=false              # a method with parameters
 
 The events are simulated once (Pythia 8 ttbar + Poisson(200) pile-up, the real TrackML detector, real noise
 rates; seed 1000 by default, which no training script uses) into ``--data`` and reused. Each method runs in
@@ -36,6 +37,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def _spec(text: str) -> tuple[str, dict]:
+    """``name`` or ``name:key=value,key=value`` (values read as JSON when they are: 1, 0.5, true) -> (name, params)."""
+    name, _, rest = text.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise SystemExit(f"--methods {text}: expected NAME or NAME:KEY=VALUE,...")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return name, params
+
+
 def _run(method: str, data: str, n_events: int, threads: int, queue) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
@@ -46,7 +62,8 @@ def _run(method: str, data: str, n_events: int, threads: int, queue) -> None:
     from deepreco.reconstruct import evaluate_method
 
     torch.set_num_threads(threads)
-    result = evaluate_method(Dataset(data), method, n_events=n_events)
+    name, params = _spec(method)
+    result = evaluate_method(Dataset(data), name, n_events=n_events, **params)
     per_10k = [r["seconds"] * 1e4 / max(r["n_reconstructable"], 1) for r in result["events"]]
     result["seconds_per_10k_tracks"] = float(np.mean(per_10k))
     result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -65,8 +82,8 @@ def main() -> None:
 
     # acts-ckf needs the acts extra (pyacts): in the default run only where it is installed
     have_acts = importlib.util.find_spec("acts") is not None
-    parser.add_argument("--methods", nargs="+", default=[m for m in available_methods()
-                                                         if m != "truth" and (have_acts or m != "acts-ckf")])
+    parser.add_argument("--methods", nargs="+", help="NAME or NAME:KEY=VALUE,... (method parameters)",
+                        default=[m for m in available_methods() if m != "truth" and (have_acts or m != "acts-ckf")])
     parser.add_argument("--data", default=None, help="folder of the simulated events (made when empty)")
     parser.add_argument("--threads", type=int, default=1, help="threads per method (torch, BLAS)")
     parser.add_argument("--secondaries", action="store_true", help="events with material secondaries")
@@ -126,7 +143,7 @@ def main() -> None:
         print(_row(method, result), flush=True)
     lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs; python {platform.python_version()}",
              f"events: {events}", "",
-             f"{'method':8s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} "
+             f"{'method':16s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} "
              f"{'s/event':>8s} {'CPU s/ev':>8s} {'s/10k tr.':>9s} {'peak MB':>8s} {'threads':>7s}"]
     lines += [_row(m, results[m]) for m in sorted(results)]
     RESULTS.mkdir(exist_ok=True)
@@ -136,7 +153,7 @@ def main() -> None:
 
 
 def _row(method: str, r: dict) -> str:
-    return (f"{method:8s} {r['score']:7.4f} {r['efficiency']:7.4f} {r['efficiency_perfect']:7.4f} "
+    return (f"{method:16s} {r['score']:7.4f} {r['efficiency']:7.4f} {r['efficiency_perfect']:7.4f} "
             f"{r['fake_rate']:7.4f} {r['duplicate_rate']:7.4f} {r['seconds_per_event']:8.2f} "
             f"{r.get('cpu_seconds_per_event', float('nan')):8.2f} "
             f"{r['seconds_per_10k_tracks']:9.2f} {r['peak_memory_mb']:8.0f} {r.get('threads', 1):7d}")

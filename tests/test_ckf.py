@@ -180,6 +180,54 @@ def test_outer_pass_finds_tracks_that_start_beyond_the_pixels():
     assert fakes[1] <= fakes[0] + 4, fakes
 
 
+def _labels(event, pid_of_hit):
+    """Track labels per hit row from a particle id per hit row (0: no track)."""
+    return np.where(pid_of_hit > 0, np.unique(pid_of_hit, return_inverse=True)[1], -1)
+
+
+def _score(event, labels):
+    keep = labels >= 0
+    return evaluate(event.truth, event.particles,
+                    pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy()[keep], "track_id": labels[keep]}))
+
+
+def test_follow_makes_one_track_of_the_pieces_a_method_split_a_particle_into(muons):
+    # each muon's hits cut into an inner and an outer piece, and one muon's outer piece labelled as another's
+    # inner one (a merge): followed from its innermost hits, each muon is one track again
+    event = muons
+    pid = event.truth.set_index("hit_id").reindex(event.hits["hit_id"])["particle_id"].to_numpy()
+    reach = np.hypot(np.hypot(event.hits["x"], event.hits["y"]), event.hits["z"]).to_numpy()
+    pieces = pid.copy()
+    for p in np.unique(pid[pid > 0]):
+        rows = np.flatnonzero(pid == p)
+        outer = rows[np.argsort(reach[rows])][len(rows) // 2:]
+        pieces[outer] = p + 1000
+    pieces[pieces == pid.max() + 1000] = pid.min(where=pid > 0, initial=pid.max())  # the last outer piece merged
+    split = _score(event, _labels(event, pieces))
+    followed = CKFTracks().follow(event, _labels(event, pieces))
+    whole = _score(event, followed)
+    assert split["score"] < 0.6 and whole["score"] > 0.95 and whole["efficiency"] == 1.0
+    truth_tracks = [np.unique(followed[pid == p]) for p in np.unique(pid[pid > 0])]
+    assert all(len(t) == 1 and t[0] >= 0 for t in truth_tracks)  # one track a muon, all its hits
+    # no track's hits are kept twice, and the followed tracks are the same as ckf's own on this clean gun
+    own = _score(event, CKFTracks().find(event)["track_of_hit"])
+    assert whole["score"] >= own["score"] - 1e-9
+
+
+def test_follow_keeps_what_the_filter_does_not_make_when_long_enough(muons):
+    event = muons
+    labels = np.full(event.n_hits, -1, np.int64)
+    noise = np.flatnonzero(event.truth.set_index("hit_id").reindex(event.hits["hit_id"])["particle_id"].to_numpy()
+                           == 0)[:4]
+    labels[noise] = 0  # four noise hits: no helix through them makes a track
+    assert (CKFTracks().follow(event, labels, keep=5) < 0).all()
+    kept = CKFTracks().follow(event, labels, keep=4)
+    assert (kept[noise] == kept[noise[0]]).all() and kept[noise[0]] >= 0 and (kept >= 0).sum() == 4
+    with pytest.raises(DeepRecoError, match="one label per hit"):
+        CKFTracks().follow(event, labels[:-1])
+    assert (CKFTracks().follow(event, np.full(event.n_hits, -1)) < 0).all()  # no tracks: nothing to follow
+
+
 def test_extend_adds_the_later_passes_to_another_methods_tracks():
     # the first pass's tracks, extended, are the whole ckf's: the later passes run on the hits a method left free
     event = simulate_event(_displaced_pions(), seed=6, event_id=1)

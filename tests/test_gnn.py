@@ -499,6 +499,20 @@ def test_gnn_method_reconstructs_a_muon_gun(tiny_model, gun_events):
         method.reconstruct(type(event)(hits=event.hits, truth=event.truth, particles=event.particles))
 
 
+def test_gnn_tracks_followed_by_the_kalman_filter(tiny_model, gun_events):
+    out = tiny_model[0]
+    event = gun_events[-1]
+    plain = get_method("gnn", model=out, kalman=False)
+    followed = get_method("gnn", model=out, later_passes=True)  # kalman: the default
+    results = [evaluate(event.truth, event.particles, m.reconstruct(event)) for m in (plain, followed)]
+    # the tiny network's tracks, followed along their helices: whole muons, not pieces of them
+    assert results[1]["score"] > results[0]["score"] and results[1]["score"] > 0.9
+    assert results[1]["efficiency_perfect"] >= results[0]["efficiency_perfect"]
+    assert followed.last_run["seconds_kalman"] > 0 and plain.last_run["seconds_kalman"] == 0
+    with pytest.raises(DeepRecoError, match="has no parameter bogus"):
+        get_method("gnn", model=out, kalman=True, ckf={"bogus": 1})
+
+
 def test_bad_model_files_are_refused(tmp_path):
     with pytest.raises(MissingFileError):
         get_method("gnn", model=tmp_path / "none.pt")

@@ -259,7 +259,7 @@ class CKFTracks(Method):
                 _, _, n_tracks = self._follow(hits, [(triplets, np.zeros(len(triplets)))], finder, used,
                                               track_of_hit, clock, advance)
         left = np.where(used, -1, labels)
-        count = np.bincount(left[left >= 0], minlength=int(labels.max(initial=-1)) + 1)
+        count = np.bincount(left[left >= 0], minlength=max(int(labels.max(initial=-1)) + 1, 1))
         kept = (left >= 0) & (count[np.maximum(left, 0)] >= keep)
         track_of_hit[kept] = n_tracks + np.unique(left[kept], return_inverse=True)[1]
         used |= kept

@@ -183,11 +183,15 @@ class GNNTracks(Method):
     building here; it must serve the networks of ``model``), ``fallback`` (``local``: in-process when the
     server does not answer), ``runtime`` (who runs the edge filter in-process on the CPU: ``onnxruntime``,
     ``torch``, or None: onnxruntime when it is installed, else torch; `deepreco.reconstruct.gnn.runtime`),
-    ``kalman`` (the tracks followed again by `ckf`'s Kalman filter from their three innermost hits,
-    `CKFTracks.follow`: the pieces a particle was split into become one track, hits of other particles drop
-    out; the tracks it does not make are kept as built, on the hits left free, when at least ``min_hits``),
-    ``later_passes`` (`ckf`'s displaced and outer passes on the hits left free), ``ckf`` (parameters of the
-    `CKFTracks` of both).
+    ``kalman`` (default True: the graph's tracks followed again by `ckf`'s Kalman filter from their three
+    innermost hits, `CKFTracks.follow`: the pieces a particle was split into become one track, hits of other
+    particles drop out; the tracks it does not make are kept as built, on the hits left free, when at least
+    ``min_hits``; False: the graph's own tracks), ``later_passes`` (`ckf`'s displaced and outer passes on the hits
+    left free), ``ckf`` (parameters of the `CKFTracks` of both).
+
+    On events simulated from the real lists 1000-1009 the Kalman filter takes the TrackML score from 0.814 to
+    0.865 and the perfect-match efficiency from 0.52 to 0.79, in 6.9 s more an event on one thread; on generated
+    ttbar + mu = 200 from 0.913 to 0.955 (`benchmarks/gnn_kalman.py`). The later passes add 0.002 in 2 to 4 s.
     """
 
     trackml_modules = True
@@ -195,7 +199,7 @@ class GNNTracks(Method):
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
                  min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,
                  device: str | None = None, server: str | None = None, fallback: str | None = None,
-                 runtime: str | None = None, kalman: bool = False, later_passes: bool = False,
+                 runtime: str | None = None, kalman: bool = True, later_passes: bool = False,
                  ckf: dict | None = None):
         self.model = model
         self.kalman, self.later_passes = bool(kalman), bool(later_passes)
@@ -277,13 +281,15 @@ class GNNTracks(Method):
             labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
                                   layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
                                   reserve=out["reserve"])
-        t1 = time.perf_counter()
+        t1 = t2 = time.perf_counter()
         if self.kalman:
             labels = self._ckf.follow(event, labels, keep=self.min_hits, later=self.later_passes)
         elif self.later_passes:
             labels = self._ckf.extend(event, labels)
+        if self.kalman or self.later_passes:
+            t2 = time.perf_counter()
         self._last = {"graph_edges": out["graph_edges"], "filtered_edges": out["edges"].shape[1],
                       **{k: v for k, v in out.items() if k.startswith("seconds")},
-                      "seconds_build": t1 - t0, "seconds_kalman": time.perf_counter() - t1}
+                      "seconds_build": t1 - t0, "seconds_kalman": t2 - t1}
         rows = np.flatnonzero(labels >= 0)
         return pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy(np.int64)[rows], "track_id": labels[rows]})
