@@ -1,6 +1,6 @@
 """`gnn`'s tracks followed again by `ckf`'s Kalman filter (`CKFTracks.follow`), and `ckf`'s later passes after them.
 
-    python benchmarks/gnn_kalman.py [--lists 1000 ... 1009] [--generated 3] [--threads 1]
+    python benchmarks/gnn_kalman.py [--lists 1000 ... 1009] [--generated 3] [--threads 1] [--more] [--tag NAME]
 
 On each event the shipped `gnn` model runs once (its tracks as the method builds them, ``min_hits`` 3); then, from
 those tracks, one thread each (NumPy):
@@ -14,8 +14,10 @@ those tracks, one thread each (NumPy):
 Events: TrackML's real particle lists of development events ``--lists`` (1000-1009; never 1010-1020), simulated
 with seed 1 (`real_lists.real_list_folder`, the events of ``benchmarks/tracking.py --lists``), and the first
 ``--generated`` events of ``benchmarks/tracking.py``'s generated ttbar + mu = 200 (seed 1000). Per set: TrackML
-score, efficiency (pT > 1 GeV), perfect efficiency, fake and duplicate rates, and seconds per event: the gnn's
-(everything up to its tracks) and each variant's own step. Results: ``benchmarks/results/gnn_kalman.txt`` / ``.json``.
+score, efficiency (pT > 1 GeV), perfect efficiency, fake and duplicate rates, seconds per event (the gnn's,
+everything up to its tracks, and each variant's own step), and where the score's weight goes (`_losses`).
+``--more``: also the settings tried and not taken (`MORE`). Results: ``benchmarks/results/gnn_kalman.txt`` /
+``.json`` (``--tag NAME``: ``gnn_kalman_NAME.*``).
 """
 
 from __future__ import annotations
@@ -32,17 +34,55 @@ RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VARIANTS = ("gnn", "+ later", "+ kalman", "+ kalman + later")
+# --more: settings tried and not taken
+MORE = ("+ kalman, 1 branch", "+ kalman, no completion", "+ kalman, keep 5")
 
 
-def _variants(event, labels, ckf):
-    """(name, labels, seconds of its own step) for each of `VARIANTS`."""
+def _variants(event, labels, more: bool):
+    """(name, labels, seconds of its own step) for each of `VARIANTS` (and `MORE`)."""
+    from deepreco.reconstruct.ckf import CKFTracks
+
+    ckf = CKFTracks()
     yield "gnn", labels, 0.0
-    for name, run in (("+ later", lambda: ckf.extend(event, labels)),
-                      ("+ kalman", lambda: ckf.follow(event, labels, keep=3)),
-                      ("+ kalman + later", lambda: ckf.follow(event, labels, keep=3, later=True))):
+    runs = [("+ later", lambda: ckf.extend(event, labels)),
+            ("+ kalman", lambda: ckf.follow(event, labels, keep=3)),
+            ("+ kalman + later", lambda: ckf.follow(event, labels, keep=3, later=True))]
+    if more:
+        runs += [("+ kalman, 1 branch", lambda: CKFTracks(n_branches=1, max_candidates=1).follow(event, labels)),
+                 ("+ kalman, no completion", lambda: CKFTracks(inward=False, gaps=False).follow(event, labels)),
+                 ("+ kalman, keep 5", lambda: ckf.follow(event, labels, keep=5))]
+    for name, run in runs:
         t = time.perf_counter()
         out = run()
         yield name, out, time.perf_counter() - t
+
+
+def _losses(event, labels) -> dict:
+    """Where the score's weight goes (fractions of the event's): particles with no track of theirs (by the
+    distance of their production vertex from the beam line) and the hits of found particles outside their
+    track (in another track or in none). A particle's track holds more than half of its hits and they are more than
+    half of the track's, as the TrackML score counts them."""
+    import numpy as np
+    import pandas as pd
+
+    t = event.truth[["hit_id", "particle_id", "weight"]].copy()
+    t["track"] = pd.Series(labels, index=event.hits["hit_id"].to_numpy()).reindex(t["hit_id"]).to_numpy()
+    total = t["weight"].sum()
+    on = t[t["track"] >= 0]
+    pair = on.groupby(["track", "particle_id"]).size().rename("n").reset_index()
+    pair["of_track"] = pair["track"].map(on.groupby("track").size())
+    pair["of_particle"] = pair["particle_id"].map(t.groupby("particle_id").size())
+    good = pair[(pair["particle_id"] != 0) & (2 * pair["n"] > pair["of_track"]) & (2 * pair["n"] > pair["of_particle"])]
+    t = t.merge(good[["track", "particle_id"]].assign(matched=True), on=["track", "particle_id"], how="left")
+    real = t[(t["particle_id"] != 0) & t["matched"].isna()]
+    found = real["particle_id"].isin(good["particle_id"])
+    parts = event.particles.set_index("particle_id")
+    radius = real["particle_id"].map(np.hypot(parts["vx"], parts["vy"]))
+    out = {f"unfound r {lo}-{hi} mm": float(real.loc[~found & (radius >= lo) & (radius < hi), "weight"].sum() / total)
+           for lo, hi in ((0, 1), (1, 30), (30, np.inf))}
+    out["found, hits in other tracks"] = float(real.loc[found & (real["track"] >= 0), "weight"].sum() / total)
+    out["found, hits in no track"] = float(real.loc[found & (real["track"] < 0), "weight"].sum() / total)
+    return out
 
 
 def main() -> None:
@@ -50,6 +90,8 @@ def main() -> None:
     parser.add_argument("--lists", type=int, nargs="*", default=list(range(1000, 1010)))
     parser.add_argument("--generated", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--more", action="store_true", help="also the settings tried and not taken (MORE)")
+    parser.add_argument("--tag", default=None, help="results in gnn_kalman_TAG.txt / .json")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
         raise SystemExit("--lists: development events 1000-1009 only (1010-1020 are for final checks)")
@@ -62,7 +104,6 @@ def main() -> None:
     from deepreco.io import Dataset
     from deepreco.metrics import evaluate
     from deepreco.reconstruct import get_method
-    from deepreco.reconstruct.ckf import CKFTracks
 
     torch.set_num_threads(args.threads)
     sets = []
@@ -79,15 +120,17 @@ def main() -> None:
                              "simulates the events)")
         sets.append((f"generated ttbar mu = 200 (seed 1000), {args.generated} events",
                      Dataset(data), args.generated))
-    gnn, ckf = get_method("gnn"), CKFTracks()
+    gnn = get_method("gnn", kalman=False)  # the graph's own tracks
+    variants = VARIANTS + MORE * args.more
     out = {}
     lines = [f"# python benchmarks/gnn_kalman.py --lists {' '.join(map(str, args.lists))} --generated "
-             f"{args.generated} --threads {args.threads}",
+             f"{args.generated} --threads {args.threads}" + " --more" * args.more
+             + f" --tag {args.tag}" * bool(args.tag),
              f"# {platform.machine()}, {os.cpu_count()} usable cores, {args.threads} thread(s); the shipped gnn model; "
              "s = seconds per event: gnn = everything up to its tracks, the others their own step after it; "
              f"load before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}"]
     for title, events, n_events in sets:
-        rows = {v: [] for v in VARIANTS}
+        rows: dict = {v: [] for v in variants}
         for i, event in enumerate(events):  # read one at a time
             if i == n_events:
                 break
@@ -96,24 +139,28 @@ def main() -> None:
             gnn_s = time.perf_counter() - t
             ids = pd.Series(tracks["track_id"].to_numpy(), index=tracks["hit_id"].to_numpy())
             labels = ids.reindex(event.hits["hit_id"].to_numpy()).fillna(-1).astype(np.int64).to_numpy()
-            for name, lab, seconds in _variants(event, labels, ckf):
+            for name, lab, seconds in _variants(event, labels, args.more):
                 keep = np.flatnonzero(lab >= 0)
                 sub = pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy()[keep], "track_id": lab[keep]})
                 r = evaluate(event.truth, event.particles, sub)
                 rows[name].append({k: float(r[k]) for k in ("score", "efficiency", "efficiency_perfect", "fake_rate",
-                                                            "duplicate_rate")} | {"seconds": gnn_s if name == "gnn"
-                                                                                   else seconds})
+                                                            "duplicate_rate")}
+                                  | {"seconds": gnn_s if name == "gnn" else seconds} | _losses(event, lab))
             print(f"{title} event {i}: " + ", ".join(f"{v} {rows[v][-1]['score']:.4f} ({rows[v][-1]['seconds']:.1f} s)"
-                                                      for v in VARIANTS), flush=True)
-        mean = {v: {k: float(np.mean([r[k] for r in rows[v]])) for k in rows[v][0]} for v in VARIANTS}
+                                                      for v in variants), flush=True)
+        mean = {v: {k: float(np.mean([r[k] for r in rows[v]])) for k in rows[v][0]} for v in variants}
         out[title] = {"events": n_events, "mean": mean, "per_event": rows}
         lines += ["", f"## {title}: {n_events} event(s)",
-                  f"{'tracks':18s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
-        lines += [f"{v:18s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
+                  f"{'tracks':24s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
+        lines += [f"{v:24s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
                   f"{m['fake_rate']:7.4f} {m['duplicate_rate']:7.4f} {m['seconds']:6.2f}" for v, m in mean.items()]
+        keys = [k for k in next(iter(mean.values())) if k.startswith(("unfound", "found"))]
+        lines += ["", "where the weight goes (fractions of the event's): " + "; ".join(keys)]
+        lines += [f"{v:24s} " + " ".join(f"{m[k]:7.4f}" for k in keys) for v, m in mean.items()]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gnn_kalman.txt").write_text("\n".join(lines) + "\n")
-    (RESULTS / "gnn_kalman.json").write_text(json.dumps(out, indent=1) + "\n")
+    name = f"gnn_kalman_{args.tag}" if args.tag else "gnn_kalman"
+    (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
     print("\n".join(lines))
 
 

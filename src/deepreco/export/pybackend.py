@@ -89,18 +89,10 @@ def _gnn_graph(method, arrays, networks):
 
 
 def _gnn_tracks(method, arrays, networks):
-    """Track building from the network's scores of the filtered edges (and the reserve the bridging uses)."""
-    from ..reconstruct.gnn.build import build_tracks
-    from ..reconstruct.gnn.method import cached_model
-    from ..reconstruct.gnn.truth import layer_key
-
+    """Tracks from the network's scores of the filtered edges (and the reserve the bridging uses): the track
+    building and the Kalman filter after it, as the method does (`GNNTracks.tracks`)."""
     event = _tracking_event(arrays, cells=False)
-    model = cached_model(method.model)
-    reserve = arrays["reserve"] if method.bridge_filter is not None else None
-    labels = build_tracks(event.n_hits, arrays["edges"], arrays["scores"], model.edge_threshold, method.min_hits,
-                          layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
-                          reserve=reserve)
-    return {"track_id": labels}
+    return {"track_id": method.tracks(event, arrays["edges"], arrays["scores"], arrays["reserve"])}
 
 
 def _gnn(method, arrays, networks):
@@ -147,7 +139,8 @@ PY_MODELS: dict[str, PyModel] = {m.name: m for m in (
     PyModel("gnn-graph", "gnn module-map graph: hits and cells in, the networks' inputs out", "gnn",
             (T_HITS, T_CELLS), (Tensor("x", "float32", ("hits", 8)), Tensor("edge_attr", "float32", ("edges", 9)),
                                 Tensor("edges", "int64", (2, "edges"))), _gnn_graph),
-    PyModel("gnn-tracks", "gnn track building: the network's scores of the filtered edges in, a track per hit out",
+    PyModel("gnn-tracks", "gnn track building and Kalman filter: the network's scores of the filtered edges in, "
+            "a track per hit out",
             "gnn", (T_HITS, Tensor("edges", "int64", (2, "edges")), Tensor("scores", "float32", ("edges",)),
                     Tensor("reserve", "int64", (2, "reserve"))), (Tensor("track_id", "int64", ("hits",)),),
             _gnn_tracks),

@@ -272,24 +272,31 @@ class GNNTracks(Method):
         """Sizes and seconds per stage of the last event reconstructed."""
         return dict(getattr(self, "_last", {}))
 
-    def _reconstruct(self, event: Event) -> pd.DataFrame:
+    def tracks(self, event: Event, edges: np.ndarray, scores: np.ndarray, reserve: np.ndarray | None) -> np.ndarray:
+        """A track label per hit row (-1: none) from the network's ``scores`` of the filtered ``edges`` (and the
+        ``reserve`` edges the bridging uses): the track building, then the Kalman filter (``kalman``) and the later
+        passes (``later_passes``). The served ``gnn-tracks`` step is this too. Sets `last_run`'s seconds."""
         model = cached_model(self.model)
-        out = self.score_graph(event)
         t0 = time.perf_counter()
         threshold = model.edge_threshold if self.edge_threshold is None else self.edge_threshold
         with stage("building"):
-            labels = build_tracks(event.n_hits, out["edges"], out["scores"], threshold, self.min_hits,
-                                  layer=layer_key(event.hits), xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
-                                  reserve=out["reserve"])
+            labels = build_tracks(event.n_hits, edges, scores, threshold, self.min_hits, layer=layer_key(event.hits),
+                                  xyz=event.hits[["x", "y", "z"]].to_numpy(np.float64),
+                                  reserve=reserve if self.bridge_filter is not None else None)
         t1 = t2 = time.perf_counter()
-        if self.kalman:
+        if self.kalman:  # its stages: "kalman following" (and the later passes')
             labels = self._ckf.follow(event, labels, keep=self.min_hits, later=self.later_passes)
         elif self.later_passes:
             labels = self._ckf.extend(event, labels)
         if self.kalman or self.later_passes:
             t2 = time.perf_counter()
+        self._last = {**getattr(self, "_last", {}), "seconds_build": t1 - t0, "seconds_kalman": t2 - t1}
+        return labels
+
+    def _reconstruct(self, event: Event) -> pd.DataFrame:
+        out = self.score_graph(event)
         self._last = {"graph_edges": out["graph_edges"], "filtered_edges": out["edges"].shape[1],
-                      **{k: v for k, v in out.items() if k.startswith("seconds")},
-                      "seconds_build": t1 - t0, "seconds_kalman": t2 - t1}
+                      **{k: v for k, v in out.items() if k.startswith("seconds")}}
+        labels = self.tracks(event, out["edges"], out["scores"], out["reserve"])
         rows = np.flatnonzero(labels >= 0)
         return pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy(np.int64)[rows], "track_id": labels[rows]})
