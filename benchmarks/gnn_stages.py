@@ -1,6 +1,7 @@
 """The graph pipeline (`gnn`) stage by stage on the tracking benchmark's events.
 
     python benchmarks/gnn_stages.py [--events 3] [--seed 1000] [--model FILE] [--embedding FILE]
+    python benchmarks/gnn_stages.py --lists 1001 1003     # events simulated from real lists (seed 1)
 
 Per event and on average: the module-map graph (efficiency = share of the true graph's edges it holds, size in
 edges, seconds), the graph after the edge filter (same figures), the interaction network's edge efficiency and
@@ -11,8 +12,8 @@ makes from the network's scores, from the same scores without the network's fals
 kept, from the truth as scores on the filtered graph, on the module-map graph, and on the true graph itself
 (the ceilings that graph construction, filter and track building leave). With ``--embedding`` (a model of
 `deepreco.reconstruct.gnn.metric`) the metric-learning graph is measured too, at the radius stored with it.
-Results go to ``benchmarks/results/gnn_stages.txt``/``.json``. The events are those of
-``benchmarks/tracking.py`` (simulated there when missing).
+Results go to ``benchmarks/results/gnn_stages.txt``/``.json`` (``--lists``: ``gnn_stages_lists.*``). The events
+are those of ``benchmarks/tracking.py`` (simulated there when missing).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -65,12 +67,20 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="gnn model file (default: the shipped one)")
     parser.add_argument("--embedding", default=None, help="metric-learning model file to measure as well")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lists", type=int, nargs="+", default=None,
+                        help="real development particle lists (1000-1009) instead of generated events")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    data = Path(f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}")
-    if not data.is_dir() or not any(data.iterdir()):
-        simulate_dataset("ttbar", args.events, data, seed=args.seed, format="parquet", workers=2, pileup=200)
+    if args.lists:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from real_lists import real_list_folder
+
+        data = real_list_folder(args.lists, Path("/tmp/deepreco-bench/lists-seed1-" + "_".join(map(str, args.lists))))
+    else:
+        data = Path(f"/tmp/deepreco-bench/ttbar-mu200-seed{args.seed}-n{args.events}")
+        if not data.is_dir() or not any(data.iterdir()):
+            simulate_dataset("ttbar", args.events, data, seed=args.seed, format="parquet", workers=2, pileup=200)
     method = get_method("gnn", model=args.model)
     from deepreco.reconstruct.gnn.method import cached_model
 
@@ -132,7 +142,9 @@ def main() -> None:
     mean["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {args.threads} torch thread(s); "
              f"python {platform.python_version()}",
-             f"events: {len(rows)} simulated ttbar + mu = 200 (seed {args.seed}); model: {args.model or 'shipped'}",
+             (f"events: {len(rows)} simulated from the real lists {args.lists} (seed 1)" if args.lists else
+              f"events: {len(rows)} simulated ttbar + mu = 200 (seed {args.seed})")
+             + f"; model: {args.model or 'shipped'}",
              "", f"{'stage':34s} {'efficiency':>10s} {'purity':>8s} {'edges':>11s} {'seconds':>8s}",
              f"{'true graph':34s} {1.0:10.4f} {'':>8s} {mean['true_edges']:11,.0f}",
              f"{'module map':34s} {mean['graph_efficiency']:10.4f} {'':>8s} {mean['graph_edges']:11,.0f} "
@@ -160,8 +172,9 @@ def main() -> None:
                       ("score_truth_on_true_graph", "the truth, on the true graph")):
         lines.append(f"  {text:44s} {mean[key]:.4f}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gnn_stages.txt").write_text("\n".join(lines) + "\n")
-    (RESULTS / "gnn_stages.json").write_text(json.dumps({"mean": mean, "events": rows}, indent=2) + "\n")
+    name = "gnn_stages_lists" if args.lists else "gnn_stages"
+    (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"mean": mean, "events": rows}, indent=2) + "\n")
     print("\n".join(lines))
 
 
