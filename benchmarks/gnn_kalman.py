@@ -7,8 +7,9 @@ those tracks, one thread each (NumPy):
 
 * ``gnn``: the tracks as they are;
 * ``+ later``: `ckf`'s displaced and outer passes on the hits they leave free (``GNNTracks(later_passes=True)``);
-* ``+ kalman``: each track's three innermost hits followed as a seed by `ckf`'s filter, the tracks it does not
-  make kept on the hits left free when they have at least 3 (``GNNTracks(kalman=True)``);
+* ``+ kalman``: each track's three innermost hits followed as a seed by `ckf`'s filter, a second round for the
+  tracks not made without their innermost hit, the tracks it does not make kept on the hits left free when they
+  have at least 3 (``GNNTracks(kalman=True)``, the default);
 * ``+ kalman + later``: both (``GNNTracks(kalman=True, later_passes=True)``).
 
 Events: TrackML's real particle lists of development events ``--lists`` (1000-1009; never 1010-1020), simulated
@@ -35,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VARIANTS = ("gnn", "+ later", "+ kalman", "+ kalman + later")
 # --more: settings tried and not taken
-MORE = ("+ kalman, 1 branch", "+ kalman, no completion", "+ kalman, keep 5")
+MORE = ("+ kalman, 1 round", "+ kalman, 3 rounds", "+ kalman, 1 branch", "+ kalman, no completion",
+        "+ kalman, keep 5")
 
 
 def _variants(event, labels, more: bool):
@@ -48,7 +50,9 @@ def _variants(event, labels, more: bool):
             ("+ kalman", lambda: ckf.follow(event, labels, keep=3)),
             ("+ kalman + later", lambda: ckf.follow(event, labels, keep=3, later=True))]
     if more:
-        runs += [("+ kalman, 1 branch", lambda: CKFTracks(n_branches=1, max_candidates=1).follow(event, labels)),
+        runs += [("+ kalman, 1 round", lambda: ckf.follow(event, labels, rounds=1)),
+                 ("+ kalman, 3 rounds", lambda: ckf.follow(event, labels, rounds=3)),
+                 ("+ kalman, 1 branch", lambda: CKFTracks(n_branches=1, max_candidates=1).follow(event, labels)),
                  ("+ kalman, no completion", lambda: CKFTracks(inward=False, gaps=False).follow(event, labels)),
                  ("+ kalman, keep 5", lambda: ckf.follow(event, labels, keep=5))]
     for name, run in runs:

@@ -228,15 +228,18 @@ class CKFTracks(Method):
                            int(track_of_hit.max(initial=-1)) + 1)
         return track_of_hit
 
-    def follow(self, event: Event, labels: np.ndarray, keep: int = 3, later: bool = False) -> np.ndarray:
+    def follow(self, event: Event, labels: np.ndarray, keep: int = 3, later: bool = False,
+               rounds: int = 2) -> np.ndarray:
         """Another method's tracks (a label per hit row, -1: none) followed again by this Kalman filter: each
         track's three innermost hits on distinct layers (by distance from the origin) are a seed, followed and
         completed as the first pass's seeds are (the same gate, branching, ambiguity resolution, ``min_hits``,
-        inward and gap completion; the collinear triplets, which fit no circle, are not seeds); then each track
-        the filter did not make whole keeps its hits the filter's tracks left free, when there are at least
-        ``keep``. ``later``: the displaced and outer passes follow on the hits still free. Returns a new label per
-        hit row. What it mends (`benchmarks/gnn_kalman.py`): `gnn` splits particles into pieces and gives
-        pieces hits of other particles, which a seed followed along its helix does not."""
+        inward and gap completion; the collinear triplets, which fit no circle, are not seeds). Each further round
+        (``rounds``) seeds the tracks not made yet again, on the hits left free, without their innermost hit (a
+        wrong first hit, or one another track took, spoils a seed). Then each track the filter did not make keeps
+        its hits the filter's tracks left free, when there are at least ``keep``. ``later``: the displaced and
+        outer passes follow on the hits still free. Returns a new label per hit row. What it mends
+        (`benchmarks/gnn_kalman.py`): `gnn` splits particles into pieces and gives pieces hits of other
+        particles, which a seed followed along its helix does not."""
         labels = np.asarray(labels, np.int64)
         if labels.shape != (event.n_hits,):
             raise DeepRecoError(f"ckf follow: need one label per hit ({event.n_hits}), got shape {labels.shape}")
@@ -244,20 +247,31 @@ class CKFTracks(Method):
         hits = prepare_hits(event.hits, self.error_scale)
         lay = layers()
         n = len(hits)
-        triplets = _first_triplets(labels, np.hypot(hits.r, hits.z), hits.layer)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fits = fit_seeds(hits, triplets, np.zeros(len(triplets)), self.field)
-        finite = np.all([np.isfinite(fits[k]) for k in ("phi0", "d0", "z0", "cot", "qpt", "psi")], axis=0)
-        triplets = triplets[finite]
-        finder = Finder(hits, lay, field=self.field, chi2_max=self.chi2_max, n_branches=self.n_branches,
-                        max_candidates=self.max_candidates, max_holes=self.max_holes)
+        reach = np.hypot(hits.r, hits.z)
         used = np.zeros(n, bool)
         track_of_hit = np.full(n, -1, np.int64)
         n_tracks = 0
-        if len(triplets):
-            with stage("kalman following", total=1) as advance:
-                _, _, n_tracks = self._follow(hits, [(triplets, np.zeros(len(triplets)))], finder, used,
-                                              track_of_hit, clock, advance)
+        seeding = labels
+        with stage("kalman following", total=rounds) as advance:
+            for k in range(rounds):
+                if k:
+                    advance()
+                    seeding = np.where(used, -1, seeding)
+                    rows = np.flatnonzero(seeding >= 0)
+                    rows = rows[np.lexsort((reach[rows], seeding[rows]))]
+                    seeding[rows[np.r_[True, seeding[rows][1:] != seeding[rows][:-1]]] if len(rows) else rows] = -1
+                triplets = _first_triplets(seeding, reach, hits.layer)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    fits = fit_seeds(hits, triplets, np.zeros(len(triplets)), self.field)
+                finite = [np.isfinite(fits[key]) for key in ("phi0", "d0", "z0", "cot", "qpt", "psi")]
+                triplets = triplets[np.all(finite, axis=0)]
+                if len(triplets) == 0:
+                    break
+                finder = Finder(hits.without(used) if k else hits, lay, field=self.field, chi2_max=self.chi2_max,
+                                n_branches=self.n_branches, max_candidates=self.max_candidates,
+                                max_holes=self.max_holes)
+                _, _, n_tracks = self._follow(hits, [(triplets, np.zeros(len(triplets)))], finder, used, track_of_hit,
+                                              clock, lambda: None, n_tracks)
         left = np.where(used, -1, labels)
         count = np.bincount(left[left >= 0], minlength=max(int(labels.max(initial=-1)) + 1, 1))
         kept = (left >= 0) & (count[np.maximum(left, 0)] >= keep)
