@@ -190,8 +190,8 @@ class GNNTracks(Method):
     left free), ``ckf`` (parameters of the `CKFTracks` of both).
 
     On events simulated from the real lists 1000-1009 the Kalman filter takes the TrackML score from 0.814 to
-    0.865 and the perfect-match efficiency from 0.52 to 0.79, in 6.9 s more an event on one thread; on generated
-    ttbar + mu = 200 from 0.913 to 0.955 (`benchmarks/gnn_kalman.py`). The later passes add 0.002 in 2 to 4 s.
+    0.871 and the perfect-match efficiency from 0.52 to 0.82, in about 7 s more an event on one thread; on generated
+    ttbar + mu = 200 from 0.913 to 0.959 (`benchmarks/gnn_kalman.py`). The later passes add 0.002 in 2 to 4 s.
     """
 
     trackml_modules = True
