@@ -38,17 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _spec(text: str) -> tuple[str, dict]:
-    """``name`` or ``name:key=value,key=value`` (values read as JSON when they are: 1, 0.5, true) -> (name, params)."""
+    """``name`` or ``name:key=value,key=value`` -> (name, params); values as ``deepreco reconstruct --set`` reads
+    them (`deepreco.registry.setting_value`: true, 0.3, ...)."""
+    from deepreco.registry import setting_value
+
     name, _, rest = text.partition(":")
     params = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:
             raise SystemExit(f"--methods {text}: expected NAME or NAME:KEY=VALUE,...")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
+        params[key] = setting_value(value)
     return name, params
 
 

@@ -122,6 +122,43 @@ def test_demo_runs_the_whole_chain(tmp_path):
     assert out.stat().st_size > 10_000
 
 
+@pytest.fixture(scope="module")
+def gun_dir(tmp_path_factory):
+    """One event of 5 muons on the TrackML detector (what ckf reads)."""
+    out = tmp_path_factory.mktemp("gun")
+    result = runner.invoke(app, ["simulate", "-g", "gun", "--set", "n=5", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_method_parameters_are_set_on_the_command_line(gun_dir, tmp_path):
+    args = ["evaluate", str(gun_dir), "-m", "ckf", "-m", "truth", "--json"]
+    plain = json.loads(runner.invoke(app, args).stdout)["ckf"]
+    # ckf takes them, truth does not: they go to ckf only
+    result = runner.invoke(app, [*args, "--set", "min_hits=30", "--set", "displaced_min_hits=30"])
+    assert result.exit_code == 0, result.output
+    strict = json.loads(result.stdout)
+    assert plain["n_tracks"] > 0 and strict["ckf"]["n_tracks"] == 0 and strict["truth"]["score"] == 1.0
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["reconstruct", str(gun_dir), "-m", "ckf", "--set", "pt_min=0.5", "--set",
+                                 "inward=false", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.iterdir())) == 1
+
+
+@pytest.mark.parametrize("setting, code, message", [
+    ("pt_min=abc", 1, "method 'ckf': parameter pt_min must be a number, got 'abc'"),
+    ("inward=maybe", 1, "method 'ckf': parameter inward must be true or false, got 'maybe'"),
+    ("kalman=false", 1, "--set kalman=false: no method of ckf has a parameter kalman"),
+    ("pt_min", 2, "--set pt_min: expected KEY=VALUE"),
+])
+def test_a_wrong_method_parameter_is_one_line_and_writes_nothing(setting, code, message, gun_dir, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["reconstruct", str(gun_dir), "-m", "ckf", "--set", setting, "--out", str(out)])
+    assert result.exit_code == code and result.stderr.strip() == f"error: {message}", result.output
+    assert not out.exists()
+
+
 def _files(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 

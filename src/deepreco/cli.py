@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .console import Fallback, Server, Threads, command_group, console, err_console, fail, need, print_table
+from .console import Fallback, Server, Settings, Threads, command_group, console, err_console, fail, need, print_table
 from .errors import DeepRecoError, UsageError
 from .registry import GENERATORS, LSTM_MODELS, NETWORKS, PYTHON_MODELS, TRACKING
 from .validate import (
@@ -219,17 +219,21 @@ def reconstruct_cmd(
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out"),
-        server: Server = None, fallback: Fallback = None, threads: Threads = None):
+        settings: Settings = None, server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
     OUT/event<id>-submission.csv."""
     need(events=[inputs])
-    from .reconstruct import reconstruct_dataset
+    from .reconstruct import METHODS, reconstruct_dataset
+    from .registry import method_settings
     from .threads import set_threads
 
     try:
         set_threads(threads)
+        params = method_settings(METHODS, [method], settings)[method]
+        if params:
+            METHODS.check_params(method, params)  # a bad setting is said before the events are read
         evs, _ = _events(inputs)
-        params = model_parameters(model)
+        params.update(model_parameters(model))
         if server is not None or fallback is not None:  # a method without networks refuses them
             params.update(server=server, fallback=fallback)
         written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
@@ -285,16 +289,21 @@ def evaluate_cmd(
         as_json: bool = typer.Option(False, "--json", help="print one JSON object, keyed by method"),
         fit: bool = typer.Option(False, "--fit", help="also fit the tracks (Kalman filter): pulls, failed fits"),
         fitter: str = typer.Option(None, "--fitter", help=FITTER_HELP),
-        server: Server = None, fallback: Fallback = None, threads: Threads = None):
+        settings: Settings = None, server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct and score a dataset: TrackML score, efficiency, fake and duplicate rates, time per event."""
     need(events=[inputs])
     from .distributed import EventRunner
     from .reconstruct import METHODS, evaluate_method
+    from .registry import method_settings
     from .threads import set_threads
 
     results = {}
     try:
         set_threads(threads)
+        chosen = method_settings(METHODS, methods, settings)  # each method the settings it takes
+        for name in methods:
+            if chosen[name]:
+                METHODS.check_params(name, chosen[name])  # a bad setting is said before the events are read
         evs, _ = _events(inputs)
         params = model_parameters(model)
         with EventRunner(workers, scheduler, progress=not as_json) as runner:
@@ -302,7 +311,7 @@ def evaluate_cmd(
                 # the methods with networks run them on the server; the others (ckf, dbscan, truth) here
                 served = {"server": server, "fallback": fallback} if "server" in METHODS.parameters(name) else {}
                 results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, fit=fit,
-                                                fitter=fitter, **params, **served)
+                                                fitter=fitter, **params, **served, **chosen[name])
     except DeepRecoError as exc:
         fail(exc)
     if as_json:

@@ -229,6 +229,9 @@ Server = Annotated[str | None, typer.Option("--server", help="gRPC address HOST:
 Fallback = Annotated[str | None, typer.Option("--fallback", help="local: run the networks in-process when the "
                                                                  "server does not answer (said on stderr)",
                                               callback=known(FALLBACKS))]
+# method parameters on the command line (reconstruct, evaluate): `deepreco.registry.method_settings`
+Settings = Annotated[list[str] | None, typer.Option(
+    "--set", help="method parameter KEY=VALUE, e.g. kalman=false (gnn), pt_min=0.3 (ckf); repeat for more")]
 # the option of every command that computes (deepreco.threads)
 Threads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="CPU threads to compute on (torch, numba, OpenMP) "

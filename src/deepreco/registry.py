@@ -112,13 +112,24 @@ class Registry:
                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     def get(self, name: str, **params):
-        """Method ``name`` built with ``params``; an unknown name or parameter is a `DeepRecoError`."""
+        """Method ``name`` built with ``params``; an unknown name or parameter, or text given for a parameter
+        whose default is a number or true / false, is a `DeepRecoError` (`check_params`)."""
+        self.check_params(name, params)
+        return self[name](**params)
+
+    def check_params(self, name: str, params: dict) -> None:
+        """`DeepRecoError` for a parameter method ``name`` does not take, or text given for one whose default is a
+        number or true / false; the method itself is not built."""
         accepted = self.parameters(name)
         unknown = [k for k in params if k not in accepted]
         if unknown:
             raise DeepRecoError(f"{self.what} {name!r} has no parameter {', '.join(unknown)}; "
                                 f"it takes {', '.join(accepted) or 'none'}")
-        return self[name](**params)
+        for key, value in params.items():
+            default = accepted[key]
+            if isinstance(value, str) and isinstance(default, (bool, int, float)):
+                kind = "true or false" if isinstance(default, bool) else "a number"
+                raise DeepRecoError(f"{self.what} {name!r}: parameter {key} must be {kind}, got {value!r}")
 
 
 def families() -> dict[str, Registry]:
@@ -126,6 +137,45 @@ def families() -> dict[str, Registry]:
     for registry in _FAMILIES.values():
         registry.items()
     return dict(_FAMILIES)
+
+
+def setting_value(text: str):
+    """A KEY=VALUE setting's value: true / false / none (any case), an integer, a number, a comma-separated tuple
+    of these ("1,10"), or the text itself."""
+    parts = []
+    for part in text.split(","):
+        low = part.strip().lower()
+        if low in ("true", "false", "none"):
+            parts.append({"true": True, "false": False, "none": None}[low])
+            continue
+        for cast in (int, float):
+            try:
+                parts.append(cast(part))
+                break
+            except ValueError:
+                continue
+        else:
+            parts.append(part)
+    return tuple(parts) if len(parts) > 1 else parts[0]
+
+
+def method_settings(registry: Registry, names, settings) -> dict[str, dict]:
+    """Per method of ``names``, the ``settings`` ("KEY=VALUE" texts) it takes (`setting_value`); a setting none of
+    them takes, or one without "=", is a `DeepRecoError`."""
+    out: dict[str, dict] = {name: {} for name in names}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            from .errors import UsageError
+
+            raise UsageError(f"--set {item}: expected KEY=VALUE")
+        takers = [name for name in names if key in registry.parameters(name)]
+        if not takers:
+            raise DeepRecoError(f"--set {item}: no {registry.what} of {', '.join(names)} has a parameter {key}")
+        for name in takers:
+            out[name][key] = setting_value(value.strip())
+    return out
 
 
 def get_params(method) -> dict[str, object]:
