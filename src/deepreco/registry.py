@@ -142,7 +142,7 @@ def families() -> dict[str, Registry]:
 def setting_value(text: str):
     """A KEY=VALUE setting's value: true / false / none (any case), an integer, a number, a comma-separated tuple
     of these ("1,10"), or the text itself."""
-    parts = []
+    parts: list[object] = []
     for part in text.split(","):
         low = part.strip().lower()
         if low in ("true", "false", "none"):
