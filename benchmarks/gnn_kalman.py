@@ -10,7 +10,8 @@ those tracks, one thread each (NumPy):
 * ``+ kalman``: each track's three innermost hits followed as a seed by `ckf`'s filter, a second round for the
   tracks not made without their innermost hit, the tracks it does not make kept on the hits left free when they
   have at least 3 (``GNNTracks(kalman=True)``, the default);
-* ``+ kalman + later``: both (``GNNTracks(kalman=True, later_passes=True)``).
+* ``+ kalman + later``: both (``GNNTracks(kalman=True, later_passes=True)``); the later passes come before the
+  graph's tracks take back the hits the filter left free.
 
 Events: TrackML's real particle lists of development events ``--lists`` (1000-1009; never 1010-1020), simulated
 with seed 1 (`real_lists.real_list_folder`, the events of ``benchmarks/tracking.py --lists``), and the first

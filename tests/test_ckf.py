@@ -253,6 +253,23 @@ def test_follow_keeps_what_the_filter_does_not_make_when_long_enough(muons):
     assert (CKFTracks().follow(event, np.full(event.n_hits, -1)) < 0).all()  # no tracks: nothing to follow
 
 
+def test_follow_runs_the_later_passes_before_the_given_tracks_take_their_hits_back():
+    # displaced pions given as pieces that each mix two pions (three hits of each): the filter makes whole tracks of
+    # some; with later=True the displaced pass finds the others before the pieces take their hits back (the other
+    # way round, the pieces hold every hit the filter left and the passes find nothing)
+    event = simulate_event(_displaced_pions(), seed=6, event_id=1)
+    pid = event.truth.set_index("hit_id").reindex(event.hits["hit_id"])["particle_id"].to_numpy()
+    reach = np.linalg.norm(event.hits[["x", "y", "z"]].to_numpy(), axis=1)
+    labels = np.full(event.n_hits, -1, np.int64)
+    for p in np.unique(pid[pid > 0]):
+        rows = np.flatnonzero(pid == p)
+        rows = rows[np.argsort(reach[rows])]
+        labels[rows] = (p // 2) * 100 + np.arange(len(rows)) // 3  # pions p and p + 1 share their pieces
+    pieces, later = (CKFTracks().follow(event, labels, later=k) for k in (False, True))
+    assert _score(event, pieces)["efficiency"] < 0.7
+    assert _score(event, later)["efficiency"] > 0.9 and _score(event, later)["score"] > 0.85
+
+
 def test_extend_adds_the_later_passes_to_another_methods_tracks():
     # the first pass's tracks, extended, are the whole ckf's: the later passes run on the hits a method left free
     event = simulate_event(_displaced_pions(), seed=6, event_id=1)

@@ -237,7 +237,8 @@ class CKFTracks(Method):
         (``rounds``) seeds the tracks not made yet again, on the hits left free, without their innermost hit (a
         wrong first hit, or one another track took, spoils a seed). Then each track the filter did not make keeps
         its hits the filter's tracks left free, when there are at least ``keep``. ``later``: the displaced and
-        outer passes follow on the hits still free. Returns a new label per hit row. What it mends
+        outer passes first, on the hits the filter's tracks left free (before the given tracks take theirs back:
+        on list 1001 0.898 against 0.883 the other way round). Returns a new label per hit row. What it mends
         (`benchmarks/gnn_kalman.py`): `gnn` splits particles into pieces and gives pieces hits of other
         particles, which a seed followed along its helix does not."""
         labels = np.asarray(labels, np.int64)
@@ -272,13 +273,12 @@ class CKFTracks(Method):
                                 max_holes=self.max_holes)
                 _, _, n_tracks = self._follow(hits, [(triplets, np.zeros(len(triplets)))], finder, used, track_of_hit,
                                               clock, lambda: None, n_tracks)
+        if later:  # before the given tracks take their free hits back: those hold most displaced particles' hits
+            n_tracks = self._later_passes(hits, lay, used, track_of_hit, clock, n_tracks)[2]
         left = np.where(used, -1, labels)
         count = np.bincount(left[left >= 0], minlength=max(int(labels.max(initial=-1)) + 1, 1))
         kept = (left >= 0) & (count[np.maximum(left, 0)] >= keep)
         track_of_hit[kept] = n_tracks + np.unique(left[kept], return_inverse=True)[1]
-        used |= kept
-        if later:
-            self._later_passes(hits, lay, used, track_of_hit, clock, int(track_of_hit.max(initial=-1)) + 1)
         return track_of_hit
 
     def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance, n_tracks=0, min_hits=None):
