@@ -186,12 +186,13 @@ class GNNTracks(Method):
     ``kalman`` (default True: the graph's tracks followed again by `ckf`'s Kalman filter from their three
     innermost hits, `CKFTracks.follow`: the pieces a particle was split into become one track, hits of other
     particles drop out; the tracks it does not make are kept as built, on the hits left free, when at least
-    ``min_hits``; False: the graph's own tracks), ``later_passes`` (`ckf`'s displaced and outer passes on the hits
-    left free), ``ckf`` (parameters of the `CKFTracks` of both).
+    ``min_hits``; False: the graph's own tracks), ``later_passes`` (default True: `ckf`'s displaced and outer passes
+    on the hits left free, before the graph's tracks take theirs back), ``ckf`` (parameters of the `CKFTracks` of
+    both).
 
-    On events simulated from the real lists 1000-1009 the Kalman filter takes the TrackML score from 0.814 to
-    0.871 and the perfect-match efficiency from 0.52 to 0.82, in about 7 s more an event on one thread; on generated
-    ttbar + mu = 200 from 0.913 to 0.959 (`benchmarks/gnn_kalman.py`). The later passes add 0.002 in 2 to 4 s.
+    On events simulated from the real lists 1001 and 1003 the graph's own tracks score 0.831 / 0.816, with the
+    Kalman filter 0.881 / 0.872, with the later passes too 0.898 / 0.892 (`benchmarks/gnn_kalman.py` for the ten
+    development lists and generated events; the README's tracking tables for the time of each).
     """
 
     trackml_modules = True
@@ -199,7 +200,7 @@ class GNNTracks(Method):
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
                  min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,
                  device: str | None = None, server: str | None = None, fallback: str | None = None,
-                 runtime: str | None = None, kalman: bool = True, later_passes: bool = False,
+                 runtime: str | None = None, kalman: bool = True, later_passes: bool = True,
                  ckf: dict | None = None):
         self.model = model
         self.kalman, self.later_passes = bool(kalman), bool(later_passes)
