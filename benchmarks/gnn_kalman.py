@@ -125,7 +125,7 @@ def main() -> None:
                              "simulates the events)")
         sets.append((f"generated ttbar mu = 200 (seed 1000), {args.generated} events",
                      Dataset(data), args.generated))
-    gnn = get_method("gnn", kalman=False)  # the graph's own tracks
+    gnn = get_method("gnn", kalman=False, later_passes=False)  # the graph's own tracks
     variants = VARIANTS + MORE * args.more
     out = {}
     lines = [f"# python benchmarks/gnn_kalman.py --lists {' '.join(map(str, args.lists))} --generated "
