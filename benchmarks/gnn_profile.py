@@ -51,7 +51,7 @@ def profile_event(number: int, top: int):
     hits = real_list_event(number, DATA / f"list{number}-seed1")
     ds = Dataset(hits.parent)
     event = ds.read(ds.names[0])
-    method = get_method("gnn")
+    method = get_method("gnn", kalman=False, later_passes=False)  # the graph pipeline (its stages)
     method.reconstruct(event)
     lines = [f"## part 1: list {number} (seed 1), {event.n_hits:,} hits; load before: {_load()}"]
     profiler = cProfile.Profile()

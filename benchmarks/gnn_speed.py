@@ -44,7 +44,7 @@ from deepreco.io import open_path
 from deepreco.metrics.score import score_event
 from deepreco.reconstruct import get_method
 event = open_path(sys.argv[1])
-method = get_method("gnn")
+method = get_method("gnn", kalman=False, later_passes=False)  # the graph pipeline, as measured before session 17
 method.reconstruct(event)
 best = None
 for _ in range(int(sys.argv[4])):
