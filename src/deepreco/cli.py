@@ -333,19 +333,10 @@ def evaluate_cmd(
 
 
 def _option_value(text: str):
-    """'20' -> 20, '0.5' -> 0.5, '1,10' -> (1, 10), anything else stays text."""
-    parts = text.split(",")
-    values = []
-    for part in parts:
-        for cast in (int, float):
-            try:
-                values.append(cast(part))
-                break
-            except ValueError:
-                continue
-        else:
-            values.append(part)
-    return tuple(values) if len(values) > 1 else values[0]
+    """'20' -> 20, '0.5' -> 0.5, '1,10' -> (1, 10), anything else stays text (a generator option)."""
+    from .registry import setting_value
+
+    return setting_value(text, booleans=False)
 
 
 @app.command()

@@ -139,13 +139,13 @@ def families() -> dict[str, Registry]:
     return dict(_FAMILIES)
 
 
-def setting_value(text: str):
-    """A KEY=VALUE setting's value: true / false / none (any case), an integer, a number, a comma-separated tuple
-    of these ("1,10"), or the text itself."""
+def setting_value(text: str, booleans: bool = True):
+    """A KEY=VALUE setting's value: true / false / none (any case; with ``booleans``), an integer, a number, a
+    comma-separated tuple of these ("1,10"), or the text itself."""
     parts: list[object] = []
     for part in text.split(","):
         low = part.strip().lower()
-        if low in ("true", "false", "none"):
+        if booleans and low in ("true", "false", "none"):
             parts.append({"true": True, "false": False, "none": None}[low])
             continue
         for cast in (int, float):
