@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fast
 from .ambiguity import best_per_seed
 from .geometry import Hits, Layers
 from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, short_step_cov, to_global, transport, wrap
@@ -249,6 +250,19 @@ class Finder:
         hits on the modules of ``exclude_modules`` (n_candidates, k)."""
         hits, lay = self.hits, self.lay
         st, cv = cand.state, cand.cov
+        if fast.HAVE_NUMBA:  # the same search compiled, one call (most searches hold a few candidates)
+            grid = self.grid(layer)
+            if grid.size == 0 or len(cand) == 0:
+                return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 5)), np.zeros((0, 5, 5)), np.zeros(0)
+            exclude = np.zeros((len(cand), 0), np.int64) if exclude_modules is None else exclude_modules
+            return fast.layer_pairs(
+                np.ascontiguousarray(st, np.float64), np.ascontiguousarray(cv, np.float64),
+                np.ascontiguousarray(cand.barrel, np.bool_), np.ascontiguousarray(cand.pos, np.float64),
+                bool(lay.barrel[layer]), float(lay.position[layer]), float(hits.offset[layer]),
+                float(hits.var_max[layer, 0]), float(hits.var_max[layer, 1]), float(self.n_sigma),
+                float(self.chi2_max), CURVATURE_PER_TESLA * self.field, grid.key, grid.index, grid.coord,
+                float(grid.base), int(grid.n_bins), float(grid.bin_width), hits.surface, hits.meas, hits.var,
+                hits.module, np.ascontiguousarray(exclude, np.int64))
         phi, w, psi, t = st[:, 0], st[:, 1], st[:, 2], st[:, 3]
         r = np.where(cand.barrel, cand.pos, w)
         # path to reach a hit off the current surface (hits spread about the layer's mean surface)

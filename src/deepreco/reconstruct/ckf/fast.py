@@ -1,0 +1,239 @@
+"""The CKF's hot loops compiled with numba (optional): the helix's crossing with a cylinder, and the search of one
+layer (window, propagation to each hit's surface, covariance, chi2 and gate) in one pass over the pairs.
+
+Why: the filter steps candidates layer by layer, and most calls hold few candidates (on a list event half the
+searches carry at most 6), so NumPy's cost there is its per-operation overhead, not arithmetic: a search is some
+two hundred array operations. Here a search is one call, and each (candidate, hit) pair is made, carried, gated
+and kept or dropped in registers.
+
+The arithmetic is `helix` and `kalman`'s, operation for operation, in float64, with the pairs in the order of
+`seeding.grid_pair_blocks` (coordinate bin, then candidate, then the hit's place in the grid). The results agree
+with NumPy's to rounding (NumPy's sin and cos are its own vectorised ones, numba's the C library's; the tests
+compare both); without numba the NumPy code runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is optional (the ``fast`` extra)
+    import numba
+except ImportError:  # pragma: no cover - depends on the environment
+    numba = None
+
+HAVE_NUMBA = numba is not None
+
+if HAVE_NUMBA:
+    _PI = np.pi
+    _TWO_PI = 2.0 * np.pi
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _wrap(a):
+        return (a + _PI) % _TWO_PI - _PI
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _arcs1(h, s):
+        hs = h * s
+        if abs(hs) < 1e-3:
+            hs2 = hs * hs
+            return s * (1.0 - hs2 / 6.0), 0.5 * hs * s * (1.0 - hs2 / 12.0)
+        return np.sin(hs) / h, (1.0 - np.cos(hs)) / h
+
+    @numba.njit(cache=True, nogil=True)
+    def _cylinder1(x, y, psi, h, radius, iterations):
+        """`helix.path_to_cylinder` for one helix: (s, ok)."""
+        cos, sin = np.cos(psi), np.sin(psi)
+        a = x * cos + y * sin
+        b = -x * sin + y * cos
+        d = radius * radius - (x * x + y * y)
+        disc = a * a + d
+        s = -a + np.sqrt(max(disc, 0.0))
+        for _ in range(iterations):
+            sa, ca = _arcs1(h, s)
+            hs = h * s
+            f = 2.0 * a * sa + 2.0 * b * ca + sa * sa + ca * ca - d
+            fp = 2.0 * (a + sa) * np.cos(hs) + 2.0 * (b + ca) * np.sin(hs)
+            if abs(fp) < 1e-9:
+                fp = 1e-9
+            step = f / fp
+            s = s - step
+            if abs(step) < 1e-9:
+                break
+        sa, ca = _arcs1(h, s)
+        f = 2.0 * a * sa + 2.0 * b * ca + sa * sa + ca * ca - d
+        ok = np.isfinite(s) and abs(f) < 1e-6 * max(radius, 1.0) and abs(h * s) < 0.5 * _PI
+        return s, ok
+
+    @numba.njit(cache=True, nogil=True)
+    def path_to_cylinder(x, y, psi, h, radius, iterations):
+        """`helix.path_to_cylinder` over flat float64 arrays of one length."""
+        n = x.shape[0]
+        s = np.empty(n)
+        ok = np.empty(n, np.bool_)
+        for i in range(n):
+            s[i], ok[i] = _cylinder1(x[i], y[i], psi[i], h[i], radius[i], iterations)
+        return s, ok
+
+    @numba.njit(cache=True, nogil=True)
+    def _propagate1(st, barrel, position, to_barrel, to_position, curvature, out):
+        """`helix.propagate` for one state ``st`` (5,), into ``out`` (5,); returns (ok, s)."""
+        phi, w, psi, t, k = st[0], st[1], st[2], st[3], st[4]
+        r = position if barrel else w
+        z = w if barrel else position
+        x, y = r * np.cos(phi), r * np.sin(phi)
+        h = -curvature * k
+        if to_barrel:
+            s, ok = _cylinder1(x, y, psi, h, to_position, 6)
+        else:
+            s = (to_position - z) / t if t != 0.0 else np.inf
+            ok = np.isfinite(s) and abs(h * s) < 0.5 * _PI
+        if not ok:
+            s = 0.0
+        sa, ca = _arcs1(h, s)
+        cos, sin = np.cos(psi), np.sin(psi)
+        xn = x + cos * sa - sin * ca
+        yn = y + sin * sa + cos * ca
+        zn = z + t * s
+        out[0] = np.arctan2(yn, xn)
+        out[1] = zn if to_barrel else np.hypot(xn, yn)
+        out[2] = _wrap(psi + h * s)
+        out[3] = t
+        out[4] = k
+        return ok, s
+
+    @numba.njit(cache=True, nogil=True)
+    def _short_step_cov1(st, cov, barrel, position, s, curvature, jac, tmp, out):
+        """`helix.short_step_cov` for one state into ``out`` (5, 5); ``jac``, ``tmp``: (5, 5) scratch."""
+        phi, w, psi, t = st[0], st[1], st[2], st[3]
+        r = max(position if barrel else w, 1.0)
+        c, sn = np.cos(psi - phi), np.sin(psi - phi)
+        if abs(c) < 0.1:
+            c = np.copysign(0.1, c)
+        dh = -curvature
+        h = dh * st[4]
+        jac[:] = 0.0
+        for i in range(5):
+            jac[i, i] = 1.0
+        jac[0, 4] = dh * s * s / (2.0 * r)
+        jac[2, 4] = dh * s
+        ds_dt = -s / t if abs(t) > 1e-6 else 0.0
+        dphi_dpsi = s / (r * c) if barrel else s * c / r
+        jac[0, 2] = dphi_dpsi
+        jac[0, 0] = 1.0 - dphi_dpsi
+        jac[0, 3] = 0.0 if barrel else ds_dt * sn / r
+        tan = sn / c
+        jac[1, 0] = -t * s * tan if barrel else s * sn
+        jac[1, 2] = t * s * tan if barrel else -s * sn
+        jac[1, 3] = s if barrel else ds_dt * c
+        jac[2, 3] = 0.0 if barrel else h * ds_dt
+        for i in range(5):
+            for j in range(5):
+                acc = 0.0
+                for m in range(5):
+                    acc += jac[i, m] * cov[m, j]
+                tmp[i, j] = acc
+        for i in range(5):
+            for j in range(5):
+                acc = 0.0
+                for m in range(5):
+                    acc += tmp[i, m] * jac[j, m]
+                out[i, j] = acc
+        for i in range(5):
+            for j in range(i + 1, 5):
+                v = 0.5 * (out[i, j] + out[j, i])
+                out[i, j] = v
+                out[j, i] = v
+
+    @numba.njit(cache=True, nogil=True)
+    def layer_pairs(st, cv, barrel, pos, layer_barrel, layer_position, offset, vmax0, vmax1, n_sigma, chi2_max,
+                    curvature, key, index, coord, base, n_bins, bin_width, surface, meas, var, module, exclude):
+        """`kalman.Finder._pairs` for the candidates (state ``st``, covariance ``cv``, surface ``barrel`` /
+        ``pos``) on one layer, its hits in the grid (``key``, ``index``, ``coord``, ``base``, ``n_bins``,
+        ``bin_width``: `seeding.Grid`); ``exclude`` (n, k) module keys per candidate left out (k = 0: none).
+
+        Returns (candidate, hit, predicted state, its covariance, chi2) of the pairs within the gate."""
+        n = st.shape[0]
+        half = np.empty(n)
+        lo = np.empty(n)
+        hi = np.empty(n)
+        b_lo = np.empty(n, np.int64)
+        b_hi = np.empty(n, np.int64)
+        most = -1
+        for q in range(n):
+            phi, w, psi, t = st[q, 0], st[q, 1], st[q, 2], st[q, 3]
+            r = pos[q] if barrel[q] else w
+            off = offset + abs(pos[q] - layer_position)
+            if layer_barrel:
+                ds = off / max(abs(np.cos(psi - phi)), 0.1)
+                m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(t)
+            else:
+                ds = off / max(abs(t), 0.05)
+                m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(np.cos(psi - phi))
+            hw = n_sigma * np.sqrt(cv[q, 0, 0] + vmax0) + 1.2 * m_phi + 1e-4
+            span = n_sigma * np.sqrt(cv[q, 1, 1] + vmax1) + 1.2 * m_w + 0.1
+            half[q] = min(min(hw, 0.5), 0.99 * _PI)
+            lo[q], hi[q] = w - span, w + span
+            b_lo[q] = np.int64(min(max(np.floor(lo[q] / bin_width) - base, 0.0), float(n_bins)))
+            b_hi[q] = np.int64(min(max(np.floor(hi[q] / bin_width) - base, -1.0), float(n_bins - 1)))
+            most = max(most, b_hi[q] - b_lo[q])
+        cap = 64
+        out_c = np.empty(cap, np.int64)
+        out_h = np.empty(cap, np.int64)
+        out_p = np.empty((cap, 5))
+        out_v = np.empty((cap, 5, 5))
+        out_x = np.empty(cap)
+        m = 0
+        pred = np.empty(5)
+        pcov = np.empty((5, 5))
+        jac = np.empty((5, 5))
+        tmp = np.empty((5, 5))
+        n_ex = exclude.shape[1]
+        for j in range(most + 1):
+            for q in range(n):
+                if b_lo[q] + j > b_hi[q]:
+                    continue
+                centre = (b_lo[q] + j) * 20.0 + st[q, 0] + 3.0 * _PI
+                a = np.searchsorted(key, centre - half[q], side="left")
+                b = np.searchsorted(key, centre + half[q], side="right")
+                for p in range(a, b):
+                    if coord[p] < lo[q] or coord[p] > hi[q]:
+                        continue
+                    hit = index[p]
+                    skip = False
+                    for e in range(n_ex):
+                        if exclude[q, e] == module[hit]:
+                            skip = True
+                            break
+                    if skip:
+                        continue
+                    ok, s = _propagate1(st[q], barrel[q], pos[q], layer_barrel, surface[hit], curvature, pred)
+                    if not ok:
+                        continue
+                    _short_step_cov1(st[q], cv[q], barrel[q], pos[q], s, curvature, jac, tmp, pcov)
+                    r0 = _wrap(meas[hit, 0] - pred[0])
+                    r1 = meas[hit, 1] - pred[1]
+                    s00 = pcov[0, 0] + var[hit, 0, 0]
+                    s01 = pcov[0, 1] + var[hit, 0, 1]
+                    s11 = pcov[1, 1] + var[hit, 1, 1]
+                    det = s00 * s11 - s01 * (pcov[1, 0] + var[hit, 1, 0])
+                    chi2 = (r0 ** 2 * s11 - 2 * r0 * r1 * s01 + r1 ** 2 * s00) / det
+                    if not chi2 < chi2_max:
+                        continue
+                    if m == cap:
+                        cap *= 2
+                        out_c = _grow(out_c, cap)
+                        out_h = _grow(out_h, cap)
+                        out_p = _grow(out_p, cap)
+                        out_v = _grow(out_v, cap)
+                        out_x = _grow(out_x, cap)
+                    out_c[m], out_h[m], out_x[m] = q, hit, chi2
+                    out_p[m] = pred
+                    out_v[m] = pcov
+                    m += 1
+        return out_c[:m].copy(), out_h[:m].copy(), out_p[:m].copy(), out_v[:m].copy(), out_x[:m].copy()
+
+    @numba.njit(cache=True, nogil=True)
+    def _grow(a, cap):
+        out = np.empty((cap,) + a.shape[1:], a.dtype)
+        out[:a.shape[0]] = a
+        return out

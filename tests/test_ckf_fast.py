@@ -1,0 +1,80 @@
+"""`ckf`'s compiled search (`reconstruct.ckf.fast`, numba) gives what the NumPy code gives: the helix's crossings
+with cylinders, the pairs of a layer's search with their states, covariances and chi2, and the tracks of a whole
+event."""
+
+import numpy as np
+import pytest
+
+from deepreco.generate import particle_gun
+from deepreco.reconstruct import get_method
+from deepreco.reconstruct.ckf import fast, helix
+from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
+from deepreco.reconstruct.ckf.kalman import Finder
+from deepreco.reconstruct.ckf.seeding import find_seeds
+from deepreco.simulate import simulate_event
+
+needs_numba = pytest.mark.skipif(not fast.HAVE_NUMBA, reason="numba is not installed (the fast extra)")
+
+
+@pytest.fixture(scope="module")
+def event():
+    """300 pions over the whole detector, pT 0.2-5 GeV, with noise."""
+    particles = particle_gun(n=300, pdg=[211, -211], pt=(0.2, 5.0), eta=(-3.0, 3.0), seed=11)
+    return simulate_event(particles, seed=11, event_id=11, noise_fraction=0.1)
+
+
+def _plain(monkeypatch, call):
+    with monkeypatch.context() as m:
+        m.setattr(fast, "HAVE_NUMBA", False)
+        return call()
+
+
+@needs_numba
+def test_crossings_with_a_cylinder_agree(monkeypatch):
+    rng = np.random.default_rng(3)
+    n = 5000
+    x, y = rng.uniform(-300, 300, n), rng.uniform(-300, 300, n)
+    psi = rng.uniform(-np.pi, np.pi, n)
+    h = rng.choice([0.0, 1.0], n) * rng.normal(0, 2e-3, n)  # straight tracks too
+    radius = rng.choice([32.0, 72.0, 260.0, 660.0, 1020.0], n)
+    s, ok = helix.path_to_cylinder(x, y, psi, h, radius)
+    s0, ok0 = _plain(monkeypatch, lambda: helix.path_to_cylinder(x, y, psi, h, radius))
+    assert 0.3 < ok.mean() < 1.0  # both kinds: helices that reach the cylinder and loopers that do not
+    assert np.array_equal(ok, ok0)
+    np.testing.assert_allclose(s[ok], s0[ok], rtol=1e-12, atol=1e-9)
+
+
+@needs_numba
+def test_a_layers_search_agrees_pair_for_pair(event, monkeypatch):
+    lay = layers()
+    hits = prepare_hits(event.hits)
+    seeds = find_seeds(hits, lay, pt_min=0.3)
+    finder = Finder(hits, lay)
+    cand = finder.start(seeds)
+    assert len(cand) > 200
+    checked = 0
+    for layer in np.unique(cand.layer):
+        # the next layers out: the same layer (overlaps) and every other one the search may be asked for
+        for target in (int(layer), int(layer) + 1):
+            if target >= len(lay):
+                continue
+            mods = hits.module[cand.hits[:, :2]]
+            for exclude in (None, mods):
+                got = finder._pairs(cand, target, exclude_modules=exclude)
+                want = _plain(monkeypatch, lambda t=target, e=exclude: finder._pairs(cand, t, exclude_modules=e))
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])  # the same pairs, in order
+                for a, b in zip(got[2:], want[2:], strict=True):
+                    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+                checked += len(got[0])
+    assert checked > 500
+
+
+@needs_numba
+def test_an_events_tracks_are_the_same(event, monkeypatch):
+    method = get_method("ckf")
+    tracks = method.reconstruct(event)
+    plain = _plain(monkeypatch, lambda: get_method("ckf").reconstruct(event))
+    assert tracks.track_id.nunique() > 200
+    merged = tracks.merge(plain, on="hit_id", suffixes=("", "_plain"))
+    assert len(merged) == len(tracks) == len(plain)
+    assert np.array_equal(merged.track_id.to_numpy(), merged.track_id_plain.to_numpy())
