@@ -1,6 +1,6 @@
-"""`ckf`'s compiled search (`reconstruct.ckf.fast`, numba) gives what the NumPy code gives: the helix's crossings
-with cylinders, the pairs of a layer's search with their states, covariances and chi2, and the tracks of a whole
-event."""
+"""`ckf`'s compiled steps (`reconstruct.ckf.fast`, numba) give what the NumPy code gives: the helix's crossings
+with cylinders, the transport of states and covariances, the next layer of each candidate, the pairs of a layer's
+search with their states, covariances and chi2, and the tracks of a whole event."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from deepreco.generate import particle_gun
 from deepreco.reconstruct import get_method
 from deepreco.reconstruct.ckf import fast, helix
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
-from deepreco.reconstruct.ckf.kalman import Finder
+from deepreco.reconstruct.ckf.kalman import Finder, next_layer
 from deepreco.reconstruct.ckf.seeding import find_seeds
 from deepreco.simulate import simulate_event
 
@@ -44,13 +44,42 @@ def test_crossings_with_a_cylinder_agree(monkeypatch):
     np.testing.assert_allclose(s[ok], s0[ok], rtol=1e-12, atol=1e-9)
 
 
-@needs_numba
-def test_a_layers_search_agrees_pair_for_pair(event, monkeypatch):
+@pytest.fixture(scope="module")
+def started(event):
+    """The event's seeds started (each state on its third hit), with the finder."""
     lay = layers()
     hits = prepare_hits(event.hits)
-    seeds = find_seeds(hits, lay, pt_min=0.3)
     finder = Finder(hits, lay)
-    cand = finder.start(seeds)
+    return finder, finder.start(find_seeds(hits, lay, pt_min=0.3))
+
+
+@needs_numba
+@pytest.mark.parametrize("inward", [False, True])
+def test_transport_and_next_layer_agree(started, inward, monkeypatch):
+    finder, cand = started
+    lay = layers()
+    nl, s = next_layer(cand, lay, 2.0, inward)
+    nl0, s0 = _plain(monkeypatch, lambda: next_layer(cand, lay, 2.0, inward))
+    assert np.array_equal(nl, nl0) and (nl >= 0).mean() > 0.5
+    np.testing.assert_allclose(s[nl >= 0], s0[nl >= 0], rtol=1e-12)
+    go = np.flatnonzero(nl >= 0)
+    to = (cand.state[go], cand.cov[go], cand.barrel[go], cand.pos[go], lay.barrel[nl[go]], lay.position[nl[go]])
+    got = helix.transport(*to)
+    want = _plain(monkeypatch, lambda: helix.transport(*to))
+    assert np.array_equal(got[2], want[2]) and got[2].mean() > 0.9
+    ok = got[2]
+    np.testing.assert_allclose(got[0][ok], want[0][ok], rtol=1e-12, atol=1e-12)
+    # the covariances in units of their diagonals (the Jacobian is finite differences of 1e-7: rounding in the
+    # last bits of the states moves its elements by up to about 1e-5 of that unit here)
+    sigma = np.sqrt(np.einsum("nii->ni", want[1][ok]))
+    assert np.abs((got[1][ok] - want[1][ok]) / (sigma[:, :, None] * sigma[:, None, :])).max() < 1e-4
+    np.testing.assert_allclose(got[3][ok], want[3][ok], rtol=1e-12, atol=1e-9)
+
+
+@needs_numba
+def test_a_layers_search_agrees_pair_for_pair(started, monkeypatch):
+    finder, cand = started
+    lay, hits = finder.lay, finder.hits
     assert len(cand) > 200
     checked = 0
     for layer in np.unique(cand.layer):

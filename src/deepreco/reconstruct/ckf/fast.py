@@ -237,3 +237,101 @@ if HAVE_NUMBA:
         out = np.empty((cap,) + a.shape[1:], a.dtype)
         out[:a.shape[0]] = a
         return out
+
+    @numba.njit(cache=True, nogil=True)
+    def transport(state, cov, barrel, position, to_barrel, to_position, curvature, fd_steps):
+        """`helix.transport` over arrays of one length: (states, covariances, ok, s); the Jacobian by the same
+        forward differences (``fd_steps``) of `_propagate1`."""
+        n = state.shape[0]
+        out = np.empty((n, 5))
+        new_cov = np.empty((n, 5, 5))
+        ok = np.empty(n, np.bool_)
+        path = np.empty(n)
+        shifted = np.empty(5)
+        moved = np.empty(5)
+        jac = np.empty((5, 5))
+        tmp = np.empty((5, 5))
+        for q in range(n):
+            good, s = _propagate1(state[q], barrel[q], position[q], to_barrel[q], to_position[q], curvature, out[q])
+            path[q] = s
+            for i in range(5):
+                shifted[:] = state[q]
+                shifted[i] += fd_steps[i]
+                good_i, _ = _propagate1(shifted, barrel[q], position[q], to_barrel[q], to_position[q], curvature,
+                                        moved)
+                good = good and good_i
+                for j in range(5):
+                    d = moved[j] - out[q, j]
+                    if j == 0 or j == 2:
+                        d = _wrap(d)
+                    jac[j, i] = d / fd_steps[i]
+            ok[q] = good
+            for i in range(5):
+                for j in range(5):
+                    acc = 0.0
+                    for m in range(5):
+                        acc += jac[i, m] * cov[q, m, j]
+                    tmp[i, j] = acc
+            for i in range(5):
+                for j in range(5):
+                    acc = 0.0
+                    for m in range(5):
+                        acc += tmp[i, m] * jac[j, m]
+                    new_cov[q, i, j] = acc
+            for i in range(5):
+                for j in range(i + 1, 5):
+                    v = 0.5 * (new_cov[q, i, j] + new_cov[q, j, i])
+                    new_cov[q, i, j] = v
+                    new_cov[q, j, i] = v
+        return out, new_cov, ok, path
+
+    @numba.njit(cache=True, nogil=True)
+    def next_layer(state, barrel, pos, layer, curvature, lay_barrel, lay_position, lay_lo, lay_hi, inward):
+        """`kalman.next_layer` over the candidates: (layer, path), -1 / inf where none."""
+        n = state.shape[0]
+        best = np.full(n, -1, np.int64)
+        best_s = np.full(n, np.inf)
+        sign = -1.0 if inward else 1.0
+        n_layers = lay_barrel.shape[0]
+        for q in range(n):
+            phi, w, psi, t, k = state[q, 0], state[q, 1], state[q, 2], state[q, 3], state[q, 4]
+            rq = pos[q] if barrel[q] else w
+            z = w if barrel[q] else pos[q]
+            x, y = rq * np.cos(phi), rq * np.sin(phi)
+            h = -curvature * k
+            r = np.hypot(x, y)
+            for L in range(n_layers):
+                if not lay_barrel[L] or layer[q] == L:
+                    continue
+                if inward:
+                    if not lay_position[L] < r - 0.5:
+                        continue
+                elif not lay_position[L] > r + 0.5:
+                    continue
+                s, ok = _cylinder1(x, y, psi, h, lay_position[L], 6)
+                zc = z + t * s
+                s = sign * s
+                if ok and s > 0 and zc >= lay_lo[L] and zc <= lay_hi[L] and s < best_s[q]:
+                    best_s[q] = s
+                    best[q] = L
+            limit = x * np.cos(psi) + y * np.sin(psi)
+            disk_s = np.inf
+            disk = -1
+            for L in range(n_layers):
+                if lay_barrel[L] or layer[q] == L:
+                    continue
+                s = sign * (lay_position[L] - z) / t if t != 0.0 else np.nan
+                if not (np.isfinite(s) and s > 0 and abs(h * s) < 0.5 * _PI and s < best_s[q]):
+                    continue
+                if inward and not s < limit:
+                    continue
+                sa, ca = _arcs1(h, sign * s)
+                c, sn = np.cos(psi), np.sin(psi)
+                rr = np.hypot(x + c * sa - sn * ca, y + sn * sa + c * ca)
+                if rr >= lay_lo[L] and rr <= lay_hi[L] and s < disk_s:
+                    disk_s = s
+                    disk = L
+            if disk >= 0 and disk_s < best_s[q]:
+                best_s[q] = disk_s
+                best[q] = disk
+        return best, best_s

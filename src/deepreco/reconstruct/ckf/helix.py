@@ -132,6 +132,14 @@ def transport(state, cov, barrel, position, to_barrel, to_position, field: float
     Returns (states, covariances, ok, s).
     """
     n = len(state)
+    if fast.HAVE_NUMBA:  # the same differences compiled, one state at a time
+
+        def flat(a, dtype):
+            return np.ascontiguousarray(np.broadcast_to(a, (n,)), dtype)
+
+        return fast.transport(np.ascontiguousarray(state, np.float64), np.ascontiguousarray(cov, np.float64),
+                              flat(barrel, np.bool_), flat(position, np.float64), flat(to_barrel, np.bool_),
+                              flat(to_position, np.float64), CURVATURE_PER_TESLA * field, _FD_STEPS)
     shifted = np.repeat(state[None], 6, axis=0)
     for i in range(5):
         shifted[i + 1, :, i] += _FD_STEPS[i]

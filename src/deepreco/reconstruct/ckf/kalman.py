@@ -123,6 +123,14 @@ def next_layer(cand: Candidates, lay: Layers, field: float, inward: bool = False
     ``inward``: the next layer back along the helix, towards the beam line (the path is then negative).
     """
     n = len(cand)
+    if fast.HAVE_NUMBA:  # the same search compiled, one candidate at a time
+
+        def arr(a, dtype=np.float64):
+            return np.ascontiguousarray(a, dtype)
+
+        return fast.next_layer(arr(cand.state), arr(cand.barrel, np.bool_), arr(cand.pos), arr(cand.layer, np.int64),
+                               CURVATURE_PER_TESLA * field, arr(lay.barrel, np.bool_), arr(lay.position), arr(lay.lo),
+                               arr(lay.hi), bool(inward))
     x, y, z = to_global(cand.state, cand.barrel, cand.pos)
     psi, t, k = cand.state[:, 2], cand.state[:, 3], cand.state[:, 4]
     h = -CURVATURE_PER_TESLA * field * k
