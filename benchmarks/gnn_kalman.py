@@ -1,6 +1,7 @@
 """`gnn`'s tracks followed again by `ckf`'s Kalman filter (`CKFTracks.follow`), and `ckf`'s later passes after them.
 
-    python benchmarks/gnn_kalman.py [--lists 1000 ... 1009] [--generated 3] [--threads 1] [--more] [--tag NAME]
+    python benchmarks/gnn_kalman.py [--lists 1000 ... 1009] [--generated 3] [--threads 1] [--more] [--passes]
+        [--tag NAME]
 
 On each event the shipped `gnn` model runs once (its tracks as the method builds them, ``min_hits`` 3); then, from
 those tracks, one thread each (NumPy):
@@ -18,7 +19,8 @@ with seed 1 (`real_lists.real_list_folder`, the events of ``benchmarks/tracking.
 ``--generated`` events of ``benchmarks/tracking.py``'s generated ttbar + mu = 200 (seed 1000). Per set: TrackML
 score, efficiency (pT > 1 GeV), perfect efficiency, fake and duplicate rates, seconds per event (the gnn's,
 everything up to its tracks, and each variant's own step), and where the score's weight goes (`_losses`).
-``--more``: also the settings tried and not taken (`MORE`). Results: ``benchmarks/results/gnn_kalman.txt`` /
+``--more``: also the settings tried and not taken (`MORE`); ``--passes``: ``+ kalman + later`` with other settings
+of the later passes (`PASSES`: `CKFTracks` parameters). Results: ``benchmarks/results/gnn_kalman.txt`` /
 ``.json`` (``--tag NAME``: ``gnn_kalman_NAME.*``).
 """
 
@@ -39,9 +41,14 @@ VARIANTS = ("gnn", "+ later", "+ kalman", "+ kalman + later")
 # --more: settings tried and not taken
 MORE = ("+ kalman, 1 round", "+ kalman, 3 rounds", "+ kalman, 1 branch", "+ kalman, no completion",
         "+ kalman, keep 5")
+# --passes: the later passes' settings (CKFTracks parameters), each with the Kalman step before them
+PASSES = {"+ k + l, outer pT 0.2": {"outer_pt_min": 0.2}, "+ k + l, outer pT 0.15": {"outer_pt_min": 0.15},
+          "+ k + l, displaced pT 0.1": {"displaced_pt_min": 0.1},
+          "+ k + l, displaced d0 100": {"displaced_d0_max": 100.0}, "+ k + l, 5 hits": {"displaced_min_hits": 5},
+          "+ k + l, chi2 12": {"later_chi2_max": 12.0}, "+ k + l, 2 holes": {"later_max_holes": 2}}
 
 
-def _variants(event, labels, more: bool):
+def _variants(event, labels, more: bool, passes: bool = False):
     """(name, labels, seconds of its own step) for each of `VARIANTS` (and `MORE`)."""
     from deepreco.reconstruct.ckf import CKFTracks
 
@@ -56,6 +63,9 @@ def _variants(event, labels, more: bool):
                  ("+ kalman, 1 branch", lambda: CKFTracks(n_branches=1, max_candidates=1).follow(event, labels)),
                  ("+ kalman, no completion", lambda: CKFTracks(inward=False, gaps=False).follow(event, labels)),
                  ("+ kalman, keep 5", lambda: ckf.follow(event, labels, keep=5))]
+    if passes:
+        runs += [(name, lambda p=params: CKFTracks(**p).follow(event, labels, keep=3, later=True))
+                 for name, params in PASSES.items()]
     for name, run in runs:
         t = time.perf_counter()
         out = run()
@@ -96,6 +106,7 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--more", action="store_true", help="also the settings tried and not taken (MORE)")
+    parser.add_argument("--passes", action="store_true", help="also other settings of the later passes (PASSES)")
     parser.add_argument("--tag", default=None, help="results in gnn_kalman_TAG.txt / .json")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
@@ -126,10 +137,10 @@ def main() -> None:
         sets.append((f"generated ttbar mu = 200 (seed 1000), {args.generated} events",
                      Dataset(data), args.generated))
     gnn = get_method("gnn", kalman=False, later_passes=False)  # the graph's own tracks
-    variants = VARIANTS + MORE * args.more
+    variants = VARIANTS + MORE * args.more + tuple(PASSES) * args.passes
     out = {}
     lines = [f"# python benchmarks/gnn_kalman.py --lists {' '.join(map(str, args.lists))} --generated "
-             f"{args.generated} --threads {args.threads}" + " --more" * args.more
+             f"{args.generated} --threads {args.threads}" + " --more" * args.more + " --passes" * args.passes
              + f" --tag {args.tag}" * bool(args.tag),
              f"# {platform.machine()}, {os.cpu_count()} usable cores, {args.threads} thread(s); the shipped gnn model; "
              "s = seconds per event: gnn = everything up to its tracks, the others their own step after it; "
@@ -144,7 +155,7 @@ def main() -> None:
             gnn_s = time.perf_counter() - t
             ids = pd.Series(tracks["track_id"].to_numpy(), index=tracks["hit_id"].to_numpy())
             labels = ids.reindex(event.hits["hit_id"].to_numpy()).fillna(-1).astype(np.int64).to_numpy()
-            for name, lab, seconds in _variants(event, labels, args.more):
+            for name, lab, seconds in _variants(event, labels, args.more, args.passes):
                 keep = np.flatnonzero(lab >= 0)
                 sub = pd.DataFrame({"hit_id": event.hits["hit_id"].to_numpy()[keep], "track_id": lab[keep]})
                 r = evaluate(event.truth, event.particles, sub)
@@ -156,12 +167,12 @@ def main() -> None:
         mean = {v: {k: float(np.mean([r[k] for r in rows[v]])) for k in rows[v][0]} for v in variants}
         out[title] = {"events": n_events, "mean": mean, "per_event": rows}
         lines += ["", f"## {title}: {n_events} event(s)",
-                  f"{'tracks':24s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
-        lines += [f"{v:24s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
+                  f"{'tracks':27s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
+        lines += [f"{v:27s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
                   f"{m['fake_rate']:7.4f} {m['duplicate_rate']:7.4f} {m['seconds']:6.2f}" for v, m in mean.items()]
         keys = [k for k in next(iter(mean.values())) if k.startswith(("unfound", "found"))]
         lines += ["", "where the weight goes (fractions of the event's): " + "; ".join(keys)]
-        lines += [f"{v:24s} " + " ".join(f"{m[k]:7.4f}" for k in keys) for v, m in mean.items()]
+        lines += [f"{v:27s} " + " ".join(f"{m[k]:7.4f}" for k in keys) for v, m in mean.items()]
     RESULTS.mkdir(exist_ok=True)
     name = f"gnn_kalman_{args.tag}" if args.tag else "gnn_kalman"
     (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
