@@ -1,6 +1,6 @@
 """`ckf`'s compiled steps (`reconstruct.ckf.fast`, numba) give what the NumPy code gives: the helix's crossings
 with cylinders, the transport of states and covariances, the next layer of each candidate, the pairs of a layer's
-search with their states, covariances and chi2, and the tracks of a whole event."""
+search with their states, covariances and chi2, the triplet seeds, and the tracks of a whole event."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from deepreco.reconstruct import get_method
 from deepreco.reconstruct.ckf import fast, helix
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.kalman import Finder, next_layer
-from deepreco.reconstruct.ckf.seeding import find_seeds
+from deepreco.reconstruct.ckf.seeding import find_seeds, find_triplets, strip_layer_pairs
 from deepreco.simulate import simulate_event
 
 needs_numba = pytest.mark.skipif(not fast.HAVE_NUMBA, reason="numba is not installed (the fast extra)")
@@ -96,6 +96,20 @@ def test_a_layers_search_agrees_pair_for_pair(started, monkeypatch):
                     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
                 checked += len(got[0])
     assert checked > 500
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["first", "displaced", "outer"])
+def test_triplets_are_the_same(event, kind, monkeypatch):
+    lay = layers()
+    hits = prepare_hits(event.hits)
+    kw = {"first": {"pt_min": 0.15}, "displaced": {"pt_min": 0.15, "d0_max": 50.0, "z0_max": 300.0},
+          "outer": {"pt_min": 0.3, "d0_max": 300.0, "z0_max": 1500.0, "layer_pairs": strip_layer_pairs(lay)}}[kind]
+    trip, quality = find_triplets(hits, lay, **kw)
+    trip0, quality0 = _plain(monkeypatch, lambda: find_triplets(hits, lay, **kw))
+    assert len(trip) > 300
+    assert np.array_equal(trip, trip0)  # the same triplets in the same order
+    np.testing.assert_allclose(quality, quality0, rtol=1e-9, atol=1e-12)
 
 
 @needs_numba

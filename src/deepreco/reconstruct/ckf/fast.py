@@ -27,11 +27,11 @@ if HAVE_NUMBA:
     _PI = np.pi
     _TWO_PI = 2.0 * np.pi
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
     def _wrap(a):
         return (a + _PI) % _TWO_PI - _PI
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
     def _arcs1(h, s):
         hs = h * s
         if abs(hs) < 1e-3:
@@ -39,7 +39,7 @@ if HAVE_NUMBA:
             return s * (1.0 - hs2 / 6.0), 0.5 * hs * s * (1.0 - hs2 / 12.0)
         return np.sin(hs) / h, (1.0 - np.cos(hs)) / h
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _cylinder1(x, y, psi, h, radius, iterations):
         """`helix.path_to_cylinder` for one helix: (s, ok)."""
         cos, sin = np.cos(psi), np.sin(psi)
@@ -64,7 +64,7 @@ if HAVE_NUMBA:
         ok = np.isfinite(s) and abs(f) < 1e-6 * max(radius, 1.0) and abs(h * s) < 0.5 * _PI
         return s, ok
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def path_to_cylinder(x, y, psi, h, radius, iterations):
         """`helix.path_to_cylinder` over flat float64 arrays of one length."""
         n = x.shape[0]
@@ -74,7 +74,7 @@ if HAVE_NUMBA:
             s[i], ok[i] = _cylinder1(x[i], y[i], psi[i], h[i], radius[i], iterations)
         return s, ok
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _propagate1(st, barrel, position, to_barrel, to_position, curvature, out):
         """`helix.propagate` for one state ``st`` (5,), into ``out`` (5,); returns (ok, s)."""
         phi, w, psi, t, k = st[0], st[1], st[2], st[3], st[4]
@@ -101,7 +101,7 @@ if HAVE_NUMBA:
         out[4] = k
         return ok, s
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _short_step_cov1(st, cov, barrel, position, s, curvature, jac, tmp, out):
         """`helix.short_step_cov` for one state into ``out`` (5, 5); ``jac``, ``tmp``: (5, 5) scratch."""
         phi, w, psi, t = st[0], st[1], st[2], st[3]
@@ -144,7 +144,7 @@ if HAVE_NUMBA:
                 out[i, j] = v
                 out[j, i] = v
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def layer_pairs(st, cv, barrel, pos, layer_barrel, layer_position, offset, vmax0, vmax1, n_sigma, chi2_max,
                     curvature, key, index, coord, base, n_bins, bin_width, surface, meas, var, module, exclude):
         """`kalman.Finder._pairs` for the candidates (state ``st``, covariance ``cv``, surface ``barrel`` /
@@ -232,13 +232,13 @@ if HAVE_NUMBA:
                     m += 1
         return out_c[:m].copy(), out_h[:m].copy(), out_p[:m].copy(), out_v[:m].copy(), out_x[:m].copy()
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _grow(a, cap):
         out = np.empty((cap,) + a.shape[1:], a.dtype)
         out[:a.shape[0]] = a
         return out
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def transport(state, cov, barrel, position, to_barrel, to_position, curvature, fd_steps):
         """`helix.transport` over arrays of one length: (states, covariances, ok, s); the Jacobian by the same
         forward differences (``fd_steps``) of `_propagate1`."""
@@ -285,7 +285,7 @@ if HAVE_NUMBA:
                     new_cov[q, j, i] = v
         return out, new_cov, ok, path
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def next_layer(state, barrel, pos, layer, curvature, lay_barrel, lay_position, lay_lo, lay_hi, inward):
         """`kalman.next_layer` over the candidates: (layer, path), -1 / inf where none."""
         n = state.shape[0]
@@ -335,3 +335,86 @@ if HAVE_NUMBA:
                 best_s[q] = disk_s
                 best[q] = disk
         return best, best_s
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _arc1(chord, rho):
+        return 2.0 * rho * np.arcsin(min(max(chord / (2.0 * rho), 0.0), 1.0))
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _highland1(p, x_over_x0, mass):
+        beta2 = p * p / (p * p + mass * mass)
+        x = max(x_over_x0, 1e-9)
+        return 0.0136 / (np.sqrt(beta2) * p) * np.sqrt(x) * max(1.0 + 0.038 * np.log(x / beta2), 0.1)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def triplets(phi_t, half, lo, hi, key, index, coord, base, n_bins, bin_width, bi, mi, r2, cot, tol_cot,
+                 hx, hy, hz, hr, x0, pt_min, z0_max, d0_max, n_sigma, curvature, mass):
+        """The loop of `seeding._triplet_blocks` over the doublets (b ``bi``, m ``mi``): the top layer's hits in
+        each doublet's window (``phi_t`` +- ``half``, ``lo``-``hi``; the grid of `seeding.Grid`), the r-z check at the
+        hit's own radius, then `seeding._triplet_cuts`. Returns (coordinate bin j, doublet, top hit, quality) of
+        the triplets kept, in the order of `seeding.grid_pair_blocks_by_bin` (j, doublet, place in the grid)."""
+        n = phi_t.shape[0]
+        b_lo = np.empty(n, np.int64)
+        b_hi = np.empty(n, np.int64)
+        most = -1
+        for q in range(n):
+            b_lo[q] = np.int64(min(max(np.floor(lo[q] / bin_width) - base, 0.0), float(n_bins)))
+            b_hi[q] = np.int64(min(max(np.floor(hi[q] / bin_width) - base, -1.0), float(n_bins - 1)))
+            most = max(most, b_hi[q] - b_lo[q])
+        cap = 1024
+        out_j = np.empty(cap, np.int64)
+        out_q = np.empty(cap, np.int64)
+        out_t = np.empty(cap, np.int64)
+        out_x = np.empty(cap)
+        m = 0
+        for j in range(most + 1):
+            for q in range(n):
+                if b_lo[q] + j > b_hi[q]:
+                    continue
+                w = min(half[q], 0.99 * _PI)
+                centre = (b_lo[q] + j) * 20.0 + phi_t[q] + 3.0 * _PI
+                a = np.searchsorted(key, centre - w, side="left")
+                e = np.searchsorted(key, centre + w, side="right")
+                b, mid = bi[q], mi[q]
+                for p in range(a, e):
+                    if coord[p] < lo[q] or coord[p] > hi[q]:
+                        continue
+                    t = index[p]
+                    lever_t = hr[t] - r2[q]
+                    z_dev = abs(hz[t] - hz[mid] - cot[q] * lever_t)
+                    if not (z_dev < 2.0 + tol_cot[q] * lever_t and lever_t > 1.0):
+                        continue
+                    # _triplet_cuts: the circle through the three hits (seeding._circle)
+                    x1, y1 = hx[b], hy[b]
+                    ax, ay = hx[mid] - x1, hy[mid] - y1
+                    bx, by = hx[t] - x1, hy[t] - y1
+                    d = 2.0 * (ax * by - ay * bx)
+                    ux = (by * (ax * ax + ay * ay) - ay * (bx * bx + by * by)) / d
+                    uy = (ax * (bx * bx + by * by) - bx * (ax * ax + ay * ay)) / d
+                    xc, yc, rho = x1 + ux, y1 + uy, np.hypot(ux, uy)
+                    pt = curvature * rho
+                    d0 = abs(np.hypot(xc, yc) - rho)
+                    if not (pt > pt_min and d0 < d0_max):
+                        continue
+                    s_bm = _arc1(np.hypot(hx[mid] - hx[b], hy[mid] - hy[b]), rho)
+                    s_mt = _arc1(np.hypot(hx[t] - hx[mid], hy[t] - hy[mid]), rho)
+                    cot1 = (hz[mid] - hz[b]) / s_bm
+                    cot2 = (hz[t] - hz[mid]) / s_mt
+                    c = (hz[t] - hz[b]) / (s_bm + s_mt)
+                    z0 = hz[b] - c * _arc1(hr[b], rho)
+                    mom = min(pt, 100.0) * np.sqrt(1.0 + c * c)
+                    sin_theta = 1.0 / np.sqrt(1.0 + c * c)
+                    theta0 = _highland1(mom, x0 / sin_theta, mass)
+                    sigma = np.hypot(theta0 * (1.0 + c * c), 0.05 * (1.0 + abs(c)) * (1.0 / s_bm + 1.0 / s_mt))
+                    mismatch = abs(cot1 - cot2) / sigma
+                    if not (abs(z0) < z0_max and mismatch < n_sigma):
+                        continue
+                    if m == cap:
+                        cap *= 2
+                        out_j = _grow(out_j, cap)
+                        out_q = _grow(out_q, cap)
+                        out_t = _grow(out_t, cap)
+                        out_x = _grow(out_x, cap)
+                    out_j[m], out_q[m], out_t[m], out_x[m] = j, q, t, mismatch
+                    m += 1
+        return out_j[:m].copy(), out_q[:m].copy(), out_t[:m].copy(), out_x[:m].copy()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fast
 from .geometry import Hits, Layers
 from .helix import CURVATURE_PER_TESLA, wrap
 
@@ -363,6 +364,16 @@ def _triplet_blocks(hits: Hits, lay: Layers, bi: np.ndarray, mi: np.ndarray, lm:
         dz = np.abs(lay.position[lt] - hits.z[mi])
         tol = 2.0 + (tol_cot * dz + hits.offset[lt]) / np.maximum(np.abs(cot), 1e-3) ** 2 * np.abs(cot)
         lo, hi = rt - tol, rt + tol
+    if fast.HAVE_NUMBA:  # the loop below compiled: each candidate made, checked and cut at once
+        js, qs, ts, quality = fast.triplets(
+            phi_t, half, lo, hi, grid.key, grid.index, grid.coord, float(grid.base), int(grid.n_bins),
+            float(grid.bin_width), bi, mi, r2, cot, tol_cot, hits.x, hits.y, hits.z, hits.r, float(lay.x0[lm]),
+            float(pt_min), float(z0_max), float(d0_max), float(n_sigma), CURVATURE_PER_TESLA * field, 0.13957)
+        cut = np.flatnonzero(np.r_[True, js[1:] != js[:-1], True]) if len(js) else np.zeros(1, np.int64)
+        for a, b in zip(cut[:-1], cut[1:], strict=True):
+            qi = qs[a:b]
+            yield int(js[a]), (bi[qi], mi[qi], ts[a:b], quality[a:b])
+        return
     for j, qi, ti in grid_pair_blocks_by_bin(phi_t, half, lo, hi, grid):
         # the same r-z window at the top hit's own radius
         lever_t = hits.r[ti] - r2[qi]
