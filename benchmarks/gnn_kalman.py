@@ -19,9 +19,9 @@ with seed 1 (`real_lists.real_list_folder`, the events of ``benchmarks/tracking.
 ``--generated`` events of ``benchmarks/tracking.py``'s generated ttbar + mu = 200 (seed 1000). Per set: TrackML
 score, efficiency (pT > 1 GeV), perfect efficiency, fake and duplicate rates, seconds per event (the gnn's,
 everything up to its tracks, and each variant's own step), and where the score's weight goes (`_losses`).
-``--more``: also the settings tried and not taken (`MORE`); ``--passes``: ``+ kalman + later`` with other settings
-of the later passes (`PASSES`: `CKFTracks` parameters). Results: ``benchmarks/results/gnn_kalman.txt`` /
-``.json`` (``--tag NAME``: ``gnn_kalman_NAME.*``).
+``--more``: also the settings tried and not taken (`MORE`); ``--passes [NAME ...]``: ``+ kalman + later`` with other
+settings of the later passes (`PASSES`, `CKFTracks` parameters; no names: all). Results:
+``benchmarks/results/gnn_kalman.txt`` / ``.json`` (``--tag NAME``: ``gnn_kalman_NAME.*``).
 """
 
 from __future__ import annotations
@@ -45,10 +45,12 @@ MORE = ("+ kalman, 1 round", "+ kalman, 3 rounds", "+ kalman, 1 branch", "+ kalm
 PASSES = {"+ k + l, outer pT 0.2": {"outer_pt_min": 0.2}, "+ k + l, outer pT 0.15": {"outer_pt_min": 0.15},
           "+ k + l, displaced pT 0.1": {"displaced_pt_min": 0.1},
           "+ k + l, displaced d0 100": {"displaced_d0_max": 100.0}, "+ k + l, 5 hits": {"displaced_min_hits": 5},
-          "+ k + l, chi2 12": {"later_chi2_max": 12.0}, "+ k + l, 2 holes": {"later_max_holes": 2}}
+          "+ k + l, chi2 12": {"later_chi2_max": 12.0}, "+ k + l, 2 holes": {"later_max_holes": 2},
+          "+ k + l, outer pT 0.2, 5 hits": {"outer_pt_min": 0.2, "displaced_min_hits": 5},
+          "+ k + l, outer pT 0.15, 5 hits": {"outer_pt_min": 0.15, "displaced_min_hits": 5}}
 
 
-def _variants(event, labels, more: bool, passes: bool = False):
+def _variants(event, labels, more: bool, passes: list | None = None):
     """(name, labels, seconds of its own step) for each of `VARIANTS` (and `MORE`)."""
     from deepreco.reconstruct.ckf import CKFTracks
 
@@ -64,8 +66,8 @@ def _variants(event, labels, more: bool, passes: bool = False):
                  ("+ kalman, no completion", lambda: CKFTracks(inward=False, gaps=False).follow(event, labels)),
                  ("+ kalman, keep 5", lambda: ckf.follow(event, labels, keep=5))]
     if passes:
-        runs += [(name, lambda p=params: CKFTracks(**p).follow(event, labels, keep=3, later=True))
-                 for name, params in PASSES.items()]
+        runs += [(name, lambda p=PASSES[name]: CKFTracks(**p).follow(event, labels, keep=3, later=True))
+                 for name in passes]
     for name, run in runs:
         t = time.perf_counter()
         out = run()
@@ -106,7 +108,8 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--more", action="store_true", help="also the settings tried and not taken (MORE)")
-    parser.add_argument("--passes", action="store_true", help="also other settings of the later passes (PASSES)")
+    parser.add_argument("--passes", nargs="*", default=None,
+                        help="also other settings of the later passes (PASSES; names, or none for all)")
     parser.add_argument("--tag", default=None, help="results in gnn_kalman_TAG.txt / .json")
     args = parser.parse_args()
     if any(not 1000 <= n <= 1009 for n in args.lists):
@@ -137,10 +140,15 @@ def main() -> None:
         sets.append((f"generated ttbar mu = 200 (seed 1000), {args.generated} events",
                      Dataset(data), args.generated))
     gnn = get_method("gnn", kalman=False, later_passes=False)  # the graph's own tracks
-    variants = VARIANTS + MORE * args.more + tuple(PASSES) * args.passes
+    if args.passes is not None:
+        args.passes = args.passes or list(PASSES)
+        if unknown := [n for n in args.passes if n not in PASSES]:
+            raise SystemExit(f"--passes: unknown {unknown}; known: {list(PASSES)}")
+    variants = VARIANTS + MORE * args.more + tuple(args.passes or ())
     out = {}
     lines = [f"# python benchmarks/gnn_kalman.py --lists {' '.join(map(str, args.lists))} --generated "
-             f"{args.generated} --threads {args.threads}" + " --more" * args.more + " --passes" * args.passes
+             f"{args.generated} --threads {args.threads}" + " --more" * args.more
+             + (" --passes" + "".join(f" '{n}'" for n in args.passes) if args.passes else "")
              + f" --tag {args.tag}" * bool(args.tag),
              f"# {platform.machine()}, {os.cpu_count()} usable cores, {args.threads} thread(s); the shipped gnn model; "
              "s = seconds per event: gnn = everything up to its tracks, the others their own step after it; "
@@ -167,12 +175,12 @@ def main() -> None:
         mean = {v: {k: float(np.mean([r[k] for r in rows[v]])) for k in rows[v][0]} for v in variants}
         out[title] = {"events": n_events, "mean": mean, "per_event": rows}
         lines += ["", f"## {title}: {n_events} event(s)",
-                  f"{'tracks':27s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
-        lines += [f"{v:27s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
+                  f"{'tracks':31s} {'score':>7s} {'eff.':>7s} {'perfect':>7s} {'fakes':>7s} {'dupl.':>7s} {'s':>6s}"]
+        lines += [f"{v:31s} {m['score']:7.4f} {m['efficiency']:7.4f} {m['efficiency_perfect']:7.4f} "
                   f"{m['fake_rate']:7.4f} {m['duplicate_rate']:7.4f} {m['seconds']:6.2f}" for v, m in mean.items()]
         keys = [k for k in next(iter(mean.values())) if k.startswith(("unfound", "found"))]
         lines += ["", "where the weight goes (fractions of the event's): " + "; ".join(keys)]
-        lines += [f"{v:27s} " + " ".join(f"{m[k]:7.4f}" for k in keys) for v, m in mean.items()]
+        lines += [f"{v:31s} " + " ".join(f"{m[k]:7.4f}" for k in keys) for v, m in mean.items()]
     RESULTS.mkdir(exist_ok=True)
     name = f"gnn_kalman_{args.tag}" if args.tag else "gnn_kalman"
     (RESULTS / f"{name}.txt").write_text("\n".join(lines) + "\n")
