@@ -47,7 +47,10 @@ PASSES = {"+ k + l, outer pT 0.2": {"outer_pt_min": 0.2}, "+ k + l, outer pT 0.1
           "+ k + l, displaced d0 100": {"displaced_d0_max": 100.0}, "+ k + l, 5 hits": {"displaced_min_hits": 5},
           "+ k + l, chi2 12": {"later_chi2_max": 12.0}, "+ k + l, 2 holes": {"later_max_holes": 2},
           "+ k + l, outer pT 0.2, 5 hits": {"outer_pt_min": 0.2, "displaced_min_hits": 5},
-          "+ k + l, outer pT 0.15, 5 hits": {"outer_pt_min": 0.15, "displaced_min_hits": 5}}
+          "+ k + l, outer pT 0.15, 5 hits": {"outer_pt_min": 0.15, "displaced_min_hits": 5},
+          "+ k + l, outward": {"later_outward": True},
+          "+ k + l, outer pT 0.2, outward": {"outer_pt_min": 0.2, "later_outward": True},
+          "+ k + l, outer pT 0.15, outward": {"outer_pt_min": 0.15, "later_outward": True}}
 
 
 def _variants(event, labels, more: bool, passes: list | None = None):

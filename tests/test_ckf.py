@@ -8,7 +8,7 @@ from deepreco.errors import DeepRecoError
 from deepreco.event import Event
 from deepreco.generate import particle_gun
 from deepreco.metrics import evaluate
-from deepreco.reconstruct.ckf import CKFTracks
+from deepreco.reconstruct.ckf import CKFTracks, _comes_back
 from deepreco.reconstruct.ckf.ambiguity import best_per_seed
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.helix import propagate
@@ -280,3 +280,32 @@ def test_extend_adds_the_later_passes_to_another_methods_tracks():
     assert np.array_equal(extended, whole) and extended.max() > first.max()
     with pytest.raises(DeepRecoError, match="one label per hit"):
         CKFTracks().extend(event, first[:-1])
+
+
+def test_later_outward_drops_the_loopers_of_noise_that_soft_outer_seeds_make(muons):
+    # outer seeds from 0.2 GeV line up the noise hits of the strips on loopers (r rising, then falling back)
+    loose = evaluate(muons.truth, muons.particles, CKFTracks(outer_pt_min=0.2).reconstruct(muons))
+    safe = evaluate(muons.truth, muons.particles, CKFTracks(outer_pt_min=0.2, later_outward=True).reconstruct(muons))
+    assert loose["fake_rate"] > 0.1
+    assert safe["fake_rate"] <= 0.05 and safe["efficiency"] > 0.95
+    noise = simulate_event(particle_gun(n=0, seed=1), seed=1)
+    tracks = CKFTracks(outer_pt_min=0.2, later_outward=True).reconstruct(Event(hits=noise.hits))
+    assert tracks["track_id"].nunique() <= 2
+
+
+def test_later_outward_keeps_the_displaced_tracks():
+    event = simulate_event(_displaced_pions(), seed=6, event_id=1)
+    result = evaluate(event.truth, event.particles, CKFTracks(later_outward=True).reconstruct(event))
+    assert result["efficiency"] > 0.85 and result["score"] > 0.8
+
+
+def test_comes_back_marks_a_candidate_whose_hits_return_towards_the_beam_line():
+    class Cand:  # the two fields _comes_back reads
+        hits = np.array([[0, 1, 2, -1], [0, 1, 2, 3], [0, 2, 1, -1]])
+        nh = np.array([3, 4, 3])
+
+    class H:
+        r = np.array([100.0, 200.0, 300.0, 290.0])  # hit 3 10 mm below hit 2: within the tolerance
+
+    assert _comes_back(H, Cand, 20.0).tolist() == [False, False, True]
+    assert _comes_back(H, Cand, 5.0).tolist() == [False, True, True]

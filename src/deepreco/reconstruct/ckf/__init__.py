@@ -35,6 +35,9 @@ the strip layers. Free seeds line up noise hits: the tracks of these passes need
 layer without a hit, one hit more otherwise. With the first pass's cuts they made 40 tracks of noise on a 20-muon
 gun with the real noise rates; with 6 hits whatever the fit, tracks of noise again. On list 1001 (seed 1) the rule
 scores 0.872 with a fake rate of 0.031, 7 hits always 0.866 and 0.031 (`benchmarks/ckf_losses.py`).
+``later_outward`` (off by default): the later passes' tracks whose hits come back towards the beam line (the r of a
+hit more than 20 mm below an earlier one's, a looper's second half) are dropped; the tracks of noise that outer
+seeds from 0.2 GeV make on that gun are such loopers.
 
 ``pt_min`` sets what is found and what it costs: 39 % of the TrackML weight is on particles below 0.5 GeV. On
 simulated ttbar with mu = 200 (the first event of `benchmarks/tracking.py`, 139k hits, one core), pt_min =
@@ -61,7 +64,7 @@ from ...progress import stage
 from ..base import Method, register
 from .ambiguity import best_per_seed, resolve
 from .geometry import layers, prepare_hits
-from .kalman import Finder
+from .kalman import MAX_HITS, Finder
 from .seeding import find_triplets, fit_seeds, strip_layer_pairs
 
 __all__ = ["CKFTracks"]
@@ -87,6 +90,19 @@ def _rounds(triplets: np.ndarray, quality: np.ndarray, n_hits: int, per_pair: in
         rank[order] = np.arange(len(order)) - first
         keep &= rank < per_pair
     return [np.flatnonzero(up & ~down), np.flatnonzero(down), np.flatnonzero(~up & ~down & keep)]
+
+
+COMING_BACK = 20.0  # mm: how far below an earlier hit's r a later hit of a `later_outward` track may lie
+
+
+def _comes_back(hits, cand, tol: float) -> np.ndarray:
+    """Per candidate: whether a hit, in the order it was taken, lies more than ``tol`` mm nearer the beam line (in r)
+    than one taken before it."""
+    r = hits.r[np.maximum(cand.hits, 0)]
+    taken = np.arange(cand.hits.shape[1])[None, :] < cand.nh[:, None]
+    r = np.where(taken, r, np.inf)
+    highest = np.maximum.accumulate(np.where(taken, r, -np.inf), axis=1)
+    return (taken & (r < highest - tol)).any(axis=1)
 
 
 def _first_triplets(labels: np.ndarray, reach: np.ndarray, layer: np.ndarray) -> np.ndarray:
@@ -121,8 +137,9 @@ class CKFTracks(Method):
     passes (the module's docstring): ``displaced_d0_max``, ``displaced_pt_min``, ``displaced_z0_max`` [mm, GeV,
     mm] for the pixel seeds off the beam line, ``outer_d0_max``, ``outer_pt_min``, ``outer_z0_max`` for the strip
     seeds (a ``*_d0_max`` of 0 skips its pass), ``displaced_min_hits``, ``later_chi2_max`` and
-    ``later_max_holes`` and ``short_chi2_max`` for the tracks of both; ``inward`` and ``gaps``: complete each pass's
-    tracks inward of their seeds and on the layers their seeds skip.
+    ``later_max_holes`` and ``short_chi2_max`` for the tracks of both, ``later_outward`` drops those that come back
+    towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of their seeds and on the
+    layers their seeds skip.
     """
 
     trackml_modules = True
@@ -133,7 +150,7 @@ class CKFTracks(Method):
                  displaced_pt_min: float = 0.15, displaced_z0_max: float = 300.0, displaced_min_hits: int = 6,
                  outer_d0_max: float = 300.0, outer_pt_min: float = 0.3, outer_z0_max: float = 1500.0,
                  later_chi2_max: float = 8.0, later_max_holes: int = 1, short_chi2_max: float = 2.0,
-                 inward: bool = True, gaps: bool = True):
+                 inward: bool = True, gaps: bool = True, later_outward: bool = False):
         self.pt_min = pt_min
         self.z0_max = z0_max
         self.d0_max = d0_max
@@ -157,6 +174,7 @@ class CKFTracks(Method):
         self.later_max_holes = later_max_holes
         self.inward = inward
         self.gaps = gaps
+        self.later_outward = later_outward
 
     def find(self, event: Event) -> dict:
         """Seeds, candidates and tracks of an event, for inspection: a dict of the stages' outputs.
@@ -309,6 +327,8 @@ class CKFTracks(Method):
             need = min_hits + (np.abs(cand.state[:, 4]) * 2.0 * self.pt_min > 1.0)
             if later:  # the later passes' shortest tracks must fit well and have no hole, or have a hit more
                 need = need + ((cand.chi2 > self.short_chi2_max * cand.nh) | (cand.holes > 0))
+                if self.later_outward:  # and none comes back towards the beam line
+                    need = np.where(_comes_back(hits, cand, COMING_BACK), MAX_HITS + 1, need)
             ti, hi = resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=need, used=used)
             kept, new_id = np.unique(ti, return_inverse=True)
             track_of_hit[hi] = new_id + n_tracks
