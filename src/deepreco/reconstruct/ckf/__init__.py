@@ -100,7 +100,6 @@ def _comes_back(hits, cand, tol: float) -> np.ndarray:
     than one taken before it."""
     r = hits.r[np.maximum(cand.hits, 0)]
     taken = np.arange(cand.hits.shape[1])[None, :] < cand.nh[:, None]
-    r = np.where(taken, r, np.inf)
     highest = np.maximum.accumulate(np.where(taken, r, -np.inf), axis=1)
     return (taken & (r < highest - tol)).any(axis=1)
 

@@ -126,6 +126,11 @@ if HAVE_NUMBA:
         jac[1, 2] = t * s * tan if barrel else -s * sn
         jac[1, 3] = s if barrel else ds_dt * c
         jac[2, 3] = 0.0 if barrel else h * ds_dt
+        _sandwich(jac, cov, tmp, out)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _sandwich(jac, cov, tmp, out):
+        """``out`` = J C J^T for (5, 5) ``jac`` and ``cov``, made symmetric (``tmp``: (5, 5) scratch)."""
         for i in range(5):
             for j in range(5):
                 acc = 0.0
@@ -145,6 +150,20 @@ if HAVE_NUMBA:
                 out[j, i] = v
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _bins(lo, hi, base, n_bins, bin_width):
+        """The grid's coordinate bins each window [lo, hi] covers (as `seeding.grid_pair_blocks_by_bin` clips them):
+        (first, last, the largest last - first)."""
+        n = lo.shape[0]
+        b_lo = np.empty(n, np.int64)
+        b_hi = np.empty(n, np.int64)
+        most = -1
+        for q in range(n):
+            b_lo[q] = np.int64(min(max(np.floor(lo[q] / bin_width) - base, 0.0), float(n_bins)))
+            b_hi[q] = np.int64(min(max(np.floor(hi[q] / bin_width) - base, -1.0), float(n_bins - 1)))
+            most = max(most, b_hi[q] - b_lo[q])
+        return b_lo, b_hi, most
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def layer_pairs(st, cv, barrel, pos, layer_barrel, layer_position, offset, vmax0, vmax1, n_sigma, chi2_max,
                     curvature, key, index, coord, base, n_bins, bin_width, surface, meas, var, module, exclude):
         """`kalman.Finder._pairs` for the candidates (state ``st``, covariance ``cv``, surface ``barrel`` /
@@ -156,9 +175,6 @@ if HAVE_NUMBA:
         half = np.empty(n)
         lo = np.empty(n)
         hi = np.empty(n)
-        b_lo = np.empty(n, np.int64)
-        b_hi = np.empty(n, np.int64)
-        most = -1
         for q in range(n):
             phi, w, psi, t = st[q, 0], st[q, 1], st[q, 2], st[q, 3]
             r = pos[q] if barrel[q] else w
@@ -173,9 +189,7 @@ if HAVE_NUMBA:
             span = n_sigma * np.sqrt(cv[q, 1, 1] + vmax1) + 1.2 * m_w + 0.1
             half[q] = min(min(hw, 0.5), 0.99 * _PI)
             lo[q], hi[q] = w - span, w + span
-            b_lo[q] = np.int64(min(max(np.floor(lo[q] / bin_width) - base, 0.0), float(n_bins)))
-            b_hi[q] = np.int64(min(max(np.floor(hi[q] / bin_width) - base, -1.0), float(n_bins - 1)))
-            most = max(most, b_hi[q] - b_lo[q])
+        b_lo, b_hi, most = _bins(lo, hi, base, n_bins, bin_width)
         cap = 64
         out_c = np.empty(cap, np.int64)
         out_h = np.empty(cap, np.int64)
@@ -266,23 +280,7 @@ if HAVE_NUMBA:
                         d = _wrap(d)
                     jac[j, i] = d / fd_steps[i]
             ok[q] = good
-            for i in range(5):
-                for j in range(5):
-                    acc = 0.0
-                    for m in range(5):
-                        acc += jac[i, m] * cov[q, m, j]
-                    tmp[i, j] = acc
-            for i in range(5):
-                for j in range(5):
-                    acc = 0.0
-                    for m in range(5):
-                        acc += tmp[i, m] * jac[j, m]
-                    new_cov[q, i, j] = acc
-            for i in range(5):
-                for j in range(i + 1, 5):
-                    v = 0.5 * (new_cov[q, i, j] + new_cov[q, j, i])
-                    new_cov[q, i, j] = v
-                    new_cov[q, j, i] = v
+            _sandwich(jac, cov[q], tmp, new_cov[q])
         return out, new_cov, ok, path
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -354,13 +352,7 @@ if HAVE_NUMBA:
         hit's own radius, then `seeding._triplet_cuts`. Returns (coordinate bin j, doublet, top hit, quality) of
         the triplets kept, in the order of `seeding.grid_pair_blocks_by_bin` (j, doublet, place in the grid)."""
         n = phi_t.shape[0]
-        b_lo = np.empty(n, np.int64)
-        b_hi = np.empty(n, np.int64)
-        most = -1
-        for q in range(n):
-            b_lo[q] = np.int64(min(max(np.floor(lo[q] / bin_width) - base, 0.0), float(n_bins)))
-            b_hi[q] = np.int64(min(max(np.floor(hi[q] / bin_width) - base, -1.0), float(n_bins - 1)))
-            most = max(most, b_hi[q] - b_lo[q])
+        b_lo, b_hi, most = _bins(lo, hi, base, n_bins, bin_width)
         cap = 1024
         out_j = np.empty(cap, np.int64)
         out_q = np.empty(cap, np.int64)
