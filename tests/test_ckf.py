@@ -284,18 +284,18 @@ def test_extend_adds_the_later_passes_to_another_methods_tracks():
 
 def test_later_outward_drops_the_loopers_of_noise_that_soft_outer_seeds_make(muons):
     # outer seeds from 0.2 GeV line up the noise hits of the strips on loopers (r rising, then falling back)
-    loose = evaluate(muons.truth, muons.particles, CKFTracks(outer_pt_min=0.2).reconstruct(muons))
-    safe = evaluate(muons.truth, muons.particles, CKFTracks(outer_pt_min=0.2, later_outward=True).reconstruct(muons))
+    loose = evaluate(muons.truth, muons.particles, CKFTracks(later_outward=False).reconstruct(muons))
+    safe = evaluate(muons.truth, muons.particles, CKFTracks().reconstruct(muons))  # the defaults: 0.2 GeV, outward
     assert loose["fake_rate"] > 0.1
     assert safe["fake_rate"] <= 0.05 and safe["efficiency"] > 0.95
     noise = simulate_event(particle_gun(n=0, seed=1), seed=1)
-    tracks = CKFTracks(outer_pt_min=0.2, later_outward=True).reconstruct(Event(hits=noise.hits))
+    tracks = CKFTracks().reconstruct(Event(hits=noise.hits))
     assert tracks["track_id"].nunique() <= 2
 
 
 def test_later_outward_keeps_the_displaced_tracks():
     event = simulate_event(_displaced_pions(), seed=6, event_id=1)
-    result = evaluate(event.truth, event.particles, CKFTracks(later_outward=True).reconstruct(event))
+    result = evaluate(event.truth, event.particles, CKFTracks().reconstruct(event))
     assert result["efficiency"] > 0.85 and result["score"] > 0.8
 
 
