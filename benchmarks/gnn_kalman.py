@@ -41,16 +41,25 @@ VARIANTS = ("gnn", "+ later", "+ kalman", "+ kalman + later")
 # --more: settings tried and not taken
 MORE = ("+ kalman, 1 round", "+ kalman, 3 rounds", "+ kalman, 1 branch", "+ kalman, no completion",
         "+ kalman, keep 5")
-# --passes: the later passes' settings (CKFTracks parameters), each with the Kalman step before them
-PASSES = {"+ k + l, outer pT 0.2": {"outer_pt_min": 0.2}, "+ k + l, outer pT 0.15": {"outer_pt_min": 0.15},
-          "+ k + l, displaced pT 0.1": {"displaced_pt_min": 0.1},
-          "+ k + l, displaced d0 100": {"displaced_d0_max": 100.0}, "+ k + l, 5 hits": {"displaced_min_hits": 5},
-          "+ k + l, chi2 12": {"later_chi2_max": 12.0}, "+ k + l, 2 holes": {"later_max_holes": 2},
-          "+ k + l, outer pT 0.2, 5 hits": {"outer_pt_min": 0.2, "displaced_min_hits": 5},
-          "+ k + l, outer pT 0.15, 5 hits": {"outer_pt_min": 0.15, "displaced_min_hits": 5},
-          "+ k + l, outward": {"later_outward": True},
-          "+ k + l, outer pT 0.2, outward": {"outer_pt_min": 0.2, "later_outward": True},
-          "+ k + l, outer pT 0.15, outward": {"outer_pt_min": 0.15, "later_outward": True}}
+# --passes: the later passes' settings (CKFTracks parameters), each with the Kalman step before them; the names
+# of session 18 are changes to its defaults (S18), which session 19 changed (outer seeds from 0.2 GeV,
+# later_outward, 5-hit tracks from the pixel seeds)
+S18 = {"outer_pt_min": 0.3, "later_outward": False, "displaced_min_hits": 6, "outer_min_hits": 6}
+PASSES = {"+ k + l, outer pT 0.2": {**S18, "outer_pt_min": 0.2},
+          "+ k + l, outer pT 0.15": {**S18, "outer_pt_min": 0.15},
+          "+ k + l, displaced pT 0.1": {**S18, "displaced_pt_min": 0.1},
+          "+ k + l, displaced d0 100": {**S18, "displaced_d0_max": 100.0},
+          "+ k + l, 5 hits": {**S18, "displaced_min_hits": 5, "outer_min_hits": 5},
+          "+ k + l, chi2 12": {**S18, "later_chi2_max": 12.0}, "+ k + l, 2 holes": {**S18, "later_max_holes": 2},
+          "+ k + l, outer pT 0.2, 5 hits": {**S18, "outer_pt_min": 0.2, "displaced_min_hits": 5, "outer_min_hits": 5},
+          "+ k + l, outer pT 0.15, 5 hits": {**S18, "outer_pt_min": 0.15, "displaced_min_hits": 5,
+                                             "outer_min_hits": 5},
+          "+ k + l, outward": {**S18, "later_outward": True},
+          "+ k + l, outer pT 0.2, outward": {**S18, "outer_pt_min": 0.2, "later_outward": True},
+          "+ k + l, outer pT 0.15, outward": {**S18, "outer_pt_min": 0.15, "later_outward": True},
+          "+ k + l, session 18": S18,
+          "+ k + l, outer pT 0.2, outward, pixel 5 hits": {},  # session 19's defaults
+          }
 
 
 def _variants(event, labels, more: bool, passes: list | None = None):

@@ -135,7 +135,8 @@ def test_method_parameters_are_set_on_the_command_line(gun_dir, tmp_path):
     args = ["evaluate", str(gun_dir), "-m", "ckf", "-m", "truth", "--json"]
     plain = json.loads(runner.invoke(app, args).stdout)["ckf"]
     # ckf takes them, truth does not: they go to ckf only
-    result = runner.invoke(app, [*args, "--set", "min_hits=30", "--set", "displaced_min_hits=30"])
+    result = runner.invoke(app, [*args, "--set", "min_hits=30", "--set", "displaced_min_hits=30", "--set",
+                                 "outer_min_hits=30"])
     assert result.exit_code == 0, result.output
     strict = json.loads(result.stdout)
     assert plain["n_tracks"] > 0 and strict["ckf"]["n_tracks"] == 0 and strict["truth"]["score"] == 1.0

@@ -31,10 +31,13 @@ The displaced pass seeds pixel triplets again with |d0| up to ``displaced_d0_max
 (`seeding.strip_layer_pairs`) with |d0| up to ``outer_d0_max``, for the products of the pixel support tube and
 the strip layers. Free seeds line up noise hits: the tracks of these passes need every hit within
 ``later_chi2_max``, stop at the second layer crossed without a hit (``later_max_holes``), and need
-``displaced_min_hits`` (6) hits when they fit well (a mean chi2 per hit below ``short_chi2_max``) and crossed no
-layer without a hit, one hit more otherwise. With the first pass's cuts they made 40 tracks of noise on a 20-muon
-gun with the real noise rates; with 6 hits whatever the fit, tracks of noise again. On list 1001 (seed 1) the rule
-scores 0.872 with a fake rate of 0.031, 7 hits always 0.866 and 0.031 (`benchmarks/ckf_losses.py`).
+``displaced_min_hits`` (5 since session 19, 6 before) or ``outer_min_hits`` (6) hits when they fit well (a mean
+chi2 per hit below ``short_chi2_max``) and crossed no layer without a hit, one hit more otherwise. With the first
+pass's cuts they made 40 tracks of noise on a 20-muon gun with the real noise rates; with 6 hits whatever the fit,
+tracks of noise again. On list 1001 (seed 1) the rule scores 0.872 with a fake rate of 0.031, 7 hits always 0.866
+and 0.031 (`benchmarks/ckf_losses.py`). The pixel seeds' 5-hit tracks make no track of noise on that gun, the
+strips' do (13 on it, `benchmarks/ckf_noise.py`: five strip hits from r = 360 to 1020 mm, two of them in the long
+strips, line up on a helix by chance), hence the two counts.
 ``later_outward`` (on by default since session 19): the later passes' tracks whose hits come back towards the beam
 line (the r of a hit more than 20 mm below an earlier one's, a looper's second half) are dropped; the tracks of
 noise that outer seeds from 0.2 GeV (``outer_pt_min``, 0.3 GeV before session 19) make on that gun are such
@@ -137,8 +140,9 @@ class CKFTracks(Method):
     ``field`` [T] the solenoid field; ``error_scale`` multiplies the hits' pitch / sqrt(12) errors. The later
     passes (the module's docstring): ``displaced_d0_max``, ``displaced_pt_min``, ``displaced_z0_max`` [mm, GeV,
     mm] for the pixel seeds off the beam line, ``outer_d0_max``, ``outer_pt_min``, ``outer_z0_max`` for the strip
-    seeds (a ``*_d0_max`` of 0 skips its pass), ``displaced_min_hits``, ``later_chi2_max`` and
-    ``later_max_holes`` and ``short_chi2_max`` for the tracks of both, ``later_outward`` drops those that come back
+    seeds (a ``*_d0_max`` of 0 skips its pass), ``displaced_min_hits`` and ``outer_min_hits`` the fewest hits of
+    each pass's tracks, ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both,
+    ``later_outward`` drops those that come back
     towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of their seeds and on the
     layers their seeds skip.
     """
@@ -148,8 +152,9 @@ class CKFTracks(Method):
     def __init__(self, pt_min: float = 0.15, z0_max: float = 200.0, d0_max: float = 1.0, seed_sigma: float = 4.0,
                  chi2_max: float = 15.0, n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2,
                  min_hits: int = 5, field: float = 2.0, error_scale: float = 1.0, displaced_d0_max: float = 50.0,
-                 displaced_pt_min: float = 0.15, displaced_z0_max: float = 300.0, displaced_min_hits: int = 6,
+                 displaced_pt_min: float = 0.15, displaced_z0_max: float = 300.0, displaced_min_hits: int = 5,
                  outer_d0_max: float = 300.0, outer_pt_min: float = 0.2, outer_z0_max: float = 1500.0,
+                 outer_min_hits: int = 6,
                  later_chi2_max: float = 8.0, later_max_holes: int = 1, short_chi2_max: float = 2.0,
                  inward: bool = True, gaps: bool = True, later_outward: bool = True):
         self.pt_min = pt_min
@@ -167,6 +172,7 @@ class CKFTracks(Method):
         self.displaced_pt_min = displaced_pt_min
         self.displaced_z0_max = displaced_z0_max
         self.displaced_min_hits = displaced_min_hits
+        self.outer_min_hits = outer_min_hits
         self.outer_d0_max = outer_d0_max
         self.outer_pt_min = outer_pt_min
         self.outer_z0_max = outer_z0_max
@@ -210,10 +216,12 @@ class CKFTracks(Method):
     def _later_passes(self, hits, lay, used, track_of_hit, clock, n_tracks):
         """The displaced and outer passes on the hits ``used`` leaves free (filling ``used`` and
         ``track_of_hit``); returns the seeds of each pass, their tracks and the number of tracks."""
-        passes = [("displaced", self.displaced_d0_max, self.displaced_pt_min, self.displaced_z0_max, None),
-                  ("outer", self.outer_d0_max, self.outer_pt_min, self.outer_z0_max, strip_layer_pairs(lay))]
+        passes = [("displaced", self.displaced_d0_max, self.displaced_pt_min, self.displaced_z0_max, None,
+                   self.displaced_min_hits),
+                  ("outer", self.outer_d0_max, self.outer_pt_min, self.outer_z0_max, strip_layer_pairs(lay),
+                   self.outer_min_hits)]
         seeds, states = [], []
-        for name, d0_max, pt_min, z0_max, layer_pairs in passes:
+        for name, d0_max, pt_min, z0_max, layer_pairs, min_hits in passes:
             if d0_max <= 0:
                 continue
             # a later pass: seeds far from the beam line (then on the strips), on the hits the earlier left free
@@ -228,7 +236,7 @@ class CKFTracks(Method):
             clock.append(time.perf_counter())
             with stage(f"{name} following", total=len(rounds)) as advance:
                 more, extra, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance,
-                                                     n_tracks, self.displaced_min_hits)
+                                                     n_tracks, min_hits)
             seeds.append(more)
             states += extra
         return seeds, states, n_tracks
