@@ -7,7 +7,8 @@ events of `benchmarks/ckf_passes.py`, in /tmp/deepreco-bench/fit-reallists, made
 thread per configuration (``default``; ``no-completion``: ``inward=False, gaps=False``, tracks not completed near
 their seeds; ``no-gaps``: ``gaps=False``, extended inward of their seeds but not on the layers their seeds skip;
 ``later-7``: ``short_chi2_max=0``, so that every track of the later passes needs a hit more than
-``displaced_min_hits``, 7, as before the rule for their shortest tracks; ``first-pass``: no later passes;
+``displaced_min_hits`` / ``outer_min_hits`` (6 / 7 with session 19's defaults; 7 / 7 before, as before the rule
+for their shortest tracks); ``first-pass``: no later passes;
 ``min-hits-4``: the first pass's tracks may have 4 hits). Per run, the score's weight lost (fractions of the
 event's total weight):
 
