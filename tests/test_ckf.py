@@ -8,7 +8,7 @@ from deepreco.errors import DeepRecoError
 from deepreco.event import Event
 from deepreco.generate import particle_gun
 from deepreco.metrics import evaluate
-from deepreco.reconstruct.ckf import CKFTracks, _comes_back
+from deepreco.reconstruct.ckf import CKFTracks, _outgoing
 from deepreco.reconstruct.ckf.ambiguity import best_per_seed
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.helix import propagate
@@ -309,13 +309,13 @@ def test_later_outward_keeps_the_displaced_tracks():
     assert result["efficiency"] > 0.85 and result["score"] > 0.8
 
 
-def test_comes_back_marks_a_candidate_whose_hits_return_towards_the_beam_line():
-    class Cand:  # the two fields _comes_back reads
-        hits = np.array([[0, 1, 2, -1], [0, 1, 2, 3], [0, 2, 1, -1]])
-        nh = np.array([3, 4, 3])
+def test_outgoing_ends_a_candidate_where_its_hits_return_towards_the_beam_line():
+    class Cand:  # the two fields _outgoing reads
+        hits = np.array([[0, 1, 2, -1], [0, 1, 2, 3], [0, 2, 1, -1], [2, 0, 1, 3]])
+        nh = np.array([3, 4, 3, 4])
 
     class H:
         r = np.array([100.0, 200.0, 300.0, 290.0])  # hit 3 10 mm below hit 2: within the tolerance
 
-    assert _comes_back(H, Cand, 20.0).tolist() == [False, False, True]
-    assert _comes_back(H, Cand, 5.0).tolist() == [False, True, True]
+    assert _outgoing(H, Cand, 20.0).tolist() == [3, 4, 2, 1]
+    assert _outgoing(H, Cand, 5.0).tolist() == [3, 3, 2, 1]

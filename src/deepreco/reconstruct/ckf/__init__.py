@@ -38,11 +38,13 @@ tracks of noise again. On list 1001 (seed 1) the rule scores 0.872 with a fake r
 and 0.031 (`benchmarks/ckf_losses.py`). The pixel seeds' 5-hit tracks make no track of noise on that gun, the
 strips' do (13 on it, `benchmarks/ckf_noise.py`: five strip hits from r = 360 to 1020 mm, two of them in the long
 strips, line up on a helix by chance), hence the two counts.
-``later_outward`` (on by default since session 19): the later passes' tracks whose hits come back towards the beam
-line (the r of a hit more than 20 mm below an earlier one's, a looper's second half) are dropped; the tracks of
+``later_outward`` (on by default since session 19): the later passes' tracks end where their hits turn back towards
+the beam line (at the first hit more than 20 mm lower in r than an earlier one: a looper's second half), and are
+kept only when the hits before it are enough (the hits they need, as above, counted before the cut); the tracks of
 noise that outer seeds from 0.2 GeV (``outer_pt_min``, 0.3 GeV before session 19) make on that gun are such
 loopers: with both, the gun's noise tracks are those of the 0.3 GeV seeds without the check
-(`benchmarks/ckf_noise.py`), and on the real lists 1000-1009 `ckf` gains 0.003 and `gnn` 0.003.
+(`benchmarks/ckf_noise.py`), and on the real lists 1000-1009 `ckf` gains 0.003 and `gnn` 0.003 (session 19 first
+dropped such tracks whole; cutting them instead keeps the same noise and finds a few more loopers).
 
 ``pt_min`` sets what is found and what it costs: 39 % of the TrackML weight is on particles below 0.5 GeV. On
 simulated ttbar with mu = 200 (the first event of `benchmarks/tracking.py`, 139k hits, one core), pt_min =
@@ -69,7 +71,7 @@ from ...progress import stage
 from ..base import Method, register
 from .ambiguity import best_per_seed, resolve
 from .geometry import layers, prepare_hits
-from .kalman import MAX_HITS, Finder
+from .kalman import Finder
 from .seeding import find_triplets, fit_seeds, strip_layer_pairs
 
 __all__ = ["CKFTracks"]
@@ -100,13 +102,14 @@ def _rounds(triplets: np.ndarray, quality: np.ndarray, n_hits: int, per_pair: in
 COMING_BACK = 20.0  # mm: how far below an earlier hit's r a later hit of a `later_outward` track may lie
 
 
-def _comes_back(hits, cand, tol: float) -> np.ndarray:
-    """Per candidate: whether a hit, in the order it was taken, lies more than ``tol`` mm nearer the beam line (in r)
-    than one taken before it."""
+def _outgoing(hits, cand, tol: float) -> np.ndarray:
+    """Per candidate: its hits, in the order they were taken, before the first that lies more than ``tol`` mm nearer
+    the beam line (in r) than one taken before it (all of them when none does)."""
     r = hits.r[np.maximum(cand.hits, 0)]
     taken = np.arange(cand.hits.shape[1])[None, :] < cand.nh[:, None]
     highest = np.maximum.accumulate(np.where(taken, r, -np.inf), axis=1)
-    return (taken & (r < highest - tol)).any(axis=1)
+    back = taken & (r < highest - tol)
+    return np.where(back.any(axis=1), back.argmax(axis=1), cand.nh)
 
 
 def _first_triplets(labels: np.ndarray, reach: np.ndarray, layer: np.ndarray) -> np.ndarray:
@@ -142,7 +145,7 @@ class CKFTracks(Method):
     mm] for the pixel seeds off the beam line, ``outer_d0_max``, ``outer_pt_min``, ``outer_z0_max`` for the strip
     seeds (a ``*_d0_max`` of 0 skips its pass), ``displaced_min_hits`` and ``outer_min_hits`` the fewest hits of
     each pass's tracks, ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both,
-    ``later_outward`` drops those that come back
+    ``later_outward`` cuts them where they turn back
     towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of their seeds and on the
     layers their seeds skip.
     """
@@ -336,8 +339,8 @@ class CKFTracks(Method):
             need = min_hits + (np.abs(cand.state[:, 4]) * 2.0 * self.pt_min > 1.0)
             if later:  # the later passes' shortest tracks must fit well and have no hole, or have a hit more
                 need = need + ((cand.chi2 > self.short_chi2_max * cand.nh) | (cand.holes > 0))
-                if self.later_outward:  # and none comes back towards the beam line
-                    need = np.where(_comes_back(hits, cand, COMING_BACK), MAX_HITS + 1, need)
+                if self.later_outward:  # and they end where they turn back towards the beam line
+                    cand.nh = _outgoing(hits, cand, COMING_BACK)
             ti, hi = resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=need, used=used)
             kept, new_id = np.unique(ti, return_inverse=True)
             track_of_hit[hi] = new_id + n_tracks
