@@ -296,7 +296,7 @@ def test_later_outward_drops_the_loopers_of_noise_that_soft_outer_seeds_make(muo
 def test_five_hit_tracks_from_pixel_seeds_but_not_from_strip_seeds(muons):
     # 5-hit tracks of the displaced pass (pixel seeds, the default) find no noise; of the outer pass they would
     noise = Event(hits=simulate_event(particle_gun(n=0, seed=1), seed=1).hits)
-    assert CKFTracks().displaced_min_hits == 5 and CKFTracks().outer_min_hits == 6
+    assert CKFTracks().displaced_min_hits == 5 and CKFTracks().outer_min_hits == 6 and CKFTracks().outer_soft_pt == 0.2
     assert CKFTracks().reconstruct(noise)["track_id"].nunique() <= 2
     assert CKFTracks(outer_min_hits=5).reconstruct(noise)["track_id"].nunique() > 5
     loose = evaluate(muons.truth, muons.particles, CKFTracks(outer_min_hits=5).reconstruct(muons))

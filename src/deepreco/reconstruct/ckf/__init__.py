@@ -37,7 +37,9 @@ pass's cuts they made 40 tracks of noise on a 20-muon gun with the real noise ra
 tracks of noise again. On list 1001 (seed 1) the rule scores 0.872 with a fake rate of 0.031, 7 hits always 0.866
 and 0.031 (`benchmarks/ckf_losses.py`). The pixel seeds' 5-hit tracks make no track of noise on that gun, the
 strips' do (13 on it, `benchmarks/ckf_noise.py`: five strip hits from r = 360 to 1020 mm, two of them in the long
-strips, line up on a helix by chance), hence the two counts.
+strips, line up on a helix by chance), hence the two counts. Every pass's tracks below twice ``pt_min`` in pT (0.3
+GeV) need a hit more, except the outer pass's, whose threshold is ``outer_soft_pt`` (0.2 GeV since session 19): its
+0.2-0.3 GeV tracks of 6 hits made no noise there and are the soft secondaries of the strip layers.
 ``later_outward`` (on by default since session 19): the later passes' tracks end where their hits turn back towards
 the beam line (at the first hit more than 20 mm lower in r than an earlier one: a looper's second half), and are
 kept only when the hits before it are enough (the hits they need, as above, counted before the cut); the tracks of
@@ -144,7 +146,8 @@ class CKFTracks(Method):
     passes (the module's docstring): ``displaced_d0_max``, ``displaced_pt_min``, ``displaced_z0_max`` [mm, GeV,
     mm] for the pixel seeds off the beam line, ``outer_d0_max``, ``outer_pt_min``, ``outer_z0_max`` for the strip
     seeds (a ``*_d0_max`` of 0 skips its pass), ``displaced_min_hits`` and ``outer_min_hits`` the fewest hits of
-    each pass's tracks, ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both,
+    each pass's tracks (a hit more below twice ``pt_min`` in pT, below ``outer_soft_pt`` in the outer pass),
+    ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both,
     ``later_outward`` cuts them where they turn back
     towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of their seeds and on the
     layers their seeds skip.
@@ -157,7 +160,7 @@ class CKFTracks(Method):
                  min_hits: int = 5, field: float = 2.0, error_scale: float = 1.0, displaced_d0_max: float = 50.0,
                  displaced_pt_min: float = 0.15, displaced_z0_max: float = 300.0, displaced_min_hits: int = 5,
                  outer_d0_max: float = 300.0, outer_pt_min: float = 0.2, outer_z0_max: float = 1500.0,
-                 outer_min_hits: int = 6,
+                 outer_min_hits: int = 6, outer_soft_pt: float = 0.2,
                  later_chi2_max: float = 8.0, later_max_holes: int = 1, short_chi2_max: float = 2.0,
                  inward: bool = True, gaps: bool = True, later_outward: bool = True):
         self.pt_min = pt_min
@@ -176,6 +179,7 @@ class CKFTracks(Method):
         self.displaced_z0_max = displaced_z0_max
         self.displaced_min_hits = displaced_min_hits
         self.outer_min_hits = outer_min_hits
+        self.outer_soft_pt = outer_soft_pt
         self.outer_d0_max = outer_d0_max
         self.outer_pt_min = outer_pt_min
         self.outer_z0_max = outer_z0_max
@@ -220,11 +224,11 @@ class CKFTracks(Method):
         """The displaced and outer passes on the hits ``used`` leaves free (filling ``used`` and
         ``track_of_hit``); returns the seeds of each pass, their tracks and the number of tracks."""
         passes = [("displaced", self.displaced_d0_max, self.displaced_pt_min, self.displaced_z0_max, None,
-                   self.displaced_min_hits),
+                   self.displaced_min_hits, 2.0 * self.pt_min),
                   ("outer", self.outer_d0_max, self.outer_pt_min, self.outer_z0_max, strip_layer_pairs(lay),
-                   self.outer_min_hits)]
+                   self.outer_min_hits, self.outer_soft_pt)]
         seeds, states = [], []
-        for name, d0_max, pt_min, z0_max, layer_pairs, min_hits in passes:
+        for name, d0_max, pt_min, z0_max, layer_pairs, min_hits, soft_pt in passes:
             if d0_max <= 0:
                 continue
             # a later pass: seeds far from the beam line (then on the strips), on the hits the earlier left free
@@ -239,7 +243,7 @@ class CKFTracks(Method):
             clock.append(time.perf_counter())
             with stage(f"{name} following", total=len(rounds)) as advance:
                 more, extra, n_tracks = self._follow(hits, rounds, finder, used, track_of_hit, clock, advance,
-                                                     n_tracks, min_hits)
+                                                     n_tracks, min_hits, soft_pt)
             seeds.append(more)
             states += extra
         return seeds, states, n_tracks
@@ -311,13 +315,16 @@ class CKFTracks(Method):
         track_of_hit[kept] = n_tracks + np.unique(left[kept], return_inverse=True)[1]
         return track_of_hit
 
-    def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance, n_tracks=0, min_hits=None):
+    def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance, n_tracks=0, min_hits=None,
+                soft_pt=None):
         """Follow the triplets of each round (hit numbers, quality) in turn; fills ``used`` and ``track_of_hit``,
         appends to ``clock``; returns the seeds followed, the tracks and the number of tracks (``n_tracks`` of
-        earlier passes included). ``min_hits``: the hits a track needs (None: ``self.min_hits``)."""
+        earlier passes included). ``min_hits``: the hits a track needs (None: ``self.min_hits``); ``soft_pt`` [GeV]:
+        tracks below it need a hit more (None: twice ``pt_min``)."""
         n = len(used)
         later = min_hits is not None
         min_hits = self.min_hits if min_hits is None else min_hits
+        soft_pt = 2.0 * self.pt_min if soft_pt is None else soft_pt
         followed, states, extend = [], [], []
         first_id = n_tracks
         for k in range(len(rounds)):
@@ -336,7 +343,8 @@ class CKFTracks(Method):
             best = best_per_seed(cand.seed, cand.nh, cand.chi2)
             cand = cand.take(best)
             # below twice the seeding threshold noise hits line up on curling helices: those tracks need a hit more
-            need = min_hits + (np.abs(cand.state[:, 4]) * 2.0 * self.pt_min > 1.0)
+            # (the outer pass's own threshold, ``outer_soft_pt``, is lower: its soft tracks made no more noise)
+            need = min_hits + (np.abs(cand.state[:, 4]) * soft_pt > 1.0)
             if later:  # the later passes' shortest tracks must fit well and have no hole, or have a hit more
                 need = need + ((cand.chi2 > self.short_chi2_max * cand.nh) | (cand.holes > 0))
                 if self.later_outward:  # and they end where they turn back towards the beam line
