@@ -44,7 +44,7 @@ MORE = ("+ kalman, 1 round", "+ kalman, 3 rounds", "+ kalman, 1 branch", "+ kalm
 # --passes: the later passes' settings (CKFTracks parameters), each with the Kalman step before them; the names
 # of session 18 are changes to its defaults (S18), which session 19 changed (outer seeds from 0.2 GeV,
 # later_outward, 5-hit tracks from the pixel seeds)
-S18 = {"outer_pt_min": 0.3, "later_outward": False, "displaced_min_hits": 6, "outer_min_hits": 6}
+S18 = {"outer_pt_min": 0.3, "later_outward": False, "displaced_min_hits": 6, "outer_min_hits": 6, "outer_soft_pt": 0.3}
 PASSES = {"+ k + l, outer pT 0.2": {**S18, "outer_pt_min": 0.2},
           "+ k + l, outer pT 0.15": {**S18, "outer_pt_min": 0.15},
           "+ k + l, displaced pT 0.1": {**S18, "displaced_pt_min": 0.1},
