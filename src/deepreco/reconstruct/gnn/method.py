@@ -191,8 +191,8 @@ class GNNTracks(Method):
     both).
 
     On events simulated from the real lists 1001 and 1003 the graph's own tracks score 0.831 / 0.816, with the
-    Kalman filter 0.881 / 0.872, with the later passes too 0.898 / 0.892 as session 18 set them, 0.902 / 0.897 with
-    session 19's (`benchmarks/gnn_kalman.py` for the ten development lists and generated events; the README's
+    Kalman filter 0.881 / 0.872, with the later passes too 0.898 / 0.892 as session 18 set them, 0.902 / 0.897 before
+    ``outer_soft_pt`` (`benchmarks/gnn_kalman.py` for the ten development lists and generated events; the README's
     tracking tables for the time of each and the passes' last settings).
     """
 
