@@ -147,10 +147,9 @@ class CKFTracks(Method):
     mm] for the pixel seeds off the beam line, ``outer_d0_max``, ``outer_pt_min``, ``outer_z0_max`` for the strip
     seeds (a ``*_d0_max`` of 0 skips its pass), ``displaced_min_hits`` and ``outer_min_hits`` the fewest hits of
     each pass's tracks (a hit more below twice ``pt_min`` in pT, below ``outer_soft_pt`` in the outer pass),
-    ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both,
-    ``later_outward`` cuts them where they turn back
-    towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of their seeds and on the
-    layers their seeds skip.
+    ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both, ``later_outward`` cuts
+    them where they turn back towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of
+    their seeds and on the layers their seeds skip.
     """
 
     trackml_modules = True
