@@ -12,6 +12,7 @@ from deepreco.reconstruct.ckf import CKFTracks, _outgoing
 from deepreco.reconstruct.ckf.ambiguity import best_per_seed
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.helix import propagate
+from deepreco.reconstruct.ckf.join import join_tracks
 from deepreco.reconstruct.ckf.kalman import Finder
 from deepreco.reconstruct.ckf.seeding import find_seeds, fit_seeds
 from deepreco.simulate import simulate_event
@@ -256,7 +257,8 @@ def test_follow_keeps_what_the_filter_does_not_make_when_long_enough(muons):
 def test_follow_runs_the_later_passes_before_the_given_tracks_take_their_hits_back():
     # displaced pions given as pieces that each mix two pions (three hits of each): the filter makes whole tracks of
     # some; with later=True the displaced pass finds the others before the pieces take their hits back (the other
-    # way round, the pieces hold every hit the filter left and the passes find nothing)
+    # way round, the pieces hold every hit the filter left and the passes find nothing); without the joining, which
+    # mends some pieces too
     event = simulate_event(_displaced_pions(), seed=6, event_id=1)
     pid = event.truth.set_index("hit_id").reindex(event.hits["hit_id"])["particle_id"].to_numpy()
     reach = np.linalg.norm(event.hits[["x", "y", "z"]].to_numpy(), axis=1)
@@ -265,7 +267,7 @@ def test_follow_runs_the_later_passes_before_the_given_tracks_take_their_hits_ba
         rows = np.flatnonzero(pid == p)
         rows = rows[np.argsort(reach[rows])]
         labels[rows] = (p // 2) * 100 + np.arange(len(rows)) // 3  # pions p and p + 1 share their pieces
-    pieces, later = (CKFTracks().follow(event, labels, later=k) for k in (False, True))
+    pieces, later = (CKFTracks(join=False).follow(event, labels, later=k) for k in (False, True))
     assert _score(event, pieces)["efficiency"] < 0.7
     assert _score(event, later)["efficiency"] > 0.9 and _score(event, later)["score"] > 0.85
 
@@ -319,3 +321,34 @@ def test_outgoing_ends_a_candidate_where_its_hits_return_towards_the_beam_line()
 
     assert _outgoing(H, Cand, 20.0).tolist() == [3, 4, 2, 1]
     assert _outgoing(H, Cand, 5.0).tolist() == [3, 3, 2, 1]
+
+
+@pytest.mark.parametrize("source", ["muons", "soft pions"])
+def test_join_makes_one_track_of_a_particles_inner_and_outer_pieces(muons, source):
+    # each particle's hits cut into an inner and an outer piece with labels of their own (the outer pieces'
+    # labels shuffled): joined, each particle is one track again, and no two particles share one
+    event = muons if source == "muons" else simulate_event(
+        particle_gun(n=20, pdg=211, pt=(0.4, 1.0), seed=7), seed=7, event_id=1)
+    pid = event.truth.set_index("hit_id").reindex(event.hits["hit_id"])["particle_id"].to_numpy()
+    reach = np.linalg.norm(event.hits[["x", "y", "z"]].to_numpy(), axis=1)
+    labels = np.full(event.n_hits, -1, np.int64)
+    particles = [p for p in np.unique(pid[pid > 0]) if (pid == p).sum() >= 8]
+    shuffled = np.random.default_rng(0).permutation(len(particles))
+    for k, p in enumerate(particles):
+        rows = np.flatnonzero(pid == p)
+        rows = rows[np.argsort(reach[rows])]
+        labels[rows[:len(rows) // 2]] = k
+        labels[rows[len(rows) // 2:]] = len(particles) + shuffled[k]
+    assert len(particles) >= 15
+    joined = join_tracks(prepare_hits(event.hits), layers(), labels)
+    assert (joined[labels < 0] < 0).all()
+    per_particle = [np.unique(joined[pid == p]) for p in particles]
+    whole = sum(len(t) == 1 for t in per_particle)
+    assert whole >= len(particles) - 1  # at most one particle left in two pieces
+    owners = [t[0] for t in per_particle if len(t) == 1]
+    assert len(set(owners)) == len(owners)  # no two particles joined
+    assert _score(event, joined)["score"] > _score(event, labels)["score"] + 0.3
+    # the ckf's own tracks of the muon gun are whole already: joining leaves them as they are
+    if source == "muons":
+        plain, joined = (CKFTracks(join=k).find(event)["track_of_hit"] for k in (False, True))
+        assert np.array_equal(plain, joined)

@@ -73,8 +73,9 @@ from ...progress import stage
 from ..base import Method, register
 from .ambiguity import best_per_seed, resolve
 from .geometry import layers, prepare_hits
+from .join import join_tracks
 from .kalman import Finder
-from .seeding import find_triplets, fit_seeds, strip_layer_pairs
+from .seeding import find_triplets, fit_seeds, strip_layer_pairs, track_triplets
 
 __all__ = ["CKFTracks"]
 
@@ -114,25 +115,6 @@ def _outgoing(hits, cand, tol: float) -> np.ndarray:
     return np.where(back.any(axis=1), back.argmax(axis=1), cand.nh)
 
 
-def _first_triplets(labels: np.ndarray, reach: np.ndarray, layer: np.ndarray) -> np.ndarray:
-    """(T, 3) hit rows: of each track (``labels`` >= 0) with hits on three layers or more, its first hit on each
-    of its three innermost layers, the hits ordered by ``reach`` (distance from the origin)."""
-    rows = np.flatnonzero(labels >= 0)
-    order = rows[np.lexsort((reach[rows], labels[rows]))]
-    lab, lay = labels[order], layer[order]
-    new_track = np.r_[True, lab[1:] != lab[:-1]] if len(order) else np.zeros(0, bool)
-    new_layer = new_track | np.r_[True, lay[1:] != lay[:-1]] if len(order) else new_track
-    count = np.cumsum(new_layer)
-    start = np.maximum.accumulate(np.where(new_track, np.arange(len(order)), 0))
-    rank = count - count[start] if len(order) else count
-    n_labels = int(labels.max(initial=-1)) + 1
-    out = np.full((n_labels, 3), -1, np.int64)
-    for k in range(3):
-        first = new_layer & (rank == k)
-        out[lab[first], k] = order[first]
-    return out[(out >= 0).all(axis=1)]
-
-
 @register("ckf")
 class CKFTracks(Method):
     """Combinatorial Kalman filter track finding.
@@ -161,7 +143,7 @@ class CKFTracks(Method):
                  outer_d0_max: float = 300.0, outer_pt_min: float = 0.2, outer_z0_max: float = 1500.0,
                  outer_min_hits: int = 6, outer_soft_pt: float = 0.2,
                  later_chi2_max: float = 8.0, later_max_holes: int = 1, short_chi2_max: float = 2.0,
-                 inward: bool = True, gaps: bool = True, later_outward: bool = True):
+                 inward: bool = True, gaps: bool = True, later_outward: bool = True, join: bool = True):
         self.pt_min = pt_min
         self.z0_max = z0_max
         self.d0_max = d0_max
@@ -188,6 +170,7 @@ class CKFTracks(Method):
         self.inward = inward
         self.gaps = gaps
         self.later_outward = later_outward
+        self.join = join
 
     def find(self, event: Event) -> dict:
         """Seeds, candidates and tracks of an event, for inspection: a dict of the stages' outputs.
@@ -216,6 +199,9 @@ class CKFTracks(Method):
         more, extra, n_tracks = self._later_passes(hits, lay, used, track_of_hit, clock, n_tracks)
         seeds = {k: np.concatenate([seeds[k], *[m[k] for m in more]]) for k in seeds}
         states += extra
+        if self.join:
+            track_of_hit = self._join(hits, lay, track_of_hit)
+            n_tracks = len(np.unique(track_of_hit[track_of_hit >= 0]))
         return {"hits": hits, "seeds": seeds, "track_of_hit": track_of_hit, "n_tracks": n_tracks, "tracks": states,
                 "seconds": np.diff(clock)}
 
@@ -257,9 +243,16 @@ class CKFTracks(Method):
         hits = prepare_hits(event.hits, self.error_scale)
         track_of_hit = labels.copy()
         used = track_of_hit >= 0
-        self._later_passes(hits, layers(), used, track_of_hit, [time.perf_counter()],
-                           int(track_of_hit.max(initial=-1)) + 1)
-        return track_of_hit
+        lay = layers()
+        self._later_passes(hits, lay, used, track_of_hit, [time.perf_counter()], int(track_of_hit.max(initial=-1)) + 1)
+        return self._join(hits, lay, track_of_hit) if self.join else track_of_hit
+
+    def _join(self, hits, lay, track_of_hit: np.ndarray) -> np.ndarray:
+        """`join.join_tracks` with the first pass's gate, branching and holes."""
+        with stage("joining"):
+            return join_tracks(hits, lay, track_of_hit, field=self.field, chi2_max=self.chi2_max,
+                               n_branches=self.n_branches, max_candidates=self.max_candidates,
+                               max_holes=self.max_holes)
 
     def follow(self, event: Event, labels: np.ndarray, keep: int = 3, later: bool = False,
                rounds: int = 2) -> np.ndarray:
@@ -294,7 +287,7 @@ class CKFTracks(Method):
                     rows = np.flatnonzero(seeding >= 0)
                     rows = rows[np.lexsort((reach[rows], seeding[rows]))]
                     seeding[rows[np.r_[True, seeding[rows][1:] != seeding[rows][:-1]]] if len(rows) else rows] = -1
-                triplets = _first_triplets(seeding, reach, hits.layer)
+                triplets = track_triplets(seeding, reach, hits.layer)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     fits = fit_seeds(hits, triplets, np.zeros(len(triplets)), self.field)
                 finite = [np.isfinite(fits[key]) for key in ("phi0", "d0", "z0", "cot", "qpt", "psi")]
@@ -312,7 +305,7 @@ class CKFTracks(Method):
         count = np.bincount(left[left >= 0], minlength=max(int(labels.max(initial=-1)) + 1, 1))
         kept = (left >= 0) & (count[np.maximum(left, 0)] >= keep)
         track_of_hit[kept] = n_tracks + np.unique(left[kept], return_inverse=True)[1]
-        return track_of_hit
+        return self._join(hits, lay, track_of_hit) if self.join else track_of_hit
 
     def _follow(self, hits, rounds, finder, used, track_of_hit, clock, advance, n_tracks=0, min_hits=None,
                 soft_pt=None):

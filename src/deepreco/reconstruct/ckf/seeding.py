@@ -443,3 +443,23 @@ def fit_seeds(hits: Hits, triplets: np.ndarray, quality: np.ndarray, field: floa
     z0 = hits.z[b] - cot * _arc(hits.r[b], rho)
     return {"hits": np.asarray(triplets, np.int64).reshape(-1, 3), "phi0": wrap(phi0), "d0": d0, "z0": z0,
             "cot": cot, "qpt": qpt, "psi": psi, "quality": np.asarray(quality, np.float64)}
+
+
+def track_triplets(labels: np.ndarray, reach: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """(T, 3) hit rows: of each track (``labels`` >= 0) with hits on three layers or more, its first hit on each
+    of its first three layers, the hits ordered by ``reach`` (the distance from the origin: its innermost layers;
+    minus that distance: its outermost layers, the outermost hit on each, outermost first)."""
+    rows = np.flatnonzero(labels >= 0)
+    order = rows[np.lexsort((reach[rows], labels[rows]))]
+    lab, lay = labels[order], layer[order]
+    new_track = np.r_[True, lab[1:] != lab[:-1]] if len(order) else np.zeros(0, bool)
+    new_layer = new_track | np.r_[True, lay[1:] != lay[:-1]] if len(order) else new_track
+    count = np.cumsum(new_layer)
+    start = np.maximum.accumulate(np.where(new_track, np.arange(len(order)), 0))
+    rank = count - count[start] if len(order) else count
+    n_labels = int(labels.max(initial=-1)) + 1
+    out = np.full((n_labels, 3), -1, np.int64)
+    for k in range(3):
+        first = new_layer & (rank == k)
+        out[lab[first], k] = order[first]
+    return out[(out >= 0).all(axis=1)]
