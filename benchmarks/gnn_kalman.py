@@ -14,6 +14,9 @@ those tracks, one thread each (NumPy):
 * ``+ kalman + later``: both (``GNNTracks(kalman=True, later_passes=True)``); the later passes come before the
   graph's tracks take back the hits the filter left free.
 
+Since session 20 the last three end by joining a particle's pieces (`CKFTracks` ``join``, its default); the
+``--passes`` rows name it.
+
 Events: TrackML's real particle lists of development events ``--lists`` (1000-1009; never 1010-1020), simulated
 with seed 1 (`real_lists.real_list_folder`, the events of ``benchmarks/tracking.py --lists``), and the first
 ``--generated`` events of ``benchmarks/tracking.py``'s generated ttbar + mu = 200 (seed 1000). Per set: TrackML
@@ -43,8 +46,9 @@ MORE = ("+ kalman, 1 round", "+ kalman, 3 rounds", "+ kalman, 1 branch", "+ kalm
         "+ kalman, keep 5")
 # --passes: the later passes' settings (CKFTracks parameters), each with the Kalman step before them; the names
 # of session 18 are changes to its defaults (S18), which session 19 changed (outer seeds from 0.2 GeV,
-# later_outward, 5-hit tracks from the pixel seeds)
-S18 = {"outer_pt_min": 0.3, "later_outward": False, "displaced_min_hits": 6, "outer_min_hits": 6, "outer_soft_pt": 0.3}
+# later_outward, 5-hit tracks from the pixel seeds, outer_soft_pt); session 20 joined a particle's pieces (join)
+S18 = {"outer_pt_min": 0.3, "later_outward": False, "displaced_min_hits": 6, "outer_min_hits": 6, "outer_soft_pt": 0.3,
+       "join": False}
 PASSES = {"+ k + l, outer pT 0.2": {**S18, "outer_pt_min": 0.2},
           "+ k + l, outer pT 0.15": {**S18, "outer_pt_min": 0.15},
           "+ k + l, displaced pT 0.1": {**S18, "displaced_pt_min": 0.1},
@@ -58,7 +62,8 @@ PASSES = {"+ k + l, outer pT 0.2": {**S18, "outer_pt_min": 0.2},
           "+ k + l, outer pT 0.2, outward": {**S18, "outer_pt_min": 0.2, "later_outward": True},
           "+ k + l, outer pT 0.15, outward": {**S18, "outer_pt_min": 0.15, "later_outward": True},
           "+ k + l, session 18": S18,
-          "+ k + l, outer pT 0.2, outward, pixel 5 hits": {},  # session 19's defaults
+          "+ k + l, outer pT 0.2, outward, pixel 5 hits": {"join": False},  # session 19's defaults
+          "+ k + l, session 19, joined": {},  # session 20's defaults
           }
 
 

@@ -48,6 +48,12 @@ loopers: with both, the gun's noise tracks are those of the 0.3 GeV seeds withou
 (`benchmarks/ckf_noise.py`), and on the real lists 1000-1009 `ckf` gains 0.003 and `gnn` 0.003 (session 19 first
 dropped such tracks whole; cutting them instead keeps the same noise and finds a few more loopers).
 
+Last, the pieces of one particle are joined (``join``, `join.join_tracks`): each track followed on outward from
+its last three hits into the first hits of the others, and joined to the one whose first hits it takes. A
+particle's candidate that stopped early (a hole too many, a hit outside the gate) leaves its outer hits to a
+later seed, and the score counts one piece at most; `gnn`'s graph pieces, followed again (`follow`), split more
+particles than `ckf`'s own seeds do.
+
 ``pt_min`` sets what is found and what it costs: 39 % of the TrackML weight is on particles below 0.5 GeV. On
 simulated ttbar with mu = 200 (the first event of `benchmarks/tracking.py`, 139k hits, one core), pt_min =
 0.5 GeV scores 0.60 in 7 s and 0.5 GB, 0.3 GeV 0.74 in 11 s and 0.7 GB, 0.2 GeV 0.82 in 19 s and 0.9 GB, the
@@ -131,7 +137,8 @@ class CKFTracks(Method):
     each pass's tracks (a hit more below twice ``pt_min`` in pT, below ``outer_soft_pt`` in the outer pass),
     ``later_chi2_max``, ``later_max_holes`` and ``short_chi2_max`` for the tracks of both, ``later_outward`` cuts
     them where they turn back towards the beam line; ``inward`` and ``gaps``: complete each pass's tracks inward of
-    their seeds and on the layers their seeds skip.
+    their seeds and on the layers their seeds skip; ``join``: join the pieces of one particle (`join.join_tracks`),
+    also after `follow` and `extend`.
     """
 
     trackml_modules = True
@@ -176,9 +183,10 @@ class CKFTracks(Method):
         """Seeds, candidates and tracks of an event, for inspection: a dict of the stages' outputs.
 
         ``hits`` (the prepared `Hits`), ``seeds`` (as `find_seeds` gives them, the seeds followed, round after
-        round), ``track_of_hit`` (track number per hit row, -1 for none), ``n_tracks``, ``tracks`` (the
-        accepted candidates of each round, with their final states and covariances, in track-number order) and
-        ``seconds`` (wall time of the seeding, then of each round that ran).
+        round), ``track_of_hit`` (track number per hit row, -1 for none; with ``join``, the pieces of a particle
+        joined take the number of the first), ``n_tracks`` (the tracks after joining), ``tracks`` (the accepted
+        candidates of each round, with their final states and covariances, in track-number order, before joining)
+        and ``seconds`` (wall time of the seeding, then of each round that ran).
         """
         clock = [time.perf_counter()]
         lay = layers()
