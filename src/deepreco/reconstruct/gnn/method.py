@@ -192,7 +192,8 @@ class GNNTracks(Method):
 
     On events simulated from the real lists 1001 and 1003 the graph's own tracks score 0.831 / 0.816, with the
     Kalman filter 0.881 / 0.872, with the later passes too 0.898 / 0.892 as session 18 set them, 0.902 / 0.897 before
-    ``outer_soft_pt`` (`benchmarks/gnn_kalman.py` for the ten development lists and generated events; the README's
+    ``outer_soft_pt``, 0.906 / 0.900 with it, 0.913 / 0.908 with the pieces of a particle joined (`CKFTracks`
+    ``join``, session 20; `benchmarks/gnn_kalman.py` for the ten development lists and generated events; the README's
     tracking tables for the time of each and the passes' last settings).
     """
 
