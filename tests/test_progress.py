@@ -64,11 +64,11 @@ def gun_event():
 
 
 @pytest.mark.parametrize("method, stages", [("ckf", ["seeding", "following", "displaced seeding", "displaced following",
-                                                     "outer seeding", "outer following"]),
+                                                     "outer seeding", "outer following", "joining"]),
                                             ("lstm", ["seeding", "prediction", "assignment"]),
                                             ("gnn", ["graph + filter", "network", "building", "kalman following",
                                                      "displaced seeding", "displaced following", "outer seeding",
-                                                     "outer following"])])
+                                                     "outer following", "joining"])])
 def test_every_tracking_method_marks_its_stages_and_finds_the_same_tracks(gun_event, method, stages):
     algo = get_method(method)
     quiet = algo.reconstruct(gun_event)
