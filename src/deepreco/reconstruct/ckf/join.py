@@ -8,10 +8,15 @@ such pieces: own pieces of found particles (0.0095) and particles split into pie
 hits (0.015); joining every piece with the same majority particle would give 0.919 instead of 0.905.
 
 `join_tracks` seeds each track with its last three hits on distinct layers (the outermost ones), follows it
-outward with the CKF on a hit set made of the first ``head`` hits (nearest the origin) of every track, with the
+outward with the CKF on a hit set made of the first `HEAD` hits (nearest the origin) of every track, with the
 gate, branching and holes of the pass, and joins it to the track whose first hits its best candidate takes (at
-least ``min_shared`` of them): each track to at most one further track and from at most one earlier, the most hits
-taken first, then the smallest chi2 per hit. Chains of pieces become one track (the label of their first piece).
+least `MIN_SHARED` of them): each track to at most one further track and from at most one earlier, the most hits
+taken first, then the smallest chi2 per hit. Chains of pieces become one track (the smallest label among them). A
+piece with hits on fewer than three layers is joined only as the later one.
+
+On the ten development lists `gnn` scores 0.9067 with the joining against 0.8997 without (every list gains
+0.006-0.008; duplicates 0.019 against 0.048), about 0.6 s an event (`benchmarks/gnn_kalman.py --tag join`);
+`ckf`'s own tracks are rarely split (0.8688 -> 0.8689).
 """
 
 from __future__ import annotations
