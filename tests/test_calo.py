@@ -199,10 +199,12 @@ def test_bad_source_values_are_clear_errors():
     for eta in ((1.0, 2.0), (2.0, 3.5), (2.5, 2.0), (-2.5, -2.0)):
         with pytest.raises(EventError, match="outside the endcap"):
             simulate_gun(n=1, source="tau", eta=eta, seed=1)
-    with pytest.raises(EventError, match="unknown particle source 'muons'; expected one of gun, tau"):
+    with pytest.raises(EventError, match="unknown particle source 'muons'; expected one of gun, tau, mix"):
         simulate_gun(source="muons")
     with pytest.raises(EventError, match="species is for the gun source"):
         simulate_gun(source="tau", species="e")
+    with pytest.raises(EventError, match="species is for the gun source; the mix source draws its own"):
+        simulate_gun(source="mix", species="e")
     with pytest.raises(EventError, match="the tau mass"):
         taus(1, energy=(1.0, 10.0))
 

@@ -169,3 +169,24 @@ def test_a_floor_on_the_pieces_energy_keeps_small_pieces_apart():
     apart = len(ClueMethod(link_mm=0.0).reconstruct(event)[1])
     # 0: every piece within reach is linked; 1: none is (no piece is as large as the cluster taking it)
     assert n[1.0] == apart and n[0.0] < apart and n[0.0] <= n[0.2] <= n[1.0]
+
+
+def test_the_mix_source_draws_gun_events_isolated_particles_and_close_pairs_with_the_shot_particles_truth():
+    from deepreco.calo.geometry import DEFAULT
+    from deepreco.calo.simulate import MIX_ISOLATED_ENERGY, MIX_PAIR_MM, _mix_table, gun_event
+
+    tables = [_mix_table(4, (5.0, 100.0), 0.3, (1.7, 2.8), DEFAULT, np.random.default_rng([9, i])) for i in range(60)]
+    sizes = np.array([len(t) for t in tables])
+    assert (sizes == 1).sum() > 8 and (sizes == 2).sum() > 8 and (sizes == 4).sum() > 12  # 0.3 / 0.3 / 0.4
+    for t in tables:
+        energy = np.sqrt(t.px ** 2 + t.py ** 2 + t.pz ** 2)
+        if len(t) == 1:  # isolated: any of the benchmark's kinds, 2-200 GeV
+            assert MIX_ISOLATED_ENERGY[0] * 0.99 <= energy.iloc[0] <= MIX_ISOLATED_ENERGY[1]
+        if len(t) == 2 and (t.particle_type == 22).all():  # two photons: their distance at the face
+            at_face = DEFAULT.z_front / t.pz.to_numpy()
+            x, y = t.px.to_numpy() * at_face, t.py.to_numpy() * at_face
+            assert MIX_PAIR_MM[0] - 1e-6 <= np.hypot(x[0] - x[1], y[0] - y[1]) <= MIX_PAIR_MM[1] + 1e-6
+    event = gun_event(4, seed=9, source="mix")
+    assert (event.particles["parent_id"] == 0).all()  # secondaries folded into the particle that was shot
+    assert event.truth["particle_id"].isin([0, *event.particles["particle_id"]]).all()
+    pd.testing.assert_frame_equal(gun_event(4, seed=9, source="mix").hits, event.hits)  # (seed, index) alone

@@ -213,5 +213,5 @@ LSTM_MODELS = Registry("lstm-model", "LSTM model", dict.fromkeys(
     ("lstm", "bilstm", "lstm-1024", "lstm-2048", "lstm-256-512-1024", "bilstm-seed"),
     "deepreco.reconstruct.lstm.model"))
 # names with nothing behind them to load: what the modules that take them compare with
-CALO_SOURCES = Registry("calo-source", "particle source", dict.fromkeys(("gun", "tau")))
+CALO_SOURCES = Registry("calo-source", "particle source", dict.fromkeys(("gun", "tau", "mix")))
 FALLBACKS = Registry("fallback", "fallback", dict.fromkeys(("local",)))  # --fallback: the networks in-process

@@ -26,8 +26,9 @@ def _calo() -> None:
 
 
 # Where the events come from, for evaluate and train alike.
-Source = Annotated[str, typer.Option("--source", help="gun (2-6 of e, gamma, pi, mu) or tau (2-6 taus decayed by "
-                                                      "Pythia 8, hadronic decays)", callback=known(CALO_SOURCES))]
+Source = Annotated[str, typer.Option("--source", help="gun (2-6 of e, gamma, pi, mu), tau (2-6 taus decayed by "
+                                                      "Pythia 8, hadronic decays) or mix (gun events, isolated "
+                                                      "particles, close pairs)", callback=known(CALO_SOURCES))]
 Pileup = Annotated[float, typer.Option("--pileup", help="mean number mu of Pythia 8 minimum-bias collisions "
                                                         "overlaid on each event", callback=pileup_range)]
 
@@ -131,13 +132,13 @@ def train(
                                                                      "own)")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="seed of the events and the training "
                                                                    "(default 0)")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="gun (default) or tau",
+    source: Annotated[str | None, typer.Option("--source", help="gun (default), tau or mix",
                                                callback=known(CALO_SOURCES))] = None,
     pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)",
                                                  callback=pileup_range)] = None,
     threads: Threads = None,
 ):
-    """Train the networks on simulated gun (or tau) events on the one trainer: settings from YAML, progress,
+    """Train the networks on simulated gun (tau, mix) events on the one trainer: settings from YAML, progress,
     validation, checkpoints, --resume, a fixed seed."""
     need(files={"settings file": config, "checkpoint": resume})
     from .train import train_models

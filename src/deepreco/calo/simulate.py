@@ -22,7 +22,7 @@ from ..errors import EventError
 from ..registry import CALO_SOURCES
 from .event import CaloEvent
 from .geometry import DEFAULT, Calorimeter
-from .guns import gun, taus, with_pileup
+from .guns import DEFAULT_MIX, gun, pair, taus, with_pileup
 from .propagate import to_face
 from .showers import EM, Axis, ShowerConfig, Spots, em_shower, hadron_shower, muon
 from .truth import digitise, kind_of
@@ -63,16 +63,18 @@ def simulate(particles: pd.DataFrame, seed=None, geometry: Calorimeter = DEFAULT
                     event_id=event_id, noise=noise, sides=sides)
 
 
-SOURCES = tuple(CALO_SOURCES)  # gun, tau: listed in deepreco.registry
+SOURCES = tuple(CALO_SOURCES)  # gun, tau, mix: listed in deepreco.registry
 
 
 def simulate_gun(n: int = 3, species=None, energy=(5.0, 100.0), spread: float = 0.3, seed=None,
                  geometry: Calorimeter = DEFAULT, source: str = "gun", pileup: float = 0.0, eta=(1.7, 2.8),
                  hadronic: bool = True, **options) -> CaloEvent:
     """A gun event simulated: ``n`` particles of ``species`` (``guns.gun``) for ``source`` "gun", ``n`` taus
-    decayed by Pythia 8 (``guns.taus``, hadronic decays only when ``hadronic``) for "tau"; plus the
-    minimum-bias collisions of Poisson(``pileup``) pile-up (``guns.with_pileup``). ``options`` go to
-    ``simulate``."""
+    decayed by Pythia 8 (``guns.taus``, hadronic decays only when ``hadronic``) for "tau", for "mix" a gun
+    event, an isolated particle or a close pair (`MIX`, `_mix_table`) with its truth at the level of the shot
+    particles (`limit.primaries`: an electron's tracker bremsstrahlung counts with it, as the isolated-particle
+    benchmark counts it); plus the minimum-bias collisions of Poisson(``pileup``) pile-up
+    (``guns.with_pileup``). ``options`` go to ``simulate``."""
     if source not in SOURCES:
         raise EventError(f"unknown particle source {source!r}; expected one of {', '.join(SOURCES)}")
     rng = as_rng(seed)
@@ -80,13 +82,45 @@ def simulate_gun(n: int = 3, species=None, energy=(5.0, 100.0), spread: float = 
         if species is not None:
             raise EventError("species is for the gun source; the tau source makes taus")
         table = taus(n, energy=energy, spread=spread, eta=eta, hadronic=hadronic, seed=rng)
+    elif source == "mix":
+        if species is not None:
+            raise EventError("species is for the gun source; the mix source draws its own")
+        table = _mix_table(n, energy, spread, eta, geometry, rng)
     else:
         kwargs = {} if species is None else {"species": species}
         table = gun(n, energy=energy, spread=spread, eta=eta, seed=rng, **kwargs)
     if pileup != 0:
         # pile-up from its own stream, so that the signal particles are the same with or without it
         table = with_pileup(table, pileup, seed=np.random.default_rng(rng.integers(2 ** 63)))
-    return simulate(table, seed=rng, geometry=geometry, **options)
+    event = simulate(table, seed=rng, geometry=geometry, **options)
+    if source == "mix":
+        from .limit import primaries  # limit imports this module
+
+        event = primaries(event)
+    return event
+
+
+MIX = (0.4, 0.3, 0.3)  # the mix source's shares: a gun event, one isolated particle, a close pair
+MIX_ISOLATED_ENERGY = (2.0, 200.0)  # GeV, flat in log E: the isolated-particle benchmark's range
+MIX_PAIR_MM = (20.0, 150.0)  # distance of a pair at the face, flat
+
+
+def _mix_table(n: int, energy, spread: float, eta, geometry: Calorimeter, rng) -> pd.DataFrame:
+    """The particles of a ``mix`` event: with the shares of `MIX`, ``n`` gun particles as the gun source makes
+    them; one particle of e, gamma, pi+-, mu with 2-200 GeV flat in log E (the isolated benchmark's kinds and
+    range); or two particles 20-150 mm apart at the face (two photons, a photon and a charged pion, or two of the
+    gun's kinds), each with ``energy`` flat."""
+    kind = rng.choice(3, p=MIX)
+    if kind == 0:
+        return gun(n, energy=energy, spread=spread, eta=eta, seed=rng)
+    if kind == 1:
+        log_e = rng.uniform(*np.log(MIX_ISOLATED_ENERGY))
+        return gun(1, species=int(rng.choice(DEFAULT_MIX)), energy=(np.exp(log_e),) * 2, spread=0.0, eta=eta,
+                   seed=rng)
+    pairs = ((22, 22), (22, 211), tuple(rng.choice(DEFAULT_MIX, 2)))
+    species = pairs[int(rng.integers(len(pairs)))]
+    return pair(rng.uniform(*MIX_PAIR_MM), species=species, energy=energy, eta=rng.uniform(*eta), geometry=geometry,
+                seed=rng)
 
 
 def gun_events(n_events: int, seed: int = 0, n_particles: tuple[int, int] = (2, 6), **options) -> Iterator[CaloEvent]:
