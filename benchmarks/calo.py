@@ -6,6 +6,7 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py --parts limit isolated close   # issue 23: the limit, isolated particles, pairs
     python benchmarks/calo.py --parts isolated               # against the limit in results/calo_limit.json
     python benchmarks/calo.py --parts taus --tau-events 10 3 1 1   # taus at mu = 0, 50, 140, 200 [--resume]
+    python benchmarks/calo.py --parts gun [--seed 7]             # the main table alone (calo_gun_seed<S>.md)
 
 Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png; the issue-23 parts write
 calo_limit.*, calo_isolated.*, calo_close.*, calo_taus.* and calo_taus_time.* (see ``deepreco.calo.limit``,
@@ -260,7 +261,7 @@ def taus_time_part(args, log) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["main"],
-                        choices=["main", "limit", "isolated", "close", "taus", "taus_time"])
+                        choices=["main", "gun", "limit", "isolated", "close", "taus", "taus_time"])
     parser.add_argument("--limit-per", type=int, default=100, help="particles per species and energy (limit)")
     parser.add_argument("--isolated-per", type=int, default=20, help="events per species and energy (methods)")
     parser.add_argument("--close-per", type=int, default=20, help="events per distance (pairs)")
@@ -294,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         taus_part(args, log)
     if "taus_time" in args.parts:
         taus_time_part(args, log)
+    if "gun" in args.parts:  # the main part's table alone, on --events gun events of --seed (no scans)
+        result = evaluate(args.events, args.seed, DEFAULT_METHODS, args.models_dir, log=log)
+        name = f"calo_gun_seed{args.seed}"
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
+        (args.out / f"{name}.md").write_text(table(result) + "\n")
+        log(table(result))
     if "main" not in args.parts:
         return 0
     t0 = time.perf_counter()

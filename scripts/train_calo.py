@@ -17,7 +17,12 @@ with other jobs (they are kept as they were; a retraining on the trainer gives o
     python scripts/train_calo.py --models drn --report benchmarks/results/calo_training_drn.json
 
 (5,500, 2,000 and 1,200 steps on 300 gun events; the DRN last: it learns from the clusters of the networks in
---out as well as from truth clusters).
+--out as well as from truth clusters). The shipped DGCNN was replaced in session 21 by one trained on the one
+trainer on the mix source (gun events, isolated particles, close pairs; the README's "Networks trained on a mix of
+events"), record in benchmarks/results/calo_training_edgeconv.json:
+
+    deepreco calo train --models edgeconv --source mix --events 600 --steps 3000 --threads 1 --out DIR
+    python scripts/calibrate_calo.py --methods edgeconv --per 60      # its calibration curve
 """
 
 from __future__ import annotations

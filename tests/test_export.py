@@ -194,10 +194,12 @@ class OnnxDRN:
 
 def test_exported_edgeconv_and_drn_give_the_in_process_clusters_hit_for_hit(tmp_path):
     """DGCNN (its 64-D searches in the graph) and the DRN exported and run by onnxruntime in the edgeconv+drn
-    method: the in-process clusters hit for hit and their energies within 1e-4 (measured 2e-7). Hit classes
-    may differ on a few hits: onnxruntime rounds DGCNN's 64-D features otherwise than torch in the last bits,
-    which moves a near-tied neighbour, and the max over neighbours carries it on (on the first event 1 of 3,244
-    hits, its two largest logits 0.004 apart in torch)."""
+    method: the in-process clusters, and the energies of the clusters that hold the same hits within 1e-4
+    (measured 2e-7). A few hits may differ: onnxruntime rounds DGCNN's 64-D features otherwise than torch in the
+    last bits, which moves a near-tied neighbour, and the max over neighbours carries it on. With the DGCNN shipped
+    before session 21 one hit class of the first event's 3,244 hits differed (its two largest logits 0.004 apart in
+    torch) and no cluster; with the one trained on the mix source two hits fall in another cluster (one of them
+    into none), at most 0.1 % of the hits is allowed for either."""
     import copy
 
     from deepreco.calo.simulate import gun_event
@@ -214,10 +216,20 @@ def test_exported_edgeconv_and_drn_give_the_in_process_clusters_hit_for_hit(tmp_
     event = gun_event(0, seed=0)  # 3,244 hits (one event: the two exports take most of this test's time)
     (hits_a, clusters_a), (hits_b, clusters_b) = method.reconstruct(event), served.reconstruct(event)
     assert len(clusters_a) >= 5
-    np.testing.assert_array_equal(hits_a["cluster_id"].to_numpy(), hits_b["cluster_id"].to_numpy())
+    a, b = hits_a["cluster_id"].to_numpy(), hits_b["cluster_id"].to_numpy()
+    moved = a != b
+    assert moved.sum() <= 0.001 * len(hits_a)
     assert (hits_a["hit_class"] != hits_b["hit_class"]).sum() <= 0.001 * len(hits_a)
-    np.testing.assert_array_equal(clusters_a["n_hits"].to_numpy(), clusters_b["n_hits"].to_numpy())
-    np.testing.assert_allclose(clusters_a["energy"], clusters_b["energy"], rtol=1e-4)
+    assert clusters_a["cluster_id"].tolist() == clusters_b["cluster_id"].tolist()
+    touched = set(a[moved].tolist()) | set(b[moved].tolist())
+    same = ~clusters_a["cluster_id"].isin(touched).to_numpy()
+    n_a, n_b = clusters_a["n_hits"].to_numpy(), clusters_b["n_hits"].to_numpy()
+    e_a, e_b = clusters_a["energy"].to_numpy(), clusters_b["energy"].to_numpy()
+    np.testing.assert_array_equal(n_a[same], n_b[same])
+    np.testing.assert_allclose(e_a[same], e_b[same], rtol=1e-4)
+    # the clusters a moved hit left or joined: by that many hits, and (hundreds of hits each) within 1 % in energy
+    assert (np.abs(n_a - n_b)[~same] <= moved.sum()).all()
+    np.testing.assert_allclose(e_a[~same], e_b[~same], rtol=0.01)
 
 
 class FrozenGravNet(GravNetGraph):
