@@ -24,7 +24,9 @@ jobs. Output: ``benchmarks/results/lstm_seeds.txt``.
 labels), the seedings of the method side by side, each followed by the shipped LSTM: ``dbscan`` (the final
 labelling's clusters with the seed fit, as above: the before), ``hypotheses`` (every hypothesis's clusters,
 `seeding.hypothesis_seeds`; its "s seeds" is the seeding from the clusters, its clustering the same), ``ckf``
-(the first five hits of each ckf track; "s clustering" is then ckf's whole run). The truth row as above.
+(the first five hits of each ckf track; "s clustering" is then ckf's whole run), ``gnn`` (the first five hits
+of each track the graph network builds, its own tracks) and ``gnn+kalman`` (of gnn's tracks after its Kalman
+filter, without its later passes); for both "s clustering" is gnn's run. The truth row as above.
 """
 
 import argparse
@@ -62,7 +64,8 @@ def _seedings(events) -> dict:
     from deepreco.reconstruct.lstm import seed_quality
     from deepreco.reconstruct.lstm.seeding import hypothesis_seeds
 
-    rows = {"dbscan": [], "hypotheses": [], "ckf": []}
+    rows = {"dbscan": [], "hypotheses": [], "ckf": [], "gnn": [], "gnn+kalman": []}
+    params = {"gnn": {"seeding": "gnn"}, "gnn+kalman": {"seeding": "gnn", "gnn": {"kalman": True}}}
     for event in events:
         base = get_method("lstm", arcs="learned", seed_fit=True)
         start = time.perf_counter()
@@ -71,7 +74,7 @@ def _seedings(events) -> dict:
             event.hits, per_hypothesis))
         clustered = time.perf_counter() - start
         for name in rows:
-            method = get_method("lstm", arcs="learned", seed_fit=True, seeding=name)
+            method = get_method("lstm", arcs="learned", seed_fit=True, **params.get(name, {"seeding": name}))
             start = time.perf_counter()
             if name == "dbscan":
                 seeds, own = method.seeds_of_clusters(event, labels), labels
@@ -81,7 +84,7 @@ def _seedings(events) -> dict:
                 seeds, own = method.seeds(event), None
             seeded = time.perf_counter()
             tracks = method.follow(event, seeds, own)
-            seconds = (clustered, seeded - start) if name != "ckf" else (seeded - start, 0.0)
+            seconds = (clustered, seeded - start) if name in ("dbscan", "hypotheses") else (seeded - start, 0.0)
             rows[name].append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
                                (*seconds, time.perf_counter() - seeded)))
     return rows
@@ -104,7 +107,7 @@ def main() -> None:
     parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--truth", action="store_true", help="also the LSTM fed true seeds")
     parser.add_argument("--seedings", action="store_true",
-                        help="the dbscan, hypotheses and ckf seedings; written to lstm_seeds_seedings.txt")
+                        help="the dbscan, hypotheses, ckf and gnn seedings; written to lstm_seeds_seedings.txt")
     parser.add_argument("--truth-only", action="store_true",
                         help="only the LSTM fed true seeds, with both fits; written to lstm_seeds_truth.txt")
     args = parser.parse_args()

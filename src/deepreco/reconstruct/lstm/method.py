@@ -23,7 +23,7 @@ from ...progress import stage
 from ..base import Method, register
 from ..dbscan import DBSCANTracks, _one_hit_per_module
 from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hits, query_layers, resolve
-from .features import N_OUT, N_SEED, cartesian, model_inputs
+from .features import N_OUT, N_SEED, cartesian, model_inputs, seed_pt
 from .seeding import cluster_seeds, fitted_seeds, hypothesis_seeds, seed_quality, true_seeds
 
 
@@ -67,7 +67,7 @@ def learned_arcs() -> dict:
     return {"curvatures": tuple(arcs["curvatures"]), "z0_values": tuple(arcs["z0_values"])}
 
 
-SEEDINGS = ("dbscan", "hypotheses", "ckf", "truth")
+SEEDINGS = ("dbscan", "hypotheses", "ckf", "gnn", "truth")
 
 
 @register("lstm")
@@ -78,7 +78,8 @@ class LSTMTracks(Method):
     an ensemble: each track's next points are the mean of the models' predictions, see `predict_mean`; instead of
     ``model``), ``seeding`` (``dbscan``: the
     seeds of the final DBSCAN labelling; ``hypotheses``: of every arc hypothesis's clusters, duplicates merged,
-    `seeding.hypothesis_seeds`; ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``truth``: the
+    `seeding.hypothesis_seeds`; ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``gnn``: the first
+    five hits of each track the graph network builds, `gnn_seeds`; ``truth``: the
     first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters
     of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
     fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
@@ -101,7 +102,11 @@ class LSTMTracks(Method):
     and a gun of muons from the origin loses most of them; ``dbscan`` overrides either), ``seed_fit`` (outlier
     removal by a helix fit: each cluster's earliest 5 of its first 7 hits that one helix from the beam line
     fits, see `seeding.fitted_seeds`; False: the first 5 as they are), ``ckf`` (parameters of `ckf` for
-    ``seeding="ckf"``).
+    ``seeding="ckf"``), ``gnn`` (parameters of `gnn` for ``seeding="gnn"``; by default its graph's own tracks,
+    ``kalman`` and ``later_passes`` off), ``low_pt_model`` (a model file for curved tracks, trained with
+    ``pt_range: [0, low_pt_below]``: the seed's "models per kind of track"; None: one model for all) and
+    ``low_pt_below`` [GeV] (each round, a track whose last five hits' circle through the origin has a lower pT,
+    `features.seed_pt`, is predicted by ``low_pt_model``, the others by ``model``/``models``).
     """
 
     trackml_modules = True
@@ -112,12 +117,16 @@ class LSTMTracks(Method):
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
-                 seed_fit: bool = False, ckf: dict | None = None):
+                 seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None,
+                 low_pt_model=None, low_pt_below: float = 0.5):
         self.model = model
         self.models = [str(m) for m in models] if models is not None else None
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
         self.ckf = dict(ckf or {})
+        self.gnn = dict(gnn or {})
+        self.low_pt_model = None if low_pt_model is None else str(low_pt_model)
+        self.low_pt_below = float(low_pt_below)
         self.n_rounds = n_rounds
         self.max_distance = max_distance
         self.min_found = min_found
@@ -148,13 +157,19 @@ class LSTMTracks(Method):
             raise DeepRecoError("lstm: give one model file (model) or a non-empty list of them (models), not both")
         if self.models is not None and server is not None:
             raise DeepRecoError("lstm: an ensemble (models) runs in-process only; no served network")
-        for path in self.models or [model]:
+        if self.low_pt_model is not None and server is not None:
+            raise DeepRecoError("lstm: a low_pt_model runs in-process only; no served network")
+        for path in [*(self.models or [model]), *([self.low_pt_model] if self.low_pt_model else [])]:
             cached_model(path)  # a bad model file is reported now, not at the first event
         if complete_inward and server is not None:
             raise DeepRecoError("the inward lstm has no served network: complete_inward runs in-process only")
         if complete_inward:
             cached_model(self._inward_path())
         self._remote = connect(server, ("lstm",), fallback, what="lstm", model=model) or {}
+        if seeding == "gnn":
+            from .. import get_method
+
+            self._gnn = get_method("gnn", **{"kalman": False, "later_passes": False, **self.gnn})  # bad ones: now
 
     def seeds(self, event: Event) -> np.ndarray:
         """(S, 5) hit rows of the event's seeds."""
@@ -162,6 +177,8 @@ class LSTMTracks(Method):
             return true_seeds(event)
         if self.seeding == "ckf":
             return self.ckf_seeds(event)
+        if self.seeding == "gnn":
+            return self.gnn_seeds(event)
         if self.seeding == "hypotheses":
             per_hypothesis = []
             DBSCANTracks(**self.dbscan_parameters()).cluster(event.hits, per_hypothesis)
@@ -179,6 +196,14 @@ class LSTMTracks(Method):
 
         found = CKFTracks(**self.ckf).find(event)
         return cluster_seeds(event, found["track_of_hit"])
+
+    def gnn_seeds(self, event: Event) -> np.ndarray:
+        """(S, 5) hit rows: the first five hits (outward, one per layer) of each track of `gnn` (the module-map
+        graph, the edge filter, the interaction network and the track building; by default without its Kalman
+        filter and later passes, so that the seeds are the graph's own), with the method's ``gnn`` parameters;
+        the LSTM extends the five hits, the rest of the graph's track is not used."""
+        out = self._gnn.score_graph(event)
+        return cluster_seeds(event, self._gnn.tracks(event, out["edges"], out["scores"], out["reserve"]))
 
     def cluster_labels(self, event: Event) -> np.ndarray:
         """The DBSCAN seeding's cluster of each hit (-1: none), one hit per module and cluster."""
@@ -238,6 +263,7 @@ class LSTMTracks(Method):
             members = [cached_model(self.model if model is None else model)[:2]]
         if model is None and "lstm" in self._remote:
             members = [(self._remote["lstm"], members[0][1])]
+        low = [cached_model(self.low_pt_model)[:2]] if model is None and self.low_pt_model else None
         index = index or LayerIndex(event.hits, along_weight=self.along_weight)
         n_new = N_OUT - N_SEED
         n = len(seeds)
@@ -250,10 +276,22 @@ class LSTMTracks(Method):
         length = np.full(n, N_SEED)
         active = np.ones(n, bool)
         with stage("prediction", total=self.n_rounds) as advance:
-            self._rounds(members, index, track, cost, length, active, advance)
+            self._rounds(members, index, track, cost, length, active, advance, low)
         return track, cost
 
-    def _rounds(self, members, index, track, cost, length, active, advance) -> None:
+    def _predict(self, members, low, last: np.ndarray) -> np.ndarray:
+        """The next five points of each track from its (B, 5, 3) last hits: ``members``' prediction, or ``low``'s
+        for the tracks whose last hits' circle has a pT under ``low_pt_below``."""
+        if low is None:
+            return predict_mean(members, last, self.batch_size)
+        curved = seed_pt(last) < self.low_pt_below
+        points = np.zeros((len(last), N_OUT - N_SEED, 3))
+        for which, nets in ((~curved, members), (curved, low)):
+            if which.any():
+                points[which] = predict_mean(nets, last[which], self.batch_size)
+        return points
+
+    def _rounds(self, members, index, track, cost, length, active, advance, low=None) -> None:
         """The rounds of `extend`: predict each active track's next hits, match them, grow ``track``/``cost``."""
         n_new = N_OUT - N_SEED
         per_round = max(1, min(self.hits_per_round, n_new))
@@ -265,7 +303,7 @@ class LSTMTracks(Method):
                 break
             last_rows = track[idx[:, None], length[idx, None] - N_SEED + np.arange(N_SEED)]
             last = index.xyz[last_rows]
-            points = predict_mean(members, last, self.batch_size)
+            points = self._predict(members, low, last)
             if self.fit == "point":
                 which = np.repeat(np.arange(len(idx)), n_new)
                 hit, dist = match(index, points.reshape(-1, 3), track[idx[which]], self.max_distance)

@@ -6,14 +6,15 @@ import numpy as np
 import torch
 
 from ...errors import DeepRecoError
-from .features import Normaliser, training_windows, window_features
+from .features import N_SEED, Normaliser, seed_pt, training_windows, window_features
 from .model import build_model, save_model
 
 
 def collect_windows(data_dir, max_events: int | None = None, max_windows: int = 4,
-                    inward: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    inward: bool = False, pt_range=None) -> tuple[np.ndarray, np.ndarray]:
     """(N, 10, 3) training windows from the events of ``data_dir`` (which need truth) and the track of each
-    (a number unique over the events)."""
+    (a number unique over the events). ``pt_range`` (low, high) [GeV]: only the windows whose first five hits'
+    circle (`features.seed_pt`, what the method routes a seed by) has a pT in [low, high)."""
     from ...io import Dataset
 
     dataset = Dataset(data_dir, parts=("hits", "particles", "truth"))
@@ -24,12 +25,17 @@ def collect_windows(data_dir, max_events: int | None = None, max_windows: int = 
         if max_events is not None and i >= max_events:
             break
         w, track = training_windows(dataset.read(name), max_windows=max_windows, inward=inward)
+        if pt_range is not None:
+            pt = seed_pt(w[:, :N_SEED])
+            keep = (pt >= pt_range[0]) & (pt < pt_range[1])
+            w, track = w[keep], track[keep]
         windows.append(w)
         tracks.append(track + offset)
         offset += int(track.max()) + 1 if len(track) else 0
     windows = np.concatenate(windows)
     if len(windows) == 0:
-        raise DeepRecoError(f"{data_dir}: no true track with 10 or more hits to train on")
+        raise DeepRecoError(f"{data_dir}: no true track with 10 or more hits to train on"
+                            + (f" with a seed pT in [{pt_range[0]}, {pt_range[1]}) GeV" if pt_range else ""))
     return windows, np.concatenate(tracks)
 
 
@@ -50,9 +56,19 @@ def task(settings: dict):
     val_fraction = float(settings["val_fraction"])
     if not 0.0 < val_fraction < 1.0:
         raise DeepRecoError(f"need 0 < val_fraction < 1, got {val_fraction}")
+    pt_range = settings.get("pt_range")
+    if pt_range is not None:
+        try:
+            pt_range = (float(pt_range[0]), float(pt_range[1]))
+            if len(settings["pt_range"]) != 2 or not 0.0 <= pt_range[0] < pt_range[1]:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise DeepRecoError(f"pt_range must be [low, high] in GeV with 0 <= low < high, got "
+                                f"{settings['pt_range']!r}") from None
     rng = np.random.default_rng(int(settings["seed"]))
     windows, track = collect_windows(settings["data"], max_events=settings["max_events"],
-                                     max_windows=int(settings["max_windows"]), inward=settings["direction"] == "inward")
+                                     max_windows=int(settings["max_windows"]), inward=settings["direction"] == "inward",
+                                     pt_range=pt_range)
     features = window_features(windows)
     n_tracks = int(track.max()) + 1
     val_tracks = rng.random(n_tracks) < val_fraction

@@ -1,0 +1,61 @@
+"""Models per kind of track for the lstm method (issue 22, seed 004's "models per kind of track"): a model trained
+on the windows of one pT range, and the method routing each track to the model of its kind."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepreco.errors import DeepRecoError
+from deepreco.reconstruct import reconstruct
+from deepreco.reconstruct.lstm import train_lstm
+from deepreco.reconstruct.lstm.features import N_SEED, seed_pt
+from deepreco.reconstruct.lstm.train import collect_windows
+
+torch.set_num_threads(1)
+
+
+def test_seed_pt_of_hits_on_a_circle_through_the_origin():
+    # a 1 GeV track in 2 T: R = 1000 pT / (0.3 B) = 1666.7 mm; its circle through the origin, centre on the y axis
+    radius = 1000.0 / 0.6
+    turn = np.linspace(0.02, 0.4, 5)
+    points = np.stack([radius * np.sin(turn), radius - radius * np.cos(turn), 10.0 * turn], axis=-1)[None]
+    assert seed_pt(points)[0] == pytest.approx(1.0, rel=1e-6)
+    assert seed_pt(points, field=4.0)[0] == pytest.approx(2.0, rel=1e-6)
+
+
+def test_training_on_a_pt_range_keeps_only_its_windows(pion_set, tmp_path):
+    windows, _ = collect_windows(pion_set)
+    low, _ = collect_windows(pion_set, pt_range=(0.0, 3.0))
+    pt = seed_pt(windows[:, :N_SEED])
+    assert 0 < len(low) < len(windows) and len(low) == int((pt < 3.0).sum())
+    assert (seed_pt(low[:, :N_SEED]) < 3.0).all()
+    with pytest.raises(DeepRecoError, match=r"no true track with 10 or more hits .* in \[0.0, 0.1\) GeV"):
+        collect_windows(pion_set, pt_range=(0.0, 0.1))
+
+
+@pytest.mark.parametrize("bad", [[1.0], [2.0, 1.0], ["a", 1.0], 3.0])
+def test_a_bad_pt_range_is_one_clear_error(pion_set, tmp_path, bad):
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"pt_range: {bad}\n")
+    with pytest.raises(DeepRecoError, match="pt_range must be"):
+        train_lstm(pion_set, tmp_path / "m.pt", epochs=1, hidden=(8,), progress=False, config=config)
+
+
+def test_each_track_goes_to_the_model_of_its_kind(pion_set, muon_gun, tmp_path):
+    config = tmp_path / "low.yaml"
+    config.write_text("pt_range: [0.0, 3.0]\n")
+    figures = train_lstm(pion_set, tmp_path / "low.pt", epochs=2, seed=1, hidden=(16,), batch_size=16,
+                         learning_rate=1e-2, progress=False, checkpoint=False, config=config)
+    assert figures["train_loss"][-1] < figures["train_loss"][0]
+    low = str(tmp_path / "low.pt")
+
+    def tracks(**params):
+        out = reconstruct(muon_gun, "lstm", seeding="truth", **params)
+        return out.sort_values("hit_id").reset_index(drop=True)
+
+    shipped, tiny = tracks(), tracks(model=low)
+    assert not shipped.equals(tiny)  # the two models differ on these muons (1 to 10 GeV)
+    assert tracks(low_pt_model=low, low_pt_below=0.0).equals(shipped)  # no track is low
+    assert tracks(low_pt_model=low, low_pt_below=1e6).equals(tiny)  # every track is
+    mixed = tracks(low_pt_model=low, low_pt_below=4.0)
+    assert not mixed.equals(shipped) and not mixed.equals(tiny)
