@@ -59,3 +59,45 @@ def test_each_track_goes_to_the_model_of_its_kind(pion_set, muon_gun, tmp_path):
     assert tracks(low_pt_model=low, low_pt_below=1e6).equals(tiny)  # every track is
     mixed = tracks(low_pt_model=low, low_pt_below=4.0)
     assert not mixed.equals(shipped) and not mixed.equals(tiny)
+
+
+def test_inputs_with_xyz_and_cells_train_and_reconstruct(pion_set, muon_gun, tmp_path):
+    from deepreco.errors import EventError
+    from deepreco.event import Event
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.lstm import load_model
+
+    for inputs, width in [("polar+xyz", 14), ("polar+xyz+cells", 16)]:
+        config = tmp_path / f"{inputs}.yaml"
+        config.write_text(f"inputs: {inputs}\n")
+        out = tmp_path / f"{inputs}.pt"
+        figures = train_lstm(pion_set, out, epochs=3, seed=2, hidden=(16,), batch_size=16, learning_rate=1e-2,
+                             progress=False, checkpoint=False, config=config)
+        assert figures["train_loss"][-1] < 0.7 * figures["train_loss"][0]
+        net, norm, _ = load_model(out)
+        assert net.layers[0].input_size == width == len(norm.in_mean) and norm.inputs_set == inputs
+        tracks = reconstruct(muon_gun, "lstm", seeding="truth", model=out)
+        assert tracks["hit_id"].is_unique and tracks["track_id"].nunique() >= 10
+    # the cluster directions come from the event's cells: without them, one clear error
+    bare = Event(muon_gun.hits, muon_gun.particles, muon_gun.truth)
+    with pytest.raises(EventError, match="cluster directions; the event has no cells"):
+        get_method("lstm", seeding="truth", model=out).reconstruct(bare)
+    with pytest.raises(DeepRecoError, match="served network takes the seed's polar inputs"):
+        get_method("lstm", model=out, server="localhost:1", fallback="local")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inputs: polar+nope\n")
+    with pytest.raises(DeepRecoError, match="inputs must be one of polar, polar\\+xyz, polar\\+xyz\\+cells"):
+        train_lstm(pion_set, tmp_path / "bad.pt", epochs=1, hidden=(8,), progress=False, config=bad)
+
+
+def test_a_model_of_other_inputs_is_not_exported_but_says_why(pion_set, tmp_path):
+    from deepreco.errors import FormatError
+    from deepreco.export.loaders import load_lstm
+
+    config = tmp_path / "xyz.yaml"
+    config.write_text("inputs: polar+xyz\n")
+    out = tmp_path / "xyz.pt"
+    train_lstm(pion_set, out, epochs=1, hidden=(8,), progress=False, checkpoint=False, config=config)
+    with pytest.raises(FormatError, match="reads polar\\+xyz inputs; only models of the seed's polar inputs"):
+        load_lstm(out)
+    assert load_lstm(None).layers[0].input_size == 8

@@ -18,9 +18,14 @@ TOY_SHAPE = (10, (32, 32))  # HEP.TrkX's 3D toy: 10 planes of 32 x 32 pixels
 
 
 def load_lstm(path=None) -> torch.nn.Module:
+    from ..errors import FormatError
     from ..reconstruct.lstm.model import load_model
 
-    return load_model(path)[0]
+    net, norm, _ = load_model(path)
+    if norm.inputs_set != "polar":  # the exported network's input is the seed's (seeds, 10, 8)
+        raise FormatError(f"{path}: this lstm reads {norm.inputs_set} inputs; only models of the seed's polar "
+                          "inputs are exported")
+    return net
 
 
 def load_deepcore(path=None) -> torch.nn.Module:

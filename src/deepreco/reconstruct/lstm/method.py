@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ...errors import EventError
 from ...event import Event
 from ...progress import stage
 from ..base import Method, register
@@ -35,25 +36,29 @@ def cached_model(path=None):
     return cached(load_model, path)
 
 
-def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384) -> np.ndarray:
-    """(B, 5, 3) hits -> (B, 5, 3) predicted positions of the next five hits, in batches."""
+def predict_next(net, norm, seed_xyz: np.ndarray, batch_size: int = 16384, cells: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """(B, 5, 3) hits -> (B, 5, 3) predicted positions of the next five hits, in batches. ``cells``: the hits'
+    (B, 5, 2) cluster directions, for a model whose inputs include them."""
     import torch
 
     out = np.zeros((len(seed_xyz), N_OUT - N_SEED, 3))
     with torch.no_grad():
         for i in range(0, len(seed_xyz), batch_size):
-            inputs, features, phi_ref = model_inputs(seed_xyz[i:i + batch_size], norm)
+            part = None if cells is None else cells[i:i + batch_size]
+            inputs, features, phi_ref = model_inputs(seed_xyz[i:i + batch_size], norm, part)
             pred = norm.decode(net(torch.from_numpy(inputs)).numpy(), features)
             out[i:i + batch_size] = cartesian(pred[:, N_SEED:], phi_ref)
     return out
 
 
-def predict_mean(members, seed_xyz: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+def predict_mean(members, seed_xyz: np.ndarray, batch_size: int = 16384, cells: np.ndarray | None = None
+                 ) -> np.ndarray:
     """`predict_next` of an ensemble, ``members`` a list of (net, normalisation): the mean of the members'
     predicted positions. Each member is trained on a squared error, so it predicts the conditional mean of the
     next hits; the mean of several such estimates keeps that target and averages their independent errors
     (mean squared error never above the members' average). A median would need three members to differ from it."""
-    points = [predict_next(net, norm, seed_xyz, batch_size) for net, norm in members]
+    points = [predict_next(net, norm, seed_xyz, batch_size, cells) for net, norm in members]
     return points[0] if len(points) == 1 else np.mean(points, axis=0)
 
 
@@ -160,7 +165,10 @@ class LSTMTracks(Method):
         if self.low_pt_model is not None and server is not None:
             raise DeepRecoError("lstm: a low_pt_model runs in-process only; no served network")
         for path in [*(self.models or [model]), *([self.low_pt_model] if self.low_pt_model else [])]:
-            cached_model(path)  # a bad model file is reported now, not at the first event
+            norm = cached_model(path)[1]  # a bad model file is reported now, not at the first event
+            if server is not None and norm.inputs_set != "polar":
+                raise DeepRecoError(f"lstm: the served network takes the seed's polar inputs; this model reads "
+                                    f"{norm.inputs_set}: run it in-process")
         if complete_inward and server is not None:
             raise DeepRecoError("the inward lstm has no served network: complete_inward runs in-process only")
         if complete_inward:
@@ -264,6 +272,14 @@ class LSTMTracks(Method):
         if model is None and "lstm" in self._remote:
             members = [(self._remote["lstm"], members[0][1])]
         low = [cached_model(self.low_pt_model)[:2]] if model is None and self.low_pt_model else None
+        directions = None
+        if any(norm.needs_cells for _, norm in [*members, *(low or [])]):
+            from ..gnn.features import cluster_directions
+
+            if event.cells is None or len(event.cells) == 0:
+                raise EventError(f"{event.sources.get('hits', f'event {event.event_id}')}: this lstm model reads the "
+                                 "hits' cluster directions; the event has no cells")
+            directions = cluster_directions(event)
         index = index or LayerIndex(event.hits, along_weight=self.along_weight)
         n_new = N_OUT - N_SEED
         n = len(seeds)
@@ -276,22 +292,24 @@ class LSTMTracks(Method):
         length = np.full(n, N_SEED)
         active = np.ones(n, bool)
         with stage("prediction", total=self.n_rounds) as advance:
-            self._rounds(members, index, track, cost, length, active, advance, low)
+            self._rounds(members, index, track, cost, length, active, advance, low, directions)
         return track, cost
 
-    def _predict(self, members, low, last: np.ndarray) -> np.ndarray:
-        """The next five points of each track from its (B, 5, 3) last hits: ``members``' prediction, or ``low``'s
-        for the tracks whose last hits' circle has a pT under ``low_pt_below``."""
+    def _predict(self, members, low, last: np.ndarray, cells: np.ndarray | None = None) -> np.ndarray:
+        """The next five points of each track from its (B, 5, 3) last hits (and their (B, 5, 2) cluster
+        directions): ``members``' prediction, or ``low``'s for the tracks whose last hits' circle has a pT under
+        ``low_pt_below``."""
         if low is None:
-            return predict_mean(members, last, self.batch_size)
+            return predict_mean(members, last, self.batch_size, cells)
         curved = seed_pt(last) < self.low_pt_below
         points = np.zeros((len(last), N_OUT - N_SEED, 3))
         for which, nets in ((~curved, members), (curved, low)):
             if which.any():
-                points[which] = predict_mean(nets, last[which], self.batch_size)
+                points[which] = predict_mean(nets, last[which], self.batch_size,
+                                             None if cells is None else cells[which])
         return points
 
-    def _rounds(self, members, index, track, cost, length, active, advance, low=None) -> None:
+    def _rounds(self, members, index, track, cost, length, active, advance, low=None, directions=None) -> None:
         """The rounds of `extend`: predict each active track's next hits, match them, grow ``track``/``cost``."""
         n_new = N_OUT - N_SEED
         per_round = max(1, min(self.hits_per_round, n_new))
@@ -303,7 +321,7 @@ class LSTMTracks(Method):
                 break
             last_rows = track[idx[:, None], length[idx, None] - N_SEED + np.arange(N_SEED)]
             last = index.xyz[last_rows]
-            points = self._predict(members, low, last)
+            points = self._predict(members, low, last, None if directions is None else directions[last_rows])
             if self.fit == "point":
                 which = np.repeat(np.arange(len(idx)), n_new)
                 hit, dist = match(index, points.reshape(-1, 3), track[idx[which]], self.max_distance)

@@ -61,9 +61,10 @@ class TrackLSTM(nn.Module):
         return self.head(x)
 
 
-def build_model(model: str = "lstm", hidden: tuple[int, ...] | None = None) -> TrackLSTM:
+def build_model(model: str = "lstm", hidden: tuple[int, ...] | None = None, n_inputs: int = N_INPUTS) -> TrackLSTM:
     """``model`` is ``lstm``, ``bilstm`` or a preset of the seed's sizes; ``hidden`` (None: the model's sizes)
-    replaces the sizes, so that a test can train a preset's kind of network at a small size."""
+    replaces the sizes, so that a test can train a preset's kind of network at a small size; ``n_inputs`` per
+    step (`features.INPUT_SETS`)."""
     if model in PRESETS:
         model, sizes = PRESETS[model]
         hidden = hidden or sizes
@@ -72,11 +73,15 @@ def build_model(model: str = "lstm", hidden: tuple[int, ...] | None = None) -> T
     hidden = tuple(hidden) if hidden else DEFAULT_HIDDEN[model]
     if not hidden or min(hidden) < 1:
         raise FormatError(f"hidden sizes must be positive integers, got {hidden}")
-    return TrackLSTM(hidden, bidirectional=model == "bilstm")
+    return TrackLSTM(hidden, bidirectional=model == "bilstm", n_inputs=n_inputs)
 
 
 def architecture(net: TrackLSTM) -> dict:
-    return {"model": "bilstm" if net.bidirectional else "lstm", "hidden": list(net.hidden)}
+    out = {"model": "bilstm" if net.bidirectional else "lstm", "hidden": list(net.hidden)}
+    n_inputs = net.layers[0].input_size
+    if n_inputs != N_INPUTS:  # files of the seed's inputs stay as they were
+        out["n_inputs"] = n_inputs
+    return out
 
 
 def model_file(net: TrackLSTM, norm: Normaliser, record: dict | None = None,
@@ -104,8 +109,10 @@ def load_model(path=None) -> tuple[TrackLSTM, Normaliser, dict]:
     mf = load(shipped_model_path() if path is None else path, KIND)
     try:
         arch = mf.config["architecture"]
-        net = build_model(arch["model"], tuple(arch["hidden"]))
+        net = build_model(arch["model"], tuple(arch["hidden"]), int(arch.get("n_inputs", N_INPUTS)))
         norm = Normaliser(**mf.config["normalisation"])
+        if len(norm.in_mean) != net.layers[0].input_size:
+            raise ValueError(f"{len(norm.in_mean)} normalised inputs for a network of {net.layers[0].input_size}")
     except (KeyError, TypeError, ValueError) as exc:
         raise FormatError(f"{mf.path}: lstm model file is incomplete ({type(exc).__name__} {exc})") from None
     return mf.load_into("net", net), norm, dict(mf.record)

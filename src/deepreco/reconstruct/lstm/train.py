@@ -6,29 +6,36 @@ import numpy as np
 import torch
 
 from ...errors import DeepRecoError
-from .features import N_SEED, Normaliser, seed_pt, training_windows, window_features
+from .features import INPUT_SETS, N_SEED, Normaliser, seed_pt, training_windows, window_features
 from .model import build_model, save_model
 
 
 def collect_windows(data_dir, max_events: int | None = None, max_windows: int = 4,
-                    inward: bool = False, pt_range=None) -> tuple[np.ndarray, np.ndarray]:
+                    inward: bool = False, pt_range=None, cells: bool = False):
     """(N, 10, 3) training windows from the events of ``data_dir`` (which need truth) and the track of each
     (a number unique over the events). ``pt_range`` (low, high) [GeV]: only the windows whose first five hits'
-    circle (`features.seed_pt`, what the method routes a seed by) has a pT in [low, high)."""
+    circle (`features.seed_pt`, what the method routes a seed by) has a pT in [low, high). With ``cells`` also
+    the (N, 10, 2) cluster directions of the windows' hits (`gnn.features.cluster_directions`)."""
     from ...io import Dataset
+    from ..gnn.features import cluster_directions
 
-    dataset = Dataset(data_dir, parts=("hits", "particles", "truth"))
+    dataset = Dataset(data_dir, parts=("hits", "particles", "truth", *(("cells",) if cells else ())))
     if len(dataset) == 0:
         raise DeepRecoError(f"{data_dir}: holds no events to train on")
-    windows, tracks, offset = [], [], 0
+    windows, tracks, directions, offset = [], [], [], 0
     for i, name in enumerate(dataset.names):
         if max_events is not None and i >= max_events:
             break
-        w, track = training_windows(dataset.read(name), max_windows=max_windows, inward=inward)
+        event = dataset.read(name)
+        w, track, rows = training_windows(event, max_windows=max_windows, inward=inward, rows=True)
         if pt_range is not None:
             pt = seed_pt(w[:, :N_SEED])
             keep = (pt >= pt_range[0]) & (pt < pt_range[1])
-            w, track = w[keep], track[keep]
+            w, track, rows = w[keep], track[keep], rows[keep]
+        if cells:
+            if event.cells is None or len(event.cells) == 0:
+                raise DeepRecoError(f"{data_dir}: event {name} has no cells; the inputs ask for cluster directions")
+            directions.append(cluster_directions(event)[rows])
         windows.append(w)
         tracks.append(track + offset)
         offset += int(track.max()) + 1 if len(track) else 0
@@ -36,6 +43,8 @@ def collect_windows(data_dir, max_events: int | None = None, max_windows: int = 
     if len(windows) == 0:
         raise DeepRecoError(f"{data_dir}: no true track with 10 or more hits to train on"
                             + (f" with a seed pT in [{pt_range[0]}, {pt_range[1]}) GeV" if pt_range else ""))
+    if cells:
+        return windows, np.concatenate(tracks), np.concatenate(directions)
     return windows, np.concatenate(tracks)
 
 
@@ -65,10 +74,15 @@ def task(settings: dict):
         except (TypeError, ValueError, IndexError, KeyError):
             raise DeepRecoError(f"pt_range must be [low, high] in GeV with 0 <= low < high, got "
                                 f"{settings['pt_range']!r}") from None
+    inputs_set = settings.get("inputs") or "polar"
+    if inputs_set not in INPUT_SETS:
+        raise DeepRecoError(f"inputs must be one of {', '.join(INPUT_SETS)}, got {inputs_set!r}")
     rng = np.random.default_rng(int(settings["seed"]))
-    windows, track = collect_windows(settings["data"], max_events=settings["max_events"],
-                                     max_windows=int(settings["max_windows"]), inward=settings["direction"] == "inward",
-                                     pt_range=pt_range)
+    found = collect_windows(settings["data"], max_events=settings["max_events"],
+                            max_windows=int(settings["max_windows"]), inward=settings["direction"] == "inward",
+                            pt_range=pt_range, cells="cells" in inputs_set)
+    windows, track = found[:2]
+    cells = found[2] if len(found) == 3 else None
     features = window_features(windows)
     n_tracks = int(track.max()) + 1
     val_tracks = rng.random(n_tracks) < val_fraction
@@ -76,10 +90,11 @@ def task(settings: dict):
         val_tracks[:] = False
         val_tracks[rng.permutation(n_tracks)[: max(1, int(round(val_fraction * n_tracks)))]] = True
     is_val = val_tracks[track]
-    norm = Normaliser.fit(features[~is_val])
+    norm = Normaliser.fit(features[~is_val], None if cells is None else cells[~is_val], inputs_set)
     targets = torch.from_numpy(norm.targets(features))
-    inputs = torch.from_numpy(norm.inputs(features))  # the seed's "X5 ~ X9 zeroed out"
-    net = build_model(settings["model"], tuple(settings["hidden"]) if settings["hidden"] else None)
+    inputs = torch.from_numpy(norm.inputs(features, cells))  # the seed's "X5 ~ X9 zeroed out"
+    net = build_model(settings["model"], tuple(settings["hidden"]) if settings["hidden"] else None,
+                      INPUT_SETS[inputs_set])
     epochs = int(settings["epochs"])
 
     def optimizer(net):

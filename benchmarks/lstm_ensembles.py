@@ -1,0 +1,85 @@
+"""Seed 004's "inference & ensembling" with members of equal quality, and models per kind of track (issue 22):
+the `lstm` method fed true seeds (the first five hits of each particle with >= 10 hits) with the shipped model,
+each member of ``scripts/train_lstm_members.py``, ensembles of them (`lstm.method.predict_mean`), and the low-pT
+model beside one for the others (``low_pt_model``); then the best of these against the shipped model with the
+seeds of `gnn` after its Kalman filter (``seeding="gnn"``, ``gnn={"kalman": True}``).
+
+    python benchmarks/lstm_ensembles.py --models /tmp/lstm-members
+
+Events: the first 3 of the tracking benchmark's (ttbar + mu = 200, seed 1000) and real lists 1001 and 1003
+simulated with seed 1, as `benchmarks/lstm_seeds.py` makes them (that script simulates them when missing). One
+thread. Output: ``benchmarks/results/lstm_ensembles.txt`` (TrackML score, efficiency, fake rate, seconds of the
+extension an event, mean over each set's events).
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main() -> None:
+    import numpy as np
+    import torch
+
+    from deepreco.io import Dataset, read_event
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.lstm.model import shipped_model_path
+    from deepreco.reconstruct.lstm.seeding import true_seeds
+
+    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, required=True, help="the folder of scripts/train_lstm_members.py")
+    parser.add_argument("--data", default="/tmp/deepreco-bench/ttbar-mu200-seed1000-n3")
+    parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
+    args = parser.parse_args()
+
+    sets = {"tracking (3)": [e for _, e in zip(range(3), Dataset(args.data), strict=False)],
+            "real lists 1001, 1003": [read_event(next((Path(args.lists_data) / str(n)).glob("*-hits.parquet")))
+                                      for n in (1001, 1003)]}
+    m = {name: str(args.models / f"{name}.pt") for name in ("all_s0", "all_s1", "all_s2", "low", "high")}
+    shipped = str(shipped_model_path())
+    configs = {
+        "shipped": {},
+        "all_s0": {"model": m["all_s0"]}, "all_s1": {"model": m["all_s1"]}, "all_s2": {"model": m["all_s2"]},
+        "ensemble shipped + all_s0": {"models": [shipped, m["all_s0"]]},
+        "ensemble all_s0 + all_s1": {"models": [m["all_s0"], m["all_s1"]]},
+        "ensemble all_s0 + all_s1 + all_s2": {"models": [m["all_s0"], m["all_s1"], m["all_s2"]]},
+        "ensemble shipped + all_s0 + all_s1": {"models": [shipped, m["all_s0"], m["all_s1"]]},
+        "ensemble shipped + all_s0 + all_s1 + all_s2": {"models": [shipped, m["all_s0"], m["all_s1"], m["all_s2"]]},
+        "all_s0, low below 0.5 GeV": {"model": m["all_s0"], "low_pt_model": m["low"]},
+        "high, low below 0.5 GeV": {"model": m["high"], "low_pt_model": m["low"]},
+        "shipped, low below 0.5 GeV": {"low_pt_model": m["low"]},
+    }
+    best = "ensemble shipped + all_s0 + all_s1 + all_s2"
+    lines = [f"tracking events: the first 3 of {args.data}; real lists 1001, 1003 simulated with seed 1 "
+             f"({args.lists_data}); members: {args.models}; one thread",
+             "set | seeds | models | TrackML score | efficiency | fake rate | s extension / event"]
+    for set_name, events in sets.items():
+        seeds = {"true seeds": [true_seeds(e) for e in events]}
+        gnn = get_method("lstm", seeding="gnn", gnn={"kalman": True})
+        seeds["gnn+kalman"] = [gnn.seeds(e) for e in events]
+        runs = [("true seeds", c) for c in configs] + [("gnn+kalman", c) for c in ("shipped", best)]
+        for kind, name in runs:
+            method = get_method("lstm", seeding="truth", **configs[name])
+            scores, seconds = [], []
+            for event, s in zip(events, seeds[kind], strict=True):
+                start = time.perf_counter()
+                tracks = method.follow(event, s)
+                seconds.append(time.perf_counter() - start)
+                scores.append(evaluate(event.truth, event.particles, tracks))
+            mean = {k: np.mean([r[k] for r in scores]) for k in ("score", "efficiency", "fake_rate")}
+            lines.append(f"{set_name} | {kind} | {name} | {mean['score']:.4f} | {mean['efficiency']:.4f} | "
+                         f"{mean['fake_rate']:.4f} | {np.mean(seconds):.1f}")
+            print(lines[-1], flush=True)
+    out = Path(__file__).resolve().parent / "results" / "lstm_ensembles.txt"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    main()
