@@ -1,10 +1,11 @@
-"""Seed 004's "inference & ensembling" with members of equal quality, and models per kind of track (issue 22):
-the `lstm` method fed true seeds (the first five hits of each particle with >= 10 hits) with the shipped model,
-each member of ``scripts/train_lstm_members.py``, ensembles of them (`lstm.method.predict_mean`), and the low-pT
-model beside one for the others (``low_pt_model``); then the best of these against the shipped model with the
-seeds of `gnn` after its Kalman filter (``seeding="gnn"``, ``gnn={"kalman": True}``).
+"""Seed 004's "inference & ensembling" with members of equal quality, models per kind of track and other input
+sets (issue 22): the `lstm` method fed true seeds (the first five hits of each particle with >= 10 hits) with the
+shipped model, each member of ``scripts/train_lstm_members.py``, ensembles of them (`lstm.method.predict_mean`),
+the low-pT model beside one for the others (``low_pt_model``), the models of other input sets (``xyz_s0``,
+``cells_s0``); then the best ensemble against the shipped model with the seeds of `gnn` after its Kalman filter
+(``seeding="gnn"``, ``gnn={"kalman": True}``).
 
-    python benchmarks/lstm_ensembles.py --models /tmp/lstm-members
+    python benchmarks/lstm_ensembles.py --models /tmp/lstm-members   # the folder of train_lstm_members.py
 
 Events: the first 3 of the tracking benchmark's (ttbar + mu = 200, seed 1000) and real lists 1001 and 1003
 simulated with seed 1, as `benchmarks/lstm_seeds.py` makes them (that script simulates them when missing). One
@@ -40,7 +41,8 @@ def main() -> None:
     sets = {"tracking (3)": [e for _, e in zip(range(3), Dataset(args.data), strict=False)],
             "real lists 1001, 1003": [read_event(next((Path(args.lists_data) / str(n)).glob("*-hits.parquet")))
                                       for n in (1001, 1003)]}
-    m = {name: str(args.models / f"{name}.pt") for name in ("all_s0", "all_s1", "all_s2", "low", "high")}
+    m = {name: str(args.models / f"{name}.pt") for name in ("all_s0", "all_s1", "all_s2", "low", "high", "xyz_s0",
+                                                             "cells_s0")}
     shipped = str(shipped_model_path())
     configs = {
         "shipped": {},
@@ -53,6 +55,8 @@ def main() -> None:
         "all_s0, low below 0.5 GeV": {"model": m["all_s0"], "low_pt_model": m["low"]},
         "high, low below 0.5 GeV": {"model": m["high"], "low_pt_model": m["low"]},
         "shipped, low below 0.5 GeV": {"low_pt_model": m["low"]},
+        "xyz_s0 (inputs polar+xyz)": {"model": m["xyz_s0"]},
+        "cells_s0 (inputs polar+xyz+cells)": {"model": m["cells_s0"]},
     }
     best = "ensemble shipped + all_s0 + all_s1 + all_s2"
     lines = [f"tracking events: the first 3 of {args.data}; real lists 1001, 1003 simulated with seed 1 "

@@ -1,8 +1,10 @@
 """Train LSTMs of the shipped size for ensembles and for models per kind of track (issue 22): ``all_s<seed>.pt``
-on every training window (one per ``--seeds``), and with ``--kinds`` ``low.pt`` (windows whose first five hits'
-circle has pT < ``--split`` GeV, `features.seed_pt`) and ``high.pt`` (the others). Anyone can re-run it:
+on every training window (one per ``--seeds``), with ``--kinds`` ``low.pt`` (windows whose first five hits'
+circle has pT < ``--split`` GeV, `features.seed_pt`) and ``high.pt`` (the others), and with ``--inputs``
+``xyz_s0.pt`` and ``cells_s0.pt`` (the input sets ``polar+xyz`` and ``polar+xyz+cells``, seed 0). Anyone can
+re-run it:
 
-    OMP_NUM_THREADS=1 nice -n 5 python scripts/train_lstm_members.py --out /tmp/lstm-members --kinds
+    OMP_NUM_THREADS=1 nice -n 5 python scripts/train_lstm_members.py --out /tmp/lstm-members --kinds --inputs
 
 Training events: those of ``scripts/train_lstm_variants.py`` (8 Pythia 8 ttbar + mu = 200 events and the real
 development lists 1000, 1002, 1004-1009 simulated with seed 11; simulated once into ``--data``, reused). Settings:
@@ -28,9 +30,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the model files")
     parser.add_argument("--data", type=Path, default=Path("/tmp/deepreco-lstm-variants-train"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--kinds", action="store_true", help="also low.pt and high.pt")
     parser.add_argument("--split", type=float, default=0.5, help="the pT [GeV] between the two kinds")
+    parser.add_argument("--inputs", action="store_true", help="also xyz_s0.pt and cells_s0.pt")
     parser.add_argument("--epochs", type=int, default=40)
     args = parser.parse_args()
 
@@ -46,21 +49,22 @@ def main() -> None:
     summary = args.out / "members.json"
     report = json.loads(summary.read_text()) if summary.exists() else {"members": {}}
     report.update({"data": str(data), "simulation_seconds": round(time.perf_counter() - start, 1), "threads": 1})
-    jobs = [(f"all_s{seed}", seed, None) for seed in args.seeds]
+    jobs = [(f"all_s{seed}", seed, {}) for seed in args.seeds]
     if args.kinds:
-        jobs += [("low", 0, [0.0, args.split]), ("high", 0, [args.split, 1e4])]
-    for name, seed, pt_range in jobs:
+        jobs += [("low", 0, {"pt_range": [0.0, args.split]}), ("high", 0, {"pt_range": [args.split, 1e4]})]
+    if args.inputs:
+        jobs += [("xyz_s0", 0, {"inputs": "polar+xyz"}), ("cells_s0", 0, {"inputs": "polar+xyz+cells"})]
+    for name, seed, extra in jobs:
         out = args.out / f"{name}.pt"
         if out.exists() and name in report["members"]:
             continue  # done in an earlier run
         config = None
-        if pt_range is not None:
+        if extra:
             config = args.out / f"{name}.yaml"
-            config.write_text(f"pt_range: [{pt_range[0]}, {pt_range[1]}]\n")
-        kind = f", pT in {pt_range} GeV" if pt_range else ""
-        print(f"{name}: seed {seed}, {args.epochs} epochs{kind}", flush=True)
+            config.write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in extra.items()))
+        print(f"{name}: seed {seed}, {args.epochs} epochs {extra or ''}", flush=True)
         rec = train_lstm(data, out, epochs=args.epochs, seed=seed, progress=False, config=config)
-        report["members"][name] = {"seed": seed, "pt_range": pt_range, "epochs": args.epochs,
+        report["members"][name] = {"seed": seed, **extra, "epochs": args.epochs,
                                    "n_train": rec["n_train"], "n_val": rec["n_val"],
                                    "seconds": round(rec["seconds"], 1), "best_epoch": rec["best_epoch"],
                                    "best_val_loss": rec["best_val_loss"]}

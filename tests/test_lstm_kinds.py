@@ -101,3 +101,29 @@ def test_a_model_of_other_inputs_is_not_exported_but_says_why(pion_set, tmp_path
     with pytest.raises(FormatError, match="reads polar\\+xyz inputs; only models of the seed's polar inputs"):
         load_lstm(out)
     assert load_lstm(None).layers[0].input_size == 8
+
+
+def test_the_shipped_ensemble_finds_a_muon_gun_and_clones_from_its_parameters(muon_gun):
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.lstm import load_model
+    from deepreco.reconstruct.lstm.method import SHIPPED_ENSEMBLE
+    from deepreco.reconstruct.lstm.model import shipped_model_path
+
+    paths = [shipped_model_path(member) for member in SHIPPED_ENSEMBLE]
+    assert len(set(paths)) == 4 and all(p.is_file() for p in paths)
+    for path in paths[1:]:  # members of the shipped size, each with its training record
+        net, _, record = load_model(path)
+        assert net.hidden == (64, 64) and record["best_epoch"] == 40
+    method = get_method("lstm", seeding="truth", ensemble=True)
+    tracks = method.reconstruct(muon_gun)
+    assert evaluate(muon_gun.truth, muon_gun.particles, tracks)["efficiency"] > 0.95
+    explicit = get_method("lstm", seeding="truth", models=[str(p) for p in paths]).reconstruct(muon_gun)
+    assert tracks.sort_values("hit_id").reset_index(drop=True).equals(
+        explicit.sort_values("hit_id").reset_index(drop=True))
+    clone = type(method)(**method.get_params())
+    assert clone.ensemble and clone.models is None
+    with pytest.raises(DeepRecoError, match="ensemble=True uses the shipped models"):
+        get_method("lstm", ensemble=True, model=str(paths[1]))
+    with pytest.raises(DeepRecoError, match="an ensemble .* runs in-process only"):
+        get_method("lstm", ensemble=True, server="localhost:1", fallback="local")

@@ -73,6 +73,10 @@ def learned_arcs() -> dict:
 
 
 SEEDINGS = ("dbscan", "hypotheses", "ckf", "gnn", "truth")
+# The shipped ensemble: the shipped model and three of its size trained on other events with seeds 0, 1, 2
+# (``scripts/train_lstm_members.py``); with true seeds it scores 0.752 / 0.792 against the shipped model's
+# 0.727 / 0.770 (tracking events / real lists 1001, 1003; ``benchmarks/lstm_ensembles.py``).
+SHIPPED_ENSEMBLE = ("outward", "member1", "member2", "member3")
 
 
 @register("lstm")
@@ -111,7 +115,9 @@ class LSTMTracks(Method):
     ``kalman`` and ``later_passes`` off), ``low_pt_model`` (a model file for curved tracks, trained with
     ``pt_range: [0, low_pt_below]``: the seed's "models per kind of track"; None: one model for all) and
     ``low_pt_below`` [GeV] (each round, a track whose last five hits' circle through the origin has a lower pT,
-    `features.seed_pt`, is predicted by ``low_pt_model``, the others by ``model``/``models``).
+    `features.seed_pt`, is predicted by ``low_pt_model``, the others by ``model``/``models``), ``ensemble`` (True:
+    the shipped model and the three shipped members of equal quality, `SHIPPED_ENSEMBLE`, predict together, as
+    ``models``; in-process only).
     """
 
     trackml_modules = True
@@ -123,9 +129,19 @@ class LSTMTracks(Method):
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
                  seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None,
-                 low_pt_model=None, low_pt_below: float = 0.5):
+                 low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool = False):
+        from ...errors import DeepRecoError
+
+        if ensemble and (model is not None or models is not None):
+            raise DeepRecoError("lstm: ensemble=True uses the shipped models; give no model or models with it")
+        self.ensemble = bool(ensemble)
         self.model = model
         self.models = [str(m) for m in models] if models is not None else None
+        self._paths = self.models  # the ensemble's model files (None: one model, ``model``)
+        if ensemble:
+            from .model import shipped_model_path
+
+            self._paths = [str(shipped_model_path(member)) for member in SHIPPED_ENSEMBLE]
         self.seeding = seeding
         self.dbscan = dict(dbscan or {})
         self.ckf = dict(ckf or {})
@@ -147,7 +163,6 @@ class LSTMTracks(Method):
         self.inward_model = inward_model
         self.keep_clusters = keep_clusters
         self.server, self.fallback = server, fallback
-        from ...errors import DeepRecoError
         from ...export.client import connect
 
         if seeding not in SEEDINGS:
@@ -160,11 +175,11 @@ class LSTMTracks(Method):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
         if self.models is not None and (model is not None or not self.models):
             raise DeepRecoError("lstm: give one model file (model) or a non-empty list of them (models), not both")
-        if self.models is not None and server is not None:
+        if self._paths is not None and server is not None:
             raise DeepRecoError("lstm: an ensemble (models) runs in-process only; no served network")
         if self.low_pt_model is not None and server is not None:
             raise DeepRecoError("lstm: a low_pt_model runs in-process only; no served network")
-        for path in [*(self.models or [model]), *([self.low_pt_model] if self.low_pt_model else [])]:
+        for path in [*(self._paths or [model]), *([self.low_pt_model] if self.low_pt_model else [])]:
             norm = cached_model(path)[1]  # a bad model file is reported now, not at the first event
             if server is not None and norm.inputs_set != "polar":
                 raise DeepRecoError(f"lstm: the served network takes the seed's polar inputs; this model reads "
@@ -265,8 +280,8 @@ class LSTMTracks(Method):
                ) -> tuple[np.ndarray, np.ndarray]:
         """Follow each seed with ``model`` (None: the method's): (S, T) hit rows of each track (-1 padded)
         and the matching costs."""
-        if model is None and self.models is not None:
-            members = [cached_model(path)[:2] for path in self.models]
+        if model is None and self._paths is not None:
+            members = [cached_model(path)[:2] for path in self._paths]
         else:
             members = [cached_model(self.model if model is None else model)[:2]]
         if model is None and "lstm" in self._remote:

@@ -99,7 +99,10 @@ def save_model(net: TrackLSTM, norm: Normaliser, path, info: dict | None = None,
 
 
 def shipped_model_path(direction: str = "outward") -> Path:
-    """The model shipped with deepreco that extends tracks outward, or the one that completes them inward."""
+    """The model shipped with deepreco that extends tracks outward, the one that completes them inward
+    (``inward``), or a member of the shipped ensemble (``member1`` to ``member3``)."""
+    if direction.startswith("member"):
+        return shipped(f"lstm_tracks_{direction}")
     return shipped("lstm_tracks" if direction == "outward" else "lstm_tracks_inward")
 
 
