@@ -127,3 +127,25 @@ def test_the_shipped_ensemble_finds_a_muon_gun_and_clones_from_its_parameters(mu
         get_method("lstm", ensemble=True, model=str(paths[1]))
     with pytest.raises(DeepRecoError, match="an ensemble .* runs in-process only"):
         get_method("lstm", ensemble=True, server="localhost:1", fallback="local")
+
+
+def test_the_second_hit_on_a_layer_is_the_one_along_the_track_with_overlap_fit_direction():
+    import pandas as pd
+
+    from deepreco.reconstruct.lstm.assign import LayerIndex, overlap_hits, track_directions
+
+    # a straight track through three barrel layers; on the middle layer two free hits on other modules: A on the
+    # track's line 1.5 mm further out, B 1 mm off it beside the track's hit (nearer in the layer's distance)
+    hits = pd.DataFrame({"hit_id": np.arange(1, 6), "x": [32.0, 72.0, 116.0, 73.5, 72.0],
+                         "y": [0.0, 0.0, 0.0, 0.0, 1.0], "z": [16.0, 36.0, 58.0, 36.75, 36.0],
+                         "volume_id": 8, "layer_id": [2, 4, 6, 4, 4], "module_id": [1, 1, 1, 2, 3]})
+    index = LayerIndex(hits, along_weight=0.5)
+    rows, owner = np.array([0, 1, 2]), np.zeros(3, np.int64)
+    free = np.array([False, False, False, True, True])
+    u = track_directions(index.xyz, rows, owner)
+    assert np.allclose(u[1], np.array([84.0, 0.0, 42.0]) / np.hypot(84.0, 42.0))
+    assert overlap_hits(index, hits, rows, owner, free, 10.0, by="layer")[1].tolist() == [4]
+    assert overlap_hits(index, hits, rows, owner, free, 10.0, by="direction")[1].tolist() == [3]
+    assert len(overlap_hits(index, hits, rows, owner, np.zeros(5, bool), 10.0, by="direction")[1]) == 0
+    with pytest.raises(DeepRecoError, match="unknown overlap_fit 'nope'; expected layer or direction"):
+        reconstruct(None, "lstm", overlap_fit="nope")

@@ -160,18 +160,47 @@ def resolve(track: np.ndarray, hit: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return first
 
 
+def track_directions(xyz: np.ndarray, rows: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """(N, 3) unit vectors: each track hit's local direction, from the hit before it to the hit after it on its
+    track (``rows``, track ``owner``; ordered by distance from the origin; at a track's ends the hit itself
+    stands in for the missing neighbour); zero where a track has a single hit."""
+    order = np.lexsort((np.linalg.norm(xyz[rows], axis=1), owner))
+    o_rows, o_own = rows[order], owner[order]
+    n = len(order)
+    before = np.r_[False, o_own[1:] == o_own[:-1]]
+    after = np.r_[o_own[:-1] == o_own[1:], False]
+    a = np.where(before[:, None], xyz[o_rows[np.maximum(np.arange(n) - 1, 0)]], xyz[o_rows])
+    b = np.where(after[:, None], xyz[o_rows[np.minimum(np.arange(n) + 1, n - 1)]], xyz[o_rows])
+    u = b - a
+    length = np.linalg.norm(u, axis=1, keepdims=True)
+    out = np.zeros_like(u)
+    out[order] = np.where(length > 1e-9, u / np.maximum(length, 1e-9), 0.0)
+    return out
+
+
 def overlap_hits(index: LayerIndex, hits, rows: np.ndarray, owner: np.ndarray, free: np.ndarray,
-                 max_distance: float) -> tuple[np.ndarray, np.ndarray]:
+                 max_distance: float, by: str = "layer") -> tuple[np.ndarray, np.ndarray]:
     """Second hits of tracks on layers they already cross: where modules overlap, a particle leaves two hits on
-    one layer a few mm apart. For each track hit (``rows``, track ``owner``), the nearest ``free`` hit of the
-    same layer on another module within ``max_distance``; each hit goes to the nearest claimant.
-    Returns (track, hit row) of the hits picked up."""
+    one layer a few mm apart. For each track hit (``rows``, track ``owner``), a ``free`` hit of the same layer on
+    another module within ``max_distance`` (the layer's weighted distance): with ``by="layer"`` the nearest of 3
+    neighbours in that distance; with ``by="direction"`` of 6 neighbours the one nearest the line through the hit
+    along the track's local direction (`track_directions`), within ``max_distance`` [mm] of it (in a dense layer
+    the nearest hit is often another particle's: the second hit lies where the track goes). Each hit goes to the
+    nearest claimant. Returns (track, hit row) of the hits picked up."""
     if len(rows) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cand, dist = query_layers(index, index.xyz[rows], index.layer[rows], k=3)
+    cand, dist = query_layers(index, index.xyz[rows], index.layer[rows], k=6 if by == "direction" else 3)
     module = hits["module_id"].to_numpy(np.int64)
     ok = (cand >= 0) & (dist <= max_distance)
     ok &= free[np.maximum(cand, 0)] & (module[np.maximum(cand, 0)] != module[rows][:, None])
+    if by == "direction":
+        u = track_directions(index.xyz, rows, owner)
+        delta = index.xyz[np.maximum(cand, 0)] - index.xyz[rows][:, None, :]
+        along = np.einsum("nkj,nj->nk", delta, u)
+        across = np.linalg.norm(delta - along[..., None] * u[:, None, :], axis=-1)
+        has = np.linalg.norm(u, axis=1) > 0
+        dist = np.where(has[:, None], across, dist)
+        ok &= dist <= max_distance
     dist = np.where(ok, dist, np.inf)
     best = np.argmin(dist, axis=1)
     d = dist[np.arange(len(rows)), best]

@@ -114,7 +114,11 @@ class LSTMTracks(Method):
     ``seeding="ckf"``), ``gnn`` (parameters of `gnn` for ``seeding="gnn"``; by default its graph's own tracks,
     ``kalman`` and ``later_passes`` off), ``low_pt_model`` (a model file for curved tracks, trained with
     ``pt_range: [0, low_pt_below]``: the seed's "models per kind of track"; None: one model for all) and
-    ``low_pt_below`` [GeV] (each round, a track whose last five hits' circle through the origin has a lower pT,
+    ``overlap_fit`` (how a track's second hit on a layer is chosen: ``layer``, the nearest in the layer's distance;
+    ``direction``, the nearest the track's local direction, `assign.overlap_hits`: 0.744 / 0.786 against
+    0.727 / 0.770 with true seeds on the tracking events / real lists 1001, 1003, `benchmarks/lstm_overlaps.py`;
+    not yet the default), ``low_pt_below``
+    [GeV] (each round, a track whose last five hits' circle through the origin has a lower pT,
     `features.seed_pt`, is predicted by ``low_pt_model``, the others by ``model``/``models``), ``ensemble`` (True:
     the shipped model and the three shipped members of equal quality, `SHIPPED_ENSEMBLE`, predict together, as
     ``models``; in-process only).
@@ -129,7 +133,7 @@ class LSTMTracks(Method):
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
                  seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None,
-                 low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool = False):
+                 low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool = False, overlap_fit: str = "layer"):
         from ...errors import DeepRecoError
 
         if ensemble and (model is not None or models is not None):
@@ -173,6 +177,9 @@ class LSTMTracks(Method):
         self.seed_fit = seed_fit
         if fit not in ("path", "point"):
             raise DeepRecoError(f"unknown fit {fit!r}; expected path or point")
+        if overlap_fit not in ("layer", "direction"):
+            raise DeepRecoError(f"unknown overlap_fit {overlap_fit!r}; expected layer or direction")
+        self.overlap_fit = overlap_fit
         if self.models is not None and (model is not None or not self.models):
             raise DeepRecoError("lstm: give one model file (model) or a non-empty list of them (models), not both")
         if self._paths is not None and server is not None:
@@ -418,7 +425,7 @@ class LSTMTracks(Method):
             free = np.ones(len(hit_ids), bool)
             free[claim_hit] = False
             more_track, more_hit = overlap_hits(index, event.hits, claim_hit, claim_track, free,
-                                                self.overlap_distance)
+                                                self.overlap_distance, self.overlap_fit)
             claim_track = np.concatenate([claim_track, more_track])
             claim_hit = np.concatenate([claim_hit, more_hit])
         size = np.bincount(claim_track, minlength=len(track))
