@@ -117,7 +117,8 @@ class LSTMTracks(Method):
     ``overlap_fit`` (how a track's second hit on a layer is chosen: ``layer``, the nearest in the layer's distance;
     ``direction``, the nearest the track's local direction, `assign.overlap_hits`: 0.744 / 0.786 against
     0.727 / 0.770 with true seeds on the tracking events / real lists 1001, 1003, `benchmarks/lstm_overlaps.py`;
-    not yet the default), ``low_pt_below``
+    but with the DBSCAN seeding, whose tracks claim mixed clusters, 0.274 against 0.280 on the ten development
+    lists: not the default), ``low_pt_below``
     [GeV] (each round, a track whose last five hits' circle through the origin has a lower pT,
     `features.seed_pt`, is predicted by ``low_pt_model``, the others by ``model``/``models``), ``ensemble`` (True:
     the shipped model and the three shipped members of equal quality, `SHIPPED_ENSEMBLE`, predict together, as
