@@ -15,18 +15,36 @@ extension an event, mean over each set's events).
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def follow_scores(method, events, seeds) -> tuple[dict, float]:
+    """``method.follow`` on each event with its seeds: the mean TrackML score, efficiency and fake rate, and the
+    mean seconds an event."""
+    import numpy as np
+
+    from deepreco.metrics import evaluate
+
+    scores, seconds = [], []
+    for event, s in zip(events, seeds, strict=True):
+        start = time.perf_counter()
+        tracks = method.follow(event, s)
+        seconds.append(time.perf_counter() - start)
+        scores.append(evaluate(event.truth, event.particles, tracks))
+    return {k: float(np.mean([r[k] for r in scores])) for k in ("score", "efficiency", "fake_rate")}, \
+        float(np.mean(seconds))
 
 
 def main() -> None:
-    import numpy as np
     import torch
+    from lstm_seeds import write_result
 
     from deepreco.io import Dataset, read_event
-    from deepreco.metrics import evaluate
     from deepreco.reconstruct import get_method
     from deepreco.reconstruct.lstm.model import shipped_model_path
     from deepreco.reconstruct.lstm.seeding import true_seeds
@@ -68,21 +86,11 @@ def main() -> None:
         seeds["gnn+kalman"] = [gnn.seeds(e) for e in events]
         runs = [("true seeds", c) for c in configs] + [("gnn+kalman", c) for c in ("shipped", best)]
         for kind, name in runs:
-            method = get_method("lstm", seeding="truth", **configs[name])
-            scores, seconds = [], []
-            for event, s in zip(events, seeds[kind], strict=True):
-                start = time.perf_counter()
-                tracks = method.follow(event, s)
-                seconds.append(time.perf_counter() - start)
-                scores.append(evaluate(event.truth, event.particles, tracks))
-            mean = {k: np.mean([r[k] for r in scores]) for k in ("score", "efficiency", "fake_rate")}
+            mean, seconds = follow_scores(get_method("lstm", seeding="truth", **configs[name]), events, seeds[kind])
             lines.append(f"{set_name} | {kind} | {name} | {mean['score']:.4f} | {mean['efficiency']:.4f} | "
-                         f"{mean['fake_rate']:.4f} | {np.mean(seconds):.1f}")
+                         f"{mean['fake_rate']:.4f} | {seconds:.1f}")
             print(lines[-1], flush=True)
-    out = Path(__file__).resolve().parent / "results" / "lstm_ensembles.txt"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    write_result("lstm_ensembles.txt", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,17 +11,19 @@ Output: ``benchmarks/results/lstm_overlaps.txt`` (TrackML score, efficiency, fak
 """
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
-    import numpy as np
     import torch
+    from lstm_ensembles import follow_scores
+    from lstm_seeds import write_result
 
     from deepreco.io import Dataset, read_event
-    from deepreco.metrics import evaluate
     from deepreco.reconstruct import get_method
     from deepreco.reconstruct.lstm.seeding import true_seeds
 
@@ -38,16 +40,11 @@ def main() -> None:
             for models, params in (("shipped", {}), ("ensemble", {"ensemble": True})):
                 for overlap in ("layer", "direction"):
                     method = get_method("lstm", seeding="truth", overlap_fit=overlap, **params)
-                    runs = [evaluate(e.truth, e.particles, method.follow(e, s))
-                            for e, s in zip(events, seeds[kind], strict=True)]
-                    mean = {k: np.mean([r[k] for r in runs]) for k in ("score", "efficiency", "fake_rate")}
+                    mean, _ = follow_scores(method, events, seeds[kind])
                     lines.append(f"{set_name} | {kind} | {models} | {overlap} | {mean['score']:.4f} | "
                                  f"{mean['efficiency']:.4f} | {mean['fake_rate']:.4f}")
                     print(lines[-1], flush=True)
-    out = Path(__file__).resolve().parent / "results" / "lstm_overlaps.txt"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    write_result("lstm_overlaps.txt", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,15 +10,18 @@ all rounds so far. One thread. Output: ``benchmarks/results/lstm_recluster.txt``
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 LISTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "trackml" / "train"
 
 
 def main() -> None:
     import numpy as np
+    from lstm_seeds import write_result
 
     from deepreco.io import read_event
     from deepreco.reconstruct.dbscan import DBSCANTracks
@@ -59,10 +62,7 @@ def main() -> None:
                      f"{every['perfect']:.3f} | {every['seeded']:.3f} of {every['tracks']} | {seconds:.1f}")
         print(lines[-1], flush=True)
         free &= labels < 0
-    out = Path(__file__).resolve().parent / "results" / "lstm_recluster.txt"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    write_result("lstm_recluster.txt", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

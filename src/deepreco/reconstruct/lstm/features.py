@@ -182,11 +182,17 @@ def seed_pt(points: np.ndarray, field: float = 2.0) -> np.ndarray:
     """(B, n, 3) hits -> (B,) the transverse momentum [GeV] of the circle through the origin that fits their x, y
     best (least squares, x^2 + y^2 = 2 a x + 2 b y, R = hypot(a, b)), in a solenoid of ``field`` [T]:
     pT = 0.3 B R / 1000 with R in mm. What a seed's five hits say of how curved its track is."""
+    ab = origin_circle(points)
+    return 0.3 * field * np.hypot(ab[..., 0], ab[..., 1]) / 1000.0
+
+
+def origin_circle(points: np.ndarray) -> np.ndarray:
+    """(..., n, 3) points -> (..., 2): the centre (a, b) of the circle through the origin that fits their x, y best,
+    x^2 + y^2 = 2 a x + 2 b y by least squares."""
     x, y = points[..., 0], points[..., 1]
     a_ = np.stack([2.0 * x, 2.0 * y], axis=-1)
-    normal = np.einsum("bni,bnj->bij", a_, a_) + 1e-9 * np.eye(2)
-    ab = np.linalg.solve(normal, np.einsum("bni,bn->bi", a_, x * x + y * y)[..., None])[..., 0]
-    return 0.3 * field * np.hypot(ab[:, 0], ab[:, 1]) / 1000.0
+    normal = np.einsum("...ni,...nj->...ij", a_, a_) + 1e-9 * np.eye(2)
+    return np.linalg.solve(normal, np.einsum("...ni,...n->...i", a_, x * x + y * y)[..., None])[..., 0]
 
 
 def window_features(windows: np.ndarray) -> np.ndarray:

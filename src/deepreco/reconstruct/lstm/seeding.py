@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from .features import N_SEED, outward_order
+from .features import N_SEED, origin_circle, outward_order
 
 
 def _xyz(event) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,9 +87,7 @@ def helix_residuals(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x-y (x^2 + y^2 = 2 a x + 2 b y, least squares) and z a straight line in the arc length s along it. Returns
     the largest distance of a point from the circle [mm] and the largest z residual [mm], per point set."""
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
-    a_ = np.stack([2.0 * x, 2.0 * y], axis=-1)
-    normal = np.einsum("...ni,...nj->...ij", a_, a_) + 1e-9 * np.eye(2)
-    ab = np.linalg.solve(normal, np.einsum("...ni,...n->...i", a_, x * x + y * y)[..., None])[..., 0]
+    ab = origin_circle(points)
     a, b = ab[..., :1], ab[..., 1:]
     radius = np.hypot(a, b)
     across = np.abs(np.hypot(x - a, y - b) - radius).max(axis=-1)
