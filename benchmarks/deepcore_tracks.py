@@ -3,6 +3,7 @@
 
     python benchmarks/deepcore_tracks.py [--events 10] [--seed 0] [--repeat 3]
     python benchmarks/deepcore_tracks.py --figures [--events 30] [--low-events 15] [--seed 0] [--resume]
+    python benchmarks/deepcore_tracks.py --tune-start 40 [--tune-seed 500000]
 
 Events: Pythia 8 QCD dijets as in ``benchmarks/deepcore.py`` (pT-hat 1.8 to 2.4 TeV, jets pT > 1 TeV, |eta| <
 1.4; seeds ``--seed`` onwards, none of the shipped model's training seeds), their strip hits
@@ -29,6 +30,12 @@ pairs) and of building; the iteration's time as a fraction of the pair seeds' it
 2.5 s / 16.6 s = 15 %. The events run in chunks of 5 whose results are kept in ``build/deepcore_track_figures/``
 (``--resume`` reuses them). Writes ``deepcore_track_figures.txt`` / ``.json`` and ``deepcore_track_efficiency.png``
 (track efficiency against the distance to the jet axis and against jet pT, all slices pooled).
+
+``--tune-start N``: the choice of the building start's extra 1/pT uncertainty (`BuildConfig.seed_qpt_sigma`) on N
+tuning events (pT-hat 1.8-2.4 TeV, seeds ``--tune-seed`` onwards: neither the benchmark's nor the training's):
+DeepCore's and the K-means pairs' seeds each built with every value of `START_SIGMAS`, one thread; per value the
+track efficiency, fake rate and building seconds per event, and the efficiency in bins of the track's pT. Writes
+``benchmarks/results/deepcore_start.txt`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -192,6 +199,81 @@ def figures(args) -> None:
     print("\n".join(lines))
 
 
+START_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
+PT_BINS = (0.9, 1.5, 3.0, 10.0, 30.0, 100.0, 1e4)
+
+
+def tune_start(args) -> None:
+    """The --tune-start run (module docstring)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from deepreco.deepcore import evaluate as ev_mod
+    from deepreco.deepcore.baseline import jetcore_seeds
+    from deepreco.deepcore.detector import PixelBarrel
+    from deepreco.deepcore.events import make_event
+    from deepreco.deepcore.strips import strip_hits
+    from deepreco.deepcore.tracking import BuildConfig, build_tracks
+    from deepreco.deepcore.train import load_model
+
+    torch.set_num_threads(1)
+    det = PixelBarrel()
+    net, _ = load_model(ev_mod.SHIPPED_MODEL)
+    lists = {"deepcore": lambda ev: ev_mod.deepcore_seeds(ev, net, det)[0],
+             "baseline_kmeans": lambda ev: jetcore_seeds(ev, det, split=True)}
+    sims_all, counts = [], {}
+    for i in range(args.tune_start):
+        seed = args.tune_seed + i
+        ev = make_event(seed, pthat_min=1800.0, pthat_max=2400.0, jet_pt_min=1000.0)
+        strips = strip_hits(ev.particles, np.random.default_rng((seed, ev_mod.STRIP_STREAM)))
+        sims = ev_mod.sim_tracks(ev, pt_min=ev_mod.TRACK_PT_MIN)
+        states = ev_mod.sim_states(sims, det.radii[1], det.field_t)
+        chosen = sims.loc[sims["selected"], ["particle_id", "pt"]].drop_duplicates("particle_id").copy()
+        for name, make in lists.items():
+            seeds = make(ev)
+            for sg in START_SIGMAS:
+                t0 = time.perf_counter()
+                trk, _ = build_tracks(ev, strips, seeds, BuildConfig(seed_qpt_sigma=sg), pixel=det)
+                dt = time.perf_counter() - t0
+                pid, _ = ev_mod.associate_tracks(trk, states, sims["particle_id"].to_numpy())
+                chosen[f"{name} {sg}"] = chosen["particle_id"].isin(pid[pid >= 0])
+                c = counts.setdefault((name, sg), [0, 0, 0.0])
+                c[0], c[1], c[2] = c[0] + len(trk), c[1] + int((pid < 0).sum()), c[2] + dt
+        sims_all.append(chosen)
+        print(f"event {seed} done", flush=True)
+    df = pd.concat(sims_all, ignore_index=True)
+    bins = pd.cut(df["pt"], PT_BINS)
+    labels = [f"{a:g}-{b:g}" for a, b in zip(PT_BINS[:-1], PT_BINS[1:], strict=True)]
+    lines = [f"# python benchmarks/deepcore_tracks.py --tune-start {args.tune_start} --tune-seed {args.tune_seed}",
+             f"# {platform.platform()}, 2 usable cores, one thread (load average at the end "
+             f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})",
+             f"# events {args.tune_seed}..{args.tune_seed + args.tune_start - 1}, pT-hat 1.8-2.4 TeV, jets > 1 TeV; "
+             f"{len(df)} simulated tracks (the benchmark's definitions); efficiency per track pT bin [GeV]", "",
+             f"{'seeds':16s} {'sigma':>5s} {'eff':>6s} {'fake':>6s} {'tracks':>6s} {'build s':>7s}  "
+             + " ".join(f"{lab:>8s}" for lab in labels)]
+    data = {"events": args.tune_start, "first_seed": args.tune_seed, "sim_tracks": len(df), "pt_bins": labels,
+            "rows": []}
+    for name in lists:
+        for sg in START_SIGMAS:
+            col = f"{name} {sg}"
+            n_trk, n_fake, t = counts[(name, sg)]
+            per_bin = df.groupby(bins, observed=False)[col].mean().to_numpy()
+            eff = float(df[col].mean())
+            lines.append(f"{name:16s} {sg:5.2f} {eff:6.3f} {n_fake / max(n_trk, 1):6.3f} {n_trk:6d} "
+                         f"{t / args.tune_start:7.4f}  " + " ".join(f"{x:8.3f}" for x in per_bin))
+            data["rows"].append({"seeds": name, "seed_qpt_sigma": sg, "track_efficiency": eff,
+                                 "track_fake_rate": n_fake / max(n_trk, 1), "tracks": n_trk,
+                                 "building_seconds_per_event": t / args.tune_start,
+                                 "efficiency_per_pt_bin": [None if np.isnan(x) else float(x) for x in per_bin]})
+    lines.append("tracks per pT bin: " + " ".join(f"{lab} {int((bins == iv).sum())}"
+                                                  for lab, iv in zip(labels, bins.cat.categories, strict=True)))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    _write(RESULTS / "deepcore_start.txt", text)
+    _write(RESULTS / "deepcore_start.json", json.dumps(data, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10)
@@ -200,9 +282,14 @@ def main() -> None:
     parser.add_argument("--figures", action="store_true", help="the track-level figures (module docstring)")
     parser.add_argument("--low-events", type=int, default=15, help="--figures: events of each lower pT-hat slice")
     parser.add_argument("--resume", action="store_true", help="--figures: reuse the chunks already done")
+    parser.add_argument("--tune-start", type=int, default=0, help="the start's 1/pT term on N tuning events")
+    parser.add_argument("--tune-seed", type=int, default=500_000, help="--tune-start: the first tuning event's seed")
     args = parser.parse_args()
-    if args.events < 1 or args.low_events < 0:
-        parser.error("--events must be at least 1 and --low-events at least 0")
+    if args.events < 1 or args.low_events < 0 or args.tune_start < 0:
+        parser.error("--events must be at least 1, --low-events and --tune-start at least 0")
+    if args.tune_start:
+        tune_start(args)
+        return
     if args.figures:
         figures(args)
         return

@@ -160,3 +160,18 @@ def test_fitted_pt_errors_describe_the_spread_of_the_fitted_pt():
     pull = (tracks["pt"] - 10.0) / tracks["sigma_pt"]
     assert 0.6 < pull.std() < 1.5 and abs(pull.mean()) < 0.6, (pull.mean(), pull.std())
     assert (tracks["q"].to_numpy() == 1 - 2 * ((tracks["particle_id"].to_numpy() - 1) % 2)).all()
+
+
+def test_a_seed_with_a_wrong_curvature_still_finds_its_low_pt_track():
+    # what DeepCore's network does with a 1.2 GeV track: 1/pT read as 0.1 and the direction of so straight a track
+    ev, sh = muon_event(pt=1.2, q=1)
+    seeds = jetcore_seeds(ev, DET)
+    assert len(seeds) == 1 and abs(seeds["inv_pt"].iloc[0] - 1 / 1.2) < 0.1
+    bend = 0.5 * DET.radii[1] * 0.299792458e-3 * DET.field_t  # psi - phi per unit q/pT on layer 2
+    wrong = seeds.assign(inv_pt=0.1, phi=seeds["phi"] - bend * (0.1 - seeds["inv_pt"]))
+    assert len(build_tracks(ev, sh, seeds, BuildConfig(seed_qpt_sigma=0.0))[0]) == 1  # the right seed: found
+    assert len(build_tracks(ev, sh, wrong, BuildConfig(seed_qpt_sigma=0.0))[0]) == 0  # the wrong one: lost
+    tracks, _ = build_tracks(ev, sh, wrong)  # the default start's extra 1/pT uncertainty (0.5 / GeV)
+    assert len(tracks) == 1 and tracks["particle_id"].iloc[0] == 1 and abs(tracks["pt"].iloc[0] / 1.2 - 1) < 0.05
+    with pytest.raises(DeepRecoError, match="seed_qpt_sigma must be a positive number"):
+        build_tracks(ev, sh, seeds, BuildConfig(seed_qpt_sigma=-0.1))
