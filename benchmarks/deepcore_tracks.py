@@ -4,6 +4,7 @@
     python benchmarks/deepcore_tracks.py [--events 10] [--seed 0] [--repeat 3]
     python benchmarks/deepcore_tracks.py --figures [--events 30] [--low-events 15] [--seed 0] [--resume]
     python benchmarks/deepcore_tracks.py --tune-start 40 [--tune-seed 500000]
+    python benchmarks/deepcore_tracks.py --tune-thresholds 40 [--tune-seed 500000]
 
 Events: Pythia 8 QCD dijets as in ``benchmarks/deepcore.py`` (pT-hat 1.8 to 2.4 TeV, jets pT > 1 TeV, |eta| <
 1.4; seeds ``--seed`` onwards, none of the shipped model's training seeds), their strip hits
@@ -35,7 +36,13 @@ pairs) and of building; the iteration's time as a fraction of the pair seeds' it
 tuning events (pT-hat 1.8-2.4 TeV, seeds ``--tune-seed`` onwards: neither the benchmark's nor the training's):
 DeepCore's and the K-means pairs' seeds each built with every value of `START_SIGMAS`, one thread; per value the
 track efficiency, fake rate and building seconds per event, and the efficiency in bins of the track's pT. Writes
-``benchmarks/results/deepcore_start.txt`` and ``.json``.
+``benchmarks/results/deepcore_start.txt`` and ``.json``. DeepCore's seeds here are at the seed's thresholds (the
+value was chosen before the track scale below).
+
+``--tune-thresholds N``: DeepCore's seeds for building taken at `THRESHOLD_SCALES` times the seed's probability
+thresholds (`deepreco.deepcore.seeds.TRACK_THRESHOLD_SCALE`), each cleaned as usual and built with the default
+limits, on the same tuning events; the same columns plus seeds per event. Writes
+``benchmarks/results/deepcore_thresholds.txt`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -200,11 +207,31 @@ def figures(args) -> None:
 
 
 START_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
+THRESHOLD_SCALES = (1.0, 0.8, 0.6, 0.4, 0.2)
 PT_BINS = (0.9, 1.5, 3.0, 10.0, 30.0, 100.0, 1e4)
 
 
 def tune_start(args) -> None:
     """The --tune-start run (module docstring)."""
+    from deepreco.deepcore.tracking import BuildConfig
+
+    _tune(args, args.tune_start, "start", "sigma", {
+        name: [(sg, 1.0, BuildConfig(seed_qpt_sigma=sg)) for sg in START_SIGMAS]
+        for name in ("deepcore", "baseline_kmeans")})
+
+
+def tune_thresholds(args) -> None:
+    """The --tune-thresholds run (module docstring)."""
+    from deepreco.deepcore.tracking import BuildConfig
+
+    _tune(args, args.tune_thresholds, "thresholds", "scale",
+          {"deepcore": [(sc, sc, BuildConfig()) for sc in THRESHOLD_SCALES], "baseline_kmeans": [(1.0, 1.0,
+                                                                                                 BuildConfig())]})
+
+
+def _tune(args, n_events: int, what: str, knob: str, settings: dict) -> None:
+    """Each seed list (``deepcore`` or ``baseline_kmeans``) built under each of its settings, (label, DeepCore's
+    threshold scale, BuildConfig), on ``n_events`` tuning events; the table in deepcore_<what>.txt / .json."""
     import numpy as np
     import pandas as pd
     import torch
@@ -213,65 +240,74 @@ def tune_start(args) -> None:
     from deepreco.deepcore.baseline import jetcore_seeds
     from deepreco.deepcore.detector import PixelBarrel
     from deepreco.deepcore.events import make_event
+    from deepreco.deepcore.seeds import above
     from deepreco.deepcore.strips import strip_hits
-    from deepreco.deepcore.tracking import BuildConfig, build_tracks
+    from deepreco.deepcore.tracking import build_tracks
     from deepreco.deepcore.train import load_model
 
     torch.set_num_threads(1)
     det = PixelBarrel()
     net, _ = load_model(ev_mod.SHIPPED_MODEL)
-    lists = {"deepcore": lambda ev: ev_mod.deepcore_seeds(ev, net, det)[0],
-             "baseline_kmeans": lambda ev: jetcore_seeds(ev, det, split=True)}
+    low = min(sc for opts in settings.values() for _, sc, _ in opts)
+
+    def deepcore(ev, scale):  # the network once an event, every scale from its output, each cleaned
+        return ev_mod.clean_seeds(above(raw_cache[ev.event_id], scale))
+
+    lists = {"deepcore": deepcore, "baseline_kmeans": lambda ev, scale: jetcore_seeds(ev, det, split=True)}
+    raw_cache: dict = {}
     sims_all, counts = [], {}
-    for i in range(args.tune_start):
+    for i in range(n_events):
         seed = args.tune_seed + i
         ev = make_event(seed, pthat_min=1800.0, pthat_max=2400.0, jet_pt_min=1000.0)
         strips = strip_hits(ev.particles, np.random.default_rng((seed, ev_mod.STRIP_STREAM)))
         sims = ev_mod.sim_tracks(ev, pt_min=ev_mod.TRACK_PT_MIN)
         states = ev_mod.sim_states(sims, det.radii[1], det.field_t)
         chosen = sims.loc[sims["selected"], ["particle_id", "pt"]].drop_duplicates("particle_id").copy()
-        for name, make in lists.items():
-            seeds = make(ev)
-            for sg in START_SIGMAS:
+        raw_cache.clear()
+        raw_cache[ev.event_id] = ev_mod.raw_deepcore_seeds(ev, net, det, scale=low)[0]
+        for name, opts in settings.items():
+            for label, scale, config in opts:
+                seeds = lists[name](ev, scale)
                 t0 = time.perf_counter()
-                trk, _ = build_tracks(ev, strips, seeds, BuildConfig(seed_qpt_sigma=sg), pixel=det)
+                trk, _ = build_tracks(ev, strips, seeds, config, pixel=det)
                 dt = time.perf_counter() - t0
                 pid, _ = ev_mod.associate_tracks(trk, states, sims["particle_id"].to_numpy())
-                chosen[f"{name} {sg}"] = chosen["particle_id"].isin(pid[pid >= 0])
-                c = counts.setdefault((name, sg), [0, 0, 0.0])
-                c[0], c[1], c[2] = c[0] + len(trk), c[1] + int((pid < 0).sum()), c[2] + dt
+                chosen[f"{name} {label}"] = chosen["particle_id"].isin(pid[pid >= 0])
+                c = counts.setdefault((name, label), [0, 0, 0.0, 0])
+                c[0], c[1], c[2], c[3] = c[0] + len(trk), c[1] + int((pid < 0).sum()), c[2] + dt, c[3] + len(seeds)
         sims_all.append(chosen)
         print(f"event {seed} done", flush=True)
     df = pd.concat(sims_all, ignore_index=True)
     bins = pd.cut(df["pt"], PT_BINS)
     labels = [f"{a:g}-{b:g}" for a, b in zip(PT_BINS[:-1], PT_BINS[1:], strict=True)]
-    lines = [f"# python benchmarks/deepcore_tracks.py --tune-start {args.tune_start} --tune-seed {args.tune_seed}",
+    lines = [f"# python benchmarks/deepcore_tracks.py --tune-{what} {n_events} --tune-seed {args.tune_seed}",
              f"# {platform.platform()}, 2 usable cores, one thread (load average at the end "
              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})",
-             f"# events {args.tune_seed}..{args.tune_seed + args.tune_start - 1}, pT-hat 1.8-2.4 TeV, jets > 1 TeV; "
+             f"# events {args.tune_seed}..{args.tune_seed + n_events - 1}, pT-hat 1.8-2.4 TeV, jets > 1 TeV; "
              f"{len(df)} simulated tracks (the benchmark's definitions); efficiency per track pT bin [GeV]", "",
-             f"{'seeds':16s} {'sigma':>5s} {'eff':>6s} {'fake':>6s} {'tracks':>6s} {'build s':>7s}  "
+             f"{'seeds':16s} {knob:>5s} {'eff':>6s} {'fake':>6s} {'tracks':>6s} {'seeds':>6s} {'build s':>7s}  "
              + " ".join(f"{lab:>8s}" for lab in labels)]
-    data = {"events": args.tune_start, "first_seed": args.tune_seed, "sim_tracks": len(df), "pt_bins": labels,
+    data = {"events": n_events, "first_seed": args.tune_seed, "sim_tracks": len(df), "pt_bins": labels,
             "rows": []}
-    for name in lists:
-        for sg in START_SIGMAS:
-            col = f"{name} {sg}"
-            n_trk, n_fake, t = counts[(name, sg)]
+    for name, opts in settings.items():
+        for label, _, _ in opts:
+            col = f"{name} {label}"
+            n_trk, n_fake, t, n_seeds = counts[(name, label)]
             per_bin = df.groupby(bins, observed=False)[col].mean().to_numpy()
             eff = float(df[col].mean())
-            lines.append(f"{name:16s} {sg:5.2f} {eff:6.3f} {n_fake / max(n_trk, 1):6.3f} {n_trk:6d} "
-                         f"{t / args.tune_start:7.4f}  " + " ".join(f"{x:8.3f}" for x in per_bin))
-            data["rows"].append({"seeds": name, "seed_qpt_sigma": sg, "track_efficiency": eff,
+            lines.append(f"{name:16s} {label:5.2f} {eff:6.3f} {n_fake / max(n_trk, 1):6.3f} {n_trk:6d} "
+                         f"{n_seeds / n_events:6.1f} {t / n_events:7.4f}  " + " ".join(f"{x:8.3f}" for x in per_bin))
+            data["rows"].append({"seeds": name, knob: label, "track_efficiency": eff,
                                  "track_fake_rate": n_fake / max(n_trk, 1), "tracks": n_trk,
-                                 "building_seconds_per_event": t / args.tune_start,
+                                 "seeds_per_event": n_seeds / n_events,
+                                 "building_seconds_per_event": t / n_events,
                                  "efficiency_per_pt_bin": [None if np.isnan(x) else float(x) for x in per_bin]})
     lines.append("tracks per pT bin: " + " ".join(f"{lab} {int((bins == iv).sum())}"
                                                   for lab, iv in zip(labels, bins.cat.categories, strict=True)))
     text = "\n".join(lines) + "\n"
     print(text)
-    _write(RESULTS / "deepcore_start.txt", text)
-    _write(RESULTS / "deepcore_start.json", json.dumps(data, indent=1) + "\n")
+    _write(RESULTS / f"deepcore_{what}.txt", text)
+    _write(RESULTS / f"deepcore_{what}.json", json.dumps(data, indent=1) + "\n")
 
 
 def main() -> None:
@@ -283,12 +319,16 @@ def main() -> None:
     parser.add_argument("--low-events", type=int, default=15, help="--figures: events of each lower pT-hat slice")
     parser.add_argument("--resume", action="store_true", help="--figures: reuse the chunks already done")
     parser.add_argument("--tune-start", type=int, default=0, help="the start's 1/pT term on N tuning events")
-    parser.add_argument("--tune-seed", type=int, default=500_000, help="--tune-start: the first tuning event's seed")
+    parser.add_argument("--tune-thresholds", type=int, default=0, help="DeepCore's threshold scale, N tuning events")
+    parser.add_argument("--tune-seed", type=int, default=500_000, help="--tune-*: the first tuning event's seed")
     args = parser.parse_args()
-    if args.events < 1 or args.low_events < 0 or args.tune_start < 0:
-        parser.error("--events must be at least 1, --low-events and --tune-start at least 0")
+    if args.events < 1 or min(args.low_events, args.tune_start, args.tune_thresholds) < 0:
+        parser.error("--events must be at least 1, --low-events, --tune-start and --tune-thresholds at least 0")
     if args.tune_start:
         tune_start(args)
+        return
+    if args.tune_thresholds:
+        tune_thresholds(args)
         return
     if args.figures:
         figures(args)
@@ -304,6 +344,7 @@ def main() -> None:
     from deepreco.deepcore.detector import PixelBarrel
     from deepreco.deepcore.evaluate import SHIPPED_MODEL, deepcore_seeds
     from deepreco.deepcore.events import make_event
+    from deepreco.deepcore.seeds import TRACK_THRESHOLD_SCALE
     from deepreco.deepcore.strips import strip_hits
     from deepreco.deepcore.tracking import BuildConfig, build_tracks
     from deepreco.deepcore.train import load_model
@@ -312,7 +353,7 @@ def main() -> None:
     net, _ = load_model(SHIPPED_MODEL)
     methods = {"pairs": lambda ev: jetcore_seeds(ev, det),
                "pairs_kmeans": lambda ev: jetcore_seeds(ev, det, split=True),
-               "deepcore": lambda ev: deepcore_seeds(ev, net, det)[0]}
+               "deepcore": lambda ev: deepcore_seeds(ev, net, det, scale=TRACK_THRESHOLD_SCALE)[0]}
     events = []
     for i in range(args.events + 1):
         ev = make_event(args.seed + i)

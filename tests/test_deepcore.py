@@ -13,7 +13,7 @@ from deepreco.deepcore.evaluate import associate, pair_differences, rates, sim_t
 from deepreco.deepcore.events import simulate
 from deepreco.deepcore.loss import deepcore_loss
 from deepreco.deepcore.model import DeepCoreNet
-from deepreco.deepcore.seeds import clean_seeds, extract_seeds
+from deepreco.deepcore.seeds import above, clean_seeds, extract_seeds
 from deepreco.deepcore.train import load_model, save_model, train
 from deepreco.deepcore.windows import HALF, ShardStream, _targets, build_windows, dense_targets, read_shard, write_shard
 from deepreco.errors import FormatError, MissingFileError
@@ -128,6 +128,16 @@ def test_seed_thresholds_depend_on_overlap_and_missing_layer2():
     x, y, z = DET.to_global(1, 1, uc + 0.03, vc - 0.02)
     assert (s["x"], s["y"], s["z"]) == pytest.approx((x, y, z))
     assert (s["phi"], s["eta"], s["inv_pt"]) == pytest.approx((0.21, 0.09, 0.05))
+    # at 0.6 times the thresholds (the seeds for track building) the 0.80 pixel passes too (0.80 > 0.51), the
+    # 0.35 one on a missing layer 2 too (> 0.24); above() takes the seed's list back from the looser one
+    loose = extract_seeds(prob, params, _meta(), DET, scale=0.6)
+    assert sorted(loose["prob"].round(2)) == [0.35, 0.55, 0.7, 0.8, 0.86]
+    assert sorted(loose["threshold"]) == [0.4, 0.5, 0.65, 0.85, 0.85]
+    pd.testing.assert_frame_equal(above(loose, 1.0), seeds)
+    assert len(above(loose, 0.3)) == 5 and sorted(above(loose, 1.05)["prob"].round(2)) == [0.55, 0.7]
+    for bad in (0, -1.0, float("nan"), True, "0.6"):
+        with pytest.raises(ValueError, match="threshold scale must be a positive number"):
+            extract_seeds(prob, params, _meta(), DET, scale=bad)
 
 
 def test_cleaning_keeps_the_most_probable_of_close_seeds():

@@ -58,7 +58,7 @@ from ..reconstruct.ckf.helix import propagate, wrap
 from .detector import PixelBarrel
 from .events import JetEvent, make_event
 from .seeders import SEEDERS
-from .seeds import CLEAN_ANGLE, CLEAN_XY, SIGMA, clean_seeds, extract_seeds
+from .seeds import CLEAN_ANGLE, CLEAN_XY, SIGMA, TRACK_THRESHOLD_SCALE, above, clean_seeds, extract_seeds
 from .strips import strip_hits
 from .tracking import REF_COLUMNS, build_tracks, cov_columns
 from .train import load_model
@@ -183,9 +183,10 @@ def track_rates(track_pid: np.ndarray, sims: pd.DataFrame) -> dict:
 
 
 def raw_deepcore_seeds(event: JetEvent, model, det: PixelBarrel | None = None,
-                       timings: dict | None = None) -> tuple[pd.DataFrame, object]:
+                       timings: dict | None = None, scale: float = 1.0) -> tuple[pd.DataFrame, object]:
     """DeepCore's seeds of an event before cleaning: every direction of every jet through the network in one
-    batch. With ``timings``, adds the seconds of each stage to it (keys windows, network, extract)."""
+    batch, at ``scale`` times the seed's thresholds (`.seeds.extract_seeds`). With ``timings``, adds the seconds
+    of each stage to it (keys windows, network, extract)."""
     det = det or PixelBarrel()
     t0 = time.perf_counter()
     windows = build_windows(event, det, truth=False)
@@ -196,7 +197,7 @@ def raw_deepcore_seeds(event: JetEvent, model, det: PixelBarrel | None = None,
         prob, params = (t.numpy() for t in model.predict(torch.from_numpy(windows.inputs),
                                                          torch.from_numpy(windows.jet)))
     t2 = time.perf_counter()
-    seeds = extract_seeds(prob, params, windows.meta, det)
+    seeds = extract_seeds(prob, params, windows.meta, det, scale=scale)
     t3 = time.perf_counter()
     if timings is not None:
         for key, dt in (("windows", t1 - t0), ("network", t2 - t1), ("extract", t3 - t2)):
@@ -205,9 +206,10 @@ def raw_deepcore_seeds(event: JetEvent, model, det: PixelBarrel | None = None,
 
 
 def deepcore_seeds(event: JetEvent, model, det: PixelBarrel | None = None, clean_xy: float = CLEAN_XY,
-                   clean_angle: float = CLEAN_ANGLE) -> tuple[pd.DataFrame, object]:
-    """DeepCore's cleaned seeds of an event (cleaning across all its windows, :func:`.seeds.clean_seeds`)."""
-    seeds, windows = raw_deepcore_seeds(event, model, det)
+                   clean_angle: float = CLEAN_ANGLE, scale: float = 1.0) -> tuple[pd.DataFrame, object]:
+    """DeepCore's cleaned seeds of an event (cleaning across all its windows, :func:`.seeds.clean_seeds`), at
+    ``scale`` times the seed's thresholds (`.seeds.TRACK_THRESHOLD_SCALE` for seeds that go to track building)."""
+    seeds, windows = raw_deepcore_seeds(event, model, det, scale=scale)
     return clean_seeds(seeds, clean_xy, clean_angle), windows
 
 
@@ -258,7 +260,8 @@ def _model(path: Path):
 
 
 def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, event_options: dict,
-                    event_seed: int, remote=None, with_tracks: bool = False) -> dict:
+                    event_seed: int, remote=None, with_tracks: bool = False,
+                    track_scale: float = TRACK_THRESHOLD_SCALE) -> dict:
     """Every method on the event of ``event_seed``: its tracks, each method's associated seeds and seconds
     (``remote``: the served network instead of the file's); ``with_tracks``: also each method's built tracks,
     associated, with the building seconds."""
@@ -272,8 +275,10 @@ def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, 
     tracks["event"] = ev.event_id
     stages, times = {}, {}
     found = {}
+    low = min(1.0, track_scale) if with_tracks else 1.0
     with stage("deepcore"):
-        raw, _ = raw_deepcore_seeds(ev, model, det, stages)
+        raw_low, _ = raw_deepcore_seeds(ev, model, det, stages, scale=low)
+    raw = above(raw_low, 1.0)
     found["deepcore_raw"] = raw
     for name, (dxy, dangle) in cleanings.items():
         t0 = time.perf_counter()
@@ -290,7 +295,16 @@ def _evaluate_event(model_path: Path, det: PixelBarrel | None, cleanings: dict, 
         seeds[name] = s.assign(particle_id=pid, chi2=chi2)
     out = {"jets": len(ev.jets), "tracks": tracks, "seeds": seeds, "stages": stages, "times": times}
     if with_tracks:
-        out.update(_build_event(ev, det, found, event_seed))
+        # DeepCore's lists for building: the same network output at the track scale, cleaned the same way
+        to_build, track_times = dict(found), {}
+        loose = above(raw_low, track_scale)
+        to_build["deepcore_raw"] = loose
+        for name, (dxy, dangle) in cleanings.items():
+            t0 = time.perf_counter()
+            to_build[name] = clean_seeds(loose, dxy, dangle)
+            track_times[name] = time.perf_counter() - t0
+        out.update(_build_event(ev, det, to_build, event_seed), track_times=track_times,
+                   track_seeds={n: len(to_build[n]) for n in ("deepcore_raw", *cleanings)})
     return out
 
 
@@ -323,7 +337,8 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
              keep: bool = False, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
              variants: dict[str, tuple[float, float]] | None = None, workers: int = 1,
              scheduler: str | None = None, progress: bool = False, server: str | None = None,
-             fallback: str | None = None, tracks: bool = False, **event_options) -> dict:
+             fallback: str | None = None, tracks: bool = False,
+             track_threshold_scale: float = TRACK_THRESHOLD_SCALE, **event_options) -> dict:
     """DeepCore and the baseline(s) on the same ``n_events`` events (seeds seed .. seed + n - 1), event by
     event on ``workers`` local processes or the Dask cluster at ``scheduler`` (`deepreco.distributed`; the same
     figures every way but the times).
@@ -337,6 +352,8 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     build tracks from each method's seeds and add, per method, ``track_efficiency``, ``track_fake_rate``,
     ``track_duplicate_rate``, ``reco_tracks`` and the seconds per event of ``seeding``, ``building`` and the whole
     ``iteration`` (``track_level``: the simulated tracks and the definitions; with ``keep``, records ``sims``).
+    DeepCore's seeds for building are taken at ``track_threshold_scale`` times the seed's thresholds (the
+    seed-level figures at the seed's own), from the same network output (`.seeds.TRACK_THRESHOLD_SCALE`).
     """
     from functools import partial
 
@@ -347,6 +364,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
         raise ValueError(f"evaluate: n_events must be a positive integer, got {n_events!r}")
     if not isinstance(tracks, bool):
         raise ValueError(f"evaluate: tracks must be True or False, got {tracks!r}")
+    above(pd.DataFrame({"prob": [], "threshold": []}), track_threshold_scale)  # a bad scale: one line, now
     cleanings = {"deepcore": _check_cuts("deepcore", (clean_xy, clean_angle))}
     for name, cuts in (variants or {}).items():
         if name in ("deepcore", "baseline", "baseline_kmeans"):
@@ -357,7 +375,8 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     remote = connect(server, ("deepcore",), fallback, what="deepcore", model=model_path)
     names = ["deepcore_raw", *cleanings, "baseline", "baseline_kmeans"]
     task = partial(_evaluate_event, model_path, det, cleanings, event_options,
-                   remote=remote["deepcore"] if remote else None, with_tracks=tracks)
+                   remote=remote["deepcore"] if remote else None, with_tracks=tracks,
+                   track_scale=float(track_threshold_scale))
     with EventRunner(workers, scheduler, progress) as runner:
         per_event = runner.run(task, [seed + i for i in range(n_events)], label="events")
     seeds_all = {m: [e["seeds"][m] for e in per_event] for m in names}
@@ -393,6 +412,8 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
     for name in baselines:
         result[name] = {**scored[name], "seconds_per_event": times[name] / n_events}
     sims = _score_tracks(per_event, result, n_events) if with_tracks else None
+    if with_tracks:
+        result["track_level"]["deepcore_threshold_scale"] = float(track_threshold_scale)
     if keep:
         del per_track["deepcore_raw"]
         result["records"] = {"tracks": tracks.assign(**{f"found_{m}": f for m, f in per_track.items()}),
@@ -414,12 +435,19 @@ def _score_tracks(per_event: list[dict], result: dict, n_events: int) -> pd.Data
         pid = trk["sim_particle"].to_numpy(np.int64)
         uid = np.where(pid >= 0, trk["event"].to_numpy(np.int64) * (1 << 40) + pid, -1)
         r = track_rates(uid, pooled)
+        tracks_cleaned = per_event[0].get("track_times", {})
         if name == "deepcore_raw":  # its row is deepcore's before_cleaning; its seeding stops before cleaning
             target = result["deepcore"]["before_cleaning"]
             seeding = result["deepcore"]["seconds_per_event"] - result["deepcore"]["stages"]["cleaning"]
+        elif name in tracks_cleaned:  # DeepCore at the track scale: its own cleaning's seconds
+            target = result[name]
+            seeding = (target["seconds_per_event"] - target["stages"]["cleaning"]
+                       + sum(e["track_times"][name] for e in per_event) / n_events)
         else:
             target = result[name]
             seeding = target["seconds_per_event"]
+        if name == "deepcore_raw" or name in tracks_cleaned:
+            target["track_seeds"] = int(sum(e["track_seeds"][name] for e in per_event))
         building = sum(e["building"][name] for e in per_event) / n_events
         target.update({k: v for k, v in r.items() if k != "sim_tracks"}, seeding_seconds_per_event=seeding,
                       building_seconds_per_event=building, iteration_seconds_per_event=seeding + building)

@@ -14,7 +14,7 @@ from ..registry import SEEDING
 from .baseline import CONE, PT_MIN, Z_TOL, jetcore_seeds
 from .detector import PixelBarrel
 from .events import JetEvent
-from .seeds import CLEAN_ANGLE, CLEAN_XY
+from .seeds import CLEAN_ANGLE, CLEAN_XY, above
 
 SEEDERS = SEEDING  # the names are listed in deepreco.registry
 
@@ -38,16 +38,20 @@ class DeepCoreSeeding:
     """The network's seeds, cleaned across the event's windows (`.evaluate.deepcore_seeds`); ``model`` is a
     model file (None: the shipped one); ``server``: the gRPC address of a server of the exported ``deepcore``
     (`deepreco.export.client`), where the network then runs (it must serve the network of ``model``);
-    ``fallback`` ``local``: in-process when the server does not answer."""
+    ``fallback`` ``local``: in-process when the server does not answer; ``threshold_scale``: the seeds whose
+    probability passes that many times the seed's thresholds (`.seeds.TRACK_THRESHOLD_SCALE` for building)."""
 
     def __init__(self, model: str | Path | None = None, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
-                 detector: PixelBarrel | None = None, server: str | None = None, fallback: str | None = None):
+                 detector: PixelBarrel | None = None, server: str | None = None, fallback: str | None = None,
+                 threshold_scale: float = 1.0):
         from ..export.client import connect
         from .evaluate import SHIPPED_MODEL
         from .train import load_model
 
         self.model = Path(model) if model is not None else SHIPPED_MODEL
         self.clean_xy, self.clean_angle = float(clean_xy), float(clean_angle)
+        above(pd.DataFrame({"prob": [], "threshold": []}), threshold_scale)  # a bad scale: one line, now
+        self.threshold_scale = float(threshold_scale)
         self.detector = detector or PixelBarrel()
         self._net, self.info = load_model(self.model)
         self.server, self.fallback = server, fallback
@@ -58,4 +62,5 @@ class DeepCoreSeeding:
     def reconstruct(self, event: JetEvent) -> pd.DataFrame:
         from .evaluate import deepcore_seeds
 
-        return deepcore_seeds(event, self._net, self.detector, self.clean_xy, self.clean_angle)[0]
+        return deepcore_seeds(event, self._net, self.detector, self.clean_xy, self.clean_angle,
+                              self.threshold_scale)[0]
