@@ -5,6 +5,7 @@
     python benchmarks/deepcore_tracks.py --figures [--events 30] [--low-events 15] [--seed 0] [--resume]
     python benchmarks/deepcore_tracks.py --tune-start 40 [--tune-seed 500000]
     python benchmarks/deepcore_tracks.py --tune-thresholds 40 [--tune-seed 500000]
+    python benchmarks/deepcore_tracks.py --fakes 40 [--tune-seed 500000]
 
 Events: Pythia 8 QCD dijets as in ``benchmarks/deepcore.py`` (pT-hat 1.8 to 2.4 TeV, jets pT > 1 TeV, |eta| <
 1.4; seeds ``--seed`` onwards, none of the shipped model's training seeds), their strip hits
@@ -43,6 +44,12 @@ value was chosen before the track scale below).
 thresholds (`deepreco.deepcore.seeds.TRACK_THRESHOLD_SCALE`), each cleaned as usual and built with the default
 limits, on the same tuning events; the same columns plus seeds per event. Writes
 ``benchmarks/results/deepcore_thresholds.txt`` and ``.json``.
+
+``--fakes N``: what the fake tracks (associated with no particle) of DeepCore's and the K-means pairs' iterations
+are, on N tuning events: per list the fakes, their purity (share of hits from the particle with most of them),
+that particle's pT and production radius, the fitted pT against it, the association chi2 to that particle's own
+state, and how many fakes the two lists share (the same particle's track, fake in both). Writes
+``benchmarks/results/deepcore_fakes.txt``.
 """
 
 from __future__ import annotations
@@ -310,6 +317,77 @@ def _tune(args, n_events: int, what: str, knob: str, settings: dict) -> None:
     _write(RESULTS / f"deepcore_{what}.json", json.dumps(data, indent=1) + "\n")
 
 
+def fakes(args) -> None:
+    """The --fakes run (module docstring)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from deepreco.deepcore import evaluate as ev_mod
+    from deepreco.deepcore.baseline import jetcore_seeds
+    from deepreco.deepcore.detector import PixelBarrel
+    from deepreco.deepcore.events import make_event
+    from deepreco.deepcore.seeds import TRACK_THRESHOLD_SCALE
+    from deepreco.deepcore.strips import strip_hits
+    from deepreco.deepcore.tracking import build_tracks
+    from deepreco.deepcore.train import load_model
+
+    torch.set_num_threads(1)
+    det = PixelBarrel()
+    net, _ = load_model(ev_mod.SHIPPED_MODEL)
+    lists = {"deepcore": lambda ev: ev_mod.deepcore_seeds(ev, net, det, scale=TRACK_THRESHOLD_SCALE)[0],
+             "baseline_kmeans": lambda ev: jetcore_seeds(ev, det, split=True)}
+    rows, n_tracks = [], dict.fromkeys(lists, 0)
+    for i in range(args.fakes):
+        seed = args.tune_seed + i
+        ev = make_event(seed, pthat_min=1800.0, pthat_max=2400.0, jet_pt_min=1000.0)
+        strips = strip_hits(ev.particles, np.random.default_rng((seed, ev_mod.STRIP_STREAM)))
+        sims = ev_mod.sim_tracks(ev, pt_min=ev_mod.TRACK_PT_MIN)
+        states = ev_mod.sim_states(sims, det.radii[1], det.field_t)
+        part = ev.particles.set_index("particle_id")
+        for name, make in lists.items():
+            trk, _ = build_tracks(ev, strips, make(ev), pixel=det)
+            pid, _ = ev_mod.associate_tracks(trk, states, sims["particle_id"].to_numpy())
+            n_tracks[name] += len(trk)
+            fake = trk[pid < 0]
+            # the association chi2 to the majority particle's own state (inf when it does not cross layer 2)
+            own = np.full(len(fake), np.inf)
+            for k, (_, t) in enumerate(fake.iterrows()):
+                j = np.flatnonzero(sims["particle_id"].to_numpy() == t["particle_id"])
+                if len(j):
+                    _, c = ev_mod.associate_tracks(fake.iloc[[k]], states[j], sims["particle_id"].to_numpy()[j])
+                    own[k] = c[0]
+            maj = part.reindex(fake["particle_id"].to_numpy())
+            rows.append(pd.DataFrame({"event": seed, "list": name, "particle_id":
+                                      fake["particle_id"].to_numpy(), "purity": fake["purity"].to_numpy(),
+                                      "pt": fake["pt"].to_numpy(), "maj_pt": np.hypot(maj["px"], maj["py"]).to_numpy(),
+                                      "maj_r": np.hypot(maj["vx"], maj["vy"]).to_numpy(), "chi2_own": own}))
+        print(f"event {seed} done", flush=True)
+    df = pd.concat(rows, ignore_index=True)
+    lines = [f"# python benchmarks/deepcore_tracks.py --fakes {args.fakes} --tune-seed {args.tune_seed}",
+             f"# {platform.platform()}; events {args.tune_seed}..{args.tune_seed + args.fakes - 1}, pT-hat 1.8-2.4 "
+             "TeV, jets > 1 TeV; a fake: a track associated with no particle (chi2 >= 25 to every one)", ""]
+    keys = {n: set(zip(g["event"], g["particle_id"], strict=True)) for n, g in df.groupby("list")}
+    for name in lists:
+        g = df[df["list"] == name]
+        if len(g) == 0:
+            lines.append(f"{name}: no fakes in {n_tracks[name]} tracks")
+            continue
+        prompt = g["maj_r"] < 30
+        lines += [f"{name}: {len(g)} fakes of {n_tracks[name]} tracks",
+                  f"  purity >= 0.75: {(g['purity'] >= 0.75).sum()}, median purity {g['purity'].median():.3f}",
+                  f"  majority particle from r < 30 mm: {prompt.sum()}; its pT median {g['maj_pt'].median():.1f} "
+                  f"GeV; fitted pT / its pT, median {np.median(g['pt'] / g['maj_pt']):.3f}",
+                  f"  association chi2 to that particle: 25-50 {((g['chi2_own'] >= 25) & (g['chi2_own'] < 50)).sum()}"
+                  f", 50-200 {((g['chi2_own'] >= 50) & (g['chi2_own'] < 200)).sum()}, above "
+                  f"{(g['chi2_own'] >= 200).sum()} (of which no layer-2 crossing: {np.isinf(g['chi2_own']).sum()})"]
+    shared = keys.get("deepcore", set()) & keys.get("baseline_kmeans", set())
+    lines.append(f"fakes of the same particle in both lists: {len(shared)}")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    _write(RESULTS / "deepcore_fakes.txt", text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10)
@@ -320,10 +398,15 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="--figures: reuse the chunks already done")
     parser.add_argument("--tune-start", type=int, default=0, help="the start's 1/pT term on N tuning events")
     parser.add_argument("--tune-thresholds", type=int, default=0, help="DeepCore's threshold scale, N tuning events")
-    parser.add_argument("--tune-seed", type=int, default=500_000, help="--tune-*: the first tuning event's seed")
+    parser.add_argument("--fakes", type=int, default=0, help="what the fake tracks are, on N tuning events")
+    parser.add_argument("--tune-seed", type=int, default=500_000, help="--tune-*, --fakes: the first event's seed")
     args = parser.parse_args()
-    if args.events < 1 or min(args.low_events, args.tune_start, args.tune_thresholds) < 0:
-        parser.error("--events must be at least 1, --low-events, --tune-start and --tune-thresholds at least 0")
+    if args.events < 1 or min(args.low_events, args.tune_start, args.tune_thresholds, args.fakes) < 0:
+        parser.error("--events must be at least 1, --low-events, --tune-start, --tune-thresholds and --fakes at "
+                     "least 0")
+    if args.fakes:
+        fakes(args)
+        return
     if args.tune_start:
         tune_start(args)
         return
