@@ -161,6 +161,19 @@ def test_clue_links_the_pieces_of_a_pions_shower():
         assert linked["reco_energy"] > 0.8 * linked["deposited"]
 
 
+@pytest.mark.parametrize("name", ["gravnet", "edgeconv"])
+def test_the_networks_find_a_2_gev_muon_with_clues_mip_pass(name):
+    torch.set_num_threads(1)
+    event = limit.isolated_events(species=(13,), energies=(2.0,), n_per=1, seed=5)[0]
+    method = get_method(name)
+    assert method.mip_layers == 10
+    ht, cl = method.reconstruct(event)
+    row = particle_table(event, ht, cl).iloc[0]
+    assert row["found"] and row["reco_energy"] > 0.5 * row["deposited"]
+    method.mip_layers = 0  # the network alone gathers under half of the muon's deposit
+    assert not particle_table(event, *method.reconstruct(event)).iloc[0]["found"]
+
+
 def test_a_floor_on_the_pieces_energy_keeps_small_pieces_apart():
     from deepreco.calo.methods import ClueMethod
 

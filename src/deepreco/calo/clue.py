@@ -224,25 +224,42 @@ class ClueClustering:
 
     def _mip_pass(self, hits: pd.DataFrame, hit_cluster: np.ndarray) -> None:
         """Chains of the hits in no cluster over ``mip_layers`` layers or more become clusters (in place)."""
-        geo = self.geometry
-        free = np.flatnonzero(hit_cluster < 0)
-        if len(free) < self.mip_layers:
-            return
-        layer = hits["layer"].to_numpy(np.int64)[free]
-        z = hits["z"].to_numpy()[free]
-        scale = geo.z_front / np.abs(z) / self.dc_3d
-        pts = np.stack([hits["x"].to_numpy()[free] * scale, hits["y"].to_numpy()[free] * scale,
-                        (layer + np.where(z < 0, 1000, 0)) / self.layer_window], axis=1)
-        # a MIP chain has no density peak: one seed per chain (delta_c of 4 windows), not one per fluctuation
-        lab = clue(pts, hits["energy"].to_numpy()[free] / geo["mip"][layer], 1.0, 3.0, 2.0, delta_c=4.0)
-        ok = lab >= 0
-        if not ok.any():
-            return
-        n_layers = pd.Series(layer[ok]).groupby(lab[ok]).nunique()
-        keep = n_layers.index[n_layers.to_numpy() >= self.mip_layers].to_numpy()
-        chosen = ok & np.isin(lab, keep)
-        base = hit_cluster.max() + 1
-        hit_cluster[free[chosen]] = base + np.searchsorted(keep, lab[chosen])
+        mip_pass(hits, hit_cluster, self.geometry, self.mip_layers, self.dc_3d, self.layer_window)
+
+
+def mip_pass(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, mip_layers: int = 10,
+             dc_3d: float = 30.0, layer_window: float = 5.0, base: int | None = None,
+             max_hits_per_layer: float | None = None, min_layer_fraction: float = 0.0) -> np.ndarray:
+    """CLUE's MIP pass (`ClueClustering`): the hits in no cluster, weighted in MIPs, go through CLUE in the
+    projective 3D space (``dc_3d`` mm at the face, ``layer_window`` layers) with rho_c = 3 MIPs, one seed per
+    chain, and a chain over ``mip_layers`` layers or more (and, with ``max_hits_per_layer``, at most that many
+    hits per layer it has, and hits on at least ``min_layer_fraction`` of the layers from its first to its last:
+    a track, not a shower's halo or a hadron's scattered pieces) becomes a cluster, numbered from ``base``
+    (default: one past the largest label). Labels ``hit_cluster`` in place; returns the new clusters' labels."""
+    free = np.flatnonzero(hit_cluster < 0)
+    if len(free) < mip_layers:
+        return np.zeros(0, np.int64)
+    layer = hits["layer"].to_numpy(np.int64)[free]
+    z = hits["z"].to_numpy()[free]
+    scale = geo.z_front / np.abs(z) / dc_3d
+    pts = np.stack([hits["x"].to_numpy()[free] * scale, hits["y"].to_numpy()[free] * scale,
+                    (layer + np.where(z < 0, 1000, 0)) / layer_window], axis=1)
+    # a MIP chain has no density peak: one seed per chain (delta_c of 4 windows), not one per fluctuation
+    lab = clue(pts, hits["energy"].to_numpy()[free] / geo["mip"][layer], 1.0, 3.0, 2.0, delta_c=4.0)
+    ok = lab >= 0
+    if not ok.any():
+        return np.zeros(0, np.int64)
+    per_chain = pd.Series(layer[ok]).groupby(lab[ok])
+    n_layers, n_hits = per_chain.nunique(), per_chain.size()
+    span = (per_chain.max() - per_chain.min() + 1).to_numpy()
+    good = (n_layers.to_numpy() >= mip_layers) & (n_layers.to_numpy() >= min_layer_fraction * span)
+    if max_hits_per_layer is not None:
+        good &= n_hits.to_numpy() <= max_hits_per_layer * n_layers.to_numpy()
+    keep = n_layers.index[good].to_numpy()
+    chosen = ok & np.isin(lab, keep)
+    first = int(hit_cluster.max()) + 1 if base is None else int(base)
+    hit_cluster[free[chosen]] = first + np.searchsorted(keep, lab[chosen])
+    return first + np.arange(len(keep), dtype=np.int64)
 
 
 def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, radius_mm: float,
@@ -337,4 +354,4 @@ def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "clue_package", "finish",
-           "hit_classes", "link_hadronic"]
+           "hit_classes", "link_hadronic", "mip_pass"]
