@@ -5,6 +5,7 @@
     python benchmarks/deepcore_tracks.py --figures [--events 30] [--low-events 15] [--seed 0] [--resume]
     python benchmarks/deepcore_tracks.py --tune-start 40 [--tune-seed 500000]
     python benchmarks/deepcore_tracks.py --tune-thresholds 40 [--tune-seed 500000]
+    python benchmarks/deepcore_tracks.py --tune-outliers 40 [--tune-seed 500000]
     python benchmarks/deepcore_tracks.py --fakes 40 [--tune-seed 500000]
 
 Events: Pythia 8 QCD dijets as in ``benchmarks/deepcore.py`` (pT-hat 1.8 to 2.4 TeV, jets pT > 1 TeV, |eta| <
@@ -44,6 +45,10 @@ value was chosen before the track scale below).
 thresholds (`deepreco.deepcore.seeds.TRACK_THRESHOLD_SCALE`), each cleaned as usual and built with the default
 limits, on the same tuning events; the same columns plus seeds per event. Writes
 ``benchmarks/results/deepcore_thresholds.txt`` and ``.json``.
+
+``--tune-outliers N``: the final fit's outlier cut (`BuildConfig.outlier_chi2`, `OUTLIER_CUTS`; 0: none), each seed
+list (DeepCore's at the track threshold scale) built with each; ``deepcore_outliers.txt`` / ``.json``. Each tuning
+run builds with the defaults chosen before it (start term, then thresholds, then outliers), the later ones off.
 
 ``--fakes N``: what the fake tracks (associated with no particle) of DeepCore's and the K-means pairs' iterations
 are, on N tuning events: per list the fakes, their purity (share of hits from the particle with most of them),
@@ -215,6 +220,7 @@ def figures(args) -> None:
 
 START_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
 THRESHOLD_SCALES = (1.0, 0.8, 0.6, 0.4, 0.2)
+OUTLIER_CUTS = (0.0, 30.0, 20.0, 12.0, 9.0, 6.0, 4.0)
 PT_BINS = (0.9, 1.5, 3.0, 10.0, 30.0, 100.0, 1e4)
 
 
@@ -223,7 +229,7 @@ def tune_start(args) -> None:
     from deepreco.deepcore.tracking import BuildConfig
 
     _tune(args, args.tune_start, "start", "sigma", {
-        name: [(sg, 1.0, BuildConfig(seed_qpt_sigma=sg)) for sg in START_SIGMAS]
+        name: [(sg, 1.0, BuildConfig(seed_qpt_sigma=sg, outlier_chi2=0.0)) for sg in START_SIGMAS]
         for name in ("deepcore", "baseline_kmeans")})
 
 
@@ -232,8 +238,18 @@ def tune_thresholds(args) -> None:
     from deepreco.deepcore.tracking import BuildConfig
 
     _tune(args, args.tune_thresholds, "thresholds", "scale",
-          {"deepcore": [(sc, sc, BuildConfig()) for sc in THRESHOLD_SCALES], "baseline_kmeans": [(1.0, 1.0,
-                                                                                                 BuildConfig())]})
+          {"deepcore": [(sc, sc, BuildConfig(outlier_chi2=0.0)) for sc in THRESHOLD_SCALES],
+           "baseline_kmeans": [(1.0, 1.0, BuildConfig(outlier_chi2=0.0))]})
+
+
+def tune_outliers(args) -> None:
+    """The --tune-outliers run (module docstring)."""
+    from deepreco.deepcore.seeds import TRACK_THRESHOLD_SCALE
+    from deepreco.deepcore.tracking import BuildConfig
+
+    _tune(args, args.tune_outliers, "outliers", "cut",
+          {"deepcore": [(c, TRACK_THRESHOLD_SCALE, BuildConfig(outlier_chi2=c)) for c in OUTLIER_CUTS],
+           "baseline_kmeans": [(c, 1.0, BuildConfig(outlier_chi2=c)) for c in OUTLIER_CUTS]})
 
 
 def _tune(args, n_events: int, what: str, knob: str, settings: dict) -> None:
@@ -398,10 +414,12 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="--figures: reuse the chunks already done")
     parser.add_argument("--tune-start", type=int, default=0, help="the start's 1/pT term on N tuning events")
     parser.add_argument("--tune-thresholds", type=int, default=0, help="DeepCore's threshold scale, N tuning events")
+    parser.add_argument("--tune-outliers", type=int, default=0, help="the final fit's outlier cut, N tuning events")
     parser.add_argument("--fakes", type=int, default=0, help="what the fake tracks are, on N tuning events")
     parser.add_argument("--tune-seed", type=int, default=500_000, help="--tune-*, --fakes: the first event's seed")
     args = parser.parse_args()
-    if args.events < 1 or min(args.low_events, args.tune_start, args.tune_thresholds, args.fakes) < 0:
+    if args.events < 1 or min(args.low_events, args.tune_start, args.tune_thresholds, args.tune_outliers,
+                              args.fakes) < 0:
         parser.error("--events must be at least 1, --low-events, --tune-start, --tune-thresholds and --fakes at "
                      "least 0")
     if args.fakes:
@@ -412,6 +430,9 @@ def main() -> None:
         return
     if args.tune_thresholds:
         tune_thresholds(args)
+        return
+    if args.tune_outliers:
+        tune_outliers(args)
         return
     if args.figures:
         figures(args)

@@ -175,3 +175,19 @@ def test_a_seed_with_a_wrong_curvature_still_finds_its_low_pt_track():
     assert len(tracks) == 1 and tracks["particle_id"].iloc[0] == 1 and abs(tracks["pt"].iloc[0] / 1.2 - 1) < 0.05
     with pytest.raises(DeepRecoError, match="seed_qpt_sigma must be a positive number"):
         build_tracks(ev, sh, seeds, BuildConfig(seed_qpt_sigma=-0.1))
+
+
+def test_a_hit_off_the_track_is_dropped_by_the_final_fit():
+    ev, sh = muon_event(pt=100.0, q=1)
+    seeds = jetcore_seeds(ev, DET)
+    moved = sh.copy()
+    i = moved.index[moved["layer"] == 5][0]  # a mono layer of the inner barrel: one hit, r-phi measured
+    moved.loc[i, "phi"] += 4.5 * np.sqrt(moved.loc[i, "var_phi"])  # inside the finder's gate, off the track
+    kept, _ = build_tracks(ev, moved, seeds, BuildConfig(outlier_chi2=0.0))
+    dropped, hits = build_tracks(ev, moved, seeds)  # the default: a hit adding more than 9 to chi2 goes
+    assert len(kept) == len(dropped) == 1
+    assert dropped["n_hits"].iloc[0] == kept["n_hits"].iloc[0] - 1
+    assert i not in set(hits.loc[hits["kind"] == "strip", "index"])
+    assert dropped["chi2"].iloc[0] < kept["chi2"].iloc[0] - 9
+    # the untouched muon loses nothing
+    assert build_tracks(ev, sh, seeds)[0]["n_hits"].iloc[0] == kept["n_hits"].iloc[0]
