@@ -229,13 +229,12 @@ class ClueClustering:
 
 def mip_pass(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, mip_layers: int = 10,
              dc_3d: float = 30.0, layer_window: float = 5.0, base: int | None = None,
-             max_hits_per_layer: float | None = None, min_layer_fraction: float = 0.0) -> np.ndarray:
+             max_hits_per_layer: float | None = None) -> np.ndarray:
     """CLUE's MIP pass (`ClueClustering`): the hits in no cluster, weighted in MIPs, go through CLUE in the
     projective 3D space (``dc_3d`` mm at the face, ``layer_window`` layers) with rho_c = 3 MIPs, one seed per
     chain, and a chain over ``mip_layers`` layers or more (and, with ``max_hits_per_layer``, at most that many
-    hits per layer it has, and hits on at least ``min_layer_fraction`` of the layers from its first to its last:
-    a track, not a shower's halo or a hadron's scattered pieces) becomes a cluster, numbered from ``base``
-    (default: one past the largest label). Labels ``hit_cluster`` in place; returns the new clusters' labels."""
+    hits per layer it has: a track, not a shower's halo) becomes a cluster, numbered from ``base`` (default: one
+    past the largest label). Labels ``hit_cluster`` in place; returns the new clusters' labels."""
     free = np.flatnonzero(hit_cluster < 0)
     if len(free) < mip_layers:
         return np.zeros(0, np.int64)
@@ -251,8 +250,7 @@ def mip_pass(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, mip_
         return np.zeros(0, np.int64)
     per_chain = pd.Series(layer[ok]).groupby(lab[ok])
     n_layers, n_hits = per_chain.nunique(), per_chain.size()
-    span = (per_chain.max() - per_chain.min() + 1).to_numpy()
-    good = (n_layers.to_numpy() >= mip_layers) & (n_layers.to_numpy() >= min_layer_fraction * span)
+    good = n_layers.to_numpy() >= mip_layers
     if max_hits_per_layer is not None:
         good &= n_hits.to_numpy() <= max_hits_per_layer * n_layers.to_numpy()
     keep = n_layers.index[good].to_numpy()

@@ -75,8 +75,8 @@ class OCClustering:
         """CLUE's MIP pass (`clue.mip_pass`) on the hits the network left in no cluster: a network gathers a few
         GeV muon's hits only in part (2 and 5 GeV muons: a fifth to a third of the event's hits clustered, under
         half the muon's deposit), and the chain of the rest is the track. A network leaves more of a shower's
-        halo and of a hadron's scattered pieces free than CLUE does, and chains of those were fakes (on gun
-        events GravNet's fake rate went from 0.13 to 0.25), so a chain stays only when it looks like a track: at
+        halo and of a hadron's scattered pieces free than CLUE does, and chains of those were fakes on gun
+        events (a trial of the plain pass), so a chain stays only when it looks like a track: at
         most ``MIP_HITS_PER_LAYER`` hits per layer, and hits on at least ``MIP_LAYER_FRACTION`` of the layers
         from its first to its last, counting with it the network's MIP clusters (its own class) whose hits lie
         along the chain's straight line (median distance under 30 mm; they hold the rest of the muon and join
@@ -102,18 +102,14 @@ class OCClustering:
             idx = own
             for _ in range(2):
                 fit = np.polyfit(z[idx], np.column_stack([x[idx], y[idx]]), 1)
-                d = np.hypot(x[own] - np.polyval(fit[:, 0], z[own]), y[own] - np.polyval(fit[:, 1], z[own]))
+                d = _off_line(fit, x[own], y[own], z[own])
                 if (d < 30.0).sum() < 3:
                     break
                 idx = own[d < 30.0]
-
-            def off(h, fit=fit):
-                return np.hypot(x[h] - np.polyval(fit[:, 0], z[h]), y[h] - np.polyval(fit[:, 1], z[h]))
-
             near = np.flatnonzero(free_mip & (np.sign(mip_at[:, 2]) == np.sign(z[own[0]]))
-                                  & (np.hypot(mip_at[:, 0] - np.polyval(fit[:, 0], mip_at[:, 2]),
-                                              mip_at[:, 1] - np.polyval(fit[:, 1], mip_at[:, 2])) < 150.0))
-            partners = [k for k in near if np.median(off(mip_hits[k])) < 30.0]
+                                  & (_off_line(fit, *mip_at.T) < 150.0))
+            partners = [k for k in near if np.median(_off_line(fit, x[mip_hits[k]], y[mip_hits[k]],
+                                                               z[mip_hits[k]])) < 30.0]
             taken = np.concatenate([own, *(mip_hits[k] for k in partners)])
             lays = np.unique(layer[np.concatenate([idx, *(mip_hits[k] for k in partners)])])  # stray hits left out
             span = lays[-1] - lays[0] + 1
@@ -126,6 +122,11 @@ class OCClustering:
             return labels, kind, energy
         return (out, np.concatenate([kind, np.full(len(kept_energy), MIP)]),
                 np.concatenate([energy, np.asarray(kept_energy)]))
+
+
+def _off_line(fit: np.ndarray, x, y, z) -> np.ndarray:
+    """Distance in x, y [mm] from the straight line x(z), y(z) of ``fit`` (np.polyfit's (2, 2) coefficients)."""
+    return np.hypot(x - np.polyval(fit[:, 0], z), y - np.polyval(fit[:, 1], z))
 
 
 def _members(labels: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:

@@ -58,7 +58,7 @@ from ..reconstruct.ckf.helix import propagate, wrap
 from .detector import PixelBarrel
 from .events import JetEvent, make_event
 from .seeders import SEEDERS
-from .seeds import CLEAN_ANGLE, CLEAN_XY, SIGMA, TRACK_THRESHOLD_SCALE, above, clean_seeds, extract_seeds
+from .seeds import CLEAN_ANGLE, CLEAN_XY, SIGMA, TRACK_THRESHOLD_SCALE, above, check_scale, clean_seeds, extract_seeds
 from .strips import strip_hits
 from .tracking import REF_COLUMNS, build_tracks, cov_columns
 from .train import load_model
@@ -364,7 +364,7 @@ def evaluate(n_events: int = 20, seed: int = 0, model_path: Path | None = None, 
         raise ValueError(f"evaluate: n_events must be a positive integer, got {n_events!r}")
     if not isinstance(tracks, bool):
         raise ValueError(f"evaluate: tracks must be True or False, got {tracks!r}")
-    above(pd.DataFrame({"prob": [], "threshold": []}), track_threshold_scale)  # a bad scale: one line, now
+    check_scale(track_threshold_scale)
     cleanings = {"deepcore": _check_cuts("deepcore", (clean_xy, clean_angle))}
     for name, cuts in (variants or {}).items():
         if name in ("deepcore", "baseline", "baseline_kmeans"):
@@ -430,12 +430,12 @@ def _score_tracks(per_event: list[dict], result: dict, n_events: int) -> pd.Data
     sims["uid"] = sims["event"].to_numpy(np.int64) * (1 << 40) + sims["particle_id"].to_numpy()
     pooled = sims.assign(particle_id=sims["uid"])
     found = {}
+    tracks_cleaned = per_event[0].get("track_times", {})  # DeepCore's lists cleaned again at the track scale
     for name in per_event[0]["built"]:
         trk = pd.concat([e["built"][name] for e in per_event], ignore_index=True)
         pid = trk["sim_particle"].to_numpy(np.int64)
         uid = np.where(pid >= 0, trk["event"].to_numpy(np.int64) * (1 << 40) + pid, -1)
         r = track_rates(uid, pooled)
-        tracks_cleaned = per_event[0].get("track_times", {})
         if name == "deepcore_raw":  # its row is deepcore's before_cleaning; its seeding stops before cleaning
             target = result["deepcore"]["before_cleaning"]
             seeding = result["deepcore"]["seconds_per_event"] - result["deepcore"]["stages"]["cleaning"]

@@ -14,7 +14,7 @@ from ..registry import SEEDING
 from .baseline import CONE, PT_MIN, Z_TOL, jetcore_seeds
 from .detector import PixelBarrel
 from .events import JetEvent
-from .seeds import CLEAN_ANGLE, CLEAN_XY, above
+from .seeds import CLEAN_ANGLE, CLEAN_XY, check_scale
 
 SEEDERS = SEEDING  # the names are listed in deepreco.registry
 
@@ -50,7 +50,7 @@ class DeepCoreSeeding:
 
         self.model = Path(model) if model is not None else SHIPPED_MODEL
         self.clean_xy, self.clean_angle = float(clean_xy), float(clean_angle)
-        above(pd.DataFrame({"prob": [], "threshold": []}), threshold_scale)  # a bad scale: one line, now
+        check_scale(threshold_scale)
         self.threshold_scale = float(threshold_scale)
         self.detector = detector or PixelBarrel()
         self._net, self.info = load_model(self.model)

@@ -31,7 +31,7 @@ from .detector import PixelBarrel
 from .windows import ANGLE_UNIT, HALF, POS_UNIT, PT_SCALE
 
 __all__ = ["CLEAN_ANGLE", "CLEAN_XY", "SIGMA", "THRESHOLDS", "THRESHOLDS_LAYER2_MISSING", "TRACK_THRESHOLD_SCALE",
-           "above", "clean_seeds", "extract_seeds"]
+           "above", "check_scale", "clean_seeds", "extract_seeds"]
 
 THRESHOLDS = (0.85, 0.75, 0.65)
 THRESHOLDS_LAYER2_MISSING = (0.50, 0.40, 0.30)
@@ -47,7 +47,7 @@ def extract_seeds(prob: np.ndarray, params: np.ndarray, meta: pd.DataFrame, det:
                   scale: float = 1.0) -> pd.DataFrame:
     """Seeds from probabilities (n, 3, 30, 30) and parameters (n, 3, 5, 30, 30) of n windows (``meta`` rows),
     where the probability passes ``scale`` times the threshold."""
-    _check_scale(scale)
+    check_scale(scale)
     det = det or PixelBarrel()
     missing = meta["layer2_missing"].to_numpy(bool)
     thr = np.where(missing[:, None], np.asarray(thresholds_missing)[None], np.asarray(thresholds)[None])
@@ -66,7 +66,8 @@ def extract_seeds(prob: np.ndarray, params: np.ndarray, meta: pd.DataFrame, det:
                          "inv_pt": np.clip(p[:, 4], 0, None) / PT_SCALE})
 
 
-def _check_scale(scale) -> None:
+def check_scale(scale) -> None:
+    """A threshold scale must be a positive number (one-line ValueError otherwise)."""
     if isinstance(scale, bool) or not isinstance(scale, int | float | np.number) or not np.isfinite(scale) \
             or scale <= 0:
         raise ValueError(f"DeepCore seeds: the threshold scale must be a positive number, got {scale!r}")
@@ -74,7 +75,7 @@ def _check_scale(scale) -> None:
 
 def above(seeds: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
     """The seeds whose probability passes ``scale`` times their pixel's threshold (column ``threshold``)."""
-    _check_scale(scale)
+    check_scale(scale)
     return seeds[seeds["prob"].to_numpy() > scale * seeds["threshold"].to_numpy()].reset_index(drop=True)
 
 
