@@ -73,8 +73,8 @@ class OCClustering:
 
     def _mip_pass(self, hits, labels, kind, energy):
         """CLUE's MIP pass (`clue.mip_pass`) on the hits the network left in no cluster: a network gathers a few
-        GeV muon's hits only in part (2 and 5 GeV muons: a fifth to a third of the event's hits clustered, under
-        half the muon's deposit), and the chain of the rest is the track. A network leaves more of a shower's
+        GeV muon's hits only in part (under half the muon's deposit in one cluster), and the chain of the rest is
+        the track. A network leaves more of a shower's
         halo and of a hadron's scattered pieces free than CLUE does, and chains of those were fakes on gun
         events (a trial of the plain pass), so a chain stays only when it looks like a track: at
         most ``MIP_HITS_PER_LAYER`` hits per layer, and hits on at least ``MIP_LAYER_FRACTION`` of the layers

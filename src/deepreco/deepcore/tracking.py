@@ -14,12 +14,13 @@ candidates count both together (CMS's limits, per seed).
 The start's uncertainty: the seed's point with its errors, the direction within 0.002 rad and eta 0.002, 1 / pT
 within 0.15 + 0.3 |q/pT|, and on top ``seed_qpt_sigma`` (0.5 GeV^-1) along the line a track from the beam line
 follows, where a wrong curvature comes with the direction wrong by -r c B / 2 times it (0.039 rad per GeV^-1 on
-layer 2). DeepCore's network reads a 1-1.5 GeV track's 1 / pT as 0.1-0.2 and its direction as a straight
-track's (off by 0.02-0.03 rad, ten of its errors), and without that term no such seed became a track (issue 26,
-`benchmarks/deepcore_tracks.py`); the filter fixes the curvature with layers 3 and 4. The value was chosen on 40
-tuning events (seeds 500,000 onwards, `benchmarks/deepcore_tracks.py --tune-start 40`) for both seed lists
-together: the efficiency of DeepCore's / the K-means pairs' tracks 0.811 / 0.815 without it, 0.826 / 0.825 at
-0.2, 0.823 / 0.838 at 0.5 (0.5 and 0.7 tie on the sum; 0.5 keeps a 1 GeV track within two sigma).
+layer 2). DeepCore's network reads a 1-1.5 GeV track's curvature as a much stiffer track's and its direction as
+such a track's, and without that term none of the tuning events' 0.9-1.5 GeV tracks became a track (issue 26,
+`benchmarks/deepcore_tracks.py --tune-start`); the filter fixes the curvature with layers 3 and 4. The value
+was chosen on 40 tuning events (seeds 500,000 onwards, `benchmarks/deepcore_tracks.py --tune-start 40`) for
+both seed lists together: the efficiency of DeepCore's / the K-means pairs' tracks 0.811 / 0.815 without it,
+0.826 / 0.825 at 0.2, 0.823 / 0.838 at 0.5 (0.5 and 0.7 tie on the sum; 0.5 keeps a 1 GeV track within two
+sigma).
 
 Limits (CMS-like, `BuildConfig`): at most ``max_candidates`` (5) candidates per seed, a hit taken when its chi2
 is below ``chi2_max`` (30), at most ``max_holes`` (1) layers crossed without a hit; per seed the best candidate
