@@ -352,3 +352,27 @@ def test_join_makes_one_track_of_a_particles_inner_and_outer_pieces(muons, sourc
     if source == "muons":
         plain, joined = (CKFTracks(join=k).find(event)["track_of_hit"] for k in (False, True))
         assert np.array_equal(plain, joined)
+
+
+def test_threads_cut_the_seeds_into_parts_and_find_the_same_candidates(muons, monkeypatch):
+    import deepreco.reconstruct.ckf.kalman as kalman
+
+    hits = prepare_hits(muons.hits)
+    seeds = find_seeds(hits, layers())
+    assert len(seeds["hits"]) >= 20
+    monkeypatch.setattr(kalman, "MIN_PART", 4)  # parts of a few seeds: several parts on each of 3 threads
+    parts = []
+    monkeypatch.setattr(kalman.Finder, "start", lambda self, s, f=kalman.Finder.start: parts.append(len(s["hits"]))
+                        or f(self, s))
+
+    def found(threads):
+        parts.clear()
+        cand = Finder(hits, layers()).run(seeds, threads=threads)
+        rows = sorted((int(s), tuple(h[:n]), round(float(c), 9)) for s, h, n, c in
+                      zip(cand.seed, cand.hits, cand.nh, cand.chi2, strict=True))
+        return rows, list(parts)
+
+    one, one_parts = found(1)
+    three, three_parts = found(3)
+    assert len(one_parts) == 1 and len(three_parts) >= 3
+    assert three == one and len(one) >= 20  # at least a candidate per muon

@@ -66,3 +66,33 @@ def set_threads(threads: int | None) -> int:
 
         torch.set_num_threads(threads)
     return threads
+
+
+def current_threads() -> int:
+    """The threads the command computes on now: torch's setting when torch is loaded (`set_threads` sets it),
+    else ``OMP_NUM_THREADS`` (which `set_threads` sets too), else 1."""
+    if "torch" in sys.modules:
+        return max(1, int(sys.modules["torch"].get_num_threads()))
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def ordered_map(fn, items, threads: int = 1):
+    """``fn`` of each of ``items`` on ``threads`` threads, yielded in order, with at most 2 ``threads`` results
+    waiting: the memory stays bounded however many items there are (a pool's own map takes them all at once)."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        waiting: deque = deque()
+        for item in items:
+            waiting.append(pool.submit(fn, item))
+            if len(waiting) >= 2 * threads:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()

@@ -37,14 +37,16 @@ is far better known than its pT alone says).
 
 Memory: the seeds of a round grow faster than the hits (240k in the first round at 149k hits, about 1.4 M at
 300k), and a step makes several copies of its candidates (400 bytes each). So the seeds go in parts
-(`SEED_CHUNK`) that step in lockstep, one part at a time; only step 7's merge looks at all parts at once, on
-their keys. The tracks are those of all seeds taken whole (`tests/test_memory.py`).
+(`SEED_CHUNK`) that step in lockstep, one part at a time (with more threads, as many parts side by side, each
+thread a part); only step 7's merge looks at all parts at once, on their keys. The tracks are those of all seeds
+taken whole (`tests/test_memory.py`), on any number of threads (`tests/test_ckf.py`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...threads import current_threads, ordered_map
 from . import fast
 from .ambiguity import best_per_seed
 from .geometry import Hits, Layers
@@ -398,16 +400,17 @@ class Finder:
         out = [p.take(keep[a:b] - lo) for p, a, b, lo in zip(parts, cut[:-1], cut[1:], bounds[:-1], strict=True)]
         return [p for p in out if len(p)]
 
-    def _advance(self, active: Candidates, finished: list[Candidates]) -> Candidates:
-        """One step of ``active``: to the next layer, search, branch, update (not pruned); the candidates that
-        leave the detector, are lost or have too many holes go to ``finished``."""
+    def _advance(self, active: Candidates) -> tuple[Candidates, list[Candidates]]:
+        """One step of ``active``: to the next layer, search, branch, update (not pruned). Returns the candidates
+        that go on and those that finished: left the detector, were lost or have too many holes."""
+        finished: list[Candidates] = []
         nl, _ = next_layer(active, self.lay, self.field, self.inward)
         done = nl < 0
         if done.any():
             finished.append(active.take(np.flatnonzero(done)))
             active, nl = active.take(np.flatnonzero(~done)), nl[~done]
         if len(active) == 0:
-            return active
+            return active, finished
         st, cv, ok, _ = transport(active.state, active.cov, active.barrel, active.pos, self.lay.barrel[nl],
                                   self.lay.position[nl], self.field)
         lost = ~ok
@@ -420,39 +423,48 @@ class Finder:
         nl = nl[keep]
         parts = [self.step_layer(active.take(np.flatnonzero(nl == L)), int(L)) for L in np.unique(nl)]
         if not parts:
-            return active
+            return active, finished
         active = Candidates.concat(parts)
         dead = active.holes > self.max_holes
         if dead.any():
             finished.append(active.take(np.flatnonzero(dead)))
             active = active.take(np.flatnonzero(~dead))
-        return active
+        return active, finished
 
-    def run(self, seeds: dict[str, np.ndarray]) -> Candidates:
+    def run(self, seeds: dict[str, np.ndarray], threads: int | None = None) -> Candidates:
         """The finished candidates of ``seeds`` (candidate.seed: the row in ``seeds``), at least the best of each
         seed (most hits, then smallest chi2; `ambiguity.best_per_seed` picks it).
 
-        Memory: the seeds are started in chunks of `SEED_CHUNK` and each chunk's candidates advance as one part,
-        one part at a time, so the step's temporaries are a part's; only the merge of `prune` sees all parts (a
-        few keys each). The finished candidates are cut to the best of each seed whenever they pass
-        `FINISHED_CUT`. The tracks do not depend on the chunks (the candidates are the same, in another order).
+        Memory: the seeds are started in parts of at most `SEED_CHUNK` and each part's candidates advance
+        together, one part at a time, so the step's temporaries are a part's; only the merge of `prune` sees all
+        parts (a few keys each). The finished candidates are cut to the best of each seed whenever they pass
+        `FINISHED_CUT`. ``threads`` (None: `deepreco.threads.current_threads`): with more than one, the seeds
+        are cut into at least that many parts (of `MIN_PART` seeds or more), advanced side by side on as many
+        threads (the compiled search and transport release the interpreter). The tracks do not depend on the
+        parts (the candidates are the same, in another order), so neither on the threads.
         """
         n = len(seeds["hits"])
-        active = []
-        for a in range(0, n, SEED_CHUNK):
-            part = self.start({k: v[a:a + SEED_CHUNK] for k, v in seeds.items()})
+        threads = current_threads() if threads is None else max(1, threads)
+        size = SEED_CHUNK if threads == 1 else min(SEED_CHUNK, max(MIN_PART, -(-n // threads)))
+        if threads > 1:
+            for layer in range(len(self.lay.barrel)):  # made now, not by two threads at once
+                self.grid(layer)
+
+        def started(a: int) -> Candidates:
+            part = self.start({k: v[a:a + size] for k, v in seeds.items()})
             part.seed = part.seed + a
             if self.from_first:
                 part = self._back_to_first(part, seeds["hits"][part.seed, 0])
-            if len(part):
-                active.append(part)
+            return part
+
+        active = [p for p in ordered_map(started, range(0, n, size), threads) if len(p)]
         finished: list[Candidates] = []
         for _step in range(self.max_steps):
             if not active:
                 break
             moved = []
-            while active:
-                part = self._advance(active.pop(0), finished)  # popped: the old part is freed as it advances
+            for part, done in ordered_map(self._advance, _popped(active), threads):  # old parts freed as they go
+                finished += done
                 if len(part):
                     moved.append(part)
             finished = _cut_finished(finished)
@@ -465,7 +477,14 @@ class Finder:
         return Candidates.concat(finished)
 
 
+def _popped(parts: list):
+    """The items of ``parts``, each taken out of the list as it is handed on."""
+    while parts:
+        yield parts.pop(0)
+
+
 SEED_CHUNK = 1 << 15  # seeds started and advanced together (a part): bounds the temporaries of a step
+MIN_PART = 1 << 10  # the fewest seeds of a part when the seeds are cut for threads
 FINISHED_CUT = 1 << 18  # finished candidates held before they are cut to the best of each seed
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 from ...errors import DeepRecoError, EventError
 from ...event import Event
 from ...progress import stage
+from ...threads import ordered_map
 from ..base import Method, get_method, register
 from .build import build_tracks
 from .features import N_EDGE, edge_features, node_features
-from .module_map import hit_coordinates, ordered_map
+from .module_map import hit_coordinates
 from .truth import layer_key
 
 RUNTIMES = (None, "onnxruntime", "torch")  # who runs the edge filter in-process (GNNTracks' runtime)

@@ -22,8 +22,9 @@ from torch import nn
 
 from ...errors import FormatError
 from ...modelfile import ModelFile, load, save, shipped
+from ...threads import ordered_map
 from .features import N_EDGE, N_NODE
-from .module_map import ModuleMap, ordered_map
+from .module_map import ModuleMap
 
 
 def mlp(n_in: int, hidden: int, n_out: int, n_layers: int = 2, norm: bool = True) -> nn.Sequential:

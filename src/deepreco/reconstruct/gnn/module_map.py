@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import DeepRecoError, FormatError
 from ...event import Event
+from ...threads import ordered_map
 from .truth import true_edges
 
 FEATURES = ("dphi", "z0", "deta", "curvature")
@@ -74,25 +75,6 @@ def pair_features(coords: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
     chord = np.hypot(pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1])
     curvature = 2.0 * np.sin(dphi) / np.maximum(chord, 1e-9)  # = 2 (a x b)_z / (|a| |b| |a - b|)
     return np.column_stack([dphi, z0, pb[:, 5] - pa[:, 5], curvature]).astype(np.float32)
-
-
-def ordered_map(fn, items, threads: int = 1):
-    """``fn`` of each of ``items`` on ``threads`` threads, yielded in order, with at most 2 ``threads`` results
-    waiting: the memory stays bounded however many items there are (a pool's own map takes them all at once)."""
-    if threads <= 1:
-        yield from map(fn, items)
-        return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads) as pool:
-        waiting: deque = deque()
-        for item in items:
-            waiting.append(pool.submit(fn, item))
-            if len(waiting) >= 2 * threads:
-                yield waiting.popleft().result()
-        while waiting:
-            yield waiting.popleft().result()
 
 
 @dataclass
