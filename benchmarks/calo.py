@@ -7,6 +7,9 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py --parts isolated               # against the limit in results/calo_limit.json
     python benchmarks/calo.py --parts taus --tau-events 10 3 1 1   # taus at mu = 0, 50, 140, 200 [--resume]
     python benchmarks/calo.py --parts gun [--seed 7]             # the main table alone (calo_gun_seed<S>.md)
+    python benchmarks/calo.py --parts gun isolated close --methods clue garnet --tag garnet   # other methods:
+                                                                 # their own files, calo_gun_seed0_garnet.md, ...
+    python benchmarks/calo.py --parts taus --tau-methods clue garnet --tag garnet   # (taus: --tau-methods)
 
 Writes benchmarks/results/calo.json, calo.md (the README table) and calo_*.png; the issue-23 parts write
 calo_limit.*, calo_isolated.*, calo_close.*, calo_taus.* and calo_taus_time.* (see ``deepreco.calo.limit``,
@@ -93,9 +96,9 @@ def limit_part(args, log) -> pd.DataFrame:
 def isolated_part(args, table, log) -> None:
     """Every method on isolated particles against the limit, and the breakdown of the gun events' losses."""
     events = limit.isolated_events(n_per=args.isolated_per, seed=args.seed + 1)
-    summary, per_energy = isolated.judge(DEFAULT_METHODS, events, table, args.models_dir)
+    summary, per_energy = isolated.judge(args.methods, events, table, args.models_dir)
     gun = list(gun_events(args.events, seed=args.seed))
-    loss = isolated.breakdown(isolated.losses(("clue", "gravnet", "edgeconv"), gun, args.models_dir))
+    loss = isolated.breakdown(isolated.losses(_clusterers(args), gun, args.models_dir))
     md = (f"Isolated particles: {args.isolated_per} events of one particle per species and energy (2, 5, 10, 20, "
           f"50, 100, 200 GeV; seed {args.seed + 1}), truth at the level of the shot particle. Efficiency above "
           "5 GeV:\n\n" + markdown(summary.pivot(index="method", columns="species", values="efficiency"))
@@ -109,8 +112,8 @@ def isolated_part(args, table, log) -> None:
           + f"\n\nWhere the {args.events} gun events (seed {args.seed}) lose particles: muons, secondaries "
           "(tracker brems, muons' photons), showering primaries with a particle of >= 0.3 of their energy within "
           "100 mm at the face ('near'), the rest ('alone'):\n\n" + markdown(loss.set_index("method")))
-    (args.out / "calo_isolated.md").write_text(md + "\n")
-    (args.out / "calo_isolated.json").write_text(json.dumps({
+    (args.out / f"calo_isolated{args.tag}.md").write_text(md + "\n")
+    (args.out / f"calo_isolated{args.tag}.json").write_text(json.dumps({
         "summary": summary.to_dict("records"), "per_energy": per_energy.to_dict("records"),
         "losses": loss.to_dict("records")}, indent=1))
     log(md)
@@ -118,7 +121,7 @@ def isolated_part(args, table, log) -> None:
 
 def close_part(args, log) -> None:
     """The distance scans (two photons; a photon next to a charged pion), every clustering method."""
-    clusterers = ("clue", "gravnet", "edgeconv")
+    clusterers = _clusterers(args)
     distances = (10, 20, 30, 50, 80, 120, 200)
     parts, md = [], []
     for label, species in (("two 20 GeV photons", (22, 22)), ("20 GeV photon + 20 GeV pi+", (22, 211))):
@@ -128,10 +131,15 @@ def close_part(args, log) -> None:
         md.append(f"Efficiency (both particles counted), {label}, {args.close_per} events a distance:\n\n"
                   + markdown(d.pivot(index="distance_mm", columns="method", values="efficiency")))
     dist = pd.concat(parts, ignore_index=True)
-    (args.out / "calo_close.md").write_text("\n\n".join(md) + "\n")
-    (args.out / "calo_close.json").write_text(json.dumps(dist.to_dict("records"), indent=1))
-    plots.close_pairs(dist, args.out / "calo_close.png")
+    (args.out / f"calo_close{args.tag}.md").write_text("\n\n".join(md) + "\n")
+    (args.out / f"calo_close{args.tag}.json").write_text(json.dumps(dist.to_dict("records"), indent=1))
+    plots.close_pairs(dist, args.out / f"calo_close{args.tag}.png")
     log("\n\n".join(md))
+
+
+def _clusterers(args) -> tuple[str, ...]:
+    """The clustering methods of ``--methods`` (the +drn ones left out: the scans count particles)."""
+    return tuple(m for m in args.methods if "+" not in m)
 
 
 def taus_part(args, log) -> None:
@@ -154,7 +162,7 @@ def taus_part(args, log) -> None:
 def _taus_done(args) -> dict:
     """{mu: (summary, per_event)} of an earlier run's calo_taus.json with this seed, these methods and as many
     events at that mu as asked (--resume): the events depend on (seed, index) alone, so they are the same."""
-    path = args.out / "calo_taus.json"
+    path = args.out / f"calo_taus{args.tag}.json"
     if not path.exists():
         return {}
     old = json.loads(path.read_text())
@@ -186,8 +194,8 @@ def _write_taus(args, summary, per_event, log) -> None:
         md += ["", f"{col}:", "", markdown(summary.pivot(index="mu", columns="method", values=col)[
             [m for m in args.tau_methods if m in set(summary["method"])]])]
     text = "\n".join(md)
-    (args.out / "calo_taus.md").write_text(text + "\n")
-    (args.out / "calo_taus.json").write_text(json.dumps({
+    (args.out / f"calo_taus{args.tag}.md").write_text(text + "\n")
+    (args.out / f"calo_taus{args.tag}.json").write_text(json.dumps({
         "seed": args.seed, "mus": summary["mu"].unique().tolist(), "summary": summary.to_dict("records"),
         "per_event": per_event.to_dict("records")}, indent=1))
     log(text)
@@ -279,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller distance and time scans")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                        help="methods of the gun, isolated and close parts (default: the README's)")
+    parser.add_argument("--tag", default="", help="added to the file names of the gun, isolated, close and taus parts")
     args = parser.parse_args(argv)
+    args.tag = f"_{args.tag}" if args.tag else ""
     torch.set_num_threads(1)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
@@ -296,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     if "taus_time" in args.parts:
         taus_time_part(args, log)
     if "gun" in args.parts:  # the main part's table alone, on --events gun events of --seed (no scans)
-        result = evaluate(args.events, args.seed, DEFAULT_METHODS, args.models_dir, log=log)
-        name = f"calo_gun_seed{args.seed}"
+        result = evaluate(args.events, args.seed, args.methods, args.models_dir, log=log)
+        name = f"calo_gun_seed{args.seed}{args.tag}"
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
         (args.out / f"{name}.md").write_text(table(result) + "\n")
         log(table(result))

@@ -64,10 +64,11 @@ import json
 import os
 import platform
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from hog import busy_core
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -474,7 +475,7 @@ def main() -> None:
 
     rows = []
     for setting, threads, busy in SETTINGS:
-        hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
+        hog = busy_core() if busy else None
         try:
             torch.set_num_threads(threads)
             with threadpool_limits(threads):

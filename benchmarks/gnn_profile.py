@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from hog import busy_core
 from real_lists import real_list_event
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -166,7 +167,6 @@ SETTINGS = [(1, 1, 4096), (1, 1, 16384), (1, 2, 4096), (1, 2, 16384), (2, 1, 409
 
 
 def network_threads(method, event, busy: bool) -> list[str]:
-    import subprocess
 
     import numpy as np
     import torch
@@ -184,7 +184,7 @@ def network_threads(method, event, busy: bool) -> list[str]:
         attr[i:i + 50_000] = edge_features(coords, x, edges[:, i:i + 50_000])
     inputs = torch.from_numpy(x), torch.from_numpy(attr), torch.from_numpy(edges)
     threads_before = torch.get_num_threads()
-    spinner = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
+    spinner = busy_core() if busy else None
     lines = [f"## part 3: the interaction network on the {edges.shape[1]:,} filtered edges"
              f"{', one core kept busy' if busy else ''}; load before: {_load()}", "",
              f"{'torch threads':>13s} {'python threads':>14s} {'chunk':>6s} {'wall s':>7s} {'CPU s':>6s} "

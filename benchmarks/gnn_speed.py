@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hog import busy_core
 from real_lists import real_list_event
 from tracking import _spec
 
@@ -141,7 +142,7 @@ def main() -> None:
         codes = {"before": tmp / "before" / "src", "after": ROOT / "src"}
         for setting, threads, busy in (("1 thread", 1, False), ("2 threads", 2, False),
                                        ("2 + busy", 2, True)):
-            hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
+            hog = busy_core() if busy else None
             try:
                 for number, event in events.items():
                     subs = {}

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import subprocess
 import time
 from pathlib import Path
 
+from hog import busy_core
 from real_lists import real_list_event
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -46,7 +46,7 @@ def main() -> None:
     event = ds.read(ds.names[0])
     method = get_method("gnn", **params)
     method.reconstruct(event)
-    busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if args.busy else None
+    busy = busy_core() if args.busy else None
     try:
         marks: list[tuple[str, float]] = []
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hog import busy_core
+
 PARTICLES = Path("/work/shared/data/trackml/train/event000001001-particles.csv.gz")
 DEEPRECO = [sys.executable, "-m", "deepreco"]
 
@@ -75,7 +77,7 @@ def main() -> None:
         for method in args.methods.split(","):
             _run(["reconstruct", event, "-m", method, "--out", Path(tmp) / "warm", "--threads", "1"])  # caches
             for busy in (False, True):
-                hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if busy else None
+                hog = busy_core() if busy else None
                 try:
                     if hog is not None:
                         time.sleep(1.0)  # the hog is running before the default is measured

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from hog import busy_core
+
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -61,7 +63,7 @@ def main() -> None:
 
     check_development(args.lists)
     folder = real_list_folder(args.lists, Path("/tmp/deepreco-bench/lists-seed1-" + "_".join(map(str, args.lists))))
-    busy = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if args.busy else None
+    busy = busy_core() if args.busy else None
     lines = [f"# python benchmarks/throughput.py --lists {' '.join(map(str, args.lists))} --methods "
              f"{' '.join(args.methods)}{' --busy' if args.busy else ''}",
              f"# {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "

@@ -21,7 +21,7 @@ from deepreco.calo.guns import PILEUP_ID_OFFSET, TAU_MASS, fixed, pair, taus, wi
 from deepreco.calo.methods import ClueMethod, OCClustering, get_method
 from deepreco.calo.metrics import event_counts, particle_table
 from deepreco.calo.modelfile import load_model, save_model
-from deepreco.calo.models import DRN, GravNetOC
+from deepreco.calo.models import DRN, GarNetConv, GravNetOC
 from deepreco.calo.showers import EM, HAD, MIP, Axis, ShowerConfig, em_shower, hadron_shower, mip_track
 from deepreco.calo.simulate import simulate, simulate_gun
 from deepreco.calo.train import batch_clusters, cluster_samples, clustering_task, drn_task
@@ -302,6 +302,7 @@ def test_condensation_inference():
 # --- networks train ---------------------------------------------------------------------------------------------
 
 TINY = {"gravnet": {"hidden": 16, "blocks": 2, "k": 8}, "edgeconv": {"hidden": 16, "layers": 2, "k": 8},
+        "garnet": {"hidden": 16, "blocks": 2, "aggregators": 4, "prop_dim": 8},
         "drn": {"hidden": 16, "k": 4}}
 
 
@@ -311,7 +312,7 @@ def _settings(name, **change):
     return settings_for(f"calo-{name}", overrides={"network": TINY[name], **extra, **change})
 
 
-@pytest.mark.parametrize("name", ["gravnet", "edgeconv"])
+@pytest.mark.parametrize("name", ["gravnet", "edgeconv", "garnet"])
 def test_clustering_network_trains_on_the_trainer_and_its_loss_falls(name, small_event):
     settings = _settings(name, max_steps=40, learning_rate=3e-3)
     r = fit(f"calo-{name}", settings, None, progress=False,
@@ -321,6 +322,23 @@ def test_clustering_network_trains_on_the_trainer_and_its_loss_falls(name, small
     assert losses[-1] < 0.8 * losses[0] and r["val_loss"][-1] < r["val_loss"][0]
     hit_table, clusters = OCClustering(r["net"], 0.3, 0.5).reconstruct(small_event)
     assert len(hit_table) == len(small_event.hits) and set(hit_table.columns) >= {"hit_id", "cluster_id", "hit_class"}
+
+
+def test_garnet_layer_of_a_batch_is_its_events_alone_and_its_aggregation_the_formula():
+    torch.manual_seed(3)
+    conv = GarNetConv(6, 5, aggregators=3, prop_dim=4)
+    a, b = torch.randn(40, 6), torch.randn(25, 6)
+    both = conv(torch.cat([a, b]), torch.cat([torch.zeros(40, dtype=torch.long), torch.ones(25, dtype=torch.long)]))
+    assert torch.allclose(both, torch.cat([conv(a), conv(b)]), atol=1e-5)
+    # the layer against its formula written out with the (hits, aggregators, features) tensor of one event
+    v = torch.exp(-conv.lin_d(a) ** 2)
+    msg = v[:, :, None] * conv.lin_f(a)[:, None, :]
+    g = torch.cat([msg.mean(0), msg.amax(0)], dim=1)  # (S, 2P)
+    back = torch.stack([conv.back[s] @ g[s] for s in range(3)])  # W_a g_a
+    assert torch.allclose(conv(a), conv.lin_x(a) + v @ back, atol=1e-5)
+    # nothing the layer computes for a hit depends on where the hit sits in the event (no neighbour search)
+    perm = torch.randperm(40)
+    assert torch.allclose(conv(a[perm]), conv(a)[perm], atol=1e-5)
 
 
 def test_drn_trains_on_the_trainer_and_its_loss_falls(small_event):

@@ -95,7 +95,7 @@ def photon_50():
 
 # every method as get_method gives it, calibrated (calo_calibration.json): the shipped DRN alone read this photon
 # 44.9 GeV after CLUE and 41.6 after GravNet (benchmarks/results/calo_drn.md: why)
-@pytest.mark.parametrize("name", DEFAULT_METHODS)
+@pytest.mark.parametrize("name", [*DEFAULT_METHODS, "garnet"])
 def test_every_method_finds_one_cluster_of_an_isolated_50_gev_photon_within_10_percent(name, photon_50):
     torch.set_num_threads(1)
     ht, cl = get_method(name).reconstruct(photon_50)
@@ -161,7 +161,7 @@ def test_clue_links_the_pieces_of_a_pions_shower():
         assert linked["reco_energy"] > 0.8 * linked["deposited"]
 
 
-@pytest.mark.parametrize("name", ["gravnet", "edgeconv"])
+@pytest.mark.parametrize("name", ["gravnet", "edgeconv", "garnet"])
 def test_the_networks_find_a_2_gev_muon_with_clues_mip_pass(name):
     torch.set_num_threads(1)
     event = limit.isolated_events(species=(13,), energies=(2.0,), n_per=1, seed=5)[0]

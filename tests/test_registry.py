@@ -37,7 +37,7 @@ def test_every_family_is_found_by_name():
     found = families()
     assert set(found) == {"tracking", "calo", "seeding"}
     assert {"ckf", "dbscan", "gnn", "lstm", "truth"} <= set(found["tracking"])
-    assert set(found["calo"]) == {"clue", "gravnet", "edgeconv"}
+    assert set(found["calo"]) == {"clue", "gravnet", "edgeconv", "garnet"}
     assert set(found["seeding"]) == {"jetcore", "deepcore"}
     assert found["tracking"] is METHODS and found["calo"] is CALO_METHODS and found["seeding"] is SEEDERS
 
@@ -113,7 +113,7 @@ def test_methods_command_lists_every_family():
     listed = json.loads(result.stdout)
     assert listed["tracking"]["ckf"]["pt_min"] == 0.15
     assert listed["seeding"]["jetcore"]["split"] is False
-    assert set(listed["calo"]) == {"clue", "gravnet", "edgeconv"}
+    assert set(listed["calo"]) == {"clue", "gravnet", "edgeconv", "garnet"}
 
 
 # Every option that takes a name, with a name no family has: (argv, the one line expected on stderr).

@@ -5,8 +5,8 @@ A model file is a ``torch.save`` dictionary of tensors and plain types only, so 
 
     format    "deepreco.model"
     version   1
-    kind      what it holds: "lstm", "gnn", "embedding", "deepcore", "calo-gravnet", "calo-edgeconv", "calo-drn"
-              and the HEP.TrkX toys' "toy-<model>" ("toy-lstm", ..., "toy-track-params")
+    kind      what it holds: "lstm", "gnn", "embedding", "deepcore", "calo-gravnet", "calo-edgeconv", "calo-garnet",
+              "calo-drn", and the HEP.TrkX toys' "toy-<model>" ("toy-lstm", ..., "toy-track-params")
     config    what the loader needs besides weights: constructor arguments per network, inference settings
               (thresholds, radius, normalisation constants)
     settings  the YAML settings of the training that made it (`deepreco train KIND --config` remakes it)

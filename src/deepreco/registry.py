@@ -190,7 +190,8 @@ TRACKING = Registry("tracking", "method", {
     "acts-ckf": "deepreco.acts.ckf", "ckf": "deepreco.reconstruct.ckf", "dbscan": "deepreco.reconstruct.dbscan",
     "gnn": "deepreco.reconstruct.gnn.method", "lstm": "deepreco.reconstruct.lstm.method",
     "truth": "deepreco.reconstruct.truth"}, methods=True)
-CALO = Registry("calo", "calorimeter method", dict.fromkeys(("clue", "edgeconv", "gravnet"), "deepreco.calo.methods"),
+CALO = Registry("calo", "calorimeter method", dict.fromkeys(("clue", "edgeconv", "garnet", "gravnet"),
+                                                            "deepreco.calo.methods"),
                 methods=True)
 SEEDING = Registry("seeding", "seeder", dict.fromkeys(("deepcore", "jetcore"), "deepreco.deepcore.seeders"),
                    methods=True)
@@ -199,12 +200,13 @@ GENERATORS = Registry("generator", "generator", dict.fromkeys(("ttbar", "dijet",
                                                              "deepreco.generate"))
 # `deepreco export NAME`: the ONNX networks, and the Triton Python-backend models (which call some of them)
 NETWORKS = Registry("network", "network", dict.fromkeys(
-    ("lstm", "deepcore", "gnn-filter", "gnn-network", "gnn-embedding", "calo-gravnet", "calo-edgeconv", "calo-drn",
+    ("lstm", "deepcore", "gnn-filter", "gnn-network", "gnn-embedding", "calo-gravnet", "calo-edgeconv", "calo-garnet",
+     "calo-drn",
      *(f"toy-{n}" for n in ("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn", "conv_autoencoder"))),
     "deepreco.export.networks"))
 PYTHON_MODELS = Registry("python-model", "Python-backend model", dict.fromkeys(
     ("gnn-graph", "gnn-tracks", "gnn", "calo-condensation", "gravnet"), "deepreco.export.pybackend"))
-CALO_NETWORKS = Registry("calo-network", "calorimeter network", dict.fromkeys(("gravnet", "edgeconv", "drn"),
+CALO_NETWORKS = Registry("calo-network", "calorimeter network", dict.fromkeys(("gravnet", "edgeconv", "garnet", "drn"),
                                                                               "deepreco.calo.models"))
 TOY_MODELS = Registry("toy", "toy model", {**dict.fromkeys(("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn",
                                                             "conv_autoencoder"), "deepreco.toys.models"),

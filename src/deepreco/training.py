@@ -57,6 +57,7 @@ CONFIGS = Path(__file__).resolve().parent / "data" / "configs"
 # what makes each kind's `Task`: a module's ``task(settings) -> Task``, or ``"module:function"``
 TASKS = {"lstm": "deepreco.reconstruct.lstm.train", "deepcore": "deepreco.deepcore.train",
          "calo-gravnet": "deepreco.calo.train:gravnet_task", "calo-edgeconv": "deepreco.calo.train:edgeconv_task",
+         "calo-garnet": "deepreco.calo.train:garnet_task",
          "calo-drn": "deepreco.calo.train:drn_task",
          **{f"toy-{name}": f"deepreco.toys.training:{name}_task" for name in
             ("lstm", "deep_lstm", "bilstm", "next_layer_lstm", "convnn", "conv_autoencoder")},

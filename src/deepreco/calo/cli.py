@@ -119,7 +119,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="where calo_<name>.pt go", callback=output_folder)] \
     = Path("calo_models"),
     models: Annotated[str | None, typer.Option("--models", help=f"comma-separated: {', '.join(CALO_NETWORKS)} "
-                                                                "(default: all three)",
+                                                                "(default: all four)",
                                                callback=known(CALO_NETWORKS))] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings of one network (keys of "
                                                                  "data/configs/calo-<name>.yaml)",

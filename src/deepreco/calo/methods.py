@@ -2,12 +2,13 @@
 
 ``hit_table``: hit_id, cluster_id (-1: in no cluster), hit_class (the method's class of the hit);
 ``clusters``: cluster_id, energy [GeV], kind (1 EM, 2 hadronic, 3 MIP), n_hits, x, y, z.
-Methods by name (the registry `CALO_METHODS`): ``clue``, ``gravnet``, ``edgeconv``; `get_method` also takes any
-of them + ``+drn`` for the DRN's energies.
+Methods by name (the registry `CALO_METHODS`): ``clue``, ``gravnet``, ``edgeconv``, ``garnet``; `get_method` also
+takes any of them + ``+drn`` for the DRN's energies.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,9 @@ class OCClustering:
             # hits far from the track); a partner's hits must lie along it (same endcap)
             idx = own
             for _ in range(2):
-                fit = np.polyfit(z[idx], np.column_stack([x[idx], y[idx]]), 1)
+                with warnings.catch_warnings():  # hits of one or two layers: the least-squares line is still the
+                    warnings.simplefilter("ignore", np.exceptions.RankWarning)  # one to judge them by (not printed)
+                    fit = np.polyfit(z[idx], np.column_stack([x[idx], y[idx]]), 1)
                 d = _off_line(fit, x[own], y[own], z[own])
                 if (d < 30.0).sum() < 3:
                     break
@@ -180,6 +183,13 @@ class EdgeConvClustering(_Network):
     """DGCNN (EdgeConv) + object condensation (`.models.edgeconv`)."""
 
     kind = "edgeconv"
+
+
+@CALO_METHODS.register("garnet")
+class GarNetClustering(_Network):
+    """GarNet + object condensation (`.models.garnet`): GravNet's sibling without a neighbour search."""
+
+    kind = "garnet"
 
 
 @dataclass

@@ -231,6 +231,10 @@ def edgeconv_task(settings: dict):
     return clustering_task("edgeconv", settings)
 
 
+def garnet_task(settings: dict):
+    return clustering_task("garnet", settings)
+
+
 def _drn_loss(net, x, batch, log_e, target) -> torch.Tensor:
     return F.huber_loss(net(x, batch, log_e), target, delta=0.5)
 
@@ -299,7 +303,7 @@ def drn_task(settings: dict, samples: list | None = None, val_samples: list | No
 
 def train_models(out_dir, models: tuple[str, ...] | None = None, config=None, overrides: dict | None = None,
                  resume=None, progress: bool = True, log=None) -> dict:
-    """Train the networks ``models`` (default: gravnet, edgeconv, drn, in that order: the DRN learns from the
+    """Train the networks ``models`` (default: gravnet, edgeconv, garnet, drn, in that order: the DRN learns from the
     clusters of the networks just written) on the one trainer, each to ``out_dir/calo_<name>.pt``.
 
     Each one's settings: the shipped ``data/configs/calo-<name>.yaml``, then the YAML file ``config`` (only with

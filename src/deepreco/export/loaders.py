@@ -49,7 +49,7 @@ def load_embedding(path=None) -> torch.nn.Module:
 
 
 def load_calo(kind: str, path=None) -> torch.nn.Module:
-    """A calorimeter network of ``kind`` (gravnet, edgeconv, drn)."""
+    """A calorimeter network of ``kind`` (gravnet, edgeconv, garnet, drn)."""
     from ..calo.modelfile import load_model
 
     return load_model(SHIPPED / f"calo_{kind}.pt" if path is None else path, kinds=(kind,))[0]

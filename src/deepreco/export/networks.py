@@ -251,6 +251,9 @@ _add(Network("calo-edgeconv", "DGCNN (EdgeConv) + object-condensation heads",
              _calo("edgeconv", EdgeConvGraph, OC_KEYS), (Tensor("x", "float32", ("hits", 9)),), OC_OUT,
              lambda s, rng: (_f32(rng, s, 9),), (3, 40, 1500), _rows, atol=2e-4, rtol=2e-4, outlier_share=0.01,
              note=CALO_NOTE))
+_add(Network("calo-garnet", "GarNet + object-condensation heads (no neighbour search: the network as it is)",
+             _calo("garnet", lambda model: Outputs(model, OC_KEYS), OC_KEYS), (Tensor("x", "float32", ("hits", 9)),),
+             OC_OUT, lambda s, rng: (_f32(rng, s, 9),), (3, 40, 1500), _rows, atol=2e-4, rtol=2e-4))
 _add(Network("calo-drn", "Dynamic Reduction Network: log(E_true / E_sum) per cluster",
              _calo("drn", DRNGraph, None),
              (Tensor("x", "float32", ("hits", 10)), Tensor("batch", "int64", ("hits",)),
