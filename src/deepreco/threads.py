@@ -7,8 +7,8 @@ variables reach the libraries loaded later and the processes started later. ``de
 
 The default (`default_threads`): the cores this process may run on less those that other processes keep busy
 right now, at least one. Threads that outnumber the free cores wait for each other at every parallel step: with
-one of two cores busy, gnn on a mu = 200 event took 3 times longer on 2 threads than on 1
-(benchmarks/threads.py, benchmarks/results/threads.txt).
+one of two cores busy, gnn on a mu = 200 event took 15 % longer on 2 threads than on 1, and on a machine loaded by
+other jobs twice as long (benchmarks/threads.py; the README's "Interrupting and resuming, threads").
 """
 
 from __future__ import annotations
