@@ -170,8 +170,8 @@ def test_the_networks_find_a_2_gev_muon_with_clues_mip_pass(name):
     ht, cl = method.reconstruct(event)
     row = particle_table(event, ht, cl).iloc[0]
     assert row["found"] and row["reco_energy"] > 0.5 * row["deposited"]
-    method.mip_layers = 0  # the network alone gathers under half of the muon's deposit
-    assert not particle_table(event, *method.reconstruct(event)).iloc[0]["found"]
+    method.mip_layers = 0  # GravNet and DGCNN alone gather under half of the muon's deposit; GarNet alone finds it
+    assert particle_table(event, *method.reconstruct(event)).iloc[0]["found"] == (name == "garnet")
 
 
 def test_a_floor_on_the_pieces_energy_keeps_small_pieces_apart():
