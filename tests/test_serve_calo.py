@@ -1,8 +1,9 @@
 """The calorimeter networks through a real `deepreco serve` (a subprocess on free localhost ports, called by the
 methods with tritonclient over gRPC): GravNet, DGCNN and the DRN written with ``--knn tree`` (the in-process
 network and its tree search on the server) give the in-process clusters and energies exactly; DGCNN and the
-DRN exported to ONNX (the search inside the graph) give the same clusters hit for hit in onnxruntime; bad
-requests are 400s and the server goes on; a model file of another kind is one line."""
+DRN exported to ONNX (the search inside the graph) give the same clusters hit for hit in onnxruntime, and so does
+GarNet's ONNX graph served; bad requests are 400s and the server goes on; a model file of another kind is one
+line."""
 
 import importlib.util
 
@@ -32,7 +33,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def tree_repo(tmp_path_factory):
-    """GravNet, DGCNN and the DRN as ``--knn tree`` models, one repository (the command line writes each)."""
+    """GravNet, DGCNN and the DRN as ``--knn tree`` models, and GarNet (no search to place: its ONNX graph), one
+    repository (the command line writes each)."""
     root = tmp_path_factory.mktemp("tree")
     repo = root / "repo"
     repo.mkdir()
@@ -41,6 +43,10 @@ def tree_repo(tmp_path_factory):
         assert result.exit_code == 0, result.output
         assert f"{name}: {name}/1/model.py, Python backend" in result.output
         (root / name / name).rename(repo / name)
+    result = runner.invoke(app, ["export", "calo-garnet", "--triton", str(root / "calo-garnet")])
+    assert result.exit_code == 0, result.output
+    assert "calo-garnet: calo-garnet/1/model.onnx" in result.output
+    (root / "calo-garnet" / "calo-garnet").rename(repo / "calo-garnet")
     return repo
 
 
@@ -66,6 +72,20 @@ def test_tree_served_methods_give_the_in_process_clusters_exactly(tree_server, n
         # the same torch code on the same inputs: every column, energies included, to the bit
         pd.testing.assert_frame_equal(ha, hb, check_exact=True)
         pd.testing.assert_frame_equal(ca, cb, check_exact=True)
+
+
+def test_served_garnet_gives_the_in_process_clusters(tree_server):
+    """GarNet's ONNX graph, run by the server's onnxruntime: the same clusters and hit classes, hit for hit, and the
+    energies within 1e-4."""
+    address, _ = tree_server
+    local, remote = get_method("garnet"), get_method("garnet", server=address)
+    assert isinstance(remote.model, RemoteNetwork)
+    for event in _events():
+        (ha, ca), (hb, cb) = local.reconstruct(event), remote.reconstruct(event)
+        assert len(ca) >= 2
+        np.testing.assert_array_equal(ha["cluster_id"].to_numpy(), hb["cluster_id"].to_numpy())
+        np.testing.assert_array_equal(ha["hit_class"].to_numpy(), hb["hit_class"].to_numpy())
+        np.testing.assert_allclose(ca["energy"], cb["energy"], rtol=1e-4)
 
 
 def test_tree_model_bad_requests_are_400_and_the_server_goes_on(tree_server):
