@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .heads import OCHeads
+from .heads import BlocksOC
 
 
 class GarNetConv(nn.Module):
@@ -51,7 +51,7 @@ class GarNetConv(nn.Module):
         return self.lin_x(x) + torch.bmm(v[:, None, :], own[batch]).squeeze(1)
 
 
-class GarNetOC(nn.Module):
+class GarNetOC(BlocksOC):
     """``blocks`` x (3 dense layers, GarNet layer); outputs beta, clustering coordinates, energy correction and
     class logits per hit, as `GravNetOC`."""
 
@@ -59,25 +59,7 @@ class GarNetOC(nn.Module):
 
     def __init__(self, in_dim: int, hidden: int = 48, blocks: int = 3, aggregators: int = 8, prop_dim: int = 16,
                  cluster_dim: int = 3, n_classes: int = 4, anchor_mm: float = 40.0):
-        super().__init__()
+        super().__init__(in_dim, hidden, blocks, lambda width: GarNetConv(width, width, aggregators, prop_dim),
+                         cluster_dim, n_classes, anchor_mm)
         self.config = dict(in_dim=in_dim, hidden=hidden, blocks=blocks, aggregators=aggregators, prop_dim=prop_dim,
                            cluster_dim=cluster_dim, n_classes=n_classes, anchor_mm=anchor_mm)
-        self.dense = nn.ModuleList()
-        self.convs = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        dim = in_dim
-        for _ in range(blocks):
-            self.dense.append(nn.Sequential(nn.Linear(dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(),
-                                            nn.Linear(hidden, hidden), nn.ELU()))
-            self.convs.append(GarNetConv(hidden, hidden, aggregators, prop_dim))
-            self.norms.append(nn.LayerNorm(hidden))
-            dim = hidden
-        self.heads = OCHeads(in_dim + blocks * hidden, hidden, cluster_dim, n_classes, anchor_mm)
-
-    def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        outs = [x]
-        h = x
-        for dense, conv, norm in zip(self.dense, self.convs, self.norms, strict=True):
-            h = norm(conv(dense(h), batch))
-            outs.append(h)
-        return self.heads(torch.cat(outs, dim=1), x)

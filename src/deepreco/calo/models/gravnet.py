@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import fused
-from .heads import OCHeads
+from .heads import BlocksOC
 from .knn import knn
 
 
@@ -41,7 +41,7 @@ class GravNetConv(nn.Module):
         return self.lin_x(x) + self.lin_agg(agg)
 
 
-class GravNetOC(nn.Module):
+class GravNetOC(BlocksOC):
     """``blocks`` x (3 dense layers, GravNet layer); outputs beta, clustering coordinates, energy correction
     and class logits per hit.
 
@@ -54,25 +54,7 @@ class GravNetOC(nn.Module):
 
     def __init__(self, in_dim: int, hidden: int = 48, blocks: int = 3, space_dim: int = 4, prop_dim: int = 22,
                  k: int = 16, cluster_dim: int = 3, n_classes: int = 4, anchor_mm: float = 40.0):
-        super().__init__()
+        super().__init__(in_dim, hidden, blocks, lambda width: GravNetConv(width, width, space_dim, prop_dim, k),
+                         cluster_dim, n_classes, anchor_mm)
         self.config = dict(in_dim=in_dim, hidden=hidden, blocks=blocks, space_dim=space_dim, prop_dim=prop_dim,
                            k=k, cluster_dim=cluster_dim, n_classes=n_classes, anchor_mm=anchor_mm)
-        self.dense = nn.ModuleList()
-        self.convs = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        dim = in_dim
-        for _ in range(blocks):
-            self.dense.append(nn.Sequential(nn.Linear(dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(),
-                                            nn.Linear(hidden, hidden), nn.ELU()))
-            self.convs.append(GravNetConv(hidden, hidden, space_dim, prop_dim, k))
-            self.norms.append(nn.LayerNorm(hidden))
-            dim = hidden
-        self.heads = OCHeads(in_dim + blocks * hidden, hidden, cluster_dim, n_classes, anchor_mm)
-
-    def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        outs = [x]
-        h = x
-        for dense, conv, norm in zip(self.dense, self.convs, self.norms, strict=True):
-            h = norm(conv(dense(h), batch))
-            outs.append(h)
-        return self.heads(torch.cat(outs, dim=1), x)

@@ -16,6 +16,34 @@ import torch
 from torch import nn
 
 
+class BlocksOC(nn.Module):
+    """``blocks`` x (3 dense ELU layers, a message-passing layer made by ``conv(hidden)``, LayerNorm), the inputs and
+    every block's output joined, then the condensation heads: GravNet's and GarNet's common body."""
+
+    def __init__(self, in_dim: int, hidden: int, blocks: int, conv, cluster_dim: int, n_classes: int,
+                 anchor_mm: float):
+        super().__init__()
+        self.dense = nn.ModuleList()
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        dim = in_dim
+        for _ in range(blocks):
+            self.dense.append(nn.Sequential(nn.Linear(dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(),
+                                            nn.Linear(hidden, hidden), nn.ELU()))
+            self.convs.append(conv(hidden))
+            self.norms.append(nn.LayerNorm(hidden))
+            dim = hidden
+        self.heads = OCHeads(in_dim + blocks * hidden, hidden, cluster_dim, n_classes, anchor_mm)
+
+    def forward(self, x: torch.Tensor, batch: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        outs = [x]
+        h = x
+        for dense, conv, norm in zip(self.dense, self.convs, self.norms, strict=True):
+            h = norm(conv(dense(h), batch))
+            outs.append(h)
+        return self.heads(torch.cat(outs, dim=1), x)
+
+
 class OCHeads(nn.Module):
     def __init__(self, in_dim: int, hidden: int, cluster_dim: int = 3, n_classes: int = 4, anchor_mm: float = 40.0):
         super().__init__()
