@@ -117,3 +117,61 @@ def test_clue_nearest_higher_by_knn_queries_equals_the_search_over_all_pairs():
     np.testing.assert_array_equal(nh, expected)
     np.testing.assert_allclose(delta, d.min(1))
     assert (nh == -1).sum() >= 1 and (nh >= 0).sum() > 500
+
+
+def test_crop_keeps_the_hits_around_the_hard_particles_and_scales_cut_particles(piled):
+    cut = pileup.crop(piled, 0.3)
+    assert 0 < len(cut.hits) < len(piled.hits)
+    hard_hits = piled.truth["particle_id"].isin(piled.particles.loc[pileup.is_hard(piled.particles), "particle_id"])
+    kept = piled.truth["hit_id"].isin(cut.hits["hit_id"])
+    assert kept[hard_hits & (piled.truth["fraction"] > 0.9)].mean() > 0.95  # the hard showers stay whole
+    assert set(cut.truth["hit_id"]) == set(cut.hits["hit_id"]) >= set(cut.fractions["hit_id"])
+    before = piled.particles.set_index("particle_id")
+    after = cut.particles.set_index("particle_id")
+    inside = cut.fractions.groupby("particle_id")["energy"].sum()
+    whole = piled.fractions.groupby("particle_id")["energy"].sum()
+    np.testing.assert_allclose(after["energy"], before.loc[after.index, "energy"] * (inside / whole)[after.index])
+    assert set(after.index) == set(inside.index[inside > 0])
+    with pytest.raises(ValueError, match="radius"):
+        pileup.crop(piled, 0.0)
+
+
+def test_training_events_with_a_pileup_range_and_a_crop(monkeypatch):
+    from deepreco.calo import train
+    from deepreco.errors import DeepRecoError
+
+    settings = settings_for("calo-garnet", overrides={"events": 2, "val_events": 1, "source": "tau",
+                                                      "pileup": [0, 3], "crop": 0.3, "seed": 2})
+    mus = [train.pileup_of(settings, i, "train") for i in range(3)]
+    assert all(0 <= m <= 3 for m in mus) and len(set(mus)) == 3
+    assert mus == [train.pileup_of(settings, i, "train") for i in range(3)]  # from (seed, split, i) alone
+    assert train.pileup_of(settings, 0, "val") != mus[0]
+    assert train._what(settings) == ("2 tau events with pile-up mu flat in [0, 3], cut to DeltaR < 0.3 of the "
+                                     "hard particles")
+    events = train.simulated_events(settings, "train")
+    again = train._training_event(settings, "train", train.TRAIN_SEED, 1)
+    assert len(events) == 2 and events[1].hits.equals(again.hits)
+    whole = train._training_event({**settings, "crop": None}, "train", train.TRAIN_SEED, 1)
+    assert pileup.crop(whole, 0.3).hits.equals(again.hits) and len(whole.hits) > len(again.hits)
+    for bad in ([30, 0], [-1, 3], "lots", [1, 2, 3], float("nan"), True):
+        with pytest.raises(DeepRecoError, match="pileup must be"):
+            train.check_pileup(bad)
+    with pytest.raises(DeepRecoError, match="crop must be"):
+        train.simulated_events({**settings, "crop": -0.1}, "train")
+
+
+def test_init_starts_a_training_from_a_model_file_and_refuses_another_shape(tmp_path, piled):
+    from deepreco.calo.modelfile import load_model
+    from deepreco.errors import DeepRecoError
+
+    settings = settings_for("calo-garnet", overrides={"init": "shipped", "t_beta": 0.3, "t_d": 0.5, "max_steps": 1,
+                                                      "learning_rate": 1e-9})
+    task = clustering_task("garnet", settings, [piled], [piled])
+    shipped, _ = load_model("calo_garnet", ("garnet",))
+    for a, b in zip(task.net.state_dict().values(), shipped.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    other = {**settings, "network": {**settings["network"], "hidden": 16}}
+    with pytest.raises(DeepRecoError, match="other settings"):
+        clustering_task("garnet", other, [piled], [piled])
+    with pytest.raises(DeepRecoError, match="no model file"):
+        clustering_task("garnet", {**settings, "init": str(tmp_path / "none.pt")}, [piled], [piled])

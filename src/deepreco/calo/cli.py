@@ -136,6 +136,8 @@ def train(
                                                callback=known(CALO_SOURCES))] = None,
     pileup: Annotated[float | None, typer.Option("--pileup", help="mean pile-up mu (default 0)",
                                                  callback=pileup_range)] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", min=1, help="processes that simulate the "
+                                                "training events (default 1; the same events on any number)")] = None,
     threads: Threads = None,
 ):
     """Train the networks on simulated gun (tau, mix) events on the one trainer: settings from YAML, progress,
@@ -146,7 +148,8 @@ def train(
     try:
         set_threads(threads)
         chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-        overrides = {"events": events, "max_steps": steps, "seed": seed, "source": source, "pileup": pileup}
+        overrides = {"events": events, "max_steps": steps, "seed": seed, "source": source, "pileup": pileup,
+                     "workers": workers}
         report = train_models(out, chosen, config, overrides, resume=resume,
                               log=lambda s: err_console.print(s, highlight=False))
     except DeepRecoError as exc:

@@ -74,6 +74,38 @@ def is_hard(particles: pd.DataFrame) -> np.ndarray:
     return np.where(parent > 0, parent < PILEUP_ID_OFFSET, pid < PILEUP_ID_OFFSET)
 
 
+def crop(event, radius: float):
+    """The event cut to the hits within ``radius`` in (eta, phi) of a hard particle (`is_hard`), seen from the
+    origin: a training sample of the pile-up around the hard interaction at a fraction of the event's hits (the
+    networks look at neighbourhoods, so the rest of the endcaps teaches them little per second of training). A
+    particle cut by the edge keeps the part inside: its true energy scaled by the share of its deposit inside
+    (the energy head's target stays right) and its deposit that part. An event without a hard particle in it
+    comes back with no hits."""
+    from .event import CaloEvent
+
+    if not radius > 0:
+        raise ValueError(f"crop radius must be > 0, got {radius}")
+    hits, particles = event.hits, event.particles
+    x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+    eta, phi = np.arcsinh(z / np.maximum(np.hypot(x, y), 1e-9)), np.arctan2(y, x)
+    hard = particles[is_hard(particles)]
+    keep = np.zeros(len(hits), bool)
+    for h_eta, h_phi in zip(hard["eta"].to_numpy(), hard["phi"].to_numpy(), strict=True):
+        dphi = np.angle(np.exp(1j * (phi - h_phi)))
+        keep |= (eta - h_eta) ** 2 + dphi ** 2 < radius ** 2
+    ids = hits["hit_id"].to_numpy()[keep]
+    fractions = event.fractions[event.fractions["hit_id"].isin(ids)]
+    inside = fractions.groupby("particle_id")["energy"].sum()
+    whole = event.fractions.groupby("particle_id")["energy"].sum()
+    share = (inside / whole).reindex(particles["particle_id"]).fillna(0.0).to_numpy()
+    particles = particles.assign(energy=particles["energy"].to_numpy() * share,
+                                 deposited=particles["deposited"].to_numpy() * share)[share > 0]
+    return CaloEvent(hits=hits[keep].reset_index(drop=True),
+                     truth=event.truth[event.truth["hit_id"].isin(ids)].reset_index(drop=True),
+                     fractions=fractions.reset_index(drop=True), particles=particles.reset_index(drop=True),
+                     event_id=event.event_id)
+
+
 def hard_figures(event, hit_table: pd.DataFrame, clusters: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
     """One method's result on one event: counts (hard particles, found, big clusters, fakes, pile-up
     clusters) and the hard particles' table (found, response; `metrics.particle_table`)."""

@@ -133,19 +133,61 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
 
 
 
-def simulated_events(settings: dict, split: str) -> list:
-    """The training (``split="train"``) or validation events of ``settings``."""
-    from ..console import counted
-    from .simulate import gun_events
+def pileup_of(settings: dict, index: int, split: str) -> float:
+    """Event ``index``'s pile-up mu: the setting ``pileup`` itself, or drawn flat in ``[low, high]`` from (seed,
+    split, index) alone when it is a pair."""
+    pileup = settings["pileup"]
+    if isinstance(pileup, (int, float)):
+        return float(pileup)
+    low, high = (float(v) for v in pileup)
+    u = np.random.default_rng([int(settings["seed"]), 0 if split == "train" else 1, index, 7]).random()
+    return low + (high - low) * u
 
+
+def check_pileup(pileup) -> None:
+    """A number >= 0 or a pair [low, high] of them; DeepRecoError otherwise."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v)) and v >= 0
+
+    pair = isinstance(pileup, (list, tuple)) and len(pileup) == 2 and all(number(v) for v in pileup) \
+        and pileup[0] <= pileup[1]
+    if not (number(pileup) or pair):
+        raise DeepRecoError(f"pileup must be a number >= 0 or a pair [low, high] of them, got {pileup!r}")
+
+
+def _training_event(settings: dict, split: str, first: int, index: int):
+    """Event ``index`` of a split: simulated from (first + seed, index), then cut to ``crop`` (`pileup.crop`)."""
+    from .pileup import crop
+    from .simulate import gun_event
+
+    event = gun_event(index, seed=first + int(settings["seed"]), source=settings["source"],
+                      pileup=pileup_of(settings, index, split))
+    return crop(event, float(settings["crop"])) if settings.get("crop") else event
+
+
+def simulated_events(settings: dict, split: str) -> list:
+    """The training (``split="train"``) or validation events of ``settings``, simulated on ``workers`` local
+    processes (the same events on any number)."""
+    from functools import partial
+
+    from ..distributed import run_events
+
+    check_pileup(settings["pileup"])
+    if settings.get("crop") is not None and not float(settings["crop"]) > 0:
+        raise DeepRecoError(f"crop must be a radius > 0 in (eta, phi), or null; got {settings['crop']!r}")
     first, n = (TRAIN_SEED, settings["events"]) if split == "train" else (VALID_SEED, settings["val_events"])
-    return list(counted(gun_events(int(n), seed=first + int(settings["seed"]), source=settings["source"],
-                                   pileup=float(settings["pileup"])), f"{split} events", total=int(n)))
+    return run_events(partial(_training_event, settings, split, first), list(range(int(n))),
+                      workers=int(settings.get("workers") or 1), progress=True, label=f"{split} events")
 
 
 def _what(settings: dict) -> str:
-    pileup = float(settings["pileup"])
-    return f"{settings['events']} {settings['source']} events" + (f" with pile-up mu = {pileup:g}" if pileup else "")
+    pileup = settings["pileup"]
+    text = f"{settings['events']} {settings['source']} events"
+    if isinstance(pileup, (list, tuple)):
+        text += f" with pile-up mu flat in [{pileup[0]:g}, {pileup[1]:g}]"
+    elif float(pileup):
+        text += f" with pile-up mu = {float(pileup):g}"
+    return text + (f", cut to DeltaR < {settings['crop']:g} of the hard particles" if settings.get("crop") else "")
 
 
 def _optimizer(settings: dict, n_train: int):
@@ -206,6 +248,9 @@ def clustering_task(name: str, settings: dict, events: list | None = None, val_e
         raise DeepRecoError(f"calo-{name}: the thresholds t_beta, t_d are tuned on validation events: give "
                             "val_events >= 1, or t_beta and t_d")
     net = MODELS[name](N_FEATURES, **(settings.get("network") or {}))
+    if settings.get("init"):
+        net = _initial(name, settings["init"], net)
+        info["init"] = str(settings["init"])
     batches = {"train": _event_batch(train), "val": _event_batch(val)}
 
     def write(net, path, settings, record):
@@ -221,6 +266,22 @@ def clustering_task(name: str, settings: dict, events: list | None = None, val_e
                 info={**info, "n_train": len(train), "n_val": len(val),
                       "n_parameters": sum(p.numel() for p in net.parameters()),
                       "hits_per_event": float(np.mean([len(t[0]) for t in train]))})
+
+
+def _initial(name: str, init, net):
+    """The network whose weights start a training: the model file ``init`` (``shipped``: the shipped
+    calo_<name>.pt), which must be a ``name`` network of the settings' shape."""
+    from ..modelfile import SHIPPED
+    from .modelfile import load_model
+
+    path = SHIPPED / f"calo_{name}.pt" if init == "shipped" else Path(init)
+    if not path.exists():
+        raise DeepRecoError(f"init: no model file {path}")
+    model, _ = load_model(path, (name,))
+    if model.config != net.config:
+        raise DeepRecoError(f"init: {path} holds a {name} network of other settings ({model.config}) than the "
+                            f"training's ({net.config})")
+    return model
 
 
 def gravnet_task(settings: dict):
