@@ -108,6 +108,18 @@ def test_brem_photon_is_its_own_particle_above_the_threshold():
     assert np.isclose(soft.particles["energy"].sum(), hard.particles["energy"].sum())
 
 
+def test_an_electron_made_just_before_the_face_reaches_it_without_radiating():
+    # pile-up holds late decays: an electron made within the last tenth before either endcap's face (it crashed
+    # the tracker-brem draw once) reaches the face whole
+    from deepreco.calo.geometry import DEFAULT
+
+    table = fixed([11, 11], [20.0, 20.0], [2.2, -2.2], [0.3, 0.3])
+    along = 0.95 * DEFAULT.z_front / table["pz"].abs()  # on the particle's line from the origin
+    table["vx"], table["vy"], table["vz"] = table["px"] * along, table["py"] * along, table["pz"] * along
+    ev = simulate(table, seed=1, tracker_x0=1.0, brem_threshold=0.1, noise=False)
+    assert ev.particles["energy"].tolist() == pytest.approx([20.0, 20.0], rel=1e-6) and (ev.particles["parent_id"] == 0).all()
+
+
 def test_a_muons_folded_photons_are_not_counted_twice_in_its_energy():
     # a muon radiates its photons inside the calorimeter, out of its own energy: folded into it (a threshold no
     # photon reaches), they add hits and deposit but not energy

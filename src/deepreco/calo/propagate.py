@@ -72,7 +72,8 @@ def to_face(particles: pd.DataFrame, geo: Calorimeter, rng, b_tesla: float = 3.8
         if abs(vtx[i, 2]) >= geo.z_front:
             continue
         pieces = []  # (obj, parent, pdg, q, energy, pos, dir, t0)
-        if abs(pdg[i]) == 11 and tracker_x0 > 0:
+        # an electron made within the last tenth before the face (a late decay's) radiates no more there
+        if abs(pdg[i]) == 11 and tracker_x0 > 0 and abs(vtx[i, 2]) < 0.9 * geo.z_front:
             keep = np.exp(-rng.gamma(tracker_x0 / np.log(2)))
             n_gamma = 1 + rng.poisson(1.0)
             z_emit = np.sort(rng.uniform(vtx[i, 2], 0.9 * z_face, n_gamma)) if side > 0 else \
