@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from hog import busy_core
 
 from deepreco.calo import isolated, limit, pileup, plots
 from deepreco.calo.evaluate import DEFAULT_METHODS, efficiency_vs_distance, evaluate, timing_vs_hits
@@ -220,7 +221,6 @@ def taus_time_part(args, log) -> None:
     import multiprocessing as mp
     import os
     import pickle
-    import subprocess
     import tempfile
 
     ctx = mp.get_context("spawn")
@@ -230,7 +230,7 @@ def taus_time_part(args, log) -> None:
         events_file.write_bytes(pickle.dumps({mu: pileup.tau_event(0, seed=args.seed, mu=mu) for mu in args.time_mus}))
         for label, threads, busy in (("1 thread", 1, False), ("2 threads", 2, False),
                                      ("2 threads, other core busy", 2, True)):
-            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            spinner = busy_core() if busy else None  # dies with this benchmark, however it ends
             # the child imports numpy and torch (this module) before it runs: their thread pools (OpenBLAS
             # too) must see the count in the environment it starts with
             saved = {v: os.environ.get(v) for v in _THREAD_VARS}
