@@ -167,6 +167,7 @@ def test_init_starts_a_training_from_a_model_file_and_refuses_another_shape(tmp_
     settings = settings_for("calo-garnet", overrides={"init": "shipped", "t_beta": 0.3, "t_d": 0.5, "max_steps": 1,
                                                       "learning_rate": 1e-9})
     task = clustering_task("garnet", settings, [piled], [piled])
+    assert task.net.training
     shipped, _ = load_model("calo_garnet", ("garnet",))
     for a, b in zip(task.net.state_dict().values(), shipped.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)

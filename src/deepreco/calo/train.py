@@ -281,7 +281,7 @@ def _initial(name: str, init, net):
     if model.config != net.config:
         raise DeepRecoError(f"init: {path} holds a {name} network of other settings ({model.config}) than the "
                             f"training's ({net.config})")
-    return model
+    return model.train()  # loaded for inference, in eval mode
 
 
 def gravnet_task(settings: dict):
