@@ -117,7 +117,8 @@ def test_an_electron_made_just_before_the_face_reaches_it_without_radiating():
     along = 0.95 * DEFAULT.z_front / table["pz"].abs()  # on the particle's line from the origin
     table["vx"], table["vy"], table["vz"] = table["px"] * along, table["py"] * along, table["pz"] * along
     ev = simulate(table, seed=1, tracker_x0=1.0, brem_threshold=0.1, noise=False)
-    assert ev.particles["energy"].tolist() == pytest.approx([20.0, 20.0], rel=1e-6) and (ev.particles["parent_id"] == 0).all()
+    assert ev.particles["energy"].tolist() == pytest.approx([20.0, 20.0], rel=1e-6)
+    assert (ev.particles["parent_id"] == 0).all()
 
 
 def test_a_muons_folded_photons_are_not_counted_twice_in_its_energy():
