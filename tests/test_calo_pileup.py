@@ -176,3 +176,18 @@ def test_init_starts_a_training_from_a_model_file_and_refuses_another_shape(tmp_
         clustering_task("garnet", other, [piled], [piled])
     with pytest.raises(DeepRecoError, match="no model file"):
         clustering_task("garnet", {**settings, "init": str(tmp_path / "none.pt")}, [piled], [piled])
+
+
+def test_thresholds_under_pileup_are_chosen_on_the_hard_particles(piled):
+    from deepreco.calo.methods import OCClustering
+    from deepreco.calo.modelfile import load_model
+    from deepreco.calo.train import tune_condensation
+
+    model, _ = load_model("calo_garnet", ("garnet",))
+    best = tune_condensation(model, [piled], t_betas=(0.1, 0.7), t_ds=(0.8,))
+    assert best["judged_on"] == "hard particles"
+    chosen = OCClustering(model, best["t_beta"], best["t_d"], "garnet")
+    counts, _ = pileup.hard_figures(piled, *chosen.reconstruct(piled))
+    assert best["efficiency"] == counts["found"] / counts["hard"] and counts["hard"] >= 2
+    alone = pileup.tau_event(0, seed=3, mu=0)
+    assert "judged_on" not in tune_condensation(model, [alone], t_betas=(0.3,), t_ds=(0.8,))
