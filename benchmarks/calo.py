@@ -139,8 +139,9 @@ def close_part(args, log) -> None:
 
 
 def _clusterers(args) -> tuple[str, ...]:
-    """The clustering methods of ``--methods`` (the +drn ones left out: the scans count particles)."""
-    return tuple(m for m in args.methods if "+" not in m)
+    """The clustering methods of ``--methods`` (the +drn ones left out: the scans count particles; superclusters,
+    +sc, are kept)."""
+    return tuple(m for m in args.methods if "+drn" not in m)
 
 
 def taus_part(args, log) -> None:

@@ -85,7 +85,7 @@ def test_calo_names_with_drn_and_the_shipped_networks():
     assert CALO_METHODS.get("gravnet", t_beta=0.9).t_beta == 0.9
     both = get_method("clue+drn")
     assert isinstance(both, DRNCorrected) and both.name == "clue+drn"
-    with pytest.raises(DeepRecoError, match=r"only \+drn may follow"):
+    with pytest.raises(DeepRecoError, match=r"only \+drn, then \+sc, may follow"):
         get_method("clue+kmeans")
     event = simulate_calo(fixed([22, 211], [20, 30], [2.0, 2.1], [0.3, 0.4]), seed=5)
     by_name, direct = get_method("clue").reconstruct(event), ClueMethod().reconstruct(event)
@@ -129,7 +129,8 @@ BAD_NAMES = [
     (["train", "lstm", "--model", "nope", "--out", "{tmp}/l.pt"], "unknown LSTM model 'nope'; available: lstm, "),
     (["train", "nope"], "No such command 'nope'"),
     (["calo", "evaluate", "--methods", "clue,nope"], "unknown calorimeter method 'nope'; available: clue, "),
-    (["calo", "evaluate", "--methods", "clue+nope"], "unknown calorimeter method 'clue+nope': only +drn may "),
+    (["calo", "evaluate", "--methods", "clue+nope"], "unknown calorimeter method 'clue+nope': only +drn, +sc "),
+    (["calo", "evaluate", "--methods", "clue+sc+sc"], "unknown calorimeter method 'clue+sc+sc': only +drn, +sc "),
     (["calo", "evaluate", "--source", "nope"], "unknown particle source 'nope'; available: gun, tau"),
     (["calo", "evaluate", "--fallback", "nope"], "unknown fallback 'nope'; available: local"),
     (["calo", "train", "--models", "gravnet,nope", "--out", "{tmp}/o"], "unknown calorimeter network 'nope'; "),

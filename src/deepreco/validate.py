@@ -115,16 +115,17 @@ def one_of(*choices: str):
 def known(registry: Registry, plus: tuple[str, ...] = ()):
     """Callback of an option that names things of ``registry`` (a `deepreco.registry.Registry`): one name, a
     repeated option's list, or a comma-separated list; a name may be followed by ``+`` and one of ``plus``
-    ("clue+drn"). An unknown name is the registry's one-line error, found from the names alone, before
-    the module behind them (and torch, pandas, numba with it) is imported."""
+    ("clue+drn"), or by several of them, each once ("clue+drn+sc"). An unknown name is the registry's one-line
+    error, found from the names alone, before the module behind them (and torch, pandas, numba with it) is
+    imported."""
     def check(value):
         if value is None:
             return value
         for item in ([value] if isinstance(value, str) else value):
             for name in filter(None, (part.strip() for part in item.split(","))):
-                base, sep, extra = name.partition("+")
+                base, *extras = name.split("+")
                 registry.check(base if plus else name)
-                if sep and plus and extra not in plus:
+                if plus and (any(e not in plus for e in extras) or len(set(extras)) < len(extras)):
                     raise DeepRecoError(f"unknown {registry.what} {name!r}: only "
                                         f"{', '.join('+' + p for p in plus)} may follow a {registry.what}")
         return value

@@ -46,9 +46,10 @@ def _fmt(v) -> str:
 def evaluate(
     events: Annotated[int, typer.Option("--events", min=1, help="how many gun events")] = 50,
     seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events")] = 0,
-    methods: Annotated[str, typer.Option("--methods", help=f"comma-separated: {', '.join(CALO)}, each of them +drn",
-                                         callback=known(CALO, plus=("drn",)))] = "clue,gravnet,edgeconv,clue+drn,"
-                                                                                 "gravnet+drn",
+    methods: Annotated[str, typer.Option("--methods", help=f"comma-separated: {', '.join(CALO)}, each of them "
+                                         "+drn, then +sc (superclusters)",
+                                         callback=known(CALO, plus=("drn", "sc")))] = ("clue,gravnet,edgeconv,"
+                                                                                       "clue+drn,gravnet+drn"),
     models_dir: Annotated[Path | None, typer.Option("--models-dir", help="calo_<name>.pt files (default: shipped)",
                                                     callback=existing_folder)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object, one entry per method")] = False,

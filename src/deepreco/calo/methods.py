@@ -248,16 +248,22 @@ def _with_class(ht: pd.DataFrame, cl: pd.DataFrame, hit_class: np.ndarray):
 
 def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter = DEFAULT,
                server: str | None = None, fallback: str | None = None, calibrated: bool = True):
-    """A method by name: a registered one (clue, gravnet, edgeconv), optionally followed by ``+drn``; networks
+    """A method by name: a registered one (clue, gravnet, edgeconv), optionally followed by ``+drn``, then by
+    ``+sc`` (its clusters made into superclusters, `deepreco.calo.supercluster`); networks
     come from ``models_dir`` (the shipped models by default) as calo_<name>.pt; with ``server`` they run on
     that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer). Its
     energies are calibrated (`deepreco.calo.calibration`) when the calo_calibration.json of that folder has the
     name's curve, unless ``calibrated`` is False or the geometry is not the default (the one it was learned in)."""
     from ..export.client import connect
 
+    if name.endswith("+sc"):  # superclusters of the method's (calibrated) clusters
+        from .supercluster import Superclustered
+
+        return Superclustered(get_method(name[:-3], models_dir, geometry, server, fallback, calibrated))
     base_name, plus, suffix = name.partition("+")
     if plus and suffix != "drn":
-        raise DeepRecoError(f"unknown calorimeter method {name!r}: only +drn may follow a clustering method")
+        raise DeepRecoError(f"unknown calorimeter method {name!r}: only +drn, then +sc, may follow a clustering "
+                            "method")
     params = {"geometry": geometry}
     if models_dir is not None and "model" in CALO_METHODS.parameters(base_name):
         params["model"] = Path(models_dir) / f"calo_{base_name}.pt"

@@ -173,7 +173,7 @@ def run_methods(methods: Sequence[str], event, models_dir=None) -> dict[str, dic
         method = _cached_method(name, models_dir)
         warm_up(method)
         seconds = cpu = 0.0
-        if "+" in name and base in raw:
+        if name == base + "+drn" and base in raw:
             replay = _Replay()
             replay.result, seconds, cpu = raw[base]
             method = _with_base(method, replay)
