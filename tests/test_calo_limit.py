@@ -10,8 +10,10 @@ import torch
 from deepreco.calo import limit
 from deepreco.calo.evaluate import DEFAULT_METHODS
 from deepreco.calo.event import CaloEvent
+from deepreco.calo.guns import fixed
 from deepreco.calo.methods import get_method
 from deepreco.calo.metrics import particle_table, robust_resolution
+from deepreco.calo.simulate import simulate
 
 
 def hand_made_event() -> CaloEvent:
@@ -159,6 +161,25 @@ def test_clue_links_the_pieces_of_a_pions_shower():
                          for mm in (0.0, 150.0))
         assert not apart["found"] and linked["found"]
         assert linked["reco_energy"] > 0.8 * linked["deposited"]
+
+
+def test_clue_links_a_pions_late_em_piece_and_leaves_a_photons_shower_alone():
+    from deepreco.calo.clue import start_layers
+    from deepreco.calo.methods import ClueMethod
+
+    # the first layer by which 5 % of a cluster's energy is in: cluster 7 has 0.04 in layer 2, 0.5 in layer 9
+    starts = start_layers(np.array([7, 7, 7, 3]), np.array([2, 9, 12, 0]), np.array([0.04, 0.5, 0.46, 1.0]))
+    assert starts.to_dict() == {3: 0, 7: 9}
+    for i in (6, 14):  # 20 GeV pions of the tuning events whose pi0 showered deep in CE-E, apart from the rest
+        event = limit.one_particle(211, 20.0, np.random.default_rng([21, 211, 20000, i]))
+        apart, linked = (particle_table(event, *ClueMethod(link_late_layer=n).reconstruct(event)).iloc[0]
+                         for n in (0, 8))
+        assert not apart["found"] and linked["found"]
+    assert ClueMethod().link_late_layer == 8
+    # a photon beside a pion starts at the front: the pion's cluster does not take it
+    event = simulate(fixed([22, 211], [20.0, 20.0], [2.0, 2.0], [0.30, 0.36]), seed=4)
+    found = particle_table(event, *ClueMethod().reconstruct(event))
+    assert found["found"].all() and len(found) == 2
 
 
 @pytest.mark.parametrize("name", ["gravnet", "edgeconv", "garnet"])

@@ -168,7 +168,12 @@ class ClueClustering:
     (0: no MIP pass). Before it, a hadron's pieces within ``link_mm`` at the face are linked (`link_hadronic`;
     0: not linked): on isolated pions of 10-200 GeV the efficiency went from 0.80 to 0.93 and the share of the
     deposit in the found cluster from 0.78 to 0.86 (30 pions), photons and electrons unchanged; a piece below
-    ``link_min_fraction`` of the taking cluster's energy is not linked (0: every piece may be).
+    ``link_min_fraction`` of the taking cluster's energy is not linked (0: every piece may be). A cluster whose
+    shower starts at layer ``link_late_layer`` or later (`start_layers`) counts as a hadron's piece in the linking
+    whatever its share in CE-E (0: none does): a pion's pi0s shower where it interacted, deep in CE-E, while a
+    photon from the vertex starts within its first few X0. On tuning events (seed 21, 120 pions of 5-200 GeV)
+    CLUE's pions found went from 0.950 to 0.967 (0.975 from layer 6; from layer 4 a photon beside a pion was
+    taken by it: 0.825 against 0.925 at 30 mm), photons, electrons and gun events unchanged or better.
     """
 
     dc_em: float = 13.0
@@ -182,6 +187,7 @@ class ClueClustering:
     mip_layers: int = 10
     link_mm: float = 150.0
     link_min_fraction: float = 0.0
+    link_late_layer: int = 8
     geometry: Calorimeter = DEFAULT
     name: str = field(default="clue", init=False, repr=False)
 
@@ -217,7 +223,8 @@ class ClueClustering:
         hit_cluster = np.full(len(hits), -1, dtype=np.int64)
         hit_cluster[ok] = pd.Series(lab3, index=lcs.index).loc[lc[ok]].to_numpy()
         if self.link_mm > 0:
-            link_hadronic(hits, hit_cluster, self.geometry, self.link_mm, min_fraction=self.link_min_fraction)
+            link_hadronic(hits, hit_cluster, self.geometry, self.link_mm, min_fraction=self.link_min_fraction,
+                          late_layer=self.link_late_layer)
         if self.mip_layers > 0:
             self._mip_pass(hits, hit_cluster)
         return finish(hits, hit_cluster, self.geometry)
@@ -261,7 +268,8 @@ def mip_pass(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, mip_
 
 
 def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, radius_mm: float,
-                  absorber_had: float = 0.1, piece_had: float = 0.5, min_fraction: float = 0.0) -> None:
+                  absorber_had: float = 0.1, piece_had: float = 0.5, min_fraction: float = 0.0,
+                  late_layer: int = 0) -> None:
     """Join the pieces of a hadron's shower (in place): its sub-showers start apart and tilt, and CLUE makes
     clusters of them 50-170 mm apart at the face (measured on isolated pions). Largest first, a cluster with at
     least ``absorber_had`` of its energy in CE-H takes every smaller cluster of the same endcap with at least
@@ -269,7 +277,9 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
     electron's cluster (all in CE-E) neither takes nor is taken, nor does a muon's track (`shape_kind` MIP: it
     crosses CE-H whole, and a network's muon cluster next to a hadron was taken, measured on gun events). A piece
     below ``min_fraction`` of the taking cluster's energy is left alone (0: none is; under pile-up the soft
-    clusters around a hard one are mostly pile-up, `benchmarks/calo_link_pileup.py`)."""
+    clusters around a hard one are mostly pile-up, `benchmarks/calo_link_pileup.py`). With ``late_layer`` > 0 a
+    cluster whose shower starts at that layer or later (`start_layers`) counts as hadronic (it takes and is
+    taken): a hadron's pi0s, not a photon from the vertex."""
     ok = np.flatnonzero(hit_cluster >= 0)
     if len(ok) == 0:
         return
@@ -283,6 +293,10 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
     g = df.groupby("c").sum()
     ids = g.index.to_numpy()
     energy, had = g["e"].to_numpy(), g["had"].to_numpy() / g["e"].to_numpy()
+    if late_layer > 0:
+        # a shower that starts deep in CE-E is a hadron's (a pi0 of its interaction), not a photon's from the vertex
+        late = start_layers(hit_cluster[ok], layer, e).reindex(ids).to_numpy() >= late_layer
+        had = np.where(late, np.maximum(had, 1.0), had)
     xy = np.stack([g["fx"] / g["e"], g["fy"] / g["e"]], axis=1)
     side = np.sign(g["side"].to_numpy())
     target = ids.copy()
@@ -297,6 +311,13 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
         target[near] = ids[i]
         taken[near] = True
     hit_cluster[ok] = pd.Series(target, index=ids).loc[hit_cluster[ok]].to_numpy()
+
+
+def start_layers(cluster: np.ndarray, layer: np.ndarray, energy: np.ndarray, fraction: float = 0.05) -> pd.Series:
+    """Per cluster, the first layer by which ``fraction`` of its energy is deposited (its shower's start)."""
+    df = pd.DataFrame({"c": cluster, "layer": layer, "e": energy}).sort_values(["c", "layer"], kind="stable")
+    cum = df.groupby("c")["e"].cumsum() / df.groupby("c")["e"].transform("sum")
+    return df.loc[cum.to_numpy() >= fraction].groupby("c")["layer"].first()
 
 
 def _empty():
@@ -352,4 +373,4 @@ def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "clue_package", "finish",
-           "hit_classes", "link_hadronic", "mip_pass"]
+           "hit_classes", "link_hadronic", "mip_pass", "start_layers"]

@@ -42,6 +42,7 @@ class OCClustering:
     geometry: Calorimeter = DEFAULT
     link_mm: float = 150.0  # `clue.link_hadronic` after the condensation (0: not)
     link_min_fraction: float = 0.0  # its ``min_fraction``
+    link_late_layer: int = 0  # its ``late_layer``
     mip_layers: int = 10  # CLUE's MIP pass after it, on the hits left free (`_mip_pass`; 0: not)
 
     @torch.no_grad()
@@ -61,7 +62,8 @@ class OCClustering:
         if self.link_mm > 0 and len(alphas) > 1:
             # a hadron's pieces, as CLUE links them; a piece brings its own corrected energy
             linked = labels.copy()
-            link_hadronic(hits, linked, self.geometry, self.link_mm, min_fraction=self.link_min_fraction)
+            link_hadronic(hits, linked, self.geometry, self.link_mm, min_fraction=self.link_min_fraction,
+                          late_layer=self.link_late_layer)
             into = np.arange(len(alphas))
             into[labels[labels >= 0]] = linked[labels >= 0]
             energy = np.bincount(into, weights=energy, minlength=len(alphas))
