@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from calo import markdown
 
 from deepreco.calo import limit
 from deepreco.calo.evaluate import run_method
@@ -71,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Tuning events (seed {args.seed}): 120 isolated pions of 5-200 GeV, 60 photons and electrons, 30 gun "
              "events, a 20 GeV photon beside a 20 GeV pi+ (20 a distance, both counted). 'late layer': a cluster "
              "whose shower starts there or later links as a hadron's piece.", "",
-             "| " + " | ".join(df.columns) + " |", "|" + " --- |" * len(df.columns)]
-    for r in df.itertuples(index=False):
-        lines.append("| " + " | ".join(v if isinstance(v, str) else f"{v:.3f}" for v in r) + " |")
+             markdown(df.set_index(["method", "late layer"]))]
     md = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "calo_late_link.md").write_text(md + "\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from calo import markdown
 
 from deepreco.calo import limit
 from deepreco.calo.methods import get_method
@@ -69,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "e response", "gamma found", "gun found"]
     lines = [f"Tuning events (seed {args.seed}): isolated electrons ({args.per} an energy), photons "
              f"({max(1, args.per // 2)} an energy), 20 gun events; found = the share of those particles found.", "",
-             "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
-    for r in df[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(v if isinstance(v, str) else f"{v:.3f}" for v in r) + " |")
+             markdown(df[cols].set_index(["method", "clusters"]))]
     md = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "calo_supercluster.md").write_text(md + "\n")
