@@ -20,6 +20,7 @@ import torch
 
 from deepreco.calo.calibration import calibrate
 from deepreco.calo.evaluate import DEFAULT_METHODS
+from deepreco.errors import DeepRecoError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    written = calibrate(args.methods.split(","), args.models_dir, args.out, args.per, args.seed,
-                        log=lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        written = calibrate(args.methods.split(","), args.models_dir, args.out, args.per, args.seed,
+                            log=lambda s: print(s, file=sys.stderr, flush=True))
+    except DeepRecoError as exc:  # too few particles, an unknown method: one line (methods done before are kept)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"command": "python scripts/calibrate_calo.py " + " ".join(argv or sys.argv[1:]),
                                        "seconds": time.perf_counter() - t0, "methods": written}, indent=1) + "\n")
