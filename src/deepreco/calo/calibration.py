@@ -1,7 +1,7 @@
 """Energy calibration of a clustering method: its clusters' response made 1, per cluster kind and energy.
 
 A method's cluster energy E_reco is not the shot particle's energy E: a hadronic shower reads h/e low (0.6-0.85
-of E in this calorimeter), a network's energy head or the DRN pulls some energies up or down. The calibration is
+of E in this calorimeter), the DRN pulls some energies up or down. The calibration is
 learned on isolated photons, electrons and charged pions (`calibration_events`: energies flat in log E from 1.5 to
 250 GeV, seeds (3000 + seed, pdg, i), none of the benchmarks'), per class of cluster by its shape (`shape_class`:
 EM when 90 % of its energy lies in CE-E, hadronic otherwise, MIP for a muon's track; the same rule for every

@@ -44,6 +44,7 @@ class OCClustering:
     link_min_fraction: float = 0.0  # its ``min_fraction``
     link_late_layer: int = 0  # its ``late_layer``
     mip_layers: int = 10  # CLUE's MIP pass after it, on the hits left free (`_mip_pass`; 0: not)
+    energy_head: bool = False  # True: a cluster's energy is its hits' sum times the network's correction
 
     @torch.no_grad()
     def reconstruct(self, event) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -57,7 +58,7 @@ class OCClustering:
         hit_class = logits.argmax(1)
         e = hits["energy"].to_numpy()
         e_sum = np.bincount(labels[labels >= 0], weights=e[labels >= 0], minlength=len(alphas))
-        energy = e_sum * np.exp(out["energy"].numpy()[alphas])
+        energy = e_sum * np.exp(out["energy"].numpy()[alphas]) if self.energy_head else e_sum
         kind = logits[alphas][:, 1:].argmax(1) + 1
         if self.link_mm > 0 and len(alphas) > 1:
             # a hadron's pieces, as CLUE links them; a piece brings its own corrected energy
