@@ -31,38 +31,6 @@ from deepreco.calo.simulate import gun_event, simulate
 DISTANCES = (20, 30, 50, 80)
 
 
-def tuning_events(seed: int) -> tuple[dict, dict]:
-    """The tuning events: isolated pions, photons and electrons, gun events; photon-and-pion pairs by distance."""
-    groups = {"pion": limit.isolated_events(species=(211,), energies=(5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
-                                            n_per=20, seed=seed),
-              "photon, electron": limit.isolated_events(species=(22, 11), energies=(5.0, 20.0, 100.0), n_per=10,
-                                                        seed=seed),
-              "gun": [gun_event(i, seed=seed) for i in range(30)]}
-    pairs = {}
-    for d in DISTANCES:
-        pairs[d] = []
-        for i in range(20):
-            rng = np.random.default_rng([seed, int(d), i])
-            event = simulate(pair(d, species=(22, 211), energy=(20.0, 20.0), seed=rng), seed=rng, tracker_x0=0.0)
-            event.event_id = i
-            pairs[d].append(event)
-    return groups, pairs
-
-
-def measure(method, groups: dict, pairs: dict) -> dict:
-    """Found shares per group (the pions' median response too) and the pairs' efficiency per distance."""
-    row = {}
-    for g, events in groups.items():
-        tables = [particle_table(ev, *method.reconstruct(ev)) for ev in events]
-        p = pd.concat([t if g == "gun" else t[t["gun"]] for t in tables], ignore_index=True)
-        row[f"{g} found"] = p["found"].mean()
-        if g == "pion":
-            row["pion response"] = p.loc[p["found"], "response"].median()
-    for d, events in pairs.items():
-        row[f"gamma+pi {d} mm"] = run_method(method, events)[0]["efficiency"]
-    return row
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=["clue", "gravnet", "garnet"])
@@ -71,13 +39,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    groups, pairs = tuning_events(args.seed)
+    groups = {"pion": limit.isolated_events(species=(211,), energies=(5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+                                            n_per=20, seed=args.seed),
+              "photon, electron": limit.isolated_events(species=(22, 11), energies=(5.0, 20.0, 100.0), n_per=10,
+                                                        seed=args.seed),
+              "gun": [gun_event(i, seed=args.seed) for i in range(30)]}
+    pairs = {}
+    for d in DISTANCES:
+        pairs[d] = []
+        for i in range(20):
+            rng = np.random.default_rng([args.seed, int(d), i])
+            event = simulate(pair(d, species=(22, 211), energy=(20.0, 20.0), seed=rng), seed=rng, tracker_x0=0.0)
+            event.event_id = i
+            pairs[d].append(event)
     rows = []
     for name in args.methods:
         for layer in args.layers:
             method = get_method(name)
             method.link_late_layer = layer
-            row = {"method": name, "late layer": "off" if layer == 0 else str(layer), **measure(method, groups, pairs)}
+            row = {"method": name, "late layer": "off" if layer == 0 else str(layer)}
+            for g, events in groups.items():
+                tables = [particle_table(ev, *method.reconstruct(ev)) for ev in events]
+                p = pd.concat([t if g == "gun" else t[t["gun"]] for t in tables], ignore_index=True)
+                row[f"{g} found"] = p["found"].mean()
+                if g == "pion":
+                    row["pion response"] = p.loc[p["found"], "response"].median()
+            for d, events in pairs.items():
+                row[f"gamma+pi {d} mm"] = run_method(method, events)[0]["efficiency"]
             rows.append(row)
             print(row, file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)

@@ -188,7 +188,6 @@ class ClueClustering:
     link_mm: float = 150.0
     link_min_fraction: float = 0.0
     link_late_layer: int = 8
-    link_track_layers: int = 0
     geometry: Calorimeter = DEFAULT
     name: str = field(default="clue", init=False, repr=False)
 
@@ -225,7 +224,7 @@ class ClueClustering:
         hit_cluster[ok] = pd.Series(lab3, index=lcs.index).loc[lc[ok]].to_numpy()
         if self.link_mm > 0:
             link_hadronic(hits, hit_cluster, self.geometry, self.link_mm, min_fraction=self.link_min_fraction,
-                          late_layer=self.link_late_layer, track_layers=self.link_track_layers)
+                          late_layer=self.link_late_layer)
         if self.mip_layers > 0:
             self._mip_pass(hits, hit_cluster)
         return finish(hits, hit_cluster, self.geometry)
@@ -270,7 +269,7 @@ def mip_pass(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, mip_
 
 def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, radius_mm: float,
                   absorber_had: float = 0.1, piece_had: float = 0.5, min_fraction: float = 0.0,
-                  late_layer: int = 0, track_layers: int = 0) -> None:
+                  late_layer: int = 0) -> None:
     """Join the pieces of a hadron's shower (in place): its sub-showers start apart and tilt, and CLUE makes
     clusters of them 50-170 mm apart at the face (measured on isolated pions). Largest first, a cluster with at
     least ``absorber_had`` of its energy in CE-H takes every smaller cluster of the same endcap with at least
@@ -280,9 +279,7 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
     below ``min_fraction`` of the taking cluster's energy is left alone (0: none is; under pile-up the soft
     clusters around a hard one are mostly pile-up, `benchmarks/calo_link_pileup.py`). With ``late_layer`` > 0 a
     cluster whose shower starts at that layer or later (`start_layers`) counts as hadronic (it takes and is
-    taken): a hadron's pi0s, not a photon from the vertex. With ``track_layers`` > 0 so does a cluster whose
-    shower a hadron's track leads into (`incoming_tracks`): the pi0s of a pion that interacted in CE-E, where
-    its charged products shower on in CE-H a few cm away."""
+    taken): a hadron's pi0s, not a photon from the vertex."""
     ok = np.flatnonzero(hit_cluster >= 0)
     if len(ok) == 0:
         return
@@ -300,9 +297,6 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
         # a shower that starts deep in CE-E is a hadron's (a pi0 of its interaction), not a photon's from the vertex
         late = start_layers(hit_cluster[ok], layer, e).reindex(ids).to_numpy() >= late_layer
         had = np.where(late, np.maximum(had, 1.0), had)
-    if track_layers > 0:
-        tracked = incoming_tracks(hits, hit_cluster, geo, ids[had < piece_had], track_layers)
-        had[np.isin(ids, tracked)] = np.maximum(had[np.isin(ids, tracked)], 1.0)
     xy = np.stack([g["fx"] / g["e"], g["fy"] / g["e"]], axis=1)
     side = np.sign(g["side"].to_numpy())
     target = ids.copy()
@@ -317,52 +311,6 @@ def link_hadronic(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter,
         target[near] = ids[i]
         taken[near] = True
     hit_cluster[ok] = pd.Series(target, index=ids).loc[hit_cluster[ok]].to_numpy()
-
-
-def incoming_tracks(hits: pd.DataFrame, hit_cluster: np.ndarray, geo: Calorimeter, ids: np.ndarray,
-                    min_layers: int = 3, radius_mm: float = 25.0, max_mips: float = 3.0,
-                    min_energy: float = 1.0) -> np.ndarray:
-    """Those of clusters ``ids`` (of at least ``min_energy`` GeV) that a hadron's track leads into: along the
-    cluster's line from the origin (its energy-weighted centre, projected), within ``radius_mm``, the CE-E layers
-    in front of its first hit of ``max_mips`` MIPs or more hold MIP-like hits (any cluster's or none's) on at
-    least ``min_layers`` layers. A charged hadron crosses CE-E as a MIP until it interacts; a photon leaves nothing
-    before it converts and then showers at once. On isolated particles (CLUE, 5-200 GeV, 25 mm) 3 layers or more
-    were seen in front of none of 355 photons' and electrons' clusters and of 9 of 21 pions' clusters called EM
-    by their shape."""
-    ids = np.asarray(ids)
-    if len(ids) == 0:
-        return ids
-    from scipy.spatial import cKDTree
-
-    layer = hits["layer"].to_numpy(np.int64)
-    e = hits["energy"].to_numpy()
-    x, y, z = (hits[c].to_numpy() for c in ("x", "y", "z"))
-    scale = geo.z_front / np.abs(z)
-    ok = hit_cluster >= 0
-    df = pd.DataFrame({"c": hit_cluster[ok], "e": e[ok], "fx": e[ok] * x[ok] * scale[ok],
-                       "fy": e[ok] * y[ok] * scale[ok], "side": e[ok] * np.sign(z[ok])}).groupby("c").sum()
-    df = df.reindex(ids)
-    ids = ids[(df["e"] >= min_energy).to_numpy()]
-    df = df.loc[ids]
-    if len(ids) == 0:
-        return ids
-    front = np.flatnonzero(geo["is_em"][layer])
-    # the two endcaps apart: -z hits far away in the tree
-    far = 1e6 * (z[front] < 0)
-    tree = cKDTree(np.column_stack([x[front] * scale[front] + far, y[front] * scale[front]]))
-    centre = np.column_stack([df["fx"] / df["e"] + 1e6 * (df["side"] < 0), df["fy"] / df["e"]])
-    out = []
-    mips = e[front] / geo["mip"][layer[front]]
-    for cid, near in zip(ids, tree.query_ball_point(centre, radius_mm), strict=True):
-        near = np.asarray(near, dtype=np.int64)
-        if len(near) < min_layers:
-            continue
-        lay = layer[front][near]
-        big = lay[mips[near] >= max_mips]
-        shower = big.min() if len(big) else geo.n_em
-        if len(np.unique(lay[lay < shower])) >= min_layers:
-            out.append(cid)
-    return np.asarray(out, dtype=ids.dtype)
 
 
 def start_layers(cluster: np.ndarray, layer: np.ndarray, energy: np.ndarray, fraction: float = 0.05) -> pd.Series:
@@ -425,4 +373,4 @@ def hit_classes(hit_table: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = ["EM", "HAD", "MIP", "NOISE", "ClueClustering", "clue", "clue_layers", "clue_package", "finish",
-           "hit_classes", "incoming_tracks", "link_hadronic", "mip_pass", "start_layers"]
+           "hit_classes", "link_hadronic", "mip_pass", "start_layers"]

@@ -43,7 +43,6 @@ class OCClustering:
     link_mm: float = 150.0  # `clue.link_hadronic` after the condensation (0: not)
     link_min_fraction: float = 0.0  # its ``min_fraction``
     link_late_layer: int = 0  # its ``late_layer``
-    link_track_layers: int = 0  # its ``track_layers``
     mip_layers: int = 10  # CLUE's MIP pass after it, on the hits left free (`_mip_pass`; 0: not)
     energy_head: bool = False  # True: a cluster's energy is its hits' sum times the network's correction
 
@@ -65,7 +64,7 @@ class OCClustering:
             # a hadron's pieces, as CLUE links them; a piece brings its own corrected energy
             linked = labels.copy()
             link_hadronic(hits, linked, self.geometry, self.link_mm, min_fraction=self.link_min_fraction,
-                          late_layer=self.link_late_layer, track_layers=self.link_track_layers)
+                          late_layer=self.link_late_layer)
             into = np.arange(len(alphas))
             into[labels[labels >= 0]] = linked[labels >= 0]
             energy = np.bincount(into, weights=energy, minlength=len(alphas))
