@@ -4,7 +4,7 @@ the DRN's energies, on the same simulated events.
     python benchmarks/calo.py                   # 100 events, the distance scan, the time scan up to ~100k hits
     python benchmarks/calo.py --events 20 --quick
     python benchmarks/calo.py --parts limit isolated close   # issue 23: the limit, isolated particles, pairs
-    python benchmarks/calo.py --parts isolated               # against the limit in results/calo_limit.json
+    python benchmarks/calo.py --parts isolated               # against the perfect clustering of the same events
     python benchmarks/calo.py --parts taus --tau-events 10 3 1 1   # taus at mu = 0, 50, 140, 200 [--resume]
     python benchmarks/calo.py --parts gun [--seed 7]             # the main table alone (calo_gun_seed<S>.md)
     python benchmarks/calo.py --parts gun isolated close --methods clue garnet --tag garnet   # other methods:
@@ -94,10 +94,11 @@ def limit_part(args, log) -> pd.DataFrame:
     return table
 
 
-def isolated_part(args, table, log) -> None:
-    """Every method on isolated particles against the limit, and the breakdown of the gun events' losses."""
+def isolated_part(args, log) -> None:
+    """Every method on isolated particles against the limit (the perfect clustering of the same events), and the
+    breakdown of the gun events' losses."""
     events = limit.isolated_events(n_per=args.isolated_per, seed=args.seed + 1)
-    summary, per_energy = isolated.judge(args.methods, events, table, args.models_dir)
+    summary, per_energy = isolated.judge(args.methods, events, models_dir=args.models_dir)
     gun = list(gun_events(args.events, seed=args.seed))
     loss = isolated.breakdown(isolated.losses(_clusterers(args), gun, args.models_dir))
     md = (f"Isolated particles: {args.isolated_per} events of one particle per species and energy (2, 5, 10, 20, "
@@ -105,7 +106,7 @@ def isolated_part(args, table, log) -> None:
           "5 GeV:\n\n" + markdown(summary.pivot(index="method", columns="species", values="efficiency"))
           + "\n\nMedian response of the found particles above 5 GeV:\n\n"
           + markdown(summary.pivot(index="method", columns="species", values="response"))
-          + "\n\nResolution / the limit's, per energy:\n\n"
+          + "\n\nResolution / the limit's (the perfect clustering of the same events), per energy:\n\n"
           + markdown(per_energy[per_energy["species"] != "muon"].pivot_table(
               index=["species", "energy"], columns="method", values="ratio"))
           + "\n\nEfficiency per energy:\n\n"
@@ -296,12 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
-    if "limit" in args.parts or "isolated" in args.parts:
-        # the isolated part alone judges against the limit written before (calo_limit.json)
-        limits = limit_part(args, log) if "limit" in args.parts else pd.DataFrame(
-            json.loads((args.out / "calo_limit.json").read_text())["table"])
-        if "isolated" in args.parts:
-            isolated_part(args, limits, log)
+    if "limit" in args.parts:
+        limit_part(args, log)
+    if "isolated" in args.parts:
+        isolated_part(args, log)
     if "close" in args.parts:
         close_part(args, log)
     if "taus" in args.parts:

@@ -90,6 +90,20 @@ def test_the_limit_on_simulated_photons_follows_the_stochastic_term():
     assert table.loc[100.0, "resolution"] < table.loc[10.0, "resolution"]
 
 
+
+def test_isolated_judge_divides_by_the_perfect_clustering_of_the_same_events_by_default():
+    from deepreco.calo import isolated
+
+    events = limit.isolated_events(species=(22,), energies=(20.0,), n_per=6, seed=4)
+    _, per_energy = isolated.judge(["clue"], events)
+    own = limit.limit_table(limit.perfect_particles(events))
+    row = per_energy.iloc[0]
+    assert row["limit"] == pytest.approx(own["resolution"].iloc[0])
+    assert row["ratio"] == pytest.approx(row["resolution"] / row["limit"])
+    other = own.assign(resolution=2 * own["resolution"])
+    _, given = isolated.judge(["clue"], events, other)
+    assert given["ratio"].iloc[0] == pytest.approx(row["ratio"] / 2)
+
 @pytest.fixture(scope="module")
 def photon_50():
     return limit.isolated_events(species=(22,), energies=(50.0,), n_per=1, seed=2)[0]
