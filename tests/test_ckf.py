@@ -354,25 +354,34 @@ def test_join_makes_one_track_of_a_particles_inner_and_outer_pieces(muons, sourc
         assert np.array_equal(plain, joined)
 
 
-def test_threads_cut_the_seeds_into_parts_and_find_the_same_candidates(muons, monkeypatch):
+@pytest.mark.parametrize("whole_compiled", [True, False])
+def test_threads_cut_the_seeds_into_parts_and_find_the_same_candidates(muons, monkeypatch, whole_compiled):
     import deepreco.reconstruct.ckf.kalman as kalman
+    from deepreco.reconstruct.ckf import fast
 
+    if whole_compiled and not fast.HAVE_NUMBA:
+        pytest.skip("numba is not installed (the fast extra)")
+    monkeypatch.setattr(kalman, "WHOLE_COMPILED", whole_compiled)
     hits = prepare_hits(muons.hits)
     seeds = find_seeds(hits, layers())
     assert len(seeds["hits"]) >= 20
     monkeypatch.setattr(kalman, "MIN_PART", 4)  # parts of a few seeds: several parts on each of 3 threads
     parts = []
-    monkeypatch.setattr(kalman.Finder, "start", lambda self, s, f=kalman.Finder.start: parts.append(len(s["hits"]))
-                        or f(self, s))
+    if whole_compiled:
+        monkeypatch.setattr(fast, "follow", lambda trip, *a, f=fast.follow: parts.append(len(trip)) or f(trip, *a))
+    else:
+        monkeypatch.setattr(kalman.Finder, "start", lambda self, s, f=kalman.Finder.start:
+                            parts.append(len(s["hits"])) or f(self, s))
 
     def found(threads):
         parts.clear()
         cand = Finder(hits, layers()).run(seeds, threads=threads)
+        best = cand.take(best_per_seed(cand.seed, cand.nh, cand.chi2))
         rows = sorted((int(s), tuple(h[:n]), round(float(c), 9)) for s, h, n, c in
-                      zip(cand.seed, cand.hits, cand.nh, cand.chi2, strict=True))
+                      zip(best.seed, best.hits, best.nh, best.chi2, strict=True))
         return rows, list(parts)
 
     one, one_parts = found(1)
     three, three_parts = found(3)
-    assert len(one_parts) == 1 and len(three_parts) >= 3
-    assert three == one and len(one) >= 20  # at least a candidate per muon
+    assert len(one_parts) == 1 and len(three_parts) >= 3 and sum(three_parts) == len(seeds["hits"])
+    assert three == one and len(one) >= 20  # at least a candidate per muon, the same on any number of threads

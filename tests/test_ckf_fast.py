@@ -1,13 +1,15 @@
 """`ckf`'s compiled steps (`reconstruct.ckf.fast`, numba) give what the NumPy code gives: the helix's crossings
 with cylinders, the transport of states and covariances, the next layer of each candidate, the pairs of a layer's
-search with their states, covariances and chi2, the triplet seeds, and the tracks of a whole event."""
+search with their states, covariances and chi2, the triplet seeds, the whole filter of a seed, the ambiguity
+resolution and the tracks of a whole event."""
 
 import numpy as np
 import pytest
 
 from deepreco.generate import particle_gun
 from deepreco.reconstruct import get_method
-from deepreco.reconstruct.ckf import fast, helix
+from deepreco.reconstruct.ckf import fast, helix, kalman
+from deepreco.reconstruct.ckf.ambiguity import best_per_seed, resolve
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
 from deepreco.reconstruct.ckf.kalman import Finder, next_layer
 from deepreco.reconstruct.ckf.seeding import find_seeds, find_triplets, strip_layer_pairs
@@ -121,3 +123,40 @@ def test_an_events_tracks_are_the_same(event, monkeypatch):
     merged = tracks.merge(plain, on="hit_id", suffixes=("", "_plain"))
     assert len(merged) == len(tracks) == len(plain)
     assert np.array_equal(merged.track_id.to_numpy(), merged.track_id_plain.to_numpy())
+
+
+@needs_numba
+@pytest.mark.parametrize("inward", [False, True])
+def test_the_whole_filter_compiled_follows_each_seed_as_the_steps_do(started, inward, monkeypatch):
+    """`fast.follow` (each seed followed in one compiled call) against the filter's NumPy steps (all candidates of a
+    part at once, the same compiled searches): the best candidate of each seed has the same hits in nearly every
+    seed; where not, two of its candidates were within rounding of each other (the steps' NumPy arithmetic and the
+    compiled loop round the last bits differently, and the finite-difference Jacobian carries that on)."""
+    finder = started[0]
+    seeds = find_seeds(finder.hits, finder.lay, pt_min=0.3)
+    kw = {"inward": True, "from_first": True} if inward else {}
+    got = kalman.Finder(finder.hits, finder.lay, **kw).run(seeds, threads=1)
+    monkeypatch.setattr(kalman, "WHOLE_COMPILED", False)
+    want = kalman.Finder(finder.hits, finder.lay, **kw).run(seeds, threads=1)
+    want = want.take(best_per_seed(want.seed, want.nh, want.chi2))
+    assert len(seeds["hits"]) > 2000 and np.array_equal(got.seed, want.seed)
+    same = np.array([n == m and np.array_equal(a[:n], b[:m]) for a, b, n, m in
+                     zip(got.hits, want.hits, got.nh, want.nh, strict=True)])
+    assert same.mean() > 0.998
+    assert np.array_equal(got.holes[same], want.holes[same]) and np.array_equal(got.layer[same], want.layer[same])
+    np.testing.assert_allclose(got.chi2[same], want.chi2[same], rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(got.state[same], want.state[same], rtol=1e-6, atol=1e-5)
+    assert (got.nh > 3).mean() > 0.8  # most seeds went on beyond their three hits
+
+
+@needs_numba
+def test_resolution_compiled_keeps_the_same_hits(started, monkeypatch):
+    finder, cand = started
+    n = len(finder.hits)
+    need = 4 + (np.arange(len(cand)) % 3)
+    got_used, want_used = np.zeros(n, bool), np.zeros(n, bool)
+    got = resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=need, used=got_used)
+    want = _plain(monkeypatch, lambda: resolve(cand.hits, cand.nh, cand.chi2, n, min_hits=need, used=want_used))
+    assert len(got[0]) > 500
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert np.array_equal(got_used, want_used)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fast
+
 
 def best_per_seed(seed: np.ndarray, nh: np.ndarray, chi2: np.ndarray) -> np.ndarray:
     """Index of the best candidate of each seed (most hits, then smallest chi2)."""
@@ -36,6 +38,9 @@ def resolve(hits: np.ndarray, nh: np.ndarray, chi2: np.ndarray, n_hits: int, min
     min_hits = np.broadcast_to(min_hits, nh.shape)
     ndf = np.maximum(2 * nh - 5, 1)
     order = np.lexsort((chi2 / ndf, -nh))
+    if fast.HAVE_NUMBA:  # the same loop compiled
+        return fast.resolve(np.ascontiguousarray(hits), np.ascontiguousarray(nh, np.int64), order,
+                            np.ascontiguousarray(min_hits, np.int64), float(min_free), used)
     out_track, out_hit = [], []
     for i in order:
         row = hits[i, :nh[i]]

@@ -42,17 +42,31 @@ if HAVE_NUMBA:
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _cylinder1(x, y, psi, h, radius, iterations):
         """`helix.path_to_cylinder` for one helix: (s, ok)."""
+        return _cylinder_from(x, y, psi, h, radius, iterations, np.nan)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _cylinder_from(x, y, psi, h, radius, iterations, start):
+        """`_cylinder1`, Newton's iterations from ``start`` (NaN: from the straight-line crossing, as
+        `helix.path_to_cylinder`); sin(h s) and cos(h s) taken once an iteration."""
         cos, sin = np.cos(psi), np.sin(psi)
         a = x * cos + y * sin
         b = -x * sin + y * cos
         d = radius * radius - (x * x + y * y)
-        disc = a * a + d
-        s = -a + np.sqrt(max(disc, 0.0))
+        if np.isnan(start):
+            disc = a * a + d
+            s = -a + np.sqrt(max(disc, 0.0))
+        else:
+            s = start
         for _ in range(iterations):
-            sa, ca = _arcs1(h, s)
             hs = h * s
+            c_hs, s_hs = np.cos(hs), np.sin(hs)
+            if abs(hs) < 1e-3:  # `_arcs1`'s series
+                hs2 = hs * hs
+                sa, ca = s * (1.0 - hs2 / 6.0), 0.5 * hs * s * (1.0 - hs2 / 12.0)
+            else:
+                sa, ca = s_hs / h, (1.0 - c_hs) / h
             f = 2.0 * a * sa + 2.0 * b * ca + sa * sa + ca * ca - d
-            fp = 2.0 * (a + sa) * np.cos(hs) + 2.0 * (b + ca) * np.sin(hs)
+            fp = 2.0 * (a + sa) * c_hs + 2.0 * (b + ca) * s_hs
             if abs(fp) < 1e-9:
                 fp = 1e-9
             step = f / fp
@@ -75,15 +89,16 @@ if HAVE_NUMBA:
         return s, ok
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def _propagate1(st, barrel, position, to_barrel, to_position, curvature, out):
-        """`helix.propagate` for one state ``st`` (5,), into ``out`` (5,); returns (ok, s)."""
+    def _propagate1(st, barrel, position, to_barrel, to_position, curvature, out, start=np.nan):
+        """`helix.propagate` for one state ``st`` (5,), into ``out`` (5,); returns (ok, s). ``start``: where the
+        search for a cylinder's crossing starts (`_cylinder_from`)."""
         phi, w, psi, t, k = st[0], st[1], st[2], st[3], st[4]
         r = position if barrel else w
         z = w if barrel else position
         x, y = r * np.cos(phi), r * np.sin(phi)
         h = -curvature * k
         if to_barrel:
-            s, ok = _cylinder1(x, y, psi, h, to_position, 6)
+            s, ok = _cylinder_from(x, y, psi, h, to_position, 6, start)
         else:
             s = (to_position - z) / t if t != 0.0 else np.inf
             ok = np.isfinite(s) and abs(h * s) < 0.5 * _PI
@@ -253,6 +268,27 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _transport1(st, cov, barrel, position, to_barrel, to_position, curvature, fd_steps, out, new_cov, shifted,
+                    moved, jac, tmp):
+        """`helix.transport` of one state into ``out`` (5,) and ``new_cov`` (5, 5); returns (ok, s). ``shifted``,
+        ``moved`` (5,), ``jac``, ``tmp`` (5, 5): scratch."""
+        good, s = _propagate1(st, barrel, position, to_barrel, to_position, curvature, out)
+        for i in range(5):
+            shifted[:] = st
+            shifted[i] += fd_steps[i]
+            # from the unshifted crossing: one or two iterations (the crossing moves by about the shift)
+            good_i, _ = _propagate1(shifted, barrel, position, to_barrel, to_position, curvature, moved,
+                                    s if good else np.nan)
+            good = good and good_i
+            for j in range(5):
+                d = moved[j] - out[j]
+                if j == 0 or j == 2:
+                    d = _wrap(d)
+                jac[j, i] = d / fd_steps[i]
+        _sandwich(jac, cov, tmp, new_cov)
+        return good, s
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def transport(state, cov, barrel, position, to_barrel, to_position, curvature, fd_steps):
         """`helix.transport` over arrays of one length: (states, covariances, ok, s); the Jacobian by the same
         forward differences (``fd_steps``) of `_propagate1`."""
@@ -266,22 +302,65 @@ if HAVE_NUMBA:
         jac = np.empty((5, 5))
         tmp = np.empty((5, 5))
         for q in range(n):
-            good, s = _propagate1(state[q], barrel[q], position[q], to_barrel[q], to_position[q], curvature, out[q])
-            path[q] = s
-            for i in range(5):
-                shifted[:] = state[q]
-                shifted[i] += fd_steps[i]
-                good_i, _ = _propagate1(shifted, barrel[q], position[q], to_barrel[q], to_position[q], curvature,
-                                        moved)
-                good = good and good_i
-                for j in range(5):
-                    d = moved[j] - out[q, j]
-                    if j == 0 or j == 2:
-                        d = _wrap(d)
-                    jac[j, i] = d / fd_steps[i]
-            ok[q] = good
-            _sandwich(jac, cov[q], tmp, new_cov[q])
+            ok[q], path[q] = _transport1(state[q], cov[q], barrel[q], position[q], to_barrel[q], to_position[q],
+                                         curvature, fd_steps, out[q], new_cov[q], shifted, moved, jac, tmp)
         return out, new_cov, ok, path
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _next_layer1(st, barrel, pos, layer, curvature, lay_barrel, lay_position, lay_lo, lay_hi, inward, by_r, by_z):
+        """`kalman.next_layer` of one candidate: (layer, path), -1 / inf where none. ``by_r``: the barrel layers
+        by radius, ``by_z``: the disks by z (`layer_orders`). The path to the crossings grows along each list in
+        the direction of flight, so each is searched from the candidate on and the first layer crossed within its
+        extent is the nearest of its kind: the same layer as a search of all of them."""
+        phi, w, psi, t, k = st[0], st[1], st[2], st[3], st[4]
+        rq = pos if barrel else w
+        z = w if barrel else pos
+        x, y = rq * np.cos(phi), rq * np.sin(phi)
+        h = -curvature * k
+        r = np.hypot(x, y)
+        sign = -1.0 if inward else 1.0
+        best, best_s = -1, np.inf
+        n_r = by_r.shape[0]
+        for i in range(n_r):
+            L = by_r[n_r - 1 - i] if inward else by_r[i]
+            if layer == L:
+                continue
+            if inward:
+                if not lay_position[L] < r - 0.5:
+                    continue
+            elif not lay_position[L] > r + 0.5:
+                continue
+            s, ok = _cylinder1(x, y, psi, h, lay_position[L], 6)
+            zc = z + t * s
+            s = sign * s
+            if ok and s > 0 and zc >= lay_lo[L] and zc <= lay_hi[L]:
+                best_s = s
+                best = L
+                break
+        if t == 0.0:
+            return best, best_s
+        c, sn = np.cos(psi), np.sin(psi)
+        limit = x * c + y * sn
+        n_z = by_z.shape[0]
+        up = (t > 0.0) != inward  # flying towards larger z
+        for i in range(n_z):
+            L = by_z[i] if up else by_z[n_z - 1 - i]
+            if layer == L:
+                continue
+            s = sign * (lay_position[L] - z) / t
+            if not s > 0:  # behind
+                continue
+            if not (np.isfinite(s) and abs(h * s) < 0.5 * _PI and s < best_s):
+                break
+            if inward and not s < limit:
+                break
+            sa, ca = _arcs1(h, sign * s)
+            rr = np.hypot(x + c * sa - sn * ca, y + sn * sa + c * ca)
+            if rr >= lay_lo[L] and rr <= lay_hi[L]:
+                best_s = s
+                best = L
+                break
+        return best, best_s
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def next_layer(state, barrel, pos, layer, curvature, lay_barrel, lay_position, lay_lo, lay_hi, inward):
@@ -289,50 +368,17 @@ if HAVE_NUMBA:
         n = state.shape[0]
         best = np.full(n, -1, np.int64)
         best_s = np.full(n, np.inf)
-        sign = -1.0 if inward else 1.0
-        n_layers = lay_barrel.shape[0]
+        by_r, by_z = layer_orders(lay_barrel, lay_position)
         for q in range(n):
-            phi, w, psi, t, k = state[q, 0], state[q, 1], state[q, 2], state[q, 3], state[q, 4]
-            rq = pos[q] if barrel[q] else w
-            z = w if barrel[q] else pos[q]
-            x, y = rq * np.cos(phi), rq * np.sin(phi)
-            h = -curvature * k
-            r = np.hypot(x, y)
-            for L in range(n_layers):
-                if not lay_barrel[L] or layer[q] == L:
-                    continue
-                if inward:
-                    if not lay_position[L] < r - 0.5:
-                        continue
-                elif not lay_position[L] > r + 0.5:
-                    continue
-                s, ok = _cylinder1(x, y, psi, h, lay_position[L], 6)
-                zc = z + t * s
-                s = sign * s
-                if ok and s > 0 and zc >= lay_lo[L] and zc <= lay_hi[L] and s < best_s[q]:
-                    best_s[q] = s
-                    best[q] = L
-            limit = x * np.cos(psi) + y * np.sin(psi)
-            disk_s = np.inf
-            disk = -1
-            for L in range(n_layers):
-                if lay_barrel[L] or layer[q] == L:
-                    continue
-                s = sign * (lay_position[L] - z) / t if t != 0.0 else np.nan
-                if not (np.isfinite(s) and s > 0 and abs(h * s) < 0.5 * _PI and s < best_s[q]):
-                    continue
-                if inward and not s < limit:
-                    continue
-                sa, ca = _arcs1(h, sign * s)
-                c, sn = np.cos(psi), np.sin(psi)
-                rr = np.hypot(x + c * sa - sn * ca, y + sn * sa + c * ca)
-                if rr >= lay_lo[L] and rr <= lay_hi[L] and s < disk_s:
-                    disk_s = s
-                    disk = L
-            if disk >= 0 and disk_s < best_s[q]:
-                best_s[q] = disk_s
-                best[q] = disk
+            best[q], best_s[q] = _next_layer1(state[q], barrel[q], pos[q], layer[q], curvature, lay_barrel,
+                                              lay_position, lay_lo, lay_hi, inward, by_r, by_z)
         return best, best_s
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def layer_orders(lay_barrel, lay_position):
+        """The barrel layers by radius and the disks by z (layer numbers)."""
+        order = np.argsort(lay_position, kind="mergesort")
+        return order[lay_barrel[order]], order[~lay_barrel[order]]
 
     @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
     def _arc1(chord, rho):
@@ -410,3 +456,371 @@ if HAVE_NUMBA:
                     out_j[m], out_q[m], out_t[m], out_x[m] = j, q, t, mismatch
                     m += 1
         return out_j[:m].copy(), out_q[:m].copy(), out_t[:m].copy(), out_x[:m].copy()
+
+    # ------------------------------------------------------------------ the whole filter, one seed at a time
+    #
+    # `follow` runs `kalman.Finder.run` for a range of seeds in one call: each seed's candidates are started,
+    # stepped, branched, updated and pruned as the NumPy code does it for all candidates at once (the same
+    # arithmetic, operation for operation), but seed after seed, without returning to Python between steps and
+    # without the interpreter's lock, so that threads following other seeds run beside it. A candidate is held in
+    # four rows: its state (5,), covariance (5, 5), its hits (MAX_HITS,) and ``info`` (barrel, surface position,
+    # layer, number of hits, chi2, holes).
+
+    _BARREL, _POS, _LAYER, _NH, _CHI2, _HOLES = 0, 1, 2, 3, 4, 5
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _search1(det, layer, st, cv, barrel, pos, n_sigma, chi2_max, curvature, exclude, n_ex, k_best, best_h,
+                 best_p, best_v, best_x, pred, pcov, jac, tmp):
+        """The ``k_best`` hits of ``layer`` of smallest chi2 within the gate for one candidate (`layer_pairs`'
+        window, propagation, covariance and chi2; hits on the modules ``exclude[:n_ex]`` left out), in
+        ``best_h``, ``best_p`` (their predicted states), ``best_v`` (covariances), ``best_x`` (chi2), by chi2 and
+        on a tie in the order of the search. Returns how many."""
+        meas, var, surface, module = det[0], det[1], det[2], det[3]
+        lay_barrel, lay_position, offset, var_max = det[5], det[6], det[10], det[11]
+        gkey, gindex, gcoord, gstart, gbase, gbins, gwidth = det[12], det[13], det[14], det[15], det[16], det[17], \
+            det[18]
+        g0, g1 = gstart[layer], gstart[layer + 1]
+        if g1 == g0:
+            return 0
+        key, index, coord = gkey[g0:g1], gindex[g0:g1], gcoord[g0:g1]
+        base, n_bins, bin_width = gbase[layer], gbins[layer], gwidth[layer]
+        layer_barrel, layer_position = lay_barrel[layer], lay_position[layer]
+        phi, w, psi, t = st[0], st[1], st[2], st[3]
+        r = pos if barrel else w
+        off = offset[layer] + abs(pos - layer_position)
+        if layer_barrel:
+            ds = off / max(abs(np.cos(psi - phi)), 0.1)
+            m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(t)
+        else:
+            ds = off / max(abs(t), 0.05)
+            m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(np.cos(psi - phi))
+        hw = n_sigma * np.sqrt(cv[0, 0] + var_max[layer, 0]) + 1.2 * m_phi + 1e-4
+        span = n_sigma * np.sqrt(cv[1, 1] + var_max[layer, 1]) + 1.2 * m_w + 0.1
+        half = min(min(hw, 0.5), 0.99 * _PI)
+        lo, hi = w - span, w + span
+        b_lo = np.int64(min(max(np.floor(lo / bin_width) - base, 0.0), float(n_bins)))
+        b_hi = np.int64(min(max(np.floor(hi / bin_width) - base, -1.0), float(n_bins - 1)))
+        m = 0
+        for b in range(b_lo, b_hi + 1):
+            centre = b * 20.0 + phi + 3.0 * _PI
+            a = np.searchsorted(key, centre - half, side="left")
+            e = np.searchsorted(key, centre + half, side="right")
+            for p in range(a, e):
+                if coord[p] < lo or coord[p] > hi:
+                    continue
+                hit = index[p]
+                skip = False
+                for x in range(n_ex):
+                    if exclude[x] == module[hit]:
+                        skip = True
+                        break
+                if skip:
+                    continue
+                ok, s = _propagate1(st, barrel, pos, layer_barrel, surface[hit], curvature, pred)
+                if not ok:
+                    continue
+                _short_step_cov1(st, cv, barrel, pos, s, curvature, jac, tmp, pcov)
+                r0 = _wrap(meas[hit, 0] - pred[0])
+                r1 = meas[hit, 1] - pred[1]
+                s00 = pcov[0, 0] + var[hit, 0, 0]
+                s01 = pcov[0, 1] + var[hit, 0, 1]
+                s11 = pcov[1, 1] + var[hit, 1, 1]
+                dt = s00 * s11 - s01 * (pcov[1, 0] + var[hit, 1, 0])
+                chi2 = (r0 ** 2 * s11 - 2 * r0 * r1 * s01 + r1 ** 2 * s00) / dt
+                if not chi2 < chi2_max:
+                    continue
+                if m < k_best:
+                    i = m
+                    m += 1
+                elif chi2 < best_x[k_best - 1]:
+                    i = k_best - 1
+                else:
+                    continue
+                while i > 0 and best_x[i - 1] > chi2:
+                    best_h[i], best_x[i] = best_h[i - 1], best_x[i - 1]
+                    best_p[i] = best_p[i - 1]
+                    best_v[i] = best_v[i - 1]
+                    i -= 1
+                best_h[i], best_x[i] = hit, chi2
+                best_p[i] = pred
+                best_v[i] = pcov
+        return m
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _update1(pred, pcov, hit, meas, var, st, cv):
+        """`kalman.update` of one candidate with ``hit``: the state and covariance into ``st``, ``cv``; returns
+        chi2."""
+        res0 = _wrap(meas[hit, 0] - pred[0])
+        res1 = meas[hit, 1] - pred[1]
+        s00, s01 = pcov[0, 0] + var[hit, 0, 0], pcov[0, 1] + var[hit, 0, 1]
+        s10, s11 = pcov[1, 0] + var[hit, 1, 0], pcov[1, 1] + var[hit, 1, 1]
+        dt = s00 * s11 - s01 * s10
+        i00, i11, i01, i10 = s11 / dt, s00 / dt, -s01 / dt, -s10 / dt
+        chi2 = res0 * i00 * res0 + res0 * i01 * res1 + res1 * i10 * res0 + res1 * i11 * res1
+        for i in range(5):
+            g0 = pcov[i, 0] * i00 + pcov[i, 1] * i10
+            g1 = pcov[i, 0] * i01 + pcov[i, 1] * i11
+            st[i] = pred[i] + (g0 * res0 + g1 * res1)
+            for j in range(5):
+                cv[i, j] = pcov[i, j] - (g0 * pcov[0, j] + g1 * pcov[1, j])
+        st[0] = _wrap(st[0])
+        st[2] = _wrap(st[2])
+        for i in range(5):
+            for j in range(i + 1, 5):
+                v = 0.5 * (cv[i, j] + cv[j, i])
+                cv[i, j] = v
+                cv[j, i] = v
+        return chi2
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _scatter1(st, cv, layer, lay_barrel, lay_x0, mass):
+        """`kalman.add_scattering` for one candidate on ``layer``, in place."""
+        t, k, psi, phi = st[3], st[4], st[2], st[0]
+        sin_theta = 1.0 / np.sqrt(1.0 + t * t)
+        cos_inc = sin_theta * abs(np.cos(psi - phi)) if lay_barrel[layer] else abs(t) * sin_theta
+        p = min(1.0 / max(abs(k), 1e-3), 1000.0) / sin_theta
+        theta0 = _highland1(p, lay_x0[layer] / max(cos_inc, 0.05), mass)
+        one_t2 = 1.0 + t * t
+        cv[2, 2] += theta0 ** 2 * one_t2
+        cv[3, 3] += theta0 ** 2 * one_t2 ** 2
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _take_hit(st, cv, info, hh, pred, pcov, hit, layer, det, max_hits):
+        """`kalman.Finder._apply` for one candidate, in place: updated with ``hit`` on ``layer``."""
+        chi2 = _update1(pred, pcov, hit, det[0], det[1], st, cv)
+        info[_CHI2] += chi2
+        info[_POS] = det[2][hit]
+        info[_BARREL] = 1.0 if det[5][layer] else 0.0
+        info[_LAYER] = layer
+        nh = np.int64(info[_NH])
+        hh[min(nh, max_hits - 1)] = hit
+        info[_NH] = min(nh + 1, max_hits)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _overlaps1(st, cv, info, hh, layer, det, n_sigma, chi2_max, curvature, overlaps, max_hits, scratch):
+        """`kalman.Finder.overlap` for one candidate just updated on ``layer``: the best hit of an overlapping
+        module, up to ``overlaps`` times, each search leaving out the modules of the candidate's last hits."""
+        best_h, best_p, best_v, best_x, pred, pcov, jac, tmp, exclude = scratch
+        module = det[3]
+        for j in range(overlaps):
+            nh = np.int64(info[_NH])
+            for i in range(j + 1):
+                exclude[i] = module[hh[max(nh - 1 - i, 0)]]
+            if _search1(det, layer, st, cv, info[_BARREL] > 0.5, info[_POS], n_sigma, chi2_max, curvature, exclude,
+                        j + 1, 1, best_h, best_p, best_v, best_x, pred, pcov, jac, tmp) == 0:
+                break
+            _take_hit(st, cv, info, hh, best_p[0], best_v[0], best_h[0], layer, det, max_hits)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _better(nh, chi2, best_nh, best_chi2):
+        return nh > best_nh or (nh == best_nh and chi2 < best_chi2)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def follow(trip, psi, cot, qpt, det, curvature, chi2_max, n_sigma, n_branches, max_candidates, max_holes,
+               overlaps, max_steps, inward, from_first, fd_steps, mass, max_hits):
+        """`kalman.Finder.run` for the seeds (hit numbers ``trip`` (n, 3), ``psi``, ``cot``, ``qpt``), each seed
+        apart: the best finished candidate of each (most hits, then smallest chi2). ``det``: the hits, layers and
+        search grids (`kalman.Finder._compiled`). Returns (found, state, cov, info, hits) per seed."""
+        n = trip.shape[0]
+        meas, var, surface, hit_layer = det[0], det[1], det[2], det[4]
+        lay_barrel, lay_position, lay_lo, lay_hi, lay_x0 = det[5], det[6], det[7], det[8], det[9]
+        found = np.zeros(n, np.bool_)
+        o_st = np.zeros((n, 5))
+        o_cv = np.zeros((n, 5, 5))
+        o_info = np.zeros((n, 6))
+        o_hh = np.full((n, max_hits), -1, np.int32)
+        cap = max(max_candidates, 1) * (max(n_branches, 1) + 1) + 1
+        a_st, a_cv, a_info, a_hh = np.zeros((cap, 5)), np.zeros((cap, 5, 5)), np.zeros((cap, 6)), \
+            np.full((cap, max_hits), -1, np.int32)
+        b_st, b_cv, b_info, b_hh = np.zeros((cap, 5)), np.zeros((cap, 5, 5)), np.zeros((cap, 6)), \
+            np.full((cap, max_hits), -1, np.int32)
+        kb = max(n_branches, 1)
+        best_h = np.empty(kb, np.int64)
+        best_p = np.empty((kb, 5))
+        best_v = np.empty((kb, 5, 5))
+        best_x = np.empty(kb)
+        pred, pcov, jac, tmp = np.empty(5), np.empty((5, 5)), np.empty((5, 5)), np.empty((5, 5))
+        hits_k, pred_k, pcov_k = np.empty(kb, np.int64), np.empty((kb, 5)), np.empty((kb, 5, 5))
+        exclude = np.empty(max(overlaps, 1) + 1, np.int64)
+        scratch = (best_h, best_p, best_v, best_x, pred, pcov, jac, tmp, exclude)
+        shifted, moved = np.empty(5), np.empty(5)
+        t_st, t_cv = np.empty(5), np.empty((5, 5))
+        keys = np.empty(cap, np.int64)
+        keep = np.empty(cap, np.bool_)
+        n_hits_all = meas.shape[0]
+        by_r, by_z = layer_orders(lay_barrel, lay_position)
+        for q in range(n):
+            # ---- start: the state at the first hit, filtered through the second and the third
+            b = trip[q, 0]
+            st, cv, info, hh = a_st[0], a_cv[0], a_info[0], a_hh[0]
+            st[0], st[1], st[2], st[3], st[4] = meas[b, 0], meas[b, 1], psi[q], cot[q], qpt[q]
+            cv[:] = 0.0
+            cv[0, 0], cv[0, 1], cv[1, 0], cv[1, 1] = var[b, 0, 0], var[b, 0, 1], var[b, 1, 0], var[b, 1, 1]
+            cv[2, 2] = 0.02 ** 2
+            one_t2 = 1.0 + cot[q] ** 2
+            p = min(1.0 / max(abs(qpt[q]), 1e-3), 1000.0) * np.sqrt(one_t2)
+            cv[3, 3] = ((3.0 * _highland1(p, 0.02 * np.sqrt(one_t2), 0.13957) + 0.002) * one_t2) ** 2
+            cv[4, 4] = (0.3 * abs(qpt[q]) + 0.05) ** 2
+            layer = hit_layer[b]
+            hh[:] = -1
+            hh[0] = b
+            info[_BARREL] = 1.0 if lay_barrel[layer] else 0.0
+            info[_POS], info[_LAYER], info[_NH], info[_CHI2], info[_HOLES] = surface[b], layer, 1.0, 0.0, 0.0
+            _overlaps1(st, cv, info, hh, layer, det, n_sigma, chi2_max, curvature, overlaps, max_hits, scratch)
+            _scatter1(st, cv, layer, lay_barrel, lay_x0, mass)
+            alive = True
+            for j in (1, 2):
+                hj = trip[q, j]
+                lj = hit_layer[hj]
+                good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[lj], surface[hj], curvature,
+                                      fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+                chi2 = _update1(t_st, t_cv, hj, meas, var, st, cv)
+                if not (good and np.isfinite(chi2) and chi2 < 2 * chi2_max):
+                    alive = False
+                    break
+                info[_CHI2] += chi2
+                info[_BARREL] = 1.0 if lay_barrel[lj] else 0.0
+                info[_POS], info[_LAYER] = surface[hj], lj
+                nh = np.int64(info[_NH])
+                hh[nh] = hj
+                info[_NH] = nh + 1
+                _overlaps1(st, cv, info, hh, lj, det, n_sigma, chi2_max, curvature, overlaps, max_hits, scratch)
+                _scatter1(st, cv, lj, lay_barrel, lay_x0, mass)
+            if not alive:
+                continue
+            if from_first:  # back along the helix to the first hit's surface
+                lf = hit_layer[b]
+                good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[lf], surface[b], curvature,
+                                      fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+                for i in range(5):
+                    good = good and np.isfinite(t_st[i])
+                if not good:
+                    continue
+                st[:] = t_st
+                cv[:] = t_cv
+                info[_BARREL] = 1.0 if lay_barrel[lf] else 0.0
+                info[_POS], info[_LAYER] = surface[b], lf
+            n_act = 1
+            best_nh, best_chi2 = -1, np.inf
+
+            # ---- the steps: next layer, transport, search, branch or hole, scattering, pruning
+            for _step in range(max_steps + 1):
+                if n_act == 0:
+                    break
+                if _step == max_steps:  # still going after the last step: finished as they are
+                    for c in range(n_act):
+                        nh, chi2 = np.int64(a_info[c, _NH]), a_info[c, _CHI2]
+                        if _better(nh, chi2, best_nh, best_chi2):
+                            best_nh, best_chi2 = nh, chi2
+                            o_st[q], o_cv[q], o_info[q], o_hh[q] = a_st[c], a_cv[c], a_info[c], a_hh[c]
+                    break
+                m = 0
+                for c in range(n_act):
+                    st, cv, info = a_st[c], a_cv[c], a_info[c]
+                    nl, _ = _next_layer1(st, info[_BARREL] > 0.5, info[_POS], np.int64(info[_LAYER]), curvature,
+                                         lay_barrel, lay_position, lay_lo, lay_hi, inward, by_r, by_z)
+                    good = nl >= 0
+                    if good:
+                        good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[nl], lay_position[nl],
+                                              curvature, fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+                    if not good:  # left the detector, or lost on the way: finished as it was
+                        nh, chi2 = np.int64(info[_NH]), info[_CHI2]
+                        if _better(nh, chi2, best_nh, best_chi2):
+                            best_nh, best_chi2 = nh, chi2
+                            o_st[q], o_cv[q], o_info[q], o_hh[q] = st, cv, info, a_hh[c]
+                        continue
+                    st[:] = t_st
+                    cv[:] = t_cv
+                    info[_BARREL] = 1.0 if lay_barrel[nl] else 0.0
+                    info[_POS] = lay_position[nl]
+                    k = _search1(det, nl, st, cv, lay_barrel[nl], lay_position[nl], n_sigma, chi2_max, curvature,
+                                 exclude, 0, kb, best_h, best_p, best_v, best_x, pred, pcov, jac, tmp)
+                    if k == 0:  # a hole
+                        b_st[m], b_cv[m], b_info[m], b_hh[m] = st, cv, info, a_hh[c]
+                        b_info[m, _HOLES] += 1.0
+                        b_info[m, _LAYER] = nl
+                        m += 1
+                    else:
+                        hits_k[:k] = best_h[:k]  # the overlaps' searches below use best_*
+                        pred_k[:k] = best_p[:k]
+                        pcov_k[:k] = best_v[:k]
+                        for i in range(k):
+                            b_st[m], b_cv[m], b_info[m], b_hh[m] = st, cv, info, a_hh[c]
+                            _take_hit(b_st[m], b_cv[m], b_info[m], b_hh[m], pred_k[i], pcov_k[i], hits_k[i], nl, det,
+                                      max_hits)
+                            _overlaps1(b_st[m], b_cv[m], b_info[m], b_hh[m], nl, det, n_sigma, chi2_max, curvature,
+                                       overlaps, max_hits, scratch)
+                            m += 1
+                # scattering in the layer, then the candidates with too many holes finish
+                n_act = 0
+                for c in range(m):
+                    _scatter1(b_st[c], b_cv[c], np.int64(b_info[c, _LAYER]), lay_barrel, lay_x0, mass)
+                    if b_info[c, _HOLES] > max_holes:
+                        nh, chi2 = np.int64(b_info[c, _NH]), b_info[c, _CHI2]
+                        if _better(nh, chi2, best_nh, best_chi2):
+                            best_nh, best_chi2 = nh, chi2
+                            o_st[q], o_cv[q], o_info[q], o_hh[q] = b_st[c], b_cv[c], b_info[c], b_hh[c]
+                        keep[c] = False
+                    else:
+                        keep[c] = True
+                        nh = np.int64(b_info[c, _NH])
+                        keys[c] = np.int64(b_hh[c, nh - 1]) * n_hits_all + b_hh[c, nh - 2]
+                # `kalman.Finder.prune` for this seed: one of the candidates that end on the same two hits (the
+                # most hits, then the smallest chi2, then the first), then the best max_candidates
+                for c in range(m):
+                    if not keep[c]:
+                        continue
+                    for d in range(m):
+                        if d == c or not keep[d] or keys[d] != keys[c]:
+                            continue
+                        nd, nc = b_info[d, _NH], b_info[c, _NH]
+                        if nd > nc or (nd == nc and (b_info[d, _CHI2] < b_info[c, _CHI2]
+                                                     or (b_info[d, _CHI2] == b_info[c, _CHI2] and d < c))):
+                            keep[c] = False
+                            break
+                for c in range(m):
+                    if not keep[c]:
+                        continue
+                    rank = 0
+                    for d in range(m):
+                        if d == c or not keep[d]:
+                            continue
+                        nd, nc = b_info[d, _NH], b_info[c, _NH]
+                        if nd > nc or (nd == nc and (b_info[d, _CHI2] < b_info[c, _CHI2]
+                                                     or (b_info[d, _CHI2] == b_info[c, _CHI2] and d < c))):
+                            rank += 1
+                    if rank < max_candidates:
+                        a_st[n_act], a_cv[n_act], a_info[n_act], a_hh[n_act] = b_st[c], b_cv[c], b_info[c], b_hh[c]
+                        n_act += 1
+            if best_nh >= 0:
+                found[q] = True
+        return found, o_st, o_cv, o_info, o_hh
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def resolve(hits, nh, order, min_hits, min_free, used):
+        """The loop of `ambiguity.resolve`: the tracks (rows of ``hits``, ``nh`` hits each) in ``order``, each
+        keeping its hits ``used`` does not hold when there are at least ``min_hits`` (per track) and ``min_free``
+        of its hits; ``used`` filled in place. Returns (track, hit) of the hits kept."""
+        total = 0
+        for i in range(hits.shape[0]):
+            total += nh[i]
+        out_t = np.empty(total, np.int64)
+        out_h = np.empty(total, np.int64)
+        m = 0
+        for i in order:
+            k = 0
+            for j in range(nh[i]):
+                if not used[hits[i, j]]:
+                    k += 1
+            if k < min_hits[i] or k < min_free * nh[i]:
+                continue
+            start = m
+            for j in range(nh[i]):
+                h = hits[i, j]
+                if not used[h]:
+                    out_t[m] = i
+                    out_h[m] = h
+                    m += 1
+            for j in range(start, m):
+                used[out_h[j]] = True
+        return out_t[:m].copy(), out_h[:m].copy()

@@ -50,10 +50,12 @@ from ...threads import current_threads, ordered_map
 from . import fast
 from .ambiguity import best_per_seed
 from .geometry import Hits, Layers
+from .helix import _FD_STEPS as FD_STEPS
 from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, short_step_cov, to_global, transport, wrap
 from .seeding import Grid, grid_pair_blocks, highland
 
 MAX_HITS = 32  # hit slots per candidate: more than any particle leaves on its way out
+WHOLE_COMPILED = True  # with numba: `Finder.run` follows each seed in one compiled call (`fast.follow`)
 
 
 class Candidates:
@@ -371,8 +373,8 @@ class Finder:
         return out
 
     def prune(self, cand: Candidates) -> Candidates:
-        """Candidates that end on the same two hits (one particle seeded twice) merge into the best of them;
-        then at most ``max_candidates`` per seed, the best by hits and chi2."""
+        """Candidates of one seed that end on the same two hits merge into the best of them; then at most
+        ``max_candidates`` per seed, the best by hits and chi2."""
         return cand.take(self._prune_index(self._last_two(cand), cand.nh, cand.chi2, cand.seed))
 
     def _last_two(self, cand: Candidates) -> np.ndarray:
@@ -381,24 +383,14 @@ class Finder:
 
     def _prune_index(self, last, nh, chi2, seed) -> np.ndarray:
         """The rows `prune` keeps, ascending."""
-        order = np.lexsort((chi2, -nh, last))
+        order = np.lexsort((chi2, -nh, last, seed))
         first = np.ones(len(order), bool)
-        first[1:] = last[order[1:]] != last[order[:-1]]
+        first[1:] = (last[order[1:]] != last[order[:-1]]) | (seed[order[1:]] != seed[order[:-1]])
         kept = np.sort(order[first])
         order = np.lexsort((chi2[kept], -nh[kept], seed[kept]))
         seed = seed[kept][order]
         first = np.searchsorted(seed, seed, side="left")
         return kept[np.sort(order[(np.arange(len(seed)) - first) < self.max_candidates])]
-
-    def _prune_parts(self, parts: list[Candidates]) -> list[Candidates]:
-        """`prune` over the union of ``parts`` (the merge crosses parts; a seed's candidates are in one part),
-        applied part by part: only the keys of the union are made whole."""
-        keep = self._prune_index(*(np.concatenate(k) for k in zip(*[(self._last_two(p), p.nh, p.chi2, p.seed)
-                                                                     for p in parts], strict=True)))
-        bounds = np.cumsum([0] + [len(p) for p in parts])
-        cut = np.searchsorted(keep, bounds)
-        out = [p.take(keep[a:b] - lo) for p, a, b, lo in zip(parts, cut[:-1], cut[1:], bounds[:-1], strict=True)]
-        return [p for p in out if len(p)]
 
     def _advance(self, active: Candidates) -> tuple[Candidates, list[Candidates]]:
         """One step of ``active``: to the next layer, search, branch, update (not pruned). Returns the candidates
@@ -445,6 +437,8 @@ class Finder:
         """
         n = len(seeds["hits"])
         threads = current_threads() if threads is None else max(1, threads)
+        if fast.HAVE_NUMBA and WHOLE_COMPILED:
+            return self._run_compiled(seeds, threads)
         size = SEED_CHUNK if threads == 1 else min(SEED_CHUNK, max(MIN_PART, -(-n // threads)))
         if threads > 1:
             for layer in range(len(self.lay.barrel)):  # made now, not by two threads at once
@@ -470,11 +464,62 @@ class Finder:
             finished = _cut_finished(finished)
             if not moved:
                 break
-            active = self._prune_parts(moved)
+            active = [p for p in map(self.prune, moved) if len(p)]
         finished += active
         if not finished:
             return self.start({k: v[:0] for k, v in seeds.items()})
         return Candidates.concat(finished)
+
+
+    def _compiled(self) -> tuple:
+        """The hits, the layers and every layer's search grid as flat arrays, for `fast.follow` (made once)."""
+        if getattr(self, "_flat", None) is None:
+            hits, lay = self.hits, self.lay
+            grids = [self.grid(layer) for layer in range(len(lay.barrel))]
+            start = np.cumsum([0] + [3 * g.size for g in grids])
+
+            def joined(name, dtype):
+                parts = [getattr(g, name) for g in grids if g.size]
+                return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype)
+
+            def arr(a, dtype=np.float64):
+                return np.ascontiguousarray(a, dtype)
+
+            self._flat = (arr(hits.meas), arr(hits.var), arr(hits.surface), arr(hits.module, np.int64),
+                          arr(hits.layer, np.int64), arr(lay.barrel, np.bool_), arr(lay.position), arr(lay.lo),
+                          arr(lay.hi), arr(lay.x0), arr(hits.offset), arr(hits.var_max),
+                          joined("key", np.float64), joined("index", np.int64), joined("coord", np.float64),
+                          arr(start, np.int64), arr([g.base if g.size else 0.0 for g in grids]),
+                          arr([g.n_bins if g.size else 0 for g in grids], np.int64),
+                          arr([g.bin_width for g in grids]))
+        return self._flat
+
+    def _run_compiled(self, seeds: dict[str, np.ndarray], threads: int) -> Candidates:
+        """`run` by `fast.follow`: the seeds in parts (of `MIN_PART` or more, at least one a thread), each part one
+        compiled call that follows its seeds one after the other, the parts on ``threads`` threads. The best
+        finished candidate of each seed that has one, in the order of the seeds."""
+        n = len(seeds["hits"])
+        det = self._compiled()
+        size = max(MIN_PART, -(-n // threads)) if threads > 1 else max(n, 1)
+
+        def part(a: int):
+            sl = slice(a, a + size)
+            out = fast.follow(np.ascontiguousarray(seeds["hits"][sl], np.int64),
+                              *(np.ascontiguousarray(seeds[k][sl], np.float64) for k in ("psi", "cot", "qpt")),
+                              det, CURVATURE_PER_TESLA * self.field, float(self.chi2_max), float(self.n_sigma),
+                              int(self.n_branches), int(self.max_candidates), int(self.max_holes),
+                              int(self.overlaps), int(self.max_steps), bool(self.inward), bool(self.from_first),
+                              FD_STEPS, 0.13957, MAX_HITS)
+            found = np.flatnonzero(out[0])
+            return a + found, *(o[found] for o in out[1:])
+
+        got = list(ordered_map(part, range(0, n, size), threads))
+        seed, state, cov, info, hit_rows = (np.concatenate([g[i] for g in got]) if got else None for i in range(5))
+        if seed is None:
+            return self.start({k: v[:0] for k, v in seeds.items()})
+        return Candidates(state=state, cov=cov, barrel=info[:, 0] > 0.5, pos=info[:, 1],
+                          layer=info[:, 2].astype(np.int64), hits=hit_rows, nh=info[:, 3].astype(np.int64),
+                          chi2=info[:, 4], holes=info[:, 5].astype(np.int64), seed=seed.astype(np.int64))
 
 
 def _popped(parts: list):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...threads import current_threads, ordered_map
 from . import fast
 from .geometry import Hits, Layers
 from .helix import CURVATURE_PER_TESLA, wrap
@@ -218,16 +219,22 @@ def find_triplets(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 
             "d0_max": d0_max, "cot_max": cot_max, "n_sigma": n_sigma, "field": field}
     pairs, top_pairs = layer_pairs or (pixel_layer_pairs(lay), top_layer_pairs(lay))
     found: list[list[tuple]] = [[] for _ in top_pairs]
-    for lm in dict.fromkeys(m for _, m in pairs):  # middle layers, in order of first use
+
+    def middle(lm: int) -> list[tuple[int, list[tuple]]]:
+        """The triplets of the middle layer ``lm``, per top layer pair (its place in ``top_pairs``)."""
         blocks = [d for lb, m in pairs if m == lm for d in _doublets(hits, lay, lb, lm, cuts)]
         if not blocks:
-            continue
+            return []
         bi = np.concatenate([d[0] for d in blocks])
         mi = np.concatenate([d[1] for d in blocks])
         del blocks
-        for k, (m, lt) in enumerate(top_pairs):
-            if m == lm:
-                found[k] = _triplets(hits, lay, bi, mi, lm, lt, cuts)
+        return [(k, _triplets(hits, lay, bi, mi, lm, lt, cuts)) for k, (m, lt) in enumerate(top_pairs) if m == lm]
+
+    # the middle layers (in order of first use) side by side on the threads: their compiled search runs
+    # without the interpreter's lock; the triplets are the same in the same order on any number of threads
+    for done in ordered_map(middle, list(dict.fromkeys(m for _, m in pairs)), current_threads()):
+        for k, part in done:
+            found[k] = part
     parts = [p for f in found for p in f]
     del found
     n = sum(len(p[0]) for p in parts)
