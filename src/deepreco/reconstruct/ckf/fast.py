@@ -1,5 +1,6 @@
-"""The CKF's hot loops compiled with numba (optional): the helix's crossing with a cylinder, and the search of one
-layer (window, propagation to each hit's surface, covariance, chi2 and gate) in one pass over the pairs.
+"""The CKF's hot loops compiled with numba (optional): the helix's crossing with a cylinder, the search of one
+layer (window, propagation to each hit's surface, covariance, chi2 and gate) in one pass over the pairs, the triplet
+search, the ambiguity resolution, and the whole filter of a seed (`follow`: start, steps, branching, pruning).
 
 Why: the filter steps candidates layer by layer, and most calls hold few candidates (on a list event half the
 searches carry at most 6), so NumPy's cost there is its per-operation overhead, not arithmetic: a search is some
@@ -9,7 +10,10 @@ and kept or dropped in registers.
 The arithmetic is `helix` and `kalman`'s, operation for operation, in float64, with the pairs in the order of
 `seeding.grid_pair_blocks` (coordinate bin, then candidate, then the hit's place in the grid). The results agree
 with NumPy's to rounding (NumPy's sin and cos are its own vectorised ones, numba's the C library's; the tests
-compare both); without numba the NumPy code runs.
+compare both); without numba the NumPy code runs. Two shortcuts keep the results to rounding: the transport's five
+shifted propagations start Newton's iterations at the unshifted crossing (one or two iterations instead of up to
+six), and the next layer is searched in the order of the path to it, stopping at the first layer crossed (the same
+layer as a search of all of them: tested).
 """
 
 from __future__ import annotations

@@ -22,9 +22,12 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
 
        var(psi) += theta0^2 (1 + t^2),    var(t) += theta0^2 (1 + t^2)^2       (t = cot theta);
 
-7. pruning: candidates that end on the same two hits (one particle seeded several times) merge into the best;
-   at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more than
-   ``max_holes`` holes, or that leave the detector, are finished.
+7. pruning: candidates of one seed that end on the same two hits (two branches that met again) merge into the
+   best; at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more than
+   ``max_holes`` holes, or that leave the detector, are finished. (Until session 28 the merge crossed seeds: one
+   particle seeded twice was followed once. Each seed on its own lets the compiled filter below follow a seed
+   from start to end in one call; the ambiguity resolution removes the second copy of a particle, and the
+   scores stayed the same: `benchmarks/results/gnn_speed_compiled_follow.txt`.)
 
 Inward (``Finder(inward=True)``, to extend tracks towards the beam line): the seeds are started as above, carried
 back to their first hit's surface (``from_first``, which is also how the layers a seed skips are searched, outward),
@@ -35,11 +38,18 @@ A seed starts at its first hit with the triplet's parameters; the direction's un
 in theta, three times the scattering in a pixel layer at the seed's momentum plus 2 mrad (a steep track's theta
 is far better known than its pT alone says).
 
-Memory: the seeds of a round grow faster than the hits (240k in the first round at 149k hits, about 1.4 M at
-300k), and a step makes several copies of its candidates (400 bytes each). So the seeds go in parts
+Compiled (numba, the ``fast`` extra; `WHOLE_COMPILED`): `Finder.run` hands the seeds to `fast.follow`, which
+follows one seed after the other through all of the above without returning to Python, in parts of the seeds
+that run side by side on the threads (the compiled code runs without the interpreter's lock), and keeps the best
+finished candidate of each seed. Without numba the NumPy steps below run: all candidates of a part at once, each
+operation vectorised over them; the best candidate of each seed is the same, but for seeds whose two best
+candidates lie within rounding of each other (`tests/test_ckf_fast.py`).
+
+Memory (the NumPy steps): the seeds of a round grow faster than the hits (240k in the first round at 149k hits,
+about 1.4 M at 300k), and a step makes several copies of its candidates (400 bytes each). So the seeds go in parts
 (`SEED_CHUNK`) that step in lockstep, one part at a time (with more threads, as many parts side by side, each
-thread a part); only step 7's merge looks at all parts at once, on their keys. The tracks are those of all seeds
-taken whole (`tests/test_memory.py`), on any number of threads (`tests/test_ckf.py`).
+thread a part). The tracks are those of all seeds taken whole (`tests/test_memory.py`), on any number of threads
+(`tests/test_ckf.py`). The compiled filter holds the candidates of one seed at a time.
 """
 
 from __future__ import annotations
