@@ -123,6 +123,23 @@ if HAVE_NUMBA:
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _short_step_cov1(st, cov, barrel, position, s, curvature, jac, tmp, out):
         """`helix.short_step_cov` for one state into ``out`` (5, 5); ``jac``, ``tmp``: (5, 5) scratch."""
+        _short_step_jac1(st, barrel, position, s, curvature, jac)
+        _sandwich(jac, cov, tmp, out)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _diagonal1(jac, cov, i):
+        """Element (i, i) of J C J^T, as `_sandwich` sums it."""
+        acc = 0.0
+        for m in range(5):
+            row = 0.0
+            for k in range(5):
+                row += jac[i, k] * cov[k, m]
+            acc += row * jac[i, m]
+        return acc
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _short_step_jac1(st, barrel, position, s, curvature, jac):
+        """The Jacobian of `helix.short_step_cov` for one state into ``jac`` (5, 5)."""
         phi, w, psi, t = st[0], st[1], st[2], st[3]
         r = max(position if barrel else w, 1.0)
         c, sn = np.cos(psi - phi), np.sin(psi - phi)
@@ -145,7 +162,6 @@ if HAVE_NUMBA:
         jac[1, 2] = t * s * tan if barrel else -s * sn
         jac[1, 3] = s if barrel else ds_dt * c
         jac[2, 3] = 0.0 if barrel else h * ds_dt
-        _sandwich(jac, cov, tmp, out)
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _sandwich(jac, cov, tmp, out):
@@ -523,9 +539,15 @@ if HAVE_NUMBA:
                 ok, s = _propagate1(st, barrel, pos, layer_barrel, surface[hit], curvature, pred)
                 if not ok:
                     continue
-                _short_step_cov1(st, cv, barrel, pos, s, curvature, jac, tmp, pcov)
                 r0 = _wrap(meas[hit, 0] - pred[0])
                 r1 = meas[hit, 1] - pred[1]
+                # each coordinate alone bounds chi2 from below (r_i^2 / S_ii <= r^T S^-1 r): most of the window's
+                # hits fail there, before the whole covariance is carried
+                _short_step_jac1(st, barrel, pos, s, curvature, jac)
+                if r0 * r0 >= chi2_max * (_diagonal1(jac, cv, 0) + var[hit, 0, 0]) or \
+                        r1 * r1 >= chi2_max * (_diagonal1(jac, cv, 1) + var[hit, 1, 1]):
+                    continue
+                _sandwich(jac, cv, tmp, pcov)
                 s00 = pcov[0, 0] + var[hit, 0, 0]
                 s01 = pcov[0, 1] + var[hit, 0, 1]
                 s11 = pcov[1, 1] + var[hit, 1, 1]
