@@ -354,21 +354,21 @@ def test_join_makes_one_track_of_a_particles_inner_and_outer_pieces(muons, sourc
         assert np.array_equal(plain, joined)
 
 
-@pytest.mark.parametrize("whole_compiled", [True, False])
-def test_threads_cut_the_seeds_into_parts_and_find_the_same_candidates(muons, monkeypatch, whole_compiled):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_threads_cut_the_seeds_into_parts_and_find_the_same_candidates(muons, monkeypatch, compiled):
     import deepreco.reconstruct.ckf.kalman as kalman
     from deepreco.reconstruct.ckf import fast
 
-    if whole_compiled and not fast.HAVE_NUMBA:
+    if compiled and not fast.HAVE_NUMBA:
         pytest.skip("numba is not installed (the fast extra)")
-    monkeypatch.setattr(kalman, "WHOLE_COMPILED", whole_compiled)
+    monkeypatch.setattr(kalman, "COMPILED", compiled)
     hits = prepare_hits(muons.hits)
     seeds = find_seeds(hits, layers())
     assert len(seeds["hits"]) >= 20
     monkeypatch.setattr(kalman, "MIN_PART", 4)  # parts of a few seeds: several parts on each of 3 threads
     parts = []
-    if whole_compiled:
-        monkeypatch.setattr(fast, "follow", lambda trip, *a, f=fast.follow: parts.append(len(trip)) or f(trip, *a))
+    if compiled:
+        monkeypatch.setattr(fast, "start", lambda trip, *a, f=fast.start: parts.append(len(trip)) or f(trip, *a))
     else:
         monkeypatch.setattr(kalman.Finder, "start", lambda self, s, f=kalman.Finder.start:
                             parts.append(len(s["hits"])) or f(self, s))

@@ -127,18 +127,19 @@ def test_an_events_tracks_are_the_same(event, monkeypatch):
 
 @needs_numba
 @pytest.mark.parametrize("inward", [False, True])
-def test_the_whole_filter_compiled_follows_each_seed_as_the_steps_do(started, inward, monkeypatch):
-    """`fast.follow` (each seed followed in one compiled call) against the filter's NumPy steps (all candidates of a
-    part at once, the same compiled searches): the best candidate of each seed has the same hits in nearly every
-    seed; where not, two of its candidates were within rounding of each other (the steps' NumPy arithmetic and the
-    compiled loop round the last bits differently, and the finite-difference Jacobian carries that on)."""
+def test_the_compiled_start_and_steps_find_what_the_numpy_steps_find(started, inward, monkeypatch):
+    """`fast.start` and `fast.advance` (a part's candidates in one call a step) against the filter's NumPy steps
+    (each operation over all candidates, the same compiled searches): the best candidate of each seed has the same
+    hits in nearly every seed; where not, two of its candidates were within rounding of each other (the NumPy
+    arithmetic and the compiled loop round the last bits differently, and the finite-difference Jacobian carries
+    that on)."""
     finder = started[0]
     seeds = find_seeds(finder.hits, finder.lay, pt_min=0.3)
     kw = {"inward": True, "from_first": True} if inward else {}
     got = kalman.Finder(finder.hits, finder.lay, **kw).run(seeds, threads=1)
-    monkeypatch.setattr(kalman, "WHOLE_COMPILED", False)
+    monkeypatch.setattr(kalman, "COMPILED", False)
     want = kalman.Finder(finder.hits, finder.lay, **kw).run(seeds, threads=1)
-    want = want.take(best_per_seed(want.seed, want.nh, want.chi2))
+    got, want = (c.take(best_per_seed(c.seed, c.nh, c.chi2)) for c in (got, want))
     assert len(seeds["hits"]) > 2000 and np.array_equal(got.seed, want.seed)
     same = np.array([n == m and np.array_equal(a[:n], b[:m]) for a, b, n, m in
                      zip(got.hits, want.hits, got.nh, want.nh, strict=True)])

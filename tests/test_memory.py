@@ -91,9 +91,7 @@ def pions():
 
 def test_ckf_tracks_do_not_depend_on_the_chunks(pions, monkeypatch):
     """The seeds followed in parts of 64 (ten or more parts) and the finished candidates cut to the best of each
-    seed at 40 give the same tracks, states and covariances as one part (the filter in NumPy's steps, all
-    candidates of a part at once: the compiled filter follows each seed on its own)."""
-    monkeypatch.setattr(kalman, "WHOLE_COMPILED", False)
+    seed at 40 give the same tracks, states and covariances as one part."""
     whole = CKFTracks().find(pions)
     assert len(whole["seeds"]["hits"]) > 10 * 64 and whole["n_tracks"] > 200
     cuts = []
@@ -115,38 +113,27 @@ def test_ckf_tracks_do_not_depend_on_the_chunks(pions, monkeypatch):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
-def test_prune_merges_the_candidates_of_one_seed_only():
-    """Candidates that end on the same two hits merge when they are of one seed; of two seeds both stay (each seed
-    is followed on its own, so the parts, and the threads, do not change what a seed keeps)."""
+def test_prune_in_parts_is_prune_of_the_whole():
+    """The merge of candidates that end on the same two hits crosses the parts; the cut per seed stays in one."""
     rng = np.random.default_rng(6)
-    n, n_hits = 600, 8  # few hits: many candidates end on the same two
+    n, n_hits = 600, 40  # few hits: many candidates end on the same two
     hits = np.full((n, kalman.MAX_HITS), -1, np.int32)
     nh = rng.integers(2, 6, n)
     for i in range(n):
         hits[i, :nh[i]] = rng.choice(n_hits, nh[i], replace=False)
-    seed = np.sort(rng.integers(0, 60, n))  # a seed's candidates together, as the parts hold them
+    seed = np.sort(rng.integers(0, 150, n))  # a seed's candidates together, as the parts hold them
     cand = kalman.Candidates(state=rng.normal(size=(n, 5)), cov=rng.normal(size=(n, 5, 5)), barrel=rng.random(n) < 0.5,
                              pos=rng.random(n), layer=rng.integers(0, 9, n), hits=hits, nh=nh,
                              chi2=rng.integers(0, 5, n).astype(float), holes=rng.integers(0, 3, n), seed=seed)
     finder = kalman.Finder(np.zeros(n_hits), layers())  # prune uses the number of hits only
-    whole = finder.prune(cand)
     ends = np.r_[np.r_[0, np.flatnonzero(np.diff(seed)) + 1][::10], n]  # parts of 10 seeds
-    parts = kalman.Candidates.concat([finder.prune(cand.take(np.arange(a, b)))
-                                      for a, b in zip(ends[:-1], ends[1:], strict=True)])
+    parts = [cand.take(np.arange(a, b)) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+    whole = finder.prune(cand)
+    assert len(whole) < n - 100  # many merged
+    pruned = kalman.Candidates.concat(finder._prune_parts(parts))
+    assert sum(len(finder.prune(p)) for p in parts) > len(whole)  # part by part alone would keep more
     for name in kalman.Candidates.FIELDS:
-        assert np.array_equal(getattr(parts, name), getattr(whole, name)), name
-    before = np.unique(cand.seed * n_hits * n_hits + finder._last_two(cand))
-    assert len(before) < n - 30  # many candidates of a seed end alike ...
-    last = finder._last_two(whole)
-    assert len(np.unique(whole.seed * n_hits * n_hits + last)) == len(whole)  # ... none once pruned
-    assert len(np.unique(last)) < len(whole) - 20  # but candidates of different seeds do
-    assert np.bincount(whole.seed).max() <= finder.max_candidates
-    # each seed keeps its best: the most hits, then the smallest chi2
-    for s in np.unique(seed)[:20]:
-        mine = cand.take(np.flatnonzero(seed == s))
-        kept = whole.take(np.flatnonzero(whole.seed == s))
-        best = np.lexsort((mine.chi2, -mine.nh))[0]
-        assert kept.nh.max() == mine.nh[best] and kept.chi2[kept.nh == kept.nh.max()].min() == mine.chi2[best]
+        assert np.array_equal(getattr(pruned, name), getattr(whole, name)), name
 
 
 def _following_peak(seeds, finder) -> int:
@@ -161,7 +148,6 @@ def _following_peak(seeds, finder) -> int:
 def test_following_memory_grows_with_the_part_not_with_the_seeds(pions, monkeypatch):
     """The Kalman filter's candidates and their temporaries are a part's: 4 parts, well under half the memory
     (about 0.4 of it: the seeds, the finished tracks and the merge's keys stay whole)."""
-    monkeypatch.setattr(kalman, "WHOLE_COMPILED", False)  # NumPy's steps (the compiled filter holds a seed's)
     hits = prepare_hits(pions.hits)
     seeds = {k: v[::3] for k, v in find_seeds(hits, layers(), pt_min=0.3).items()}  # 1,025 seeds: seconds
     finder = kalman.Finder(hits, layers())

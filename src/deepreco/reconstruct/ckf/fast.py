@@ -1,6 +1,7 @@
 """The CKF's hot loops compiled with numba (optional): the helix's crossing with a cylinder, the search of one
 layer (window, propagation to each hit's surface, covariance, chi2 and gate) in one pass over the pairs, the triplet
-search, the ambiguity resolution, and the whole filter of a seed (`follow`: start, steps, branching, pruning).
+search, the ambiguity resolution, and the filter's start and step (`start`, `advance`: all of a step's
+searches, branching, updates and scattering for a part's candidates in one call).
 
 Why: the filter steps candidates layer by layer, and most calls hold few candidates (on a list event half the
 searches carry at most 6), so NumPy's cost there is its per-operation overhead, not arithmetic: a search is some
@@ -477,14 +478,14 @@ if HAVE_NUMBA:
                     m += 1
         return out_j[:m].copy(), out_q[:m].copy(), out_t[:m].copy(), out_x[:m].copy()
 
-    # ------------------------------------------------------------------ the whole filter, one seed at a time
+    # ------------------------------------------------------------------ the filter's start and step, compiled
     #
-    # `follow` runs `kalman.Finder.run` for a range of seeds in one call: each seed's candidates are started,
-    # stepped, branched, updated and pruned as the NumPy code does it for all candidates at once (the same
-    # arithmetic, operation for operation), but seed after seed, without returning to Python between steps and
-    # without the interpreter's lock, so that threads following other seeds run beside it. A candidate is held in
-    # four rows: its state (5,), covariance (5, 5), its hits (MAX_HITS,) and ``info`` (barrel, surface position,
-    # layer, number of hits, chi2, holes).
+    # `start` and `advance` run `kalman.Finder.start` and one step of `kalman.Finder._advance` for all candidates
+    # of a part in one call each, candidate after candidate (the same arithmetic as the NumPy steps, operation for
+    # operation), without the interpreter's lock, so that the parts of other threads run beside them; what crosses
+    # the parts (the merge of candidates that end on the same two hits) stays in `kalman.Finder.prune`. A candidate
+    # here is four rows: its state (5,), covariance (5, 5), hits (MAX_HITS,) and ``info`` (barrel, surface
+    # position, layer, number of hits, chi2, holes).
 
     _BARREL, _POS, _LAYER, _NH, _CHI2, _HOLES = 0, 1, 2, 3, 4, 5
 
@@ -638,49 +639,32 @@ if HAVE_NUMBA:
             _take_hit(st, cv, info, hh, best_p[0], best_v[0], best_h[0], layer, det, max_hits)
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def _better(nh, chi2, best_nh, best_chi2):
-        return nh > best_nh or (nh == best_nh and chi2 < best_chi2)
-
-    @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def follow(trip, psi, cot, qpt, det, curvature, chi2_max, n_sigma, n_branches, max_candidates, max_holes,
-               overlaps, max_steps, inward, from_first, fd_steps, mass, max_hits):
-        """`kalman.Finder.run` for the seeds (hit numbers ``trip`` (n, 3), ``psi``, ``cot``, ``qpt``), each seed
-        apart: the best finished candidate of each (most hits, then smallest chi2). ``det``: the hits, layers and
-        search grids (`kalman.Finder._compiled`). Returns (found, state, cov, info, hits) per seed."""
+    def start(trip, psi, cot, qpt, det, curvature, chi2_max, n_sigma, overlaps, from_first, fd_steps, mass,
+              max_hits):
+        """`kalman.Finder.start` (and `_back_to_first` with ``from_first``) for the seeds (hit numbers ``trip``
+        (n, 3), ``psi``, ``cot``, ``qpt``): returns (started, state, cov, info, hits) per seed, ``started`` False
+        for a seed that failed its second or third hit."""
         n = trip.shape[0]
         meas, var, surface, hit_layer = det[0], det[1], det[2], det[4]
-        lay_barrel, lay_position, lay_lo, lay_hi, lay_x0 = det[5], det[6], det[7], det[8], det[9]
-        found = np.zeros(n, np.bool_)
+        lay_barrel, lay_x0 = det[5], det[9]
+        ok_out = np.zeros(n, np.bool_)
         o_st = np.zeros((n, 5))
         o_cv = np.zeros((n, 5, 5))
         o_info = np.zeros((n, 6))
         o_hh = np.full((n, max_hits), -1, np.int32)
-        cap = max(max_candidates, 1) * (max(n_branches, 1) + 1) + 1
-        a_st, a_cv, a_info, a_hh = np.zeros((cap, 5)), np.zeros((cap, 5, 5)), np.zeros((cap, 6)), \
-            np.full((cap, max_hits), -1, np.int32)
-        b_st, b_cv, b_info, b_hh = np.zeros((cap, 5)), np.zeros((cap, 5, 5)), np.zeros((cap, 6)), \
-            np.full((cap, max_hits), -1, np.int32)
-        kb = max(n_branches, 1)
-        best_h = np.empty(kb, np.int64)
-        best_p = np.empty((kb, 5))
-        best_v = np.empty((kb, 5, 5))
-        best_x = np.empty(kb)
+        best_h = np.empty(1, np.int64)
+        best_p = np.empty((1, 5))
+        best_v = np.empty((1, 5, 5))
+        best_x = np.empty(1)
         pred, pcov, jac, tmp = np.empty(5), np.empty((5, 5)), np.empty((5, 5)), np.empty((5, 5))
-        hits_k, pred_k, pcov_k = np.empty(kb, np.int64), np.empty((kb, 5)), np.empty((kb, 5, 5))
         exclude = np.empty(max(overlaps, 1) + 1, np.int64)
         scratch = (best_h, best_p, best_v, best_x, pred, pcov, jac, tmp, exclude)
         shifted, moved = np.empty(5), np.empty(5)
         t_st, t_cv = np.empty(5), np.empty((5, 5))
-        keys = np.empty(cap, np.int64)
-        keep = np.empty(cap, np.bool_)
-        n_hits_all = meas.shape[0]
-        by_r, by_z = layer_orders(lay_barrel, lay_position)
         for q in range(n):
-            # ---- start: the state at the first hit, filtered through the second and the third
             b = trip[q, 0]
-            st, cv, info, hh = a_st[0], a_cv[0], a_info[0], a_hh[0]
+            st, cv, info, hh = o_st[q], o_cv[q], o_info[q], o_hh[q]
             st[0], st[1], st[2], st[3], st[4] = meas[b, 0], meas[b, 1], psi[q], cot[q], qpt[q]
-            cv[:] = 0.0
             cv[0, 0], cv[0, 1], cv[1, 0], cv[1, 1] = var[b, 0, 0], var[b, 0, 1], var[b, 1, 0], var[b, 1, 1]
             cv[2, 2] = 0.02 ** 2
             one_t2 = 1.0 + cot[q] ** 2
@@ -688,7 +672,6 @@ if HAVE_NUMBA:
             cv[3, 3] = ((3.0 * _highland1(p, 0.02 * np.sqrt(one_t2), 0.13957) + 0.002) * one_t2) ** 2
             cv[4, 4] = (0.3 * abs(qpt[q]) + 0.05) ** 2
             layer = hit_layer[b]
-            hh[:] = -1
             hh[0] = b
             info[_BARREL] = 1.0 if lay_barrel[layer] else 0.0
             info[_POS], info[_LAYER], info[_NH], info[_CHI2], info[_HOLES] = surface[b], layer, 1.0, 0.0, 0.0
@@ -712,115 +695,103 @@ if HAVE_NUMBA:
                 info[_NH] = nh + 1
                 _overlaps1(st, cv, info, hh, lj, det, n_sigma, chi2_max, curvature, overlaps, max_hits, scratch)
                 _scatter1(st, cv, lj, lay_barrel, lay_x0, mass)
-            if not alive:
-                continue
-            if from_first:  # back along the helix to the first hit's surface
+            if alive and from_first:  # back along the helix to the first hit's surface
                 lf = hit_layer[b]
                 good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[lf], surface[b], curvature,
                                       fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
                 for i in range(5):
                     good = good and np.isfinite(t_st[i])
-                if not good:
-                    continue
+                alive = good
                 st[:] = t_st
                 cv[:] = t_cv
                 info[_BARREL] = 1.0 if lay_barrel[lf] else 0.0
                 info[_POS], info[_LAYER] = surface[b], lf
-            n_act = 1
-            best_nh, best_chi2 = -1, np.inf
+            ok_out[q] = alive
+        return ok_out, o_st, o_cv, o_info, o_hh
 
-            # ---- the steps: next layer, transport, search, branch or hole, scattering, pruning
-            for _step in range(max_steps + 1):
-                if n_act == 0:
-                    break
-                if _step == max_steps:  # still going after the last step: finished as they are
-                    for c in range(n_act):
-                        nh, chi2 = np.int64(a_info[c, _NH]), a_info[c, _CHI2]
-                        if _better(nh, chi2, best_nh, best_chi2):
-                            best_nh, best_chi2 = nh, chi2
-                            o_st[q], o_cv[q], o_info[q], o_hh[q] = a_st[c], a_cv[c], a_info[c], a_hh[c]
-                    break
-                m = 0
-                for c in range(n_act):
-                    st, cv, info = a_st[c], a_cv[c], a_info[c]
-                    nl, _ = _next_layer1(st, info[_BARREL] > 0.5, info[_POS], np.int64(info[_LAYER]), curvature,
-                                         lay_barrel, lay_position, lay_lo, lay_hi, inward, by_r, by_z)
-                    good = nl >= 0
-                    if good:
-                        good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[nl], lay_position[nl],
-                                              curvature, fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
-                    if not good:  # left the detector, or lost on the way: finished as it was
-                        nh, chi2 = np.int64(info[_NH]), info[_CHI2]
-                        if _better(nh, chi2, best_nh, best_chi2):
-                            best_nh, best_chi2 = nh, chi2
-                            o_st[q], o_cv[q], o_info[q], o_hh[q] = st, cv, info, a_hh[c]
-                        continue
-                    st[:] = t_st
-                    cv[:] = t_cv
-                    info[_BARREL] = 1.0 if lay_barrel[nl] else 0.0
-                    info[_POS] = lay_position[nl]
-                    k = _search1(det, nl, st, cv, lay_barrel[nl], lay_position[nl], n_sigma, chi2_max, curvature,
-                                 exclude, 0, kb, best_h, best_p, best_v, best_x, pred, pcov, jac, tmp)
-                    if k == 0:  # a hole
-                        b_st[m], b_cv[m], b_info[m], b_hh[m] = st, cv, info, a_hh[c]
-                        b_info[m, _HOLES] += 1.0
-                        b_info[m, _LAYER] = nl
-                        m += 1
-                    else:
-                        hits_k[:k] = best_h[:k]  # the overlaps' searches below use best_*
-                        pred_k[:k] = best_p[:k]
-                        pcov_k[:k] = best_v[:k]
-                        for i in range(k):
-                            b_st[m], b_cv[m], b_info[m], b_hh[m] = st, cv, info, a_hh[c]
-                            _take_hit(b_st[m], b_cv[m], b_info[m], b_hh[m], pred_k[i], pcov_k[i], hits_k[i], nl, det,
-                                      max_hits)
-                            _overlaps1(b_st[m], b_cv[m], b_info[m], b_hh[m], nl, det, n_sigma, chi2_max, curvature,
-                                       overlaps, max_hits, scratch)
-                            m += 1
-                # scattering in the layer, then the candidates with too many holes finish
-                n_act = 0
-                for c in range(m):
-                    _scatter1(b_st[c], b_cv[c], np.int64(b_info[c, _LAYER]), lay_barrel, lay_x0, mass)
-                    if b_info[c, _HOLES] > max_holes:
-                        nh, chi2 = np.int64(b_info[c, _NH]), b_info[c, _CHI2]
-                        if _better(nh, chi2, best_nh, best_chi2):
-                            best_nh, best_chi2 = nh, chi2
-                            o_st[q], o_cv[q], o_info[q], o_hh[q] = b_st[c], b_cv[c], b_info[c], b_hh[c]
-                        keep[c] = False
-                    else:
-                        keep[c] = True
-                        nh = np.int64(b_info[c, _NH])
-                        keys[c] = np.int64(b_hh[c, nh - 1]) * n_hits_all + b_hh[c, nh - 2]
-                # `kalman.Finder.prune` for this seed: one of the candidates that end on the same two hits (the
-                # most hits, then the smallest chi2, then the first), then the best max_candidates
-                for c in range(m):
-                    if not keep[c]:
-                        continue
-                    for d in range(m):
-                        if d == c or not keep[d] or keys[d] != keys[c]:
-                            continue
-                        nd, nc = b_info[d, _NH], b_info[c, _NH]
-                        if nd > nc or (nd == nc and (b_info[d, _CHI2] < b_info[c, _CHI2]
-                                                     or (b_info[d, _CHI2] == b_info[c, _CHI2] and d < c))):
-                            keep[c] = False
-                            break
-                for c in range(m):
-                    if not keep[c]:
-                        continue
-                    rank = 0
-                    for d in range(m):
-                        if d == c or not keep[d]:
-                            continue
-                        nd, nc = b_info[d, _NH], b_info[c, _NH]
-                        if nd > nc or (nd == nc and (b_info[d, _CHI2] < b_info[c, _CHI2]
-                                                     or (b_info[d, _CHI2] == b_info[c, _CHI2] and d < c))):
-                            rank += 1
-                    if rank < max_candidates:
-                        a_st[n_act], a_cv[n_act], a_info[n_act], a_hh[n_act] = b_st[c], b_cv[c], b_info[c], b_hh[c]
-                        n_act += 1
-            if best_nh >= 0:
-                found[q] = True
-        return found, o_st, o_cv, o_info, o_hh
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def advance(a_st, a_cv, a_info, a_hh, det, curvature, chi2_max, n_sigma, n_branches, max_holes, overlaps,
+                inward, fd_steps, mass, max_hits):
+        """One step of `kalman.Finder._advance` for the candidates (state, covariance, ``info`` (barrel, surface
+        position, layer, hits, chi2, holes), hit rows): to the next layer, search, branch on the ``n_branches``
+        best hits (each then taking an overlapping module's hit, `_overlaps1`) or go on with a hole, the layer's
+        scattering. Returns (went on: parent, state, cov, info, hits; finished: parent, state, cov, info, hits),
+        ``parent`` the candidate each came from; the finished are those that left the detector or were lost on
+        the way (as they were) and those with more than ``max_holes`` holes."""
+        n = a_st.shape[0]
+        lay_barrel, lay_position, lay_lo, lay_hi, lay_x0 = det[5], det[6], det[7], det[8], det[9]
+        kb = max(n_branches, 1)
+        cap = n * kb
+        b_par = np.empty(cap, np.int64)
+        b_st, b_cv, b_info = np.empty((cap, 5)), np.empty((cap, 5, 5)), np.empty((cap, 6))
+        b_hh = np.empty((cap, max_hits), np.int32)
+        f_par = np.empty(n + cap, np.int64)
+        f_st, f_cv, f_info = np.empty((n + cap, 5)), np.empty((n + cap, 5, 5)), np.empty((n + cap, 6))
+        f_hh = np.empty((n + cap, max_hits), np.int32)
+        best_h = np.empty(kb, np.int64)
+        best_p = np.empty((kb, 5))
+        best_v = np.empty((kb, 5, 5))
+        best_x = np.empty(kb)
+        hits_k, pred_k, pcov_k = np.empty(kb, np.int64), np.empty((kb, 5)), np.empty((kb, 5, 5))
+        pred, pcov, jac, tmp = np.empty(5), np.empty((5, 5)), np.empty((5, 5)), np.empty((5, 5))
+        exclude = np.empty(max(overlaps, 1) + 1, np.int64)
+        scratch = (best_h, best_p, best_v, best_x, pred, pcov, jac, tmp, exclude)
+        shifted, moved = np.empty(5), np.empty(5)
+        t_st, t_cv = np.empty(5), np.empty((5, 5))
+        c_st, c_cv, c_info = np.empty(5), np.empty((5, 5)), np.empty(6)
+        by_r, by_z = layer_orders(lay_barrel, lay_position)
+        m = 0
+        nf = 0
+        for c in range(n):
+            st, cv, info = a_st[c], a_cv[c], a_info[c]
+            nl, _ = _next_layer1(st, info[_BARREL] > 0.5, info[_POS], np.int64(info[_LAYER]), curvature, lay_barrel,
+                                 lay_position, lay_lo, lay_hi, inward, by_r, by_z)
+            good = nl >= 0
+            if good:
+                good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[nl], lay_position[nl],
+                                      curvature, fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+            if not good:  # left the detector, or lost on the way: finished as it was
+                f_par[nf] = c
+                f_st[nf], f_cv[nf], f_info[nf], f_hh[nf] = st, cv, info, a_hh[c]
+                nf += 1
+                continue
+            c_st[:] = t_st
+            c_cv[:] = t_cv
+            c_info[:] = info
+            c_info[_BARREL] = 1.0 if lay_barrel[nl] else 0.0
+            c_info[_POS] = lay_position[nl]
+            k = _search1(det, nl, c_st, c_cv, lay_barrel[nl], lay_position[nl], n_sigma, chi2_max, curvature, exclude,
+                         0, kb, best_h, best_p, best_v, best_x, pred, pcov, jac, tmp)
+            first = m
+            if k == 0:  # a hole
+                b_par[m] = c
+                b_st[m], b_cv[m], b_info[m], b_hh[m] = c_st, c_cv, c_info, a_hh[c]
+                b_info[m, _HOLES] += 1.0
+                b_info[m, _LAYER] = nl
+                m += 1
+            else:
+                hits_k[:k] = best_h[:k]  # the overlaps' searches below use best_*
+                pred_k[:k] = best_p[:k]
+                pcov_k[:k] = best_v[:k]
+                for i in range(k):
+                    b_par[m] = c
+                    b_st[m], b_cv[m], b_info[m], b_hh[m] = c_st, c_cv, c_info, a_hh[c]
+                    _take_hit(b_st[m], b_cv[m], b_info[m], b_hh[m], pred_k[i], pcov_k[i], hits_k[i], nl, det, max_hits)
+                    _overlaps1(b_st[m], b_cv[m], b_info[m], b_hh[m], nl, det, n_sigma, chi2_max, curvature, overlaps,
+                               max_hits, scratch)
+                    m += 1
+            for i in range(first, m):  # the layer's scattering; too many holes: finished
+                _scatter1(b_st[i], b_cv[i], np.int64(b_info[i, _LAYER]), lay_barrel, lay_x0, mass)
+        keep = np.empty(m, np.bool_)
+        for i in range(m):
+            keep[i] = b_info[i, _HOLES] <= max_holes
+            if not keep[i]:
+                f_par[nf] = b_par[i]
+                f_st[nf], f_cv[nf], f_info[nf], f_hh[nf] = b_st[i], b_cv[i], b_info[i], b_hh[i]
+                nf += 1
+        idx = np.flatnonzero(keep)
+        return (b_par[idx], b_st[idx], b_cv[idx], b_info[idx], b_hh[idx],
+                f_par[:nf].copy(), f_st[:nf].copy(), f_cv[:nf].copy(), f_info[:nf].copy(), f_hh[:nf].copy())
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def resolve(hits, nh, order, min_hits, min_free, used):

@@ -22,12 +22,9 @@ A candidate is a state x (5 parameters, see `helix`) with covariance P on its la
 
        var(psi) += theta0^2 (1 + t^2),    var(t) += theta0^2 (1 + t^2)^2       (t = cot theta);
 
-7. pruning: candidates of one seed that end on the same two hits (two branches that met again) merge into the
-   best; at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more than
-   ``max_holes`` holes, or that leave the detector, are finished. (Until session 28 the merge crossed seeds: one
-   particle seeded twice was followed once. Each seed on its own lets the compiled filter below follow a seed
-   from start to end in one call; the ambiguity resolution removes the second copy of a particle, and the
-   scores stayed the same: `benchmarks/results/gnn_speed_compiled_follow.txt`.)
+7. pruning: candidates that end on the same two hits (one particle seeded several times) merge into the best;
+   at most ``max_candidates`` per seed survive, ranked by hits and then chi2; candidates with more than
+   ``max_holes`` holes, or that leave the detector, are finished.
 
 Inward (``Finder(inward=True)``, to extend tracks towards the beam line): the seeds are started as above, carried
 back to their first hit's surface (``from_first``, which is also how the layers a seed skips are searched, outward),
@@ -38,18 +35,17 @@ A seed starts at its first hit with the triplet's parameters; the direction's un
 in theta, three times the scattering in a pixel layer at the seed's momentum plus 2 mrad (a steep track's theta
 is far better known than its pT alone says).
 
-Compiled (numba, the ``fast`` extra; `WHOLE_COMPILED`): `Finder.run` hands the seeds to `fast.follow`, which
-follows one seed after the other through all of the above without returning to Python, in parts of the seeds
-that run side by side on the threads (the compiled code runs without the interpreter's lock), and keeps the best
-finished candidate of each seed. Without numba the NumPy steps below run: all candidates of a part at once, each
-operation vectorised over them; the best candidate of each seed is the same, but for seeds whose two best
-candidates lie within rounding of each other (`tests/test_ckf_fast.py`).
+Compiled (numba, the ``fast`` extra; `COMPILED`): steps 1-6 of all candidates of a part are one call
+(`fast.advance`), candidate after candidate, and so is the start (`fast.start`); the parts of several threads run
+side by side (the compiled code runs without the interpreter's lock), and only the pruning (7), which crosses the
+parts, is NumPy. Without numba the NumPy steps run, each operation vectorised over a part's candidates; the
+candidates are the same, to rounding (`tests/test_ckf_fast.py`).
 
-Memory (the NumPy steps): the seeds of a round grow faster than the hits (240k in the first round at 149k hits,
-about 1.4 M at 300k), and a step makes several copies of its candidates (400 bytes each). So the seeds go in parts
+Memory: the seeds of a round grow faster than the hits (240k in the first round at 149k hits, about 1.4 M at
+300k), and a step makes several copies of its candidates (400 bytes each). So the seeds go in parts
 (`SEED_CHUNK`) that step in lockstep, one part at a time (with more threads, as many parts side by side, each
-thread a part). The tracks are those of all seeds taken whole (`tests/test_memory.py`), on any number of threads
-(`tests/test_ckf.py`). The compiled filter holds the candidates of one seed at a time.
+thread a part); only step 7's merge looks at all parts at once, on their keys. The tracks are those of all seeds
+taken whole (`tests/test_memory.py`), on any number of threads (`tests/test_ckf.py`).
 """
 
 from __future__ import annotations
@@ -65,7 +61,7 @@ from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, shor
 from .seeding import Grid, grid_pair_blocks, highland
 
 MAX_HITS = 32  # hit slots per candidate: more than any particle leaves on its way out
-WHOLE_COMPILED = True  # with numba: `Finder.run` follows each seed in one compiled call (`fast.follow`)
+COMPILED = True  # with numba: `Finder.run` starts and steps candidates in compiled calls (`fast.start`, `.advance`)
 
 
 class Candidates:
@@ -383,8 +379,8 @@ class Finder:
         return out
 
     def prune(self, cand: Candidates) -> Candidates:
-        """Candidates of one seed that end on the same two hits merge into the best of them; then at most
-        ``max_candidates`` per seed, the best by hits and chi2."""
+        """Candidates that end on the same two hits (one particle seeded twice) merge into the best of them;
+        then at most ``max_candidates`` per seed, the best by hits and chi2."""
         return cand.take(self._prune_index(self._last_two(cand), cand.nh, cand.chi2, cand.seed))
 
     def _last_two(self, cand: Candidates) -> np.ndarray:
@@ -393,14 +389,24 @@ class Finder:
 
     def _prune_index(self, last, nh, chi2, seed) -> np.ndarray:
         """The rows `prune` keeps, ascending."""
-        order = np.lexsort((chi2, -nh, last, seed))
+        order = np.lexsort((chi2, -nh, last))
         first = np.ones(len(order), bool)
-        first[1:] = (last[order[1:]] != last[order[:-1]]) | (seed[order[1:]] != seed[order[:-1]])
+        first[1:] = last[order[1:]] != last[order[:-1]]
         kept = np.sort(order[first])
         order = np.lexsort((chi2[kept], -nh[kept], seed[kept]))
         seed = seed[kept][order]
         first = np.searchsorted(seed, seed, side="left")
         return kept[np.sort(order[(np.arange(len(seed)) - first) < self.max_candidates])]
+
+    def _prune_parts(self, parts: list[Candidates]) -> list[Candidates]:
+        """`prune` over the union of ``parts`` (the merge crosses parts; a seed's candidates are in one part),
+        applied part by part: only the keys of the union are made whole."""
+        keep = self._prune_index(*(np.concatenate(k) for k in zip(*[(self._last_two(p), p.nh, p.chi2, p.seed)
+                                                                     for p in parts], strict=True)))
+        bounds = np.cumsum([0] + [len(p) for p in parts])
+        cut = np.searchsorted(keep, bounds)
+        out = [p.take(keep[a:b] - lo) for p, a, b, lo in zip(parts, cut[:-1], cut[1:], bounds[:-1], strict=True)]
+        return [p for p in out if len(p)]
 
     def _advance(self, active: Candidates) -> tuple[Candidates, list[Candidates]]:
         """One step of ``active``: to the next layer, search, branch, update (not pruned). Returns the candidates
@@ -447,19 +453,22 @@ class Finder:
         """
         n = len(seeds["hits"])
         threads = current_threads() if threads is None else max(1, threads)
-        if fast.HAVE_NUMBA and WHOLE_COMPILED:
-            return self._run_compiled(seeds, threads)
+        compiled = fast.HAVE_NUMBA and COMPILED
         size = SEED_CHUNK if threads == 1 else min(SEED_CHUNK, max(MIN_PART, -(-n // threads)))
-        if threads > 1:
+        if threads > 1 or compiled:
             for layer in range(len(self.lay.barrel)):  # made now, not by two threads at once
                 self.grid(layer)
+            if compiled:
+                self._compiled()
 
         def started(a: int) -> Candidates:
-            part = self.start({k: v[a:a + size] for k, v in seeds.items()})
+            part = (self._start_compiled if compiled else self.start)({k: v[a:a + size] for k, v in seeds.items()})
             part.seed = part.seed + a
-            if self.from_first:
+            if self.from_first and not compiled:  # the compiled start carries them back itself
                 part = self._back_to_first(part, seeds["hits"][part.seed, 0])
             return part
+
+        advance = self._advance_compiled if compiled else self._advance
 
         active = [p for p in ordered_map(started, range(0, n, size), threads) if len(p)]
         finished: list[Candidates] = []
@@ -467,14 +476,14 @@ class Finder:
             if not active:
                 break
             moved = []
-            for part, done in ordered_map(self._advance, _popped(active), threads):  # old parts freed as they go
+            for part, done in ordered_map(advance, _popped(active), threads):  # old parts freed as they go
                 finished += done
                 if len(part):
                     moved.append(part)
             finished = _cut_finished(finished)
             if not moved:
                 break
-            active = [p for p in map(self.prune, moved) if len(p)]
+            active = self._prune_parts(moved)
         finished += active
         if not finished:
             return self.start({k: v[:0] for k, v in seeds.items()})
@@ -482,7 +491,8 @@ class Finder:
 
 
     def _compiled(self) -> tuple:
-        """The hits, the layers and every layer's search grid as flat arrays, for `fast.follow` (made once)."""
+        """The hits, the layers and every layer's search grid as flat arrays, for `fast.start` and `fast.advance`
+        (made once)."""
         if getattr(self, "_flat", None) is None:
             hits, lay = self.hits, self.lay
             grids = [self.grid(layer) for layer in range(len(lay.barrel))]
@@ -504,32 +514,35 @@ class Finder:
                           arr([g.bin_width for g in grids]))
         return self._flat
 
-    def _run_compiled(self, seeds: dict[str, np.ndarray], threads: int) -> Candidates:
-        """`run` by `fast.follow`: the seeds in parts (of `MIN_PART` or more, at least one a thread), each part one
-        compiled call that follows its seeds one after the other, the parts on ``threads`` threads. The best
-        finished candidate of each seed that has one, in the order of the seeds."""
-        n = len(seeds["hits"])
-        det = self._compiled()
-        size = max(MIN_PART, -(-n // threads)) if threads > 1 else max(n, 1)
+    def _start_compiled(self, seeds: dict[str, np.ndarray]) -> Candidates:
+        """`start` (and `_back_to_first` when ``from_first``) by `fast.start`."""
+        ok, st, cv, info, hit_rows = fast.start(
+            np.ascontiguousarray(seeds["hits"], np.int64),
+            *(np.ascontiguousarray(seeds[k], np.float64) for k in ("psi", "cot", "qpt")), self._compiled(),
+            CURVATURE_PER_TESLA * self.field, float(self.chi2_max), float(self.n_sigma), int(self.overlaps),
+            bool(self.from_first), FD_STEPS, 0.13957, MAX_HITS)
+        rows = np.flatnonzero(ok)
+        return _from_info(st[rows], cv[rows], info[rows], hit_rows[rows], rows)
 
-        def part(a: int):
-            sl = slice(a, a + size)
-            out = fast.follow(np.ascontiguousarray(seeds["hits"][sl], np.int64),
-                              *(np.ascontiguousarray(seeds[k][sl], np.float64) for k in ("psi", "cot", "qpt")),
-                              det, CURVATURE_PER_TESLA * self.field, float(self.chi2_max), float(self.n_sigma),
-                              int(self.n_branches), int(self.max_candidates), int(self.max_holes),
-                              int(self.overlaps), int(self.max_steps), bool(self.inward), bool(self.from_first),
-                              FD_STEPS, 0.13957, MAX_HITS)
-            found = np.flatnonzero(out[0])
-            return a + found, *(o[found] for o in out[1:])
+    def _advance_compiled(self, active: Candidates) -> tuple[Candidates, list[Candidates]]:
+        """`_advance` by `fast.advance`: the same candidates (in another order)."""
+        info = np.column_stack([active.barrel, active.pos, active.layer, active.nh, active.chi2,
+                                active.holes]).astype(np.float64)
+        out = fast.advance(np.ascontiguousarray(active.state, np.float64), np.ascontiguousarray(active.cov, np.float64),
+                           info, np.ascontiguousarray(active.hits, np.int32), self._compiled(),
+                           CURVATURE_PER_TESLA * self.field, float(self.chi2_max), float(self.n_sigma),
+                           int(self.n_branches), int(self.max_holes), int(self.overlaps), bool(self.inward), FD_STEPS,
+                           0.13957, MAX_HITS)
+        moved = _from_info(*out[1:5], active.seed[out[0]])
+        done = _from_info(*out[6:10], active.seed[out[5]])
+        return moved, [done] if len(done) else []
 
-        got = list(ordered_map(part, range(0, n, size), threads))
-        seed, state, cov, info, hit_rows = (np.concatenate([g[i] for g in got]) if got else None for i in range(5))
-        if seed is None:
-            return self.start({k: v[:0] for k, v in seeds.items()})
-        return Candidates(state=state, cov=cov, barrel=info[:, 0] > 0.5, pos=info[:, 1],
-                          layer=info[:, 2].astype(np.int64), hits=hit_rows, nh=info[:, 3].astype(np.int64),
-                          chi2=info[:, 4], holes=info[:, 5].astype(np.int64), seed=seed.astype(np.int64))
+
+def _from_info(state, cov, info, hit_rows, seed) -> Candidates:
+    """Candidates from the compiled filter's rows (`fast.start`, `fast.advance`)."""
+    return Candidates(state=state, cov=cov, barrel=info[:, 0] > 0.5, pos=info[:, 1], layer=info[:, 2].astype(np.int64),
+                      hits=hit_rows, nh=info[:, 3].astype(np.int64), chi2=info[:, 4],
+                      holes=info[:, 5].astype(np.int64), seed=np.asarray(seed, np.int64))
 
 
 def _popped(parts: list):
