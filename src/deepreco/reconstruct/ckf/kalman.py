@@ -461,10 +461,14 @@ class Finder:
             if compiled:
                 self._compiled()
 
+        # a finder with a start of its own (`deepcore.tracking`'s, from seed parameters) starts in it
+        compiled_start = compiled and type(self).start is Finder.start
+
         def started(a: int) -> Candidates:
-            part = (self._start_compiled if compiled else self.start)({k: v[a:a + size] for k, v in seeds.items()})
+            part = (self._start_compiled if compiled_start else self.start)({k: v[a:a + size]
+                                                                              for k, v in seeds.items()})
             part.seed = part.seed + a
-            if self.from_first and not compiled:  # the compiled start carries them back itself
+            if self.from_first and not compiled_start:  # the compiled start carries them back itself
                 part = self._back_to_first(part, seeds["hits"][part.seed, 0])
             return part
 
