@@ -199,6 +199,7 @@ class Finder:
         self.inward = inward
         self.from_first = inward if from_first is None else from_first
         self._grids: dict[int, Grid] = {}
+        self._flat: tuple | None = None  # `_compiled`'s arrays
 
     def grid(self, layer: int) -> Grid:
         if layer not in self._grids:
@@ -493,11 +494,10 @@ class Finder:
             return self.start({k: v[:0] for k, v in seeds.items()})
         return Candidates.concat(finished)
 
-
     def _compiled(self) -> tuple:
         """The hits, the layers and every layer's search grid as flat arrays, for `fast.start` and `fast.advance`
         (made once)."""
-        if getattr(self, "_flat", None) is None:
+        if self._flat is None:
             hits, lay = self.hits, self.lay
             grids = [self.grid(layer) for layer in range(len(lay.barrel))]
             start = np.cumsum([0] + [3 * g.size for g in grids])
