@@ -122,12 +122,6 @@ if HAVE_NUMBA:
         return ok, s
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def _short_step_cov1(st, cov, barrel, position, s, curvature, jac, tmp, out):
-        """`helix.short_step_cov` for one state into ``out`` (5, 5); ``jac``, ``tmp``: (5, 5) scratch."""
-        _short_step_jac1(st, barrel, position, s, curvature, jac)
-        _sandwich(jac, cov, tmp, out)
-
-    @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _diagonal1(jac, cov, i):
         """Element (i, i) of J C J^T, as `_sandwich` sums it."""
         acc = 0.0
@@ -140,7 +134,8 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _short_step_jac1(st, barrel, position, s, curvature, jac):
-        """The Jacobian of `helix.short_step_cov` for one state into ``jac`` (5, 5)."""
+        """The Jacobian of `helix.short_step_cov` for one state into ``jac`` (5, 5) (the covariance carried is then
+        `_sandwich`'s J C J^T)."""
         phi, w, psi, t = st[0], st[1], st[2], st[3]
         r = max(position if barrel else w, 1.0)
         c, sn = np.cos(psi - phi), np.sin(psi - phi)
@@ -184,6 +179,29 @@ if HAVE_NUMBA:
                 v = 0.5 * (out[i, j] + out[j, i])
                 out[i, j] = v
                 out[j, i] = v
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _gated1(st, cv, barrel, pos, layer_barrel, hit, surface, meas, var, chi2_max, curvature, pred, pcov, jac, tmp):
+        """One (candidate, hit) pair of a layer's search: the candidate carried to the hit's own surface (into
+        ``pred``, ``pcov``) and its chi2; inf where the helix misses that surface or the pair fails the gate. Each
+        coordinate alone bounds chi2 from below (r_i^2 / S_ii <= r^T S^-1 r): most of a window's hits fail there,
+        before the whole covariance is carried (``pcov`` is then not filled)."""
+        ok, s = _propagate1(st, barrel, pos, layer_barrel, surface[hit], curvature, pred)
+        if not ok:
+            return np.inf
+        r0 = _wrap(meas[hit, 0] - pred[0])
+        r1 = meas[hit, 1] - pred[1]
+        _short_step_jac1(st, barrel, pos, s, curvature, jac)
+        if r0 * r0 >= chi2_max * (_diagonal1(jac, cv, 0) + var[hit, 0, 0]) or \
+                r1 * r1 >= chi2_max * (_diagonal1(jac, cv, 1) + var[hit, 1, 1]):
+            return np.inf
+        _sandwich(jac, cv, tmp, pcov)
+        s00 = pcov[0, 0] + var[hit, 0, 0]
+        s01 = pcov[0, 1] + var[hit, 0, 1]
+        s11 = pcov[1, 1] + var[hit, 1, 1]
+        dt = s00 * s11 - s01 * (pcov[1, 0] + var[hit, 1, 0])
+        chi2 = (r0 ** 2 * s11 - 2 * r0 * r1 * s01 + r1 ** 2 * s00) / dt
+        return chi2 if chi2 < chi2_max else np.inf
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def _bins(lo, hi, base, n_bins, bin_width):
@@ -256,17 +274,8 @@ if HAVE_NUMBA:
                             break
                     if skip:
                         continue
-                    ok, s = _propagate1(st[q], barrel[q], pos[q], layer_barrel, surface[hit], curvature, pred)
-                    if not ok:
-                        continue
-                    _short_step_cov1(st[q], cv[q], barrel[q], pos[q], s, curvature, jac, tmp, pcov)
-                    r0 = _wrap(meas[hit, 0] - pred[0])
-                    r1 = meas[hit, 1] - pred[1]
-                    s00 = pcov[0, 0] + var[hit, 0, 0]
-                    s01 = pcov[0, 1] + var[hit, 0, 1]
-                    s11 = pcov[1, 1] + var[hit, 1, 1]
-                    det = s00 * s11 - s01 * (pcov[1, 0] + var[hit, 1, 0])
-                    chi2 = (r0 ** 2 * s11 - 2 * r0 * r1 * s01 + r1 ** 2 * s00) / det
+                    chi2 = _gated1(st[q], cv[q], barrel[q], pos[q], layer_barrel, hit, surface, meas, var, chi2_max,
+                                   curvature, pred, pcov, jac, tmp)
                     if not chi2 < chi2_max:
                         continue
                     if m == cap:
@@ -537,23 +546,8 @@ if HAVE_NUMBA:
                         break
                 if skip:
                     continue
-                ok, s = _propagate1(st, barrel, pos, layer_barrel, surface[hit], curvature, pred)
-                if not ok:
-                    continue
-                r0 = _wrap(meas[hit, 0] - pred[0])
-                r1 = meas[hit, 1] - pred[1]
-                # each coordinate alone bounds chi2 from below (r_i^2 / S_ii <= r^T S^-1 r): most of the window's
-                # hits fail there, before the whole covariance is carried
-                _short_step_jac1(st, barrel, pos, s, curvature, jac)
-                if r0 * r0 >= chi2_max * (_diagonal1(jac, cv, 0) + var[hit, 0, 0]) or \
-                        r1 * r1 >= chi2_max * (_diagonal1(jac, cv, 1) + var[hit, 1, 1]):
-                    continue
-                _sandwich(jac, cv, tmp, pcov)
-                s00 = pcov[0, 0] + var[hit, 0, 0]
-                s01 = pcov[0, 1] + var[hit, 0, 1]
-                s11 = pcov[1, 1] + var[hit, 1, 1]
-                dt = s00 * s11 - s01 * (pcov[1, 0] + var[hit, 1, 0])
-                chi2 = (r0 ** 2 * s11 - 2 * r0 * r1 * s01 + r1 ** 2 * s00) / dt
+                chi2 = _gated1(st, cv, barrel, pos, layer_barrel, hit, surface, meas, var, chi2_max, curvature, pred,
+                               pcov, jac, tmp)
                 if not chi2 < chi2_max:
                     continue
                 if m < k_best:
