@@ -90,7 +90,6 @@ def test_the_limit_on_simulated_photons_follows_the_stochastic_term():
     assert table.loc[100.0, "resolution"] < table.loc[10.0, "resolution"]
 
 
-
 def test_isolated_judge_divides_by_the_perfect_clustering_of_the_same_events_by_default():
     from deepreco.calo import isolated
 
@@ -103,6 +102,7 @@ def test_isolated_judge_divides_by_the_perfect_clustering_of_the_same_events_by_
     other = own.assign(resolution=2 * own["resolution"])
     _, given = isolated.judge(["clue"], events, other)
     assert given["ratio"].iloc[0] == pytest.approx(row["ratio"] / 2)
+
 
 @pytest.fixture(scope="module")
 def photon_50():

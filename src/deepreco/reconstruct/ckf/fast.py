@@ -212,10 +212,33 @@ if HAVE_NUMBA:
         b_hi = np.empty(n, np.int64)
         most = -1
         for q in range(n):
-            b_lo[q] = np.int64(min(max(np.floor(lo[q] / bin_width) - base, 0.0), float(n_bins)))
-            b_hi[q] = np.int64(min(max(np.floor(hi[q] / bin_width) - base, -1.0), float(n_bins - 1)))
+            b_lo[q], b_hi[q] = _bin_range1(lo[q], hi[q], base, n_bins, bin_width)
             most = max(most, b_hi[q] - b_lo[q])
         return b_lo, b_hi, most
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _bin_range1(lo, hi, base, n_bins, bin_width):
+        """`_bins` for one window: (first, last)."""
+        return (np.int64(min(max(np.floor(lo / bin_width) - base, 0.0), float(n_bins))),
+                np.int64(min(max(np.floor(hi / bin_width) - base, -1.0), float(n_bins - 1))))
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _window1(st, cv, barrel, pos, layer_barrel, layer_position, offset, vmax0, vmax1, n_sigma):
+        """The search window of one candidate on a layer (`kalman.Finder._pairs`): (half width in phi, lowest and
+        highest coordinate): n_sigma of the candidate's and the layer's largest hit errors, widened by the step to
+        hits off the layer's mean surface."""
+        phi, w, psi, t = st[0], st[1], st[2], st[3]
+        r = pos if barrel else w
+        off = offset + abs(pos - layer_position)
+        if layer_barrel:
+            ds = off / max(abs(np.cos(psi - phi)), 0.1)
+            m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(t)
+        else:
+            ds = off / max(abs(t), 0.05)
+            m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(np.cos(psi - phi))
+        hw = n_sigma * np.sqrt(cv[0, 0] + vmax0) + 1.2 * m_phi + 1e-4
+        span = n_sigma * np.sqrt(cv[1, 1] + vmax1) + 1.2 * m_w + 0.1
+        return min(min(hw, 0.5), 0.99 * _PI), w - span, w + span
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def layer_pairs(st, cv, barrel, pos, layer_barrel, layer_position, offset, vmax0, vmax1, n_sigma, chi2_max,
@@ -230,19 +253,8 @@ if HAVE_NUMBA:
         lo = np.empty(n)
         hi = np.empty(n)
         for q in range(n):
-            phi, w, psi, t = st[q, 0], st[q, 1], st[q, 2], st[q, 3]
-            r = pos[q] if barrel[q] else w
-            off = offset + abs(pos[q] - layer_position)
-            if layer_barrel:
-                ds = off / max(abs(np.cos(psi - phi)), 0.1)
-                m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(t)
-            else:
-                ds = off / max(abs(t), 0.05)
-                m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(np.cos(psi - phi))
-            hw = n_sigma * np.sqrt(cv[q, 0, 0] + vmax0) + 1.2 * m_phi + 1e-4
-            span = n_sigma * np.sqrt(cv[q, 1, 1] + vmax1) + 1.2 * m_w + 0.1
-            half[q] = min(min(hw, 0.5), 0.99 * _PI)
-            lo[q], hi[q] = w - span, w + span
+            half[q], lo[q], hi[q] = _window1(st[q], cv[q], barrel[q], pos[q], layer_barrel, layer_position, offset,
+                                             vmax0, vmax1, n_sigma)
         b_lo, b_hi, most = _bins(lo, hi, base, n_bins, bin_width)
         cap = 64
         out_c = np.empty(cap, np.int64)
@@ -515,24 +527,12 @@ if HAVE_NUMBA:
         key, index, coord = gkey[g0:g1], gindex[g0:g1], gcoord[g0:g1]
         base, n_bins, bin_width = gbase[layer], gbins[layer], gwidth[layer]
         layer_barrel, layer_position = lay_barrel[layer], lay_position[layer]
-        phi, w, psi, t = st[0], st[1], st[2], st[3]
-        r = pos if barrel else w
-        off = offset[layer] + abs(pos - layer_position)
-        if layer_barrel:
-            ds = off / max(abs(np.cos(psi - phi)), 0.1)
-            m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(t)
-        else:
-            ds = off / max(abs(t), 0.05)
-            m_phi, m_w = ds * abs(np.sin(psi - phi)) / max(r, 1.0), ds * abs(np.cos(psi - phi))
-        hw = n_sigma * np.sqrt(cv[0, 0] + var_max[layer, 0]) + 1.2 * m_phi + 1e-4
-        span = n_sigma * np.sqrt(cv[1, 1] + var_max[layer, 1]) + 1.2 * m_w + 0.1
-        half = min(min(hw, 0.5), 0.99 * _PI)
-        lo, hi = w - span, w + span
-        b_lo = np.int64(min(max(np.floor(lo / bin_width) - base, 0.0), float(n_bins)))
-        b_hi = np.int64(min(max(np.floor(hi / bin_width) - base, -1.0), float(n_bins - 1)))
+        half, lo, hi = _window1(st, cv, barrel, pos, layer_barrel, layer_position, offset[layer], var_max[layer, 0],
+                                var_max[layer, 1], n_sigma)
+        b_lo, b_hi = _bin_range1(lo, hi, base, n_bins, bin_width)
         m = 0
         for b in range(b_lo, b_hi + 1):
-            centre = b * 20.0 + phi + 3.0 * _PI
+            centre = b * 20.0 + st[0] + 3.0 * _PI
             a = np.searchsorted(key, centre - half, side="left")
             e = np.searchsorted(key, centre + half, side="right")
             for p in range(a, e):
