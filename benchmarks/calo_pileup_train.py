@@ -1,0 +1,105 @@
+"""Train GravNet and GarNet on hadronic taus under pile-up from one simulation of the events (issue 23, item 4).
+
+`deepreco calo train --models NAME --config benchmarks/configs/calo-NAME-pileup.yaml` does one network and simulates
+its events itself; both files name the same events (200 + 16 tau events, mu flat in [0, 200], cropped to 0.3 around
+the hard particles), so this script simulates them once (``--workers`` processes), keeps them in ``OUT/events.pkl``,
+then trains the networks side by side, each in its own process on ``--threads`` threads, each with the trainer's
+checkpoints (``OUT/calo_NAME.pt.checkpoints/``; ``--resume`` goes on from the last of each).
+
+    python benchmarks/calo_pileup_train.py --out /tmp/calo_pileup --models gravnet,garnet --workers 2 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONFIGS = Path(__file__).parent / "configs"
+DATA_KEYS = ("events", "val_events", "source", "pileup", "crop", "seed")
+
+
+def settings(name: str) -> dict:
+    from deepreco.training import settings_for
+
+    return settings_for(f"calo-{name}", CONFIGS / f"calo-{name}-pileup.yaml")
+
+
+def simulate(models: list[str], out: Path, workers: int) -> Path:
+    from deepreco.calo.train import simulated_events
+
+    path = out / "events.pkl"
+    if path.exists():
+        print(f"events: {path} (simulated before)")
+        return path
+    first = settings(models[0])
+    for name in models[1:]:
+        other = settings(name)
+        if any(other[k] != first[k] for k in DATA_KEYS):
+            sys.exit(f"error: calo-{name}-pileup.yaml names other events than calo-{models[0]}-pileup.yaml")
+    first["workers"] = workers
+    t0 = time.time()
+    events = {"train": simulated_events(first, "train"), "val": simulated_events(first, "val")}
+    partial = path.with_suffix(".part")
+    with open(partial, "wb") as f:
+        pickle.dump(events, f)
+    partial.replace(path)
+    print(f"events: {len(events['train'])} + {len(events['val'])} simulated in {time.time() - t0:.0f} s "
+          f"on {workers} workers -> {path}")
+    return path
+
+
+def train(name: str, out: Path, resume: bool) -> None:
+    from deepreco.calo.train import clustering_task
+    from deepreco.training import fit
+
+    with open(out / "events.pkl", "rb") as f:
+        events = pickle.load(f)
+    s = settings(name)
+    last = None
+    if resume:
+        found = sorted((out / f"calo_{name}.pt.checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+        last = found[-1] if found else None
+    record = fit(f"calo-{name}", s, out / f"calo_{name}.pt", resume=last, progress=False,
+                 make_task=lambda st: clustering_task(name, st, events["train"], events["val"]))
+    print(f"{name}: {record['steps']} steps in {record['seconds']:.0f} s, loss {record['train_loss'][0]:.3f} -> "
+          f"{record['train_loss'][-1]:.3f}; wrote {out / f'calo_{name}.pt'}"
+          + (f" (resumed from {last})" if last else ""))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--models", default="gravnet,garnet")
+    ap.add_argument("--workers", type=int, default=2, help="processes that simulate the events")
+    ap.add_argument("--threads", type=int, default=1, help="threads of each training process")
+    ap.add_argument("--resume", action="store_true", help="go on from each network's last checkpoint")
+    ap.add_argument("--train", help=argparse.SUPPRESS)  # one network, in its own process
+    args = ap.parse_args()
+    if args.train:
+        from deepreco.threads import set_threads
+
+        set_threads(args.threads)
+        train(args.train, args.out, args.resume)
+        return
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    simulate(models, args.out, args.workers)
+    procs = [subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--train", name,
+                               "--threads", str(args.threads)] + (["--resume"] if args.resume else []))
+             for name in models]
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+    if any(codes):
+        sys.exit(f"error: training exited with {codes}")
+
+
+if __name__ == "__main__":
+    main()
