@@ -262,9 +262,9 @@ def taus_time_part(args, log) -> None:
                markdown(part.pivot_table(index=["mu", "hits"], columns="method", values="seconds", sort=False)),
                "", "CPU seconds of the process:", "",
                markdown(part.pivot_table(index=["mu", "hits"], columns="method", values="cpu_seconds", sort=False))]
-    (args.out / "calo_taus_time.md").write_text("\n".join(md) + "\n")
-    (args.out / "calo_taus_time.json").write_text(json.dumps(table.to_dict("records"), indent=1))
-    plots.time_vs_pileup(table, args.out / "calo_time_vs_pileup.png")
+    (args.out / f"calo_taus_time{args.tag}.md").write_text("\n".join(md) + "\n")
+    (args.out / f"calo_taus_time{args.tag}.json").write_text(json.dumps(table.to_dict("records"), indent=1))
+    plots.time_vs_pileup(table, args.out / f"calo_time_vs_pileup{args.tag}.png")
     log("\n".join(md))
 
 
@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         help="methods of the gun, isolated and close parts (default: the README's)")
-    parser.add_argument("--tag", default="", help="added to the file names of the gun, isolated, close and taus parts")
+    parser.add_argument("--tag", default="",
+                        help="added to the file names of the gun, isolated, close, taus and taus_time parts")
     args = parser.parse_args(argv)
     args.tag = f"_{args.tag}" if args.tag else ""
     torch.set_num_threads(1)

@@ -191,3 +191,23 @@ def test_thresholds_under_pileup_are_chosen_on_the_hard_particles(piled):
     assert best["efficiency"] == counts["found"] / counts["hard"] and counts["hard"] >= 2
     alone = pileup.tau_event(0, seed=3, mu=0)
     assert "judged_on" not in tune_condensation(model, [alone], t_betas=(0.3,), t_ds=(0.8,))
+
+
+def test_the_shipped_pileup_networks_load_with_their_training_and_calibration(piled):
+    """The networks trained on taus under pile-up (`PILEUP_MODELS`): each file says what it learned from, each
+    network has its own calibration curve there (not the shipped network's), and clusters a tau event."""
+    from deepreco.calo import PILEUP_MODELS
+    from deepreco.calo.calibration import read
+    from deepreco.modelfile import SHIPPED, load
+
+    shipped_curves, curves = read(SHIPPED), read(PILEUP_MODELS)
+    assert curves["clue"] == shipped_curves["clue"]
+    for name in ("gravnet", "garnet"):
+        settings = load(PILEUP_MODELS / f"calo_{name}.pt", f"calo-{name}").settings
+        assert (settings["source"], list(settings["pileup"]), settings["crop"]) == ("tau", [0, 200], 0.3)
+        assert settings["init"] == "shipped" and settings["max_steps"] == 2000
+        assert curves[name] != shipped_curves[name]
+        method = get_method(name, models_dir=PILEUP_MODELS)
+        assert method.calibration == curves[name]
+        counts, _ = pileup.hard_figures(piled, *method.reconstruct(piled))
+        assert counts["hard"] >= 2 and counts["found"] >= 1, (name, counts)

@@ -19,7 +19,8 @@ from importlib import import_module
 
 # Where each public name lives; imported on first use, so that `deepreco calo --help` does not load torch.
 _NAMES = {"ClueClustering": "clue", "clue": "clue", "CaloEvent": "event", "check_hits": "event",
-          "DEFAULT": "geometry", "Calorimeter": "geometry", "get_method": "methods", "gun_events": "simulate",
+          "DEFAULT": "geometry", "Calorimeter": "geometry", "get_method": "methods", "PILEUP_MODELS": "methods",
+          "gun_events": "simulate",
           "simulate": "simulate", "simulate_gun": "simulate"}
 
 __all__ = sorted(_NAMES)

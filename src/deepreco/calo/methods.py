@@ -27,6 +27,10 @@ from .modelfile import SHIPPED, load_model
 from .train import batch_clusters, drn_inputs
 
 CALO_METHODS = CALO  # the names are listed in deepreco.registry
+# GravNet and GarNet trained on hadronic taus under pile-up (mu 0-200) with their calibration curves (issue 23;
+# `benchmarks/calo_pileup_train.py`): ``get_method("garnet", models_dir=PILEUP_MODELS)``; clue's curve there is the
+# shipped one
+PILEUP_MODELS = SHIPPED / "pileup"
 MIP_HITS_PER_LAYER = 1.5
 MIP_LAYER_FRACTION = 0.7
 
