@@ -4,8 +4,9 @@
     python scripts/calibrate_calo.py --methods clue --per 50 --out /tmp/models --models-dir /tmp/models
 
 Writes calo_calibration.json beside the models (the entries of methods not named are kept) and a JSON report
-(benchmarks/results/calo_calibration.json by default): the curves and each method's median response per species
-on the calibration set before and after. One torch thread.
+(``--report``; by default benchmarks/results/calo_calibration.json for the shipped models' folder, else
+calo_calibration_report.json in ``--out``, so that calibrating other models leaves the shipped report alone): the
+curves and each method's median response per species on the calibration set before and after. One torch thread.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from deepreco.calo.evaluate import DEFAULT_METHODS
 from deepreco.errors import DeepRecoError
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "src" / "deepreco" / "data" / "models"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per", type=int, default=120, help="isolated particles per species")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models-dir", type=Path, default=None, help="calo_<name>.pt (default: shipped)")
-    parser.add_argument("--out", type=Path, default=ROOT / "src" / "deepreco" / "data" / "models")
-    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "calo_calibration.json")
+    parser.add_argument("--out", type=Path, default=SHIPPED)
+    parser.add_argument("--report", type=Path, default=None,
+                        help="the JSON report (default: benchmarks/results/calo_calibration.json for the shipped "
+                             "models' folder, else OUT/calo_calibration_report.json)")
     args = parser.parse_args(argv)
+    if args.report is None:
+        shipped = args.out.resolve() == SHIPPED.resolve()
+        args.report = ROOT / "benchmarks" / "results" / "calo_calibration.json" if shipped else \
+            args.out / "calo_calibration_report.json"
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     try:
