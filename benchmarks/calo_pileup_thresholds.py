@@ -5,9 +5,9 @@ particles (`deepreco.calo.train.tune_condensation`: efficiency - (fake share + r
 particles the validation efficiency moves by 0.1 between neighbouring thresholds. This script simulates ``--more``
 further validation events of the same settings (validation events 16, 17, ...: the same seeds the training's
 command would use with more ``val_events``), kept in ``EVENTS_DIR/val_more.pkl``, and applies the same criterion to
-all of them; ``--write`` puts the choice into the model files (their training record keeps the earlier choice).
+all of them. It reports; the model files are left as they are.
 
-    python benchmarks/calo_pileup_thresholds.py --events-dir DIR --models-dir DIR --more 64 --workers 2 [--write]
+    python benchmarks/calo_pileup_thresholds.py --events-dir DIR --models-dir DIR --more 64 --workers 2
 """
 
 from __future__ import annotations
@@ -48,14 +48,12 @@ def main() -> None:
     ap.add_argument("--models", default="gravnet,garnet")
     ap.add_argument("--more", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--write", action="store_true", help="write the thresholds into the model files")
     args = ap.parse_args()
 
     import torch
 
-    from deepreco.calo.modelfile import load_model, save_model
+    from deepreco.calo.modelfile import load_model
     from deepreco.calo.train import tune_condensation
-    from deepreco.modelfile import load
 
     torch.set_num_threads(1)
     val = pickle.loads((args.events_dir / "events.pkl").read_bytes())["val"]
@@ -72,11 +70,6 @@ def main() -> None:
               f"{best['efficiency']:.3f}, fake share {best['fake_rate']:.3f}, resolution "
               f"{best['energy_resolution']:.3f}); on {len(val)}: t_beta {record.get('t_beta')}, "
               f"t_d {record.get('t_d')}", flush=True)
-        if args.write:
-            mf = load(path, f"calo-{name}")
-            extra = {**mf.record, "t_beta": best["t_beta"], "t_d": best["t_d"],
-                     "tuning_again": {**best, "events": len(events)}}
-            save_model(model, path, extra, mf.settings)
     print(json.dumps(report, indent=1, default=float))
 
 
