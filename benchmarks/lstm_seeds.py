@@ -4,6 +4,7 @@ arcs, on the tracking benchmark's events and on events simulated from real Track
     python benchmarks/lstm_seeds.py [--data DIR] [--events 3] [--lists 1001 1003] [--truth]
     python benchmarks/lstm_seeds.py --truth-only   # the LSTM fed true seeds, both fits: lstm_seeds_truth.txt
     python benchmarks/lstm_seeds.py --seedings     # the seedings of the lstm method: lstm_seeds_seedings.txt
+    python benchmarks/lstm_seeds.py --grid         # DBSCAN over a dense grid of arcs: lstm_seeds_grid.txt
 
 Events: the first ``--events`` of those `benchmarks/tracking.py` simulated (ttbar + mu = 200, seed 1000), and
 one event simulated (seed 1) from each real development list given (1000-1009 only; 1010-1020 are kept for
@@ -27,6 +28,12 @@ labelling's clusters with the seed fit, as above: the before), ``hypotheses`` (e
 (the first five hits of each ckf track; "s clustering" is then ckf's whole run), ``gnn`` (the first five hits
 of each track the graph network builds, its own tracks) and ``gnn+kalman`` (of gnn's tracks after its Kalman
 filter, without its later passes); for both "s clustering" is gnn's run. The truth row as above.
+
+``--grid`` (issue 22): the seeding ``grid`` (`seeding.grid_seeds` with its defaults: DBSCAN over 41 curvatures
+times z0 every 2.5 mm within 110 mm, every cluster's best five hits on a helix, the best fits first), followed by
+the shipped LSTM with and without each seed's cluster claimed (``keep_clusters``); "s clustering" is the whole
+seeding on one thread. Then the seeding's time on the first event of each set on 1 thread, 2 threads, and 2
+threads with the other core kept busy (`hog.busy_core`).
 """
 
 import argparse
@@ -90,6 +97,40 @@ def _seedings(events) -> dict:
     return rows
 
 
+def _grid(events) -> tuple[dict, list]:
+    """The grid seeding's per-event (seed figures, scores, seconds), with and without keep_clusters, and its
+    time on 1 / 2 / 2 threads with the other core busy on the first event (see ``--grid``)."""
+    from hog import busy_core
+
+    from deepreco.metrics import evaluate
+    from deepreco.reconstruct import get_method
+    from deepreco.reconstruct.lstm import seed_quality
+    from deepreco.reconstruct.lstm.seeding import grid_seeds
+
+    rows = {"grid": [], "grid, seed hits only": []}
+    for event in events:
+        start = time.perf_counter()
+        seeds, labels = grid_seeds(event, threads=1)
+        seconds = time.perf_counter() - start
+        for name, keep in (("grid", True), ("grid, seed hits only", False)):
+            start = time.perf_counter()
+            tracks = get_method("lstm", seeding="grid", keep_clusters=keep).follow(event, seeds, labels)
+            rows[name].append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
+                               (seconds, 0.0, time.perf_counter() - start)))
+    times = []
+    for threads, busy in ((1, False), (2, False), (2, True)):
+        hog = busy_core() if busy else None
+        try:
+            start = time.perf_counter()
+            grid_seeds(events[0], threads=threads)
+            times.append(time.perf_counter() - start)
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+    return rows, times
+
+
 def main() -> None:
     import torch
 
@@ -108,6 +149,7 @@ def main() -> None:
     parser.add_argument("--truth", action="store_true", help="also the LSTM fed true seeds")
     parser.add_argument("--seedings", action="store_true",
                         help="the dbscan, hypotheses, ckf and gnn seedings; written to lstm_seeds_seedings.txt")
+    parser.add_argument("--grid", action="store_true", help="the grid seeding; written to lstm_seeds_grid.txt")
     parser.add_argument("--truth-only", action="store_true",
                         help="only the LSTM fed true seeds, with both fits; written to lstm_seeds_truth.txt")
     args = parser.parse_args()
@@ -126,14 +168,20 @@ def main() -> None:
     lines = [f"tracking events: the first {args.events} of {args.data}; real lists: {args.lists} "
              f"(simulated, seed 1, in {args.lists_data})",
              "seed 004: 85.8 % of seeds perfect, 69 % of tracks seeded, 60 s an event for its seeding", "",
-             f"set | arcs | {'seeding' if args.seedings else 'seed fit'} | seeds | perfect | first 5 | "
+             f"set | arcs | {'seeding' if args.seedings or args.grid else 'seed fit'} | seeds | perfect | first 5 | "
              "tracks (>= 10 hits) | seeded | lstm score | "
              "efficiency | fakes | s clustering / event | s seeds / event | s extension / event"]
     for set_name, events in sets.items():
         if args.seedings:
             lines += [f"{set_name} | learned | {name} | " + _row(rows) for name, rows in _seedings(events).items()]
             print("\n".join(lines[-3:]), flush=True)
-        for arcs in () if args.truth_only or args.seedings else ("scan", "learned"):
+        if args.grid:
+            rows, times = _grid(events)
+            lines += [f"{set_name} | grid | {name} | " + _row(per_event) for name, per_event in rows.items()]
+            lines.append(f"{set_name}, the grid seeding of its first event: " + " / ".join(
+                f"{t:.1f}" for t in times) + " s on 1 thread / 2 threads / 2 threads with the other core busy")
+            print("\n".join(lines[-3:]), flush=True)
+        for arcs in () if args.truth_only or args.seedings or args.grid else ("scan", "learned"):
             rows = {False: [], True: []}
             for event in events:
                 start = time.perf_counter()
@@ -153,7 +201,7 @@ def main() -> None:
         fits = {"path": "true seeds"}
         if args.truth_only:
             fits["point"] = "true seeds, nearest hit to each predicted point (the seed's fit)"
-        for fit, label in fits.items() if args.truth or args.truth_only or args.seedings else ():
+        for fit, label in fits.items() if args.truth or args.truth_only or args.seedings and not args.grid else ():
             method = get_method("lstm", seeding="truth", fit=fit)
             per_event = []
             for event in events:
@@ -166,7 +214,7 @@ def main() -> None:
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     name = "lstm_seeds_truth.txt" if args.truth_only else "lstm_seeds_seedings.txt" if args.seedings else \
-        "lstm_seeds.txt"
+        "lstm_seeds_grid.txt" if args.grid else "lstm_seeds.txt"
     write_result(name, text)
     print(text)
 

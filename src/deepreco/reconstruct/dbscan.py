@@ -21,15 +21,35 @@ from ..event import Event
 from .base import Method, register
 
 
+def unrolled_coordinates(x, y, z, k: float, z_scale: float = 0.5, z0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(phi0, z_scale * (z - z0) / s) for curvature hypothesis k [1/mm]: the points DBSCAN clusters are
+    (cos phi0, sin phi0, that)."""
+    r = np.hypot(x, y)
+    bend = np.arcsin(np.clip(k * r, -1.0, 1.0))
+    s = bend / k if k != 0 else r
+    return np.arctan2(y, x) + bend, z_scale * (z - z0) / np.maximum(s, 1e-9)
+
+
 def unrolled_features(x, y, z, k: float, z_scale: float = 0.5, z0: float = 0.0) -> np.ndarray:
     """(cos phi0, sin phi0, z_scale * (z - z0) / s) for curvature hypothesis k [1/mm]."""
-    r = np.hypot(x, y)
-    phi = np.arctan2(y, x)
-    kr = np.clip(k * r, -1.0, 1.0)
-    bend = np.arcsin(kr)
-    s = bend / k if k != 0 else r
-    phi0 = phi + bend
-    return np.column_stack([np.cos(phi0), np.sin(phi0), z_scale * (z - z0) / np.maximum(s, 1e-9)])
+    phi0, w = unrolled_coordinates(x, y, z, k, z_scale, z0)
+    return np.column_stack([np.cos(phi0), np.sin(phi0), w])
+
+
+def cylinder_dbscan(phi0: np.ndarray, w: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN's labels (-1: noise) of the points (cos phi0, sin phi0, w): compiled on a grid of cells
+    (`dbscan_fast`, about 15 times faster on a mu = 200 event) when numba is installed, else scikit-learn's
+    DBSCAN; the same labels either way."""
+    from .dbscan_fast import HAVE_NUMBA
+
+    phi0, w = np.ascontiguousarray(phi0, np.float64), np.ascontiguousarray(w, np.float64)
+    if HAVE_NUMBA:
+        from .dbscan_fast import dbscan_cylinder
+
+        return dbscan_cylinder(phi0, w, float(eps), int(min_samples))
+    from sklearn.cluster import DBSCAN
+
+    return DBSCAN(eps=eps, min_samples=min_samples).fit_predict(np.column_stack([np.cos(phi0), np.sin(phi0), w]))
 
 
 @register("dbscan")
@@ -70,12 +90,9 @@ class DBSCANTracks(Method):
 
     def hypotheses(self, hits: pd.DataFrame):
         """DBSCAN's labels (one per hit, -1: noise) for each (curvature, z0) hypothesis in turn (a generator)."""
-        from sklearn.cluster import DBSCAN
-
         x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
         for k, z0 in ((k, z0) for k in self.curvature_values() for z0 in self.z0_values):
-            yield DBSCAN(eps=self.eps, min_samples=self.min_samples).fit_predict(
-                unrolled_features(x, y, z, k, self.z_scale, z0))
+            yield cylinder_dbscan(*unrolled_coordinates(x, y, z, k, self.z_scale, z0), self.eps, self.min_samples)
 
     def cluster(self, hits: pd.DataFrame, per_hypothesis: list | None = None) -> np.ndarray:
         """A cluster label per hit (-1: in no cluster), from the scan over curvature. ``per_hypothesis``, a
@@ -109,18 +126,30 @@ class DBSCANTracks(Method):
 
 def _one_hit_per_module(hits: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
     """Drop from each cluster all but one hit per module: the one nearest the cluster's mean azimuth."""
+    return one_hit_per_module(np.asarray(labels), np.arctan2(hits["y"].to_numpy(np.float64), hits["x"].to_numpy(
+        np.float64)), module_ids(hits))
+
+
+def module_ids(hits: pd.DataFrame) -> np.ndarray:
+    """One int64 per hit naming its module (volume, layer, module)."""
+    return (hits["volume_id"].to_numpy(np.int64) << 40) | (hits["layer_id"].to_numpy(np.int64) << 20) \
+        | hits["module_id"].to_numpy(np.int64)
+
+
+def one_hit_per_module(labels: np.ndarray, phi: np.ndarray, module: np.ndarray) -> np.ndarray:
+    """`_one_hit_per_module` on arrays: of each cluster's hits on one module (``module`` ids), the one whose
+    azimuth ``phi`` is nearest the cluster's mean azimuth keeps its label (the first of equals); the others get -1."""
     labels = labels.copy()
     idx = np.flatnonzero(labels >= 0)
     if len(idx) == 0:
         return labels
-    phi = np.arctan2(hits["y"].to_numpy(np.float64)[idx], hits["x"].to_numpy(np.float64)[idx])
+    phi = phi[idx]
     lab = labels[idx]
     c = np.bincount(lab, np.cos(phi))
     s = np.bincount(lab, np.sin(phi))
     centre = np.arctan2(s, c)[lab]
     distance = np.abs(np.angle(np.exp(1j * (phi - centre))))
-    module = (hits["volume_id"].to_numpy(np.int64)[idx] << 40) | (hits["layer_id"].to_numpy(np.int64)[idx] << 20) \
-        | hits["module_id"].to_numpy(np.int64)[idx]
+    module = module[idx]
     order = np.lexsort((distance, module, lab))
     first = np.ones(len(order), bool)
     first[1:] = (lab[order][1:] != lab[order][:-1]) | (module[order][1:] != module[order][:-1])

@@ -1,9 +1,9 @@
 """Seed 004's pipeline as one method: DBSCAN seeds, LSTM extension, nearest-neighbour fitting per layer.
 
-For every seed (the first five hits of a DBSCAN cluster) the LSTM predicts ten points, the five seed hits and
-the next five, and the next five are fitted to real hits, the nearest of their layer ("y5' ~ y9'"): with
-``fit="point"`` each predicted point on the layer nearest it, as the seed does; with ``fit="path"`` (the
-default) on each layer the path through the predictions crosses, which is robust to the predictions'
+For every seed (five hits of a DBSCAN cluster on one helix, `seeding.grid_seeds`) the LSTM predicts ten points,
+the five seed hits and the next five, and the next five are fitted to real hits, the nearest of their layer
+("y5' ~ y9'"): with ``fit="point"`` each predicted point on the layer nearest it, as the seed does; with
+``fit="path"`` (the default) on each layer the path through the predictions crosses, which is robust to the predictions'
 uncertainty along the track (see `assign`). The seed stops there; here the track's last five hits are fed
 back for ``n_rounds`` rounds in all, so that tracks longer than ten hits are followed to the end. All seeds of
 an event go through the model together, in batches. Tracks are then merged into one submission: a hit
@@ -25,7 +25,7 @@ from ..base import Method, register
 from ..dbscan import DBSCANTracks, _one_hit_per_module
 from .assign import LayerIndex, layer_crossings, match, nearest_free, overlap_hits, query_layers, resolve
 from .features import N_OUT, N_SEED, cartesian, model_inputs, seed_pt
-from .seeding import cluster_seeds, fitted_seeds, hypothesis_seeds, seed_quality, true_seeds
+from .seeding import cluster_seeds, fitted_seeds, grid_seeds, hypothesis_seeds, seed_quality, true_seeds
 
 
 def cached_model(path=None):
@@ -72,7 +72,7 @@ def learned_arcs() -> dict:
     return {"curvatures": tuple(arcs["curvatures"]), "z0_values": tuple(arcs["z0_values"])}
 
 
-SEEDINGS = ("dbscan", "hypotheses", "ckf", "gnn", "truth")
+SEEDINGS = ("dbscan", "hypotheses", "grid", "ckf", "gnn", "truth")
 # The shipped ensemble: the shipped model and three of its size trained on other events with seeds 0, 1, 2
 # (``scripts/train_lstm_members.py``); with true seeds it scores 0.752 / 0.792 against the shipped model's
 # 0.727 / 0.770 (tracking events / real lists 1001, 1003; ``benchmarks/lstm_ensembles.py``).
@@ -85,12 +85,13 @@ class LSTMTracks(Method):
 
     Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``models`` (several model files,
     an ensemble: each track's next points are the mean of the models' predictions, see `predict_mean`; instead of
-    ``model``), ``seeding`` (``dbscan``: the
-    seeds of the final DBSCAN labelling; ``hypotheses``: of every arc hypothesis's clusters, duplicates merged,
-    `seeding.hypothesis_seeds`; ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``gnn``: the first
-    five hits of each track the graph network builds, `gnn_seeds`; ``truth``: the
-    first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters
-    of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
+    ``model``), ``seeding`` (``grid``, the default: DBSCAN over a dense grid of arcs, every cluster's best five
+    hits on a helix, the best fits first, `seeding.grid_seeds`, with ``grid`` its parameters; ``dbscan``: the
+    seeds of the final DBSCAN labelling of the ``arcs``; ``hypotheses``: of every one of the ``arcs``' clusters,
+    duplicates merged, `seeding.hypothesis_seeds`; ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`;
+    ``gnn``: the first five hits of each track the graph network builds, `gnn_seeds`; ``truth``: the first five
+    hits of each true particle, to judge extension alone), ``dbscan`` (parameters of the DBSCAN seeding),
+    ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
     fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
     ``min_found`` (a round that fits fewer hits ends the track),
     ``min_hits`` (shortest track kept), ``batch_size`` (seeds per forward pass), ``fit`` (``path`` or
@@ -127,13 +128,13 @@ class LSTMTracks(Method):
 
     trackml_modules = True
 
-    def __init__(self, model=None, models=None, seeding: str = "dbscan", dbscan: dict | None = None, n_rounds: int = 3,
+    def __init__(self, model=None, models=None, seeding: str = "grid", dbscan: dict | None = None, n_rounds: int = 3,
                  max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
-                 seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None,
+                 seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None, grid: dict | None = None,
                  low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool = False, overlap_fit: str = "layer"):
         from ...errors import DeepRecoError
 
@@ -151,6 +152,7 @@ class LSTMTracks(Method):
         self.dbscan = dict(dbscan or {})
         self.ckf = dict(ckf or {})
         self.gnn = dict(gnn or {})
+        self.grid = dict(grid or {})
         self.low_pt_model = None if low_pt_model is None else str(low_pt_model)
         self.low_pt_below = float(low_pt_below)
         self.n_rounds = n_rounds
@@ -172,6 +174,12 @@ class LSTMTracks(Method):
 
         if seeding not in SEEDINGS:
             raise DeepRecoError(f"unknown seeding {seeding!r}; expected one of {', '.join(SEEDINGS)}")
+        import inspect
+
+        known = set(inspect.signature(grid_seeds).parameters) - {"event"}
+        if set(self.grid) - known:
+            raise DeepRecoError(f"lstm: unknown grid parameter(s) {', '.join(sorted(set(self.grid) - known))}; "
+                                f"expected some of {', '.join(sorted(known))}")
         if arcs not in ("learned", "scan"):
             raise DeepRecoError(f"unknown arcs {arcs!r}; expected learned or scan")
         self.arcs = arcs
@@ -210,6 +218,9 @@ class LSTMTracks(Method):
             return self.ckf_seeds(event)
         if self.seeding == "gnn":
             return self.gnn_seeds(event)
+        if self.seeding == "grid":
+            seeds, self._labels = grid_seeds(event, **{"max_first_radius": self.max_first_radius, **self.grid})
+            return seeds
         if self.seeding == "hypotheses":
             per_hypothesis = []
             DBSCANTracks(**self.dbscan_parameters()).cluster(event.hits, per_hypothesis)
@@ -408,7 +419,7 @@ class LSTMTracks(Method):
         claim_track, claim_pos = np.nonzero(track >= 0)
         claim_hit = track[claim_track, claim_pos]
         claim_cost = cost[claim_track, claim_pos]
-        if self.keep_clusters and self.seeding in ("dbscan", "hypotheses") and not inward:
+        if self.keep_clusters and self.seeding in ("dbscan", "hypotheses", "grid") and not inward:
             # the rest of each seed's DBSCAN cluster, claimed after the seed hits and before the LSTM's
             labels = self._labels
             seed_label = labels[seeds[:, 0]]

@@ -248,3 +248,180 @@ def seed_quality(event, seeds: np.ndarray, min_hits: int = 10) -> dict:
     return {"n_seeds": len(seeds), "perfect": float(perfect.mean()), "perfect_first": float(exact.mean()),
             "particles": len(found), "tracks": len(tracks),
             "seeded": float(np.isin(tracks, found).mean()) if len(tracks) else float("nan")}
+
+
+COMBOS = np.array(list(itertools.combinations(range(7), N_SEED)), np.int64)  # 5 of a cluster's first 7 hits
+
+
+def cluster_candidates(labels, phi, module, layer, dist, x, y, z, combos=COMBOS, min_size: int = N_SEED,
+                       max_size: int = 20, max_first_radius: float = 200.0, max_across: float = 0.5,
+                       max_z: float = 2.0):
+    """The seed candidates of one clustering of some points (``labels`` one per point, -1: none; the points'
+    azimuth, module and layer ids, outward distance and x, y, z as arrays): each cluster is cleaned to one point per
+    module (`dbscan.one_hit_per_module`); one of ``min_size`` to ``max_size`` points is ordered outward, one point
+    per layer (a point on the layer of the one before it is left out), and of its first points the ``combos``
+    (rows of positions, 5 of the first 7) that one helix from the beam line fits best is its candidate, when
+    that fit is within ``max_across`` and ``max_z`` [mm] (`helix_residuals`: score max(across / max_across,
+    z / max_z) < 1) and its first point lies inside ``max_first_radius`` [mm]. Returns (seeds (m, 5) point rows,
+    scores (m,), clusters (m,), member offsets (m + 1,), members: the rows of each candidate's cleaned cluster).
+    Compiled in `fast.cluster_candidates` when numba is installed; this is the NumPy version (the same output)."""
+    from .. import dbscan
+
+    n = combos.shape[1]
+    labels = dbscan.one_hit_per_module(np.asarray(labels, np.int64), phi, module)
+    size = np.bincount(labels[labels >= 0], minlength=1)
+    labels = np.where((labels >= 0) & (size[np.maximum(labels, 0)] >= min_size)
+                      & (size[np.maximum(labels, 0)] <= max_size), labels, -1)
+    rows = np.flatnonzero(labels >= 0)
+    order = rows[np.lexsort((dist[rows], labels[rows]))]
+    lab, lay = labels[order], layer[order]
+    again = np.zeros(len(order), bool)
+    again[1:] = (lab[1:] == lab[:-1]) & (lay[1:] == lay[:-1])
+    order = order[~again]
+    clusters, start, count = np.unique(labels[order], return_index=True, return_counts=True)
+    enough = count >= n
+    clusters, start, count = clusters[enough], start[enough], np.minimum(count[enough], combos.max() + 1)
+    window = combos.max() + 1
+    hits = np.zeros((len(start), window), np.int64)
+    inside = np.arange(window)[None, :] < count[:, None]
+    hits[inside] = order[(start[:, None] + np.arange(window))[inside]]
+    best, chosen = np.full(len(start), np.inf), np.full(len(start), -1)
+    xyz = np.column_stack([x, y, z])
+    for c, combo in enumerate(combos):
+        todo = np.flatnonzero(combo[-1] < count)
+        if len(todo):
+            across, dz = helix_residuals(xyz[hits[todo][:, combo]])
+            score = np.maximum(across / max_across, dz / max_z)
+            better = score < best[todo]
+            best[todo[better]], chosen[todo[better]] = score[better], c
+    found = np.flatnonzero(best < 1.0)
+    seeds = hits[found[:, None], combos[chosen[found]]]
+    inner = np.hypot(x[seeds[:, 0]], y[seeds[:, 0]]) < max_first_radius
+    found, seeds = found[inner], seeds[inner]
+    cluster = clusters[found]
+    members = [np.flatnonzero(labels == c) for c in cluster]
+    offsets = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64)
+    return (seeds, best[found], cluster, offsets,
+            np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64))
+
+
+def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: float = 2.5, z0_max: float = 150.0,
+               z0_range: tuple[float, float] | None = None, min_share: float = 0.05, eps: float = 0.008,
+               z_scale: float = 0.2, min_samples: int = 3, max_radius: float = 700.0, field: float = 2.0,
+               max_first_radius: float = 200.0, max_size: int = 20, max_across: float = 0.5, max_z: float = 2.0,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Seed 004's DBSCAN seeding over a dense grid of arcs: ``(seeds (S, 5) hit rows, labels)``, labels one per
+    hit (-1: none; a hit in a kept seed's cluster has the seed's row, the first such seed).
+
+    The hits inside ``max_radius`` [mm] (the pixel and short-strip layers, where a track's first hits are; the
+    outer layers only add other tracks' hits to the clusters) are clustered by DBSCAN (``eps``,
+    ``min_samples``) in (cos phi0, sin phi0, ``z_scale`` (z - z0) / s) (`dbscan.unrolled_coordinates`; a hit
+    beyond the reach 1 / |k| of an arc is left out of its clustering) for every arc of a grid: ``n_curvatures``
+    curvatures evenly from -k to k, k that of a track of ``pt_min`` [GeV] in ``field`` [T], times the origins z0
+    every ``z0_step`` [mm] over the event's luminous region. Why so many: a cluster holds a track's first five
+    hits only when the arc is near the track's; the tolerance in z0 is eps / z_scale times the innermost hit's arc
+    length (1.3 mm at 32 mm), and half the tracks of at least 10 hits on a mu = 200 event have pT below 0.5 GeV.
+    The luminous region is ``z0_range`` (lo, hi) [mm] when given, else measured: a first pass over a coarse grid
+    (11 curvatures, z0 every 4 ``z0_step`` within +-``z0_max``) seeds the event as below, each seed counts for
+    the coarse z0 nearest its own (`helix_z0`), and the region spans the coarse z0 values with at least
+    ``min_share`` of the largest count, widened by 2 ``z0_step`` on each side (on events simulated from
+    TrackML's particle lists, whose beam spot is short, about -25 to 20 mm; the secondaries' seeds spread thinly
+    over +-150 mm: below 1 % of the peak. On deepreco's generated events, sigma_z = 55 mm, about +-135 mm).
+
+    Every cluster of every arc gives at most one candidate (`cluster_candidates`: its best five of its first
+    seven hits on one helix, within ``max_across`` / ``max_z`` [mm], of a cluster of at most ``max_size`` hits
+    after one hit per module, starting inside ``max_first_radius`` [mm]); the candidates are taken greedily, best
+    helix fit first, and one is kept when none of its hits is in one kept before (the duplicates of one track
+    from neighbouring arcs merge into the best).
+
+    The arcs run on ``threads`` threads (None: `deepreco.threads.current_threads`; the same seeds on any number):
+    the compiled DBSCAN (`dbscan_fast`) and candidates (`fast`) run without the interpreter's lock.
+    """
+    from ...threads import current_threads, ordered_map
+    from ..dbscan import cylinder_dbscan, module_ids
+    from . import fast
+
+    hits = event.hits
+    n_hits = len(hits)
+    x, y, z = _xyz(event)
+    r = np.hypot(x, y)
+    near = np.flatnonzero(r < max_radius)
+    x, y, z, r = x[near], y[near], z[near], r[near]
+    phi = np.arctan2(y, x)
+    module = module_ids(hits)[near]
+    layer = (hits["volume_id"].to_numpy(np.int64) * 1000 + hits["layer_id"].to_numpy(np.int64))[near]
+    dist = outward_order(x, y, z)
+    k_max = 0.3 * field / (2.0 * 1000.0 * pt_min)
+    candidates = fast.cluster_candidates if fast.HAVE_NUMBA else cluster_candidates
+    threads = current_threads() if threads is None else max(1, int(threads))
+
+    def grid(curvatures: np.ndarray, z0_values: np.ndarray) -> tuple:
+        def arc(k: float) -> list:
+            reach = np.flatnonzero(np.abs(k) * r < 1.0)  # a circle through the origin of curvature k ends at 1 / k
+            bend = np.arcsin(k * r[reach])
+            s = np.maximum(bend / k if k != 0 else r[reach], 1e-9)
+            phi0 = phi[reach] + bend
+            args = (phi[reach], module[reach], layer[reach], dist[reach], x[reach], y[reach], z[reach], COMBOS,
+                    N_SEED, max_size, max_first_radius, max_across, max_z)
+            found = []
+            for z0 in z0_values:
+                seeds, scores, _, offsets, members = candidates(
+                    cylinder_dbscan(phi0, z_scale * (z[reach] - z0) / s, eps, min_samples), *args)
+                found.append((reach[seeds], scores, np.diff(offsets), reach[members]))
+            return found
+
+        parts = [c for found in ordered_map(arc, curvatures.tolist(), threads) for c in found]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+
+    if z0_range is None:
+        coarse = np.arange(-z0_max, z0_max + 0.5 * z0_step, 4 * z0_step)
+        seeds, scores, sizes, members = grid(np.linspace(-k_max, k_max, 11), coarse)
+        kept = _best_first(seeds, scores, len(near))
+        if len(kept) == 0:
+            return np.zeros((0, N_SEED), np.int64), np.full(n_hits, -1, np.int64)
+        z0 = helix_z0(np.column_stack([x, y, z])[seeds[kept]])
+        count = np.bincount(np.clip(np.round((z0 - coarse[0]) / (4 * z0_step)).astype(np.int64), 0,
+                                    len(coarse) - 1), minlength=len(coarse))
+        dense = coarse[count >= min_share * count.max()]
+        z0_range = (dense.min() - 2 * z0_step, dense.max() + 2 * z0_step)
+    lo, hi = np.floor(z0_range[0] / z0_step), np.ceil(z0_range[1] / z0_step)
+    seeds, scores, sizes, members = grid(np.linspace(-k_max, k_max, n_curvatures),
+                                         np.arange(lo, hi + 0.5) * z0_step)
+    kept = _best_first(seeds, scores, len(near))
+    labels = np.full(n_hits, -1, np.int64)
+    if len(kept) == 0:
+        return np.zeros((0, N_SEED), np.int64), labels
+    rank = np.full(len(seeds), len(kept), np.int64)
+    rank[kept] = np.arange(len(kept))
+    first = np.full(len(near), len(kept), np.int64)
+    np.minimum.at(first, members, rank[np.repeat(np.arange(len(seeds)), sizes)])  # the first kept seed holding it
+    labels[near] = np.where(first < len(kept), first, -1)
+    labels[near[seeds[kept]]] = np.arange(len(kept))[:, None]  # a seed's own hits are its
+    return near[seeds[kept]], labels
+
+
+def _best_first(seeds: np.ndarray, scores: np.ndarray, n_points: int) -> np.ndarray:
+    """The candidates kept, best score first (the first of equals), each when none of its points is in one kept
+    before: their indices in that order."""
+    order = np.argsort(scores, kind="stable")
+    used = bytearray(n_points)
+    kept = []
+    for i, row in zip(order.tolist(), seeds[order].tolist(), strict=True):
+        if not any(used[h] for h in row):
+            kept.append(i)
+            for h in row:
+                used[h] = 1
+    return np.array(kept, np.int64)
+
+
+def helix_z0(points: np.ndarray) -> np.ndarray:
+    """(..., n, 3) points -> (...,) the z at the beam line of the helix from the beam line that fits them (the
+    circle of `features.origin_circle`, z a straight line in the arc length along it, as `helix_residuals`)."""
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    ab = origin_circle(points)
+    a, b = ab[..., :1], ab[..., 1:]
+    turn = np.angle(np.exp(1j * (np.arctan2(y - b, x - a) - np.arctan2(-b, -a))))
+    s = np.hypot(a, b) * np.abs(turn)
+    ds, dz = s - s.mean(axis=-1, keepdims=True), z - z.mean(axis=-1, keepdims=True)
+    slope = (ds * dz).sum(axis=-1) / np.maximum((ds * ds).sum(axis=-1), 1e-9)
+    return z.mean(axis=-1) - slope * s.mean(axis=-1)
