@@ -50,13 +50,10 @@ def test_bidirectional_and_seed_sized_models_build():
 
 
 @pytest.mark.parametrize(("params", "efficiency"), [
-    # the grid seeding finds 18 of the 20 muons (efficiency 0.90, score 0.833): the other two go from the third
-    # pixel layer straight to the strips, and over that 145 mm gap the 41 curvatures' spacing moves their phi0 by
-    # more than eps, so no cluster holds their first hits (with 61 curvatures all 20 are seeded)
-    ({}, 0.85),
-    # the seed's pipeline as it is: DBSCAN's seeds, seed hits + each predicted point's nearest hit on its layer; a
-    # noise hit nearest the prediction costs it a muon now and then (simulation seeds 5 to 8: 18, 19, 19, 16 of 20)
-    ({"seeding": "dbscan", "keep_clusters": False, "fit": "point", "overlap_distance": 0.0}, 0.85),
+    ({}, 0.95),
+    # the seed's pipeline as it is: seed hits + each predicted point's nearest hit on its layer; a noise hit
+    # nearest the prediction costs it a muon now and then (simulation seeds 5 to 8: 18, 19, 19, 16 of 20)
+    ({"keep_clusters": False, "fit": "point", "overlap_distance": 0.0}, 0.85),
 ])
 def test_shipped_model_finds_a_muon_gun(muon_gun, params, efficiency):
     tracks = reconstruct(muon_gun, "lstm", **params)
@@ -70,9 +67,9 @@ def test_seeds_of_a_muon_gun_are_perfect(muon_gun):
     method = LSTMTracks()
     seeds = method.seeds(muon_gun)
     quality = seed_quality(muon_gun, seeds)
-    assert quality["particles"] >= 18 and quality["perfect"] > 0.9  # measured: 18 seeds, all perfect (see above)
-    # any others would be chance alignments with noise (about 1,350 noise hits in the innermost pixel barrel
-    # alone): no seed mixes two muons
+    assert quality["particles"] >= 19 and quality["perfect"] > 0.3
+    # the rest are chance alignments with noise (about 1,350 noise hits in the innermost pixel barrel alone):
+    # no seed mixes two muons
     pid = muon_gun.truth.set_index("hit_id")["particle_id"].reindex(muon_gun.hits["hit_id"]).to_numpy()[seeds]
     assert ((pid == pid[:, :1]).all(axis=1) | (pid == 0).any(axis=1)).all()
     assert seed_quality(muon_gun, true_seeds(muon_gun))["perfect"] == 1.0
@@ -91,7 +88,7 @@ def test_true_seeding_separates_seeding_from_extension(muon_gun):
 
 def test_event_without_truth_reconstructs(muon_gun):
     tracks = reconstruct(Event(hits=muon_gun.hits, event_id=1), "lstm")
-    assert len(np.unique(tracks["track_id"])) >= 18
+    assert len(np.unique(tracks["track_id"])) >= 19
 
 
 def test_empty_event_gives_an_empty_submission():
@@ -155,7 +152,7 @@ def test_seeding_figures_and_score_on_a_small_event_are_above_floors(pions):
     # score 0.438 (without the fit 93.5 %, 60.4 %, 0.440; the even scan 92.0 %, 48.9 %, 0.388); floors with margin
     figures = {}
     for name, params in [("learned", {}), ("broken", {"dbscan": {"curvatures": (0.01,)}})]:
-        method = get_method("lstm", seeding="dbscan", arcs="learned", seed_fit=True, **params)
+        method = get_method("lstm", arcs="learned", seed_fit=True, **params)
         tracks = method.reconstruct(pions)
         quality = seed_quality(pions, method.last_run["seeds"])
         figures[name] = (quality["perfect"], quality["seeded"], evaluate(pions.truth, pions.particles, tracks)["score"])

@@ -28,7 +28,7 @@ HAVE_NUMBA = numba is not None
 
 if HAVE_NUMBA:
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, boundscheck=True)
     def _find(parent, i):
         root = i
         while parent[root] != root:
@@ -52,7 +52,7 @@ if HAVE_NUMBA:
             q -= nphi
         return q * nw + max(wc - 1, 0), q * nw + min(wc + 1, nw - 1) + 1
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, boundscheck=True)
     def dbscan_cylinder(phi, w, eps, min_samples, max_w_cells=1024):
         """DBSCAN labels (-1: noise) of the points (cos phi, sin phi, w) with scikit-learn's eps and
         min_samples. w cells beyond a window of ``max_w_cells`` around the middle are merged into the window's

@@ -24,7 +24,7 @@ if HAVE_NUMBA:
     def _wrap(a):
         return np.arctan2(np.sin(a), np.cos(a))
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, boundscheck=True)
     def _helix_score(x, y, z, s, max_across, max_z, bound):
         """`seeding.helix_residuals` of one point set, as max(across / max_across, z / max_z); ``s`` is scratch
         space of the points' length. When the across part alone reaches ``bound``, that part is returned."""
@@ -64,7 +64,7 @@ if HAVE_NUMBA:
             dz = max(dz, abs((z[i] - mz) - slope * (s[i] - ms)))
         return max(across / max_across, dz / max_z)
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, boundscheck=True)
     def cluster_candidates(labels, phi, module, layer, dist, x, y, z, combos, min_size, max_size, max_first_radius,
                            max_across, max_z):
         """The seed candidates of one clustering (see `seeding.cluster_candidates`): (seeds (m, n) point rows,
