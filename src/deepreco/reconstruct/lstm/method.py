@@ -91,8 +91,8 @@ class LSTMTracks(Method):
     `seeding.grid_seeds`, with ``grid`` its parameters: 80-82 % of the tracks seeded against 26-32 %, issue 22;
     ``hypotheses``: of every one of the ``arcs``' clusters, duplicates merged, `seeding.hypothesis_seeds`;
     ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``gnn``: the first five hits of each track
-    the graph network builds, `gnn_seeds`; ``truth``: the first five hits of each true particle, to judge extension alone), ``dbscan`` (parameters of the DBSCAN seeding),
-    ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
+    the graph network builds, `gnn_seeds`; ``truth``: the first five hits of each true particle, to judge
+    extension alone), ``dbscan`` (parameters of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
     fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
     ``min_found`` (a round that fits fewer hits ends the track),
     ``min_hits`` (shortest track kept), ``batch_size`` (seeds per forward pass), ``fit`` (``path`` or
