@@ -92,9 +92,9 @@ class LSTMTracks(Method):
     ``hypotheses``: of every one of the ``arcs``' clusters, duplicates merged, `seeding.hypothesis_seeds`;
     ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``gnn``: the first five hits of each track
     the graph network builds, `gnn_seeds`; ``truth``: the first five hits of each true particle, to judge
-    extension alone), ``dbscan`` (parameters of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five hits), ``max_distance`` [mm] (farthest a
-    fitted hit may lie from the predicted path's crossing of its layer, in the layer's weighted distance),
-    ``min_found`` (a round that fits fewer hits ends the track),
+    extension alone), ``dbscan`` (parameters of the DBSCAN seeding), ``n_rounds`` (prediction rounds of five
+    hits), ``max_distance`` [mm] (farthest a fitted hit may lie from the predicted path's crossing of its layer,
+    in the layer's weighted distance), ``min_found`` (a round that fits fewer hits ends the track),
     ``min_hits`` (shortest track kept), ``batch_size`` (seeds per forward pass), ``fit`` (``path`` or
     ``point``, see above), ``hits_per_round`` (fitted hits kept per round: 5 as the seed, fewer to take only
     the nearest, most certain predictions before predicting again), ``along_weight`` (weight of the distance
