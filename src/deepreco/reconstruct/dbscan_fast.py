@@ -28,7 +28,9 @@ HAVE_NUMBA = numba is not None
 
 if HAVE_NUMBA:
 
-    @numba.njit(cache=True, nogil=True, boundscheck=True)
+    # inlined: a cached function calling another cached one, both compiled by processes at once (pytest's workers),
+    # is a known source of segmentation faults in numba's cache (numba issue #4807)
+    @numba.njit(cache=True, nogil=True, boundscheck=True, inline="always")
     def _find(parent, i):
         root = i
         while parent[root] != root:

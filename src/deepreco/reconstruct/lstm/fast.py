@@ -24,7 +24,9 @@ if HAVE_NUMBA:
     def _wrap(a):
         return np.arctan2(np.sin(a), np.cos(a))
 
-    @numba.njit(cache=True, nogil=True, boundscheck=True)
+    # inlined: a cached function calling another cached one, both compiled by processes at once (pytest's workers),
+    # is a known source of segmentation faults in numba's cache (numba issue #4807)
+    @numba.njit(cache=True, nogil=True, boundscheck=True, inline="always")
     def _helix_score(x, y, z, s, max_across, max_z, bound):
         """`seeding.helix_residuals` of one point set, as max(across / max_across, z / max_z); ``s`` is scratch
         space of the points' length. When the across part alone reaches ``bound``, that part is returned."""
