@@ -177,15 +177,7 @@ def hypothesis_seeds(event, per_hypothesis, n: int = N_SEED, max_first_radius: f
     if not candidates or not sum(len(c) for c in candidates):
         return np.zeros((0, n), np.int64), np.full(n_hits, -1, np.int64)
     seeds, size, origin = np.concatenate(candidates), np.concatenate(sizes), np.concatenate(origin)
-    order = np.argsort(-size, kind="stable")
-    used = bytearray(n_hits)
-    kept = []
-    for i, row in zip(order.tolist(), seeds[order].tolist(), strict=True):
-        if not any(used[h] for h in row):
-            kept.append(i)
-            for h in row:
-                used[h] = 1
-    kept = np.array(kept, np.int64)
+    kept = _best_first(seeds, -size, n_hits)  # larger clusters first
     # each hit to the first kept seed (in the order taken) whose cluster holds it
     rank = np.full(n_hits, len(kept), np.int64)
     for h, labels in enumerate(cleaned):
