@@ -98,6 +98,25 @@ def helix_residuals(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return across, np.abs(dz - slope * ds).max(axis=-1)
 
 
+def _cluster_windows(labels: np.ndarray, dist: np.ndarray, layer: np.ndarray, n: int, window: int):
+    """Each cluster's points in outward order (``dist``; ties by row), one per layer (a point on the layer of the
+    one before it is left out), for the clusters that keep at least ``n``: (cluster labels, how many of the
+    first ``window`` they fill, (C, window) rows, -1 padded)."""
+    rows = np.flatnonzero(labels >= 0)
+    order = rows[np.lexsort((dist[rows], labels[rows]))]
+    lab, lay = labels[order], layer[order]
+    again = np.zeros(len(order), bool)
+    again[1:] = (lab[1:] == lab[:-1]) & (lay[1:] == lay[:-1])
+    order = order[~again]
+    clusters, start, count = np.unique(labels[order], return_index=True, return_counts=True)
+    enough = count >= n
+    clusters, start, count = clusters[enough], start[enough], np.minimum(count[enough], window)
+    hits = np.full((len(start), window), -1, np.int64)
+    inside = np.arange(window)[None, :] < count[:, None]
+    hits[inside] = order[(start[:, None] + np.arange(window))[inside]]
+    return clusters, count, hits
+
+
 def fitted_seeds(event, labels: np.ndarray, n: int = N_SEED, window: int = 7, max_across: float = 0.5,
                  max_z: float = 2.0) -> np.ndarray:
     """Seeds after outlier removal by a helix fit: of each cluster's first ``window`` hits outward (one per
@@ -112,22 +131,11 @@ def fitted_seeds(event, labels: np.ndarray, n: int = N_SEED, window: int = 7, ma
     """
     xyz = np.column_stack(_xyz(event))
     layer = event.hits["volume_id"].to_numpy(np.int64) * 1000 + event.hits["layer_id"].to_numpy(np.int64)
-    rows = np.flatnonzero(np.asarray(labels) >= 0)
-    if len(rows) == 0:
+    if not (np.asarray(labels) >= 0).any():
         return np.zeros((0, n), np.int64)
-    order = rows[np.lexsort((outward_order(*xyz[rows].T), labels[rows]))]
-    lab, lay = labels[order], layer[order]
-    again = np.zeros(len(order), bool)
-    again[1:] = (lab[1:] == lab[:-1]) & (lay[1:] == lay[:-1])
-    order = order[~again]
-    _, start, count = np.unique(labels[order], return_index=True, return_counts=True)
-    enough = count >= n
-    start, count = start[enough], np.minimum(count[enough], window)
-    hits = np.full((len(start), window), -1, np.int64)
-    inside = np.arange(window)[None, :] < count[:, None]
-    hits[inside] = order[(start[:, None] + np.arange(window))[inside]]
+    _, count, hits = _cluster_windows(np.asarray(labels), outward_order(*xyz.T), layer, n, window)
     combos = np.array(list(itertools.combinations(range(window), n)))
-    chosen = np.full(len(start), -1)
+    chosen = np.full(len(count), -1)
     for c, combo in enumerate(combos):
         todo = np.flatnonzero((chosen < 0) & (combo[-1] < count))
         if len(todo):
@@ -264,20 +272,9 @@ def cluster_candidates(labels, phi, module, layer, dist, x, y, z, combos=COMBOS,
     size = np.bincount(labels[labels >= 0], minlength=1)
     labels = np.where((labels >= 0) & (size[np.maximum(labels, 0)] >= min_size)
                       & (size[np.maximum(labels, 0)] <= max_size), labels, -1)
-    rows = np.flatnonzero(labels >= 0)
-    order = rows[np.lexsort((dist[rows], labels[rows]))]
-    lab, lay = labels[order], layer[order]
-    again = np.zeros(len(order), bool)
-    again[1:] = (lab[1:] == lab[:-1]) & (lay[1:] == lay[:-1])
-    order = order[~again]
-    clusters, start, count = np.unique(labels[order], return_index=True, return_counts=True)
-    enough = count >= n
-    clusters, start, count = clusters[enough], start[enough], np.minimum(count[enough], combos.max() + 1)
     window = combos.max() + 1
-    hits = np.zeros((len(start), window), np.int64)
-    inside = np.arange(window)[None, :] < count[:, None]
-    hits[inside] = order[(start[:, None] + np.arange(window))[inside]]
-    best, chosen = np.full(len(start), np.inf), np.full(len(start), -1)
+    clusters, count, hits = _cluster_windows(labels, dist, layer, n, window)
+    best, chosen = np.full(len(count), np.inf), np.full(len(count), -1)
     xyz = np.column_stack([x, y, z])
     for c, combo in enumerate(combos):
         todo = np.flatnonzero(combo[-1] < count)
