@@ -30,10 +30,12 @@ of each track the graph network builds, its own tracks) and ``gnn+kalman`` (of g
 filter, without its later passes); for both "s clustering" is gnn's run. The truth row as above.
 
 ``--grid`` (issue 22): the seeding ``grid`` (`seeding.grid_seeds` with its defaults: DBSCAN over 41 curvatures
-times z0 every 2.5 mm within 110 mm, every cluster's best five hits on a helix, the best fits first), followed by
-the shipped LSTM with and without each seed's cluster claimed (``keep_clusters``); "s clustering" is the whole
-seeding on one thread. Then the seeding's time on the first event of each set on 1 thread, 2 threads, and 2
-threads with the other core kept busy (`hog.busy_core`).
+times z0 every 2.5 mm over the luminous region, every cluster's best five hits on a helix, the best fits first,
+each seed then completed to its track's first five hits, `seeding.complete_seeds`), followed by the shipped LSTM
+(``grid``), by the shipped ensemble of four (``ensemble=True``), by the LSTM without each seed's cluster claimed
+(``keep_clusters=False``) and, the before, the seeds not completed followed by the LSTM; "s clustering" is the
+seeding without its completion on one thread, "s seeds" the completion. Then the whole seeding's time on the first
+event of each set on 1 thread, 2 threads, and 2 threads with the other core kept busy (`hog.busy_core`).
 """
 
 import argparse
@@ -98,25 +100,33 @@ def _seedings(events) -> dict:
 
 
 def _grid(events) -> tuple[dict, list]:
-    """The grid seeding's per-event (seed figures, scores, seconds), with and without keep_clusters, and its
-    time on 1 / 2 / 2 threads with the other core busy on the first event (see ``--grid``)."""
+    """The grid seeding's per-event (seed figures, scores, seconds) in four variants, and its time on 1 / 2 / 2
+    threads with the other core busy on the first event (see ``--grid``)."""
+    import numpy as np
     from hog import busy_core
 
     from deepreco.metrics import evaluate
     from deepreco.reconstruct import get_method
     from deepreco.reconstruct.lstm import seed_quality
-    from deepreco.reconstruct.lstm.seeding import grid_seeds
+    from deepreco.reconstruct.lstm.seeding import complete_seeds, grid_seeds
 
-    rows = {"grid": [], "grid, seed hits only": []}
+    rows = {"grid": [], "grid, ensemble": [], "grid, seed hits only": [], "grid, not completed": []}
     for event in events:
         start = time.perf_counter()
-        seeds, labels = grid_seeds(event, threads=1)
-        seconds = time.perf_counter() - start
-        for name, keep in (("grid", True), ("grid, seed hits only", False)):
+        raw, raw_labels = grid_seeds(event, threads=1, complete=False)
+        clustered = time.perf_counter()
+        seeds = complete_seeds(event, raw)  # as grid_seeds does with complete=True
+        labels = raw_labels.copy()
+        labels[seeds] = np.arange(len(seeds))[:, None]
+        seconds = (clustered - start, time.perf_counter() - clustered)
+        for name, given, params in (("grid", (seeds, labels), {}),
+                                    ("grid, ensemble", (seeds, labels), {"ensemble": True}),
+                                    ("grid, seed hits only", (seeds, labels), {"keep_clusters": False}),
+                                    ("grid, not completed", (raw, raw_labels), {})):
             start = time.perf_counter()
-            tracks = get_method("lstm", seeding="grid", keep_clusters=keep).follow(event, seeds, labels)
-            rows[name].append((seed_quality(event, seeds), evaluate(event.truth, event.particles, tracks),
-                               (seconds, 0.0, time.perf_counter() - start)))
+            tracks = get_method("lstm", seeding="grid", **params).follow(event, *given)
+            rows[name].append((seed_quality(event, given[0]), evaluate(event.truth, event.particles, tracks),
+                               (*seconds, time.perf_counter() - start)))
     times = []
     for threads, busy in ((1, False), (2, False), (2, True)):
         hog = busy_core() if busy else None

@@ -1,7 +1,7 @@
 """Seed 004's pipeline as one method: DBSCAN seeds, LSTM extension, nearest-neighbour fitting per layer.
 
-For every seed (the first five hits of a DBSCAN cluster; with ``seeding="grid"`` five hits of a cluster on one
-helix, `seeding.grid_seeds`) the LSTM predicts ten points, the five seed hits and the next five, and the next
+For every seed (a track's first five hits found by DBSCAN over a dense grid of arcs, `seeding.grid_seeds`; with
+``seeding="dbscan"`` the first five hits of a cluster of the seed's few arcs) the LSTM predicts ten points, the five seed hits and the next five, and the next
 five are fitted to real hits, the nearest of their layer ("y5' ~ y9'"): with ``fit="point"`` each predicted
 point on the layer nearest it, as the seed does; with ``fit="path"`` (the default) on each layer the path
 through the predictions crosses, which is robust to the predictions'
@@ -86,9 +86,10 @@ class LSTMTracks(Method):
 
     Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``models`` (several model files,
     an ensemble: each track's next points are the mean of the models' predictions, see `predict_mean`; instead of
-    ``model``), ``seeding`` (``dbscan``, the default: the seeds of the final DBSCAN labelling of the ``arcs``;
-    ``grid``: DBSCAN over a dense grid of arcs, every cluster's best five hits on a helix, the best fits first,
-    `seeding.grid_seeds`, with ``grid`` its parameters: 80-82 % of the tracks seeded against 26-32 %, issue 22;
+    ``model``), ``seeding`` (``grid``, the default: DBSCAN over a dense grid of arcs, every cluster's best five
+    hits on a helix, the best fits first, each completed to its track's first five hits, `seeding.grid_seeds`,
+    with ``grid`` its parameters: 78-81 % of the tracks seeded against 26-32 %, issue 22; ``dbscan``: the seeds
+    of the final DBSCAN labelling of the ``arcs``;
     ``hypotheses``: of every one of the ``arcs``' clusters, duplicates merged, `seeding.hypothesis_seeds`;
     ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``gnn``: the first five hits of each track
     the graph network builds, `gnn_seeds`; ``truth``: the first five hits of each true particle, to judge
@@ -129,7 +130,7 @@ class LSTMTracks(Method):
 
     trackml_modules = True
 
-    def __init__(self, model=None, models=None, seeding: str = "dbscan", dbscan: dict | None = None, n_rounds: int = 3,
+    def __init__(self, model=None, models=None, seeding: str = "grid", dbscan: dict | None = None, n_rounds: int = 3,
                  max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
                  fit: str = "path", hits_per_round: int = 5, along_weight: float = 0.5,
                  clean_seeds: bool = False, max_first_radius: float = 200.0, overlap_distance: float = 10.0,
