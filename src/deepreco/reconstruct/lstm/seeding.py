@@ -446,8 +446,8 @@ def helix_z0(points: np.ndarray) -> np.ndarray:
     return helix_fit(points)[-1]
 
 
-def complete_seeds(event, seeds: np.ndarray, index=None, max_distance: float = 3.0, max_across: float = 0.5,
-                   max_z: float = 2.0, samples: int = 24) -> np.ndarray:
+def complete_seeds(event, seeds: np.ndarray, index=None, max_distance: float = 3.0, max_across: float = 0.3,
+                   max_z: float = 1.0, samples: int = 24) -> np.ndarray:
     """Seeds moved to their track's first five hits: each seed's helix (`helix_fit`) is followed from the beam
     line to its last hit, the nearest hit to each layer crossing within ``max_distance`` (the LSTM fit's
     distance on a layer, `assign.LayerIndex` of ``index``, None: a new one) joins the seed's hits (the seed's own
