@@ -145,3 +145,7 @@ def test_completion_moves_late_seeds_to_their_tracks_first_five_hits(pions):
     assert (pid[moved] == pid[moved[:, :1]]).all(axis=1).mean() > 0.98  # measured: 3 of 384 took a noise hit
     # nothing within 0 mm of the helix but a seed's own hits: the seeds stay
     assert np.array_equal(seeding.complete_seeds(pions, late, max_distance=0.0), late)
+    # a seed with two hits on one layer (here one hit twice) has fewer than five layers to give: it stays
+    twice = late[:50].copy()
+    twice[:, 1] = twice[:, 0]
+    assert np.array_equal(seeding.complete_seeds(pions, twice, max_distance=0.0), twice)

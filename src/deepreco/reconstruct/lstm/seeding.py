@@ -492,9 +492,10 @@ def complete_seeds(event, seeds: np.ndarray, index=None, max_distance: float = 3
     order = np.lexsort((outward_order(*xyz[rows].T), which))
     which, rows = which[order], rows[order]
     start = np.searchsorted(which, np.arange(len(seeds)))
-    moved = rows[start[:, None] + np.arange(seeds.shape[1])]  # each seed has at least its own hits
+    enough = np.bincount(which, minlength=len(seeds)) >= seeds.shape[1]  # not so when two of its hits share a layer
+    moved = rows[np.minimum(start[:, None] + np.arange(seeds.shape[1]), len(rows) - 1)]
     across, dz = helix_residuals(xyz[moved])
-    moved = np.where(((across < max_across) & (dz < max_z))[:, None], moved, seeds)
+    moved = np.where((enough & (across < max_across) & (dz < max_z))[:, None], moved, seeds)
     # a hit two seeds take goes to the first (the grid's seeds come best fit first); the others stay as they were
     owner = np.full(len(xyz), len(seeds), np.int64)
     np.minimum.at(owner, moved.ravel(), np.repeat(np.arange(len(seeds)), seeds.shape[1]))
