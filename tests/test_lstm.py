@@ -54,8 +54,8 @@ def test_bidirectional_and_seed_sized_models_build():
     # two go from the third pixel layer straight to the strips, and over that 145 mm gap the 41 curvatures'
     # spacing moves their phi0 by more than eps; the second pass's curvatures lie halfway between
     ({}, 0.95),
-    # the seed's pipeline as it is: DBSCAN's seeds, seed hits + each predicted point's nearest hit on its layer; a noise hit
-    # nearest the prediction costs it a muon now and then (simulation seeds 5 to 8: 18, 19, 19, 16 of 20)
+    # the seed's pipeline as it is: DBSCAN's seeds, seed hits + each predicted point's nearest hit on its layer; a
+    # noise hit nearest the prediction costs it a muon now and then (simulation seeds 5 to 8: 18, 19, 19, 16 of 20)
     ({"seeding": "dbscan", "keep_clusters": False, "fit": "point", "overlap_distance": 0.0}, 0.85),
 ])
 def test_shipped_model_finds_a_muon_gun(muon_gun, params, efficiency):

@@ -1,10 +1,10 @@
 """Seed 004's pipeline as one method: DBSCAN seeds, LSTM extension, nearest-neighbour fitting per layer.
 
 For every seed (a track's first five hits found by DBSCAN over a dense grid of arcs, `seeding.grid_seeds`; with
-``seeding="dbscan"`` the first five hits of a cluster of the seed's few arcs) the LSTM predicts ten points, the five seed hits and the next five, and the next
-five are fitted to real hits, the nearest of their layer ("y5' ~ y9'"): with ``fit="point"`` each predicted
-point on the layer nearest it, as the seed does; with ``fit="path"`` (the default) on each layer the path
-through the predictions crosses, which is robust to the predictions'
+``seeding="dbscan"`` the first five hits of a cluster of the seed's few arcs) the LSTM predicts ten points, the
+five seed hits and the next five, and the next five are fitted to real hits, the nearest of their layer ("y5' ~
+y9'"): with ``fit="point"`` each predicted point on the layer nearest it, as the seed does; with ``fit="path"``
+(the default) on each layer the path through the predictions crosses, which is robust to the predictions'
 uncertainty along the track (see `assign`). The seed stops there; here the track's last five hits are fed
 back for ``n_rounds`` rounds in all, so that tracks longer than ten hits are followed to the end. All seeds of
 an event go through the model together, in batches. Tracks are then merged into one submission: a hit
