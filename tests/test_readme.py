@@ -30,8 +30,8 @@ DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*(skip|synopsis)\s*\((.+)\)\s*-->"
 SMALL: dict[str, dict] = {
     # the quick start: installing and the test suite are CI's own steps (.ci/run); the demo runs as written
     "deepreco demo\n": {"changes": [
-        ('python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e ".[sim]" && ',
-         ""),
+        ('python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && '
+         'pip install -e ".[sim,fast]" && ', ""),
         ('python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e ".[test]" && '
          "pytest", ""),
     ]},

@@ -362,6 +362,8 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
     dist = outward_order(x, y, z)
     k_max = 0.3 * field / (2.0 * 1000.0 * pt_min)
     candidates = fast.cluster_candidates if fast.HAVE_NUMBA else cluster_candidates
+    if not fast.HAVE_NUMBA:
+        _slow_notice()
     threads = current_threads() if threads is None else max(1, int(threads))
 
     def grid(curvatures: np.ndarray, z0_values: np.ndarray, points: np.ndarray, across: float = max_across,
@@ -424,6 +426,19 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
                                max_z=strict_z)
     labels[found] = np.arange(len(found))[:, None]  # a seed's own hits are its
     return found, labels
+
+
+_NOTICED = []
+
+
+def _slow_notice() -> None:
+    """One line on stderr, once a process: the grid seeding without numba."""
+    if not _NOTICED:
+        _NOTICED.append(True)
+        import sys
+
+        print("note: numba is not installed, so lstm's grid seeding runs in NumPy and scikit-learn: minutes an event "
+              "instead of seconds (pip install 'deepreco[fast]')", file=sys.stderr)
 
 
 def _best_first(seeds: np.ndarray, scores: np.ndarray, n_points: int) -> np.ndarray:
