@@ -139,6 +139,7 @@ def test_completion_moves_late_seeds_to_their_tracks_first_five_hits(pions):
     late = late[np.isin(pid[late[:, 0]], pid[first[:, 0]])]
     truth = {int(pid[row[0]]): set(row.tolist()) for row in first}
     moved = seeding.complete_seeds(pions, late)
+    assert np.array_equal(seeding.complete_seeds(pions, late, chunk=7), moved)  # chunks of seeds change nothing
     restored = np.mean([set(row.tolist()) == truth[int(pid[row[0]])] for row in moved])
     assert len(late) > 200 and restored > 0.9, restored  # measured: 0.9375 of 384
     assert len(np.unique(moved)) == moved.size  # no hit in two seeds

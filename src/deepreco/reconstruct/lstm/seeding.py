@@ -462,7 +462,7 @@ def helix_z0(points: np.ndarray) -> np.ndarray:
 
 
 def complete_seeds(event, seeds: np.ndarray, index=None, max_distance: float = 3.0, max_across: float = 0.3,
-                   max_z: float = 1.0, samples: int = 24) -> np.ndarray:
+                   max_z: float = 1.0, samples: int = 24, chunk: int = 1024) -> np.ndarray:
     """Seeds moved to their track's first five hits: each seed's helix (`helix_fit`) is followed from the beam
     line to its last hit, the nearest hit to each layer crossing within ``max_distance`` (the LSTM fit's
     distance on a layer, `assign.LayerIndex` of ``index``, None: a new one) joins the seed's hits (the seed's own
@@ -491,7 +491,11 @@ def complete_seeds(event, seeds: np.ndarray, index=None, max_distance: float = 3
     angle = origin[:, None] + sense[:, None] * arc / radius[:, None]
     path = np.stack([a[:, None] + radius[:, None] * np.cos(angle), b[:, None] + radius[:, None] * np.sin(angle),
                      z0[:, None] + slope[:, None] * arc], axis=-1)
-    which, crossing, layer, _ = layer_crossings(index, path)
+    # in chunks: the crossings of every path segment with every layer are (seeds, segments, layers) arrays
+    chunks = [layer_crossings(index, path[i:i + chunk]) for i in range(0, len(path), chunk)]
+    which = np.concatenate([part[0] + i for i, part in zip(range(0, len(path), chunk), chunks, strict=True)])
+    crossing = np.concatenate([part[1] for part in chunks])
+    layer = np.concatenate([part[2] for part in chunks])
     rows, dist = query_layers(index, crossing, layer, k=1)
     taken = np.zeros(len(xyz), bool)
     taken[seeds] = True
