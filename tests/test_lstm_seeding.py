@@ -150,3 +150,18 @@ def test_completion_moves_late_seeds_to_their_tracks_first_five_hits(pions):
     twice = late[:50].copy()
     twice[:, 1] = twice[:, 0]
     assert np.array_equal(seeding.complete_seeds(pions, twice, max_distance=0.0), twice)
+
+
+def test_grid_seeding_without_numba_gives_the_same_seeds_and_says_so_once(pions, monkeypatch, capsys):
+    from deepreco.reconstruct import dbscan_fast
+
+    compiled = grid_seeds(pions, threads=1, z0_max=60.0, z0_step=10.0)
+    monkeypatch.setattr(fast, "HAVE_NUMBA", False)
+    monkeypatch.setattr(dbscan_fast, "HAVE_NUMBA", False)
+    monkeypatch.setattr(seeding, "_NOTICED", [])
+    capsys.readouterr()
+    numpy = grid_seeds(pions, threads=1, z0_max=60.0, z0_step=10.0)
+    grid_seeds(pions, threads=1, z0_max=60.0, z0_step=10.0, n_curvatures=5)
+    err = capsys.readouterr().err
+    assert err.count("numba is not installed") == 1 and "pip install 'deepreco[fast]'" in err
+    assert np.array_equal(compiled[0], numpy[0]) and np.array_equal(compiled[1], numpy[1])
