@@ -9,6 +9,7 @@ import itertools
 
 import numpy as np
 
+from .assign import BARREL_VOLUMES
 from .features import N_SEED, origin_circle, outward_order
 
 
@@ -308,7 +309,7 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
                z_scale: float = 0.2, min_samples: int = 3, max_radius: float = 700.0, field: float = 2.0,
                max_first_radius: float = 200.0, max_size: int = 20, max_across: float = 0.5, max_z: float = 2.0,
                second_pass: bool = True, complete: bool = True, complete_distance: float = 3.0,
-               strict_across: float = 0.3, strict_z: float = 1.0,
+               strict_across: float = 0.3, strict_z: float = 1.0, forward: bool = True,
                threads: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     """Seed 004's DBSCAN seeding over a dense grid of arcs: ``(seeds (S, 5) hit rows, labels)``, labels one per
@@ -342,6 +343,13 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
     often noise and pieces: at 0.5 / 2.0 mm 55 % of its seeds were perfect on a generated event, 77 % at 0.3 /
     1.0). With ``complete``, each kept seed then becomes its track's first five hits (`complete_seeds`, within
     ``complete_distance`` [mm] of its helix's layer crossings, the five within ``strict_across`` / ``strict_z``).
+    With ``forward``, the points on the pixel disks that no kept seed's cluster holds are clustered once more
+    (every other curvature of the grid) with one point per module in place of one per layer, strict fits, and
+    seeds whose five hits span at least three disks kept: a track beyond |eta| ~ 3.5 crosses only the last few
+    disks, on two or three overlapping modules each, so its five first hits are on fewer than five layers and the
+    passes above never seed it (deepreco's generated events, |eta| < 4.5, hold many: 0.09 of a mu = 200 event's
+    score weight; TrackML's lists stop at |eta| = 4). Five hits on two disks are left out: two tracks' pieces
+    that point the same way fit one helix as well (a quarter of such seeds were mixed on a generated event).
 
     The arcs run on ``threads`` threads (None: `deepreco.threads.current_threads`; the same seeds on any number):
     the compiled DBSCAN (`dbscan_fast`) and candidates (`fast`) run without the interpreter's lock.
@@ -367,13 +375,13 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
     threads = current_threads() if threads is None else max(1, int(threads))
 
     def grid(curvatures: np.ndarray, z0_values: np.ndarray, points: np.ndarray, across: float = max_across,
-             along: float = max_z) -> tuple:
+             along: float = max_z, layers: np.ndarray = layer) -> tuple:
         def arc(k: float) -> list:
             reach = points[np.abs(k) * r[points] < 1.0]  # a circle through the origin of curvature k ends at 1 / k
             bend = np.arcsin(k * r[reach])
             s = np.maximum(bend / k if k != 0 else r[reach], 1e-9)
             phi0 = phi[reach] + bend
-            args = (phi[reach], module[reach], layer[reach], dist[reach], x[reach], y[reach], z[reach], COMBOS,
+            args = (phi[reach], module[reach], layers[reach], dist[reach], x[reach], y[reach], z[reach], COMBOS,
                     N_SEED, max_size, max_first_radius, across, along)
             found = []
             for z0 in z0_values:
@@ -414,6 +422,18 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
         # the points no kept seed's cluster holds, clustered again at the curvatures halfway between
         more, held_more = keep(*grid(0.5 * (curvatures[1:] + curvatures[:-1]), z0_values, np.flatnonzero(held < 0),
                                      strict_across, strict_z))
+        held = np.where(held >= 0, held, np.where(held_more >= 0, held_more + len(found), -1))
+        found = np.concatenate([found, more])
+    if forward:
+        # the free points on the pixel disks: a track beyond |eta| ~ 3.5 crosses only the last few disks, on two
+        # or three overlapping modules each, so five of its hits are on fewer than five layers; here one point
+        # per module stands for one per layer
+        points = np.flatnonzero((held < 0) & ~np.isin(layer // 1000, BARREL_VOLUMES) & (r < max_first_radius))
+        seeds, scores, sizes, members = grid(curvatures[::2], z0_values, points, strict_across, strict_z, module)
+        # five hits on two disks are as often two tracks' pieces that point the same way: three disks at least
+        ordered = np.sort(layer[seeds], axis=1)
+        ok = (np.diff(ordered, axis=1) != 0).sum(axis=1) >= 2
+        more, held_more = keep(seeds[ok], scores[ok], sizes[ok], members[np.repeat(ok, sizes)])
         held = np.where(held >= 0, held, np.where(held_more >= 0, held_more + len(found), -1))
         found = np.concatenate([found, more])
     labels = np.full(n_hits, -1, np.int64)
