@@ -63,7 +63,7 @@ def main() -> None:
                                                              "cells_s0")}
     shipped = str(shipped_model_path())
     configs = {
-        "shipped": {},
+        "shipped": {"ensemble": False},
         "all_s0": {"model": m["all_s0"]}, "all_s1": {"model": m["all_s1"]}, "all_s2": {"model": m["all_s2"]},
         "ensemble shipped + all_s0": {"models": [shipped, m["all_s0"]]},
         "ensemble all_s0 + all_s1": {"models": [m["all_s0"], m["all_s1"]]},

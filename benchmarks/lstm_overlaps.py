@@ -37,7 +37,7 @@ def main() -> None:
         gnn = get_method("lstm", seeding="gnn", gnn={"kalman": True})
         seeds = {"true seeds": [true_seeds(e) for e in events], "gnn+kalman": [gnn.seeds(e) for e in events]}
         for kind in seeds:
-            for models, params in (("shipped", {}), ("ensemble", {"ensemble": True})):
+            for models, params in (("shipped", {"ensemble": False}), ("ensemble", {"ensemble": True})):
                 for overlap in ("layer", "direction"):
                     method = get_method("lstm", seeding="truth", overlap_fit=overlap, **params)
                     mean, _ = follow_scores(method, events, seeds[kind])

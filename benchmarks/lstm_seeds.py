@@ -30,11 +30,13 @@ of each track the graph network builds, its own tracks) and ``gnn+kalman`` (of g
 filter, without its later passes); for both "s clustering" is gnn's run. The truth row as above.
 
 ``--grid`` (issue 22): the seeding ``grid`` (`seeding.grid_seeds` with its defaults: DBSCAN over 41 curvatures
-times z0 every 2.5 mm over the luminous region, every cluster's best five hits on a helix, the best fits first,
-each seed then completed to its track's first five hits, `seeding.complete_seeds`), followed by the shipped LSTM
-(``grid``), by the shipped ensemble of four (``ensemble=True``), by the LSTM without each seed's cluster claimed
-(``keep_clusters=False``) and, the before, the seeds not completed followed by the LSTM; "s clustering" is the
-seeding without its completion on one thread, "s seeds" the completion. Then the whole seeding's time on the first
+times z0 every 5 mm over the luminous region, every cluster's best five hits on a helix, the best fits first, a
+second pass, a forward pass, each seed then completed to its track's first five hits, `seeding.complete_seeds`),
+followed by the method's default, the shipped ensemble of four (``grid``), by the shipped model alone
+(``ensemble=False``, the default until session 32), and, followed by the ensemble: the seeds without each seed's
+cluster claimed (``keep_clusters=False``), the seeds not completed (session 31's before) and the seeds without the
+forward pass (``forward=False``, session 32's before; its own seeding, its seconds in the same column); "s
+clustering" is the seeding without its completion on one thread, "s seeds" the completion. Then the whole seeding's time on the first
 event of each set on 1 thread, 2 threads, and 2 threads with the other core kept busy (`hog.busy_core`).
 """
 
@@ -83,7 +85,8 @@ def _seedings(events) -> dict:
             event.hits, per_hypothesis))
         clustered = time.perf_counter() - start
         for name in rows:
-            method = get_method("lstm", arcs="learned", seed_fit=True, **params.get(name, {"seeding": name}))
+            method = get_method("lstm", arcs="learned", seed_fit=True, ensemble=False,
+                                **params.get(name, {"seeding": name}))
             start = time.perf_counter()
             if name == "dbscan":
                 seeds, own = method.seeds_of_clusters(event, labels), labels
@@ -110,7 +113,8 @@ def _grid(events) -> tuple[dict, list]:
     from deepreco.reconstruct.lstm import seed_quality
     from deepreco.reconstruct.lstm.seeding import complete_seeds, grid_seeds
 
-    rows = {"grid": [], "grid, ensemble": [], "grid, seed hits only": [], "grid, not completed": []}
+    rows = {"grid": [], "grid, shipped model alone": [], "grid, seed hits only": [], "grid, not completed": [],
+            "grid, no forward pass": []}
     for event in events:
         start = time.perf_counter()
         raw, raw_labels = grid_seeds(event, threads=1, complete=False)
@@ -119,14 +123,19 @@ def _grid(events) -> tuple[dict, list]:
         labels = raw_labels.copy()
         labels[seeds] = np.arange(len(seeds))[:, None]
         seconds = (clustered - start, time.perf_counter() - clustered)
+        start = time.perf_counter()
+        backward = grid_seeds(event, threads=1, forward=False)
+        seconds_backward = (time.perf_counter() - start, 0.0)
         for name, given, params in (("grid", (seeds, labels), {}),
-                                    ("grid, ensemble", (seeds, labels), {"ensemble": True}),
+                                    ("grid, shipped model alone", (seeds, labels), {"ensemble": False}),
                                     ("grid, seed hits only", (seeds, labels), {"keep_clusters": False}),
-                                    ("grid, not completed", (raw, raw_labels), {})):
+                                    ("grid, not completed", (raw, raw_labels), {}),
+                                    ("grid, no forward pass", backward, {})):
             start = time.perf_counter()
             tracks = get_method("lstm", seeding="grid", **params).follow(event, *given)
             rows[name].append((seed_quality(event, given[0]), evaluate(event.truth, event.particles, tracks),
-                               (*seconds, time.perf_counter() - start)))
+                               (*(seconds_backward if name == "grid, no forward pass" else seconds),
+                                time.perf_counter() - start)))
     times = []
     for threads, busy in ((1, False), (2, False), (2, True)):
         hog = busy_core() if busy else None
@@ -198,7 +207,7 @@ def main() -> None:
                 labels = get_method("lstm", arcs=arcs).cluster_labels(event)  # one clustering, both seedings
                 clustered = time.perf_counter() - start
                 for fit in (False, True):
-                    method = get_method("lstm", arcs=arcs, seed_fit=fit)
+                    method = get_method("lstm", arcs=arcs, seed_fit=fit, ensemble=False)
                     start = time.perf_counter()
                     seeds = method.seeds_of_clusters(event, labels)
                     seeded = time.perf_counter()
@@ -212,7 +221,7 @@ def main() -> None:
         if args.truth_only:
             fits["point"] = "true seeds, nearest hit to each predicted point (the seed's fit)"
         for fit, label in fits.items() if args.truth or args.truth_only or args.seedings and not args.grid else ():
-            method = get_method("lstm", seeding="truth", fit=fit)
+            method = get_method("lstm", seeding="truth", fit=fit, ensemble=False)
             per_event = []
             for event in events:
                 seeds = true_seeds(event)

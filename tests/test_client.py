@@ -93,7 +93,8 @@ def test_lstm_on_the_server_finds_the_in_process_tracks(server, ttbar):
     event = open_path(ttbar)
     remote = get_method("lstm", server=server)
     assert isinstance(remote._remote["lstm"], RemoteNetwork)
-    a, b = get_method("lstm").reconstruct(event), remote.reconstruct(event)
+    # the served network is the shipped model alone: in-process without the default ensemble
+    a, b = get_method("lstm", ensemble=False).reconstruct(event), remote.reconstruct(event)
     assert len(a) > 100 and moved_hits(a, b) <= 0.001 * len(a)
     with pytest.raises(DeepRecoError, match="complete_inward runs in-process only"):
         get_method("lstm", complete_inward=True, server=server)

@@ -53,7 +53,7 @@ def test_each_track_goes_to_the_model_of_its_kind(pion_set, muon_gun, tmp_path):
         out = reconstruct(muon_gun, "lstm", seeding="truth", **params)
         return out.sort_values("hit_id").reset_index(drop=True)
 
-    shipped, tiny = tracks(), tracks(model=low)
+    shipped, tiny = tracks(ensemble=False), tracks(model=low)  # a low_pt_model goes with one model
     assert not shipped.equals(tiny)  # the two models differ on these muons (1 to 10 GeV)
     assert tracks(low_pt_model=low, low_pt_below=0.0).equals(shipped)  # no track is low
     assert tracks(low_pt_model=low, low_pt_below=1e6).equals(tiny)  # every track is
@@ -123,6 +123,12 @@ def test_the_shipped_ensemble_finds_a_muon_gun_and_clones_from_its_parameters(mu
         explicit.sort_values("hit_id").reset_index(drop=True))
     clone = type(method)(**method.get_params())
     assert clone.ensemble and clone.models is None
+    # the default: the shipped ensemble, unless a model, models, a server or a low-pT model is named
+    assert get_method("lstm").ensemble and get_method("lstm").get_params()["ensemble"]
+    assert not get_method("lstm", model=str(paths[1])).ensemble
+    assert not get_method("lstm", models=[str(paths[1])]).ensemble
+    assert not get_method("lstm", low_pt_model=str(paths[1])).ensemble
+    assert not get_method("lstm", server="localhost:1", fallback="local").ensemble
     with pytest.raises(DeepRecoError, match="ensemble=True uses the shipped models"):
         get_method("lstm", ensemble=True, model=str(paths[1]))
     with pytest.raises(DeepRecoError, match="an ensemble .* runs in-process only"):
