@@ -36,8 +36,9 @@ followed by the method's default, the shipped ensemble of four (``grid``), by th
 (``ensemble=False``, the default until session 32), and, followed by the ensemble: the seeds without each seed's
 cluster claimed (``keep_clusters=False``), the seeds not completed (session 31's before) and the seeds without the
 forward pass (``forward=False``, session 32's before; its own seeding, its seconds in the same column); "s
-clustering" is the seeding without its completion on one thread, "s seeds" the completion. Then the whole seeding's time on the first
-event of each set on 1 thread, 2 threads, and 2 threads with the other core kept busy (`hog.busy_core`).
+clustering" is the seeding without its completion on one thread, "s seeds" the completion. Then the whole
+seeding's time on the first event of each set on 1 thread, 2 threads, and 2 threads with the other core kept busy
+(`hog.busy_core`).
 """
 
 import argparse

@@ -140,7 +140,8 @@ class LSTMTracks(Method):
                  complete_inward: bool = False, inward_model=None, keep_clusters: bool = True,
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
                  seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None, grid: dict | None = None,
-                 low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool | None = None, overlap_fit: str = "layer"):
+                 low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool | None = None,
+                 overlap_fit: str = "layer"):
         from ...errors import DeepRecoError
 
         if ensemble and (model is not None or models is not None):
