@@ -87,8 +87,9 @@ class LSTMTracks(Method):
     Parameters: ``model`` (a model file; None: the one shipped with deepreco), ``models`` (several model files,
     an ensemble: each track's next points are the mean of the models' predictions, see `predict_mean`; instead of
     ``model``), ``seeding`` (``grid``, the default: DBSCAN over a dense grid of arcs, every cluster's best five
-    hits on a helix, the best fits first, each completed to its track's first five hits, `seeding.grid_seeds`,
-    with ``grid`` its parameters: 79-82 % of the tracks seeded against 26-32 %, issue 22; ``dbscan``: the seeds
+    hits on a helix, the best fits first, a second pass and a forward pass (tracks on fewer than five pixel disks),
+    each completed to its track's first five hits, `seeding.grid_seeds`, with ``grid`` its parameters: 82 % of the
+    tracks seeded against 26-32 %, issue 22; ``dbscan``: the seeds
     of the final DBSCAN labelling of the ``arcs``;
     ``hypotheses``: of every one of the ``arcs``' clusters, duplicates merged, `seeding.hypothesis_seeds`;
     ``ckf``: the first five hits of each `ckf` track, `ckf_seeds`; ``gnn``: the first five hits of each track
