@@ -129,6 +129,8 @@ def test_the_shipped_ensemble_finds_a_muon_gun_and_clones_from_its_parameters(mu
     assert not get_method("lstm", models=[str(paths[1])]).ensemble
     assert not get_method("lstm", low_pt_model=str(paths[1])).ensemble
     assert not get_method("lstm", server="localhost:1", fallback="local").ensemble
+    with pytest.raises(DeepRecoError, match="ensemble must be true or false, got 'maybe'"):
+        get_method("lstm", ensemble="maybe")
     with pytest.raises(DeepRecoError, match="ensemble=True uses the shipped models"):
         get_method("lstm", ensemble=True, model=str(paths[1]))
     with pytest.raises(DeepRecoError, match="an ensemble .* runs in-process only"):

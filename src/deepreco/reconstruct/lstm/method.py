@@ -145,6 +145,8 @@ class LSTMTracks(Method):
                  overlap_fit: str = "layer"):
         from ...errors import DeepRecoError
 
+        if ensemble is not None and not isinstance(ensemble, (bool, np.bool_)):
+            raise DeepRecoError(f"lstm: parameter ensemble must be true or false, got {ensemble!r}")
         if ensemble and (model is not None or models is not None):
             raise DeepRecoError("lstm: ensemble=True uses the shipped models; give no model or models with it")
         if ensemble is None:
