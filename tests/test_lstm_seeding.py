@@ -189,3 +189,22 @@ def test_forward_pass_seeds_tracks_that_cross_fewer_than_five_disks():
     assert len(three) > 20 and seeded[True][0] > 0.75 and seeded[True][1] > 0.9, seeded
     assert seeded[False][0] < 0.2, seeded
     assert score[True] > 0.6 and score[False] < 0.1, score
+
+
+def test_later_seeds_find_particles_made_away_from_the_beam_line():
+    """Pions from vertices spread 40 mm across the beam line: the grid's arcs start at the beam line and seed
+    almost none of them; with ``later_seeds`` ckf's displaced and outer passes seed them on the hits left."""
+    gun = particle_gun(n=150, pdg=(211, -211), pt=(0.5, 3.0), vertex_sigma=(40.0, 50.0), seed=5)
+    event = simulate_event(gun, seed=5, event_id=1, noise_fraction=0.1)
+    found = {}
+    for later in (False, True):
+        method = get_method("lstm", later_seeds=later, grid={"z0_range": (-150.0, 150.0)})
+        tracks = method.reconstruct(event)
+        assert tracks["hit_id"].is_unique
+        found[later] = (len(method.last_run["seeds"]), evaluate(event.truth, event.particles, tracks)["score"])
+    # measured: 8 seeds and score 0.031 without; 123 seeds and 0.779 with
+    assert found[False][1] < 0.1 and found[True][0] > 100 and found[True][1] > 0.7, found
+    with pytest.raises(DeepRecoError, match="later_seeds adds to the grid seeding"):
+        get_method("lstm", seeding="dbscan", later_seeds=True)
+    with pytest.raises(DeepRecoError, match="has no parameter nope"):
+        get_method("lstm", later_seeds=True, ckf={"nope": 1})

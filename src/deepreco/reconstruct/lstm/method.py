@@ -129,7 +129,11 @@ class LSTMTracks(Method):
     ``models``, in-process only; None, the default: so when no ``model``, ``models``, ``server`` or
     ``low_pt_model`` is given, else one model. Seed 004's own "inference & ensembling" stage; +0.014 on the
     tracking events for no measurable time, the grid seeding takes a hundred times longer; False: the shipped
-    model alone).
+    model alone), ``later_seeds`` (True: after the grid seeding, `ckf`'s displaced and outer passes on the hits the
+    grid's clusters leave give more seeds, the first five hits of each of their tracks, the rest of the track their
+    cluster, `add_later_seeds`; the grid's arcs start at the beam line and seed almost no particle made more than
+    10 mm from it, 0.136 of list 1001's score weight; past the seed: ``ckf``'s triplets seed what the seed's DBSCAN
+    cannot).
     """
 
     trackml_modules = True
@@ -142,7 +146,7 @@ class LSTMTracks(Method):
                  server: str | None = None, fallback: str | None = None, arcs: str = "scan",
                  seed_fit: bool = False, ckf: dict | None = None, gnn: dict | None = None, grid: dict | None = None,
                  low_pt_model=None, low_pt_below: float = 0.5, ensemble: bool | None = None,
-                 overlap_fit: str = "layer"):
+                 overlap_fit: str = "layer", later_seeds: bool = False):
         from ...errors import DeepRecoError
 
         if ensemble is not None and not isinstance(ensemble, (bool, np.bool_)):
@@ -220,6 +224,13 @@ class LSTMTracks(Method):
             from .. import get_method
 
             self._gnn = get_method("gnn", **{"kalman": False, "later_passes": False, **self.gnn})  # bad ones: now
+        self.later_seeds = bool(later_seeds)
+        if self.later_seeds:
+            if seeding != "grid":
+                raise DeepRecoError(f"lstm: later_seeds adds to the grid seeding, not to seeding={seeding!r}")
+            from .. import get_method
+
+            self._ckf = get_method("ckf", **self.ckf)  # a bad parameter is reported now
 
     def seeds(self, event: Event) -> np.ndarray:
         """(S, 5) hit rows of the event's seeds."""
@@ -231,6 +242,8 @@ class LSTMTracks(Method):
             return self.gnn_seeds(event)
         if self.seeding == "grid":
             seeds, self._labels = grid_seeds(event, **{"max_first_radius": self.max_first_radius, **self.grid})
+            if self.later_seeds:
+                seeds, self._labels = self.add_later_seeds(event, seeds, self._labels)
             return seeds
         if self.seeding == "hypotheses":
             per_hypothesis = []
@@ -257,6 +270,26 @@ class LSTMTracks(Method):
         the LSTM extends the five hits, the rest of the graph's track is not used."""
         out = self._gnn.score_graph(event)
         return cluster_seeds(event, self._gnn.tracks(event, out["edges"], out["scores"], out["reserve"]))
+
+    def add_later_seeds(self, event: Event, seeds: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``later_seeds``: `ckf`'s displaced and outer passes (`CKFTracks.extend`, the method's ``ckf``
+        parameters) on the hits no grid seed's cluster holds; the first five hits (outward, one per layer) of each
+        of their tracks become a seed when no grid seed holds one of them, and the track's hits its cluster (as a
+        grid seed's cluster, claimed by ``keep_clusters``). Returns the seeds and labels with them added."""
+        found = self._ckf.extend(event, labels)
+        new = np.where((found >= 0) & (labels < 0), found, -1)
+        more = cluster_seeds(event, new)
+        taken = np.zeros(len(labels), bool)
+        taken[seeds] = True
+        more = more[~taken[more].any(axis=1)]
+        rows = np.arange(len(seeds), len(seeds) + len(more))
+        row_of = np.full(int(new.max(initial=-1)) + 1, -1, np.int64)
+        row_of[new[more[:, 0]]] = rows
+        labels = labels.copy()
+        track_hits = np.flatnonzero(new >= 0)  # all free before: a track that gave no seed stays -1
+        labels[track_hits] = row_of[new[track_hits]]
+        labels[more] = rows[:, None]
+        return np.concatenate([seeds, more]), labels
 
     def cluster_labels(self, event: Event) -> np.ndarray:
         """The DBSCAN seeding's cluster of each hit (-1: none), one hit per module and cluster."""
