@@ -129,11 +129,11 @@ class LSTMTracks(Method):
     ``models``, in-process only; None, the default: so when no ``model``, ``models``, ``server`` or
     ``low_pt_model`` is given, else one model. Seed 004's own "inference & ensembling" stage; +0.014 on the
     tracking events for about a second more an event (the extension 1.6 -> 2.8 s on a generated event, whose grid
-    seeding takes 90 s); False: the shipped model alone), ``later_seeds`` (True: after the grid seeding, `ckf`'s
-    displaced and outer passes on the hits the grid's clusters leave give more seeds, the first five hits of each of their tracks, the rest of the track their
-    cluster, `add_later_seeds`; the grid's arcs start at the beam line and seed almost no particle made more than
-    10 mm from it, 0.136 of list 1001's score weight; past the seed: ``ckf``'s triplets seed what the seed's DBSCAN
-    cannot).
+    seeding takes 90 s); False: the shipped model alone), ``later_seeds`` (True: after the grid seeding,
+    `ckf`'s displaced and outer passes on the hits the grid's clusters leave give more seeds, the first five hits
+    of each of their tracks, the rest of the track their cluster, `add_later_seeds`; the grid's arcs start at the
+    beam line and seed almost no particle made more than 10 mm from it, 0.136 of list 1001's score weight; past
+    the seed: ``ckf``'s triplets seed what the seed's DBSCAN cannot).
     """
 
     trackml_modules = True
