@@ -17,7 +17,7 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from lstm_seeds import event_sets, write_result  # noqa: E402
+from lstm_seeds import event_sets, parse_event_arguments, write_result  # noqa: E402
 
 
 def main() -> None:
@@ -29,14 +29,7 @@ def main() -> None:
     from deepreco.reconstruct.lstm.seeding import grid_seeds, true_seeds
 
     torch.set_num_threads(1)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/tmp/deepreco-bench/ttbar-mu200-seed1000-n3")
-    parser.add_argument("--events", type=int, default=1)
-    parser.add_argument("--lists", type=int, nargs="*", default=[1001, 1003])
-    parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
-    args = parser.parse_args()
-    if any(not 1000 <= n <= 1009 for n in args.lists):
-        parser.error("--lists: development lists 1000 to 1009 only")
+    args = parse_event_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), events=1)
     lines = [f"tracking events: the first {args.events} of {args.data}; real lists: {args.lists} (simulated, seed 1, "
              f"in {args.lists_data}); mean over each set's events", "",
              "set | seeds | seeds added | lstm (ensemble) score | efficiency | fakes | shipped model alone score"]

@@ -160,20 +160,13 @@ def main() -> None:
 
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/tmp/deepreco-bench/ttbar-mu200-seed1000-n3")
-    parser.add_argument("--events", type=int, default=3)
-    parser.add_argument("--lists", type=int, nargs="*", default=[1001, 1003])
-    parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
     parser.add_argument("--truth", action="store_true", help="also the LSTM fed true seeds")
     parser.add_argument("--seedings", action="store_true",
                         help="the dbscan, hypotheses, ckf and gnn seedings; written to lstm_seeds_seedings.txt")
     parser.add_argument("--grid", action="store_true", help="the grid seeding; written to lstm_seeds_grid.txt")
     parser.add_argument("--truth-only", action="store_true",
                         help="only the LSTM fed true seeds, with both fits; written to lstm_seeds_truth.txt")
-    args = parser.parse_args()
-    if any(not 1000 <= n <= 1009 for n in args.lists):
-        parser.error("--lists: development lists 1000 to 1009 only")
-
+    args = parse_event_arguments(parser, events=3)
     sets = event_sets(args.data, args.events, args.lists, args.lists_data)
     lines = [f"tracking events: the first {args.events} of {args.data}; real lists: {args.lists} "
              f"(simulated, seed 1, in {args.lists_data})",
@@ -227,6 +220,19 @@ def main() -> None:
         "lstm_seeds_grid.txt" if args.grid else "lstm_seeds.txt"
     write_result(name, text)
     print(text)
+
+
+def parse_event_arguments(parser: argparse.ArgumentParser, events: int) -> argparse.Namespace:
+    """``parser`` with the events' options added (``--data``, ``--events`` defaulting to ``events``, ``--lists``,
+    ``--lists-data``), parsed; lists outside the development ones 1000-1009 are a usage error."""
+    parser.add_argument("--data", default="/tmp/deepreco-bench/ttbar-mu200-seed1000-n3")
+    parser.add_argument("--events", type=int, default=events)
+    parser.add_argument("--lists", type=int, nargs="*", default=[1001, 1003])
+    parser.add_argument("--lists-data", default="/tmp/deepreco-bench/fit-reallists")
+    args = parser.parse_args()
+    if any(not 1000 <= n <= 1009 for n in args.lists):
+        parser.error("--lists: development lists 1000 to 1009 only")
+    return args
 
 
 def event_sets(data: str, n_events: int, lists: list[int], lists_data: str) -> dict[str, list]:

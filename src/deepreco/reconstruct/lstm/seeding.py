@@ -416,14 +416,17 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
         np.minimum.at(first, members, rank[np.repeat(np.arange(len(seeds)), sizes)])
         return seeds[kept], np.where(first < len(kept), first, -1)
 
+    def add(found, held, more, held_more) -> tuple[np.ndarray, np.ndarray]:
+        # a later pass's seeds after the ones before, its clusters on the points those left
+        return np.concatenate([found, more]), np.where(held >= 0, held, np.where(held_more >= 0,
+                                                                                  held_more + len(found), -1))
+
     curvatures = np.linspace(-k_max, k_max, n_curvatures)
     found, held = keep(*grid(curvatures, z0_values, np.arange(len(near))))
     if second_pass and n_curvatures > 1:
         # the points no kept seed's cluster holds, clustered again at the curvatures halfway between
-        more, held_more = keep(*grid(0.5 * (curvatures[1:] + curvatures[:-1]), z0_values, np.flatnonzero(held < 0),
-                                     strict_across, strict_z))
-        held = np.where(held >= 0, held, np.where(held_more >= 0, held_more + len(found), -1))
-        found = np.concatenate([found, more])
+        found, held = add(found, held, *keep(*grid(0.5 * (curvatures[1:] + curvatures[:-1]), z0_values,
+                                                   np.flatnonzero(held < 0), strict_across, strict_z)))
     if forward:
         # the free points on the pixel disks: a track beyond |eta| ~ 3.5 crosses only the last few disks, on two
         # or three overlapping modules each, so five of its hits are on fewer than five layers; here one point
@@ -433,9 +436,7 @@ def grid_seeds(event, n_curvatures: int = 41, pt_min: float = 0.12, z0_step: flo
         # five hits on two disks are as often two tracks' pieces that point the same way: three disks at least
         ordered = np.sort(layer[seeds], axis=1)
         ok = (np.diff(ordered, axis=1) != 0).sum(axis=1) >= 2
-        more, held_more = keep(seeds[ok], scores[ok], sizes[ok], members[np.repeat(ok, sizes)])
-        held = np.where(held >= 0, held, np.where(held_more >= 0, held_more + len(found), -1))
-        found = np.concatenate([found, more])
+        found, held = add(found, held, *keep(seeds[ok], scores[ok], sizes[ok], members[np.repeat(ok, sizes)]))
     labels = np.full(n_hits, -1, np.int64)
     if len(found) == 0:
         return np.zeros((0, N_SEED), np.int64), labels
