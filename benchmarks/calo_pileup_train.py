@@ -7,6 +7,10 @@ then trains the networks side by side, each in its own process on ``--threads`` 
 checkpoints (``OUT/calo_NAME.pt.checkpoints/``; ``--resume`` goes on from the last of each).
 
     python benchmarks/calo_pileup_train.py --out /tmp/calo_pileup --models gravnet,garnet --workers 2 --threads 1
+
+``--init FILE`` starts the network from a model file instead of the settings' ``init`` (a longer training from a
+network trained here: the events of ``OUT/events.pkl`` again, ``--steps`` more steps); ``--time-window K``
+trains on the hits within K sigma_t of the hard collision's time (`deepreco.calo.timing`; run it as NAME+tK).
 """
 
 from __future__ import annotations
@@ -52,13 +56,20 @@ def simulate(models: list[str], out: Path, workers: int) -> Path:
     return path
 
 
-def train(name: str, out: Path, resume: bool) -> None:
+def train(name: str, out: Path, resume: bool, init: str | None = None, steps: int | None = None,
+          time_window: float | None = None) -> None:
     from deepreco.calo.train import clustering_task
     from deepreco.training import fit
 
     with open(out / "events.pkl", "rb") as f:
         events = pickle.load(f)
     s = settings(name)
+    if init:
+        s["init"] = init
+    if steps:
+        s["max_steps"] = steps
+    if time_window:
+        s["time_window"] = time_window
     last = None
     if resume:
         found = sorted((out / f"calo_{name}.pt.checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
@@ -77,19 +88,34 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes that simulate the events")
     ap.add_argument("--threads", type=int, default=1, help="threads of each training process")
     ap.add_argument("--resume", action="store_true", help="go on from each network's last checkpoint")
+    ap.add_argument("--init", help="start from this model file (one network: --models NAME)")
+    ap.add_argument("--steps", type=int, help="training steps (default: the settings file's)")
+    ap.add_argument("--time-window", type=float, help="train on the hits within K sigma_t of the hard collision's "
+                                                       "time (the settings' time_window)")
     ap.add_argument("--train", help=argparse.SUPPRESS)  # one network, in its own process
     args = ap.parse_args()
     if args.train:
         from deepreco.threads import set_threads
 
         set_threads(args.threads)
-        train(args.train, args.out, args.resume)
+        train(args.train, args.out, args.resume, args.init, args.steps, args.time_window)
         return
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.init and len(models) != 1:
+        sys.exit("error: --init starts one network: name it alone with --models")
+    if args.init and not Path(args.init).is_file():
+        sys.exit(f"error: --init: no model file {args.init}")
+    if args.time_window is not None and not args.time_window > 0:
+        sys.exit(f"error: --time-window must be above 0, got {args.time_window}")
+    if args.steps is not None and args.steps < 1:
+        sys.exit(f"error: --steps must be at least 1, got {args.steps}")
     args.out.mkdir(parents=True, exist_ok=True)
     simulate(models, args.out, args.workers)
     procs = [subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--train", name,
-                               "--threads", str(args.threads)] + (["--resume"] if args.resume else []))
+                               "--threads", str(args.threads)] + (["--resume"] if args.resume else [])
+                              + (["--init", str(args.init)] if args.init else [])
+                              + (["--steps", str(args.steps)] if args.steps else [])
+                              + (["--time-window", str(args.time_window)] if args.time_window else []))
              for name in models]
     try:
         codes = [p.wait() for p in procs]

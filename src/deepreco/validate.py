@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -115,9 +116,13 @@ def one_of(*choices: str):
 def known(registry: Registry, plus: tuple[str, ...] = ()):
     """Callback of an option that names things of ``registry`` (a `deepreco.registry.Registry`): one name, a
     repeated option's list, or a comma-separated list; a name may be followed by ``+`` and one of ``plus``
-    ("clue+drn"), or by several of them, each once ("clue+drn+sc"). An unknown name is the registry's one-line
+    ("clue+drn"), or by several of them, each once ("clue+drn+sc"); with ``tK`` among ``plus``, the last may be
+    ``+t`` and a number above 0 ("clue+sc+t3", a time window). An unknown name is the registry's one-line
     error, found from the names alone, before the module behind them (and torch, pandas, numba with it) is
     imported."""
+    def window(extra: str) -> bool:
+        return "tK" in plus and re.fullmatch(r"t[0-9]+(\.[0-9]+)?", extra) is not None and float(extra[1:]) > 0
+
     def check(value):
         if value is None:
             return value
@@ -125,9 +130,12 @@ def known(registry: Registry, plus: tuple[str, ...] = ()):
             for name in filter(None, (part.strip() for part in item.split(","))):
                 base, *extras = name.split("+")
                 registry.check(base if plus else name)
-                if plus and (any(e not in plus for e in extras) or len(set(extras)) < len(extras)):
+                if extras and window(extras[-1]):
+                    extras = extras[:-1]
+                if plus and (any(e not in plus or e == "tK" for e in extras) or len(set(extras)) < len(extras)):
                     raise DeepRecoError(f"unknown {registry.what} {name!r}: only "
-                                        f"{', '.join('+' + p for p in plus)} may follow a {registry.what}")
+                                        f"{', '.join('+' + p for p in plus)} may follow a {registry.what}"
+                                        + (" (+tK last, K > 0)" if "tK" in plus else ""))
         return value
     return check
 

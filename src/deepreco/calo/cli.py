@@ -47,8 +47,9 @@ def evaluate(
     events: Annotated[int, typer.Option("--events", min=1, help="how many gun events")] = 50,
     seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the events")] = 0,
     methods: Annotated[str, typer.Option("--methods", help=f"comma-separated: {', '.join(CALO)}, each of them "
-                                         "+drn, then +sc (superclusters)",
-                                         callback=known(CALO, plus=("drn", "sc")))] = ("clue,gravnet,edgeconv,"
+                                         "+drn, then +sc (superclusters), then +tK (only the hits within K "
+                                         "sigma_t of the hard collision's time)",
+                                         callback=known(CALO, plus=("drn", "sc", "tK")))] = ("clue,gravnet,edgeconv,"
                                                                                        "clue+drn,gravnet+drn"),
     models_dir: Annotated[Path | None, typer.Option("--models-dir", help="calo_<name>.pt files (default: shipped)",
                                                     callback=existing_folder)] = None,

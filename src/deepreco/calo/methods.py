@@ -260,8 +260,15 @@ def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter 
     come from ``models_dir`` (the shipped models by default) as calo_<name>.pt; with ``server`` they run on
     that server (`deepreco.export.client`; ``fallback="local"``: in-process when it does not answer). Its
     energies are calibrated (`deepreco.calo.calibration`) when the calo_calibration.json of that folder has the
-    name's curve, unless ``calibrated`` is False or the geometry is not the default (the one it was learned in)."""
+    name's curve, unless ``calibrated`` is False or the geometry is not the default (the one it was learned in).
+    A last ``+tK`` (``clue+t3``, ``garnet+drn+t3``): all of it run on the hits within K sigma_t of the hard
+    collision's time (`deepreco.calo.timing`)."""
     from ..export.client import connect
+    from .timing import InTime, split_window
+
+    base, window = split_window(name)
+    if window is not None:
+        return InTime(get_method(base, models_dir, geometry, server, fallback, calibrated), window)
 
     if name.endswith("+sc"):  # superclusters of the method's (calibrated) clusters
         from .supercluster import Superclustered

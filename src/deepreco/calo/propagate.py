@@ -59,8 +59,14 @@ def to_face(particles: pd.DataFrame, geo: Calorimeter, rng, b_tesla: float = 3.8
     q = particles["q"].to_numpy()
     pdg = particles["particle_type"].to_numpy() if "particle_type" in particles else np.zeros(len(pid), int)
     energy = np.linalg.norm(mom, axis=1)
-    # a production time [ns] (pile-up collisions spread in time, `guns.with_pileup`); 0 when absent
+    # a production time [ns] (pile-up collisions spread in time, `guns.with_pileup`); 0 when absent; a particle of
+    # the hard collision (at the origin, t = 0) made away from it, a decay's product (a tau's, mm to cm away), is
+    # made when its parent, at about the speed of light, got there (before: at t = 0, so its hits came up to
+    # 100 ps earlier than light from the origin could). Pile-up collisions' vertices are not kept: their
+    # particles start at their collision's time.
     t_vtx = particles["vt"].to_numpy(np.float64) if "vt" in particles else np.zeros(len(pid))
+    hard = pid < (1 << 32)  # guns.PILEUP_ID_OFFSET
+    t_vtx = t_vtx + np.where(hard, np.linalg.norm(vtx, axis=1) / C_MM_PER_NS, 0.0)
     next_obj = int(pid.max()) + 1 if len(pid) else 1
     r_lo = geo["r_min"][0] * 0.9
     r_hi = geo["r_max"][0] * 1.02

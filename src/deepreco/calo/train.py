@@ -114,8 +114,10 @@ VALID_SEED = 2000
 N_VALID = 100
 
 
-def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.8, 1.2, 1.6, 2.0, 2.5)) -> dict:
-    """The (t_beta, t_d) with the best efficiency - (fake rate + energy resolution) / 2 on validation events.
+def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.8, 1.2, 1.6, 2.0, 2.5),
+                      time_window: float | None = None) -> dict:
+    """The (t_beta, t_d) with the best efficiency - (fake rate + energy resolution) / 2 on validation events
+    (with ``time_window`` K: the network run on the hits within K sigma_t of the hard collision's time).
     Events with pile-up are judged on their hard particles (`pileup.hard_figures`: efficiency for those above
     10 GeV, fakes as a share of the clusters above 10 GeV): over all particles, the many soft pile-up ones make
     every efficiency near 0 and the choice blind (it once chose t_beta = 0.7, where a network trained under
@@ -124,12 +126,15 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
     from .guns import PILEUP_ID_OFFSET
     from .methods import OCClustering
     from .pileup import hard_figures, summarise
+    from .timing import InTime
 
     piled = any(len(e.particles) and e.particles["particle_id"].max() >= PILEUP_ID_OFFSET for e in events)
     best = None
     for tb in t_betas:
         for td in t_ds:
             method = OCClustering(model, tb, td, model.kind)
+            if time_window:
+                method = InTime(method, time_window)
             if piled:
                 runs = [hard_figures(e, *method.reconstruct(e)) for e in events]
                 h = summarise([c for c, _ in runs], pd.concat([t for _, t in runs], ignore_index=True))
@@ -254,8 +259,14 @@ def clustering_task(name: str, settings: dict, events: list | None = None, val_e
                                                         f"({TRAIN_SEED + int(settings['seed'])}, i)"}
     events = simulated_events(settings, "train") if events is None else events
     val_events = simulated_events(settings, "val") if val_events is None else val_events
+    window = settings.get("time_window")
+    if window is not None:  # trained on the hits in the time window (the thresholds chosen on whole events, run so)
+        from .timing import check_window, cut, in_time
+
+        window = check_window(window)
+        events = [cut(e, in_time(e.hits, window)) for e in events]
     train = [_event_tensors(e) for e in events if len(e.hits)]
-    val = [_event_tensors(e) for e in val_events if len(e.hits)]
+    val = [_event_tensors(cut(e, in_time(e.hits, window)) if window else e) for e in val_events if len(e.hits)]
     if not train:
         raise DeepRecoError(f"calo-{name}: no training event has hits")
     given = settings.get("t_beta") is not None and settings.get("t_d") is not None
@@ -272,7 +283,7 @@ def clustering_task(name: str, settings: dict, events: list | None = None, val_e
         if given:
             chosen = {"t_beta": float(settings["t_beta"]), "t_d": float(settings["t_d"])}
         else:  # after the training, its own step: the thresholds that cluster the validation events best
-            tuned = tune_condensation(net, val_events)
+            tuned = tune_condensation(net, val_events, time_window=window)
             chosen = {"t_beta": tuned["t_beta"], "t_d": tuned["t_d"], "tuning": tuned}
         save_model(net, path, {**record, **chosen}, settings)
 
