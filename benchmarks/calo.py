@@ -157,7 +157,8 @@ def taus_part(args, log) -> None:
             parts.append(done[mu])
             continue
         parts.append(pileup.evaluate(args.tau_methods, (mu,), args.tau_events[0], args.seed, args.models_dir,
-                                     events_at=events_at, log=log, max_mu={"edgeconv": args.edgeconv_max_mu}))
+                                     events_at=events_at, log=log, max_mu={"edgeconv": args.edgeconv_max_mu},
+                                     cache=args.tau_cache))
         summary, per_event = (pd.concat(p, ignore_index=True) for p in zip(*parts, strict=True))
         _write_taus(args, summary, per_event, log)
 
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tau-time-methods", nargs="+", default=["clue", "gravnet", "clue+drn", "gravnet+drn"])
     parser.add_argument("--time-mus", type=float, nargs="+", default=[0, 50, 200], help="mu values (taus_time)")
     parser.add_argument("--resume", action="store_true", help="taus: keep the mu values calo_taus.json has")
+    parser.add_argument("--tau-cache", type=Path, help="taus: a folder that keeps the simulated events for other runs")
     parser.add_argument("--edgeconv-max-mu", type=float, default=50,
                         help="edgeconv only up to this mu (106 s an event at mu = 50 on a loaded core)")
     parser.add_argument("--events", type=int, default=100)

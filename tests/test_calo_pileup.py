@@ -211,3 +211,12 @@ def test_the_shipped_pileup_networks_load_with_their_training_and_calibration(pi
         assert method.calibration == curves[name]
         counts, _ = pileup.hard_figures(piled, *method.reconstruct(piled))
         assert counts["hard"] >= 2 and counts["found"] >= 1, (name, counts)
+
+
+def test_a_cached_tau_event_is_the_event_simulated_again(tmp_path, piled):
+    first = pileup.cached_tau_event(0, 3, 4, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["tau_seed3_mu4_0.pkl"]
+    again = pileup.cached_tau_event(0, 3, 4, tmp_path)
+    pd.testing.assert_frame_equal(first.hits, piled.hits)
+    pd.testing.assert_frame_equal(again.hits, piled.hits)
+    pd.testing.assert_frame_equal(again.truth, piled.truth)

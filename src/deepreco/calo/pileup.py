@@ -226,12 +226,32 @@ class _Uncalibrated:
             self.method.calibration = curves
 
 
+def cached_tau_event(index: int, seed: int, mu: float, cache=None):
+    """`tau_event`, kept in (and read back from) the folder ``cache`` when one is given: a mu = 200 event takes
+    half a minute to simulate, and several runs of the benchmark (other model folders) judge the same events."""
+    if cache is None:
+        return tau_event(index, seed=seed, mu=mu)
+    import pickle
+    from pathlib import Path
+
+    path = Path(cache) / f"tau_seed{seed}_mu{mu:g}_{index}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    event = tau_event(index, seed=seed, mu=mu)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part")
+    part.write_bytes(pickle.dumps(event))
+    part.replace(path)
+    return event
+
+
 def evaluate(methods: Sequence[str], mus: Sequence[float] = MUS, n_events: int = 10, seed: int = 0,
              models_dir=None, events_at: dict | None = None, log: Callable[[str], None] | None = None,
-             max_mu: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             max_mu: dict | None = None, cache=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary: one row per mu and method, per_event: one row per event, mu and method with its hits and
     seconds) on ``n_events`` tau events at each mu (``events_at``: {mu: events} to run fewer at some mu);
-    ``max_mu``: {method: the highest mu it runs at} for a method too slow beyond (its rows left out)."""
+    ``max_mu``: {method: the highest mu it runs at} for a method too slow beyond (its rows left out); ``cache``: a
+    folder that keeps the events (`cached_tau_event`)."""
     rows, per_event = [], []
     for mu in mus:
         n = (events_at or {}).get(mu, n_events)
@@ -240,7 +260,7 @@ def evaluate(methods: Sequence[str], mus: Sequence[float] = MUS, n_events: int =
         tables: dict[str, list] = {m: [] for m in run}
         hits = []
         for i in range(n):
-            event = tau_event(i, seed=seed, mu=mu)
+            event = cached_tau_event(i, seed, mu, cache)
             hits.append(len(event.hits))
             for name, r in run_methods(run, event, models_dir).items():
                 counts[name].append(r["counts"])
