@@ -230,7 +230,8 @@ def taus_time_part(args, log) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         events_file = Path(tmp) / "events.pickle"  # simulated once, the same events for every setting
-        events_file.write_bytes(pickle.dumps({mu: pileup.tau_event(0, seed=args.seed, mu=mu) for mu in args.time_mus}))
+        events_file.write_bytes(pickle.dumps({mu: pileup.cached_tau_event(0, args.seed, mu, args.tau_cache)
+                                              for mu in args.time_mus}))
         for label, threads, busy in (("1 thread", 1, False), ("2 threads", 2, False),
                                      ("2 threads, other core busy", 2, True)):
             spinner = busy_core() if busy else None  # dies with this benchmark, however it ends
@@ -283,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tau-time-methods", nargs="+", default=["clue", "gravnet", "clue+drn", "gravnet+drn"])
     parser.add_argument("--time-mus", type=float, nargs="+", default=[0, 50, 200], help="mu values (taus_time)")
     parser.add_argument("--resume", action="store_true", help="taus: keep the mu values calo_taus.json has")
-    parser.add_argument("--tau-cache", type=Path, help="taus: a folder that keeps the simulated events for other runs")
+    parser.add_argument("--tau-cache", type=Path,
+                        help="taus, taus_time: a folder that keeps the simulated events for other runs")
     parser.add_argument("--edgeconv-max-mu", type=float, default=50,
                         help="edgeconv only up to this mu (106 s an event at mu = 50 on a loaded core)")
     parser.add_argument("--events", type=int, default=100)

@@ -202,15 +202,22 @@ def test_the_shipped_pileup_networks_load_with_their_training_and_calibration(pi
 
     shipped_curves, curves = read(SHIPPED), read(PILEUP_MODELS)
     assert curves["clue"] == shipped_curves["clue"]
-    for name in ("gravnet", "garnet"):
+    for name, init, steps, window in (("gravnet", "shipped", 2000, None),
+                                      ("garnet", "src/deepreco/data/models/pileup/calo_garnet.pt", 3000, 3.0)):
         settings = load(PILEUP_MODELS / f"calo_{name}.pt", f"calo-{name}").settings
         assert (settings["source"], list(settings["pileup"]), settings["crop"]) == ("tau", [0, 200], 0.3)
-        assert settings["init"] == "shipped" and settings["max_steps"] == 2000
+        assert (settings["init"], settings["max_steps"], settings.get("time_window")) == (init, steps, window)
         assert curves[name] != shipped_curves[name]
         method = get_method(name, models_dir=PILEUP_MODELS)
         assert method.calibration == curves[name]
         counts, _ = pileup.hard_figures(piled, *method.reconstruct(piled))
         assert counts["hard"] >= 2 and counts["found"] >= 1, (name, counts)
+    # GarNet, trained in the time window, runs in it with the curve learned so
+    windowed = get_method("garnet+t3", models_dir=PILEUP_MODELS)
+    assert windowed.base.calibration == curves["garnet+t3"] != curves["garnet"]
+    assert get_method("gravnet+t3", models_dir=PILEUP_MODELS).base.calibration == curves["gravnet"]
+    counts, _ = pileup.hard_figures(piled, *windowed.reconstruct(piled))
+    assert counts["hard"] >= 2 and counts["found"] >= 1, counts
 
 
 def test_a_cached_tau_event_is_the_event_simulated_again(tmp_path, piled):

@@ -262,13 +262,18 @@ def get_method(name: str, models_dir: Path | None = None, geometry: Calorimeter 
     energies are calibrated (`deepreco.calo.calibration`) when the calo_calibration.json of that folder has the
     name's curve, unless ``calibrated`` is False or the geometry is not the default (the one it was learned in).
     A last ``+tK`` (``clue+t3``, ``garnet+drn+t3``): all of it run on the hits within K sigma_t of the hard
-    collision's time (`deepreco.calo.timing`)."""
+    collision's time (`deepreco.calo.timing`), calibrated by the curve learned for that name when the folder has one
+    (``scripts/calibrate_calo.py --methods garnet+t3``), by NAME's otherwise."""
     from ..export.client import connect
     from .timing import InTime, split_window
 
     base, window = split_window(name)
-    if window is not None:
-        return InTime(get_method(base, models_dir, geometry, server, fallback, calibrated), window)
+    if window is not None:  # NAME's calibration curve, or the one learned for NAME+tK when the folder has it
+        method = get_method(base, models_dir, geometry, server, fallback, calibrated)
+        own = read(Path(models_dir or SHIPPED)).get(name) if calibrated and geometry == DEFAULT else None
+        if own is not None:
+            method.calibration = own
+        return InTime(method, window)
 
     if name.endswith("+sc"):  # superclusters of the method's (calibrated) clusters
         from .supercluster import Superclustered

@@ -18,6 +18,7 @@ the 16-84 % width over the median of E_cluster / E_true of the found hard shower
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -239,7 +240,7 @@ def cached_tau_event(index: int, seed: int, mu: float, cache=None):
         return pickle.loads(path.read_bytes())
     event = tau_event(index, seed=seed, mu=mu)
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_suffix(".part")
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")  # two runs may simulate the same event
     part.write_bytes(pickle.dumps(event))
     part.replace(path)
     return event
