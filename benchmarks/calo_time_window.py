@@ -4,7 +4,9 @@ On the validation events of a pile-up training folder (`benchmarks/calo_pileup_t
 and the 64 more of `benchmarks/calo_pileup_thresholds.py` in val_more.pkl; mu flat in 0-200, cropped to 0.3 around
 the hard particles; none of the test events of `benchmarks/calo.py --parts taus`): for each K, the share of the
 hard particles' and of the pile-up's energy the window keeps, then each method's hard-particle efficiency, fake
-share (of the clusters above 10 GeV) and resolution, as the training's threshold choice judges them.
+share (of the clusters above 10 GeV) and resolution, as the training's threshold choice judges them. ``--t0-spread
+S`` draws each event's t0 for the windows from N(0, S ns), as the error of a measured vertex time would move it;
+``--t0-sigma S`` widens the windows by that error (`timing.in_time`'s ``t0_sigma``).
 
     python benchmarks/calo_time_window.py --events-dir DIR --methods clue clue+t2 clue+t3 clue+t4 garnet garnet+t3 \\
         --models-dir src/deepreco/data/models/pileup --tag pileup
@@ -49,10 +51,19 @@ def kept_energy(events, windows) -> list[dict]:
     return rows
 
 
-def judge(method, events) -> dict:
+def judge(method, events, t0_spread: float = 0.0) -> dict:
+    """The hard-particle figures; with ``t0_spread`` a windowed method's t0 is drawn per event from N(0, spread), as
+    a measured vertex time would be (the events' hard collision is at 0)."""
+    import numpy as np
+
     from deepreco.calo.pileup import hard_figures, summarise
 
-    runs = [hard_figures(e, *method.reconstruct(e)) for e in events]
+    rng = np.random.default_rng(12345)
+    runs = []
+    for e in events:
+        if t0_spread > 0 and hasattr(method, "t0"):
+            method.t0 = float(rng.normal(0.0, t0_spread))
+        runs.append(hard_figures(e, *method.reconstruct(e)))
     h = summarise([c for c, _ in runs], pd.concat([t for _, t in runs], ignore_index=True))
     big = sum(c["big_clusters"] for c, _ in runs)
     return {"found": h["found"], "hard": h["hard_particles"], "efficiency": h["efficiency"],
@@ -66,6 +77,10 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["clue", "clue+t2", "clue+t3", "clue+t4", "clue+t5"])
     ap.add_argument("--models-dir", type=Path)
     ap.add_argument("--windows", type=float, nargs="+", default=[2.0, 3.0, 4.0, 5.0])
+    ap.add_argument("--t0-spread", type=float, default=0.0,
+                    help="ns: the windows' t0 drawn per event from N(0, this), a measured vertex time's error")
+    ap.add_argument("--t0-sigma", type=float, default=0.0,
+                    help="ns: the windows widened by this error of t0, in quadrature with each hit's sigma_t")
     ap.add_argument("--tag", default="")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -78,6 +93,8 @@ def main() -> None:
     events = validation_events(args.events_dir)
     lines = [f"# python benchmarks/calo_time_window.py --events-dir {args.events_dir} --methods "
              f"{' '.join(args.methods)}" + (f" --models-dir {args.models_dir}" if args.models_dir else "")
+             + (f" --t0-spread {args.t0_spread:g}" if args.t0_spread else "")
+             + (f" --t0-sigma {args.t0_sigma:g}" if args.t0_sigma else "")
              + (f" --tag {args.tag}" if args.tag else ""),
              f"# {len(events)} validation events (mu flat in 0-200, cropped), one thread", "",
              "| K (sigma_t) | hard particles' energy kept | pile-up energy kept |", "| --- | --- | --- |"]
@@ -88,7 +105,11 @@ def main() -> None:
     rows = []
     for name in args.methods:
         t0 = time.perf_counter()
-        r = {"method": name, **judge(get_method(name, args.models_dir), events), "seconds": time.perf_counter() - t0}
+        method = get_method(name, args.models_dir)
+        if args.t0_sigma and hasattr(method, "t0_sigma"):
+            method.t0_sigma = args.t0_sigma
+        r = {"method": name, **judge(method, events, args.t0_spread),
+             "seconds": time.perf_counter() - t0}
         rows.append(r)
         lines.append(f"| {name} | {r['found']}/{r['hard']} | {r['efficiency']:.3f} | {r['fake_share']:.3f} | "
                      f"{r['resolution']:.3f} | {r['seconds']:.0f} |")

@@ -39,6 +39,8 @@ def test_the_window_drops_a_large_hit_out_of_time_and_keeps_a_small_one():
     hits = _hits([20.0, 20.0, 1.0, 1.0], [0.01, 0.10, 0.30, -0.50])
     assert in_time(hits, 3.0).tolist() == [True, False, True, False]
     assert in_time(hits, 3.0, t0=0.1).tolist() == [False, True, True, False]  # another collision's time
+    # a measured t0 with a 50 ps error: the window widened by it keeps the large hit 100 ps late
+    assert in_time(hits, 3.0, t0_sigma=0.05).tolist() == [True, True, True, False]
 
 
 @pytest.fixture(scope="module")

@@ -57,14 +57,17 @@ def sigma_t(hits: pd.DataFrame, geometry: Calorimeter = DEFAULT) -> np.ndarray:
     return np.sqrt((1.0 / np.maximum(s_over_n, 1e-6)) ** 2 + CONSTANT_TERM_NS ** 2)
 
 
-def in_time(hits: pd.DataFrame, k: float, t0: float = 0.0, geometry: Calorimeter = DEFAULT) -> np.ndarray:
-    """Bool per hit: its time less its flight time from the origin within ``k`` sigma_t of ``t0`` [ns]."""
+def in_time(hits: pd.DataFrame, k: float, t0: float = 0.0, geometry: Calorimeter = DEFAULT,
+            t0_sigma: float = 0.0) -> np.ndarray:
+    """Bool per hit: its time less its flight time from the origin within ``k`` sigma of ``t0`` [ns], sigma being
+    sigma_t and ``t0_sigma`` (the error of a measured t0, ns) in quadrature."""
     k = check_window(k)
     if len(hits) and not hits["time"].to_numpy().any():
         raise EventError("time window: the hits carry no time (all 0); run without --time-window")
     x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
     flight = np.sqrt(x * x + y * y + z * z) / C_MM_PER_NS
-    return np.abs(hits["time"].to_numpy(np.float64) - flight - t0) <= k * sigma_t(hits, geometry)
+    sigma = np.hypot(sigma_t(hits, geometry), t0_sigma)
+    return np.abs(hits["time"].to_numpy(np.float64) - flight - t0) <= k * sigma
 
 
 def cut(event, keep: np.ndarray):
@@ -81,11 +84,13 @@ def cut(event, keep: np.ndarray):
 
 @dataclasses.dataclass
 class InTime:
-    """``base`` run on the hits within ``k`` sigma_t of ``t0`` (`in_time`); the others in no cluster."""
+    """``base`` run on the hits within ``k`` sigma of ``t0`` (`in_time`, ``t0_sigma`` the error of t0 when it is
+    a measured vertex time); the others in no cluster."""
 
     base: object
     k: float = 3.0
     t0: float = 0.0
+    t0_sigma: float = 0.0
     name: str = ""
 
     def __post_init__(self):
@@ -94,7 +99,7 @@ class InTime:
         self.geometry = getattr(self.base, "geometry", DEFAULT)
 
     def reconstruct(self, event):
-        keep = in_time(event.hits, self.k, self.t0, self.geometry)
+        keep = in_time(event.hits, self.k, self.t0, self.geometry, self.t0_sigma)
         ht, clusters = self.base.reconstruct(cut(event, keep))
         full = ht.set_index("hit_id").reindex(event.hits["hit_id"].to_numpy())  # the hits left out: NaN
         full = full.fillna({"cluster_id": -1}).fillna(0)  # in no cluster; hit_class 0 (noise)
