@@ -6,7 +6,7 @@ time, less its flight time from the origin, is then t0 within the hit's own time
 showers, and spread by 180 ps for pile-up. The resolution is the digitisation's (`truth.digitise`):
 sigma_t = sqrt((1 ns / (S/N))^2 + (20 ps)^2), S/N the hit's energy over the layer's noise width (known from the
 detector, no truth). `in_time` keeps the hits within ``k`` sigma_t of t0; a 20-MIP hit has sigma_t = 22 ps, so a
-3-sigma window drops the pile-up hits of the collisions more than 66 ps from t0, three quarters of them, while a
+3-sigma window drops the pile-up hits of the collisions more than 66 ps from t0, about 70 % of them, while a
 hit of 1 MIP (150 ps) is kept unless it is far out. The slow component of hadronic showers (`showers`, late by
 nanoseconds) is dropped with it.
 
@@ -63,7 +63,7 @@ def in_time(hits: pd.DataFrame, k: float, t0: float = 0.0, geometry: Calorimeter
     sigma_t and ``t0_sigma`` (the error of a measured t0, ns) in quadrature."""
     k = check_window(k)
     if len(hits) and not hits["time"].to_numpy().any():
-        raise EventError("time window: the hits carry no time (all 0); run without --time-window")
+        raise EventError("time window: the hits carry no time (all 0); a method with +tK needs the hits' times")
     x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
     flight = np.sqrt(x * x + y * y + z * z) / C_MM_PER_NS
     sigma = np.hypot(sigma_t(hits, geometry), t0_sigma)
