@@ -20,8 +20,6 @@ import pickle
 import time
 from pathlib import Path
 
-import pandas as pd
-
 OUT = Path(__file__).parent / "results"
 
 
@@ -51,24 +49,17 @@ def kept_energy(events, windows) -> list[dict]:
     return rows
 
 
-def judge(method, events, t0_spread: float = 0.0) -> dict:
-    """The hard-particle figures; with ``t0_spread`` a windowed method's t0 is drawn per event from N(0, spread), as
-    a measured vertex time would be (the events' hard collision is at 0)."""
-    import numpy as np
+class _Jittered:
+    """A windowed method whose t0 is drawn per event from N(0, ``spread``) ns, as a measured vertex time's would."""
 
-    from deepreco.calo.pileup import hard_figures, summarise
+    def __init__(self, method, spread: float):
+        import numpy as np
 
-    rng = np.random.default_rng(12345)
-    runs = []
-    for e in events:
-        if t0_spread > 0 and hasattr(method, "t0"):
-            method.t0 = float(rng.normal(0.0, t0_spread))
-        runs.append(hard_figures(e, *method.reconstruct(e)))
-    h = summarise([c for c, _ in runs], pd.concat([t for _, t in runs], ignore_index=True))
-    big = sum(c["big_clusters"] for c, _ in runs)
-    return {"found": h["found"], "hard": h["hard_particles"], "efficiency": h["efficiency"],
-            "fake_share": sum(c["fakes"] for c, _ in runs) / big if big else float("nan"),
-            "resolution": h["resolution"]}
+        self.method, self.spread, self.rng = method, spread, np.random.default_rng(12345)
+
+    def reconstruct(self, event):
+        self.method.t0 = float(self.rng.normal(0.0, self.spread))
+        return self.method.reconstruct(event)
 
 
 def main() -> None:
@@ -88,6 +79,7 @@ def main() -> None:
     import torch
 
     from deepreco.calo.methods import get_method
+    from deepreco.calo.pileup import judge_hard
 
     torch.set_num_threads(1)
     events = validation_events(args.events_dir)
@@ -108,8 +100,10 @@ def main() -> None:
         method = get_method(name, args.models_dir)
         if args.t0_sigma and hasattr(method, "t0_sigma"):
             method.t0_sigma = args.t0_sigma
-        r = {"method": name, **judge(method, events, args.t0_spread),
-             "seconds": time.perf_counter() - t0}
+        h = judge_hard(_Jittered(method, args.t0_spread) if args.t0_spread and hasattr(method, "t0") else method,
+                       events)
+        r = {"method": name, "found": h["found"], "hard": h["hard_particles"], "efficiency": h["efficiency"],
+             "fake_share": h["fake_share"], "resolution": h["resolution"], "seconds": time.perf_counter() - t0}
         rows.append(r)
         lines.append(f"| {name} | {r['found']}/{r['hard']} | {r['efficiency']:.3f} | {r['fake_share']:.3f} | "
                      f"{r['resolution']:.3f} | {r['seconds']:.0f} |")

@@ -143,6 +143,15 @@ def summarise(counts: Sequence[dict], particles: pd.DataFrame) -> dict:
             "em_resolution": per_kind["em"], "had_resolution": per_kind["had"]}
 
 
+def judge_hard(method, events) -> dict:
+    """``method`` over ``events``: `summarise`'s figures of their hard particles and ``fake_share``, the fakes'
+    share of the clusters above ``FAKE_MIN_ENERGY`` (nan when there are none), as the threshold choice judges."""
+    runs = [hard_figures(e, *method.reconstruct(e)) for e in events]
+    out = summarise([c for c, _ in runs], pd.concat([t for _, t in runs], ignore_index=True))
+    big = sum(c["big_clusters"] for c, _ in runs)
+    return {**out, "fake_share": sum(c["fakes"] for c, _ in runs) / big if big else float("nan")}
+
+
 class _Replay:
     """Gives back a result already computed, so that ``X+drn`` corrects X's clusters of this event instead of
     clustering again (its time is X's plus the DRN's)."""

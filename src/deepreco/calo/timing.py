@@ -26,7 +26,7 @@ import pandas as pd
 from ..errors import DeepRecoError, EventError
 from .geometry import C_MM_PER_NS, DEFAULT, Calorimeter
 
-CONSTANT_TERM_NS = 0.02  # the digitisation's constant term of the time resolution (`truth.digitise`)
+CONSTANT_TERM_NS = 0.02  # the constant term of the hits' time resolution
 
 
 _SUFFIX = re.compile(r"^(?P<base>.+)\+t(?P<k>[0-9]+(\.[0-9]+)?)$")
@@ -47,14 +47,20 @@ def check_window(k) -> float:
     return float(k)
 
 
+def resolution(energy: np.ndarray, layer: np.ndarray, geometry: Calorimeter = DEFAULT) -> np.ndarray:
+    """The time resolution [ns] of hits of ``energy`` [GeV] on ``layer``: sqrt((1 ns / (S/N))^2 + (20 ps)^2), S/N the
+    energy over the layer's noise width; the digitisation smears the hits' times by it (`truth.digitise`)."""
+    s_over_n = np.asarray(energy, np.float64) / (geometry.noise_mips * geometry["mip"][layer])
+    return np.sqrt((1.0 / np.maximum(s_over_n, 1e-6)) ** 2 + CONSTANT_TERM_NS ** 2)
+
+
 def sigma_t(hits: pd.DataFrame, geometry: Calorimeter = DEFAULT) -> np.ndarray:
-    """Each hit's time resolution [ns] from its energy and its layer's noise width."""
+    """Each hit's time resolution [ns] from its energy and its layer's noise width (`resolution`)."""
     layer = hits["layer"].to_numpy(np.int64)
     if len(layer) and (layer.min() < 0 or layer.max() >= len(geometry["mip"])):
         raise EventError(f"time window: hits need layers in 0..{len(geometry['mip']) - 1} (their noise width "
                          f"gives their time resolution), got {int(layer.min())}..{int(layer.max())}")
-    s_over_n = hits["energy"].to_numpy(np.float64) / (geometry.noise_mips * geometry["mip"][layer])
-    return np.sqrt((1.0 / np.maximum(s_over_n, 1e-6)) ** 2 + CONSTANT_TERM_NS ** 2)
+    return resolution(hits["energy"].to_numpy(np.float64), layer, geometry)
 
 
 def in_time(hits: pd.DataFrame, k: float, t0: float = 0.0, geometry: Calorimeter = DEFAULT,
@@ -107,4 +113,4 @@ class InTime:
         return full, clusters
 
 
-__all__ = ["InTime", "check_window", "cut", "in_time", "sigma_t", "split_window"]
+__all__ = ["InTime", "check_window", "cut", "in_time", "resolution", "sigma_t", "split_window"]

@@ -125,7 +125,7 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
     from .evaluate import run_method
     from .guns import PILEUP_ID_OFFSET
     from .methods import OCClustering
-    from .pileup import hard_figures, summarise
+    from .pileup import judge_hard
     from .timing import InTime
 
     piled = any(len(e.particles) and e.particles["particle_id"].max() >= PILEUP_ID_OFFSET for e in events)
@@ -136,11 +136,9 @@ def tune_condensation(model, events, t_betas=(0.1, 0.3, 0.5, 0.7), t_ds=(0.5, 0.
             if time_window:
                 method = InTime(method, time_window)
             if piled:
-                runs = [hard_figures(e, *method.reconstruct(e)) for e in events]
-                h = summarise([c for c, _ in runs], pd.concat([t for _, t in runs], ignore_index=True))
-                big = sum(c["big_clusters"] for c, _ in runs)
+                h = judge_hard(method, events)
                 s = {"efficiency": h["efficiency"] if np.isfinite(h["efficiency"]) else 0.0,
-                     "fake_rate": sum(c["fakes"] for c, _ in runs) / big if big else 0.0,
+                     "fake_rate": h["fake_share"] if np.isfinite(h["fake_share"]) else 0.0,
                      "energy_resolution": h["resolution"]}
             else:
                 s, _ = run_method(method, events)

@@ -21,6 +21,7 @@ from scipy import stats
 from .event import CaloEvent
 from .geometry import C_MM_PER_NS, Calorimeter
 from .showers import EM, HAD, MIP, NOISE, Spots
+from .timing import resolution
 
 KIND_OF_PDG = {11: EM, 22: EM, 13: MIP}
 
@@ -103,8 +104,7 @@ def digitise(spots: Spots, objects: pd.DataFrame, geo: Calorimeter, rng, brem_th
     t_true = cells["t_true"].to_numpy()
     flight = np.sqrt(x ** 2 + y ** 2 + z ** 2) / C_MM_PER_NS
     t_true = np.where(np.isfinite(t_true), t_true, flight + rng.uniform(-5, 5, n))
-    s_over_n = cells["energy"].to_numpy() / (geo.noise_mips * geo["mip"][lay])
-    sigma_t = np.sqrt((1.0 / s_over_n) ** 2 + 0.02 ** 2)
+    sigma_t = resolution(cells["energy"].to_numpy(), lay, geo)  # the time window reads the same (`timing`)
     hits = pd.DataFrame({"hit_id": hit_id, "x": x, "y": y, "z": z, "layer": lay,
                          "energy": cells["energy"].to_numpy(), "time": t_true + rng.normal(0, 1, n) * sigma_t})
     cell_to_hit = pd.Series(hit_id, index=cells["cell"].to_numpy())
