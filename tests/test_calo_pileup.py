@@ -160,6 +160,32 @@ def test_training_events_with_a_pileup_range_and_a_crop(monkeypatch):
         train.simulated_events({**settings, "crop": -0.1}, "train")
 
 
+def test_more_events_add_blocks_of_their_own_seeds_and_pileup():
+    from deepreco.calo import train
+    from deepreco.errors import DeepRecoError
+
+    settings = settings_for("calo-garnet", overrides={"events": 1, "val_events": 1, "source": "tau", "crop": 0.3,
+                                                      "pileup": [0, 3], "seed": 2,
+                                                      "more_events": [{"events": 2, "pileup": 0},
+                                                                      {"events": 1, "pileup": [2, 4]}]})
+    blocks = train.more_events(settings)
+    assert [(b["events"], b["pileup"], b["seed"]) for b in blocks] == [(2, 0, 2 + train.MORE_SEED),
+                                                                       (1, [2, 4], 3 + train.MORE_SEED)]
+    events = train.simulated_events(settings, "train")
+    assert len(events) == 4 and len(train.simulated_events(settings, "val")) == 1  # the blocks train only
+    base = train._training_event(settings, "train", train.TRAIN_SEED, 0)
+    assert events[0].hits.equals(base.hits)
+    quiet = train._training_event(blocks[0], "train", train.TRAIN_SEED, 1)
+    assert events[2].hits.equals(quiet.hits) and not events[1].hits.equals(base.hits)
+    assert not events[1].particles["particle_id"].ge(PILEUP_ID_OFFSET).any()  # mu = 0: no pile-up
+    assert 2 <= train.pileup_of(blocks[1], 0, "train") <= 4
+    assert "2 more at mu = 0 (seeds (1079, i)), 1 more at mu flat in [2, 4] (seeds (1080, i))" in train._what(settings)
+    for bad, match in (([{"events": 0, "pileup": 0}], "whole number"), ([{"events": 2}], r"more_events\[0\]"),
+                       ([{"events": 2, "pileup": -1}], "pileup must be"), ({"events": 2}, "must be a list")):
+        with pytest.raises(DeepRecoError, match=match):
+            train.simulated_events({**settings, "more_events": bad}, "train")
+
+
 def test_init_starts_a_training_from_a_model_file_and_refuses_another_shape(tmp_path, piled):
     from deepreco.calo.modelfile import load_model
     from deepreco.errors import DeepRecoError

@@ -194,8 +194,37 @@ def simulated_events(settings: dict, split: str) -> list:
     if settings.get("crop") is not None and not float(settings["crop"]) > 0:
         raise DeepRecoError(f"crop must be a radius > 0 in (eta, phi), or null; got {settings['crop']!r}")
     first, n = (TRAIN_SEED, settings["events"]) if split == "train" else (VALID_SEED, settings["val_events"])
-    return run_events(partial(_training_event, settings, split, first), list(range(int(n))),
-                      workers=int(settings.get("workers") or 1), progress=True, label=f"{split} events")
+    blocks = more_events(settings)  # checked before the first event is simulated
+    workers = int(settings.get("workers") or 1)
+    events = run_events(partial(_training_event, settings, split, first), list(range(int(n))), workers=workers,
+                        progress=True, label=f"{split} events")
+    if split == "train":
+        for k, block in enumerate(blocks):
+            events += run_events(partial(_training_event, block, split, first), list(range(block["events"])),
+                                 workers=workers, progress=True, label=f"more events ({k + 1} of {len(blocks)})")
+    return events
+
+
+MORE_SEED = 77  # block k of more_events: event i from seed (1000 + seed + 77 + k, i), its mu drawn from seed + 77 + k
+
+
+def more_events(settings: dict) -> list[dict]:
+    """The settings of each block of ``more_events`` (training events added after the ``events``: a list of
+    ``{events: N, pileup: mu or [low, high]}``, the same source and crop), its own seed in each; DeepRecoError
+    for a malformed list."""
+    blocks = settings.get("more_events") or []
+    if not isinstance(blocks, (list, tuple)):
+        raise DeepRecoError(f"more_events must be a list of {{events: N, pileup: mu}}, got {blocks!r}")
+    out = []
+    for k, block in enumerate(blocks):
+        if not isinstance(block, dict) or set(block) != {"events", "pileup"}:
+            raise DeepRecoError(f"more_events[{k}] must be {{events: N, pileup: mu or [low, high]}}, got {block!r}")
+        n = block["events"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise DeepRecoError(f"more_events[{k}]: events must be a whole number >= 1, got {n!r}")
+        check_pileup(block["pileup"])
+        out.append({**settings, "events": n, "pileup": block["pileup"], "seed": int(settings["seed"]) + MORE_SEED + k})
+    return out
 
 
 def _what(settings: dict) -> str:
@@ -205,6 +234,10 @@ def _what(settings: dict) -> str:
         text += f" with pile-up mu flat in [{pileup[0]:g}, {pileup[1]:g}]"
     elif float(pileup):
         text += f" with pile-up mu = {float(pileup):g}"
+    for block in more_events(settings):
+        pileup = block["pileup"]
+        mu = f"mu flat in [{pileup[0]:g}, {pileup[1]:g}]" if isinstance(pileup, (list, tuple)) else f"mu = {pileup:g}"
+        text += f", {block['events']} more at {mu} (seeds ({TRAIN_SEED + block['seed']}, i))"
     return text + (f", cut to DeltaR < {settings['crop']:g} of the hard particles" if settings.get("crop") else "")
 
 
