@@ -98,53 +98,6 @@ def test_interaction_network_inference_in_chunks_is_its_training_forward():
     assert torch.allclose(whole.detach(), chunked, atol=1e-5)
 
 
-def test_the_folded_network_gives_the_network_s_scores_and_follows_its_weights(inputs):
-    """`folded` (LayerNorms' means folded into the Linears before them): the same logits up to float rounding,
-    the network itself untouched; `classify_edges` folds the network again after its weights change."""
-    from deepreco.reconstruct.gnn.method import _inference, classify_edges
-    from deepreco.reconstruct.gnn.model import CentredNorm, folded
-
-    torch.manual_seed(0)
-    net = InteractionNetwork(hidden=16, n_iterations=3)
-    with torch.no_grad():  # LayerNorms away from their initial identity, so that their weights count
-        for m in net.modules():
-            if isinstance(m, torch.nn.LayerNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    x, attr = torch.randn(300, 8), torch.randn(2000, 9)
-    edges = torch.randint(0, 300, (2, 2000))
-    fast = folded(net)
-    assert sum(isinstance(m, CentredNorm) for m in fast.modules()) == 10  # 2 in each of its 5 MLPs
-    assert not any(isinstance(m, torch.nn.LayerNorm) for m in fast.modules())
-    with torch.no_grad():
-        want = net(x, attr, edges, chunk=333)
-        got = fast(x, attr, edges, chunk=333)
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-4)
-    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
-
-    model, x, coords, graph = inputs
-    edges, _, _ = filter_graph(model, x, coords, graph, model.filter_threshold, chunk=7000)
-    first = _inference(model.gnn)
-    assert _inference(model.gnn) is first  # folded once
-    scores = classify_edges(model, x, coords, edges)
-    with torch.no_grad():
-        plain = torch.sigmoid(model.gnn(torch.from_numpy(x), torch.from_numpy(
-            np.concatenate([edge_features(coords, x, edges)])), torch.from_numpy(edges), chunk=4096)).numpy()
-    # the rounding of six residual rounds: on list 1001's 1.16 M edges at most 4e-4, no edge across the threshold
-    np.testing.assert_allclose(scores, plain, rtol=0, atol=1e-3)
-    assert ((scores > model.edge_threshold) != (plain > model.edge_threshold)).sum() <= 2
-    bias = model.gnn.classifier[-1].bias
-    try:
-        with torch.no_grad():
-            bias += 5.0  # a weight changed in place: the next call folds the network again
-        assert _inference(model.gnn) is not first
-        assert (classify_edges(model, x, coords, edges) > scores).all()
-    finally:
-        with torch.no_grad():
-            bias -= 5.0
-
-
 def test_network_scores_are_the_same_on_any_threads_free_cores_or_not(inputs, monkeypatch):
     """classify_edges on one thread, on two with the cores free (torch's own threads, larger chunks) and on two
     with a core busy (the chunks shared between two threads): the same scores, bit for bit where the chunks are

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 
 import numpy as np
 import pandas as pd
@@ -112,20 +111,6 @@ def filter_graph(model, x, coords, edges, threshold: float, chunk: int = 200_000
     return np.concatenate(kept, axis=1), np.concatenate(scores), n
 
 
-_FOLDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> (its weights' versions, `folded`)
-
-
-def _inference(net):
-    """The interaction network as `classify_edges` runs it: its `folded` copy, made again only when a weight of
-    ``net`` was changed since (torch counts each tensor's in-place changes)."""
-    from .model import folded
-
-    versions = tuple(p._version for p in net.parameters())
-    if net not in _FOLDED or _FOLDED[net][0] != versions:
-        _FOLDED[net] = (versions, folded(net))
-    return _FOLDED[net][1]
-
-
 def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int = 50_000,
                    remote=None, network_chunk: int = 4096, free_chunk: int = 16384) -> np.ndarray:
     """The interaction network's score of every edge of the (filtered) graph, its edge features made ``chunk``
@@ -151,7 +136,7 @@ def classify_edges(model, x, coords, edges: np.ndarray, device=None, chunk: int 
         attr[i:i + chunk] = edge_features(coords, x, edges[:, i:i + chunk])
     if remote is not None:
         return torch.sigmoid(torch.from_numpy(remote.run(x, attr, edges)[0])).numpy()
-    net = _inference(model.gnn).to(device)
+    net = model.gnn.to(device)
     threads = torch.get_num_threads() if device.type == "cpu" else 1
     free = threads > 1 and busy_elsewhere() == 0  # torch's own threads (see above); else the chunks shared
     shared = threads if threads > 1 and not free else 1
