@@ -12,7 +12,7 @@ checkpoints (``OUT/calo_NAME.pt.checkpoints/``; ``--resume`` goes on from the la
 network trained here: the events of ``OUT/events.pkl`` again, ``--steps`` more steps); ``--time-window K``
 trains on the hits within K sigma_t of the hard collision's time (`deepreco.calo.timing`; run it as NAME+tK);
 ``--more 150:0 100:150-200`` adds training events (150 taus alone, 100 at mu flat in [150, 200]: the settings'
-``more_events``, their own seeds), the shipped pile-up GarNet's last step (session 34).
+``more_events``, their own seeds; session 34's trials, the README's "Training mixes").
 """
 
 from __future__ import annotations
