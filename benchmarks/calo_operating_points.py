@@ -58,7 +58,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     events = validation_events(args.events_dir)
-    mus = [pileup_of(settings(args.model), i, "val") for i in range(len(events))]  # the training's own draw
+    drawn = settings(args.model)
+    mus = [pileup_of(drawn, i, "val") for i in range(len(events))]  # the training's own draw of each event's mu
     high = [e for e, mu in zip(events, mus, strict=True) if mu >= args.mu_min]
     samples = {f"mu >= {args.mu_min:g}": high, "all": events}
     rows = []
