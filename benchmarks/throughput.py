@@ -2,14 +2,14 @@
 
     python benchmarks/throughput.py [--lists 1000 ... 1009] [--methods gnn ckf] [--busy]
 
-`gnn`'s Kalman step and later passes, and all of `ckf`, compute on one thread whatever ``--threads`` says, so one
-process leaves a core idle for most of an event; two workers each take an event (`evaluate_method(workers=2)`,
-the `--workers 2` of `deepreco evaluate`). Events: the real development lists (1000-1009, seed 1), as
-``benchmarks/tracking.py --lists`` simulates them. Each setting runs in its own process (``evaluate_method`` on
-the folder); the time is the wall clock of the whole run, from the call to its figures: the Dask cluster's start,
-the workers' imports and their loading of the model included (seconds per event = that / events). ``--busy``: a
-``yes > /dev/null`` keeps one core busy throughout. The figures (score and the others) are the same every way,
-and the script checks it. Results: ``benchmarks/results/throughput[_busy].txt``.
+One process on two threads shares each event's work between the cores (since session 28 also `gnn`'s Kalman step and
+later passes and all of `ckf`, which ran on one thread when this benchmark was first run); two workers each take an
+event (`evaluate_method(workers=2)`, the `--workers 2` of `deepreco evaluate`). Events: the real development lists
+(1000-1009, seed 1), as ``benchmarks/tracking.py --lists`` simulates them. Each setting runs in its own process
+(``evaluate_method`` on the folder); the time is the wall clock of the whole run, from the call to its figures: the
+Dask cluster's start, the workers' imports and their loading of the model included (seconds per event = that /
+events). ``--busy``: a ``yes > /dev/null`` keeps one core busy throughout. The figures (score and the others) are
+the same every way, and the script checks it. Results: ``benchmarks/results/throughput[_busy].txt``.
 """
 
 from __future__ import annotations
