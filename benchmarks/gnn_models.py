@@ -31,8 +31,8 @@ def _run(model: str | None, data: str, n_events: int, queue) -> None:
     from deepreco.io import Dataset
     from deepreco.reconstruct import evaluate_method
 
-    result = evaluate_method(Dataset(data), "gnn", n_events=n_events, model=model, kalman=False,
-                             later_passes=False)  # the networks' own tracks
+    result = evaluate_method(Dataset(data), "gnn", n_events=n_events,  # the networks' own tracks
+                             params={"model": model, "kalman": False, "later_passes": False})
     result["load"] = os.getloadavg()[0]
     queue.put(result)
 

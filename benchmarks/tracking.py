@@ -63,7 +63,7 @@ def _run(method: str, data: str, n_events: int, threads: int, queue) -> None:
 
     torch.set_num_threads(threads)
     name, params = _spec(method)
-    result = evaluate_method(Dataset(data), name, n_events=n_events, **params)
+    result = evaluate_method(Dataset(data), name, n_events=n_events, params=params)
     per_10k = [r["seconds"] * 1e4 / max(r["n_reconstructable"], 1) for r in result["events"]]
     result["seconds_per_10k_tracks"] = float(np.mean(per_10k))
     result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

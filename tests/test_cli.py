@@ -140,11 +140,28 @@ def test_method_parameters_are_set_on_the_command_line(gun_dir, tmp_path):
     assert result.exit_code == 0, result.output
     strict = json.loads(result.stdout)
     assert plain["n_tracks"] > 0 and strict["ckf"]["n_tracks"] == 0 and strict["truth"]["score"] == 1.0
+    # a method parameter named like one of evaluate's own (its --pt-min is the efficiency's) goes to the method
+    result = runner.invoke(app, [*args, "--set", "pt_min=50", "--set", "displaced_d0_max=0", "--set", "outer_d0_max=0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ckf"]["n_tracks"] == 0  # no seed of 50 GeV among the gun's muons
     out = tmp_path / "out"
     result = runner.invoke(app, ["reconstruct", str(gun_dir), "-m", "ckf", "--set", "pt_min=0.5", "--set",
                                  "inward=false", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert len(list(out.iterdir())) == 1
+
+
+def test_evaluate_method_takes_the_method_parameters_apart_from_its_own(gun_dir):
+    from deepreco.errors import DeepRecoError
+    from deepreco.io import Dataset
+    from deepreco.reconstruct import evaluate_method, get_method
+
+    quiet = {"displaced_d0_max": 0, "outer_d0_max": 0}
+    plain = evaluate_method(Dataset(gun_dir), "ckf", pt_min=50.0, params=quiet)  # the efficiency's threshold
+    high = evaluate_method(Dataset(gun_dir), "ckf", params={**quiet, "pt_min": 50.0})  # ckf's seeding threshold
+    assert plain["n_tracks"] > 0 and high["n_tracks"] == 0
+    with pytest.raises(DeepRecoError, match="for a method given by name"):
+        evaluate_method(Dataset(gun_dir), get_method("truth"), params={"pt_min": 1.0})
 
 
 @pytest.mark.parametrize("setting, code, message", [

@@ -237,7 +237,7 @@ def reconstruct_cmd(
         if server is not None or fallback is not None:  # a method without networks refuses them
             params.update(server=server, fallback=fallback)
         written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
-                                      scheduler=scheduler, progress=True, **params)
+                                      scheduler=scheduler, progress=True, params=params)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {len(written)} submission(s) to {out}")
@@ -311,7 +311,7 @@ def evaluate_cmd(
                 # the methods with networks run them on the server; the others (ckf, dbscan, truth) here
                 served = {"server": server, "fallback": fallback} if "server" in METHODS.parameters(name) else {}
                 results[name] = evaluate_method(evs, name, n_events=events, pt_min=pt_min, runner=runner, fit=fit,
-                                                fitter=fitter, **params, **served, **chosen[name])
+                                                fitter=fitter, params={**params, **served, **chosen[name]})
     except DeepRecoError as exc:
         fail(exc)
     if as_json:

@@ -64,6 +64,17 @@ def _method(method: str | Method, params: dict) -> Method:
     return per_process(key, lambda: get_method(method, **params))
 
 
+def _params(method: str | Method, params: dict | None) -> dict:
+    """``params`` checked against ``method`` (a bad name or parameter: one error now, not one per event)."""
+    params = dict(params or {})
+    if isinstance(method, str):
+        get_method(method, **params)
+    elif params:
+        raise DeepRecoError(f"parameters {', '.join(sorted(params))} are for a method given by name; "
+                            f"{method.name} is made already")
+    return params
+
+
 def _fit_rows(event: Event, tracks, fitter: str) -> dict:
     """The Kalman fit of an event's tracks: the columns `fit_summary` pools over events, as plain lists."""
     from ..fit import fit_tracks
@@ -99,8 +110,11 @@ def _evaluate_one(method, params: dict, pt_min: float, item, fit: bool = False, 
 
 def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int | None = None,
                     pt_min: float = 1.0, progress: bool = False, workers: int = 1, scheduler: str | None = None,
-                    runner=None, fit: bool = False, fitter: str | None = None, **params) -> dict:
+                    runner=None, fit: bool = False, fitter: str | None = None, params: dict | None = None) -> dict:
     """Reconstruct and score up to ``n_events`` events; pooled figures over them.
+
+    ``params``: the method's parameters, as `get_method(method, **params)` takes them (``{"pt_min": 0.3}`` is
+    `ckf`'s seeding threshold there; ``pt_min`` here is the efficiency's, below).
 
     ``events``: a `Dataset` (each worker reads its own events) or any iterable of events. They run on ``workers``
     local processes or on the Dask cluster at ``scheduler``, or on an open `deepreco.distributed.EventRunner`
@@ -117,8 +131,7 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     """
     from ..distributed import EventRunner
 
-    if isinstance(method, str):
-        get_method(method, **params)  # a bad name or parameter: one error here, not one per event
+    params = _params(method, params)
     name = method if isinstance(method, str) else method.name
     items = _items(events, n_events)
     if not items:
@@ -181,16 +194,15 @@ def _reconstruct_one(method, params: dict, out: Path, item) -> str:
 
 def reconstruct_dataset(events, method: str | Method, out, n_events: int | None = None, resume: bool = False,
                         workers: int = 1, scheduler: str | None = None, progress: bool = False,
-                        **params) -> list[Path]:
+                        params: dict | None = None) -> list[Path]:
     """Reconstruct up to ``n_events`` events (a `Dataset` or an iterable of events) and write each one's TrackML
     submission (event_id, hit_id, track_id) as ``out/event<id>-submission.csv``, atomically; with ``resume``,
     only the events whose submission is not there yet. Runs as `evaluate_method` does. Returns the paths
-    written."""
+    written. ``params``: the method's parameters, as for `evaluate_method`."""
     from ..distributed import EventRunner, EventsFailed
     from ..io import remove_temporaries
 
-    if isinstance(method, str):
-        get_method(method, **params)
+    params = _params(method, params)
     name = method if isinstance(method, str) else method.name
     out = Path(out).resolve()
     items = _items(events, n_events)
