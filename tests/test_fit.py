@@ -118,6 +118,13 @@ def test_fit_command_without_acts(muons, tmp_path, no_acts):
         bad = runner.invoke(app, ["fit", str(path), "--tracks", str(sub), "--out", str(tmp_path / "x.csv"), *args])
         assert bad.exit_code != 0 and bad.output.startswith("error:") and len(bad.output.strip().splitlines()) == 1
         assert not (tmp_path / "x.csv").exists()
+    # a hit in two tracks is refused as `score` refuses it (it was fitted in both)
+    twice = _truth_tracks(event)
+    twice = pd.concat([twice, twice.iloc[:1].assign(track_id=twice["track_id"].max() + 1)], ignore_index=True)
+    dup = write_submission(twice, tmp_path / "dup.csv")
+    bad = runner.invoke(app, ["fit", str(path), "--tracks", str(dup), "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "listed more than once" in bad.output, bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
 
 
 def test_evaluate_fit_without_acts(muons, tmp_path, no_acts):

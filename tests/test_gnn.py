@@ -513,6 +513,16 @@ def test_gnn_tracks_followed_by_the_kalman_filter(tiny_model, gun_events):
         get_method("gnn", model=out, kalman=True, ckf={"bogus": 1})
 
 
+def test_a_device_torch_cannot_use_is_refused_in_one_line():
+    with pytest.raises(DeepRecoError, match="gnn device 'tpu': not a torch device") as caught:
+        get_method("gnn", device="tpu")
+    assert "\n" not in str(caught.value)
+    if not torch.cuda.is_available():  # the machines of this project's CI: no GPU
+        with pytest.raises(DeepRecoError, match="gnn device 'cuda': torch cannot use it here"):
+            get_method("gnn", device="cuda")
+    assert get_method("gnn", device="cpu").device == "cpu"
+
+
 def test_bad_model_files_are_refused(tmp_path):
     with pytest.raises(MissingFileError):
         get_method("gnn", model=tmp_path / "none.pt")

@@ -270,7 +270,7 @@ def fit_cmd(event: Path = typer.Argument(..., help="the event (with truth and pa
     fits = result["fits"]
     console.print(f"fitted {int(fits['fitted'].sum())} of {len(fits)} tracks ({result['fitter']} fitter); "
                   f"wrote {result['path']}")
-    if summary:
+    if summary and fits["fitted"].any():
         console.print(f"median chi2/ndf {summary['median_chi2_ndf']:.2f}; pull widths " + ", ".join(
             f"{k} {summary[f'pull_width_{k}']:.2f}" for k in ("d0", "z0", "phi", "theta", "qop", "pt")))
 

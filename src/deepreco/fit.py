@@ -145,7 +145,11 @@ def fit_event(event_path, submission=None, method: str | None = None, out=None, 
     fitter = check_fitter(fitter)
     event = read_event(event_path)
     if submission is not None:
+        from .metrics import check_submission
+
         tracks = read_submission(submission, event_id=event.event_id)
+        # as `score` does: a hit listed twice, a hit not in the event, ... is one line, and nothing is written
+        check_submission(tracks, event.hits["hit_id"].to_numpy(), source=str(submission))
         path = Path(out) if out is not None else fitted_path(submission)
     else:
         from .reconstruct import get_method

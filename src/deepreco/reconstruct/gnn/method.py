@@ -30,11 +30,23 @@ def cached_model(path=None):
 
 
 def _device(name: str | None):
+    """The torch device of ``name`` (None: a GPU when torch sees one, else the CPU); one-line errors for a name
+    torch does not know and for a device it cannot use here."""
     import torch
 
     if name is None:
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise DeepRecoError(f"gnn device {name!r}: not a torch device ({str(exc).splitlines()[0][:160]})") from None
+    if device.type != "cpu":
+        try:
+            torch.zeros(1, device=device)
+        except (RuntimeError, AssertionError) as exc:  # torch without that backend, or no such device here
+            raise DeepRecoError(f"gnn device {name!r}: torch cannot use it here ({str(exc).splitlines()[0][:160]}); "
+                                "device=None takes a GPU when torch sees one, else the CPU") from None
+    return device
 
 
 def _slices(blocks, chunk: int):
@@ -221,6 +233,7 @@ class GNNTracks(Method):
             raise DeepRecoError(f"gnn runtime must be one of {', '.join(map(str, RUNTIMES))}, got {runtime!r}")
         self.runtime = runtime
         cached_model(model)  # a bad model file is reported now, not at the first event
+        _device(device)  # and a device torch cannot use
         from ...export.client import connect  # the server is checked now too
 
         self._remote = connect(server, ("gnn-filter", "gnn-network"), fallback, what="gnn", model=model) or {}
