@@ -488,6 +488,7 @@ def test_calo_train_bad_settings_give_one_line(tmp_path, tiny_config):
     cases = [(["--models", "gravnet", "--config", str(bad)], "bad.yaml: unknown calo-gravnet setting epochz"),
              (["--config", str(tiny_config)], "--config holds the settings of one network"),
              (["--models", "kmeans"], "unknown calorimeter network 'kmeans'"),
+             (["--models", "gravnet,drn,gravnet"], "--models names gravnet more than once"),
              (["--resume", str(lstm_like)], "a checkpoint of a 'lstm' training, not of a calorimeter network")]
     for args, message in cases:
         res = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "out"), *args])

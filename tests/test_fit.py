@@ -136,6 +136,9 @@ def test_evaluate_fit_without_acts(muons, tmp_path, no_acts):
     assert fit["n_tracks"] == 40 and fit["failed_fraction"] == 0.0 and fit["n_matched"] == 40
     assert 0.3 < fit["median_chi2_ndf"] < 2.0
     assert 0.55 < fit["pull_width_qop"] < 1.6
+    alone = runner.invoke(app, ["evaluate", str(tmp_path), "-m", "truth", "--fitter", "kalman"])  # no --fit
+    assert alone.exit_code == 1
+    assert alone.output.strip() == "error: --fitter chooses the fitter of --fit: give --fit too"
 
 
 def test_a_hit_moved_far_off_is_rejected_and_a_clean_track_loses_none(muons):

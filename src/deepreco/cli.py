@@ -299,6 +299,8 @@ def evaluate_cmd(
 
     results = {}
     try:
+        if fitter is not None and not fit:  # it would do nothing, a wrong name unnoticed
+            raise DeepRecoError("--fitter chooses the fitter of --fit: give --fit too")
         set_threads(threads)
         chosen = method_settings(METHODS, methods, settings)  # each method the settings it takes
         for name in methods:

@@ -445,6 +445,9 @@ def train_models(out_dir, models: tuple[str, ...] | None = None, config=None, ov
     unknown = [m for m in chosen if m not in NAMES]
     if unknown:
         raise DeepRecoError(f"unknown calorimeter network {unknown[0]!r}; expected {', '.join(NAMES)}")
+    twice = sorted({m for m in chosen if chosen.count(m) > 1})
+    if twice:  # it would be trained twice into the same file
+        raise DeepRecoError(f"--models names {', '.join(twice)} more than once")
     if config is not None and len(chosen) > 1:
         raise DeepRecoError("--config holds the settings of one network: name it with --models")
     report = {"models": {}}
