@@ -169,6 +169,9 @@ def test_evaluate_method_takes_the_method_parameters_apart_from_its_own(gun_dir)
     ("inward=maybe", 1, "method 'ckf': parameter inward must be true or false, got 'maybe'"),
     ("kalman=false", 1, "--set kalman=false: no method of ckf has a parameter kalman"),
     ("pt_min", 2, "--set pt_min: expected KEY=VALUE"),
+    ("pt_min=-1", 1, "method 'ckf': parameter pt_min must be > 0, got -1"),  # it failed each event, at its start
+    ("n_branches=0", 1, "method 'ckf': parameter n_branches must be >= 1, got 0"),  # it found nothing, silently
+    ("field=nan", 1, "method 'ckf': parameter field must be a finite number > 0, got nan"),
 ])
 def test_a_wrong_method_parameter_is_one_line_and_writes_nothing(setting, code, message, gun_dir, tmp_path):
     out = tmp_path / "out"

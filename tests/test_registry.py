@@ -30,6 +30,7 @@ from deepreco.registry import (
     TRACKING,
     Registry,
     families,
+    out_of_range,
 )
 
 
@@ -64,6 +65,18 @@ def test_a_method_keeps_its_parameters_and_clones_from_them(registry, name, para
         assert got[key] == value
     clone = type(method)(**got)
     assert {k: getattr(clone, k) for k in params} == params
+
+
+def test_parameter_ranges_are_checked_when_a_method_is_made():
+    assert out_of_range(0.0, "> 0") == "> 0" and out_of_range(1e-9, "> 0") is None
+    assert out_of_range(0, ">= 0") is None and out_of_range(-1, ">= 0") == ">= 0"
+    assert out_of_range(float("inf"), ">= 1") == "a finite number >= 1"
+    assert out_of_range(float("nan"), "> 0") == "a finite number > 0"
+    for name, key, value, bounds in [("ckf", "pt_min", 0.0, "> 0"), ("dbscan", "min_samples", 0, ">= 1"),
+                                     ("gnn", "edge_threshold", -0.1, ">= 0"), ("lstm", "batch_size", 0, ">= 1")]:
+        with pytest.raises(DeepRecoError, match=f"method '{name}': parameter {key} must be {bounds}, got {value}$"):
+            METHODS.get(name, **{key: value})
+    assert METHODS.get("ckf", outer_d0_max=0).outer_d0_max == 0  # 0 skips that pass: in range
 
 
 def test_a_name_registered_twice_is_refused():

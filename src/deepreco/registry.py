@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from collections.abc import Iterator
 
 from .errors import DeepRecoError
@@ -125,11 +126,25 @@ class Registry:
         if unknown:
             raise DeepRecoError(f"{self.what} {name!r} has no parameter {', '.join(unknown)}; "
                                 f"it takes {', '.join(accepted) or 'none'}")
+        ranges = getattr(self[name], "ranges", {})
         for key, value in params.items():
             default = accepted[key]
             if isinstance(value, str) and isinstance(default, (bool, int, float)):
                 kind = "true or false" if isinstance(default, bool) else "a number"
                 raise DeepRecoError(f"{self.what} {name!r}: parameter {key} must be {kind}, got {value!r}")
+            if key in ranges and isinstance(value, (int, float)) and not isinstance(value, bool):
+                why = out_of_range(value, ranges[key])
+                if why:
+                    raise DeepRecoError(f"{self.what} {name!r}: parameter {key} must be {why}, got {value!r}")
+
+
+def out_of_range(value: float, bound: str) -> str | None:
+    """What ``value`` should be when it is outside ``bound`` (``"> 0"``, ``">= 1"``), else None; NaN and the
+    infinities are always outside."""
+    op, limit = bound.split()
+    if not math.isfinite(value):
+        return f"a finite number {bound}"
+    return None if (value > float(limit) if op == ">" else value >= float(limit)) else bound
 
 
 def families() -> dict[str, Registry]:

@@ -66,6 +66,9 @@ class DBSCANTracks(Method):
     """
 
     trackml_modules = True
+    # the parameters' ranges, checked when the method is made (`deepreco.registry.out_of_range`)
+    ranges = {"pt_min": "> 0", "n_hypotheses": ">= 1", "eps": "> 0", "min_samples": ">= 1", "z_scale": "> 0",
+              "max_size": ">= 1", "field": "> 0", "min_hits": ">= 1"}
 
     def __init__(self, pt_min: float = 0.5, n_hypotheses: int = 11, eps: float = 0.008, min_samples: int = 3,
                  z_scale: float = 0.2, max_size: int = 20, field: float = 2.0, min_hits: int = 3,

@@ -142,6 +142,13 @@ class CKFTracks(Method):
     """
 
     trackml_modules = True
+    # the parameters' ranges, checked when the method is made (`deepreco.registry.out_of_range`)
+    ranges = {"pt_min": "> 0", "z0_max": "> 0", "d0_max": "> 0", "seed_sigma": "> 0", "chi2_max": "> 0",
+              "n_branches": ">= 1", "max_candidates": ">= 1", "max_holes": ">= 0", "min_hits": ">= 1", "field": "> 0",
+              "error_scale": "> 0", "displaced_d0_max": ">= 0", "displaced_pt_min": "> 0", "displaced_z0_max": "> 0",
+              "displaced_min_hits": ">= 1", "outer_d0_max": ">= 0", "outer_pt_min": "> 0", "outer_z0_max": "> 0",
+              "outer_min_hits": ">= 1", "outer_soft_pt": ">= 0", "later_chi2_max": "> 0", "later_max_holes": ">= 0",
+              "short_chi2_max": ">= 0"}
 
     def __init__(self, pt_min: float = 0.15, z0_max: float = 200.0, d0_max: float = 1.0, seed_sigma: float = 4.0,
                  chi2_max: float = 15.0, n_branches: int = 3, max_candidates: int = 3, max_holes: int = 2,

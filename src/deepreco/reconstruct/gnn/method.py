@@ -211,6 +211,10 @@ class GNNTracks(Method):
     """
 
     trackml_modules = True
+    # the parameters' ranges, checked when the method is made (`deepreco.registry.out_of_range`)
+    # (a threshold above 1 keeps no edge: a way to take the network's edges out, so it is in range)
+    ranges = {"filter_threshold": ">= 0", "edge_threshold": ">= 0", "min_hits": ">= 1", "bridge_filter": ">= 0",
+              "chunk": ">= 1"}
 
     def __init__(self, model=None, filter_threshold: float | None = None, edge_threshold: float | None = None,
                  min_hits: int = 3, bridge_filter: float | None = BRIDGE_FILTER, chunk: int = 200_000,

@@ -137,6 +137,10 @@ class LSTMTracks(Method):
     """
 
     trackml_modules = True
+    # the parameters' ranges, checked when the method is made (`deepreco.registry.out_of_range`)
+    ranges = {"n_rounds": ">= 1", "max_distance": "> 0", "min_found": ">= 1", "min_hits": ">= 1", "batch_size": ">= 1",
+              "hits_per_round": ">= 1", "along_weight": ">= 0", "max_first_radius": "> 0", "overlap_distance": ">= 0",
+              "low_pt_below": ">= 0"}
 
     def __init__(self, model=None, models=None, seeding: str = "grid", dbscan: dict | None = None, n_rounds: int = 3,
                  max_distance: float = 25.0, min_found: int = 2, min_hits: int = 5, batch_size: int = 16384,
