@@ -127,6 +127,8 @@ def test_methods_command_lists_every_family():
     assert listed["tracking"]["ckf"]["pt_min"] == 0.15
     assert listed["seeding"]["jetcore"]["split"] is False
     assert set(listed["calo"]) == {"clue", "gravnet", "edgeconv", "garnet"}
+    table = CliRunner().invoke(app, ["methods"], env={"COLUMNS": "400"}).stdout
+    assert "pt_min=0.15 (> 0)" in table and "n_branches=3 (>= 1)" in table  # the ranges checked when made
 
 
 # Every option that takes a name, with a name no family has: (argv, the one line expected on stderr).

@@ -127,11 +127,14 @@ def methods(as_json: bool = typer.Option(False, "--json", help="print one JSON o
         print(json.dumps(found, default=repr))
         return
     table = Table(title="methods by name", title_justify="left")
-    for col in ("family", "name", "parameters (defaults)"):
+    for col in ("family", "name", "parameters (defaults; ranges)"):
         table.add_column(col)
+    registries = families()
     for family, named in found.items():
         for name, params in named.items():
-            shown = ", ".join(f"{k}={v!r}" if not hasattr(v, "__dict__") else k for k, v in params.items())
+            ranges = getattr(registries[family][name], "ranges", {})  # checked when the method is made
+            shown = ", ".join((f"{k}={v!r}" if not hasattr(v, "__dict__") else k)
+                              + (f" ({ranges[k]})" if k in ranges else "") for k, v in params.items())
             table.add_row(family, name, shown)
     console.print(table)
 
