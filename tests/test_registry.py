@@ -77,6 +77,8 @@ def test_parameter_ranges_are_checked_when_a_method_is_made():
         with pytest.raises(DeepRecoError, match=f"method '{name}': parameter {key} must be {bounds}, got {value}$"):
             METHODS.get(name, **{key: value})
     assert METHODS.get("ckf", outer_d0_max=0).outer_d0_max == 0  # 0 skips that pass: in range
+    with pytest.raises(DeepRecoError, match="seeder 'jetcore': parameter pt_min must be > 0, got 0$"):
+        SEEDERS.get("jetcore", pt_min=0)  # it divided by zero at the first event
 
 
 def test_a_name_registered_twice_is_refused():

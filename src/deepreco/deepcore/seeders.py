@@ -23,6 +23,9 @@ SEEDERS = SEEDING  # the names are listed in deepreco.registry
 class JetCoreSeeding:
     """Pairs of clusters in a cone around each jet (`.baseline.jetcore_seeds`)."""
 
+    # the parameters' ranges, checked when the seeder is made (`deepreco.registry.out_of_range`)
+    ranges = {"cone": "> 0", "z_tol": "> 0", "pt_min": "> 0"}
+
     def __init__(self, split: bool = False, cone: float = CONE, z_tol: float = Z_TOL, pt_min: float = PT_MIN,
                  detector: PixelBarrel | None = None):
         self.split, self.cone, self.z_tol, self.pt_min = bool(split), float(cone), float(z_tol), float(pt_min)
@@ -40,6 +43,9 @@ class DeepCoreSeeding:
     (`deepreco.export.client`), where the network then runs (it must serve the network of ``model``);
     ``fallback`` ``local``: in-process when the server does not answer; ``threshold_scale``: the seeds whose
     probability passes that many times the seed's thresholds (`.seeds.TRACK_THRESHOLD_SCALE` for building)."""
+
+    # the parameters' ranges, checked when the seeder is made (`deepreco.registry.out_of_range`)
+    ranges = {"clean_xy": ">= 0", "clean_angle": ">= 0", "threshold_scale": "> 0"}
 
     def __init__(self, model: str | Path | None = None, clean_xy: float = CLEAN_XY, clean_angle: float = CLEAN_ANGLE,
                  detector: PixelBarrel | None = None, server: str | None = None, fallback: str | None = None,
