@@ -120,16 +120,16 @@ def methods(as_json: bool = typer.Option(False, "--json", help="print one JSON o
 
     from .registry import families
 
+    registries = families()
     found = {family: {name: {k: (None if v is inspect.Parameter.empty else v)
                              for k, v in registry.parameters(name).items()} for name in registry}
-             for family, registry in sorted(families().items())}
+             for family, registry in sorted(registries.items())}
     if as_json:
         print(json.dumps(found, default=repr))
         return
     table = Table(title="methods by name", title_justify="left")
     for col in ("family", "name", "parameters (defaults; ranges)"):
         table.add_column(col)
-    registries = families()
     for family, named in found.items():
         for name, params in named.items():
             ranges = getattr(registries[family][name], "ranges", {})  # checked when the method is made

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -29,6 +30,7 @@ def cached_model(path=None):
     return cached(GNNModel.load, path)
 
 
+@functools.cache  # once per name and process: the method checks it when made, then uses it at every event
 def _device(name: str | None):
     """The torch device of ``name`` (None: a GPU when torch sees one, else the CPU); one-line errors for a name
     torch does not know and for a device it cannot use here."""
