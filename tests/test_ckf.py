@@ -11,7 +11,7 @@ from deepreco.metrics import evaluate
 from deepreco.reconstruct.ckf import CKFTracks, _outgoing
 from deepreco.reconstruct.ckf.ambiguity import best_per_seed
 from deepreco.reconstruct.ckf.geometry import layers, prepare_hits
-from deepreco.reconstruct.ckf.helix import propagate
+from deepreco.reconstruct.ckf.helix import propagate, transport_jacobian, wrap
 from deepreco.reconstruct.ckf.join import join_tracks
 from deepreco.reconstruct.ckf.kalman import Finder
 from deepreco.reconstruct.ckf.seeding import find_seeds, fit_seeds
@@ -40,6 +40,41 @@ def test_helix_reaches_a_cylinder_and_comes_back():
     direct, _, _ = propagate(state, np.array([True]), np.array([1e-9]), np.array([True]), np.array([200.0]))
     assert ok[0] and s_back[0] < 0
     assert np.allclose(back, direct, atol=1e-6)
+
+
+@pytest.mark.parametrize("barrel, to_barrel", [(True, True), (True, False), (False, True), (False, False)])
+def test_transport_jacobian_is_the_derivative_of_the_propagation(barrel, to_barrel):
+    """The analytic Jacobian against central differences of `propagate`, between every kind of surface, for
+    tracks of 0.5 GeV and up (both charges) and straight ones."""
+    rng = np.random.default_rng(3)
+    n = 500
+    state = np.column_stack([rng.uniform(-np.pi, np.pi, n), np.zeros(n), np.zeros(n), np.zeros(n),
+                             rng.uniform(-2, 2, n) * rng.choice([0.0, 1.0], n, p=[0.1, 0.9])])
+    state[:, 2] = state[:, 0] + rng.normal(0, 0.3, n)
+    if barrel:
+        state[:, 1], state[:, 3] = rng.uniform(-500, 500, n), rng.uniform(-3, 3, n)
+    else:
+        state[:, 1], state[:, 3] = rng.uniform(40, 300, n), rng.choice([-1, 1], n) * rng.uniform(0.5, 4, n)
+    position = np.full(n, 100.0) if barrel else np.sign(state[:, 3]) * 600.0
+    target = np.full(n, 180.0) if to_barrel else np.sign(state[:, 3]) * 1200.0
+    b, tb = np.full(n, barrel), np.full(n, to_barrel)
+    out, ok, s = propagate(state, b, position, tb, target)
+    jac = transport_jacobian(state, b, position, tb, ok, s, out)
+    steps = np.array([1e-6, 1e-4, 1e-6, 1e-6, 1e-6])
+    numeric = np.empty_like(jac)
+    for i in range(5):
+        up, down = state.copy(), state.copy()
+        up[:, i] += steps[i]
+        down[:, i] -= steps[i]
+        (o_up, ok_up, _), (o_down, ok_down, _) = propagate(up, b, position, tb, target), \
+            propagate(down, b, position, tb, target)
+        diff = o_up - o_down
+        diff[:, [0, 2]] = wrap(diff[:, [0, 2]])
+        numeric[:, :, i] = diff / (2 * steps[i])
+        ok &= ok_up & ok_down
+    assert ok.mean() > 0.8
+    scale = np.abs(numeric).max(axis=(1, 2))[:, None, None] + 1.0
+    assert (np.abs(jac - numeric) / scale)[ok].max() < 1e-6
 
 
 def test_seeding_finds_a_clean_muon():

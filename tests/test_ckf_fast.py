@@ -71,10 +71,9 @@ def test_transport_and_next_layer_agree(started, inward, monkeypatch):
     assert np.array_equal(got[2], want[2]) and got[2].mean() > 0.9
     ok = got[2]
     np.testing.assert_allclose(got[0][ok], want[0][ok], rtol=1e-12, atol=1e-12)
-    # the covariances in units of their diagonals (the Jacobian is finite differences of 1e-7: rounding in the
-    # last bits of the states moves its elements by up to about 1e-5 of that unit here)
+    # the covariances in units of their diagonals (the Jacobian is analytic: the same to rounding)
     sigma = np.sqrt(np.einsum("nii->ni", want[1][ok]))
-    assert np.abs((got[1][ok] - want[1][ok]) / (sigma[:, :, None] * sigma[:, None, :])).max() < 1e-4
+    assert np.abs((got[1][ok] - want[1][ok]) / (sigma[:, :, None] * sigma[:, None, :])).max() < 1e-10
     np.testing.assert_allclose(got[3][ok], want[3][ok], rtol=1e-12, atol=1e-9)
 
 

@@ -11,10 +11,9 @@ and kept or dropped in registers.
 The arithmetic is `helix` and `kalman`'s, operation for operation, in float64, with the pairs in the order of
 `seeding.grid_pair_blocks` (coordinate bin, then candidate, then the hit's place in the grid). The results agree
 with NumPy's to rounding (NumPy's sin and cos are its own vectorised ones, numba's the C library's; the tests
-compare both); without numba the NumPy code runs. Two shortcuts keep the results to rounding: the transport's five
-shifted propagations start Newton's iterations at the unshifted crossing (one or two iterations instead of up to
-six), and the next layer is searched in the order of the path to it, stopping at the first layer crossed (the same
-layer as a search of all of them: tested).
+compare both); without numba the NumPy code runs. One shortcut keeps the results to rounding: the next layer is
+searched in the order of the path to it, stopping at the first layer crossed (the same layer as a search of all of
+them: tested).
 """
 
 from __future__ import annotations
@@ -310,42 +309,78 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def _transport1(st, cov, barrel, position, to_barrel, to_position, curvature, fd_steps, out, new_cov, shifted,
-                    moved, jac, tmp):
-        """`helix.transport` of one state into ``out`` (5,) and ``new_cov`` (5, 5); returns (ok, s). ``shifted``,
-        ``moved`` (5,), ``jac``, ``tmp`` (5, 5): scratch."""
-        good, s = _propagate1(st, barrel, position, to_barrel, to_position, curvature, out)
+    def _transport_jac1(st, barrel, position, to_barrel, ok, s, out, curvature, jac):
+        """`helix.transport_jacobian` for one state propagated (`_propagate1`: ``ok``, ``s``, ``out``) into ``jac``."""
+        phi, w, psi, t, k = st[0], st[1], st[2], st[3], st[4]
+        r = position if barrel else w
+        cphi, sphi = np.cos(phi), np.sin(phi)
+        x, y = r * cphi, r * sphi
+        h = -curvature * k
+        hs = h * s
+        c_hs, s_hs = np.cos(hs), np.sin(hs)
+        if abs(hs) < 1e-3:  # `_arcs1`'s series, differentiated
+            hs2 = hs * hs
+            sa, ca = s * (1.0 - hs2 / 6.0), 0.5 * hs * s * (1.0 - hs2 / 12.0)
+            dsa_dh, dca_dh = -h * s * s * s / 3.0 * (1.0 - hs2 / 10.0), 0.5 * s * s * (1.0 - hs2 / 4.0)
+        else:
+            sa, ca = s_hs / h, (1.0 - c_hs) / h
+            dsa_dh, dca_dh = (s * c_hs - sa) / h, (s * s_hs - ca) / h
+        cpsi, spsi = np.cos(psi), np.sin(psi)
+        xn = x + cpsi * sa - spsi * ca
+        yn = y + spsi * sa + cpsi * ca
+        ux, uy = cpsi * c_hs - spsi * s_hs, spsi * c_hs + cpsi * s_hs  # d(xn, yn)/ds
+        xh, yh = cpsi * dsa_dh - spsi * dca_dh, spsi * dsa_dh + cpsi * dca_dh  # d(xn, yn)/dh
+        rn2 = xn * xn + yn * yn
+        rn = np.sqrt(rn2)
+        along = xn * ux + yn * uy
+        if abs(along) < 1e-9:
+            along = 1e-9
         for i in range(5):
-            shifted[:] = st
-            shifted[i] += fd_steps[i]
-            # from the unshifted crossing: one or two iterations (the crossing moves by about the shift)
-            good_i, _ = _propagate1(shifted, barrel, position, to_barrel, to_position, curvature, moved,
-                                    s if good else np.nan)
-            good = good and good_i
-            for j in range(5):
-                d = moved[j] - out[j]
-                if j == 0 or j == 2:
-                    d = _wrap(d)
-                jac[j, i] = d / fd_steps[i]
+            dx = -y if i == 0 else (cphi if (i == 1 and not barrel) else 0.0)
+            dy = x if i == 0 else (sphi if (i == 1 and not barrel) else 0.0)
+            dz = 1.0 if (i == 1 and barrel) else 0.0
+            dpsi = 1.0 if i == 2 else 0.0
+            dt = 1.0 if i == 3 else 0.0
+            dh = -curvature if i == 4 else 0.0
+            dxn = dx - (yn - y) * dpsi + xh * dh
+            dyn = dy + (xn - x) * dpsi + yh * dh
+            if not ok:
+                ds = 0.0
+            elif to_barrel:  # the crossing stays on |p| = R
+                ds = -(xn * dxn + yn * dyn) / along
+            else:  # z + t s = Z
+                ds = -(dz + s * dt) / t
+            dxn += ux * ds
+            dyn += uy * ds
+            jac[0, i] = (xn * dyn - yn * dxn) / rn2
+            jac[1, i] = dz + s * dt + t * ds if to_barrel else (xn * dxn + yn * dyn) / rn
+            jac[2, i] = dpsi + s * dh + h * ds
+            jac[3, i] = dt
+            jac[4, i] = 1.0 if i == 4 else 0.0
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _transport1(st, cov, barrel, position, to_barrel, to_position, curvature, out, new_cov, jac, tmp):
+        """`helix.transport` of one state into ``out`` (5,) and ``new_cov`` (5, 5); returns (ok, s). ``jac``,
+        ``tmp`` (5, 5): scratch."""
+        good, s = _propagate1(st, barrel, position, to_barrel, to_position, curvature, out)
+        _transport_jac1(st, barrel, position, to_barrel, good, s, out, curvature, jac)
         _sandwich(jac, cov, tmp, new_cov)
         return good, s
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def transport(state, cov, barrel, position, to_barrel, to_position, curvature, fd_steps):
-        """`helix.transport` over arrays of one length: (states, covariances, ok, s); the Jacobian by the same
-        forward differences (``fd_steps``) of `_propagate1`."""
+    def transport(state, cov, barrel, position, to_barrel, to_position, curvature):
+        """`helix.transport` over arrays of one length: (states, covariances, ok, s); the Jacobian
+        `_transport_jac1`'s, the same arithmetic as `helix.transport_jacobian`."""
         n = state.shape[0]
         out = np.empty((n, 5))
         new_cov = np.empty((n, 5, 5))
         ok = np.empty(n, np.bool_)
         path = np.empty(n)
-        shifted = np.empty(5)
-        moved = np.empty(5)
         jac = np.empty((5, 5))
         tmp = np.empty((5, 5))
         for q in range(n):
             ok[q], path[q] = _transport1(state[q], cov[q], barrel[q], position[q], to_barrel[q], to_position[q],
-                                         curvature, fd_steps, out[q], new_cov[q], shifted, moved, jac, tmp)
+                                         curvature, out[q], new_cov[q], jac, tmp)
         return out, new_cov, ok, path
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -633,7 +668,7 @@ if HAVE_NUMBA:
             _take_hit(st, cv, info, hh, best_p[0], best_v[0], best_h[0], layer, det, max_hits)
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def start(trip, psi, cot, qpt, det, curvature, chi2_max, n_sigma, overlaps, from_first, fd_steps, mass,
+    def start(trip, psi, cot, qpt, det, curvature, chi2_max, n_sigma, overlaps, from_first, mass,
               max_hits):
         """`kalman.Finder.start` (and `_back_to_first` with ``from_first``) for the seeds (hit numbers ``trip``
         (n, 3), ``psi``, ``cot``, ``qpt``): returns (started, state, cov, info, hits) per seed, ``started`` False
@@ -653,7 +688,6 @@ if HAVE_NUMBA:
         pred, pcov, jac, tmp = np.empty(5), np.empty((5, 5)), np.empty((5, 5)), np.empty((5, 5))
         exclude = np.empty(max(overlaps, 1) + 1, np.int64)
         scratch = (best_h, best_p, best_v, best_x, pred, pcov, jac, tmp, exclude)
-        shifted, moved = np.empty(5), np.empty(5)
         t_st, t_cv = np.empty(5), np.empty((5, 5))
         for q in range(n):
             b = trip[q, 0]
@@ -676,7 +710,7 @@ if HAVE_NUMBA:
                 hj = trip[q, j]
                 lj = hit_layer[hj]
                 good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[lj], surface[hj], curvature,
-                                      fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+                                      t_st, t_cv, jac, tmp)
                 chi2 = _update1(t_st, t_cv, hj, meas, var, st, cv)
                 if not (good and np.isfinite(chi2) and chi2 < 2 * chi2_max):
                     alive = False
@@ -692,7 +726,7 @@ if HAVE_NUMBA:
             if alive and from_first:  # back along the helix to the first hit's surface
                 lf = hit_layer[b]
                 good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[lf], surface[b], curvature,
-                                      fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+                                      t_st, t_cv, jac, tmp)
                 for i in range(5):
                     good = good and np.isfinite(t_st[i])
                 alive = good
@@ -705,7 +739,7 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
     def advance(a_st, a_cv, a_info, a_hh, det, curvature, chi2_max, n_sigma, n_branches, max_holes, overlaps,
-                inward, fd_steps, mass, max_hits):
+                inward, mass, max_hits):
         """One step of `kalman.Finder._advance` for the candidates (state, covariance, ``info`` (barrel, surface
         position, layer, hits, chi2, holes), hit rows): to the next layer, search, branch on the ``n_branches``
         best hits (each then taking an overlapping module's hit, `_overlaps1`) or go on with a hole, the layer's
@@ -730,7 +764,6 @@ if HAVE_NUMBA:
         pred, pcov, jac, tmp = np.empty(5), np.empty((5, 5)), np.empty((5, 5)), np.empty((5, 5))
         exclude = np.empty(max(overlaps, 1) + 1, np.int64)
         scratch = (best_h, best_p, best_v, best_x, pred, pcov, jac, tmp, exclude)
-        shifted, moved = np.empty(5), np.empty(5)
         t_st, t_cv = np.empty(5), np.empty((5, 5))
         c_st, c_cv, c_info = np.empty(5), np.empty((5, 5)), np.empty(6)
         by_r, by_z = layer_orders(lay_barrel, lay_position)
@@ -743,7 +776,7 @@ if HAVE_NUMBA:
             good = nl >= 0
             if good:
                 good, _ = _transport1(st, cv, info[_BARREL] > 0.5, info[_POS], lay_barrel[nl], lay_position[nl],
-                                      curvature, fd_steps, t_st, t_cv, shifted, moved, jac, tmp)
+                                      curvature, t_st, t_cv, jac, tmp)
             if not good:  # left the detector, or lost on the way: finished as it was
                 f_par[nf] = c
                 f_st[nf], f_cv[nf], f_info[nf], f_hh[nf] = st, cv, info, a_hh[c]

@@ -16,9 +16,10 @@ and the helix from a point p0 = (x0, y0, z0) with direction u = (cos psi0, sin p
 
 written with sinc so that it stays exact for h -> 0 (straight tracks). The crossing with a plane is
 s = (Z - z0) / t; with a cylinder it is the root of |p(s)|^2 = R^2, found by Newton's method from the
-straight-line crossing. The Jacobian of the transport is taken by finite differences of the same function,
-vectorised over all candidates, so the barrel <-> disk changes of parameters need no special cases; for the short
-steps from a layer's mean surface to each hit's own surface, `short_step_cov` writes it to first order.
+straight-line crossing. The Jacobian of the transport (`transport_jacobian`) is analytic: the end point's
+change with the state, with the path to the target moved so that the point stays on it (one formula for the
+barrel <-> disk changes of parameters too); for the short steps from a layer's mean surface to each hit's own
+surface, `short_step_cov` writes it to first order.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ from . import fast
 #: c B / 1000 for B = 1 T: curvature [1/mm] per (q / pT [1/GeV]) and tesla (c = 0.299792458, as the simulation
 #: has it: with 0.3 the fitted pT came out 0.07 % high).
 CURVATURE_PER_TESLA = 0.299792458e-3
-
-_FD_STEPS = np.array([1e-7, 1e-5, 1e-7, 1e-7, 1e-7])
-
 
 def wrap(angle):
     """Angle folded into [-pi, pi)."""
@@ -126,37 +124,84 @@ def propagate(state, barrel, position, to_barrel, to_position, field: float = 2.
     return out, ok, s
 
 
+def transport_jacobian(state, barrel, position, to_barrel, ok, s, out, field: float = 2.0):
+    """The Jacobian d(new state) / d(state) of `propagate` (``ok``, ``s``, ``out`` its results), (n, 5 out, 5 in).
+
+    Analytic: with the point p0 = (x, y, z), the direction psi and h (which the state gives) moved by a change of
+    the state, the crossing's path s moves so that the end point stays on the target (a cylinder: |p(s)| = R, so
+    ds = -p.dp / p.u with u = dp/ds the end direction; a plane: ds = -(dz + s dt) / t), and the new state is read
+    off the moved end point. Where the propagation failed (``ok`` False, s = 0) the path does not move.
+    """
+    phi, w, psi, t, k = (state[:, i] for i in range(5))
+    n = len(state)
+    barrel = np.broadcast_to(barrel, (n,))
+    to_barrel = np.broadcast_to(to_barrel, (n,))
+    r = np.where(barrel, position, w)
+    cphi, sphi = np.cos(phi), np.sin(phi)
+    x, y = r * cphi, r * sphi
+    dh_dk = -CURVATURE_PER_TESLA * field
+    h = dh_dk * k
+    hs = h * s
+    c_hs, s_hs = np.cos(hs), np.sin(hs)
+    sa, ca = _arcs(h, s)
+    small = np.abs(hs) < 1e-3
+    safe_h = np.where(small, 1.0, h)
+    hs2 = hs * hs
+    dsa_dh = np.where(small, -h * s ** 3 / 3.0 * (1.0 - hs2 / 10.0), (s * c_hs - sa) / safe_h)
+    dca_dh = np.where(small, 0.5 * s * s * (1.0 - hs2 / 4.0), (s * s_hs - ca) / safe_h)
+    cpsi, spsi = np.cos(psi), np.sin(psi)
+    xn = x + cpsi * sa - spsi * ca
+    yn = y + spsi * sa + cpsi * ca
+    ux, uy = cpsi * c_hs - spsi * s_hs, spsi * c_hs + cpsi * s_hs  # d(xn, yn) / ds
+    xh, yh = cpsi * dsa_dh - spsi * dca_dh, spsi * dsa_dh + cpsi * dca_dh  # d(xn, yn) / dh
+    rn2 = xn * xn + yn * yn
+    along = xn * ux + yn * uy
+    along = np.where(np.abs(along) < 1e-9, 1e-9, along)
+    zero, one = np.zeros(n), np.ones(n)
+    # d(x, y, z, psi, t, h) / d(state), one column per parameter
+    dx = np.stack([-y, np.where(barrel, 0.0, cphi), zero, zero, zero], 1)
+    dy = np.stack([x, np.where(barrel, 0.0, sphi), zero, zero, zero], 1)
+    dz = np.stack([zero, np.where(barrel, 1.0, 0.0), zero, zero, zero], 1)
+    dpsi = np.stack([zero, zero, one, zero, zero], 1)
+    dt = np.stack([zero, zero, zero, one, zero], 1)
+    dh = np.stack([zero, zero, zero, zero, np.full(n, dh_dk)], 1)
+    dxn = dx - (yn - y)[:, None] * dpsi + xh[:, None] * dh
+    dyn = dy + (xn - x)[:, None] * dpsi + yh[:, None] * dh
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ds = np.where(to_barrel[:, None], -(xn[:, None] * dxn + yn[:, None] * dyn) / along[:, None],
+                      -(dz + s[:, None] * dt) / t[:, None])
+    ds = np.where(ok[:, None], ds, 0.0)
+    dxn = dxn + ux[:, None] * ds
+    dyn = dyn + uy[:, None] * ds
+    jac = np.empty((n, 5, 5))
+    jac[:, 0] = (xn[:, None] * dyn - yn[:, None] * dxn) / rn2[:, None]
+    jac[:, 1] = np.where(to_barrel[:, None], dz + s[:, None] * dt + t[:, None] * ds,
+                         (xn[:, None] * dxn + yn[:, None] * dyn) / np.sqrt(rn2)[:, None])
+    jac[:, 2] = dpsi + s[:, None] * dh + h[:, None] * ds
+    jac[:, 3] = dt
+    jac[:, 4] = np.stack([zero, zero, zero, zero, one], 1)
+    return jac
+
+
 def transport(state, cov, barrel, position, to_barrel, to_position, field: float = 2.0):
-    """`propagate` with the covariance: C' = J C J^T, J by forward differences of `propagate`.
+    """`propagate` with the covariance: C' = J C J^T, J of `transport_jacobian`.
 
     Returns (states, covariances, ok, s).
     """
     n = len(state)
-    if fast.HAVE_NUMBA:  # the same differences compiled, one state at a time
+    if fast.HAVE_NUMBA:  # the same arithmetic compiled, one state at a time
 
         def flat(a, dtype):
             return np.ascontiguousarray(np.broadcast_to(a, (n,)), dtype)
 
         return fast.transport(np.ascontiguousarray(state, np.float64), np.ascontiguousarray(cov, np.float64),
                               flat(barrel, np.bool_), flat(position, np.float64), flat(to_barrel, np.bool_),
-                              flat(to_position, np.float64), CURVATURE_PER_TESLA * field, _FD_STEPS)
-    shifted = np.repeat(state[None], 6, axis=0)
-    for i in range(5):
-        shifted[i + 1, :, i] += _FD_STEPS[i]
-
-    def tile(a):
-        return np.tile(np.broadcast_to(a, (n,)), 6)
-
-    out, ok, s = propagate(shifted.reshape(6 * n, 5), tile(barrel), tile(position), tile(to_barrel),
-                           tile(to_position), field)
-    out = out.reshape(6, n, 5)
-    diff = out[1:] - out[0][None]
-    diff[:, :, 0] = wrap(diff[:, :, 0])
-    diff[:, :, 2] = wrap(diff[:, :, 2])
-    jac = np.transpose(diff / _FD_STEPS[:, None, None], (1, 2, 0))  # (n, 5 out, 5 in)
+                              flat(to_position, np.float64), CURVATURE_PER_TESLA * field)
+    out, ok, s = propagate(state, barrel, position, to_barrel, to_position, field)
+    jac = transport_jacobian(state, np.broadcast_to(barrel, (n,)), np.broadcast_to(position, (n,)), to_barrel, ok,
+                             s, out, field)
     new_cov = jac @ cov @ np.transpose(jac, (0, 2, 1))
-    ok = ok.reshape(6, n).all(axis=0)
-    return out[0], 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1))), ok, s[:n]
+    return out, 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1))), ok, s
 
 
 def short_step_cov(state, cov, barrel, position, s, field: float = 2.0):

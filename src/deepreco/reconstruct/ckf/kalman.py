@@ -56,7 +56,6 @@ from ...threads import current_threads, ordered_map
 from . import fast
 from .ambiguity import best_per_seed
 from .geometry import Hits, Layers
-from .helix import _FD_STEPS as FD_STEPS
 from .helix import CURVATURE_PER_TESLA, _arcs, path_to_cylinder, propagate, short_step_cov, to_global, transport, wrap
 from .seeding import Grid, grid_pair_blocks, highland
 
@@ -524,7 +523,7 @@ class Finder:
             np.ascontiguousarray(seeds["hits"], np.int64),
             *(np.ascontiguousarray(seeds[k], np.float64) for k in ("psi", "cot", "qpt")), self._compiled(),
             CURVATURE_PER_TESLA * self.field, float(self.chi2_max), float(self.n_sigma), int(self.overlaps),
-            bool(self.from_first), FD_STEPS, 0.13957, MAX_HITS)
+            bool(self.from_first), 0.13957, MAX_HITS)
         rows = np.flatnonzero(ok)
         return _from_info(st[rows], cv[rows], info[rows], hit_rows[rows], rows)
 
@@ -535,8 +534,8 @@ class Finder:
         out = fast.advance(np.ascontiguousarray(active.state, np.float64), np.ascontiguousarray(active.cov, np.float64),
                            info, np.ascontiguousarray(active.hits, np.int32), self._compiled(),
                            CURVATURE_PER_TESLA * self.field, float(self.chi2_max), float(self.n_sigma),
-                           int(self.n_branches), int(self.max_holes), int(self.overlaps), bool(self.inward), FD_STEPS,
-                           0.13957, MAX_HITS)
+                           int(self.n_branches), int(self.max_holes), int(self.overlaps), bool(self.inward), 0.13957,
+                           MAX_HITS)
         moved = _from_info(*out[1:5], active.seed[out[0]])
         done = _from_info(*out[6:10], active.seed[out[5]])
         return moved, [done] if len(done) else []
