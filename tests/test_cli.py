@@ -212,6 +212,28 @@ def test_simulate_refuses_a_full_folder_and_bad_particle_lists(tmp_path):
     assert not fresh.exists()
 
 
+def test_reconstruct_refuses_to_replace_submissions_unless_told(event_dir, tmp_path):
+    """A second run into a folder that holds an event's submission (another method's, say) is refused before any
+    event is read, and the file is left as it was; --overwrite replaces it, --resume skips it."""
+    out = tmp_path / "subs"
+    args = ["reconstruct", str(event_dir), "-m", "truth", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    (path,) = out.iterdir()
+    path.write_text("event_id,hit_id,track_id\n")  # stands for another run's submission
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "already holds the submission of 1 of these 1 event(s)" in result.stderr
+    assert "use --overwrite to replace them or --resume" in result.stderr
+    assert path.read_text() == "event_id,hit_id,track_id\n" and [p.name for p in out.iterdir()] == [path.name]
+    result = runner.invoke(app, [*args, "--resume"])
+    assert result.exit_code == 0 and "wrote 0 submission(s)" in result.stdout
+    result = runner.invoke(app, [*args, "--overwrite", "--resume"])
+    assert result.exit_code == 1 and "--overwrite and --resume: choose one" in result.stderr
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0 and "wrote 1 submission(s)" in result.stdout
+    assert len(path.read_text().splitlines()) > 1
+
+
 def test_train_lstm_command_writes_a_model_that_reconstructs(tmp_path):
     data = tmp_path / "data"
     args = ["simulate", "-g", "gun", "--set", "n=30", "--set", "pt=1,10", "-n", "3", "--noise", "0", "--out", str(data)]

@@ -222,9 +222,10 @@ def reconstruct_cmd(
         workers: int = typer.Option(1, "--workers", "-j", min=1, help=WORKERS_HELP),
         scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
         resume: bool = typer.Option(False, "--resume", help="skip the events whose submission is already in --out"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace the submissions already in --out"),
         settings: Settings = None, server: Server = None, fallback: Fallback = None, threads: Threads = None):
     """Reconstruct events and write TrackML submissions (event_id, hit_id, track_id) as
-    OUT/event<id>-submission.csv."""
+    OUT/event<id>-submission.csv (a submission already there is refused, unless --overwrite or --resume)."""
     need(events=[inputs])
     from .reconstruct import METHODS, reconstruct_dataset
     from .registry import method_settings
@@ -240,7 +241,7 @@ def reconstruct_cmd(
         if server is not None or fallback is not None:  # a method without networks refuses them
             params.update(server=server, fallback=fallback)
         written = reconstruct_dataset(evs, method, out, n_events=events, resume=resume, workers=workers,
-                                      scheduler=scheduler, progress=True, params=params)
+                                      scheduler=scheduler, progress=True, params=params, overwrite=overwrite)
     except DeepRecoError as exc:
         fail(exc)
     console.print(f"wrote {len(written)} submission(s) to {out}")

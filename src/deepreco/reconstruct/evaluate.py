@@ -194,21 +194,30 @@ def _reconstruct_one(method, params: dict, out: Path, item) -> str:
 
 def reconstruct_dataset(events, method: str | Method, out, n_events: int | None = None, resume: bool = False,
                         workers: int = 1, scheduler: str | None = None, progress: bool = False,
-                        params: dict | None = None) -> list[Path]:
+                        params: dict | None = None, overwrite: bool = False) -> list[Path]:
     """Reconstruct up to ``n_events`` events (a `Dataset` or an iterable of events) and write each one's TrackML
     submission (event_id, hit_id, track_id) as ``out/event<id>-submission.csv``, atomically; with ``resume``,
-    only the events whose submission is not there yet. Runs as `evaluate_method` does. Returns the paths
-    written. ``params``: the method's parameters, as for `evaluate_method`."""
+    only the events whose submission is not there yet. A submission already there of an event to reconstruct is
+    refused (before any event is read), unless ``overwrite`` (replace it) or ``resume``. Runs as
+    `evaluate_method` does. Returns the paths written. ``params``: the method's parameters, as for
+    `evaluate_method`."""
     from ..distributed import EventRunner, EventsFailed
     from ..io import remove_temporaries
 
+    if overwrite and resume:
+        raise DeepRecoError("--overwrite and --resume: choose one")
     params = _params(method, params)
     name = method if isinstance(method, str) else method.name
     out = Path(out).resolve()
     items = _items(events, n_events)
     _check_distinct_ids(items)
+    there = [it for it in items if (out / f"event{_event_id(it):09d}-submission.csv").is_file()]
     if resume:
         items = [it for it in items if not (out / f"event{_event_id(it):09d}-submission.csv").is_file()]
+    elif there and not overwrite:
+        raise DeepRecoError(f"{out}: already holds the submission of {len(there)} of these {len(items)} event(s) "
+                            f"(event{_event_id(there[0]):09d}-submission.csv); use --overwrite to replace them or "
+                            "--resume to reconstruct only the missing ones")
     made = not out.exists()
     try:
         with EventRunner(workers, scheduler, progress) as runner:
