@@ -170,6 +170,7 @@ CASES = [
     (["calo", "evaluate", "--models-dir", "{base}/notes.txt"], 1, "notes.txt: is a file, not a folder"),
     (["calo", "evaluate", "--workers", "0"], 2, "--workers"),
     (["calo", "train", "--steps", "-1", "--out", "{base}/calo"], 2, "--steps"),
+    (["calo", "train", "--val-events", "0", "--out", "{base}/calo"], 2, "--val-events"),
     (["calo", "train", "--out", "{base}/afile"], 2, "afile is a file, not a folder"),
     (["calo", "train", "--pileup", "1e12", "--out", "{base}/calo"], 2, "--pileup"),
     (["calo", "train", "--resume", "{base}/notes.txt", "--out", "{base}/calo"], 1, "not a deepreco checkpoint"),

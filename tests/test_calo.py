@@ -378,20 +378,22 @@ def test_the_drn_may_learn_from_isolated_particles_over_a_wider_energy_range():
 
 @pytest.fixture(scope="module")
 def tiny_config(tmp_path_factory):
-    """A GravNet training of seconds: 3 events, 1 validation event, 10 steps, a checkpoint every 2 steps."""
+    """A GravNet training of seconds: 3 events, 2 validation events, 10 steps, a checkpoint every 2 steps."""
     path = tmp_path_factory.mktemp("calo_config") / "gravnet.yaml"
-    path.write_text(json.dumps({"events": 3, "val_events": 1, "network": TINY["gravnet"], "max_steps": 10,
+    path.write_text(json.dumps({"events": 3, "val_events": 2, "network": TINY["gravnet"], "max_steps": 10,
                                 "checkpoint_every_steps": 2}))  # JSON is YAML
     return path
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_config, tmp_path_factory):
-    """``deepreco calo train`` with the tiny settings, start to end; the thresholds tuned after training."""
+    """``deepreco calo train`` with the tiny settings (one validation event, an option over the file's two), start to
+    end; the thresholds tuned after training."""
     from deepreco.calo.cli import app
 
     out = tmp_path_factory.mktemp("calo_one")
-    res = CliRunner().invoke(app, ["train", "--models", "gravnet", "--config", str(tiny_config), "--out", str(out)])
+    res = CliRunner().invoke(app, ["train", "--models", "gravnet", "--config", str(tiny_config), "--out", str(out),
+                                   "--val-events", "1"])
     assert res.exit_code == 0, res.output
     return out / "calo_gravnet.pt", json.loads(res.stdout)
 
@@ -400,6 +402,7 @@ def test_calo_train_writes_a_model_with_its_settings_record_and_thresholds(unint
     path, report = uninterrupted
     mf = load(path, "calo-gravnet")
     assert mf.settings["network"] == TINY["gravnet"] and mf.settings["events"] == 3 and mf.settings["seed"] == 0
+    assert mf.settings["val_events"] == 1 and mf.record["n_val"] == 1
     assert mf.record["steps"] == 10 and len(mf.record["train_loss"]) == 4  # 3 events an epoch: 3 + 3 + 3 + 1
     assert mf.record["tuning"]["t_beta"] == mf.config["t_beta"] == report["models"]["gravnet"]["t_beta"]
     model, info = load_model(path, kinds=("gravnet",))

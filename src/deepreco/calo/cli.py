@@ -130,6 +130,8 @@ def train(
                                                                  "calo_<name>.pt.checkpoints/",
                                                 callback=checkpoint_file)] = None,
     events: Annotated[int | None, typer.Option("--events", min=1, help="training events (default 300)")] = None,
+    val_events: Annotated[int | None, typer.Option("--val-events", min=1, help="validation events: the loss after "
+                                                   "each epoch, the thresholds chosen (default 100)")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="steps for every model (default: each its "
                                                                      "own)")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="seed of the events and the training "
@@ -150,8 +152,8 @@ def train(
     try:
         set_threads(threads)
         chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-        overrides = {"events": events, "max_steps": steps, "seed": seed, "source": source, "pileup": pileup,
-                     "workers": workers}
+        overrides = {"events": events, "val_events": val_events, "max_steps": steps, "seed": seed, "source": source,
+                     "pileup": pileup, "workers": workers}
         report = train_models(out, chosen, config, overrides, resume=resume,
                               log=lambda s: err_console.print(s, highlight=False))
     except DeepRecoError as exc:
