@@ -309,8 +309,8 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def _transport_jac1(st, barrel, position, to_barrel, ok, s, out, curvature, jac):
-        """`helix.transport_jacobian` for one state propagated (`_propagate1`: ``ok``, ``s``, ``out``) into ``jac``."""
+    def _transport_jac1(st, barrel, position, to_barrel, ok, s, curvature, jac):
+        """`helix.transport_jacobian` for one state propagated (`_propagate1`: ``ok``, ``s``) into ``jac``."""
         phi, w, psi, t, k = st[0], st[1], st[2], st[3], st[4]
         r = position if barrel else w
         cphi, sphi = np.cos(phi), np.sin(phi)
@@ -363,7 +363,7 @@ if HAVE_NUMBA:
         """`helix.transport` of one state into ``out`` (5,) and ``new_cov`` (5, 5); returns (ok, s). ``jac``,
         ``tmp`` (5, 5): scratch."""
         good, s = _propagate1(st, barrel, position, to_barrel, to_position, curvature, out)
-        _transport_jac1(st, barrel, position, to_barrel, good, s, out, curvature, jac)
+        _transport_jac1(st, barrel, position, to_barrel, good, s, curvature, jac)
         _sandwich(jac, cov, tmp, new_cov)
         return good, s
 

@@ -124,8 +124,8 @@ def propagate(state, barrel, position, to_barrel, to_position, field: float = 2.
     return out, ok, s
 
 
-def transport_jacobian(state, barrel, position, to_barrel, ok, s, out, field: float = 2.0):
-    """The Jacobian d(new state) / d(state) of `propagate` (``ok``, ``s``, ``out`` its results), (n, 5 out, 5 in).
+def transport_jacobian(state, barrel, position, to_barrel, ok, s, field: float = 2.0):
+    """The Jacobian d(new state) / d(state) of `propagate` (``ok``, ``s`` its results), (n, 5 out, 5 in).
 
     Analytic: with the point p0 = (x, y, z), the direction psi and h (which the state gives) moved by a change of
     the state, the crossing's path s moves so that the end point stays on the target (a cylinder: |p(s)| = R, so
@@ -199,7 +199,7 @@ def transport(state, cov, barrel, position, to_barrel, to_position, field: float
                               flat(to_position, np.float64), CURVATURE_PER_TESLA * field)
     out, ok, s = propagate(state, barrel, position, to_barrel, to_position, field)
     jac = transport_jacobian(state, np.broadcast_to(barrel, (n,)), np.broadcast_to(position, (n,)), to_barrel, ok,
-                             s, out, field)
+                             s, field)
     new_cov = jac @ cov @ np.transpose(jac, (0, 2, 1))
     return out, 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1))), ok, s
 
