@@ -64,13 +64,38 @@ def check_workers(workers: int, scheduler: str | None = None) -> None:
 
 
 def _on_worker(task: Callable, item):
-    """Run one task on a Dask worker, torch at one thread: the worker's one thread is one core."""
+    """Run one task on a Dask worker, torch at one thread (the worker's one thread is one core) and the heap as in
+    a plain process (`heap_as_in_a_plain_process`)."""
     if "torch-threads" not in _OBJECTS:
         import torch
 
         torch.set_num_threads(1)
+        heap_as_in_a_plain_process()
         _OBJECTS["torch-threads"] = 1
     return task(item)
+
+
+MMAP_THRESHOLD = 32 << 20  # glibc's largest sliding mmap threshold on 64 bits (DEFAULT_MMAP_THRESHOLD_MAX)
+
+
+def heap_as_in_a_plain_process() -> bool:
+    """Give this process glibc's heap thresholds where they settle in a plain process: arrays below 32 MiB from the
+    heap, its top returned to the system above 64 MiB free. True where set (glibc), else nothing is done.
+
+    Why: Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (its
+    ``distributed.nanny.pre-spawn-environ``, so that freed memory goes back to the system at once), and setting it
+    turns off glibc's sliding mmap threshold: every array above 128 KiB is then mapped afresh, its pages faulted in
+    and zeroed at each use. The graph network's many chunk-sized temporaries paid for it: `gnn` took 1.7 times as
+    long on a worker as in one process (`benchmarks/throughput.py`, README "Running on a cluster"). Set in each
+    worker on its first task, so workers of any cluster get it (``dask worker`` starts them with a nanny too)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library to ask, or not one with mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, 2 * MMAP_THRESHOLD))
 
 
 def connect(scheduler: str | None, workers: int):
