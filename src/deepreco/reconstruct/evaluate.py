@@ -211,9 +211,10 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
     out = Path(out).resolve()
     items = _items(events, n_events)
     _check_distinct_ids(items)
-    there = [it for it in items if (out / f"event{_event_id(it):09d}-submission.csv").is_file()]
+    written = [(out / f"event{_event_id(it):09d}-submission.csv").is_file() for it in items]
+    there = [it for it, w in zip(items, written, strict=True) if w]
     if resume:
-        items = [it for it in items if not (out / f"event{_event_id(it):09d}-submission.csv").is_file()]
+        items = [it for it, w in zip(items, written, strict=True) if not w]
     elif there and not overwrite:
         raise DeepRecoError(f"{out}: already holds the submission of {len(there)} of these {len(items)} event(s) "
                             f"(event{_event_id(there[0]):09d}-submission.csv); use --overwrite to replace them or "
