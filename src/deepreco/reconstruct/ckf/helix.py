@@ -198,8 +198,7 @@ def transport(state, cov, barrel, position, to_barrel, to_position, field: float
                               flat(barrel, np.bool_), flat(position, np.float64), flat(to_barrel, np.bool_),
                               flat(to_position, np.float64), CURVATURE_PER_TESLA * field)
     out, ok, s = propagate(state, barrel, position, to_barrel, to_position, field)
-    jac = transport_jacobian(state, np.broadcast_to(barrel, (n,)), np.broadcast_to(position, (n,)), to_barrel, ok,
-                             s, field)
+    jac = transport_jacobian(state, barrel, position, to_barrel, ok, s, field)
     new_cov = jac @ cov @ np.transpose(jac, (0, 2, 1))
     return out, 0.5 * (new_cov + np.transpose(new_cov, (0, 2, 1))), ok, s
 
