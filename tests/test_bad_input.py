@@ -348,3 +348,38 @@ def test_integer_ranges_are_said_as_the_other_numbers_are(base):
     for args, text in cases:
         result = runner.invoke(app, [a.format(base=base) for a in args])
         assert result.exit_code == 2 and result.stderr.startswith(f"error: {text} (see "), result.stderr
+
+
+def test_a_failed_write_leaves_none_of_the_folders_it_made(tmp_path):
+    """`made_folder`: the folders made for an output go again, deepest first, when the block raises, unless
+    something was written in them; a folder that was there before stays."""
+    from deepreco.paths import made_folder
+
+    (tmp_path / "old").mkdir()
+    with pytest.raises(KeyboardInterrupt), made_folder(tmp_path / "old" / "a" / "b") as out:
+        assert out.is_dir()
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == [tmp_path / "old"] and list((tmp_path / "old").iterdir()) == []
+    with pytest.raises(ValueError), made_folder(tmp_path / "old" / "a" / "b") as out:
+        (tmp_path / "old" / "a" / "kept.txt").write_text("written")
+        raise ValueError
+    assert [p.name for p in (tmp_path / "old" / "a").iterdir()] == ["kept.txt"]
+    with made_folder(tmp_path / "c" / "d") as out:
+        pass
+    assert out.is_dir()
+
+
+def test_a_model_file_stopped_while_written_leaves_no_folder(tmp_path, monkeypatch):
+    """A model file written into new folders and stopped there (Ctrl-C in ``torch.save``): no file, no folder."""
+    import torch
+
+    from deepreco.modelfile import atomic_save
+
+    def stopped(payload, path):
+        Path(path).write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"a": 1}, tmp_path / "runs" / "new" / "model.pt")
+    assert list(tmp_path.iterdir()) == []

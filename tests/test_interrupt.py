@@ -90,7 +90,7 @@ def _check_exit(sig, code: int, seconds: float, err: str) -> None:
     if sig == signal.SIGKILL:
         assert code == -signal.SIGKILL
     else:
-        assert code != 0 and seconds < STOP_SECONDS, (code, seconds, err)
+        assert code == 128 + sig and seconds < STOP_SECONDS, (code, seconds, err)
         assert "Traceback" not in err, err
 
 
@@ -130,6 +130,9 @@ def test_stopped_reconstruct_leaves_nothing_and_resumes(sig, reference, tmp_path
     assert _temporaries(out) == []
     done = _written(out, "*-submission.csv")
     assert 1 <= done < N_RECO, "the run ended before the signal"
+    if sig != signal.SIGKILL:  # one line: what is kept and how to go on
+        assert err.strip().splitlines()[-1].endswith(f"error: stopped by SIGINT; {done} of the {N_RECO} submissions "
+                                                     "are written, and --resume reconstructs only the missing ones")
     assert f"wrote {N_RECO - done} submission(s)" in _cli(*args, "--resume")
     assert _files(out) == _files(reference["tracks"])
 
@@ -176,6 +179,18 @@ def test_stopped_training_leaves_nothing_and_resumes_to_the_same_weights(sig, ls
     resumed, whole = load(out, "lstm"), load(lstm_whole, "lstm")
     assert resumed.record["train_loss"] == whole.record["train_loss"]
     assert all(torch.equal(resumed.weights["net"][k], w) for k, w in whole.weights["net"].items())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_stopped_export_says_so_and_leaves_no_folder(sig, tmp_path):
+    """The ONNX export stopped after its first network: one line, within 2 s (the interpreter's teardown after
+    torch's exporter takes longer: skipped), and neither the folder nor the new folder above it is left."""
+    out = tmp_path / "new" / "onnx"
+    code, seconds, err = _stop(["export", "all", "--out", out], lambda: any((tmp_path / "new").glob(".onnx.*/*.onnx")),
+                               sig)
+    _check_exit(sig, code, seconds, err)
+    assert err.strip().splitlines()[-1].endswith(f"error: stopped by {sig.name}"), err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_local_cluster_workers_are_set_to_die_with_their_parent():

@@ -168,3 +168,18 @@ def test_serve_refuses_a_folder_without_models_or_with_a_broken_one(tmp_path):
     (tmp_path / "net" / "1" / "model.onnx").write_bytes(b"not an onnx file")
     result = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert result.exit_code == 1 and "model.onnx: onnxruntime cannot load it" in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_ctrl_c_ends_the_server_quietly(sig, tmp_path_factory):
+    """Ctrl-C (or SIGTERM) is how a server ends: status 0 within seconds, and no traceback in its output (uvicorn
+    logged one when MLServer cancelled the application's lifespan task)."""
+    repo = serve_networks(tmp_path_factory, ["gnn-filter"])
+    with serving(repo) as (_, proc):
+        start = time.monotonic()
+        proc.send_signal(sig)
+        code = proc.wait(15)
+        seconds = time.monotonic() - start
+    log = (repo.parent / f"{repo.name}-server.log").read_text()
+    assert code == 0 and seconds < 5 and "Shutting down" in log, (code, seconds, log)
+    assert "Traceback" not in log and "Error" not in log, log

@@ -159,7 +159,8 @@ def test_bad_checkpoints_model_files_and_settings_give_one_line(pion_set, tmp_pa
 
 
 def test_ctrl_c_stops_a_training_with_one_line_and_it_resumes(uninterrupted, config, tmp_path):
-    """SIGINT mid-run: exit 1, one `error:` line naming the checkpoint to resume from, no model file, no process."""
+    """SIGINT mid-run: exit 130 (128 + SIGINT), one `error:` line naming the checkpoint to resume from, no model
+    file, no process."""
     import signal
     import time
 
@@ -177,7 +178,7 @@ def test_ctrl_c_stops_a_training_with_one_line_and_it_resumes(uninterrupted, con
     _, stderr = proc.communicate(timeout=60)
     assert time.monotonic() - t0 < 10
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert proc.returncode == 1 and lines[-1].startswith("error: training stopped; resume with --resume"), stderr
+    assert proc.returncode == 130 and lines[-1].startswith("error: training stopped; resume with --resume"), stderr
     assert "Traceback" not in stderr and not out.exists()
     done = torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"]
     result = runner.invoke(app, ["train", "lstm", "--out", str(out), "--resume", str(ckpts / "last.ckpt"),

@@ -50,13 +50,34 @@ def _say(exc: BaseException) -> None:
 
 
 def fail(exc: Exception) -> NoReturn:
-    """Print ``error: <message>`` on one line of stderr and exit: status 2 for a usage error, 1 for the rest."""
+    """Print ``error: <message>`` on one line of stderr and exit: status 2 for a usage error, 1 for the rest,
+    128 + the signal's number for an error met while Ctrl-C or SIGTERM stops the command."""
     if _debug():
         import traceback
 
         traceback.print_exception(exc)
     _say(exc)
-    raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
+    raise typer.Exit(_stop_status() or (2 if isinstance(exc, UsageError) else 1)) from None
+
+
+def _stop_status() -> int:
+    """128 + the number of the signal that is stopping this command (130 for Ctrl-C, 143 for SIGTERM); 0 if none
+    is."""
+    from .signals import interrupted
+
+    signum = interrupted()
+    return 128 + signum if signum else 0
+
+
+def _stopped(exc: BaseException) -> int:
+    """Say in one line that the command was stopped, with what the code on the way out noted about what is kept
+    (``exc.add_note``: "the submissions written are kept; --resume ..."); the exit status."""
+    import signal
+
+    status = _stop_status() or 128 + signal.SIGINT
+    notes = "; ".join(getattr(exc, "__notes__", ()))
+    say_error(f"stopped by {signal.Signals(status - 128).name}" + (f"; {notes}" if notes else ""))
+    return status
 
 
 _BOUNDS = {"greater_than_equal": ("ge", ">="), "greater_than": ("gt", ">"), "less_than_equal": ("le", "<="),
@@ -82,9 +103,26 @@ class OneLineErrors(TyperGroup):
     (DEEPRECO_DEBUG=1 shows it): exit status 2 for a usage error (an unknown option, a value out of range, an
     output path that cannot be written), 1 for bad data and anything else."""
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (deepreco.signals): one line, 128 + the signal
+            if _debug():
+                raise
+            raise typer.Exit(_stopped(exc)) from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = self._main(args, prog_name, complete_var, **extra)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if _stop_status():
+            _exit_now(code)
+        sys.exit(code)
+
+    def _main(self, args, prog_name, complete_var, **extra) -> int:
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:  # Click's usage errors (typer's copy of Click)
@@ -106,6 +144,8 @@ class OneLineErrors(TyperGroup):
         except Exception as exc:
             if _debug():
                 raise
+            if _stop_status():  # raised on the way out of a stopped command: the stop is the news
+                sys.exit(_stopped(exc))
             if isinstance(exc, OSError) and exc.strerror:
                 where = f"{exc.filename}: " if exc.filename else ""
                 say_error(f"{where}{exc.strerror}")
@@ -113,7 +153,22 @@ class OneLineErrors(TyperGroup):
                 say_error(f"internal error, {type(exc).__name__}: {exc} (DEEPRECO_DEBUG=1 shows where)")
             sys.exit(1)
         # Click in standalone mode exits 0 whatever a command returns; an Exit (ours or --help's) gives its code
-        sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+        return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+def _exit_now(status: int) -> NoReturn:
+    """End a stopped command with ``status`` now that it has unwound: the exit handlers run (Python's ``atexit``),
+    the interpreter's own teardown does not (after torch's exporter it takes 1.5 s, and `deepreco.signals`
+    promises an end within 2 s of the signal)."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def need(events=(), paths=(), files: dict | None = None) -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from .errors import FormatError, MissingFileError
+from .paths import made_folder
 
 FORMAT = "deepreco.model"
 VERSION = 1
@@ -96,13 +97,13 @@ def _plain(value):
 def atomic_save(payload, path) -> Path:
     """``torch.save`` to a temporary name beside ``path``, then rename: the file is whole or absent."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with made_folder(path.parent):
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -40,7 +40,8 @@ def arm(signum: int) -> None:
     _stopping.append(signum)
     global _deadline_file
     if _deadline_file is None:  # faulthandler writes the stack of each thread where the deadline finds them
-        _deadline_file = sys.stderr if os.environ.get("DEEPRECO_DEBUG") else open(os.devnull, "w")  # noqa: SIM115
+        # (the process's own stderr: a command may have sys.stderr redirected to a buffer, which has no file)
+        _deadline_file = sys.__stderr__ if os.environ.get("DEEPRECO_DEBUG") else open(os.devnull, "w")  # noqa: SIM115
     faulthandler.dump_traceback_later(GRACE, exit=True, file=_deadline_file)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import DeepRecoError
+from ..paths import made_folder
 from .networks import NETWORKS, Network, Outputs, get_network
 
 
@@ -156,15 +157,15 @@ def new_folder(out: Path, refusal: str):
     out = Path(out)
     if out.exists():
         raise DeepRecoError(f"{out}: already exists; {refusal}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
+    with made_folder(out.parent):  # the folders above it too: none of them is left empty
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            yield tmp
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export_networks(name: str, out, model=None, on_done=None) -> list[dict]:

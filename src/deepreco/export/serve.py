@@ -16,6 +16,7 @@ next request as before. Health (``/v2/health/live``, ``/v2/health/ready``) and m
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -136,4 +137,13 @@ def serve(repo, port: int = 8000, grpc_port: int | None = None, host: str = "127
     async def run():
         await MLServer(settings).start(models)
 
+    logging.getLogger("uvicorn.error").addFilter(_quiet_shutdown)
     asyncio.run(run())
+
+
+def _quiet_shutdown(record: logging.LogRecord) -> bool:
+    """Drop the traceback uvicorn logs when MLServer, stopping on Ctrl-C or SIGTERM, cancels the application's
+    lifespan task (Starlette reports the ``CancelledError`` as a failed shutdown): a server stopped as it should
+    be ends without a traceback."""
+    message = record.getMessage()
+    return not (message.startswith("Traceback") and message.rstrip().endswith("CancelledError"))

@@ -203,6 +203,7 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
     `evaluate_method`."""
     from ..distributed import EventRunner, EventsFailed
     from ..io import remove_temporaries
+    from ..paths import made_folder
 
     if overwrite and resume:
         raise DeepRecoError("--overwrite and --resume: choose one")
@@ -219,20 +220,19 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
         raise DeepRecoError(f"{out}: already holds the submission of {len(there)} of these {len(items)} event(s) "
                             f"(event{_event_id(there[0]):09d}-submission.csv); use --overwrite to replace them or "
                             "--resume to reconstruct only the missing ones")
-    made = not out.exists()
     try:
-        with EventRunner(workers, scheduler, progress) as runner:
-            out.mkdir(parents=True, exist_ok=True)
-            remove_temporaries(out)
+        with made_folder(out), EventRunner(workers, scheduler, progress) as runner:  # a run that wrote nothing
+            remove_temporaries(out)                                                  # leaves no folder
             try:
                 return [Path(p) for p in runner.run(partial(_reconstruct_one, method, params, out), items,
                                                     label=name, name=_event_name)]
             except EventsFailed as failed:
-                raise failed.then(f"; the other {len(items) - len(failed.failures)} submissions are written, and "
-                                  "--resume reconstructs only the missing ones") from None
-    except BaseException:
-        if made and out.is_dir() and not any(out.iterdir()):  # a run that wrote nothing leaves no folder
-            out.rmdir()
+                raise failed.then(f"; the other {len(items) - len(failed.failures)} submissions are written, "
+                                  "and --resume reconstructs only the missing ones") from None
+    except KeyboardInterrupt as stop:  # what the command's one line says
+        done = sum((out / f"event{_event_id(it):09d}-submission.csv").is_file() for it in items)
+        stop.add_note(f"{done} of the {len(items)} submissions are written" +
+                      (", and --resume reconstructs only the missing ones" if done else ""))
         raise
 
 

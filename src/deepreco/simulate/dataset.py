@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DeepRecoError
 from ..io import FORMATS, Dataset, parse_name, write_event
+from ..paths import made_folder
 
 
 def event_seeds(seed: int, index: int) -> tuple[int, int]:
@@ -83,14 +84,20 @@ def simulate_dataset(generator: str, n_events: int, out, seed: int = 0, format: 
         generate(generator, seed=event_seeds(seed, todo[0])[0], **options)
     task = partial(_simulate_index, generator, seed, first_event_id, out, format, options, noise_fraction,
                    secondaries)
-    with EventRunner(workers, scheduler, progress) as runner:
-        out.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(out)
-        try:
-            runner.run(task, todo, label="events", name=lambda i: f"event {first_event_id + i}")
-        except EventsFailed as failed:
-            raise failed.then(f"; the other {len(todo) - len(failed.failures)} are written, and --resume simulates "
-                              "only the missing ones") from None
+    try:
+        with made_folder(out), EventRunner(workers, scheduler, progress) as runner:  # stopped before an event
+            remove_temporaries(out)                                                  # is written: no folder left
+            try:
+                runner.run(task, todo, label="events", name=lambda i: f"event {first_event_id + i}")
+            except EventsFailed as failed:
+                raise failed.then(f"; the other {len(todo) - len(failed.failures)} are written, and --resume "
+                                  "simulates only the missing ones") from None
+    except KeyboardInterrupt as stop:  # what the command's one line says
+        names = set(Dataset(out).names) if out.is_dir() else set()
+        done = sum(f"event{ids[i]:09d}" in names for i in todo)
+        stop.add_note(f"{done} of the {len(todo)} events are written" +
+                      (", and --resume simulates only the missing ones" if done else ""))
+        raise
     return ids
 
 
