@@ -310,6 +310,20 @@ def test_workers_reuse_the_heap_as_a_plain_process_does():
     assert max(faults) < 5_000, faults
 
 
+def test_a_local_cluster_leaves_the_environment_of_its_process_as_it_was():
+    """The nanny writes its workers' variables (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1) into the environment of
+    the process that starts the cluster, where every later subprocess would inherit them: put back, while the
+    cluster runs and after."""
+    from deepreco.distributed import EventRunner
+
+    before = dict(os.environ)
+    with EventRunner(2) as runner:
+        on_workers = runner.client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_")
+        during = dict(os.environ)
+    assert set(on_workers.values()) == {"65536"}, on_workers  # what the nanny gives them
+    assert during == before and dict(os.environ) == before
+
+
 def test_a_file_has_no_name_until_it_is_complete(tmp_path, monkeypatch):
     import pandas as pd
 

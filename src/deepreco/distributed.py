@@ -146,6 +146,18 @@ def connect(scheduler: str | None, workers: int):
         raise
 
 
+def _restore_environ(saved: dict) -> None:
+    """Put back this process's environment as ``saved``: a `LocalCluster`'s nanny writes the variables it gives
+    each worker (``distributed.nanny.pre-spawn-environ``: ``OMP_NUM_THREADS=1``, ``MALLOC_TRIM_THRESHOLD_``, ...)
+    into the environment of the process that starts it, where every process started afterwards would inherit
+    them (a ``deepreco`` subprocess computing on one thread)."""
+    for key in set(os.environ) | set(saved):
+        if key not in saved:
+            del os.environ[key]
+        elif os.environ.get(key) != saved[key]:
+            os.environ[key] = saved[key]
+
+
 class EventsFailed(DeepRecoError):
     """Some items of a run failed, the others ran: ``failures`` is [(name, why)], one line each in the message."""
 
@@ -179,8 +191,10 @@ class EventRunner:
         return self.scheduler is None and self.workers == 1
 
     def __enter__(self) -> EventRunner:
+        self._environ = dict(os.environ)
         if not self.local:
             self.client, self.cluster = connect(self.scheduler, self.workers)
+            _restore_environ(self._environ)
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -191,6 +205,7 @@ class EventRunner:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+            _restore_environ(self._environ)
         self.client = self.cluster = None
 
     def run(self, task: Callable, items: Sequence, label: str = "events", name: Callable = repr) -> list:
