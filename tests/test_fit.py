@@ -125,6 +125,11 @@ def test_fit_command_without_acts(muons, tmp_path, no_acts):
     bad = runner.invoke(app, ["fit", str(path), "--tracks", str(dup), "--out", str(tmp_path / "x.csv")])
     assert bad.exit_code == 1 and "listed more than once" in bad.output, bad.output
     assert len(bad.output.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
+    # what to fit: one of a submission and a method, and the line says which was wrong
+    for args, says in (([], "error: fit: give a submission (--tracks) or a method (-m)\n"),
+                       (["--tracks", str(sub), "-m", "ckf"], "or a method (-m), not both")):
+        bad = runner.invoke(app, ["fit", str(path), "--out", str(tmp_path / "x.csv"), *args])
+        assert bad.exit_code == 1 and says in bad.output and not (tmp_path / "x.csv").exists(), bad.output
 
 
 def test_evaluate_fit_without_acts(muons, tmp_path, no_acts):

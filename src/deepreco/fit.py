@@ -141,7 +141,8 @@ def fit_event(event_path, submission=None, method: str | None = None, out=None, 
     from .metrics.fit import fit_summary, match_fits
 
     if (submission is None) == (method is None):
-        raise DeepRecoError("fit: give either a submission (--tracks) or a method (-m), not both")
+        raise DeepRecoError("fit: give a submission (--tracks) or a method (-m)" +
+                            (", not both" if method is not None else ""))
     fitter = check_fitter(fitter)
     event = read_event(event_path)
     if submission is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deepreco.console import Threads, command_group, console, err_console
+from deepreco.console import Threads, command_group, console, err_console, fail
 from deepreco.errors import DeepRecoError
 from deepreco.registry import TOY_MODELS
 from deepreco.threads import set_threads
@@ -43,8 +43,7 @@ def benchmark(
                                log=None if as_json else (lambda line: err_console.print(line, highlight=False)))
         written = write_outputs(result, out) if out is not None else []
     except DeepRecoError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(exc)
     if as_json:
         print(json.dumps(public_result(result)))
         return
