@@ -98,6 +98,24 @@ def test_interaction_network_inference_in_chunks_is_its_training_forward():
     assert torch.allclose(whole.detach(), chunked, atol=1e-5)
 
 
+def test_the_shared_chunks_run_without_autograd_on_every_thread(monkeypatch):
+    """torch's grad mode belongs to each thread: the pool's threads that share the network's chunks started with
+    it on, and recorded every chunk's operations for a backward pass that never came."""
+    from deepreco.reconstruct.gnn import model
+
+    modes = []
+    plain = model.edge_mlp
+    monkeypatch.setattr(model, "edge_mlp", lambda *args: modes.append(torch.is_grad_enabled()) or plain(*args))
+    torch.manual_seed(0)
+    net = InteractionNetwork(hidden=16, n_iterations=2)
+    x, attr = torch.randn(300, 8), torch.randn(2000, 9)
+    edges = torch.randint(0, 300, (2, 2000))
+    with torch.no_grad():
+        one = net(x, attr, edges, chunk=250, threads=1)
+        two = net(x, attr, edges, chunk=250, threads=2)
+    assert torch.equal(one, two) and len(modes) == 2 * 8 * 4 and not any(modes)
+
+
 def test_network_scores_are_the_same_on_any_threads_free_cores_or_not(inputs, monkeypatch):
     """classify_edges on one thread, on two with the cores free (torch's own threads, larger chunks) and on two
     with a core busy (the chunks shared between two threads): the same scores, bit for bit where the chunks are

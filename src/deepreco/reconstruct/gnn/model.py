@@ -113,7 +113,11 @@ class InteractionNetwork(nn.Module):
 
         def each(net, nodes, inputs):
             """``edge_mlp`` of every chunk, in order; a chunk's result is only read, never written, by others."""
-            return ordered_map(lambda p: edge_mlp(net, nodes, inputs[p[0]], p[1], p[2]), parts, threads)
+            def one(p):
+                with torch.no_grad():  # torch's grad mode is the thread's own: the pool's threads start with it on
+                    return edge_mlp(net, nodes, inputs[p[0]], p[1], p[2])
+
+            return ordered_map(one, parts, threads)
 
         h = self.node_encoder(x)
         e = torch.empty((len(src), self.hparams["hidden"]), dtype=x.dtype, device=x.device)
