@@ -101,7 +101,8 @@ def _say_range(exc: Exception) -> None:
 class OneLineErrors(TyperGroup):
     """The top command group: whatever stops a command is one line ``error: ...`` on stderr, never a traceback
     (DEEPRECO_DEBUG=1 shows it): exit status 2 for a usage error (an unknown option, a value out of range, an
-    output path that cannot be written), 1 for bad data and anything else."""
+    output path that cannot be written), 1 for bad data and anything else, 128 + the signal for a command stopped
+    by Ctrl-C or SIGTERM (`deepreco.signals`), which ends once unwound (`_exit_now`)."""
 
     def invoke(self, ctx):
         try:
