@@ -111,6 +111,12 @@ def test_triplets_are_the_same(event, kind, monkeypatch):
     assert len(trip) > 300
     assert np.array_equal(trip, trip0)  # the same triplets in the same order
     np.testing.assert_allclose(quality, quality0, rtol=1e-9, atol=1e-12)
+    # the middle layers on two threads, the busiest first: the same triplets in the same order, bit for bit
+    from deepreco.reconstruct.ckf import seeding
+
+    monkeypatch.setattr(seeding, "current_threads", lambda: 2)
+    trip2, quality2 = find_triplets(hits, lay, **kw)
+    assert np.array_equal(trip2, trip) and np.array_equal(quality2, quality)
 
 
 @needs_numba

@@ -230,9 +230,14 @@ def find_triplets(hits: Hits, lay: Layers, pt_min: float = 0.5, z0_max: float = 
         del blocks
         return [(k, _triplets(hits, lay, bi, mi, lm, lt, cuts)) for k, (m, lt) in enumerate(top_pairs) if m == lm]
 
-    # the middle layers (in order of first use) side by side on the threads: their compiled search runs
-    # without the interpreter's lock; the triplets are the same in the same order on any number of threads
-    for done in ordered_map(middle, list(dict.fromkeys(m for _, m in pairs)), current_threads()):
+    # the middle layers side by side on the threads, their compiled search without the interpreter's lock, the
+    # busiest first (bottom hits x middle hits, what the doublets grow with), so that the last to start is a
+    # small one (the outer pass has three middle layers of unequal work); the triplets are the same in the same
+    # order on any number of threads and in any order of the work (`found` is in `top_pairs` order)
+    work = {m: 0 for _, m in pairs}
+    for lb, lm in pairs:
+        work[lm] += len(hits.in_layer(lb)) * len(hits.in_layer(lm))
+    for done in ordered_map(middle, sorted(work, key=lambda m: -work[m]), current_threads()):
         for k, part in done:
             found[k] = part
     parts = [p for f in found for p in f]
