@@ -181,12 +181,17 @@ def evaluate_method(events: Iterable[Event], method: str | Method, n_events: int
     }
 
 
+def _submission(out: Path, event_id) -> Path:
+    """Where `reconstruct_dataset` writes an event's submission (and looks for it to skip or refuse)."""
+    return out / f"event{int(event_id or 0):09d}-submission.csv"
+
+
 def _reconstruct_one(method, params: dict, out: Path, item) -> str:
     from ..io import write_submission
 
     event = _event(item)
     tracks = _method(method, params).reconstruct(event)
-    path = out / f"event{int(event.event_id or 0):09d}-submission.csv"
+    path = _submission(out, event.event_id)
     with stage("writing"):
         write_submission(tracks, path, event_id=event.event_id)
     return str(path)
@@ -212,13 +217,13 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
     out = Path(out).resolve()
     items = _items(events, n_events)
     _check_distinct_ids(items)
-    written = [(out / f"event{_event_id(it):09d}-submission.csv").is_file() for it in items]
+    written = [_submission(out, _event_id(it)).is_file() for it in items]
     there = [it for it, w in zip(items, written, strict=True) if w]
     if resume:
         items = [it for it, w in zip(items, written, strict=True) if not w]
     elif there and not overwrite:
         raise DeepRecoError(f"{out}: already holds the submission of {len(there)} of these {len(items)} event(s) "
-                            f"(event{_event_id(there[0]):09d}-submission.csv); use --overwrite to replace them or "
+                            f"({_submission(out, _event_id(there[0])).name}); use --overwrite to replace them or "
                             "--resume to reconstruct only the missing ones")
     try:
         with made_folder(out), EventRunner(workers, scheduler, progress) as runner:  # a run that wrote nothing
@@ -230,7 +235,7 @@ def reconstruct_dataset(events, method: str | Method, out, n_events: int | None 
                 raise failed.then(f"; the other {len(items) - len(failed.failures)} submissions are written, "
                                   "and --resume reconstructs only the missing ones") from None
     except KeyboardInterrupt as stop:  # what the command's one line says
-        done = sum((out / f"event{_event_id(it):09d}-submission.csv").is_file() for it in items)
+        done = sum(_submission(out, _event_id(it)).is_file() for it in items)
         stop.add_note(f"{done} of the {len(items)} submissions are written" +
                       (", and --resume reconstructs only the missing ones" if done else ""))
         raise
